@@ -1,0 +1,54 @@
+// Command smtpscope is the one binary of smtpscope: a forensic inspector for
+// SMTP traffic. Each verb lives in its own file of this package.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set by the Makefile (-ldflags "-X main.version=...").
+var version = "dev"
+
+// CLI lists every verb. The default verb (no arguments) opens the UI.
+type CLI struct {
+	Version kong.VersionFlag `help:"Print the version and exit."`
+
+	UI      UICmd      `cmd:"" default:"withargs" help:"Open the terminal UI on a data dir (runs the collector in-process, or attaches to a running one)."`
+	Demo    DemoCmd    `cmd:"" help:"Self-contained demo: temp data dir, bundled samples, in-process ace-sink, collector and UI."`
+	Parse   ParseCmd   `cmd:"" help:"Print email records (JSON Lines) from session files, pcaps or raw .eml files."`
+	Pcap    PcapCmd    `cmd:"" help:"Reassemble SMTP sessions from pcap/pcapng into session files (+ .ready)."`
+	Collect CollectCmd `cmd:"" help:"Headless collector: watch the spool, store, queue and submit to ACE, index."`
+	Status  StatusCmd  `cmd:"" help:"Print queue depth per group and state, review/ entries and last errors."`
+	Submit  SubmitCmd  `cmd:"" help:"Queue emails again for submission to a node group."`
+	AceSink AceSinkCmd `cmd:"" name:"ace-sink" help:"Run a small ACE-API-compatible receiver (demos and tests)."`
+	Search  SearchCmd  `cmd:"" help:"Search the index of a data dir."`
+	Index   IndexCmd   `cmd:"" help:"Index every stored email of a data dir that is not indexed yet."`
+	Reindex ReindexCmd `cmd:"" help:"Rebuild the index of a data dir from the store."`
+}
+
+func main() {
+	var cli CLI
+	ctx := kong.Parse(&cli,
+		kong.Name("smtpscope"),
+		kong.Description("Forensic inspector for SMTP traffic: sessions, emails, attachments, IOCs; ACE submission; search; TUI."),
+		kong.UsageOnError(),
+		kong.Vars{"version": version},
+	)
+	if err := ctx.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "smtpscope %s: %v\n", ctx.Command(), err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCoder lets a verb choose its exit status.
+type exitCoder interface{ ExitCode() int }
+
+func exitCode(err error) int {
+	if ec, ok := err.(exitCoder); ok {
+		return ec.ExitCode()
+	}
+	return 1
+}

@@ -1,0 +1,52 @@
+// Package core owns the parsing and analysis of SMTP traffic: session files
+// (as written by Zeek's ACE script, by our Zeek scripts, and by
+// `smtpscope pcap`) become messages with exact bytes, and messages (or raw
+// RFC 822 files) become Email records: MIME tree, decoded headers and
+// bodies, attachments with hashes and detected types, IOCs, YARA hits.
+//
+// core depends on nothing else in this module. The Email type in record.go
+// is the one record type of smtpscope.
+//
+// # Session file format
+//
+// One file per TCP session, named by the connection uid, complete when
+// "<name>.ready" exists beside it. Three header forms are accepted:
+//
+//	10.0.0.1:49152/tcp          the real ACE/Zeek form: orig_ip:orig_port/tcp
+//	1700000000                  then integer (or fractional) epoch seconds
+//
+//	10.0.0.1                    the documented ACE form: ip, port, epoch,
+//	49152                       then an empty line
+//	1700000000
+//	<empty line>
+//
+// or no header at all (the time then comes from the file's mtime and the
+// record says time_source "mtime"). IPv6 addresses contain colons: the port
+// is after the last one; brackets are allowed.
+//
+// After the header, optional extension lines "@key value" (ours; ACE's
+// files have none) carry what ACE's format lacks:
+//
+//	@resp 192.0.2.25:25/tcp     responder address
+//	@uid CHhAvVGS1DHFjwGM9      connection uid (else the file name)
+//	@ts 1700000000.123456       precise start time
+//
+// Body lines:
+//
+//	> COMMAND argument          client command (the end of DATA is "> . .")
+//	< COMMAND code text         server reply to COMMAND; the greeting is
+//	                            answered as command ">", end-of-data as ".";
+//	                            multi-line replies repeat the code. Ours
+//	                            write "code-text" on continuation lines.
+//	anything else               a message data line after a 354 reply
+//	                            (dot-unstuffed, LF-terminated); the message
+//	                            bytes are these lines joined with CRLF.
+//	@raw N                      ours: exactly N raw bytes follow, then "\n".
+//	                            In command mode after "> BDAT ..." it is that
+//	                            chunk; in data mode it is message bytes that
+//	                            lines cannot carry (a bare LF, no final CRLF).
+//
+// Replies are matched to commands in order (pipelining): a reply line whose
+// command has a pending request answers the oldest one; a line for a
+// command with nothing pending continues the previous reply.
+package core
