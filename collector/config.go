@@ -1,0 +1,299 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Duration is a time.Duration written as "90s", "5m", "720h" in config.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ByteSize is a size written as "500MB", "20GiB", "1048576" in config.
+type ByteSize int64
+
+// UnmarshalText parses a size with an optional K/M/G/T suffix (powers of
+// 1024; "B", "iB" and lower case accepted).
+func (s *ByteSize) UnmarshalText(b []byte) error {
+	v, err := ParseByteSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = ByteSize(v)
+	return nil
+}
+
+// ParseByteSize parses "500MB", "20GiB", "1048576".
+func ParseByteSize(in string) (int64, error) {
+	str := strings.ToUpper(strings.TrimSpace(in))
+	str = strings.TrimSuffix(strings.TrimSuffix(str, "B"), "I")
+	mult := int64(1)
+	if n := len(str); n > 0 {
+		switch str[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			str = strings.TrimSpace(str[:n-1])
+		}
+	}
+	v, err := strconv.ParseFloat(str, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 500MB, 20GB)", in)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// Config is the collector's configuration: the TOML file, then SMTPSCOPE_*
+// environment and command-line flags on top (the cmd layer applies those).
+type Config struct {
+	Spool string `toml:"spool"`
+	Data  string `toml:"data"`
+	// MetricsListen is the address of the Prometheus /metrics endpoint
+	// ("" = off), e.g. "127.0.0.1:9464".
+	MetricsListen string `toml:"metrics_listen"`
+	// RescanInterval is how often the spool is listed in addition to
+	// fsnotify events (default 5s).
+	RescanInterval Duration `toml:"rescan_interval"`
+	// Workers is the number of sessions processed in parallel (default 2).
+	Workers int `toml:"workers"`
+	// Fsync makes every stored file and the queue durable before a spool
+	// entry is released (default true; turn off only for tests).
+	Fsync *bool `toml:"fsync"`
+
+	Log        LogConfig        `toml:"log"`
+	Analysis   AnalysisConfig   `toml:"analysis"`
+	Retention  RetentionConfig  `toml:"retention"`
+	Submission SubmissionConfig `toml:"submission"`
+	Groups     []GroupConfig    `toml:"group"`
+
+	// path is the file the config was loaded from (for SIGHUP reloads).
+	path string
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	Format string `toml:"format"` // "text" (default) or "json"
+	Level  string `toml:"level"`  // debug, info (default), warn, error
+}
+
+// AnalysisConfig carries the options handed to core's analyzer.
+type AnalysisConfig struct {
+	OmitBody bool     `toml:"omit_body"`
+	IOCKeys  []string `toml:"ioc_keys"`
+	MaxDepth int      `toml:"max_depth"`
+	// YaraRules lists rule files or directories (YARA support must be
+	// compiled in; see the README).
+	YaraRules []string `toml:"yara_rules"`
+	// ArchiveAttachments stores attachment bytes in the content-addressed
+	// archive (default true).
+	ArchiveAttachments *bool `toml:"archive_attachments"`
+}
+
+// RetentionConfig bounds the store. Zero values mean "keep forever".
+type RetentionConfig struct {
+	MaxAge   Duration `toml:"max_age"`  // e.g. "720h"
+	MaxSize  ByteSize `toml:"max_size"` // e.g. "50GB" (sessions + emails + results + archive)
+	Interval Duration `toml:"interval"` // how often to check (default 10m)
+}
+
+// SubmissionConfig is shared by every node group.
+type SubmissionConfig struct {
+	Tool         string `toml:"tool"`
+	ToolInstance string `toml:"tool_instance"` // default: host name
+	Type         string `toml:"type"`          // default "bro - smtp"
+	// Description template: {uid}, {id}, {mail_from}, {subject}, {source_ip}, {index}.
+	Description  string   `toml:"description"`
+	Queue        string   `toml:"queue"`
+	Instructions string   `toml:"instructions"`
+	Timeout      Duration `toml:"timeout"` // per request (default 60s)
+	APIKeyFile   string   `toml:"api_key_file"`
+	APIKeyHeader string   `toml:"api_key_header"` // default "x-ace-auth"
+	CAFile       string   `toml:"ca_file"`
+	// InsecureSkipVerify turns TLS verification off (labs only).
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+	// MaxAttempts bounds retries of groups without full_delivery (default 10).
+	MaxAttempts  int      `toml:"max_attempts"`
+	BackoffMin   Duration `toml:"backoff_min"`   // default 1s
+	BackoffMax   Duration `toml:"backoff_max"`   // default 5m
+	PingInterval Duration `toml:"ping_interval"` // node health checks (default 30s)
+}
+
+// GroupConfig is one node group, as ACE's collection groups.
+type GroupConfig struct {
+	Name    string `toml:"name"`
+	Enabled *bool  `toml:"enabled"` // default true
+	// Coverage is the share (1-100 %) of emails this group receives,
+	// chosen deterministically from a hash of the email id.
+	Coverage int `toml:"coverage"`
+	// FullDelivery keeps retrying forever; without it a submission is
+	// marked failed after submission.max_attempts attempts.
+	FullDelivery bool     `toml:"full_delivery"`
+	CompanyID    int      `toml:"company_id"`
+	Nodes        []string `toml:"nodes"`
+	Concurrency  int      `toml:"concurrency"` // default 2
+	// Per-group overrides of the submission settings.
+	APIKeyFile string `toml:"api_key_file"`
+	CAFile     string `toml:"ca_file"`
+}
+
+// IsEnabled reports whether the group is enabled (default true).
+func (g GroupConfig) IsEnabled() bool { return g.Enabled == nil || *g.Enabled }
+
+// LoadConfig reads a TOML config file. Unknown keys are an error (they are
+// usually typos).
+func LoadConfig(path string) (*Config, error) {
+	c := &Config{}
+	md, err := toml.DecodeFile(path, c)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	c.path = path
+	return c, nil
+}
+
+// Path is the file the config was loaded from ("" if none).
+func (c *Config) Path() string { return c.path }
+
+// SetPath records the file the config comes from (used for reloads).
+func (c *Config) SetPath(p string) { c.path = p }
+
+// ApplyDefaults fills unset values.
+func (c *Config) ApplyDefaults() {
+	if c.RescanInterval <= 0 {
+		c.RescanInterval = Duration(5 * time.Second)
+	}
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if c.Fsync == nil {
+		t := true
+		c.Fsync = &t
+	}
+	if c.Retention.Interval <= 0 {
+		c.Retention.Interval = Duration(10 * time.Minute)
+	}
+	s := &c.Submission
+	if s.Timeout <= 0 {
+		s.Timeout = Duration(60 * time.Second)
+	}
+	if s.MaxAttempts <= 0 {
+		s.MaxAttempts = 10
+	}
+	if s.BackoffMin <= 0 {
+		s.BackoffMin = Duration(time.Second)
+	}
+	if s.BackoffMax <= 0 {
+		s.BackoffMax = Duration(5 * time.Minute)
+	}
+	if s.PingInterval <= 0 {
+		s.PingInterval = Duration(30 * time.Second)
+	}
+	if s.ToolInstance == "" {
+		if h, err := os.Hostname(); err == nil {
+			s.ToolInstance = h
+		}
+	}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		if g.Coverage == 0 {
+			g.Coverage = 100
+		}
+		if g.Concurrency <= 0 {
+			g.Concurrency = 2
+		}
+	}
+}
+
+// Validate reports configuration errors, all at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Spool == "" {
+		errs = append(errs, errors.New("spool directory not set (--spool, SMTPSCOPE_SPOOL or spool =)"))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data directory not set (--data, SMTPSCOPE_DATA or data =)"))
+	}
+	if c.Log.Format != "" && c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+	}
+	seen := map[string]bool{}
+	for i, g := range c.Groups {
+		where := fmt.Sprintf("group %d (%q)", i+1, g.Name)
+		if g.Name == "" {
+			errs = append(errs, fmt.Errorf("group %d: name is empty", i+1))
+		}
+		if strings.ContainsRune(g.Name, 0) {
+			errs = append(errs, fmt.Errorf("%s: name contains NUL", where))
+		}
+		if seen[g.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate group name", where))
+		}
+		seen[g.Name] = true
+		if g.Coverage < 1 || g.Coverage > 100 {
+			errs = append(errs, fmt.Errorf("%s: coverage %d: want 1-100", where, g.Coverage))
+		}
+		if g.IsEnabled() && len(g.Nodes) == 0 {
+			errs = append(errs, fmt.Errorf("%s: no nodes", where))
+		}
+		for _, n := range g.Nodes {
+			if !strings.HasPrefix(n, "http://") && !strings.HasPrefix(n, "https://") {
+				errs = append(errs, fmt.Errorf("%s: node %q: want an http:// or https:// URL", where, n))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FsyncOn reports whether fsync is on.
+func (c *Config) FsyncOn() bool { return c.Fsync == nil || *c.Fsync }
+
+// ArchiveOn reports whether attachments are archived.
+func (c *Config) ArchiveOn() bool {
+	return c.Analysis.ArchiveAttachments == nil || *c.Analysis.ArchiveAttachments
+}
+
+func readSecret(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("api key file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

@@ -1,0 +1,110 @@
+package collector
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// fileWriter writes files atomically (temp file in the same directory,
+// fsync, rename) and remembers the directories touched so that one
+// fsync per directory makes the renames durable before the queue commit.
+type fileWriter struct {
+	fsync bool
+	mu    sync.Mutex
+	dirs  map[string]bool
+}
+
+func newFileWriter(fsync bool) *fileWriter {
+	return &fileWriter{fsync: fsync, dirs: map[string]bool{}}
+}
+
+func tmpSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// write stores data at path atomically; mtime, when not zero, is set on
+// the file before it becomes visible.
+func (w *fileWriter) write(path string, data []byte, mtime time.Time) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".tmp-"+filepath.Base(path)+"-"+tmpSuffix())
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil && w.fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !mtime.IsZero() {
+		err = os.Chtimes(tmp, mtime, mtime)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	w.mu.Lock()
+	w.dirs[dir] = true
+	w.mu.Unlock()
+	return nil
+}
+
+// sync fsyncs every directory written since the last call.
+func (w *fileWriter) sync() error {
+	w.mu.Lock()
+	dirs := w.dirs
+	w.dirs = map[string]bool{}
+	w.mu.Unlock()
+	if !w.fsync {
+		return nil
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeTemps deletes temp files a crash left behind under root.
+func removeTemps(root string) {
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if !d.IsDir() && len(d.Name()) > 5 && d.Name()[:5] == ".tmp-" {
+			_ = os.Remove(p)
+		}
+		return nil
+	})
+}
