@@ -1,0 +1,303 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Submission states, per email per node group.
+const (
+	StateQueued   = "queued"   // waiting for its first attempt (or resubmitted)
+	StateRetrying = "retrying" // at least one attempt failed; will be retried
+	StateSent     = "sent"     // accepted by a node; UUID holds ACE's uuid
+	StateFailed   = "failed"   // permanent failure (HTTP 400) or attempts exhausted
+)
+
+// States lists the submission states in display order.
+var States = []string{StateQueued, StateRetrying, StateSent, StateFailed}
+
+var (
+	bEmails       = []byte("emails")        // email id -> EmailMeta
+	bSessions     = []byte("sessions")      // session key -> SessionMeta
+	bSubs         = []byte("subs")          // email id \0 group -> SubmissionStatus
+	bQueue        = []byte("queue")         // group \0 email id -> next attempt (unix nano)
+	bArchive      = []byte("archive")       // sha1 -> reference count
+	bReview       = []byte("review")        // name -> ReviewEntry
+	bEmailOrder   = []byte("email_order")   // time(8) id -> nil (listing, newest last)
+	bSessionOrder = []byte("session_order") // stored(8) key -> nil (retention, oldest first)
+	bCounts       = []byte("counts")        // group \0 state -> count
+	bMeta         = []byte("meta")          // counters and the last errors
+	bClaims       = []byte("claims")        // spool name \0 sha256 -> session key
+)
+
+var allBuckets = [][]byte{bEmails, bSessions, bSubs, bQueue, bArchive, bReview, bEmailOrder, bSessionOrder, bCounts, bMeta, bClaims}
+
+// EmailMeta is what the queue database knows of one stored email. The full
+// record is the JSON file at Record.
+type EmailMeta struct {
+	ID          string    `json:"id"`
+	Session     string    `json:"session,omitempty"` // session key ("" for raw emails)
+	Index       int       `json:"index"`
+	Time        time.Time `json:"time"`   // session time from the capture
+	Stored      time.Time `json:"stored"` // when the collector stored it
+	SourceIP    string    `json:"source_ip,omitempty"`
+	MailFrom    string    `json:"mail_from"`
+	RcptCount   int       `json:"rcpt_count"`
+	Subject     string    `json:"subject"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"`
+	Attachments int       `json:"attachments"`
+	IOCs        int       `json:"iocs"`
+	YARAHits    int       `json:"yara_hits"`
+	Rejected    bool      `json:"rejected,omitempty"` // end-of-data answered 5xx
+	EML         string    `json:"eml"`                // path relative to the data dir
+	Record      string    `json:"record"`             // path relative to the data dir
+	Archive     []string  `json:"archive,omitempty"`  // sha1 of archived attachments
+	Source      string    `json:"source,omitempty"`
+	Bytes       int64     `json:"bytes"` // bytes stored for this email (eml + record)
+}
+
+// SessionMeta is one stored session file.
+type SessionMeta struct {
+	Key        string    `json:"key"`  // unique name in the store
+	Name       string    `json:"name"` // name in the spool
+	UID        string    `json:"uid"`
+	File       string    `json:"file"` // path relative to the data dir
+	SHA256     string    `json:"sha256"`
+	Size       int64     `json:"size"`
+	Time       time.Time `json:"time"`
+	TimeSource string    `json:"time_source,omitempty"`
+	Stored     time.Time `json:"stored"`
+	SourceIP   string    `json:"source_ip"`
+	SourcePort int       `json:"source_port"`
+	DestIP     string    `json:"dest_ip,omitempty"`
+	DestPort   int       `json:"dest_port,omitempty"`
+	Helo       string    `json:"helo"`
+	Emails     []string  `json:"emails"`
+	Bytes      int64     `json:"bytes"` // bytes stored for the session and its emails
+}
+
+// SubmissionStatus is the state of one email for one node group.
+type SubmissionStatus struct {
+	EmailID     string    `json:"email_id"`
+	Group       string    `json:"group"`
+	State       string    `json:"state"`
+	UUID        string    `json:"uuid,omitempty"`
+	Node        string    `json:"node,omitempty"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error,omitempty"`
+	Queued      time.Time `json:"queued"`
+	Updated     time.Time `json:"updated"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	Sent        time.Time `json:"sent,omitzero"`
+	Manual      bool      `json:"manual,omitempty"` // queued by a resubmission
+}
+
+// ReviewEntry is a session file that could not be parsed.
+type ReviewEntry struct {
+	Name   string    `json:"name"`   // file name under DATA/review/
+	Reason string    `json:"reason"` // also in <name>.error
+	Time   time.Time `json:"time"`
+	Size   int64     `json:"size"`
+}
+
+// ErrorEntry is one recent error, for status displays.
+type ErrorEntry struct {
+	Time  time.Time `json:"time"`
+	Where string    `json:"where"`
+	Msg   string    `json:"msg"`
+}
+
+type db struct {
+	b *bolt.DB
+}
+
+// ErrLocked means another process (a running collector) holds the data
+// dir's database.
+var ErrLocked = errors.New("the queue database is in use by a running collector")
+
+func openDB(path string, readOnly bool, timeout time.Duration) (*db, error) {
+	b, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if !readOnly {
+		err = b.Update(func(tx *bolt.Tx) error {
+			for _, n := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("initializing %s: %w", path, err)
+		}
+	}
+	return &db{b: b}, nil
+}
+
+func (d *db) close() error { return d.b.Close() }
+
+func subKey(id, group string) []byte   { return []byte(id + "\x00" + group) }
+func queueKey(group, id string) []byte { return []byte(group + "\x00" + id) }
+func countKey(group, state string) []byte {
+	return []byte(group + "\x00" + state)
+}
+
+func timeKey(t time.Time, s string) []byte {
+	k := make([]byte, 8, 8+len(s))
+	binary.BigEndian.PutUint64(k, uint64(t.UnixNano()))
+	return append(k, s...)
+}
+
+func u64(b []byte) int64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
+}
+
+func putU64(v int64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, uint64(v))
+	return b
+}
+
+func bucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	if b == nil {
+		// read-only open of a database created by an older version
+		return nil
+	}
+	return b
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	if b == nil {
+		return false, nil
+	}
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("corrupt entry %q in %s: %w", key, "queue database", err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+func addCount(tx *bolt.Tx, key []byte, delta int64) error {
+	b := tx.Bucket(bCounts)
+	v := u64(b.Get(key)) + delta
+	if v < 0 {
+		v = 0
+	}
+	return b.Put(key, putU64(v))
+}
+
+func addMeta(tx *bolt.Tx, name string, delta int64) error {
+	b := tx.Bucket(bMeta)
+	return b.Put([]byte(name), putU64(u64(b.Get([]byte(name)))+delta))
+}
+
+// setSub stores st, keeping the per-state counters and the queue in step.
+func setSub(tx *bolt.Tx, old *SubmissionStatus, st *SubmissionStatus) error {
+	if old != nil {
+		if err := addCount(tx, countKey(old.Group, old.State), -1); err != nil {
+			return err
+		}
+	}
+	if err := addCount(tx, countKey(st.Group, st.State), 1); err != nil {
+		return err
+	}
+	if err := putJSON(tx.Bucket(bSubs), subKey(st.EmailID, st.Group), st); err != nil {
+		return err
+	}
+	q := tx.Bucket(bQueue)
+	if st.State == StateQueued || st.State == StateRetrying {
+		return q.Put(queueKey(st.Group, st.EmailID), putU64(st.NextAttempt.UnixNano()))
+	}
+	return q.Delete(queueKey(st.Group, st.EmailID))
+}
+
+func getSub(tx *bolt.Tx, id, group string) (*SubmissionStatus, error) {
+	var st SubmissionStatus
+	ok, err := getJSON(bucket(tx, bSubs), subKey(id, group), &st)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// subsOf lists every submission status of an email.
+func subsOf(tx *bolt.Tx, id string) ([]SubmissionStatus, error) {
+	b := bucket(tx, bSubs)
+	if b == nil {
+		return nil, nil
+	}
+	var out []SubmissionStatus
+	prefix := []byte(id + "\x00")
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var st SubmissionStatus
+		if err := json.Unmarshal(v, &st); err != nil {
+			return nil, fmt.Errorf("corrupt submission entry %q: %w", k, err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+const maxErrors = 50
+
+func pushError(tx *bolt.Tx, e ErrorEntry) error {
+	b := tx.Bucket(bMeta)
+	var list []ErrorEntry
+	if raw := b.Get([]byte("errors")); raw != nil {
+		_ = json.Unmarshal(raw, &list)
+	}
+	list = append(list, e)
+	if len(list) > maxErrors {
+		list = list[len(list)-maxErrors:]
+	}
+	return putJSON(b, []byte("errors"), list)
+}
+
+func lastErrors(tx *bolt.Tx) []ErrorEntry {
+	b := bucket(tx, bMeta)
+	if b == nil {
+		return nil
+	}
+	var list []ErrorEntry
+	if raw := b.Get([]byte("errors")); raw != nil {
+		_ = json.Unmarshal(raw, &list)
+	}
+	return list
+}
+
+func metaCount(tx *bolt.Tx, name string) int64 {
+	b := bucket(tx, bMeta)
+	if b == nil {
+		return 0
+	}
+	return u64(b.Get([]byte(name)))
+}
