@@ -1,0 +1,1297 @@
+package core
+
+// IOC extraction: URLs, domains, IPv4/IPv6 addresses, e-mail addresses and
+// MD5/SHA-1/SHA-256/SHA-512 hashes, in plain and defanged ("hxxp",
+// "evil[.]com", "user(at)example[dot]com") forms.
+//
+// The extractor is a single-pass byte scanner, not a regexp over the whole
+// text: it cuts the input into tokens at whitespace, quotes, angle brackets,
+// control and non-ASCII bytes, keeps per token a cheap bit set of the
+// character classes seen, and looks closer only at tokens that can hold an
+// IOC (a '.', ':', '@', '[', '(', '{' or '\', or a hex run long enough for a
+// hash). Every later step works on one token and is linear in its length,
+// with fixed caps (URL length, URLs per token, label and name lengths), so
+// the whole extraction is linear in the input whatever the input is.
+//
+// Decisions (documented here because analysts will ask):
+//
+//   - Domains must end in an ICANN top-level domain of the public suffix
+//     list (golang.org/x/net/publicsuffix): "report.pdf", "image001.png",
+//     "file.exe" and "version.txt" are not domains. A name that is itself an
+//     ICANN public suffix ("co.uk") is not reported; private suffixes
+//     ("duckdns.org", "github.io") are real registrable names and are.
+//   - Some real TLDs are far more often file extensions: .zip .mov .py .md
+//     .ps .sh .rs .pm .mo .so .cab .one .pub .run .java .data. A bare word
+//     ending in one ("invoice.zip", "setup.py") is taken as a file name; it
+//     is a domain only in a URL host, after '@', after "//", with a leading
+//     "www." label, or when written defanged ("invoice[.]zip").
+//   - A bare name whose last label is capitalized like a word ("done.Thanks",
+//     "Example.Com") is taken as prose run together, not as a domain. URL
+//     hosts and e-mail domains are not subject to this rule.
+//   - The domain of every e-mail address and the host of every URL are
+//     reported as domain (or ipv4/ipv6) IOCs too, with the same Defanged
+//     flag as the address or URL they came from.
+//   - Only labels of letters, digits and '-' count; a name with an invalid
+//     leading label ("_dmarc.example.com", "foo_bar.example.com") yields its
+//     longest valid suffix ("example.com"). Internationalized names are found
+//     in their punycode (xn--) form only: non-ASCII bytes end tokens.
+//   - IPv4: exactly four dotted decimal octets 0-255 without leading zeros,
+//     not glued to letters, digits or further dots: "1.2.3.4.5", "v1.2.3.4"
+//     and "010.1.1.1" yield nothing. "10.0.0.1-10.0.0.9" yields both ends.
+//   - IPv6: validated by net/netip and reported in canonical form. To keep
+//     clock times ("12:30:45"), C++ scopes ("std::string") and the like out,
+//     the candidate must stand alone (no letter or digit glued to it), and
+//     at least one group must have three or more digits or a hex letter:
+//     "2001:db8::1" and "fe80::1" are found, "::1" and "1::2" are not.
+//   - Hashes: a hex run of exactly 32, 40, 64 or 128 characters with word
+//     boundaries on both sides (letters, digits and '_' glue) is md5, sha1,
+//     sha256 or sha512; a 40-character run is only ever sha1, and a run of
+//     any other length is no hash at all (its 32-character prefix is not an
+//     md5). The run must hold at least one digit and one letter a-f and must
+//     not mix upper- and lower-case letters; hashes are reported lower-case.
+//   - URLs need one of the schemes http, https, ftp, ftps, sftp (or a
+//     defanged hxxp, hXXps, h**p, fxp...) and a host that is a valid domain,
+//     IPv4 address or bracketed IPv6 address. Trailing punctuation that
+//     closes a sentence is not part of the URL: . , ; : ! ? * ' and ) or ]
+//     when unbalanced; HTML entities "&lt;" "&gt;" "&quot;" "&#39;" "&#34;"
+//     "&apos;" "&nbsp;" end a URL and "&amp;" inside one reads as "&". The
+//     scheme and host are lower-cased, the rest is kept as written. A URL
+//     inside another URL's query (a redirector's target) is reported too.
+//   - Defanged forms: hxxp/hxxps/hXXp/h**p/fxp schemes, "[.]" "(.)" "{.}"
+//     "[dot]" "(dot)" "{dot}", "[@]" "(@)" "{@}" "[at]" "(at)" "{at}", "[:]",
+//     "[://]" and "\.". Bracketed dots and ats may have blanks around them
+//     ("example [dot] com"). The bare word " dot " is read as a dot only
+//     where that is unambiguous: in a run with at least two of them
+//     ("evil dot example dot com") or in one that is already a host or
+//     address in some other way ("www.evil dot com", "hxxp://evil dot com",
+//     "user(at)evil dot com"); "a dot com" in prose is left alone. A bare
+//     " at " is never read as '@'.
+//   - Values are normalized: domains, hashes, e-mail domains, URL schemes
+//     and hosts are lower-cased; e-mail local parts and URL paths are kept
+//     as written. IOCs are deduplicated by (type, value).
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+)
+
+// DefaultIOCKeys returns the places IOCs are extracted from by default, as
+// in stoQ's smtp plugin: the header fields that carry relay and client
+// addresses, and the text and HTML bodies.
+func DefaultIOCKeys() []string {
+	return []string{"received", "x-orig-ip", "x-originating-ip", "x-remote-ip", "x-sender-ip", "body", "body_html"}
+}
+
+// ExtractIOCs returns the IOCs of one text, deduplicated, in first-seen
+// order, each with the given source.
+func ExtractIOCs(text []byte, source string) []IOC {
+	s := NewIOCSet()
+	s.Add(text, source)
+	return s.List()
+}
+
+// IOCSet accumulates deduplicated IOCs (by type and value) from several
+// sources, in first-seen order. It is not safe for concurrent use.
+type IOCSet struct {
+	index   map[string]int
+	entries []iocEntry
+	tlds    map[string]bool // last label -> is an ICANN TLD
+	sc      iocScanner
+	key     []byte
+}
+
+type iocEntry struct {
+	typ     string
+	value   string
+	sources []string
+	plain   bool // seen at least once in plain (not defanged) form
+}
+
+// NewIOCSet returns an empty set.
+func NewIOCSet() *IOCSet {
+	return &IOCSet{index: make(map[string]int), tlds: make(map[string]bool)}
+}
+
+// Add extracts the IOCs of text and adds them with the given source (for
+// example "body", "body_html", "header:received").
+func (s *IOCSet) Add(text []byte, source string) {
+	s.sc.set = s
+	s.sc.source = source
+	s.sc.scan(text)
+	s.sc.source = ""
+}
+
+// Len returns the number of distinct IOCs in the set.
+func (s *IOCSet) Len() int { return len(s.entries) }
+
+// List returns the IOCs in first-seen order. Source is the first place an
+// IOC was found; Sources lists every place when there is more than one;
+// Defanged is true when the IOC was only ever seen in defanged form.
+func (s *IOCSet) List() []IOC {
+	out := make([]IOC, len(s.entries))
+	for i, e := range s.entries {
+		out[i] = IOC{Type: e.typ, Value: e.value, Source: e.sources[0], Defanged: !e.plain}
+		if len(e.sources) > 1 {
+			out[i].Sources = append([]string(nil), e.sources...)
+		}
+	}
+	return out
+}
+
+// Type codes used as the first byte of the dedupe key.
+const (
+	kURL byte = iota
+	kDomain
+	kIPv4
+	kIPv6
+	kEmail
+	kMD5
+	kSHA1
+	kSHA256
+	kSHA512
+)
+
+var iocTypeNames = [...]string{
+	kURL: IOCURL, kDomain: IOCDomain, kIPv4: IOCIPv4, kIPv6: IOCIPv6, kEmail: IOCEmail,
+	kMD5: IOCMD5, kSHA1: IOCSHA1, kSHA256: IOCSHA256, kSHA512: IOCSHA512,
+}
+
+// lookup builds the dedupe key for (typ, value) in s.key and returns the
+// index of the entry if it already exists. value is appended verbatim.
+func (s *IOCSet) lookup(typ byte, value []byte) (int, bool) {
+	s.key = append(s.key[:0], typ)
+	s.key = append(s.key, value...)
+	i, ok := s.index[string(s.key)]
+	return i, ok
+}
+
+// record adds one occurrence. The key must have been built by lookup.
+func (s *IOCSet) record(i int, found bool, typ byte, defanged bool, source string) {
+	if !found {
+		s.index[string(s.key)] = len(s.entries)
+		s.entries = append(s.entries, iocEntry{
+			typ:     iocTypeNames[typ],
+			value:   string(s.key[1:]),
+			sources: []string{source},
+			plain:   !defanged,
+		})
+		return
+	}
+	e := &s.entries[i]
+	if !defanged {
+		e.plain = true
+	}
+	if e.sources[len(e.sources)-1] == source {
+		return
+	}
+	for _, src := range e.sources {
+		if src == source {
+			return
+		}
+	}
+	e.sources = append(e.sources, source)
+}
+
+// add records an IOC whose value needs no further validation.
+func (s *IOCSet) add(typ byte, value []byte, defanged bool, source string) {
+	i, ok := s.lookup(typ, value)
+	s.record(i, ok, typ, defanged, source)
+}
+
+// isICANNTLD reports whether label (lower-case) is a top-level domain of the
+// ICANN section of the public suffix list.
+func (s *IOCSet) isICANNTLD(label []byte) bool {
+	if v, ok := s.tlds[string(label)]; ok {
+		return v
+	}
+	l := string(label)
+	ps, icann := publicsuffix.PublicSuffix(l)
+	v := icann && ps == l
+	if len(s.tlds) < 4096 {
+		s.tlds[l] = v
+	}
+	return v
+}
+
+// domainOK reports whether the lower-case name d is a domain IOC. hostContext
+// is true when the name stands where only a host can (URL host, after '@',
+// after "//"), which lifts the file-extension rule; so does defanging.
+func (s *IOCSet) domainOK(d []byte, defanged, hostContext bool) bool {
+	if !validHostname(d) {
+		return false
+	}
+	tld := d[bytes.LastIndexByte(d, '.')+1:]
+	if !s.isICANNTLD(tld) {
+		return false
+	}
+	if !hostContext && fileExtTLD[string(tld)] && !bytes.HasPrefix(d, []byte("www.")) && !defanged {
+		return false
+	}
+	if _, ok := s.lookup(kDomain, d); ok {
+		return true // validated when first added
+	}
+	// A name that is itself an ICANN public suffix ("co.uk") is no IOC.
+	ps, icann := publicsuffix.PublicSuffix(string(d))
+	return !(icann && len(ps) == len(d))
+}
+
+// fileExtTLD lists ICANN TLDs that are far more often file extensions.
+var fileExtTLD = map[string]bool{
+	"zip": true, "mov": true, "py": true, "md": true, "ps": true, "sh": true, "rs": true,
+	"pm": true, "mo": true, "so": true, "cab": true, "one": true, "pub": true, "run": true,
+	"java": true, "data": true,
+}
+
+// ---------------------------------------------------------------------------
+// Character classes.
+
+const (
+	chDelim    uint16 = 1 << iota // ends a token
+	chSpace                       // ' ' or '\t': a token may be joined across it
+	chDot                         // '.'
+	chColon                       // ':'
+	chAt                          // '@'
+	chOpen                        // '[' '(' '{'
+	chBslash                      // '\\'
+	chDigit                       // 0-9
+	chHexAlpha                    // a-f A-F
+	chAlpha                       // A-Z a-z
+	chRun                         // host run: alnum . - _
+	chURL                         // may appear in a URL after the scheme
+	chLocal                       // may appear in an e-mail local part
+	chV6                          // hex digit, ':' or '.'
+)
+
+var chClass [256]uint16
+
+func init() {
+	for c := 0; c < 256; c++ {
+		var v uint16
+		switch {
+		case c <= ' ' || c >= 0x7f:
+			v |= chDelim
+		case c == '<' || c == '>' || c == '"' || c == '\'' || c == '`':
+			v |= chDelim
+		}
+		if c == ' ' || c == '\t' {
+			v |= chSpace
+		}
+		isDigit := c >= '0' && c <= '9'
+		isAlpha := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		isHexAlpha := c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		if isDigit {
+			v |= chDigit | chRun | chURL | chLocal | chV6
+		}
+		if isAlpha {
+			v |= chAlpha | chRun | chURL | chLocal
+		}
+		if isHexAlpha {
+			v |= chHexAlpha | chV6
+		}
+		switch c {
+		case '.':
+			v |= chDot | chRun | chURL | chLocal | chV6
+		case ':':
+			v |= chColon | chURL | chV6
+		case '@':
+			v |= chAt | chURL
+		case '[', '(', '{':
+			v |= chOpen
+		case '\\':
+			v |= chBslash
+		case '-', '_':
+			v |= chRun | chURL | chLocal
+		case '+', '%':
+			v |= chURL | chLocal
+		}
+		switch c {
+		case '~', '/', '?', '#', '[', ']', '!', '$', '&', '(', ')', '*', ',', ';', '=':
+			v |= chURL
+		}
+		chClass[c] = v
+	}
+}
+
+func isAlnum(c byte) bool { return chClass[c]&(chDigit|chAlpha) != 0 }
+
+// isWord reports whether c glues to a hex run or address (letters, digits, '_').
+func isWord(c byte) bool { return chClass[c]&(chDigit|chAlpha) != 0 || c == '_' }
+
+func lowerInPlace(b []byte) {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+}
+
+// validHostname reports whether d (lower-case) is at most 253 bytes of at
+// least two labels of letters, digits and '-' (1-63 bytes, no '-' at either
+// end) whose last label is not all digits.
+func validHostname(d []byte) bool {
+	if len(d) > 253 || len(d) < 3 {
+		return false
+	}
+	labels, start := 0, 0
+	for i := 0; i <= len(d); i++ {
+		if i < len(d) && d[i] != '.' {
+			c := d[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+			continue
+		}
+		if !validLabel(d[start:i]) {
+			return false
+		}
+		labels++
+		start = i + 1
+	}
+	if labels < 2 {
+		return false
+	}
+	tld := d[bytes.LastIndexByte(d, '.')+1:]
+	for _, c := range tld {
+		if c < '0' || c > '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func validLabel(l []byte) bool {
+	if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for _, c := range l {
+		if !(isAlnum(c) || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validIPv4 reports whether b is a dotted-quad IPv4 address with octets
+// 0-255 and no leading zeros.
+func validIPv4(b []byte) bool {
+	if len(b) < 7 || len(b) > 15 {
+		return false
+	}
+	parts, val, digits := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || val > 255 {
+				return false
+			}
+			parts++
+			val, digits = 0, 0
+			continue
+		}
+		c := b[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		if digits == 1 && val == 0 {
+			return false // leading zero
+		}
+		val = val*10 + int(c-'0')
+		digits++
+		if digits > 3 {
+			return false
+		}
+	}
+	return parts == 4
+}
+
+// ---------------------------------------------------------------------------
+// Refanging.
+
+// Refang turns a defanged indicator back into its live form:
+// "hxxp://evil[.]example(.)com" becomes "http://evil.example.com". It
+// rewrites the defanged schemes hxxp, hxxps, hXXp, h**p, hxtp, fxp, fxps
+// (when followed by "://"), the dots "[.]" "(.)" "{.}" "[dot]" "(dot)"
+// "{dot}" "\.", the ats "[@]" "(@)" "{@}" "[at]" "(at)" "{at}", and "[:]"
+// and "[://]"; blanks around a bracketed dot or at are dropped. The bare
+// word "dot" is left alone (it is ambiguous in free text). Refang is
+// idempotent: Refang(Refang(s)) == Refang(s).
+func Refang(s string) string {
+	if strings.IndexAny(s, "[({\\:") < 0 {
+		return s
+	}
+	var r refanger
+	r.run([]byte(s), false)
+	if !r.changed {
+		return s
+	}
+	return string(r.out)
+}
+
+// refanger rewrites defanged text. out is the result; when track is set,
+// marks[i] tells whether out[i] came from a rewrite.
+type refanger struct {
+	out     []byte
+	marks   []bool
+	track   bool
+	changed bool
+	skipSp  bool
+}
+
+func (r *refanger) reset(track bool) {
+	r.out = r.out[:0]
+	r.marks = r.marks[:0]
+	r.track = track
+	r.changed = false
+	r.skipSp = false
+}
+
+func (r *refanger) push(c byte, mark bool) {
+	r.out = append(r.out, c)
+	if r.track {
+		r.marks = append(r.marks, mark)
+	}
+}
+
+func (r *refanger) truncate(n int) {
+	r.out = r.out[:n]
+	if r.track {
+		r.marks = r.marks[:n]
+	}
+}
+
+// run refangs src into r.out. bareDot enables " dot " between two
+// alphanumerics (the extractor decides when that is unambiguous).
+//
+// Idempotence comes from reducing at the tail: every defanged pattern ends
+// with a byte that, when appended, triggers a check of the output's tail,
+// and every rewrite re-checks the new tail, so the output never holds a
+// pattern.
+func (r *refanger) run(src []byte, bareDot bool) {
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if r.skipSp {
+			if c == ' ' || c == '\t' {
+				r.changed = true
+				continue
+			}
+			r.skipSp = false
+		}
+		if bareDot && c == ' ' && i+5 < len(src) && src[i+4] == ' ' &&
+			src[i+1]|0x20 == 'd' && src[i+2]|0x20 == 'o' && src[i+3]|0x20 == 't' &&
+			len(r.out) > 0 && isAlnum(r.out[len(r.out)-1]) && isAlnum(src[i+5]) {
+			r.push('.', true)
+			r.changed = true
+			i += 4
+			continue
+		}
+		r.push(c, false)
+		switch c {
+		case ']', ')', '}', '.', '/':
+			r.reduce()
+		}
+	}
+}
+
+// reduce rewrites defanged patterns at the tail of r.out until none is left.
+func (r *refanger) reduce() {
+	for {
+		n := len(r.out)
+		switch r.out[n-1] {
+		case ']', ')', '}':
+			plen, rep := bracketSuffix(r.out)
+			if plen == 0 {
+				return
+			}
+			r.truncate(n - plen)
+			if rep == "." || rep == "@" {
+				m := len(r.out)
+				for m > 0 && (r.out[m-1] == ' ' || r.out[m-1] == '\t') {
+					m--
+				}
+				r.truncate(m)
+				r.skipSp = true
+			}
+			for j := 0; j < len(rep); j++ {
+				r.push(rep[j], true)
+			}
+			r.changed = true
+		case '.':
+			if n >= 2 && r.out[n-2] == '\\' {
+				r.truncate(n - 2)
+				r.push('.', true)
+				r.changed = true
+				continue
+			}
+			return
+		case '/':
+			if n >= 3 && r.out[n-2] == '/' && r.out[n-3] == ':' && r.rewriteScheme(n-3) {
+				r.changed = true
+			}
+			return
+		default:
+			return
+		}
+	}
+}
+
+// rewriteScheme rewrites a defanged scheme ending at r.out[end] (the ':').
+func (r *refanger) rewriteScheme(end int) bool {
+	s := end
+	for s > 0 && end-s < 6 && (chClass[r.out[s-1]]&chAlpha != 0 || r.out[s-1] == '*') {
+		s--
+	}
+	if s > 0 && (isAlnum(r.out[s-1]) || r.out[s-1] == '*') {
+		return false
+	}
+	rep := defangedScheme(r.out[s:end])
+	if rep == "" {
+		return false
+	}
+	copy(r.out[s:end], rep)
+	if r.track {
+		for j := s; j < end; j++ {
+			r.marks[j] = true
+		}
+	}
+	return true
+}
+
+// defangedScheme maps a defanged scheme to the live one ("" if it is not one).
+func defangedScheme(b []byte) string {
+	var l [5]byte
+	if len(b) < 3 || len(b) > 5 {
+		return ""
+	}
+	for i, c := range b {
+		l[i] = c | 0x20
+		if c == '*' {
+			l[i] = '*'
+		}
+	}
+	w := l[:len(b)]
+	if w[0] == 'f' && w[1] == 'x' && w[2] == 'p' {
+		switch len(w) {
+		case 3:
+			return "ftp"
+		case 4:
+			if w[3] == 's' {
+				return "ftps"
+			}
+		}
+		return ""
+	}
+	if len(w) < 4 || w[0] != 'h' || w[3] != 'p' {
+		return ""
+	}
+	okc := func(c byte) bool { return c == 't' || c == 'x' || c == '*' }
+	if !okc(w[1]) || !okc(w[2]) || (w[1] == 't' && w[2] == 't') {
+		return ""
+	}
+	switch len(w) {
+	case 4:
+		return "http"
+	case 5:
+		if w[4] == 's' {
+			return "https"
+		}
+	}
+	return ""
+}
+
+var bracketInners = [...]struct {
+	inner, rep string
+}{
+	{".", "."}, {"dot", "."}, {"@", "@"}, {"at", "@"}, {":", ":"}, {"://", "://"},
+}
+
+// bracketSuffix reports the length of the bracketed defang pattern b ends
+// with and its replacement.
+func bracketSuffix(b []byte) (int, string) {
+	n := len(b)
+	var open byte
+	switch b[n-1] {
+	case ']':
+		open = '['
+	case ')':
+		open = '('
+	case '}':
+		open = '{'
+	default:
+		return 0, ""
+	}
+	for _, p := range bracketInners {
+		l := len(p.inner) + 2
+		if n < l || b[n-l] != open {
+			continue
+		}
+		in := b[n-l+1 : n-1]
+		match := true
+		for j := range in {
+			c, w := in[j], p.inner[j]
+			if w >= 'a' && w <= 'z' {
+				c |= 0x20
+			}
+			if c != w {
+				match = false
+				break
+			}
+		}
+		if match {
+			return l, p.rep
+		}
+	}
+	return 0, ""
+}
+
+// ---------------------------------------------------------------------------
+// Scanner.
+
+const (
+	maxURLLen       = 16 << 10 // longer URLs are not reported (their host is)
+	maxURLsPerToken = 64       // nested URLs ("...?u=https://...") per token
+	maxJoinSpaces   = 3
+)
+
+type iocScanner struct {
+	set        *IOCSet
+	source     string
+	ref        refanger
+	hostStarts []int    // token offsets where URL hosts begin
+	auth       [][2]int // URL authorities (userinfo '@' there is no e-mail)
+	tmp        []byte
+	host       []byte
+}
+
+// scan cuts data into tokens and examines the interesting ones.
+func (sc *iocScanner) scan(data []byte) {
+	n := len(data)
+	i := 0
+	for i < n {
+		for i < n && chClass[data[i]]&chDelim != 0 {
+			i++
+		}
+		if i >= n {
+			break
+		}
+		start := i
+		var fl uint16
+		joined, bareDots := false, 0
+		for {
+			for i < n {
+				c := chClass[data[i]]
+				if c&chDelim != 0 {
+					break
+				}
+				fl |= c
+				i++
+			}
+			if i < n && chClass[data[i]]&chSpace != 0 {
+				if j, bare := joinAt(data, start, i); j > 0 {
+					i = j
+					joined = true
+					if bare {
+						bareDots++
+					}
+					continue
+				}
+			}
+			break
+		}
+		tok := data[start:i]
+		if fl&(chDot|chColon|chAt|chOpen|chBslash) == 0 && !joined {
+			if len(tok) < 32 || fl&chDigit == 0 || fl&chHexAlpha == 0 {
+				continue
+			}
+		}
+		bareOK := bareDots > 0 && (bareDots >= 2 || fl&(chDot|chColon|chAt|chOpen|chBslash) != 0)
+		sc.token(tok, fl, joined, bareOK)
+	}
+}
+
+// joinAt decides whether the token data[start:i], stopped by a blank at i,
+// continues past the blanks because of a spaced defang ("example [dot] com",
+// "user (at) example", "evil dot com"). It returns where scanning resumes
+// (0 for no join) and whether the join is a bare " dot ".
+func joinAt(data []byte, start, i int) (int, bool) {
+	n := len(data)
+	j := i
+	for j < n && j-i < maxJoinSpaces && (data[j] == ' ' || data[j] == '\t') {
+		j++
+	}
+	if j >= n {
+		return 0, false
+	}
+	prev := data[i-1]
+	// "example[.] com": the token ends with a bracket pattern.
+	if prev == ']' || prev == ')' || prev == '}' {
+		if l, rep := bracketSuffix(data[start:i]); l > 0 && (rep == "." || rep == "@") && i-l > start && isAlnum(data[j]) {
+			return j, false
+		}
+		return 0, false
+	}
+	if !isAlnum(prev) {
+		return 0, false
+	}
+	// "example [.]com" / "example [dot] com": a bracket pattern follows.
+	if c := data[j]; c == '[' || c == '(' || c == '{' {
+		for _, p := range bracketInners[:4] {
+			l := len(p.inner) + 2
+			if j+l <= n {
+				if pl, _ := bracketSuffix(data[j : j+l]); pl == l {
+					return j, false
+				}
+			}
+		}
+		return 0, false
+	}
+	// "evil dot com": exactly one blank on each side.
+	if j == i+1 && j+4 < n && data[j]|0x20 == 'd' && data[j+1]|0x20 == 'o' && data[j+2]|0x20 == 't' &&
+		(data[j+3] == ' ' || data[j+3] == '\t') && isAlnum(data[j+4]) {
+		return j + 4, true
+	}
+	return 0, false
+}
+
+// token extracts the IOCs of one token.
+func (sc *iocScanner) token(tok []byte, fl uint16, joined, bareDot bool) {
+	t := tok
+	var marks []bool
+	if joined || fl&(chOpen|chBslash|chColon) != 0 {
+		sc.ref.reset(true)
+		sc.ref.run(tok, bareDot)
+		if sc.ref.changed {
+			t = sc.ref.out
+			marks = sc.ref.marks
+		}
+	}
+	sc.hostStarts = sc.hostStarts[:0]
+	sc.auth = sc.auth[:0]
+	if fl&chColon != 0 || joined {
+		sc.urls(t, marks)
+	}
+	if fl&chAt != 0 || marks != nil {
+		sc.emails(t, marks)
+	}
+	if fl&chDot != 0 || marks != nil {
+		sc.bareNames(t, marks)
+	}
+	if fl&chColon != 0 {
+		sc.ipv6s(t)
+	}
+	if len(t) >= 32 {
+		sc.hashes(t)
+	}
+}
+
+func anyMark(marks []bool, s, e int) bool {
+	if marks == nil {
+		return false
+	}
+	for _, m := range marks[s:e] {
+		if m {
+			return true
+		}
+	}
+	return false
+}
+
+// allowedScheme reports whether b (any case) is a scheme we report.
+func allowedScheme(b []byte) bool {
+	switch len(b) {
+	case 3:
+		return asciiEqualFold(b, "ftp")
+	case 4:
+		return asciiEqualFold(b, "http") || asciiEqualFold(b, "ftps") || asciiEqualFold(b, "sftp")
+	case 5:
+		return asciiEqualFold(b, "https")
+	}
+	return false
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if b[i]|0x20 != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var urlStopEntities = [...]string{"&lt;", "&gt;", "&quot;", "&#39;", "&#34;", "&apos;", "&nbsp;"}
+
+func entityAt(t []byte, i int) bool {
+	for _, e := range urlStopEntities {
+		if len(t)-i >= len(e) && asciiEqualFold(t[i:i+len(e)], e) {
+			return true
+		}
+	}
+	return false
+}
+
+// urls finds scheme://host... URLs.
+func (sc *iocScanner) urls(t []byte, marks []bool) {
+	count := 0
+	rawEnd, rawFrom := -1, -1 // end of the last URL-character run and where its scan began
+	for off := 0; off < len(t) && count < maxURLsPerToken; {
+		k := bytes.Index(t[off:], []byte("://"))
+		if k < 0 {
+			return
+		}
+		p := off + k
+		off = p + 3
+		ss := p
+		for ss > 0 && p-ss <= 5 && chClass[t[ss-1]]&chAlpha != 0 {
+			ss--
+		}
+		if ss > 0 && chClass[t[ss-1]]&chAlpha != 0 || !allowedScheme(t[ss:p]) {
+			continue
+		}
+		as := p + 3
+		// The URL-character run is the same for nested URLs: reuse it.
+		end := rawEnd
+		if !(rawFrom >= 0 && as >= rawFrom && as <= rawEnd) {
+			end = as
+			for end < len(t) && end-as < maxURLLen {
+				c := t[end]
+				if chClass[c]&chURL == 0 || (c == '&' && entityAt(t, end)) {
+					break
+				}
+				end++
+			}
+			rawFrom, rawEnd = as, end
+			if end-as >= maxURLLen && end < len(t) && chClass[t[end]]&chURL != 0 {
+				rawFrom = -1 // capped: do not reuse
+			}
+		}
+		tooLong := end-as >= maxURLLen && end < len(t) && chClass[t[end]]&chURL != 0
+		// Authority: up to the first '/', '?' or '#'.
+		ae := as
+		for ae < end && t[ae] != '/' && t[ae] != '?' && t[ae] != '#' {
+			ae++
+		}
+		// Trailing punctuation (may eat into a bare authority: "http://x.com.").
+		end = trimURLEnd(t, ss, end)
+		if ae > end {
+			ae = end
+		}
+		if ae <= as {
+			continue
+		}
+		hs := as
+		if at := bytes.LastIndexByte(t[as:ae], '@'); at >= 0 {
+			hs = as + at + 1
+			sc.auth = append(sc.auth, [2]int{as, ae})
+		}
+		hostOK := false
+		var he int
+		var v6 netip.Addr
+		if hs < ae && t[hs] == '[' {
+			rb := bytes.IndexByte(t[hs:ae], ']')
+			if rb < 0 {
+				continue
+			}
+			he = hs + rb + 1
+			a, err := netip.ParseAddr(string(t[hs+1 : he-1]))
+			if err != nil || !a.Is6() || a.Zone() != "" {
+				continue
+			}
+			v6, hostOK = a, true
+		} else {
+			he = hs
+			for he < ae && t[he] != ':' {
+				he++
+			}
+		}
+		if he < ae { // port
+			if t[he] != ':' || ae-he-1 > 5 {
+				continue
+			}
+			bad := false
+			for _, c := range t[he+1 : ae] {
+				if c < '0' || c > '9' {
+					bad = true
+				}
+			}
+			if bad {
+				continue
+			}
+		}
+		defanged := anyMark(marks, ss, end)
+		// hostVal is the host IOC; it lives in sc.host until the URL is added.
+		hostTyp := kIPv6
+		if hostOK {
+			sc.host = append(sc.host[:0], v6.String()...)
+		} else {
+			h := t[hs:he]
+			if len(h) > 0 && h[len(h)-1] == '.' {
+				h = h[:len(h)-1]
+			}
+			if len(h) > 253 || len(h) == 0 {
+				continue
+			}
+			sc.host = append(sc.host[:0], h...)
+			lowerInPlace(sc.host)
+			switch {
+			case validIPv4(sc.host):
+				hostTyp = kIPv4
+			case sc.set.domainOK(sc.host, defanged, true):
+				hostTyp = kDomain
+			default:
+				continue
+			}
+		}
+		sc.hostStarts = append(sc.hostStarts, hs)
+		count++
+		if !tooLong {
+			sc.addURL(t, ss, p, hs, he, end, defanged)
+		}
+		sc.set.add(hostTyp, sc.host, defanged, sc.source)
+	}
+}
+
+// addURL records the URL t[ss:end] whose scheme ends at p and whose host is
+// t[hs:he]: scheme and host lower-cased, "&amp;" read as "&".
+func (sc *iocScanner) addURL(t []byte, ss, p, hs, he, end int, defanged bool) {
+	// Build the normalized URL: scheme and host lower-case.
+	u := sc.tmp[:0]
+	u = append(u, t[ss:p]...)
+	lowerInPlace(u)
+	u = append(u, t[p:hs]...)
+	hostStartInU := len(u)
+	u = append(u, t[hs:he]...)
+	lowerInPlace(u[hostStartInU:])
+	rest := t[he:end]
+	for len(rest) > 0 {
+		a := bytes.IndexByte(rest, '&')
+		if a < 0 {
+			u = append(u, rest...)
+			break
+		}
+		u = append(u, rest[:a+1]...)
+		rest = rest[a+1:]
+		if len(rest) >= 4 && asciiEqualFold(rest[:4], "amp;") {
+			rest = rest[4:]
+		}
+	}
+	sc.tmp = u
+	sc.set.add(kURL, u, defanged, sc.source)
+}
+
+// trimURLEnd drops trailing punctuation that ends a sentence rather than
+// the URL starting at s and running to end; ')' and ']' go only when
+// unbalanced.
+func trimURLEnd(t []byte, s, end int) int {
+	opens, closes, counted := 0, 0, false
+	for end > s {
+		c := t[end-1]
+		switch c {
+		case '.', ',', ';', ':', '!', '?', '*':
+			end--
+			continue
+		case ')', ']':
+			if !counted {
+				for _, x := range t[s:end] {
+					switch x {
+					case '(', '[':
+						opens++
+					case ')', ']':
+						closes++
+					}
+				}
+				counted = true
+			}
+			if closes > opens {
+				closes--
+				end--
+				continue
+			}
+		}
+		break
+	}
+	return end
+}
+
+// emails finds local@domain addresses.
+func (sc *iocScanner) emails(t []byte, marks []bool) {
+	for off := 0; off < len(t); {
+		k := bytes.IndexByte(t[off:], '@')
+		if k < 0 {
+			return
+		}
+		p := off + k
+		off = p + 1
+		inAuth := false
+		for _, a := range sc.auth {
+			if p >= a[0] && p < a[1] {
+				inAuth = true
+				break
+			}
+		}
+		if inAuth {
+			continue
+		}
+		ls := p
+		for ls > 0 && p-ls <= 64 && chClass[t[ls-1]]&chLocal != 0 {
+			ls--
+		}
+		if p-ls > 64 {
+			continue
+		}
+		for ls < p && (t[ls] == '.' || t[ls] == '-' || t[ls] == '+') {
+			ls++
+		}
+		if ls == p || t[p-1] == '.' || bytes.Contains(t[ls:p], []byte("..")) {
+			continue
+		}
+		de := p + 1
+		for de < len(t) && de-p <= 254 && chClass[t[de]]&chRun != 0 {
+			de++
+		}
+		for de > p+1 && (t[de-1] == '.' || t[de-1] == '-') {
+			de--
+		}
+		if de-p-1 > 253 || de-p-1 < 3 {
+			continue
+		}
+		dom := append(sc.tmp[:0], t[p+1:de]...)
+		lowerInPlace(dom)
+		sc.tmp = dom
+		defanged := anyMark(marks, ls, de)
+		if !sc.set.domainOK(dom, defanged, true) {
+			continue
+		}
+		e := append(sc.host[:0], t[ls:p+1]...)
+		e = append(e, dom...)
+		sc.host = e
+		sc.set.add(kEmail, e, defanged, sc.source)
+		sc.set.add(kDomain, dom, defanged, sc.source)
+	}
+}
+
+// bareNames finds domains and IPv4 addresses standing on their own.
+func (sc *iocScanner) bareNames(t []byte, marks []bool) {
+	hi := 0
+	for i := 0; i < len(t); {
+		if chClass[t[i]]&chRun == 0 {
+			i++
+			continue
+		}
+		s := i
+		hasDot, hasAlpha := false, false
+		for i < len(t) && chClass[t[i]]&chRun != 0 {
+			switch c := t[i]; {
+			case c == '.':
+				hasDot = true
+			case c == '-':
+			case c >= '0' && c <= '9':
+			default:
+				hasAlpha = true
+			}
+			i++
+		}
+		e := i
+		if !hasDot {
+			continue
+		}
+		for hi < len(sc.hostStarts) && sc.hostStarts[hi] < s {
+			hi++
+		}
+		if hi < len(sc.hostStarts) && sc.hostStarts[hi] < e {
+			continue // a URL host: already reported
+		}
+		atBefore := s > 0 && t[s-1] == '@'
+		atAfter := e < len(t) && t[e] == '@'
+		if e < len(t) && t[e] == '(' {
+			continue // a call: "console.log("
+		}
+		afterSlashes := s >= 2 && t[s-1] == '/' && t[s-2] == '/'
+		for s < e && (t[s] == '.' || t[s] == '-') {
+			s++
+		}
+		for e > s && (t[e-1] == '.' || t[e-1] == '-') {
+			e--
+		}
+		if e-s < 3 {
+			continue
+		}
+		if !hasAlpha {
+			// Digits, dots and dashes: IPv4 addresses or ranges.
+			for ps := s; ps < e; {
+				pe := ps
+				for pe < e && t[pe] != '-' {
+					pe++
+				}
+				if validIPv4(t[ps:pe]) {
+					sc.set.add(kIPv4, t[ps:pe], anyMark(marks, ps, pe), sc.source)
+				}
+				ps = pe + 1
+			}
+			continue
+		}
+		if atBefore || atAfter {
+			continue // e-mail domain or local part
+		}
+		// Longest suffix of valid labels, at most 253 bytes.
+		ds, labels := e, 0
+		for j := e; ; {
+			k := j - 1
+			for k >= s && t[k] != '.' && j-k <= 64 {
+				k--
+			}
+			if k >= s && t[k] != '.' {
+				break // label too long
+			}
+			if !validLabel(t[k+1:j]) || e-(k+1) > 253 {
+				break
+			}
+			ds = k + 1
+			labels++
+			if k < s {
+				break
+			}
+			j = k
+		}
+		if labels < 2 {
+			continue
+		}
+		name := t[ds:e]
+		tld := name[bytes.LastIndexByte(name, '.')+1:]
+		if len(tld) > 1 && tld[0] >= 'A' && tld[0] <= 'Z' && isLowerWord(tld[1:]) {
+			continue // "done.Thanks"
+		}
+		d := append(sc.tmp[:0], name...)
+		lowerInPlace(d)
+		sc.tmp = d
+		defanged := anyMark(marks, ds, e)
+		if sc.set.domainOK(d, defanged, afterSlashes && ds == s) {
+			sc.set.add(kDomain, d, defanged, sc.source)
+		}
+	}
+}
+
+func isLowerWord(b []byte) bool {
+	for _, c := range b {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// ipv6s finds IPv6 addresses.
+func (sc *iocScanner) ipv6s(t []byte) {
+	for i := 0; i < len(t); {
+		if chClass[t[i]]&chV6 == 0 {
+			i++
+			continue
+		}
+		s := i
+		colons := 0
+		for i < len(t) && chClass[t[i]]&chV6 != 0 {
+			if t[i] == ':' {
+				colons++
+			}
+			i++
+		}
+		e := i
+		if colons < 2 || e-s > 64 {
+			continue
+		}
+		if e < len(t) && isWord(t[e]) {
+			continue
+		}
+		// "IPv6:2001:db8::1" (Received headers).
+		if e-s > 2 && t[s] == '6' && t[s+1] == ':' && s >= 3 && asciiEqualFold(t[s-3:s], "ipv") {
+			s += 2
+		} else if t[s] == ':' && (e-s < 2 || t[s+1] != ':') {
+			s++ // "addr:2001:db8::1": a lone leading colon is punctuation
+		} else if s > 0 && isWord(t[s-1]) {
+			continue
+		}
+		for e > s && t[e-1] == '.' {
+			e--
+		}
+		if e-s >= 2 && t[e-1] == ':' && t[e-2] != ':' {
+			e--
+		}
+		c := t[s:e]
+		if len(c) < 3 || bytes.Count(c, []byte(":")) < 2 || !v6Plausible(c) {
+			continue
+		}
+		a, err := netip.ParseAddr(string(c))
+		if err != nil || !a.Is6() || a.IsUnspecified() || a.Zone() != "" {
+			continue
+		}
+		sc.set.add(kIPv6, []byte(a.String()), false, sc.source)
+	}
+}
+
+// v6Plausible requires one group with a hex letter or at least three digits.
+func v6Plausible(c []byte) bool {
+	run := 0
+	for _, x := range c {
+		switch {
+		case x == ':' || x == '.':
+			run = 0
+		case chClass[x]&chHexAlpha != 0:
+			return true
+		default:
+			run++
+			if run >= 3 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hashes finds hex runs of hash length with word boundaries.
+func (sc *iocScanner) hashes(t []byte) {
+	for i := 0; i < len(t); {
+		if chClass[t[i]]&(chDigit|chHexAlpha) == 0 {
+			i++
+			continue
+		}
+		s := i
+		var seen uint8 // 1 digit, 2 lower, 4 upper
+		for i < len(t) && chClass[t[i]]&(chDigit|chHexAlpha) != 0 {
+			switch c := t[i]; {
+			case c <= '9':
+				seen |= 1
+			case c >= 'a':
+				seen |= 2
+			default:
+				seen |= 4
+			}
+			i++
+		}
+		var typ byte
+		switch i - s {
+		case 32:
+			typ = kMD5
+		case 40:
+			typ = kSHA1
+		case 64:
+			typ = kSHA256
+		case 128:
+			typ = kSHA512
+		default:
+			continue
+		}
+		if s > 0 && isWord(t[s-1]) || i < len(t) && isWord(t[i]) {
+			continue
+		}
+		if seen&1 == 0 || seen&6 == 0 || seen&6 == 6 {
+			continue
+		}
+		h := append(sc.tmp[:0], t[s:i]...)
+		lowerInPlace(h)
+		sc.tmp = h
+		sc.set.add(typ, h, false, sc.source)
+	}
+}
