@@ -111,7 +111,10 @@ type AnalysisConfig struct {
 	MaxDepth int      `toml:"max_depth"`
 	// YaraRules lists rule files or directories (YARA support must be
 	// compiled in; see the README).
-	YaraRules []string `toml:"yara_rules"`
+	YaraRules   []string `toml:"yara_rules"`
+	YaraTimeout Duration `toml:"yara_timeout"` // per scan (default 30s)
+	// ExtractIOCs turns IOC extraction on or off (default on).
+	ExtractIOCs *bool `toml:"extract_iocs"`
 	// ArchiveAttachments stores attachment bytes in the content-addressed
 	// archive (default true).
 	ArchiveAttachments *bool `toml:"archive_attachments"`

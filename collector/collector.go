@@ -1,0 +1,824 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/smtpscope/smtpscope/core"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Indexer is the hook the cmd layer wires to the search index (the
+// collector does not import package index). Its methods are called after
+// the change is committed to the store; an error is logged and recorded,
+// never fatal (`smtpscope index` catches up from the store).
+type Indexer interface {
+	// IndexEmail adds or replaces one email.
+	IndexEmail(rec *core.Email, meta *EmailMeta, subs []SubmissionStatus) error
+	// UpdateSubmissions records new submission states of an email.
+	UpdateSubmissions(id string, subs []SubmissionStatus) error
+	// DeleteEmail removes an email retention removed from the store.
+	DeleteEmail(id string) error
+}
+
+// Options are the Go-side settings of a Collector.
+type Options struct {
+	Logger  *slog.Logger // default: discard
+	Indexer Indexer      // optional
+	// NoSpool disables spool watching (e.g. a UI process that only
+	// serves the store and delivers the queue).
+	NoSpool bool
+}
+
+// Collector watches a spool, stores sessions and emails, queues them per
+// node group and submits them to ACE.
+type Collector struct {
+	cfgp     atomic.Pointer[Config]
+	anp      atomic.Pointer[analysis]
+	store    *Store
+	log      *slog.Logger
+	indexer  Indexer
+	opts     Options
+	metrics  *metrics
+	hub      hub
+	paused   atomic.Bool
+	scanned  atomic.Bool // the spool was listed at least once
+	started  time.Time
+	mu       sync.Mutex // guards groups and the run state
+	groups   map[string]*groupRunner
+	cancels  map[string]context.CancelFunc
+	runCtx   context.Context
+	work     chan string
+	pending  map[string]bool // spool names queued for or in processing
+	pendMu   sync.Mutex
+	workerWG sync.WaitGroup
+	stats    runStats
+}
+
+type runStats struct {
+	sessions atomic.Int64
+	emails   atomic.Int64
+	reviewed atomic.Int64
+}
+
+// New opens the data dir and prepares a collector; Run starts it.
+func New(cfg *Config, o Options) (*Collector, error) {
+	cfg.ApplyDefaults()
+	if o.NoSpool && cfg.Spool == "" {
+		cfg.Spool = "-"
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !o.NoSpool {
+		if err := os.MkdirAll(cfg.Spool, 0o750); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+	}
+	st, err := OpenStore(cfg.Data, StoreOptions{NoFsync: !cfg.FsyncOn()})
+	if err != nil {
+		return nil, err
+	}
+	c := &Collector{store: st, log: o.Logger, indexer: o.Indexer, opts: o, metrics: newMetrics(),
+		groups: map[string]*groupRunner{}, cancels: map[string]context.CancelFunc{},
+		pending: map[string]bool{}, work: make(chan string, 1024)}
+	c.cfgp.Store(cfg)
+	an, err := newAnalysis(cfg.Analysis, c.archiveAttachment)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	c.anp.Store(an)
+	for _, g := range cfg.Groups {
+		if !g.IsEnabled() {
+			continue
+		}
+		r, err := newGroupRunner(c, g, cfg.Submission)
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		c.groups[g.Name] = r
+	}
+	return c, nil
+}
+
+func (c *Collector) cfg() *Config                { return c.cfgp.Load() }
+func (c *Collector) analysis() *analysis        { return c.anp.Load() }
+func (c *Collector) groupConfigs() []GroupConfig { return c.cfg().Groups }
+
+// Store gives read access to the data dir (records, raw emails, session
+// files, attachments, submission states, review entries).
+func (c *Collector) Store() *Store { return c.store }
+
+// Config returns the configuration in use.
+func (c *Collector) Config() Config { return *c.cfg() }
+
+// Subscribe returns a channel of events and a function to stop receiving
+// them. Slow subscribers lose events rather than block the collector.
+func (c *Collector) Subscribe(buf int) (<-chan Event, func()) { return c.hub.subscribe(buf) }
+
+// SetPaused pauses or resumes spool processing and submission.
+func (c *Collector) SetPaused(p bool) { c.paused.Store(p) }
+
+// Paused reports whether the collector is paused.
+func (c *Collector) Paused() bool { return c.paused.Load() }
+
+// MetricsHandler serves the Prometheus metrics.
+func (c *Collector) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(c.metrics.reg, promhttp.HandlerOpts{})
+}
+
+// fail logs and records an error.
+func (c *Collector) fail(where string, err error) {
+	if err == nil {
+		return
+	}
+	c.log.Error(where, "err", err)
+	c.metrics.errors.WithLabelValues(strings.Fields(where + " x")[0]).Inc()
+	c.store.recordError(where, err)
+	c.hub.publish(Event{Type: EventError, Err: where + ": " + err.Error()})
+}
+
+// Run watches the spool and delivers the queue until ctx is canceled; it
+// then finishes the sessions and submissions in flight and closes the
+// store. SIGHUP handling belongs to the caller (call Reload).
+func (c *Collector) Run(ctx context.Context) error {
+	defer c.close()
+	return c.run(ctx, nil)
+}
+
+// RunOnce processes what is in the spool now, then delivers until every
+// submission is sent or failed, or timeout passes. It returns an error
+// naming what is left undelivered.
+func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
+	defer c.close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = c.run(ctx, done)
+	}()
+	for {
+		select {
+		case <-done:
+			if runErr != nil {
+				return runErr
+			}
+			n, err := c.store.QueueDepth()
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("%d submissions still undelivered after %s", n, timeout)
+			}
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+		if c.idle() {
+			cancel()
+		}
+	}
+}
+
+// idle reports whether the spool is drained and nothing is queued.
+func (c *Collector) idle() bool {
+	c.pendMu.Lock()
+	busy := len(c.pending) > 0
+	c.pendMu.Unlock()
+	if busy || c.spoolHasReady() {
+		return false
+	}
+	n, err := c.store.QueueDepth()
+	return err == nil && n == 0 && c.scanned.Load()
+}
+
+func (c *Collector) spoolHasReady() bool {
+	if c.opts.NoSpool {
+		return false
+	}
+	ents, err := os.ReadDir(c.cfg().Spool)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), readySuffix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Collector) close() {
+	c.writeStatusSnapshot(false)
+	c.hub.closeAll()
+	c.analysis().close()
+	if err := c.store.Close(); err != nil {
+		c.log.Error("closing store", "err", err)
+	}
+}
+
+func (c *Collector) run(ctx context.Context, done chan struct{}) error {
+	if done != nil {
+		defer close(done)
+	}
+	c.started = time.Now()
+	c.refreshGauges()
+	var wg sync.WaitGroup
+
+	// metrics endpoint
+	if addr := c.cfg().MetricsListen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("metrics listen %s: %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", c.MetricsHandler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		c.log.Info("metrics listening", "addr", ln.Addr().String())
+	}
+
+	// submission: one runner per enabled group, with its own context so a
+	// reload can stop and replace it
+	subCtx, subCancel := context.WithCancel(context.Background())
+	c.mu.Lock()
+	c.runCtx = subCtx
+	for name, r := range c.groups {
+		c.startGroup(subCtx, name, r)
+	}
+	c.mu.Unlock()
+
+	// spool workers
+	procCtx, procCancel := context.WithCancel(context.Background())
+	for i := 0; i < c.cfg().Workers; i++ {
+		c.workerWG.Add(1)
+		go c.worker(procCtx)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.housekeeping(ctx)
+	}()
+	var werr error
+	if !c.opts.NoSpool {
+		werr = c.watch(ctx)
+	} else {
+		<-ctx.Done()
+	}
+	// drain: finish claimed sessions, then in-flight submissions
+	c.log.Info("stopping: finishing work in flight")
+	procCancel()
+	c.workerWG.Wait()
+	subCancel()
+	c.mu.Lock()
+	runners := make([]*groupRunner, 0, len(c.groups))
+	for _, r := range c.groups {
+		runners = append(runners, r)
+	}
+	c.mu.Unlock()
+	for _, r := range runners {
+		r.wg.Wait()
+	}
+	wg.Wait()
+	c.log.Info("stopped")
+	return werr
+}
+
+// startGroup runs r under ctx; c.mu is held.
+func (c *Collector) startGroup(ctx context.Context, name string, r *groupRunner) {
+	gctx, cancel := context.WithCancel(ctx)
+	c.cancels[name] = cancel
+	go r.run(gctx)
+}
+
+// watch feeds spool names to the workers: fsnotify events plus a full
+// listing every rescan interval (and at start-up).
+func (c *Collector) watch(ctx context.Context) error {
+	spool := c.cfg().Spool
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		c.log.Warn("fsnotify unavailable; relying on rescans", "err", err)
+	} else {
+		defer w.Close()
+		if err := w.Add(spool); err != nil {
+			c.log.Warn("cannot watch spool; relying on rescans", "spool", spool, "err", err)
+		}
+		if err := w.Add(filepath.Join(c.store.dir, RequestsDir)); err != nil {
+			c.log.Warn("cannot watch requests dir", "err", err)
+		}
+	}
+	c.log.Info("watching spool", "spool", spool, "data", c.store.dir)
+	c.rescan(ctx)
+	tick := time.NewTicker(c.cfg().RescanInterval.D())
+	defer tick.Stop()
+	var events chan fsnotify.Event
+	var errs chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			c.rescan(ctx)
+			c.processRequests()
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if filepath.Dir(ev.Name) == filepath.Join(c.store.dir, RequestsDir) {
+				c.processRequests()
+				continue
+			}
+			if ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename|fsnotify.Chmod) != 0 && strings.HasSuffix(ev.Name, readySuffix) {
+				c.enqueue(ctx, strings.TrimSuffix(filepath.Base(ev.Name), readySuffix))
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// e.g. queue overflow: a rescan finds what was missed
+			c.log.Warn("fsnotify", "err", err)
+			c.rescan(ctx)
+		}
+	}
+}
+
+// rescan lists the spool for .ready files.
+func (c *Collector) rescan(ctx context.Context) {
+	ents, err := os.ReadDir(c.cfg().Spool)
+	if err != nil {
+		c.fail("listing spool", err)
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasSuffix(n, readySuffix) && len(n) > len(readySuffix) {
+			if !c.enqueue(ctx, strings.TrimSuffix(n, readySuffix)) {
+				return
+			}
+		}
+	}
+	c.scanned.Store(true)
+}
+
+// enqueue hands a spool name to the workers unless it is already pending.
+// It reports false when ctx ended.
+func (c *Collector) enqueue(ctx context.Context, name string) bool {
+	if c.Paused() {
+		return true
+	}
+	c.pendMu.Lock()
+	if c.pending[name] {
+		c.pendMu.Unlock()
+		return true
+	}
+	c.pending[name] = true
+	c.pendMu.Unlock()
+	select {
+	case c.work <- name:
+		return true
+	case <-ctx.Done():
+		c.pendMu.Lock()
+		delete(c.pending, name)
+		c.pendMu.Unlock()
+		return false
+	}
+}
+
+func (c *Collector) worker(ctx context.Context) {
+	defer c.workerWG.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case name := <-c.work:
+			c.processOne(name)
+			c.pendMu.Lock()
+			delete(c.pending, name)
+			c.pendMu.Unlock()
+		}
+	}
+}
+
+func (c *Collector) processOne(name string) {
+	ing, err := c.claim(c.cfg().Spool, name)
+	if err != nil {
+		c.fail("claiming "+name, err)
+		return
+	}
+	if ing == nil || ing.duplicate {
+		return
+	}
+	if ing.review != nil {
+		c.stats.reviewed.Add(1)
+		c.metrics.reviewed.Inc()
+		c.hub.publish(Event{Type: EventReview, Review: ing.review})
+		return
+	}
+	c.afterCommit(ing)
+}
+
+// afterCommit runs the side effects of a commit: metrics, index, events,
+// waking the group runners.
+func (c *Collector) afterCommit(ing *ingested) {
+	if ing.session != nil {
+		c.stats.sessions.Add(1)
+		c.metrics.sessions.Inc()
+		c.log.Info("session stored", "session", ing.session.Key, "emails", len(ing.emails), "source", ing.session.SourceIP)
+	}
+	for i, em := range ing.emails {
+		c.stats.emails.Add(1)
+		c.metrics.emails.Inc()
+		rec := ing.records[i]
+		if c.indexer != nil {
+			subs, _ := c.store.Submissions(em.ID)
+			if err := c.indexer.IndexEmail(rec, em, subs); err != nil {
+				c.fail("indexing "+em.ID, err)
+			}
+		}
+		c.hub.publish(Event{Type: EventEmail, EmailID: em.ID, Email: em, Record: rec})
+	}
+	if ing.session != nil {
+		c.hub.publish(Event{Type: EventSession, Session: ing.session})
+	}
+	c.mu.Lock()
+	for _, r := range c.groups {
+		r.poke()
+	}
+	c.mu.Unlock()
+	c.refreshGauges()
+}
+
+func (c *Collector) submissionChanged(st *SubmissionStatus) {
+	if c.indexer != nil {
+		subs, err := c.store.Submissions(st.EmailID)
+		if err == nil {
+			err = c.indexer.UpdateSubmissions(st.EmailID, subs)
+		}
+		if err != nil {
+			c.fail("indexing submission state of "+st.EmailID, err)
+		}
+	}
+	c.hub.publish(Event{Type: EventSubmission, EmailID: st.EmailID, Submission: st})
+}
+
+// refreshGauges sets the per-group state gauges from the database.
+func (c *Collector) refreshGauges() {
+	counts, err := c.store.Counts()
+	if err != nil {
+		return
+	}
+	for g, m := range counts {
+		for _, s := range States {
+			c.metrics.queue.WithLabelValues(g, s).Set(float64(m[s]))
+		}
+	}
+	if st, err := c.store.Stats(); err == nil {
+		c.metrics.storeBytes.Set(float64(st.Bytes))
+	}
+}
+
+// housekeeping: status snapshots, gauges, retention.
+func (c *Collector) housekeeping(ctx context.Context) {
+	snap := time.NewTicker(2 * time.Second)
+	defer snap.Stop()
+	ret := time.NewTimer(10 * time.Second)
+	defer ret.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-snap.C:
+			c.refreshGauges()
+			c.writeStatusSnapshot(true)
+		case <-ret.C:
+			if _, err := c.ApplyRetention(time.Now()); err != nil {
+				c.fail("retention", err)
+			}
+			ret.Reset(c.cfg().Retention.Interval.D())
+		}
+	}
+}
+
+// Status describes the collector and its queue.
+type Status struct {
+	Time        time.Time     `json:"time"`
+	PID         int           `json:"pid,omitempty"`
+	Running     bool          `json:"running"`
+	Paused      bool          `json:"paused"`
+	Started     time.Time     `json:"started,omitzero"`
+	Spool       string        `json:"spool,omitempty"`
+	Data        string        `json:"data"`
+	Stats       StoreStats    `json:"stats"`
+	QueueDepth  int           `json:"queue_depth"`
+	Groups      []GroupStatus `json:"groups"`
+	Review      []ReviewEntry `json:"review"`
+	LastErrors  []ErrorEntry  `json:"last_errors"`
+	RunSessions int64         `json:"run_sessions"` // stored since start
+	RunEmails   int64         `json:"run_emails"`
+}
+
+// GroupStatus is one node group's queue.
+type GroupStatus struct {
+	Name         string           `json:"name"`
+	Configured   bool             `json:"configured"` // false: only in the database (removed from config)
+	Enabled      bool             `json:"enabled"`
+	Coverage     int              `json:"coverage,omitempty"`
+	FullDelivery bool             `json:"full_delivery"`
+	Counts       map[string]int64 `json:"counts"` // state -> emails
+	Nodes        []NodeStatus     `json:"nodes,omitempty"`
+}
+
+// StoreStatus builds a Status from a store alone (no running collector).
+func StoreStatus(s *Store, cfg *Config) (*Status, error) {
+	st := &Status{Time: time.Now().UTC(), Data: s.dir}
+	var err error
+	if st.Stats, err = s.Stats(); err != nil {
+		return nil, err
+	}
+	if st.QueueDepth, err = s.QueueDepth(); err != nil {
+		return nil, err
+	}
+	counts, err := s.Counts()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	if cfg != nil {
+		st.Spool = cfg.Spool
+		for _, g := range cfg.Groups {
+			seen[g.Name] = true
+			gs := GroupStatus{Name: g.Name, Configured: true, Enabled: g.IsEnabled(), Coverage: g.Coverage,
+				FullDelivery: g.FullDelivery, Counts: fillStates(counts[g.Name])}
+			st.Groups = append(st.Groups, gs)
+		}
+	}
+	var extra []string
+	for g := range counts {
+		if !seen[g] {
+			extra = append(extra, g)
+		}
+	}
+	sort.Strings(extra)
+	for _, g := range extra {
+		st.Groups = append(st.Groups, GroupStatus{Name: g, Counts: fillStates(counts[g])})
+	}
+	if st.Review, err = s.Review(); err != nil {
+		return nil, err
+	}
+	if st.LastErrors, err = s.LastErrors(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func fillStates(m map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for _, s := range States {
+		out[s] = m[s]
+	}
+	return out
+}
+
+// Status returns the live status, with node health.
+func (c *Collector) Status() (*Status, error) {
+	st, err := StoreStatus(c.store, c.cfg())
+	if err != nil {
+		return nil, err
+	}
+	st.Running, st.PID, st.Paused, st.Started = true, os.Getpid(), c.Paused(), c.started
+	st.RunSessions, st.RunEmails = c.stats.sessions.Load(), c.stats.emails.Load()
+	c.mu.Lock()
+	for i := range st.Groups {
+		if r := c.groups[st.Groups[i].Name]; r != nil {
+			st.Groups[i].Nodes = r.nodeStatus()
+		}
+	}
+	c.mu.Unlock()
+	return st, nil
+}
+
+func (c *Collector) writeStatusSnapshot(running bool) {
+	st, err := c.Status()
+	if err != nil {
+		return
+	}
+	st.Running = running
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return
+	}
+	_ = newFileWriter(false).write(filepath.Join(c.store.dir, StatusFile), b, time.Time{})
+}
+
+// Resubmit queues emails again for group (every configured, enabled group
+// when group is ""), whatever their current state. It returns how many
+// (email, group) entries were queued.
+func (c *Collector) Resubmit(ids []string, group string) (int, error) {
+	var groups []string
+	for _, g := range c.cfg().Groups {
+		if (group == "" || g.Name == group) && g.IsEnabled() {
+			groups = append(groups, g.Name)
+		}
+	}
+	if len(groups) == 0 {
+		if group != "" {
+			return 0, fmt.Errorf("no enabled node group named %q", group)
+		}
+		return 0, errors.New("no enabled node group configured")
+	}
+	var changed []*SubmissionStatus
+	n, err := resubmit(c.store, ids, groups, &changed)
+	for _, st := range changed {
+		c.submissionChanged(st)
+	}
+	c.mu.Lock()
+	for _, r := range c.groups {
+		r.poke()
+	}
+	c.mu.Unlock()
+	c.refreshGauges()
+	return n, err
+}
+
+// Resubmit queues emails again in a store no collector is running on
+// (used by `smtpscope submit`); groups must be named.
+func (s *Store) Resubmit(ids []string, groups []string) (int, error) {
+	return resubmit(s, ids, groups, nil)
+}
+
+func resubmit(s *Store, ids []string, groups []string, changed *[]*SubmissionStatus) (int, error) {
+	now := time.Now().UTC()
+	n := 0
+	var missing []string
+	err := s.db.b.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if tx.Bucket(bEmails).Get([]byte(id)) == nil {
+				missing = append(missing, id)
+				continue
+			}
+			for _, g := range groups {
+				old, err := getSub(tx, id, g)
+				if err != nil {
+					return err
+				}
+				nw := SubmissionStatus{EmailID: id, Group: g, State: StateQueued, Queued: now, Updated: now, NextAttempt: now, Manual: true}
+				if old != nil {
+					nw.Attempts = old.Attempts
+					nw.UUID = old.UUID
+				}
+				if err := setSub(tx, old, &nw); err != nil {
+					return err
+				}
+				n++
+				if changed != nil {
+					cp := nw
+					*changed = append(*changed, &cp)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	if len(missing) > 0 {
+		return n, fmt.Errorf("unknown email ids: %s", strings.Join(missing, ", "))
+	}
+	return n, nil
+}
+
+// ResubmitRequest is a resubmission `smtpscope submit` leaves in
+// DATA/requests/ for a running collector.
+type ResubmitRequest struct {
+	IDs   []string `json:"ids"`
+	Group string   `json:"group,omitempty"`
+}
+
+// WriteResubmitRequest leaves a request for the collector running on dataDir.
+func WriteResubmitRequest(dataDir string, req ResubmitRequest) (string, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dataDir, RequestsDir, fmt.Sprintf("%d-%s%s", time.Now().UnixNano(), tmpSuffix(), requestSuffix))
+	return p, newFileWriter(true).write(p, b, time.Time{})
+}
+
+func (c *Collector) processRequests() {
+	dir := filepath.Join(c.store.dir, RequestsDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), requestSuffix) || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var req ResubmitRequest
+		if err := json.Unmarshal(b, &req); err != nil {
+			c.fail("resubmission request "+e.Name(), err)
+		} else if n, err := c.Resubmit(req.IDs, req.Group); err != nil {
+			c.fail("resubmission request "+e.Name(), err)
+		} else {
+			c.log.Info("resubmission request applied", "request", e.Name(), "queued", n)
+		}
+		_ = os.Remove(p)
+	}
+}
+
+// Reload applies a new configuration: analysis options, submission
+// settings and node groups (runners are restarted; the queue stays).
+// Spool and data dirs cannot change while running.
+func (c *Collector) Reload(cfg *Config) error {
+	cfg.ApplyDefaults()
+	old := c.cfg()
+	if cfg.Spool == "" {
+		cfg.Spool = old.Spool
+	}
+	if cfg.Data == "" {
+		cfg.Data = old.Data
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if filepath.Clean(cfg.Data) != filepath.Clean(old.Data) || filepath.Clean(cfg.Spool) != filepath.Clean(old.Spool) {
+		return errors.New("reload: spool and data dirs cannot change while running (restart instead)")
+	}
+	an, err := newAnalysis(cfg.Analysis, c.archiveAttachment)
+	if err != nil {
+		return err
+	}
+	runners := map[string]*groupRunner{}
+	for _, g := range cfg.Groups {
+		if !g.IsEnabled() {
+			continue
+		}
+		r, err := newGroupRunner(c, g, cfg.Submission)
+		if err != nil {
+			return err
+		}
+		runners[g.Name] = r
+	}
+	c.cfgp.Store(cfg)
+	oldAn := c.anp.Swap(an)
+	// sessions being analyzed may still use the old rules: free them a
+	// little later
+	time.AfterFunc(time.Minute, oldAn.close)
+	c.mu.Lock()
+	oldRunners := c.groups
+	for name, cancel := range c.cancels {
+		cancel()
+		delete(c.cancels, name)
+	}
+	c.groups = runners
+	c.mu.Unlock()
+	// wait for the old runners' in-flight submissions before starting new
+	// ones, so no email is sent twice concurrently
+	go func() {
+		for _, r := range oldRunners {
+			r.wg.Wait()
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.runCtx == nil || c.runCtx.Err() != nil {
+			return
+		}
+		for name, r := range c.groups {
+			if _, running := c.cancels[name]; !running {
+				c.startGroup(c.runCtx, name, r)
+			}
+		}
+	}()
+	c.log.Info("configuration reloaded", "groups", len(runners))
+	return nil
+}

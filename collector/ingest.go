@@ -1,0 +1,410 @@
+package collector
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/core"
+	bolt "go.etcd.io/bbolt"
+)
+
+const readySuffix = ".ready"
+
+// maxSessionFile bounds what is read of one session file (a larger file
+// goes to review/).
+const maxSessionFile = 1 << 30
+
+// covers reports whether a group with this coverage receives the email:
+// a deterministic hash of the group name and email id, so the same email
+// always gets the same answer.
+func covers(group string, coverage int, id string) bool {
+	if coverage >= 100 {
+		return true
+	}
+	if coverage <= 0 {
+		return false
+	}
+	h := fnv.New32a()
+	h.Write([]byte(group))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return int(h.Sum32()%100) < coverage
+}
+
+// ingested is the result of storing one session or raw email.
+type ingested struct {
+	session   *SessionMeta
+	emails    []*EmailMeta
+	records   []*core.Email
+	queued    map[string][]string // email id -> groups queued to
+	duplicate bool                // the whole claim was already committed
+	review    *ReviewEntry
+}
+
+// claim processes one spool entry "<name>" whose "<name>.ready" exists:
+// store the session file, parse, store every email, commit to the queue,
+// then release the spool entry. Every step before the commit is idempotent
+// and the commit is one bbolt transaction, so a crash anywhere leaves the
+// entry either claimable again or committed (then released on the next
+// pass, counted as a duplicate claim).
+func (c *Collector) claim(spool, name string) (*ingested, error) {
+	path := filepath.Join(spool, name)
+	ready := path + readySuffix
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// A crash between releasing the file and its .ready, or a writer
+		// that made .ready without a file.
+		if rerr := os.Remove(ready); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return nil, fmt.Errorf("removing orphan %s: %w", ready, rerr)
+		}
+		if !c.store.claimedName(name) {
+			c.log.Warn("ready file without session file", "file", ready)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return c.toReview(spool, name, nil, fmt.Sprintf("%s: not a regular file (%s)", path, st.Mode().Type()))
+	}
+	if st.Size() > maxSessionFile {
+		return c.toReview(spool, name, nil, fmt.Sprintf("%s: %d bytes, larger than the %d byte limit", path, st.Size(), maxSessionFile))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+
+	if key, ok := c.store.claimed(name, sha); ok {
+		// Committed before a crash (or the same file delivered twice).
+		c.store.addMetaCount("dup_claims", 1)
+		c.metrics.duplicates.Inc()
+		c.log.Info("session already stored; releasing spool entry", "file", name, "session", key)
+		return &ingested{duplicate: true}, c.release(spool, name)
+	}
+
+	sess, perr := parseSession(data, name, st.ModTime())
+	if perr != nil {
+		return c.toReview(spool, name, data, perr.Error())
+	}
+	if len(sess.Messages) == 0 && len(sess.Events) == 0 {
+		return c.toReview(spool, name, data, fmt.Sprintf("%s: no SMTP transcript found (%d bytes)", name, len(data)))
+	}
+	ing, err := c.storeSession(name, data, sha, st.ModTime(), sess)
+	if err != nil {
+		return nil, err
+	}
+	return ing, c.release(spool, name)
+}
+
+// parseSession runs core's parser, turning a panic (a parser bug on
+// hostile input) into an error so the file goes to review/.
+func parseSession(data []byte, name string, mtime time.Time) (s *core.Session, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%s: parser panic: %v", name, r)
+		}
+	}()
+	return core.ParseSession(bytes.NewReader(data), name, mtime)
+}
+
+// release removes a committed spool entry: the session file first, then
+// its .ready (an orphan .ready is cleaned up on the next pass).
+func (c *Collector) release(spool, name string) error {
+	path := filepath.Join(spool, name)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("releasing %s: %w", path, err)
+	}
+	if err := os.Remove(path + readySuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("releasing %s: %w", path+readySuffix, err)
+	}
+	return nil
+}
+
+// toReview quarantines an unparsable session file: DATA/review/<name> and
+// DATA/review/<name>.error, recorded in the database, then releases the
+// spool entry.
+func (c *Collector) toReview(spool, name string, data []byte, reason string) (*ingested, error) {
+	s := c.store
+	rname := ace.SafeName(name)
+	if strings.HasSuffix(rname, errorSuffix) {
+		rname += "_"
+	}
+	if data == nil {
+		// not a regular file or too large: keep what can be kept
+		if b, err := os.ReadFile(filepath.Join(spool, name)); err == nil && len(b) <= maxSessionFile {
+			data = b
+		}
+	}
+	dir := filepath.Join(s.dir, ReviewDir)
+	if _, err := os.Stat(filepath.Join(dir, rname)); err == nil {
+		rname = rname + "-" + time.Now().UTC().Format("20060102T150405.000000000")
+	}
+	if err := s.fw.write(filepath.Join(dir, rname), data, time.Time{}); err != nil {
+		return nil, err
+	}
+	if err := s.fw.write(filepath.Join(dir, rname+errorSuffix), []byte(reason+"\n"), time.Time{}); err != nil {
+		return nil, err
+	}
+	if err := s.fw.sync(); err != nil {
+		return nil, err
+	}
+	e := &ReviewEntry{Name: rname, Reason: reason, Time: time.Now().UTC(), Size: int64(len(data))}
+	err := s.db.b.Update(func(tx *bolt.Tx) error {
+		if err := putJSON(tx.Bucket(bReview), []byte(rname), e); err != nil {
+			return err
+		}
+		if err := addMeta(tx, "reviewed", 1); err != nil {
+			return err
+		}
+		return pushError(tx, ErrorEntry{Time: e.Time, Where: "parse " + name, Msg: reason})
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.log.Warn("session file moved to review", "file", name, "review", rname, "reason", reason)
+	return &ingested{review: e}, c.release(spool, name)
+}
+
+// storeSession writes the session file, every email and its attachments,
+// then commits everything to the queue in one transaction.
+func (c *Collector) storeSession(name string, data []byte, sha string, mtime time.Time, sess *core.Session) (*ingested, error) {
+	s := c.store
+	now := time.Now().UTC()
+	key := ace.SafeName(name)
+	if other, ok := s.sessionSHA(key); ok && other != sha {
+		key = key + "-" + sha[:12]
+	}
+	sessRel := SessionsDir + "/" + dayDir(now) + "/" + key
+	if err := s.fw.write(s.Path(sessRel), data, mtime); err != nil {
+		return nil, err
+	}
+	sess.Info.File = sessRel
+
+	emails := c.analyze(sess)
+	ing := &ingested{queued: map[string][]string{}}
+	sm := &SessionMeta{
+		Key: key, Name: name, UID: sess.Info.UID, File: sessRel, SHA256: sha, Size: int64(len(data)),
+		Time: sess.Info.Time, TimeSource: sess.Info.TimeSource, Stored: now,
+		SourceIP: sess.Info.SourceIP, SourcePort: sess.Info.SourcePort,
+		DestIP: sess.Info.DestIP, DestPort: sess.Info.DestPort, Helo: sess.Info.Helo,
+		Emails: []string{}, Bytes: int64(len(data)),
+	}
+	msgs := map[int]*core.Message{}
+	for _, m := range sess.Messages {
+		msgs[m.Index] = m
+	}
+	for _, rec := range emails {
+		m := msgs[rec.Index]
+		var raw []byte
+		if m != nil {
+			raw = m.Data
+		}
+		if rec.ID == "" {
+			rec.ID = fmt.Sprintf("%s.%d", sess.Info.UID, rec.Index)
+		}
+		if s.emailConflict(rec.ID, key) {
+			rec.ID = rec.ID + "-" + sha[:12]
+		}
+		em, err := c.storeEmail(rec, raw, key, now)
+		if err != nil {
+			return nil, err
+		}
+		sm.Emails = append(sm.Emails, em.ID)
+		sm.Bytes += em.Bytes
+		ing.emails = append(ing.emails, em)
+		ing.records = append(ing.records, rec)
+	}
+	ing.session = sm
+	if err := s.fw.sync(); err != nil {
+		return nil, err
+	}
+	if err := c.commit(ing, claimKey(name, sha)); err != nil {
+		return nil, err
+	}
+	return ing, nil
+}
+
+func claimKey(name, sha string) []byte { return []byte(name + "\x00" + sha) }
+
+// storeEmail writes one email's bytes, attachments and record.
+func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, now time.Time) (*EmailMeta, error) {
+	s := c.store
+	safe := ace.SafeName(rec.ID)
+	day := dayDir(now)
+	emlRel := EmailsDir + "/" + day + "/" + safe + ".eml"
+	resRel := ResultsDir + "/" + day + "/" + safe + ".json"
+	if err := s.fw.write(s.Path(emlRel), raw, time.Time{}); err != nil {
+		return nil, err
+	}
+	var archived []string
+	if c.cfg().ArchiveOn() {
+		archived = c.archived(rec)
+	}
+	js, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding record %s: %w", rec.ID, err)
+	}
+	if err := s.fw.write(s.Path(resRel), js, time.Time{}); err != nil {
+		return nil, err
+	}
+	yara := len(rec.YARA)
+	for _, a := range rec.Attachments {
+		yara += len(a.YARA)
+	}
+	return &EmailMeta{
+		ID: rec.ID, Session: sessionKey, Index: rec.Index, Time: rec.Session.Time, Stored: now,
+		SourceIP: rec.Session.SourceIP, MailFrom: rec.Envelope.MailFrom, RcptCount: len(rec.Envelope.RcptTo),
+		Subject: rec.Subject, Size: int64(len(raw)), SHA256: rec.SHA256,
+		Attachments: len(rec.Attachments), IOCs: len(rec.IOCs), YARAHits: yara,
+		Rejected: rec.ServerReply != nil && rec.ServerReply.Code >= 500 && rec.ServerReply.Code <= 599,
+		EML:      emlRel, Record: resRel, Archive: archived, Source: rec.Source,
+		Bytes: int64(len(raw) + len(js)),
+	}, nil
+}
+
+// commit records a stored session and its emails in one transaction:
+// metadata, listing order, archive references, and one queue entry per
+// email per enabled group that covers it. Emails already present (same
+// id and content) are not queued again.
+func (c *Collector) commit(ing *ingested, claim []byte) error {
+	groups := c.groupConfigs()
+	now := time.Now().UTC()
+	return c.store.db.b.Update(func(tx *bolt.Tx) error {
+		eb, sb := tx.Bucket(bEmails), tx.Bucket(bSessions)
+		var newBytes int64
+		if sm := ing.session; sm != nil {
+			if sb.Get([]byte(sm.Key)) == nil {
+				if err := addMeta(tx, "sessions", 1); err != nil {
+					return err
+				}
+				if err := tx.Bucket(bSessionOrder).Put(timeKey(sm.Stored, sm.Key), nil); err != nil {
+					return err
+				}
+				newBytes += sm.Size
+			}
+			if err := putJSON(sb, []byte(sm.Key), sm); err != nil {
+				return err
+			}
+		}
+		for _, em := range ing.emails {
+			var old EmailMeta
+			exists, _ := getJSON(eb, []byte(em.ID), &old)
+			if exists && old.SHA256 == em.SHA256 {
+				if err := addMeta(tx, "dup_emails", 1); err != nil {
+					return err
+				}
+				em.Stored = old.Stored
+				continue
+			}
+			if err := putJSON(eb, []byte(em.ID), em); err != nil {
+				return err
+			}
+			if exists {
+				continue
+			}
+			newBytes += em.Bytes
+			if err := addMeta(tx, "emails", 1); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bEmailOrder).Put(timeKey(em.Time, em.ID), nil); err != nil {
+				return err
+			}
+			for _, sha1 := range em.Archive {
+				ab := tx.Bucket(bArchive)
+				n := u64(ab.Get([]byte(sha1)))
+				if n == 0 {
+					if fi, err := os.Stat(c.store.Path(ArchiveRel(sha1))); err == nil {
+						newBytes += fi.Size()
+					}
+				}
+				if err := ab.Put([]byte(sha1), putU64(n+1)); err != nil {
+					return err
+				}
+			}
+			for _, g := range groups {
+				if !g.IsEnabled() || !covers(g.Name, g.Coverage, em.ID) {
+					continue
+				}
+				if old, _ := getSub(tx, em.ID, g.Name); old != nil {
+					continue
+				}
+				st := &SubmissionStatus{EmailID: em.ID, Group: g.Name, State: StateQueued, Queued: now, Updated: now, NextAttempt: now}
+				if err := setSub(tx, nil, st); err != nil {
+					return err
+				}
+				ing.queued[em.ID] = append(ing.queued[em.ID], g.Name)
+			}
+		}
+		if err := addMeta(tx, "bytes", newBytes); err != nil {
+			return err
+		}
+		if claim != nil && ing.session != nil {
+			return tx.Bucket(bClaims).Put(claim, []byte(ing.session.Key))
+		}
+		return nil
+	})
+}
+
+// claimed reports whether a spool file with this name and content was
+// committed already.
+func (s *Store) claimed(name, sha string) (string, bool) {
+	var key string
+	_ = s.db.b.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bClaims).Get(claimKey(name, sha)); v != nil {
+			key = string(v)
+		}
+		return nil
+	})
+	return key, key != ""
+}
+
+// claimedName reports whether any spool file of this name was committed.
+func (s *Store) claimedName(name string) bool {
+	found := false
+	_ = s.db.b.View(func(tx *bolt.Tx) error {
+		prefix := []byte(name + "\x00")
+		k, _ := tx.Bucket(bClaims).Cursor().Seek(prefix)
+		found = k != nil && bytes.HasPrefix(k, prefix)
+		return nil
+	})
+	return found
+}
+
+func (s *Store) sessionSHA(key string) (string, bool) {
+	var m SessionMeta
+	var ok bool
+	_ = s.db.b.View(func(tx *bolt.Tx) error {
+		ok, _ = getJSON(tx.Bucket(bSessions), []byte(key), &m)
+		return nil
+	})
+	return m.SHA256, ok
+}
+
+// emailConflict reports whether id is taken by an email of another session.
+func (s *Store) emailConflict(id, sessionKey string) bool {
+	var m EmailMeta
+	var ok bool
+	_ = s.db.b.View(func(tx *bolt.Tx) error {
+		ok, _ = getJSON(tx.Bucket(bEmails), []byte(id), &m)
+		return nil
+	})
+	return ok && m.Session != sessionKey
+}
+
+func (s *Store) addMetaCount(name string, delta int64) {
+	_ = s.db.b.Update(func(tx *bolt.Tx) error { return addMeta(tx, name, delta) })
+}

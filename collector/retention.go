@@ -1,0 +1,217 @@
+package collector
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// RetentionResult tells what one retention pass removed.
+type RetentionResult struct {
+	Sessions int   `json:"sessions"`
+	Emails   int   `json:"emails"`
+	Bytes    int64 `json:"bytes"`
+	Kept     int   `json:"kept"` // sessions due for removal but still queued
+}
+
+// ApplyRetention removes the oldest sessions (with their emails, records
+// and attachments no other email uses) while they are older than
+// retention.max_age or the store is larger than retention.max_size.
+// Sessions with an email still queued or retrying are never removed.
+func (c *Collector) ApplyRetention(now time.Time) (RetentionResult, error) {
+	rc := c.cfg().Retention
+	var res RetentionResult
+	if rc.MaxAge <= 0 && rc.MaxSize <= 0 {
+		return res, nil
+	}
+	removed, res, err := applyRetention(c.store, now, rc)
+	for _, id := range removed {
+		c.metrics.removed.Inc()
+		if c.indexer != nil {
+			if err := c.indexer.DeleteEmail(id); err != nil {
+				c.fail("removing "+id+" from the index", err)
+			}
+		}
+		c.hub.publish(Event{Type: EventRemoved, EmailID: id})
+	}
+	if res.Sessions > 0 {
+		c.log.Info("retention", "sessions", res.Sessions, "emails", res.Emails, "bytes", res.Bytes, "kept_queued", res.Kept)
+		c.refreshGauges()
+	}
+	return res, err
+}
+
+// ApplyRetention runs one retention pass on a store no collector runs on.
+func (s *Store) ApplyRetention(now time.Time, rc RetentionConfig) (RetentionResult, error) {
+	_, res, err := applyRetention(s, now, rc)
+	return res, err
+}
+
+func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, RetentionResult, error) {
+	var res RetentionResult
+	var removedIDs []string
+	for {
+		// one session per transaction keeps transactions short
+		var files []string
+		done := true
+		err := s.db.b.Update(func(tx *bolt.Tx) error {
+			total := metaCount(tx, "bytes")
+			oc := tx.Bucket(bSessionOrder).Cursor()
+			for k, _ := oc.First(); k != nil; k, _ = oc.Next() {
+				if len(k) < 8 {
+					continue
+				}
+				stored := time.Unix(0, u64(k[:8]))
+				tooOld := rc.MaxAge > 0 && now.Sub(stored) > rc.MaxAge.D()
+				tooBig := rc.MaxSize > 0 && total > int64(rc.MaxSize)
+				if !tooOld && !tooBig {
+					return nil // oldest first: nothing newer qualifies
+				}
+				key := string(k[8:])
+				var sm SessionMeta
+				ok, err := getJSON(tx.Bucket(bSessions), []byte(key), &sm)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					if err := tx.Bucket(bSessionOrder).Delete(k); err != nil {
+						return err
+					}
+					done = false
+					return nil
+				}
+				if queuedAny(tx, sm.Emails) {
+					res.Kept++
+					continue
+				}
+				ids, paths, freed, err := removeSession(tx, &sm)
+				if err != nil {
+					return err
+				}
+				if err := tx.Bucket(bSessionOrder).Delete(k); err != nil {
+					return err
+				}
+				if err := addMeta(tx, "bytes", -freed); err != nil {
+					return err
+				}
+				if err := addMeta(tx, "removed", int64(len(ids))); err != nil {
+					return err
+				}
+				files = paths
+				removedIDs = append(removedIDs, ids...)
+				res.Sessions++
+				res.Emails += len(ids)
+				res.Bytes += freed
+				done = false
+				return nil
+			}
+			return nil
+		})
+		if err != nil {
+			return removedIDs, res, err
+		}
+		// files go after the commit: a crash leaves orphan files, never
+		// database entries pointing at missing files
+		for _, p := range files {
+			if err := os.Remove(s.Path(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.recordError("retention", err)
+			}
+			pruneEmptyDirs(s.dir, filepath.Dir(s.Path(p)))
+		}
+		if done {
+			return removedIDs, res, nil
+		}
+		res.Kept = 0 // counted again on the next pass
+	}
+}
+
+func queuedAny(tx *bolt.Tx, ids []string) bool {
+	subs := tx.Bucket(bSubs)
+	for _, id := range ids {
+		prefix := []byte(id + "\x00")
+		c := subs.Cursor()
+		for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+			var st SubmissionStatus
+			if json.Unmarshal(v, &st) == nil && (st.State == StateQueued || st.State == StateRetrying) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// removeSession deletes a session's entries; it returns the removed email
+// ids, the files to delete and the bytes freed.
+func removeSession(tx *bolt.Tx, sm *SessionMeta) ([]string, []string, int64, error) {
+	var ids, files []string
+	freed := sm.Size
+	files = append(files, sm.File)
+	eb := tx.Bucket(bEmails)
+	for _, id := range sm.Emails {
+		var em EmailMeta
+		ok, err := getJSON(eb, []byte(id), &em)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if !ok || em.Session != sm.Key {
+			continue
+		}
+		ids = append(ids, id)
+		files = append(files, em.EML, em.Record)
+		freed += em.Bytes
+		for _, sha1 := range em.Archive {
+			ab := tx.Bucket(bArchive)
+			n := u64(ab.Get([]byte(sha1))) - 1
+			if n <= 0 {
+				if err := ab.Delete([]byte(sha1)); err != nil {
+					return nil, nil, 0, err
+				}
+				files = append(files, ArchiveRel(sha1))
+			} else if err := ab.Put([]byte(sha1), putU64(n)); err != nil {
+				return nil, nil, 0, err
+			}
+		}
+		subs, err := subsOf(tx, id)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		for _, st := range subs {
+			if err := addCount(tx, countKey(st.Group, st.State), -1); err != nil {
+				return nil, nil, 0, err
+			}
+			if err := tx.Bucket(bSubs).Delete(subKey(id, st.Group)); err != nil {
+				return nil, nil, 0, err
+			}
+		}
+		if err := tx.Bucket(bEmailOrder).Delete(timeKey(em.Time, id)); err != nil {
+			return nil, nil, 0, err
+		}
+		if err := eb.Delete([]byte(id)); err != nil {
+			return nil, nil, 0, err
+		}
+		if err := addMeta(tx, "emails", -1); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	if err := tx.Bucket(bSessions).Delete([]byte(sm.Key)); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := addMeta(tx, "sessions", -1); err != nil {
+		return nil, nil, 0, err
+	}
+	return ids, files, freed, nil
+}
+
+// pruneEmptyDirs removes empty day/archive directories up to the data dir.
+func pruneEmptyDirs(root, dir string) {
+	root = filepath.Clean(root)
+	for d := filepath.Clean(dir); len(d) > len(root) && d != root; d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
+}
