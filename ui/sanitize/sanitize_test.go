@@ -1,0 +1,103 @@
+package sanitize
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestLine(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"plain subject", "plain subject"},
+		{"red \x1b[31malert\x1b[0m", `red \x1b[31malert\x1b[0m`},
+		{"title \x1b]0;pwned\x07", `title \x1b]0;pwned\x07`},
+		{"osc52 \x1b]52;c;ZXZpbA==\x1b\\", `osc52 \x1b]52;c;ZXZpbA==\x1b\`},
+		{"dcs \x1bP+q\x1b\\", `dcs \x1bP+q\x1b\`},
+		{"c1 csi \u009b31m", `c1 csi \u009b31m`},
+		{"bad \xff\xfe utf8", `bad \xff\xfe utf8`},
+		{"line\nbreak\ttab\rcr", `line\nbreak\ttab\rcr`},
+		{"bidi \u202egnp.exe", `bidi \u202egnp.exe`},
+		{"del\x7f nul\x00", `del\x7f nul\x00`},
+		{"ünïcödé 日本語 ✓", "ünïcödé 日本語 ✓"},
+		{"", ""},
+	}
+	for _, c := range cases {
+		if got := Line(c.in); got != c.want {
+			t.Errorf("Line(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestText(t *testing.T) {
+	in := "a\tb\r\nc\x1b[2Jd\n\xc3"
+	want := "a       b\nc\\x1b[2Jd\n\\xc3"
+	if got := Text(in); got != want {
+		t.Fatalf("Text(%q) = %q, want %q", in, got, want)
+	}
+	if got := Text("lone\rcr"); got != `lone\rcr` {
+		t.Fatalf("lone CR: %q", got)
+	}
+}
+
+func TestFilename(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"invoice.pdf", "invoice.pdf"},
+		{"../../etc/passwd", "passwd"},
+		{"/etc/shadow", "shadow"},
+		{`..\..\windows\system32\evil.dll`, "evil.dll"},
+		{"..", "fallback.bin"},
+		{"", "fallback.bin"},
+		{".bashrc", "bashrc"},
+		{"a\x1b[31mb.txt", "a_[31mb.txt"},
+		{"doc\u202efdp.exe", "doc_fdp.exe"},
+		{"c:name?.txt", "c_name_.txt"},
+		{strings.Repeat("x", 300), strings.Repeat("x", 128)},
+	}
+	for _, c := range cases {
+		if got := Filename(c.in, "fallback.bin"); got != c.want {
+			t.Errorf("Filename(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// noControls reports whether s holds only printable, valid UTF-8 (newline
+// allowed when multi).
+func noControls(t *testing.T, s string, multi bool) {
+	t.Helper()
+	if !utf8.ValidString(s) {
+		t.Fatalf("invalid UTF-8 in output %q", s)
+	}
+	for _, r := range s {
+		if r == '\n' && multi {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || unsafeRune(r) {
+			t.Fatalf("control %U in output %q", r, s)
+		}
+	}
+}
+
+func FuzzSanitize(f *testing.F) {
+	for _, s := range []string{"", "hello", "\x1b[31mred", "\x1b]52;c;AAAA\x07", "\u009b2J", "\xff\xc3", "a\tb\nc\r\n", "\u202e", "\x1bP1$r\x1b\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l := Line(s)
+		noControls(t, l, false)
+		if strings.Contains(l, "\n") {
+			t.Fatalf("newline in Line output %q", l)
+		}
+		noControls(t, Text(s), true)
+		if Safe(s) && l != s {
+			t.Fatalf("safe string changed: %q -> %q", s, l)
+		}
+		if Line(l) != l {
+			t.Fatalf("Line not idempotent on %q", s)
+		}
+		fn := Filename(s, "x")
+		if fn == "" || strings.ContainsAny(fn, `/\`) || strings.HasPrefix(fn, ".") {
+			t.Fatalf("unsafe filename %q from %q", fn, s)
+		}
+		noControls(t, fn, false)
+	})
+}
