@@ -1,7 +1,7 @@
 package collector
 
 import (
-	"crypto/md5" //nolint:gosec // record hashes, not security
+	"crypto/md5"  //nolint:gosec // record hashes, not security
 	"crypto/sha1" //nolint:gosec
 	"crypto/sha256"
 	"encoding/hex"

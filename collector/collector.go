@@ -121,7 +121,7 @@ func New(cfg *Config, o Options) (*Collector, error) {
 }
 
 func (c *Collector) cfg() *Config                { return c.cfgp.Load() }
-func (c *Collector) analysis() *analysis        { return c.anp.Load() }
+func (c *Collector) analysis() *analysis         { return c.anp.Load() }
 func (c *Collector) groupConfigs() []GroupConfig { return c.cfg().Groups }
 
 // Store gives read access to the data dir (records, raw emails, session
