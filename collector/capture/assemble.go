@@ -1,0 +1,160 @@
+package capture
+
+import (
+	"net"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/reassembly"
+)
+
+// mark gives the order of arrival of the bytes from off on: the index of
+// the packet whose arrival made them available. Packet order, not capture
+// time, orders the two directions: some captures carry equal or skewed
+// timestamps per direction.
+type mark struct {
+	off int
+	seq int64
+}
+
+// gapMark says n bytes are missing just before offset off.
+type gapMark struct {
+	off int
+	n   int64
+}
+
+// halfBuf is one direction of a session, fully reassembled.
+type halfBuf struct {
+	data  []byte
+	marks []mark
+	gaps  []gapMark
+	full  bool // MaxStreamBytes reached
+}
+
+// stream collects one TCP session for the reassembly.
+type stream struct {
+	e        *engine
+	netFlow  gopacket.Flow
+	tcpFlow  gopacket.Flow
+	start    time.Time
+	last     time.Time
+	half     [2]halfBuf // indexed by reassembly direction (0: first packet's sender)
+	synFrom  int        // direction that sent a SYN without ACK, -1 if none seen
+	synAckBy int        // direction that sent SYN+ACK, -1 if none seen
+}
+
+type factory struct{ e *engine }
+
+func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
+	ts := ac.GetCaptureInfo().Timestamp
+	return &stream{e: f.e, netFlow: netFlow, tcpFlow: tcpFlow, start: ts, last: ts, synFrom: -1, synAckBy: -1}
+}
+
+func dirIndex(d reassembly.TCPFlowDirection) int {
+	if d == reassembly.TCPDirClientToServer {
+		return 0
+	}
+	return 1
+}
+
+// Accept takes every segment and forces the stream to start without a SYN
+// (captures begin mid-session; one-sided captures never see a SYN-ACK).
+func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
+	*start = true
+	if tcp.SYN {
+		if tcp.ACK {
+			if s.synAckBy < 0 {
+				s.synAckBy = dirIndex(dir)
+			}
+		} else if s.synFrom < 0 {
+			s.synFrom = dirIndex(dir)
+		}
+	}
+	if ci.Timestamp.After(s.last) {
+		s.last = ci.Timestamp
+	}
+	return true
+}
+
+func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
+	dir, _, _, skip := sg.Info()
+	n, _ := sg.Lengths()
+	h := &s.half[dirIndex(dir)]
+	if skip > 0 {
+		h.gaps = append(h.gaps, gapMark{off: len(h.data), n: int64(skip)})
+		s.e.st.GapBytes += int64(skip)
+	}
+	if n == 0 {
+		return
+	}
+	if h.full || len(h.data)+n > s.e.opts.MaxStreamBytes {
+		if !h.full {
+			s.e.st.warn("session %s %s: more than %d bytes in one direction, the rest is dropped", s.netFlow, s.tcpFlow, s.e.opts.MaxStreamBytes)
+		}
+		h.full = true
+		if k := len(h.gaps); k > 0 && h.gaps[k-1].off == len(h.data) {
+			h.gaps[k-1].n += int64(n)
+		} else {
+			h.gaps = append(h.gaps, gapMark{off: len(h.data), n: int64(n)})
+		}
+		return
+	}
+	// The packet index travels in CaptureInfo.InterfaceIndex (set by the
+	// engine), so bytes held back for a missing segment keep the order in
+	// which they were captured, not the order in which they were released.
+	if chunks := sg.Stats().Chunks; chunks <= 1 {
+		h.addMark(len(h.data), int64(sg.CaptureInfo(0).InterfaceIndex))
+	} else {
+		step := 1024
+		if n/step > 64 {
+			step = n / 64
+		}
+		for off := 0; off < n; off += step {
+			h.addMark(len(h.data)+off, int64(sg.CaptureInfo(off).InterfaceIndex))
+		}
+	}
+	h.data = append(h.data, sg.Fetch(n)...)
+}
+
+func (h *halfBuf) addMark(off int, seq int64) {
+	if k := len(h.marks); k == 0 || h.marks[k-1].seq != seq {
+		h.marks = append(h.marks, mark{off: off, seq: seq})
+	}
+}
+
+func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	s.e.complete(s)
+	return true
+}
+
+// endpoints returns the client and server directions and addresses.
+func (s *stream) roles() (client int, cIP net.IP, cPort int, sIP net.IP, sPort int) {
+	src, dst := s.netFlow.Endpoints()
+	sp, dp := s.tcpFlow.Endpoints()
+	ip0, ip1 := net.IP(src.Raw()), net.IP(dst.Raw())
+	p0, p1 := int(portOf(sp)), int(portOf(dp))
+	client = 0
+	switch {
+	case s.synFrom >= 0:
+		client = s.synFrom
+	case s.synAckBy >= 0:
+		client = 1 - s.synAckBy
+	case s.e.ports[p1] && !s.e.ports[p0]:
+		client = 0
+	case s.e.ports[p0] && !s.e.ports[p1]:
+		client = 1
+	}
+	if client == 0 {
+		return 0, ip0, p0, ip1, p1
+	}
+	return 1, ip1, p1, ip0, p0
+}
+
+func portOf(e gopacket.Endpoint) uint16 {
+	b := e.Raw()
+	if len(b) != 2 {
+		return 0
+	}
+	return uint16(b[0])<<8 | uint16(b[1])
+}

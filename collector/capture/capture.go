@@ -1,0 +1,495 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/gopacket/gopacket/reassembly"
+)
+
+// DefaultPorts are the TCP ports treated as SMTP when Options.Ports is empty.
+var DefaultPorts = []int{25, 587, 2525}
+
+// Options control Process and WriteDir.
+type Options struct {
+	// Ports are the TCP ports treated as SMTP (either end of a
+	// connection); empty means DefaultPorts.
+	Ports []int
+	// Progress receives a progress line (bytes read / total) now and then;
+	// nil means quiet. ProgressFunc, when set, is called instead.
+	Progress io.Writer
+	// ProgressFunc, when not nil, is called with the bytes read so far and
+	// the total size of all input files (for a progress bar).
+	ProgressFunc func(read, total int64)
+	// IdleTimeout closes a TCP session that saw no packet for this long in
+	// capture time (default 5 minutes, Zeek's tcp_inactivity_timeout).
+	IdleTimeout time.Duration
+	// GapWait is how long, in capture time, out-of-order data waits for the
+	// missing bytes before they are declared lost (default 30 s).
+	GapWait time.Duration
+	// MaxStreamBytes caps the bytes kept per direction of one session
+	// (default 1 GiB); beyond it the rest is recorded as a gap.
+	MaxStreamBytes int
+	// NoSync skips fsync in WriteDir (tests and benchmarks on tmpfs).
+	NoSync bool
+	// Stats, when not nil, receives counters about the run.
+	Stats *Stats
+}
+
+// Stats are counters about one Process run.
+type Stats struct {
+	Files       int
+	Bytes       int64 // bytes of capture files read
+	Packets     int64
+	TCPPackets  int64 // TCP packets on the SMTP ports
+	Undecodable int64 // packets whose link/IP/TCP layers could not be decoded
+	Sessions    int
+	Messages    int
+	PartialMsgs int
+	GapBytes    int64 // bytes missing from reassembled streams
+	Warnings    []string
+}
+
+func (s *Stats) warn(format string, args ...any) {
+	if len(s.Warnings) < 1000 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf(format, args...))
+	}
+}
+
+// SessionFile is one SMTP TCP session converted to a session file.
+type SessionFile struct {
+	UID   string
+	Start time.Time
+	// Data is the session file content (Zeek/ACE format with our
+	// extensions), ready to be written as <dir>/<UID>.
+	Data []byte
+	// Messages are the message bytes found in the session, computed
+	// directly from the reassembled streams. They are what core's session
+	// parser must find again in Data (the tests check the round trip).
+	Messages []Message
+}
+
+// Message is one message of a session, from the direct path.
+type Message struct {
+	Index   int
+	Data    []byte
+	BDAT    bool
+	Partial bool // gap inside, or the session ended before the end of data
+	Gap     bool // bytes of it were missing from the capture
+}
+
+func (o *Options) defaults() {
+	if len(o.Ports) == 0 {
+		o.Ports = DefaultPorts
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.GapWait <= 0 {
+		o.GapWait = 30 * time.Second
+	}
+	if o.MaxStreamBytes <= 0 {
+		o.MaxStreamBytes = 1 << 30
+	}
+}
+
+// Process reads the capture files (pcap or pcapng, gzip-compressed or not,
+// detected by their magic numbers) in the order given, as one capture when
+// each file starts where the previous one ended in time (rotated captures),
+// and calls fn for every TCP session on the SMTP ports that carried any
+// payload, with its session file. Sessions come in completion order; the
+// ones still open at the end come in start order. An error from fn stops
+// the run and is returned.
+func Process(ctx context.Context, files []string, opts Options, fn func(*SessionFile) error) error {
+	opts.defaults()
+	st := opts.Stats
+	if st == nil {
+		st = &Stats{}
+	}
+	var total int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return fmt.Errorf("capture: %w", err)
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("capture: %s is a directory, not a capture file", f)
+		}
+		total += fi.Size()
+	}
+	e := newEngine(&opts, st, fn)
+	prog := &progress{opts: &opts, total: total}
+	var lastTS time.Time
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		first, last, err := e.readFile(ctx, f, prog, lastTS)
+		if err != nil {
+			return err
+		}
+		if e.err != nil {
+			return e.err
+		}
+		_ = first
+		if last.After(lastTS) {
+			lastTS = last
+		}
+		st.Files++
+	}
+	e.finish()
+	prog.done()
+	return e.err
+}
+
+// WriteDir runs Process and writes every session into dir as <uid> (temp
+// name, fsync, rename) and then <uid>.ready, so that a watcher never sees
+// half a file. It returns the number of sessions written.
+func WriteDir(ctx context.Context, files []string, opts Options, dir string) (int, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, fmt.Errorf("capture: %w", err)
+	}
+	n := 0
+	err := Process(ctx, files, opts, func(sf *SessionFile) error {
+		if err := writeSession(dir, sf, !opts.NoSync); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err == nil && !opts.NoSync {
+		err = syncDir(dir)
+	}
+	return n, err
+}
+
+func writeSession(dir string, sf *SessionFile, sync bool) error {
+	path := filepath.Join(dir, sf.UID)
+	if err := atomicWrite(path, sf.Data, sf.Start, sync); err != nil {
+		return err
+	}
+	return atomicWrite(path+".ready", nil, time.Time{}, sync)
+}
+
+func atomicWrite(path string, data []byte, mtime time.Time, sync bool) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("capture: writing %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !mtime.IsZero() {
+		err = os.Chtimes(tmp, mtime, mtime)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("capture: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("capture: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// progress reports bytes read / total.
+type progress struct {
+	opts  *Options
+	total int64
+	read  int64
+	last  time.Time
+}
+
+func (p *progress) add(n int64) {
+	p.read += n
+	if p.opts.ProgressFunc == nil && p.opts.Progress == nil {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	p.report()
+}
+
+func (p *progress) report() {
+	if p.opts.ProgressFunc != nil {
+		p.opts.ProgressFunc(p.read, p.total)
+	} else if p.opts.Progress != nil {
+		fmt.Fprintf(p.opts.Progress, "read %d of %d bytes\n", p.read, p.total)
+	}
+}
+
+func (p *progress) done() {
+	if p.opts.ProgressFunc != nil || p.opts.Progress != nil {
+		p.report()
+	}
+}
+
+// countingReader counts bytes for the progress report.
+type countingReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.add(int64(n))
+	return n, err
+}
+
+// packetSource is the part of pcapgo's readers we use.
+type packetSource interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// openCapture detects pcap/pcapng (and gzip) by magic and returns a packet
+// source plus a function giving the link type of a packet.
+func openCapture(name string, r io.Reader) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	magic, err := br.Peek(4)
+	if err != nil {
+		return nil, nil, fmt.Errorf("capture: %s: too short to be a capture file", name)
+	}
+	if magic[0] == 0x1f && magic[1] == 0x8b {
+		// pcapgo handles gzip itself; peek through it for the inner magic.
+		return openGzip(name, br)
+	}
+	return openByMagic(name, br, magic)
+}
+
+func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+	switch binary.BigEndian.Uint32(magic) {
+	case 0x0a0d0d0a:
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("capture: %s: bad pcapng file: %w", name, err)
+		}
+		def := ng.LinkType()
+		lt := func(ci gopacket.CaptureInfo) layers.LinkType {
+			if ci.InterfaceIndex > 0 {
+				if ifc, err := ng.Interface(ci.InterfaceIndex); err == nil {
+					return ifc.LinkType
+				}
+			}
+			return def
+		}
+		return ng, lt, nil
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+		pr, err := pcapgo.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: %w", name, err)
+		}
+		l := pr.LinkType()
+		return pr, func(gopacket.CaptureInfo) layers.LinkType { return l }, nil
+	}
+	return nil, nil, fmt.Errorf("capture: %s: not a pcap or pcapng file (magic %x)", name, magic)
+}
+
+func openGzip(name string, br *bufio.Reader) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+	// Both pcapgo readers detect gzip; try pcap first, then pcapng, on a
+	// fresh view of the stream each time (Peek keeps the bytes).
+	gz, err := newGzipPeek(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("capture: %s: bad gzip stream: %w", name, err)
+	}
+	magic, err := gz.Peek(4)
+	if err != nil {
+		return nil, nil, fmt.Errorf("capture: %s: gzip stream too short to be a capture", name)
+	}
+	return openByMagic(name, gz, magic)
+}
+
+// readFile reads one capture file into the engine.
+func (e *engine) readFile(ctx context.Context, name string, prog *progress, prevLast time.Time) (first, last time.Time, err error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return first, last, fmt.Errorf("capture: %w", err)
+	}
+	defer f.Close()
+	src, linkOf, err := openCapture(name, &countingReader{r: f, p: prog})
+	if err != nil {
+		return first, last, err
+	}
+	n := 0
+	for {
+		data, ci, rerr := src.ZeroCopyReadPacketData()
+		if rerr != nil {
+			if rerr != io.EOF {
+				e.st.warn("%s: packet %d: %v (rest of the file ignored)", name, n+1, rerr)
+			}
+			break
+		}
+		n++
+		if n&0x3ff == 0 {
+			if err := ctx.Err(); err != nil {
+				return first, last, err
+			}
+		}
+		if first.IsZero() {
+			first = ci.Timestamp
+			if !prevLast.IsZero() && first.Before(prevLast) {
+				// Not a continuation of the previous file: finish
+				// what is open so unrelated captures do not mix.
+				e.flushAll()
+			}
+		}
+		if ci.Timestamp.After(last) {
+			last = ci.Timestamp
+		}
+		e.packet(data, ci, linkOf(ci))
+		if e.err != nil {
+			return first, last, e.err
+		}
+	}
+	e.st.Bytes += prog.read - e.bytesSeen
+	e.bytesSeen = prog.read
+	return first, last, nil
+}
+
+// engine decodes packets and drives the reassembly.
+type engine struct {
+	opts      *Options
+	st        *Stats
+	fn        func(*SessionFile) error
+	err       error
+	ports     [65536]bool
+	dec       *decoder
+	pool      *reassembly.StreamPool
+	asm       *reassembly.Assembler
+	nextFlush time.Time
+	now       time.Time
+	final     bool
+	held      []*stream
+	uids      map[string]bool
+	bytesSeen int64
+	pktSeq    int64 // index of the packet being processed
+}
+
+func newEngine(opts *Options, st *Stats, fn func(*SessionFile) error) *engine {
+	e := &engine{opts: opts, st: st, fn: fn, dec: newDecoder(), uids: map[string]bool{}}
+	for _, p := range opts.Ports {
+		if p > 0 && p < 65536 {
+			e.ports[p] = true
+		}
+	}
+	e.pool = reassembly.NewStreamPool(&factory{e: e})
+	e.asm = reassembly.NewAssembler(e.pool)
+	// Bound the memory spent waiting for missing segments: ~1900 bytes a
+	// page, so 8 MiB per connection and 256 MiB in all.
+	e.asm.MaxBufferedPagesPerConnection = 4096
+	e.asm.MaxBufferedPagesTotal = 1 << 17
+	return e
+}
+
+type asmContext struct{ ci gopacket.CaptureInfo }
+
+func (a *asmContext) GetCaptureInfo() gopacket.CaptureInfo { return a.ci }
+
+func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+	e.st.Packets++
+	e.pktSeq++
+	tcp, netFlow, ok := e.dec.decode(data, lt)
+	if !ok {
+		e.st.Undecodable++
+		return
+	}
+	if !e.ports[tcp.SrcPort] && !e.ports[tcp.DstPort] {
+		return
+	}
+	e.st.TCPPackets++
+	if ci.Timestamp.After(e.now) {
+		e.now = ci.Timestamp
+	}
+	// The reassembly keeps each segment's CaptureInfo: carry the packet
+	// index in it (the link type is already known) to order the two
+	// directions by capture order.
+	ci.InterfaceIndex = int(e.pktSeq)
+	ac := &asmContext{ci: ci}
+	e.asm.AssembleWithContext(netFlow, tcp, ac)
+	if e.nextFlush.IsZero() {
+		e.nextFlush = e.now.Add(5 * time.Second)
+	} else if e.now.After(e.nextFlush) {
+		e.nextFlush = e.now.Add(5 * time.Second)
+		e.asm.FlushWithOptions(reassembly.FlushOptions{
+			T:  e.now.Add(-e.opts.GapWait),
+			TC: e.now.Add(-e.opts.IdleTimeout),
+		})
+	}
+}
+
+// flushAll completes every open session and emits them in start order.
+func (e *engine) flushAll() {
+	e.final = true
+	e.asm.FlushAll()
+	e.final = false
+	held := e.held
+	e.held = nil
+	sort.SliceStable(held, func(i, j int) bool { return held[i].start.Before(held[j].start) })
+	for _, s := range held {
+		e.emit(s)
+	}
+}
+
+func (e *engine) finish() { e.flushAll() }
+
+// complete is called when the reassembly is done with a session.
+func (e *engine) complete(s *stream) {
+	if e.final {
+		e.held = append(e.held, s)
+		return
+	}
+	e.emit(s)
+}
+
+func (e *engine) emit(s *stream) {
+	if e.err != nil {
+		return
+	}
+	if len(s.half[0].data) == 0 && len(s.half[1].data) == 0 && len(s.half[0].gaps) == 0 && len(s.half[1].gaps) == 0 {
+		return // no payload at all: a scan or an empty connection
+	}
+	sf := s.convert(e)
+	e.st.Sessions++
+	e.st.Messages += len(sf.Messages)
+	for _, m := range sf.Messages {
+		if m.Partial {
+			e.st.PartialMsgs++
+		}
+	}
+	if err := e.fn(sf); err != nil {
+		e.err = err
+	}
+}
+
+// ErrNoInput is returned by the command when no file is given.
+var ErrNoInput = errors.New("capture: no capture file given")

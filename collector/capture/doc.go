@@ -1,0 +1,25 @@
+// Package capture turns packet captures (pcap and pcapng, read with
+// gopacket's pure-Go pcapgo) into SMTP session files in the Zeek/ACE format
+// that core parses (see core/doc.go), without Zeek.
+//
+// Pipeline: packets are decoded (Ethernet, 802.1Q and QinQ VLAN tags, Linux
+// cooked captures SLL and SLL2, raw IP, BSD loopback/null; IPv4 and IPv6),
+// TCP segments on the configured ports are reassembled with gopacket's
+// reassembly package (out of order, retransmissions, overlaps; missing
+// bytes become gaps), and each TCP session's two byte streams are replayed
+// through an SMTP client/server model that writes the session file:
+// commands, replies (matched in order, pipelining included), DATA payloads
+// (dot-unstuffed), BDAT chunks (exact byte counts, as @raw blocks),
+// STARTTLS (plaintext before the TLS handshake is kept), AUTH (credentials
+// never written), one-sided captures and gaps (never invented bytes).
+//
+// The session file extensions this package writes beyond ACE's format are
+// @resp, @uid, @ts, @raw and @gap; see the README section in
+// collector/zeek/README.md and core/doc.go.
+//
+// Sessions are buffered in memory until their TCP connection ends (FIN/RST
+// in both directions, idle timeout in capture time, or the end of the
+// input), then converted and handed to the caller. Sessions are emitted in
+// completion order; those still open when the input ends are emitted in
+// start order, so the output is deterministic for a given input.
+package capture

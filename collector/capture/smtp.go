@@ -1,0 +1,721 @@
+package capture
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// side is one direction of a reassembled session being parsed.
+type side struct {
+	buf   []byte
+	pos   int
+	marks []mark
+	mi    int
+	gaps  []gapMark
+	gi    int
+	done  bool // no more SMTP here (TLS, or nothing left)
+}
+
+func newSide(h *halfBuf) side {
+	return side{buf: h.data, marks: h.marks, gaps: h.gaps}
+}
+
+// avail reports whether bytes or a gap remain.
+func (s *side) avail() bool {
+	return !s.done && (s.pos < len(s.buf) || s.gi < len(s.gaps))
+}
+
+// order is the arrival order (packet index) of the next byte.
+func (s *side) order() int64 {
+	for s.mi+1 < len(s.marks) && s.marks[s.mi+1].off <= s.pos {
+		s.mi++
+	}
+	if s.mi < len(s.marks) {
+		return s.marks[s.mi].seq
+	}
+	return 0
+}
+
+// gapHere consumes and returns the size of a gap at the current position.
+func (s *side) gapHere() (int64, bool) {
+	if s.gi < len(s.gaps) && s.gaps[s.gi].off <= s.pos {
+		n := s.gaps[s.gi].n
+		s.gi++
+		return n, true
+	}
+	return 0, false
+}
+
+// end is where the bytes readable without crossing a gap end.
+func (s *side) end() int {
+	if s.gi < len(s.gaps) && s.gaps[s.gi].off < len(s.buf) {
+		return s.gaps[s.gi].off
+	}
+	return len(s.buf)
+}
+
+// line returns the next line including its LF (or up to the next gap or
+// the end of the data, then complete is false) and advances past it.
+func (s *side) line() (l []byte, complete bool) {
+	end := s.end()
+	if i := bytes.IndexByte(s.buf[s.pos:end], '\n'); i >= 0 {
+		l = s.buf[s.pos : s.pos+i+1]
+		s.pos += i + 1
+		return l, true
+	}
+	l = s.buf[s.pos:end]
+	s.pos = end
+	return l, false
+}
+
+// peekLine returns the next line without advancing.
+func (s *side) peekLine() []byte {
+	end := s.end()
+	if i := bytes.IndexByte(s.buf[s.pos:end], '\n'); i >= 0 {
+		return s.buf[s.pos : s.pos+i+1]
+	}
+	return s.buf[s.pos:end]
+}
+
+func (s *side) looksTLS() bool {
+	end := s.end()
+	return end-s.pos >= 2 && s.buf[s.pos] == 0x16 && s.buf[s.pos+1] == 0x03
+}
+
+func trimEOL(l []byte) []byte {
+	if n := len(l); n > 0 && l[n-1] == '\n' {
+		l = l[:n-1]
+	}
+	if n := len(l); n > 0 && l[n-1] == '\r' {
+		l = l[:n-1]
+	}
+	return l
+}
+
+// knownVerbs are the SMTP commands used to resynchronise after a gap and to
+// end an AUTH exchange in one-sided captures.
+var knownVerbs = map[string]bool{
+	"HELO": true, "EHLO": true, "LHLO": true, "MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
+	"RSET": true, "VRFY": true, "EXPN": true, "HELP": true, "NOOP": true, "QUIT": true, "STARTTLS": true,
+	"AUTH": true, "ETRN": true, "TURN": true, "ATRN": true, "XCLIENT": true, "XFORWARD": true, "BURL": true,
+}
+
+// verbOf returns the upper-cased first word of a line.
+func verbOf(l []byte) string {
+	i := 0
+	for i < len(l) && i < 16 && l[i] != ' ' && l[i] != '\r' && l[i] != '\n' {
+		i++
+	}
+	return string(bytes.ToUpper(l[:i]))
+}
+
+func looksLikeCommand(l []byte) bool {
+	v := verbOf(l)
+	if !knownVerbs[v] {
+		return false
+	}
+	if len(v) == len(l) {
+		return true
+	}
+	c := l[len(v)]
+	return c == ' ' || c == '\r' || c == '\n'
+}
+
+func looksLikeReply(l []byte) bool {
+	if len(l) < 3 || !isDigit(l[0]) || !isDigit(l[1]) || !isDigit(l[2]) {
+		return false
+	}
+	return len(l) == 3 || l[3] == ' ' || l[3] == '-' || l[3] == '\r' || l[3] == '\n'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+type cstate int
+
+const (
+	csCommand  cstate = iota
+	csWaitData        // DATA sent, its reply not seen yet
+	csData            // reading message data
+	csWaitTLS         // STARTTLS sent, its reply not seen yet
+	csAuth            // inside an AUTH exchange
+	csDone            // nothing more from the client is SMTP
+)
+
+// conv replays both directions of a session into a session file.
+type conv struct {
+	c, s      side
+	w         bytes.Buffer
+	st        cstate
+	no354     bool // data mode entered without a 354 (server silent)
+	authAllow int  // client lines allowed by 334 replies
+	pending   []string
+	greeted   bool
+	anyCmd    bool
+	lastLabel string
+	// serverFromStart: the server's SYN-ACK was seen, so its first
+	// reply is the greeting.
+	serverFromStart bool
+	msgs      []Message
+	bdat      *msgBuild // open BDAT message
+}
+
+// msgBuild accumulates one message.
+type msgBuild struct {
+	m    Message
+	segs [][]byte // byte runs between gaps
+	gaps []int64  // gaps[i] missing bytes after segs[i]
+}
+
+func (b *msgBuild) add(p []byte) {
+	if len(b.segs) == 0 || len(b.segs) == len(b.gaps) {
+		b.segs = append(b.segs, nil)
+	}
+	k := len(b.segs) - 1
+	b.segs[k] = append(b.segs[k], p...)
+}
+
+func (b *msgBuild) gap(n int64) {
+	if len(b.segs) == len(b.gaps) {
+		b.segs = append(b.segs, nil)
+	}
+	b.gaps = append(b.gaps, n)
+	b.m.Gap, b.m.Partial = true, true
+}
+
+func (b *msgBuild) bytes() []byte {
+	if len(b.segs) == 1 {
+		return b.segs[0]
+	}
+	var n int
+	for _, s := range b.segs {
+		n += len(s)
+	}
+	out := make([]byte, 0, n)
+	for _, s := range b.segs {
+		out = append(out, s...)
+	}
+	return out
+}
+
+// convert turns a finished TCP session into its session file.
+func (s *stream) convert(e *engine) *SessionFile {
+	client, cIP, cPort, sIP, sPort := s.roles()
+	cv := &conv{c: newSide(&s.half[client]), s: newSide(&s.half[1-client])}
+	cv.serverFromStart = s.synAckBy == 1-client && len(s.half[1-client].gaps) == 0 ||
+		s.synAckBy == 1-client && s.half[1-client].gaps[0].off > 0
+	uid := e.uid(cIP, cPort, sIP, sPort, s.start)
+	cv.w.Grow(len(cv.c.buf) + len(cv.s.buf)/2 + 256)
+	fmt.Fprintf(&cv.w, "%s:%d/tcp\n%d\n", ipString(cIP), cPort, s.start.Unix())
+	fmt.Fprintf(&cv.w, "@resp %s:%d/tcp\n@uid %s\n@ts %d.%06d\n", ipString(sIP), sPort, uid, s.start.Unix(), s.start.Nanosecond()/1000)
+	cv.run()
+	return &SessionFile{UID: uid, Start: s.start, Data: cv.w.Bytes(), Messages: cv.msgs}
+}
+
+func ipString(ip net.IP) string {
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.String()
+}
+
+var uidEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// uid derives a stable Zeek-like uid ("S" + 17 base32 characters) from the
+// 5-tuple and the start time; a repeat within one run gets a counter mixed in.
+func (e *engine) uid(cIP net.IP, cPort int, sIP net.IP, sPort int, start time.Time) string {
+	for n := 0; ; n++ {
+		h := sha256.New()
+		fmt.Fprintf(h, "tcp|%s|%d|%s|%d|%d", ipString(cIP), cPort, ipString(sIP), sPort, start.UnixNano())
+		if n > 0 {
+			var b [8]byte
+			binary.BigEndian.PutUint64(b[:], uint64(n))
+			h.Write(b[:])
+		}
+		u := "S" + uidEnc.EncodeToString(h.Sum(nil))[:17]
+		if !e.uids[u] {
+			e.uids[u] = true
+			return u
+		}
+	}
+}
+
+func (cv *conv) run() {
+	c, s := &cv.c, &cv.s
+	for {
+		cOK := cv.st != csDone && c.avail()
+		sOK := s.avail()
+		if !cOK && !sOK {
+			break
+		}
+		blocked := cv.st == csWaitData || cv.st == csWaitTLS || (cv.st == csAuth && cv.authAllow == 0)
+		switch {
+		case cOK && blocked:
+			if sOK {
+				cv.serverStep()
+			} else {
+				cv.resolve()
+			}
+		case !cOK:
+			cv.serverStep()
+		case !sOK:
+			cv.clientStep()
+		default:
+			co, so := c.order(), s.order()
+			if so < co || (so == co && !cv.greeted && !cv.anyCmd) || (!cv.greeted && cv.serverFromStart) {
+				cv.serverStep()
+			} else {
+				cv.clientStep()
+			}
+		}
+	}
+	if cv.bdat != nil {
+		cv.bdat.m.Partial = true
+		cv.finishBDAT()
+	}
+}
+
+// resolve unblocks the client when the server has nothing more to say
+// (one-sided capture, or the capture ended): the client's own bytes decide.
+func (cv *conv) resolve() {
+	c := &cv.c
+	switch cv.st {
+	case csWaitData:
+		cv.st, cv.no354 = csData, true
+	case csWaitTLS:
+		if c.looksTLS() {
+			cv.st = csDone
+		} else {
+			cv.st = csCommand
+		}
+	case csAuth:
+		if looksLikeCommand(c.peekLine()) {
+			cv.st, cv.authAllow = csCommand, 0
+		} else {
+			cv.authAllow = 1
+		}
+	}
+}
+
+// serverStep reads one reply (all its lines) and writes it.
+func (cv *conv) serverStep() {
+	s := &cv.s
+	if _, ok := s.gapHere(); ok {
+		// Replies lost: resynchronise on the next reply line.
+		for s.pos < s.end() && !looksLikeReply(s.peekLine()) {
+			s.line()
+		}
+		return
+	}
+	if s.looksTLS() {
+		s.done = true
+		return
+	}
+	if s.pos >= len(s.buf) {
+		s.done = true
+		return
+	}
+	type rline struct {
+		code []byte
+		sep  byte
+		text []byte
+	}
+	var lines []rline
+	for s.pos < s.end() {
+		l := s.peekLine()
+		if !looksLikeReply(l) {
+			if len(lines) == 0 {
+				s.line() // not a reply line: skip it
+				return
+			}
+			break
+		}
+		s.line()
+		t := trimEOL(l)
+		rl := rline{code: t[:3], sep: ' '}
+		if len(t) > 3 {
+			if t[3] == '-' {
+				rl.sep = '-'
+			}
+			rl.text = t[4:]
+		}
+		lines = append(lines, rl)
+		if rl.sep != '-' {
+			break
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	last := lines[len(lines)-1]
+	code, _ := strconv.Atoi(string(last.code))
+	label := cv.lastLabel
+	switch {
+	case !cv.greeted && (cv.serverFromStart || !cv.anyCmd && len(cv.pending) == 0):
+		// The server speaks first: the first reply of a server stream
+		// seen from its start is the greeting, even when the client
+		// pipelined its EHLO before it (PIPE_CONNECT).
+		label = ">"
+	case len(cv.pending) > 0:
+		if code == 354 && cv.pending[0] != "DATA" {
+			// Only DATA is answered by 354: replies to the commands
+			// before it were lost or merged (seen in crafted captures).
+			for k, p := range cv.pending {
+				if p == "DATA" {
+					cv.pending = cv.pending[k:]
+					break
+				}
+			}
+		}
+		label = cv.pending[0]
+		if label == "AUTH" && code == 334 {
+			// An AUTH challenge: the client answers with credentials,
+			// which are never written; the challenge is not written either.
+			cv.authAllow++
+			cv.greeted = true
+			return
+		}
+		cv.pending = cv.pending[1:]
+		cv.applyReply(label, code)
+	case label == "":
+		label = ">"
+	}
+	cv.greeted = true
+	cv.lastLabel = label
+	for _, rl := range lines {
+		cv.w.WriteString("< ")
+		cv.w.WriteString(label)
+		cv.w.WriteByte(' ')
+		cv.w.Write(rl.code)
+		cv.w.WriteByte(rl.sep)
+		cv.w.Write(rl.text)
+		cv.w.WriteByte('\n')
+	}
+}
+
+func (cv *conv) applyReply(cmd string, code int) {
+	switch cmd {
+	case "DATA":
+		if cv.st == csWaitData {
+			if code == 354 {
+				cv.st = csData
+			} else {
+				cv.st = csCommand
+			}
+		}
+	case "STARTTLS":
+		if cv.st == csWaitTLS {
+			if code == 220 && (cv.c.looksTLS() || !cv.c.avail()) {
+				cv.st = csDone
+			} else {
+				// Refused, or a decrypted capture: SMTP goes on in clear.
+				cv.st = csCommand
+			}
+		}
+	case "AUTH":
+		if cv.st == csAuth {
+			cv.st, cv.authAllow = csCommand, 0
+		}
+	}
+}
+
+// clientStep consumes one client unit: a command, an AUTH line or a message.
+func (cv *conv) clientStep() {
+	c := &cv.c
+	switch cv.st {
+	case csData:
+		cv.readData()
+		return
+	case csAuth:
+		if _, ok := c.gapHere(); ok {
+			return
+		}
+		c.line() // credentials: never written
+		cv.authAllow--
+		return
+	}
+	if n, ok := c.gapHere(); ok {
+		fmt.Fprintf(&cv.w, "@gap %d\n", n)
+		if cv.bdat != nil {
+			cv.bdat.gap(n)
+		}
+		// The line the gap cut is lost; resynchronise on a command.
+		for c.pos < c.end() && !looksLikeCommand(c.peekLine()) {
+			c.line()
+		}
+		return
+	}
+	if c.looksTLS() {
+		cv.st = csDone
+		return
+	}
+	raw, _ := c.line()
+	l := trimEOL(raw)
+	if len(bytes.TrimSpace(l)) == 0 {
+		return
+	}
+	cmd, arg := l, []byte(nil)
+	if i := bytes.IndexByte(l, ' '); i >= 0 {
+		cmd, arg = l[:i], bytes.TrimLeft(l[i+1:], " ")
+	}
+	verb := string(bytes.ToUpper(cmd))
+	cv.anyCmd = true
+	switch verb {
+	case "AUTH":
+		mech := arg
+		if i := bytes.IndexByte(arg, ' '); i >= 0 {
+			mech = arg[:i]
+		}
+		if len(bytes.TrimSpace(arg)) > len(mech) {
+			cv.writeCmd(verb, append(append([]byte(nil), mech...), " ****"...))
+		} else {
+			cv.writeCmd(verb, mech)
+		}
+		cv.pending = append(cv.pending, verb)
+		cv.st, cv.authAllow = csAuth, 0
+		return
+	case "DATA":
+		cv.abortBDAT()
+		cv.writeCmd(verb, arg)
+		cv.pending = append(cv.pending, verb)
+		cv.st = csWaitData
+		return
+	case "STARTTLS":
+		cv.writeCmd(verb, arg)
+		cv.pending = append(cv.pending, verb)
+		cv.st = csWaitTLS
+		return
+	case "BDAT":
+		cv.writeCmd(verb, arg)
+		cv.pending = append(cv.pending, verb)
+		cv.readChunk(arg)
+		return
+	case "MAIL", "RSET":
+		cv.abortBDAT()
+	}
+	cv.writeCmd(verb, arg)
+	cv.pending = append(cv.pending, verb)
+}
+
+func (cv *conv) writeCmd(verb string, arg []byte) {
+	cv.w.WriteString("> ")
+	cv.w.WriteString(verb)
+	cv.w.WriteByte(' ')
+	cv.w.Write(arg)
+	cv.w.WriteByte('\n')
+}
+
+func (cv *conv) newMsg(bdat bool) *msgBuild {
+	return &msgBuild{m: Message{Index: len(cv.msgs), BDAT: bdat}}
+}
+
+// abortBDAT ends an unfinished BDAT message (RSET, MAIL, DATA before LAST).
+func (cv *conv) abortBDAT() {
+	if cv.bdat != nil {
+		cv.bdat.m.Partial = true
+		cv.finishBDAT()
+	}
+}
+
+func (cv *conv) finishBDAT() {
+	b := cv.bdat
+	cv.bdat = nil
+	b.m.Data = b.bytes()
+	cv.msgs = append(cv.msgs, b.m)
+}
+
+// readChunk reads the chunk of a "BDAT size [LAST]" command and writes it
+// as one @raw block (preceded by "@gap N" when bytes are missing).
+func (cv *conv) readChunk(arg []byte) {
+	f := bytes.Fields(arg)
+	last := len(f) > 1 && bytes.EqualFold(f[len(f)-1], []byte("LAST"))
+	if cv.bdat == nil {
+		// The parser starts a message at any BDAT; so do we (and keep
+		// its index in step).
+		cv.bdat = cv.newMsg(true)
+	}
+	var size int64 = -1
+	if len(f) > 0 {
+		if n, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && n >= 0 {
+			size = n
+		}
+	}
+	if size > 0 {
+		c := &cv.c
+		var have []byte
+		var missing int64
+		remaining := size
+		for remaining > 0 {
+			if c.gi < len(c.gaps) && c.gaps[c.gi].off <= c.pos {
+				g := &c.gaps[c.gi]
+				if g.n > remaining {
+					g.n -= remaining // the rest of the gap is after the chunk
+					missing += remaining
+					remaining = 0
+					break
+				}
+				missing += g.n
+				remaining -= g.n
+				c.gi++
+				continue
+			}
+			end := c.end()
+			if c.pos >= end {
+				break // no more data
+			}
+			k := int64(end - c.pos)
+			if k > remaining {
+				k = remaining
+			}
+			have = append(have, c.buf[c.pos:c.pos+int(k)]...)
+			c.pos += int(k)
+			remaining -= k
+		}
+		missing += remaining // the capture ended inside the chunk
+		if missing > 0 {
+			fmt.Fprintf(&cv.w, "@gap %d\n", missing)
+			cv.bdat.gap(missing)
+		}
+		if len(have) > 0 {
+			fmt.Fprintf(&cv.w, "@raw %d\n", len(have))
+			cv.w.Write(have)
+			cv.w.WriteByte('\n')
+			cv.bdat.add(have)
+		}
+	}
+	if last {
+		cv.finishBDAT()
+	}
+}
+
+var (
+	crlfDotCRLF = []byte("\n.")
+	endDataLine = []byte("> . .")
+)
+
+// readData reads a DATA payload up to the terminating "." line,
+// dot-unstuffing it, and writes it as data lines (or @raw blocks when lines
+// cannot carry it exactly), then "> . .".
+func (cv *conv) readData() {
+	c := &cv.c
+	b := cv.newMsg(false)
+	lineStart := true
+	terminated := false
+	for !terminated {
+		if n, ok := c.gapHere(); ok {
+			b.gap(n)
+			lineStart = true // like Zeek: a new line begins after a gap
+			continue
+		}
+		end := c.end()
+		if c.pos >= end {
+			if c.gi < len(c.gaps) {
+				continue
+			}
+			break
+		}
+		if lineStart && c.buf[c.pos] == '.' {
+			rest := c.buf[c.pos:end]
+			if bytes.HasPrefix(rest, []byte(".\r\n")) {
+				c.pos += 3
+				terminated = true
+				break
+			}
+			if bytes.HasPrefix(rest, []byte(".\n")) {
+				c.pos += 2
+				terminated = true
+				break
+			}
+			if len(rest) <= 2 && end == len(c.buf) && (len(rest) == 1 || rest[1] == '\r') {
+				// "." or ".\r" cut by the end of the capture: the
+				// terminator, incomplete.
+				c.pos = end
+				break
+			}
+			c.pos++ // dot-stuffing
+		}
+		i := bytes.Index(c.buf[c.pos:end], crlfDotCRLF)
+		if i < 0 {
+			b.add(c.buf[c.pos:end])
+			lineStart = c.buf[end-1] == '\n'
+			c.pos = end
+			continue
+		}
+		b.add(c.buf[c.pos : c.pos+i+1])
+		c.pos += i + 1
+		lineStart = true
+	}
+	if !terminated {
+		b.m.Partial = true
+	}
+	b.m.Data = b.bytes()
+	cv.writeMessage(b)
+	cv.msgs = append(cv.msgs, b.m)
+	if terminated {
+		cv.w.WriteString("> . .\n")
+		cv.pending = append(cv.pending, ".")
+		cv.st, cv.no354 = csCommand, false
+	} else {
+		cv.st = csDone
+	}
+}
+
+// writeMessage writes message data as lines when they carry it exactly,
+// else as @raw blocks (with @gap lines for missing bytes).
+func (cv *conv) writeMessage(b *msgBuild) {
+	data := b.m.Data
+	if len(b.gaps) == 0 && canLines(data, cv.no354) {
+		for len(data) > 0 {
+			i := bytes.IndexByte(data, '\n')
+			cv.w.Write(data[:i-1]) // without CR
+			cv.w.WriteByte('\n')
+			data = data[i+1:]
+		}
+		return
+	}
+	for i, seg := range b.segs {
+		if len(seg) > 0 {
+			fmt.Fprintf(&cv.w, "@raw %d\n", len(seg))
+			cv.w.Write(seg)
+			cv.w.WriteByte('\n')
+		}
+		if i < len(b.gaps) {
+			fmt.Fprintf(&cv.w, "@gap %d\n", b.gaps[i])
+		}
+	}
+}
+
+// canLines reports whether data lines (LF-terminated, joined back with
+// CRLF by the parser) reproduce msg exactly and unambiguously.
+func canLines(msg []byte, no354 bool) bool {
+	if len(msg) == 0 {
+		return true
+	}
+	if !bytes.HasSuffix(msg, []byte("\r\n")) {
+		return false
+	}
+	if bytes.Count(msg, []byte("\n")) != bytes.Count(msg, []byte("\r\n")) {
+		return false // bare LF
+	}
+	if bytes.Contains(msg, []byte("\r\r\n")) {
+		return false // a line ending in CR would lose it
+	}
+	for _, p := range [][]byte{[]byte("> . .\r\n"), []byte("@raw "), []byte("@gap ")} {
+		if bytes.HasPrefix(msg, p) || bytes.Contains(msg, append([]byte("\n"), p...)) {
+			return false
+		}
+	}
+	if no354 {
+		// With no 354 the parser enters data mode at the first line that
+		// is not an SMTP line.
+		if msg[0] == '@' || msg[0] == '>' || msg[0] == '<' {
+			return false
+		}
+	}
+	return true
+}
