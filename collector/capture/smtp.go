@@ -161,8 +161,8 @@ type conv struct {
 	// serverFromStart: the server's SYN-ACK was seen, so its first
 	// reply is the greeting.
 	serverFromStart bool
-	msgs      []Message
-	bdat      *msgBuild // open BDAT message
+	msgs            []Message
+	bdat            *msgBuild // open BDAT message
 }
 
 // msgBuild accumulates one message.
