@@ -1,9 +1,186 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
-// CollectCmd is not built yet; its owner replaces this file.
-type CollectCmd struct{}
+	"github.com/smtpscope/smtpscope/collector"
+)
 
-// Run reports that the verb is not available yet.
-func (c *CollectCmd) Run() error { return errors.New("not implemented yet") }
+// CollectCmd runs the headless collector.
+type CollectCmd struct {
+	Spool         string        `help:"Spool directory watched for <name>.ready session files." env:"SMTPSCOPE_SPOOL" placeholder:"DIR"`
+	Data          string        `help:"Data directory (store, queue, review/)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
+	Config        string        `help:"Config file (TOML); flags and SMTPSCOPE_* variables override it." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	Ace           []string      `help:"ACE node URL (repeatable): one node group named 'default', coverage 100, full delivery." env:"SMTPSCOPE_ACE" placeholder:"URL" sep:","`
+	AceKeyFile    string        `name:"ace-key-file" help:"File holding the ACE API key (sent in x-ace-auth)." env:"SMTPSCOPE_ACE_KEY_FILE" placeholder:"FILE"`
+	AceCA         string        `name:"ace-ca" help:"PEM CA bundle to verify ACE nodes' TLS certificates." env:"SMTPSCOPE_ACE_CA" placeholder:"FILE"`
+	Once          bool          `help:"Process the spool, deliver until everything is sent or failed, then exit (non-zero if anything is left undelivered)."`
+	OnceTimeout   time.Duration `name:"once-timeout" default:"60s" help:"Bound of --once."`
+	MetricsListen string        `name:"metrics-listen" help:"Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)." env:"SMTPSCOPE_METRICS_LISTEN" placeholder:"ADDR"`
+	LogFormat     string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
+	LogLevel      string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
+	Workers       int           `help:"Session files processed in parallel (default 2)." env:"SMTPSCOPE_WORKERS"`
+	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+}
+
+// CollectorIndexer, when set (by the file wiring package index), gives
+// the collector its search index hook. It returns the indexer and a
+// function closing it.
+var CollectorIndexer func(dataDir string) (collector.Indexer, func() error, error)
+
+// collectExit is an error with an exit status.
+type collectExit struct {
+	code int
+	err  error
+}
+
+func (e collectExit) Error() string { return e.err.Error() }
+func (e collectExit) ExitCode() int { return e.code }
+
+// loadConfig builds the configuration: file, then flags/env on top.
+func (c *CollectCmd) loadConfig() (*collector.Config, error) {
+	cfg := &collector.Config{}
+	if c.Config != "" {
+		var err error
+		if cfg, err = collector.LoadConfig(c.Config); err != nil {
+			return nil, err
+		}
+	}
+	if c.Spool != "" {
+		cfg.Spool = c.Spool
+	}
+	if c.Data != "" {
+		cfg.Data = c.Data
+	}
+	if c.MetricsListen != "" {
+		cfg.MetricsListen = c.MetricsListen
+	}
+	if c.LogFormat != "" {
+		cfg.Log.Format = c.LogFormat
+	}
+	if c.LogLevel != "" {
+		cfg.Log.Level = c.LogLevel
+	}
+	if c.Workers > 0 {
+		cfg.Workers = c.Workers
+	}
+	if c.NoFsync {
+		f := false
+		cfg.Fsync = &f
+	}
+	if c.AceCA != "" {
+		cfg.Submission.CAFile = c.AceCA
+	}
+	if c.AceKeyFile != "" {
+		cfg.Submission.APIKeyFile = c.AceKeyFile
+	}
+	if len(c.Ace) > 0 {
+		var nodes []string
+		for _, u := range c.Ace {
+			if u = strings.TrimSpace(u); u != "" {
+				nodes = append(nodes, u)
+			}
+		}
+		replaced := false
+		for i := range cfg.Groups {
+			if cfg.Groups[i].Name == "default" {
+				cfg.Groups[i].Nodes = nodes
+				replaced = true
+			}
+		}
+		if !replaced {
+			cfg.Groups = append(cfg.Groups, collector.GroupConfig{Name: "default", Coverage: 100, FullDelivery: true, Nodes: nodes})
+		}
+	}
+	cfg.ApplyDefaults()
+	return cfg, cfg.Validate()
+}
+
+// collectorLogger makes the slog logger the config asks for.
+func collectorLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "warn":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		lv = slog.LevelInfo
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// Run runs the collector until SIGTERM/SIGINT (drains, then exits) and
+// reloads the config file on SIGHUP.
+func (c *CollectCmd) Run() error {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	log := collectorLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+	opts := collector.Options{Logger: log}
+	if CollectorIndexer != nil {
+		ix, closeIx, err := CollectorIndexer(cfg.Data)
+		if err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		defer func() {
+			if err := closeIx(); err != nil {
+				log.Error("closing index", "err", err)
+			}
+		}()
+		opts.Indexer = ix
+	}
+	col, err := collector.New(cfg, opts)
+	if err != nil {
+		if errors.Is(err, collector.ErrLocked) {
+			return fmt.Errorf("%w (another smtpscope collect or UI owns %s)", err, cfg.Data)
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if c.Config == "" {
+				log.Warn("SIGHUP: no config file to reload")
+				continue
+			}
+			ncfg, err := c.loadConfig()
+			if err == nil {
+				err = col.Reload(ncfg)
+			}
+			if err != nil {
+				log.Error("SIGHUP: config not reloaded", "err", err)
+			}
+		}
+	}()
+	if len(cfg.Groups) == 0 {
+		log.Warn("no node group configured: emails are stored but not submitted (use --ace URL or [[group]])")
+	}
+	if c.Once {
+		if err := col.RunOnce(ctx, c.OnceTimeout); err != nil {
+			return collectExit{code: 3, err: err}
+		}
+		return nil
+	}
+	return col.Run(ctx)
+}

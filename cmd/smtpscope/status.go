@@ -1,9 +1,153 @@
 package main
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// StatusCmd is not built yet; its owner replaces this file.
-type StatusCmd struct{}
+	"github.com/smtpscope/smtpscope/collector"
+)
 
-// Run reports that the verb is not available yet.
-func (c *StatusCmd) Run() error { return errors.New("not implemented yet") }
+// StatusCmd prints the queue of a data dir.
+type StatusCmd struct {
+	Data   string `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
+	Config string `help:"Config file (adds configured groups with nothing queued yet)." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	JSON   bool   `help:"Print the status as JSON."`
+	Errors int    `default:"10" help:"How many recent errors to show."`
+}
+
+// Run prints the status: from the database when no collector runs, else
+// from the snapshot the running collector keeps in DATA/status.json.
+func (c *StatusCmd) Run() error {
+	var cfg *collector.Config
+	if c.Config != "" {
+		var err error
+		if cfg, err = collector.LoadConfig(c.Config); err != nil {
+			return err
+		}
+		cfg.ApplyDefaults()
+	}
+	st, note, err := readStatus(c.Data, cfg)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(os.Stdout, st, note, c.Errors)
+	return nil
+}
+
+func readStatus(dir string, cfg *collector.Config) (*collector.Status, string, error) {
+	s, err := collector.OpenStore(dir, collector.StoreOptions{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	if err == nil {
+		defer s.Close()
+		st, err := collector.StoreStatus(s, cfg)
+		return st, "no collector running", err
+	}
+	if !errors.Is(err, collector.ErrLocked) {
+		return nil, "", err
+	}
+	b, rerr := os.ReadFile(filepath.Join(dir, collector.StatusFile))
+	if rerr != nil {
+		return nil, "", fmt.Errorf("%w, and it has not written %s yet (%v)", err, collector.StatusFile, rerr)
+	}
+	var st collector.Status
+	if jerr := json.Unmarshal(b, &st); jerr != nil {
+		return nil, "", fmt.Errorf("%s: %w", filepath.Join(dir, collector.StatusFile), jerr)
+	}
+	note := fmt.Sprintf("collector running (pid %d); snapshot from %s ago", st.PID, time.Since(st.Time).Round(time.Second))
+	return &st, note, nil
+}
+
+func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
+	fmt.Fprintf(w, "data dir   %s (%s)\n", st.Data, note)
+	if st.Spool != "" && st.Spool != "-" {
+		fmt.Fprintf(w, "spool      %s\n", st.Spool)
+	}
+	fmt.Fprintf(w, "stored     %d sessions, %d emails, %s\n", st.Stats.Sessions, st.Stats.Emails, humanBytes(st.Stats.Bytes))
+	fmt.Fprintf(w, "duplicates %d spool entries claimed again, %d emails already stored\n", st.Stats.DuplicateClaims, st.Stats.DuplicateEmails)
+	if st.Stats.Removed > 0 {
+		fmt.Fprintf(w, "retention  %d emails removed\n", st.Stats.Removed)
+	}
+	fmt.Fprintf(w, "queue      %d undelivered\n\n", st.QueueDepth)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tENABLED\tCOVERAGE\tQUEUED\tRETRYING\tSENT\tFAILED\tNODES")
+	for _, g := range st.Groups {
+		enabled := "no"
+		if g.Enabled {
+			enabled = "yes"
+		}
+		if !g.Configured {
+			enabled = "(not configured)"
+		}
+		var nodes []string
+		for _, n := range g.Nodes {
+			h := "up"
+			if !n.Healthy {
+				h = "down"
+			}
+			nodes = append(nodes, n.URL+" "+h)
+		}
+		cov := "-"
+		if g.Coverage > 0 {
+			cov = fmt.Sprintf("%d%%", g.Coverage)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", g.Name, enabled, cov,
+			g.Counts[collector.StateQueued], g.Counts[collector.StateRetrying], g.Counts[collector.StateSent],
+			g.Counts[collector.StateFailed], strings.Join(nodes, ", "))
+	}
+	if len(st.Groups) == 0 {
+		fmt.Fprintln(tw, "(no node groups)")
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nreview/    %d entries\n", len(st.Review))
+	for _, r := range st.Review {
+		fmt.Fprintf(w, "  %s  %s  %s\n", r.Time.Format(time.RFC3339), r.Name, oneLine(r.Reason))
+	}
+	errs := st.LastErrors
+	if len(errs) > nerr {
+		errs = errs[len(errs)-nerr:]
+	}
+	fmt.Fprintf(w, "\nlast errors (%d)\n", len(errs))
+	for _, e := range errs {
+		fmt.Fprintf(w, "  %s  %s: %s\n", e.Time.Format(time.RFC3339), oneLine(e.Where), oneLine(e.Msg))
+	}
+}
+
+// oneLine makes attacker-influenced text safe for a terminal line.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
