@@ -1,0 +1,620 @@
+package index
+
+import (
+	"encoding/json"
+	"html"
+	"net/mail"
+	"net/netip"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/document"
+
+	"github.com/smtpscope/smtpscope/core"
+)
+
+// EmailDoc is what the index needs about one stored email: the record, its
+// submission status per node group (group -> queued|sent|retrying|failed)
+// and, optionally, the text of its SMTP session.
+type EmailDoc struct {
+	Email      *core.Email
+	Status     map[string]string
+	Transcript string
+}
+
+// SessionDoc is a session that carried no email (rejected, STARTTLS,
+// aborted): its info, its transcript and why no email came of it.
+type SessionDoc struct {
+	Info       core.SessionInfo
+	Transcript string
+	Reason     string
+}
+
+// ReviewDoc is one entry of the review/ quarantine: the file name, why it is
+// there and when it was put there.
+type ReviewDoc struct {
+	Name   string
+	Reason string
+	Time   time.Time
+}
+
+// Doc IDs: emails use their record ID; sessions and review entries are
+// prefixed so they can never collide with an email.
+const (
+	sessionPrefix = "session/"
+	reviewPrefix  = "review/"
+)
+
+// SessionDocID is the index document ID of a session without email.
+func SessionDocID(uid string) string { return sessionPrefix + uid }
+
+// ReviewDocID is the index document ID of a review/ entry.
+func ReviewDocID(name string) string { return reviewPrefix + name }
+
+// Caps on the text given to the analyzers: a forensic index needs to find
+// the message, not to hold megabytes of one body.
+const (
+	maxSubject    = 2 << 10
+	maxBody       = 64 << 10
+	maxTranscript = 64 << 10
+	maxValue      = 2 << 10 // one keyword value
+)
+
+// row is the one stored field: what the list shows, so that a page of
+// results never opens the store.
+type row struct {
+	Kind     string            `json:"k"`
+	Time     int64             `json:"t,omitempty"` // unix nanoseconds, 0 when unknown
+	SourceIP string            `json:"ip,omitempty"`
+	MailFrom string            `json:"mf,omitempty"`
+	From     string            `json:"f,omitempty"`
+	Rcpt     int               `json:"rc,omitempty"`
+	Subject  string            `json:"s,omitempty"`
+	Att      int               `json:"a,omitempty"`
+	IOC      int               `json:"i,omitempty"`
+	Yara     int               `json:"y,omitempty"`
+	Status   map[string]string `json:"st,omitempty"`
+	Partial  bool              `json:"p,omitempty"`
+	Size     int64             `json:"z,omitempty"`
+	UID      string            `json:"u,omitempty"`
+	Reason   string            `json:"r,omitempty"`
+	Name     string            `json:"n,omitempty"`
+}
+
+// builder accumulates the fields of one bleve document.
+type builder struct {
+	doc   *document.Document
+	text  analysis.Analyzer
+	name  analysis.Analyzer
+	seen  map[string]struct{} // field\x00value of keyword values already added
+	bytes int                 // approximate size, for batch bounds
+}
+
+func newBuilder(id string, text, name analysis.Analyzer) *builder {
+	return &builder{doc: document.NewDocument(id), text: text, name: name, seen: make(map[string]struct{}, 64)}
+}
+
+// kw adds keyword values (lower-cased, deduplicated, empty values skipped).
+func (b *builder) kw(field string, values ...string) {
+	opts := fields[field].options()
+	for _, v := range values {
+		v = strings.ToLower(strings.TrimSpace(validUTF8(v)))
+		if v == "" {
+			continue
+		}
+		if len(v) > maxValue {
+			v = truncUTF8(v, maxValue)
+		}
+		key := field + "\x00" + v
+		if _, dup := b.seen[key]; dup {
+			continue
+		}
+		b.seen[key] = struct{}{}
+		b.bytes += len(v)
+		b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(v), opts, nil))
+	}
+}
+
+// txt adds analyzed text, capped at max bytes.
+func (b *builder) txt(field string, s string, max int) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return
+	}
+	if len(s) > max {
+		s = truncUTF8(s, max)
+	}
+	s = validUTF8(s)
+	spec := fields[field]
+	a := b.text
+	if spec.typ == ftName {
+		a = b.name
+	}
+	b.bytes += len(s)
+	b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(s), spec.options(), a))
+}
+
+func (b *builder) time(t time.Time) {
+	if !representable(t) {
+		t = time.Unix(0, 0)
+	}
+	f, err := document.NewDateTimeFieldWithIndexingOptions(fTime, nil, t, time.RFC3339Nano, fields[fTime].options())
+	if err == nil {
+		b.doc.AddField(f)
+	}
+}
+
+func (b *builder) num(field string, v float64) {
+	b.doc.AddField(document.NewNumericFieldWithIndexingOptions(field, nil, v, fields[field].options()))
+}
+
+func (b *builder) row(r *row) {
+	data, err := json.Marshal(r)
+	if err != nil { // cannot happen: row holds only strings and numbers
+		return
+	}
+	b.bytes += len(data)
+	b.doc.AddField(document.NewTextFieldCustom(fRow, nil, data, fields[fRow].options(), nil))
+}
+
+// representable reports whether t fits bleve's datetime (int64 ns) range.
+func representable(t time.Time) bool {
+	return !t.IsZero() && t.Year() >= 1678 && t.Year() <= 2261
+}
+
+func unixNano(t time.Time) int64 {
+	if !representable(t) {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// EmailTime is the time an email is listed and sorted by: the session's
+// time, else its Date header when that parses, else unknown (zero).
+func EmailTime(e *core.Email) time.Time {
+	if representable(e.Session.Time) {
+		return e.Session.Time
+	}
+	if t, err := time.Parse(time.RFC3339, e.Date); err == nil && representable(t) {
+		return t
+	}
+	if t, err := mail.ParseDate(e.Date); err == nil && representable(t) {
+		return t
+	}
+	return time.Time{}
+}
+
+func (ix *Index) emailDocument(d EmailDoc) *builder {
+	e := d.Email
+	b := newBuilder(e.ID, ix.textAna, ix.nameAna)
+	b.kw(fKind, KindEmail)
+	t := EmailTime(e)
+	b.time(t)
+	b.num(fSize, float64(e.Size))
+
+	b.txt(fSubject, e.Subject, maxSubject)
+	body := e.BodyText
+	if strings.TrimSpace(body) == "" && e.BodyHTML != "" {
+		body = htmlText(e.BodyHTML, maxBody)
+	}
+	b.txt(fBody, body, maxBody)
+	b.txt(fTranscript, d.Transcript, maxTranscript)
+
+	var domains []string
+	addAddrs := func(field string, addrs ...string) {
+		for _, a := range addrs {
+			toks, dom := addrTokens(a)
+			b.kw(field, toks...)
+			if dom != "" {
+				domains = append(domains, dom)
+			}
+		}
+	}
+	addAddrs(fFrom, e.From)
+	addAddrs(fTo, e.To...)
+	addAddrs(fCc, e.Cc...)
+	addAddrs(fMailFrom, e.Envelope.MailFrom)
+	addAddrs(fRcpt, e.Envelope.RcptTo...)
+	addAddrs(fRcpt, e.Envelope.RcptRejected...)
+	for _, a := range e.ReplyTo {
+		if _, dom := addrTokens(a); dom != "" {
+			domains = append(domains, dom)
+		}
+	}
+
+	b.kw(fHelo, e.Session.Helo)
+	if isDomain(e.Session.Helo) {
+		domains = append(domains, e.Session.Helo)
+	}
+	b.kw(fMsgID, normMsgID(e.MessageID))
+	b.kw(fUID, e.Session.UID)
+	b.kw(fHash, e.MD5, e.SHA1, e.SHA256)
+
+	b.kw(fIP, normIP(e.Session.SourceIP), normIP(e.Session.DestIP))
+	for _, h := range e.Headers["received"] {
+		b.kw(fIP, receivedIPs(h)...)
+	}
+
+	has := []string{}
+	iocTypes := []string{}
+	for _, ioc := range e.IOCs {
+		v := ioc.Value
+		b.kw(fIOC, v)
+		iocTypes = append(iocTypes, ioc.Type)
+		switch ioc.Type {
+		case core.IOCURL:
+			b.kw(fURL, v)
+			if host := urlHost(v); host != "" {
+				b.kw(fIOC, host)
+				if isDomain(host) {
+					domains = append(domains, host)
+				} else {
+					b.kw(fIP, normIP(host))
+				}
+			}
+		case core.IOCDomain:
+			domains = append(domains, v)
+		case core.IOCIPv4, core.IOCIPv6:
+			b.kw(fIP, normIP(v))
+		case core.IOCEmail:
+			if _, dom := addrTokens(v); dom != "" {
+				domains = append(domains, dom)
+			}
+		}
+	}
+	b.kw(fIOCType, iocTypes...)
+	for _, ty := range iocTypes {
+		has = append(has, ty)
+	}
+
+	yara := 0
+	addYara := func(ms []core.YaraMatch) {
+		for _, m := range ms {
+			yara++
+			b.kw(fYara, m.Rule)
+			if m.Namespace != "" {
+				b.kw(fYara, m.Namespace+":"+m.Rule)
+			}
+		}
+	}
+	addYara(e.YARA)
+	encrypted := false
+	for _, a := range e.Attachments {
+		addYara(a.YARA)
+		b.kw(fHash, a.MD5, a.SHA1, a.SHA256)
+		if a.Filename != "" {
+			b.txt(fFname, a.Filename, maxValue)
+			b.kw(fFilename, a.Filename)
+			b.kw(fExt, fileExt(a.Filename))
+		}
+		b.kw(fType, a.DetectedType)
+		b.kw(fCType, a.ContentType)
+		encrypted = encrypted || a.Encrypted
+	}
+
+	for _, dom := range domains {
+		b.kw(fDomain, parentDomains(dom)...)
+	}
+	_, sd := addrTokens(e.Envelope.MailFrom)
+	if sd == "" {
+		_, sd = addrTokens(e.From)
+	}
+	b.kw(fSenderDom, sd)
+
+	groups := make([]string, 0, len(d.Status))
+	for g := range d.Status {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		st := d.Status[g]
+		b.kw(fStatus, st)
+		b.kw(fGroup, g)
+		b.kw(fGStatus, g+":"+st)
+	}
+
+	if len(e.Attachments) > 0 {
+		has = append(has, "attachment")
+	}
+	if len(e.IOCs) > 0 {
+		has = append(has, "ioc")
+	}
+	if yara > 0 {
+		has = append(has, "yara")
+	}
+	if len(e.Errors) > 0 {
+		has = append(has, "errors")
+	}
+	if e.BodyHTML != "" {
+		has = append(has, "html")
+	}
+	if encrypted {
+		has = append(has, "encrypted")
+	}
+	b.kw(fHas, has...)
+
+	is := []string{KindEmail}
+	if e.Partial {
+		is = append(is, "partial")
+	}
+	if e.Session.StartTLS {
+		is = append(is, "starttls")
+	}
+	if e.Session.Auth {
+		is = append(is, "auth")
+	}
+	if e.ServerReply != nil && e.ServerReply.Code >= 400 {
+		is = append(is, "rejected")
+	}
+	is = append(is, e.Flags...)
+	is = append(is, e.Session.Anomalies...)
+	b.kw(fIs, is...)
+
+	var status map[string]string
+	if len(d.Status) > 0 {
+		status = maps(d.Status)
+	}
+	b.row(&row{
+		Kind:     KindEmail,
+		Time:     unixNano(t),
+		SourceIP: validUTF8(e.Session.SourceIP),
+		MailFrom: validUTF8(truncUTF8(e.Envelope.MailFrom, maxValue)),
+		From:     validUTF8(truncUTF8(e.From, maxValue)),
+		Rcpt:     len(e.Envelope.RcptTo),
+		Subject:  validUTF8(truncUTF8(e.Subject, maxSubject)),
+		Att:      len(e.Attachments),
+		IOC:      len(e.IOCs),
+		Yara:     yara,
+		Status:   status,
+		Partial:  e.Partial,
+		Size:     e.Size,
+		UID:      validUTF8(e.Session.UID),
+	})
+	return b
+}
+
+func maps(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[validUTF8(k)] = validUTF8(v)
+	}
+	return out
+}
+
+func (ix *Index) sessionDocument(d SessionDoc) *builder {
+	b := newBuilder(SessionDocID(d.Info.UID), ix.textAna, ix.nameAna)
+	s := d.Info
+	b.kw(fKind, KindSession)
+	b.time(s.Time)
+	b.txt(fTranscript, d.Transcript, maxTranscript)
+	b.txt(fReason, d.Reason, maxSubject)
+	b.kw(fHelo, s.Helo)
+	if isDomain(s.Helo) {
+		b.kw(fDomain, parentDomains(s.Helo)...)
+	}
+	b.kw(fIP, normIP(s.SourceIP), normIP(s.DestIP))
+	b.kw(fUID, s.UID)
+	is := []string{KindSession}
+	if s.StartTLS {
+		is = append(is, "starttls")
+	}
+	if s.Auth {
+		is = append(is, "auth")
+	}
+	if r := strings.TrimSpace(d.Reason); r != "" && !strings.ContainsAny(r, " \t") {
+		is = append(is, r)
+	}
+	is = append(is, s.Anomalies...)
+	b.kw(fIs, is...)
+	b.row(&row{
+		Kind:     KindSession,
+		Time:     unixNano(s.Time),
+		SourceIP: validUTF8(s.SourceIP),
+		UID:      validUTF8(s.UID),
+		Reason:   validUTF8(truncUTF8(d.Reason, maxSubject)),
+	})
+	return b
+}
+
+func (ix *Index) reviewDocument(d ReviewDoc) *builder {
+	b := newBuilder(ReviewDocID(d.Name), ix.textAna, ix.nameAna)
+	b.kw(fKind, KindReview)
+	b.time(d.Time)
+	b.txt(fReason, d.Reason, maxSubject)
+	b.txt(fFname, d.Name, maxValue)
+	b.kw(fFilename, d.Name)
+	b.kw(fExt, fileExt(d.Name))
+	b.kw(fIs, KindReview)
+	b.row(&row{
+		Kind:   KindReview,
+		Time:   unixNano(d.Time),
+		Name:   validUTF8(truncUTF8(d.Name, maxValue)),
+		Reason: validUTF8(truncUTF8(d.Reason, maxSubject)),
+	})
+	return b
+}
+
+// truncUTF8 cuts s to at most n bytes without splitting a rune.
+func truncUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// addrTokens returns the keyword values one address (or address header
+// value) is found by: the whole address, its local part, its domain and
+// the words of the display name; and the domain.
+func addrTokens(s string) (toks []string, domain string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, ""
+	}
+	addr := s
+	name := ""
+	if a, err := mail.ParseAddress(s); err == nil {
+		addr, name = a.Address, a.Name
+	} else if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		name = s[:i]
+		addr = strings.TrimSuffix(s[i+1:], ">")
+		if j := strings.IndexByte(addr, '>'); j >= 0 {
+			addr = addr[:j]
+		}
+	}
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	toks = append(toks, addr)
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		toks = append(toks, addr[:at])
+		domain = strings.TrimSuffix(addr[at+1:], ".")
+		toks = append(toks, domain)
+	}
+	for _, w := range strings.FieldsFunc(name, func(r rune) bool { return !isNameRune(r) }) {
+		toks = append(toks, w)
+	}
+	return toks, domain
+}
+
+// isDomain reports whether s looks like a host name (not an address).
+func isDomain(s string) bool {
+	s = strings.Trim(s, "[]")
+	if s == "" || !strings.Contains(s, ".") {
+		return false
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return false
+	}
+	return !strings.ContainsAny(s, " \t@/:")
+}
+
+// parentDomains: a.b.example.com -> a.b.example.com, b.example.com, example.com.
+func parentDomains(d string) []string {
+	d = strings.Trim(strings.ToLower(strings.TrimSpace(d)), ".")
+	if d == "" {
+		return nil
+	}
+	out := []string{d}
+	for strings.Count(d, ".") > 1 {
+		d = d[strings.IndexByte(d, '.')+1:]
+		out = append(out, d)
+	}
+	return out
+}
+
+func normMsgID(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "<")
+	s = strings.TrimSuffix(s, ">")
+	return s
+}
+
+// normIP returns the canonical text of an IP address, or s lower-cased
+// when it does not parse.
+func normIP(s string) string {
+	s = strings.Trim(strings.TrimSpace(s), "[]")
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().String()
+	}
+	return strings.ToLower(s)
+}
+
+// receivedIPs finds the IP addresses written in a Received header.
+func receivedIPs(h string) []string {
+	h = strings.ReplaceAll(strings.ToLower(h), "ipv6:", " ")
+	var out []string
+	for _, tok := range strings.FieldsFunc(h, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == '.' || r == ':')
+	}) {
+		tok = strings.Trim(tok, ".:")
+		if !strings.ContainsAny(tok, ".:") || len(tok) < 3 {
+			continue
+		}
+		a, err := netip.ParseAddr(tok)
+		if err != nil || a.IsUnspecified() {
+			continue
+		}
+		out = append(out, a.Unmap().String())
+	}
+	return out
+}
+
+// urlHost extracts the host of a URL IOC value.
+func urlHost(u string) string {
+	rest := u
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		if i := strings.IndexByte(rest, ']'); i >= 0 {
+			return strings.ToLower(rest[1:i])
+		}
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.Contains(rest[:i], ":") {
+		rest = rest[:i]
+	}
+	return strings.ToLower(rest)
+}
+
+// fileExt is the last extension of a file name, without the dot.
+func fileExt(name string) string {
+	name = strings.TrimRight(strings.TrimSpace(name), ". ")
+	ext := path.Ext(strings.ReplaceAll(name, "\\", "/"))
+	return strings.ToLower(strings.TrimPrefix(ext, "."))
+}
+
+// htmlText is a rough text rendering of HTML for indexing: tags, scripts
+// and styles dropped, entities decoded.
+func htmlText(s string, max int) string {
+	if len(s) > 4*max {
+		s = s[:4*max]
+	}
+	var sb strings.Builder
+	lower := strings.ToLower(s)
+	for i := 0; i < len(s) && sb.Len() < max; {
+		if s[i] != '<' {
+			j := strings.IndexByte(s[i:], '<')
+			if j < 0 {
+				j = len(s) - i
+			}
+			sb.WriteString(s[i : i+j])
+			i += j
+			continue
+		}
+		for _, skip := range []string{"script", "style"} {
+			if strings.HasPrefix(lower[i+1:], skip) {
+				if end := strings.Index(lower[i:], "</"+skip); end >= 0 {
+					i += end
+				}
+			}
+		}
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			break
+		}
+		sb.WriteByte(' ')
+		i += j + 1
+	}
+	return html.UnescapeString(sb.String())
+}
+
+// sortedKeys is used for deterministic output in tests and facets.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,597 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t testing.TB) *Index {
+	t.Helper()
+	ix, err := Open(filepath.Join(t.TempDir(), "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+func ids(t testing.TB, ix *Index, q string) []string {
+	t.Helper()
+	res, err := ix.Search(context.Background(), q, SearchOptions{Limit: 100})
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	out := []string{}
+	for _, h := range res.Hits {
+		out = append(out, h.ID)
+	}
+	if int(res.Total) != len(out) {
+		t.Errorf("search %q: total %d, %d hits", q, res.Total, len(out))
+	}
+	return out
+}
+
+// all fixture documents, newest first.
+var allNewestFirst = []string{"s1.0", "review/bad-session-123", "session/CsessX", "session/CsessY", "s2.0", "s3.0", "eml-abcdef"}
+
+// fixtureQueries: query -> expected document IDs, newest first.
+var fixtureQueries = []struct {
+	q    string
+	want []string
+}{
+	{"", allNewestFirst},
+	// from: to: cc: mailfrom: rcpt:
+	{"from:bob@evil.example", []string{"s1.0"}},
+	{"from:evil.example", []string{"s1.0"}},
+	{"from:@evil.example", []string{"s1.0"}},
+	{"from:bob", []string{"s1.0"}},
+	{"from:BOB@EVIL.EXAMPLE", []string{"s1.0"}},
+	{"from:shop", []string{"s2.0"}},
+	{`from:"it support"`, []string{"eml-abcdef"}},
+	{"from:*@corp*", []string{"s3.0", "eml-abcdef"}},
+	{"to:alice@corp.example", []string{"s1.0", "s2.0", "eml-abcdef"}},
+	{"to:dave", []string{"s2.0"}},
+	{"cc:carol@corp.example", []string{"s1.0"}},
+	{"cc:carol", []string{"s1.0"}},
+	{"mailfrom:alice@corp.example", []string{"s3.0"}},
+	{"mailfrom:evil.example", []string{"s1.0"}},
+	{"rcpt:dave@corp.example", []string{"s2.0"}},
+	{"rcpt:carol@corp.example", []string{"s1.0"}},
+	// subject:
+	{"subject:invoice", []string{"s1.0"}},
+	{"subject:INVOICE", []string{"s1.0"}},
+	{`subject:"overdue payment"`, []string{"s1.0"}},
+	{`subject:"payment overdue"`, []string{}},
+	{"subject:news*", []string{"s2.0"}},
+	// helo: msgid: uid:
+	{"helo:mail.evil.example", []string{"s1.0"}},
+	{"helo:bulk.example", []string{"session/CsessX"}},
+	{"msgid:abc123@evil.example", []string{"s1.0"}},
+	{"msgid:<abc123@evil.example>", []string{"s1.0"}},
+	{"uid:s1", []string{"s1.0"}},
+	{"uid:CsessX", []string{"session/CsessX"}},
+	{"id:s2.0", []string{"s2.0"}},
+	// ip:
+	{"ip:203.0.113.5", []string{"s1.0"}},
+	{"ip:192.0.2.44", []string{"s2.0"}},
+	{"ip:2001:db8::25", []string{"s3.0"}},
+	{"ip:2001:0db8:0:0:0:0:0:25", []string{"s3.0"}},
+	{"ip:203.0.113.0/24", []string{"s1.0", "s3.0"}},
+	{"ip:203.0.113.*", []string{"s1.0", "s3.0"}},
+	{"ip:192.0.2.99", []string{"session/CsessX"}},
+	{"ip:192.0.2[.]44", []string{"s2.0"}},
+	// domain:
+	{"domain:evil.example", []string{"s1.0"}},
+	{"domain:pay.evil.example", []string{"s1.0"}},
+	{"domain:corp.example", []string{"s1.0", "s2.0", "s3.0", "eml-abcdef"}},
+	{"domain:corp-support.example", []string{"eml-abcdef"}},
+	{"domain:partner.example", []string{"s3.0"}},
+	{"domain:bulk.example", []string{"session/CsessX"}},
+	// url:
+	{"url:pay.evil.example", []string{"s1.0"}},
+	{"url:pay.evil.example/login", []string{"s1.0"}},
+	{"url:https://corp-support.example", []string{"eml-abcdef"}},
+	{"url:*login*", []string{"s1.0"}},
+	{"url:hxxp://pay[.]evil[.]example", []string{"s1.0"}},
+	// ioc: refanged
+	{"ioc:pay[.]evil[.]example", []string{"s1.0"}},
+	{"ioc:pay.evil.example", []string{"s1.0"}},
+	{"ioc:hxxp://pay[.]evil[.]example/login", []string{"s1.0"}},
+	{"ioc:192.0.2.44", []string{"s2.0"}},
+	{"ioc:192[.]0[.]2[.]44", []string{"s2.0"}},
+	{"ioc:" + iocSHA256, []string{"eml-abcdef"}},
+	{"ioc:corp-support.example", []string{"eml-abcdef"}},
+	// hash:
+	{"hash:" + attMD5, []string{"s1.0"}},
+	{"hash:" + strings.ToUpper(attMD5), []string{"s1.0"}},
+	{"hash:2222222222222222222222222222222222222222", []string{"s1.0"}},
+	{"hash:" + e3SHA256, []string{"s3.0"}},
+	{"hash:11111111111111111111111111111111", []string{"s1.0"}},
+	{"hash:" + iocSHA256, []string{}},
+	// filename:
+	{"filename:*.exe", []string{"s1.0"}},
+	{"filename:*.EXE", []string{"s1.0"}},
+	{"filename:*.docx", []string{"s2.0"}},
+	{"filename:invoice.pdf.exe", []string{"s1.0"}},
+	{"filename:invoice", []string{"s1.0"}},
+	{"filename:report*", []string{"s2.0"}},
+	{"filename:*.pdf*", []string{"s1.0"}},
+	{"filename:bad-session-123", []string{"review/bad-session-123"}},
+	// type:
+	{"type:application/zip", []string{"eml-abcdef"}},
+	{"type:zip", []string{"eml-abcdef"}},
+	{"type:dosexec", []string{"s1.0"}},
+	{"type:application/pdf", []string{"s1.0"}},
+	{"type:*wordprocessing*", []string{"s2.0"}},
+	// yara:
+	{"yara:win_trojan_x", []string{"s1.0"}},
+	{"yara:Win_Trojan_X", []string{"s1.0"}},
+	{"yara:mal:win_trojan_x", []string{"s1.0"}},
+	{"yara:win_*", []string{"s1.0"}},
+	// status: group:
+	{"status:sent", []string{"s1.0"}},
+	{"status:failed", []string{"s2.0"}},
+	{"status:queued", []string{"s2.0"}},
+	{"status:retrying", []string{"s3.0"}},
+	{"status:prod:failed", []string{"s2.0"}},
+	{"status:lab:failed", []string{}},
+	{"group:lab", []string{"s2.0"}},
+	{"group:prod", []string{"s1.0", "s2.0", "s3.0"}},
+	// flags
+	{"has:attachment", []string{"s1.0", "s2.0", "eml-abcdef"}},
+	{"has:ioc", []string{"s1.0", "s2.0", "eml-abcdef"}},
+	{"has:yara", []string{"s1.0"}},
+	{"has:url", []string{"s1.0", "eml-abcdef"}},
+	{"has:encrypted", []string{"eml-abcdef"}},
+	{"is:partial", []string{"s2.0"}},
+	{"is:starttls", []string{"s1.0", "session/CsessY"}},
+	{"is:rejected", []string{"session/CsessX"}},
+	{"is:session", []string{"session/CsessX", "session/CsessY"}},
+	{"kind:review", []string{"review/bad-session-123"}},
+	// ranges
+	{"after:2026-01-01", []string{"s1.0", "review/bad-session-123", "session/CsessX", "session/CsessY", "s2.0"}},
+	{"before:2026-01-01", []string{"s3.0", "eml-abcdef"}},
+	{"after:2026-01-06 before:2026-01-09", []string{"session/CsessX", "session/CsessY"}},
+	{"after:2026-01-10T12:00:00Z", []string{"s1.0"}},
+	{"before:2026-01-10T12:00:00Z after:2026-01-09", []string{"review/bad-session-123"}},
+	{"larger:2M", []string{"s1.0"}},
+	{"larger:3M", []string{}},
+	{"smaller:10K", []string{"s3.0", "eml-abcdef"}},
+	{"larger:4k smaller:1mb", []string{"s2.0", "eml-abcdef"}},
+	// bare words and phrases
+	{"invoice", []string{"s1.0"}},
+	{"Invoice PAYMENT", []string{"s1.0"}},
+	{"password", []string{"eml-abcdef"}},
+	{"shoes", []string{"s2.0"}},
+	{"blocked", []string{"session/CsessX"}},
+	{"truncated", []string{"review/bad-session-123"}},
+	{`"blocked by policy"`, []string{"session/CsessX"}},
+	{`"policy by blocked"`, []string{}},
+	{`"reset your password"`, []string{"eml-abcdef"}},
+	{"the invoice", []string{"s1.0"}},
+	{"invoi*", []string{"s1.0"}},
+	{"203.0.113.5", []string{"s1.0"}},
+	{"bob@evil.example", []string{"s1.0"}},
+	{"evil[.]example", []string{"s1.0"}},
+	{attMD5, []string{"s1.0"}},
+	{"report", []string{"s2.0"}},
+	// boolean structure
+	{"from:bob OR from:shop", []string{"s1.0", "s2.0"}},
+	{"has:attachment AND status:failed", []string{"s2.0"}},
+	{"has:attachment status:failed", []string{"s2.0"}},
+	{"has:attachment -status:sent", []string{"s2.0", "eml-abcdef"}},
+	{"has:attachment NOT status:sent", []string{"s2.0", "eml-abcdef"}},
+	{"-kind:email", []string{"review/bad-session-123", "session/CsessX", "session/CsessY"}},
+	{"-has:attachment kind:email", []string{"s3.0"}},
+	{"(from:bob OR from:shop) -is:partial", []string{"s1.0"}},
+	{"has:attachment (type:zip OR filename:*.exe)", []string{"s1.0", "eml-abcdef"}},
+	{"-(has:attachment OR kind:session OR kind:review)", []string{"s3.0"}},
+	{"kind:email -(-is:partial)", []string{"s2.0"}},
+	{"from:(bob OR shop)", []string{"s1.0", "s2.0"}},
+	{"is:starttls OR status:failed OR kind:review", []string{"s1.0", "review/bad-session-123", "session/CsessY", "s2.0"}},
+	{"status:sent OR status:failed has:attachment", []string{"s1.0", "s2.0"}},
+	{"(status:sent OR status:failed) -has:yara", []string{"s2.0"}},
+	{"a OR b OR invoice", []string{"s1.0"}},
+}
+
+func TestFilters(t *testing.T) {
+	ix := openTest(t)
+	newFixture().load(t, ix)
+	for _, tc := range fixtureQueries {
+		got := ids(t, ix, tc.q)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%-40q got %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}
+
+func TestHitsCarryListFields(t *testing.T) {
+	ix := openTest(t)
+	newFixture().load(t, ix)
+	res, err := ix.Search(context.Background(), "id:s1.0", SearchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits) != 1 {
+		t.Fatalf("hits %v", res.Hits)
+	}
+	h := res.Hits[0]
+	want := Hit{ID: "s1.0", Kind: KindEmail, Time: day("2026-01-10T12:00:00Z"), SourceIP: "203.0.113.5",
+		MailFrom: "bob@evil.example", From: "Bob Evil <bob@evil.example>", RcptCount: 2, Subject: "Invoice overdue payment",
+		Attachments: 1, IOCCount: 2, YaraCount: 1, Status: map[string]string{"prod": "sent"}, Size: 3 << 20, UID: "s1",
+		Sort: []string{"2026-01-10T12:00:00Z", "s1.0"}}
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("hit\n got %+v\nwant %+v", h, want)
+	}
+	if h.StatusText() != "sent" {
+		t.Errorf("StatusText %q", h.StatusText())
+	}
+	res, _ = ix.Search(context.Background(), "id:s2.0", SearchOptions{})
+	if got := res.Hits[0].StatusText(); got != "lab:queued prod:failed" {
+		t.Errorf("StatusText %q", got)
+	}
+	res, _ = ix.Search(context.Background(), "kind:session is:rejected", SearchOptions{})
+	if h := res.Hits[0]; h.Kind != KindSession || h.UID != "CsessX" || h.Reason != "rejected" || h.SourceIP != "192.0.2.99" {
+		t.Errorf("session hit %+v", h)
+	}
+	res, _ = ix.Search(context.Background(), "", SearchOptions{Kinds: []string{KindReview}})
+	if len(res.Hits) != 1 || res.Hits[0].Name != "bad-session-123" || res.Hits[0].Reason == "" {
+		t.Errorf("review hits %+v", res.Hits)
+	}
+	// eml without session time: listed by its Date header.
+	res, _ = ix.Search(context.Background(), "id:eml-abcdef", SearchOptions{})
+	if h := res.Hits[0]; !h.Time.Equal(day("2025-11-01T10:00:00Z")) {
+		t.Errorf("eml time %v", h.Time)
+	}
+}
+
+func TestKindsOption(t *testing.T) {
+	ix := openTest(t)
+	newFixture().load(t, ix)
+	res, err := ix.Search(context.Background(), "", SearchOptions{Kinds: []string{KindSession, KindReview}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total != 3 {
+		t.Errorf("total %d, want 3", res.Total)
+	}
+}
+
+func TestSearchAfterPaging(t *testing.T) {
+	ix := openTest(t)
+	f := newFixture()
+	f.load(t, ix)
+	var got []string
+	var after []string
+	for page := 0; page < 10; page++ {
+		res, err := ix.Search(context.Background(), "", SearchOptions{Limit: 2, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != uint64(len(allNewestFirst)) {
+			t.Fatalf("page %d total %d", page, res.Total)
+		}
+		if len(res.Hits) == 0 {
+			break
+		}
+		for _, h := range res.Hits {
+			got = append(got, h.ID)
+		}
+		after = res.Hits[len(res.Hits)-1].Sort
+	}
+	if !reflect.DeepEqual(got, allNewestFirst) {
+		t.Errorf("paged %v\nwant %v", got, allNewestFirst)
+	}
+	// Same time for several docs: the ID breaks ties, paging stays exact.
+	ix2 := openTest(t)
+	var docs []EmailDoc
+	base := f.emails[2]
+	for i := 0; i < 25; i++ {
+		e := *base.Email
+		e.ID = "tie." + string(rune('a'+i))
+		docs = append(docs, EmailDoc{Email: &e})
+	}
+	if err := ix2.IndexEmails(docs); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	after = nil
+	for {
+		res, err := ix2.Search(context.Background(), "", SearchOptions{Limit: 4, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Hits) == 0 {
+			break
+		}
+		for _, h := range res.Hits {
+			if seen[h.ID] {
+				t.Fatalf("%s seen twice", h.ID)
+			}
+			seen[h.ID] = true
+		}
+		after = res.Hits[len(res.Hits)-1].Sort
+	}
+	if len(seen) != 25 {
+		t.Errorf("paged through %d of 25", len(seen))
+	}
+	if _, err := ix2.Search(context.Background(), "", SearchOptions{After: []string{"garbage", "x"}}); err == nil {
+		t.Error("bad After accepted")
+	}
+}
+
+func TestFacets(t *testing.T) {
+	ix := openTest(t)
+	newFixture().load(t, ix)
+	res, err := ix.Search(context.Background(), "kind:email", SearchOptions{Facets: true, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]FacetCount{
+		FacetSenderDomain: {{"corp-support.example", 1}, {"corp.example", 1}, {"evil.example", 1}, {"shop.example", 1}},
+		FacetAttachType: {{"application/vnd.openxmlformats-officedocument.wordprocessingml.document", 1},
+			{"application/x-dosexec", 1}, {"application/zip", 1}},
+		FacetIOCType: {{"url", 2}, {"domain", 1}, {"ipv4", 1}, {"sha256", 1}},
+		FacetStatus:  {{"failed", 1}, {"queued", 1}, {"retrying", 1}, {"sent", 1}},
+	}
+	if !reflect.DeepEqual(res.Facets, want) {
+		t.Errorf("facets\n got %v\nwant %v", res.Facets, want)
+	}
+	res, _ = ix.Search(context.Background(), "has:attachment", SearchOptions{Facets: true})
+	if got := res.Facets[FacetStatus]; !reflect.DeepEqual(got, []FacetCount{{"failed", 1}, {"queued", 1}, {"sent", 1}}) {
+		t.Errorf("status facet over has:attachment: %v", got)
+	}
+}
+
+func TestUpdateStatusAndDelete(t *testing.T) {
+	ix := openTest(t)
+	f := newFixture()
+	f.load(t, ix)
+	src := f.source()
+	if err := ix.UpdateStatus("s2.0", map[string]string{"prod": "sent"}); err == nil {
+		t.Error("UpdateStatus without a source succeeded")
+	}
+	ix.SetSource(src)
+	if err := ix.UpdateStatus("s2.0", map[string]string{"prod": "sent", "lab": "sent"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, ix, "status:sent"); !reflect.DeepEqual(got, []string{"s1.0", "s2.0"}) {
+		t.Errorf("after update: status:sent %v", got)
+	}
+	if got := ids(t, ix, "status:failed"); len(got) != 0 {
+		t.Errorf("after update: status:failed %v", got)
+	}
+	if err := ix.UpdateStatus("nope", nil); err == nil {
+		t.Error("UpdateStatus of an unknown id succeeded")
+	}
+	if err := ix.Delete("s1.0", SessionDocID("CsessX"), ReviewDocID("bad-session-123")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, ix, ""); !reflect.DeepEqual(got, []string{"session/CsessY", "s2.0", "s3.0", "eml-abcdef"}) {
+		t.Errorf("after delete: %v", got)
+	}
+	n, err := ix.Count()
+	if err != nil || n != 4 {
+		t.Errorf("Count %d %v", n, err)
+	}
+}
+
+func TestParseErrorFromSearch(t *testing.T) {
+	ix := openTest(t)
+	_, err := ix.Search(context.Background(), "from:bob (", SearchOptions{})
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Col != 10 {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestLockedByAnother(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "index")
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ix2, err := Open(dir)
+		if err == nil {
+			ix2.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "pid") {
+			t.Errorf("second Open: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("second Open hangs")
+	}
+	ix.Close()
+	ix3, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	ix3.Close()
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "index")
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newFixture().load(t, ix)
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if ix.Stale() {
+		t.Error("fresh index is stale")
+	}
+	if got := ids(t, ix, ""); !reflect.DeepEqual(got, allNewestFirst) {
+		t.Errorf("after reopen: %v", got)
+	}
+}
+
+// answers runs every fixture query.
+func answers(t *testing.T, ix *Index) map[string][]string {
+	out := map[string][]string{}
+	for _, tc := range fixtureQueries {
+		out[tc.q] = ids(t, ix, tc.q)
+	}
+	return out
+}
+
+func TestRebuildAfterMappingBump(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "index")
+	f := newFixture()
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.load(t, ix)
+	before := answers(t, ix)
+	// Simulate an index written by an older mapping version.
+	ix.mu.RLock()
+	err = ix.idx.SetInternal([]byte(versionKey), []byte("0"))
+	ix.mu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+
+	ix, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if !ix.Stale() {
+		t.Fatal("index with an old mapping version is not stale")
+	}
+	var calls, lastDone, lastTotal int
+	if err := ix.Rebuild(f.source(), func(done, total int) { calls++; lastDone, lastTotal = done, total }); err != nil {
+		t.Fatal(err)
+	}
+	if ix.Stale() {
+		t.Error("stale after rebuild")
+	}
+	if calls == 0 || lastDone != 7 || lastTotal != 7 {
+		t.Errorf("progress: %d calls, last %d/%d", calls, lastDone, lastTotal)
+	}
+	after := answers(t, ix)
+	if !reflect.DeepEqual(before, after) {
+		for q := range before {
+			if !reflect.DeepEqual(before[q], after[q]) {
+				t.Errorf("%q: before %v after %v", q, before[q], after[q])
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, rebuildDir)); !os.IsNotExist(err) {
+		t.Errorf("rebuild dir left behind: %v", err)
+	}
+	// And it persists.
+	ix.Close()
+	ix, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Stale() {
+		t.Error("stale after reopen")
+	}
+	if got := answers(t, ix); !reflect.DeepEqual(before, got) {
+		t.Error("answers differ after reopening the rebuilt index")
+	}
+}
+
+func TestSyncIndexesMissing(t *testing.T) {
+	ix := openTest(t)
+	f := newFixture()
+	if err := ix.IndexEmails(f.emails[:2]); err != nil {
+		t.Fatal(err)
+	}
+	n, err := ix.Sync(f.source(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Errorf("Sync added %d, want 5", n)
+	}
+	if got := ids(t, ix, ""); !reflect.DeepEqual(got, allNewestFirst) {
+		t.Errorf("after sync: %v", got)
+	}
+	n, err = ix.Sync(f.source(), nil)
+	if err != nil || n != 0 {
+		t.Errorf("second Sync added %d (%v)", n, err)
+	}
+}
+
+// Searches stay correct while another goroutine indexes: the fixture's
+// answers never change while unrelated emails pour in, and a rebuild runs.
+func TestSearchWhileIndexing(t *testing.T) {
+	ix := openTest(t)
+	f := newFixture()
+	f.load(t, ix)
+	want := answers(t, ix)
+	src := f.source()
+	gen := newCorpusGen(7)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			batch := make([]EmailDoc, 50)
+			for j := range batch {
+				batch[j] = gen.email(i*50 + j)
+			}
+			if err := ix.IndexEmails(batch); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	// A status change and a rebuild during the storm.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ix.Rebuild(src, nil); err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	rounds := 0
+	for time.Now().Before(deadline) || rounds < 3 {
+		rounds++
+		for _, tc := range fixtureQueries {
+			if tc.q == "" || strings.HasPrefix(tc.q, "-") || strings.Contains(tc.q, " -") || strings.Contains(tc.q, "NOT") || strings.HasPrefix(tc.q, "before:") || strings.HasPrefix(tc.q, "larger:") || strings.HasPrefix(tc.q, "smaller:") {
+				continue // these legitimately match generated emails too
+			}
+			got := ids(t, ix, "("+tc.q+") -is:generated")
+			if !reflect.DeepEqual(got, want[tc.q]) {
+				t.Errorf("round %d %q: got %v want %v", rounds, tc.q, got, want[tc.q])
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if got := ids(t, ix, "kind:review OR kind:session"); len(got) != 3 {
+		t.Errorf("after rebuild: %v", got)
+	}
+}

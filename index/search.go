@@ -1,0 +1,225 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/query"
+)
+
+// SearchOptions shape one page of results.
+type SearchOptions struct {
+	// Limit is the page size (default 50, at most 10,000).
+	Limit int
+	// After is the Sort of the last hit of the previous page (search-after
+	// paging: deep pages cost the same as the first).
+	After []string
+	// Facets asks for counts by sender domain, attachment type, IOC type
+	// and status over all matches.
+	Facets bool
+	// FacetSize is how many values each facet lists (default 10).
+	FacetSize int
+	// Kinds restricts the document kinds (KindEmail, KindSession,
+	// KindReview); empty means all.
+	Kinds []string
+}
+
+// Facet names in Result.Facets.
+const (
+	FacetSenderDomain = "sender_domain"
+	FacetAttachType   = "attachment_type"
+	FacetIOCType      = "ioc_type"
+	FacetStatus       = "status"
+)
+
+var facetFields = map[string]string{
+	FacetSenderDomain: fSenderDom,
+	FacetAttachType:   fType,
+	FacetIOCType:      fIOCType,
+	FacetStatus:       fStatus,
+}
+
+// FacetCount is one value of a facet and how many matches have it.
+type FacetCount struct {
+	Term  string `json:"term"`
+	Count int    `json:"count"`
+}
+
+// Result is one page of a search, newest first.
+type Result struct {
+	// Total is the number of matches (all pages).
+	Total uint64
+	Hits  []Hit
+	// Facets maps facet name (FacetSenderDomain...) to its top values;
+	// nil unless asked for.
+	Facets map[string][]FacetCount
+	// Took is how long the search took.
+	Took time.Duration
+}
+
+// Hit is one match with what the list shows; the full record is in the
+// store under ID (or UID for sessions, Name for review entries).
+type Hit struct {
+	ID          string            `json:"id"`
+	Kind        string            `json:"kind"`
+	Time        time.Time         `json:"time"` // zero when unknown
+	SourceIP    string            `json:"source_ip,omitempty"`
+	MailFrom    string            `json:"mail_from,omitempty"`
+	From        string            `json:"from,omitempty"`
+	RcptCount   int               `json:"rcpt_count,omitempty"`
+	Subject     string            `json:"subject,omitempty"`
+	Attachments int               `json:"attachments,omitempty"`
+	IOCCount    int               `json:"ioc_count,omitempty"`
+	YaraCount   int               `json:"yara_count,omitempty"`
+	Status      map[string]string `json:"status,omitempty"` // group -> state
+	Partial     bool              `json:"partial,omitempty"`
+	Size        int64             `json:"size,omitempty"`
+	UID         string            `json:"uid,omitempty"`    // session uid
+	Reason      string            `json:"reason,omitempty"` // sessions, review entries
+	Name        string            `json:"name,omitempty"`   // review entries: file name
+	// Sort is the hit's position; pass the last hit's Sort as
+	// SearchOptions.After for the next page.
+	Sort []string `json:"sort"`
+}
+
+// StatusText sums up Status for a list column: the one state when every
+// group has the same, else "group:state ..." sorted by group.
+func (h Hit) StatusText() string {
+	if len(h.Status) == 0 {
+		return ""
+	}
+	keys := sortedKeys(h.Status)
+	first := h.Status[keys[0]]
+	same := true
+	for _, k := range keys[1:] {
+		if h.Status[k] != first {
+			same = false
+			break
+		}
+	}
+	if same {
+		return first
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ":" + h.Status[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+const (
+	defaultLimit = 50
+	maxLimit     = 10000
+)
+
+// Search runs a query of the query language (see ParseQuery), newest
+// first. A malformed query returns a *ParseError.
+func (ix *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Result, error) {
+	pq, err := ParseQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	return ix.SearchQuery(ctx, pq, opts)
+}
+
+// SearchQuery runs an already parsed query.
+func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOptions) (*Result, error) {
+	if len(opts.Kinds) > 0 {
+		var ks []query.Query
+		for _, k := range opts.Kinds {
+			ks = append(ks, term(fKind, k))
+		}
+		pq = query.NewConjunctionQuery([]query.Query{pq, or(ks...)})
+	}
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	limit = min(limit, maxLimit)
+	req := bleve.NewSearchRequestOptions(pq, limit, 0, false)
+	req.Score = "none"
+	req.Fields = []string{fRow}
+	req.SortByCustom(search.SortOrder{
+		&search.SortField{Field: fTime, Desc: true, Type: search.SortFieldAsDate},
+		&search.SortDocID{Desc: true},
+	})
+	if len(opts.After) > 0 {
+		if len(opts.After) != 2 {
+			return nil, fmt.Errorf("search: After must be a hit's Sort (2 values), got %d", len(opts.After))
+		}
+		if _, err := time.Parse(time.RFC3339Nano, opts.After[0]); err != nil {
+			return nil, fmt.Errorf("search: After[0] %q is not a hit's Sort time", opts.After[0])
+		}
+		req.SearchAfter = opts.After
+	}
+	if opts.Facets {
+		size := opts.FacetSize
+		if size <= 0 {
+			size = 10
+		}
+		for name, field := range facetFields {
+			req.AddFacet(name, bleve.NewFacetRequest(field, size))
+		}
+	}
+
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return nil, fmt.Errorf("index %s: %w", ix.dir, errClosed)
+	}
+	res, err := ix.idx.SearchInContext(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
+	}
+	out := &Result{Total: res.Total, Took: res.Took, Hits: make([]Hit, 0, len(res.Hits))}
+	for _, dm := range res.Hits {
+		out.Hits = append(out.Hits, hitFrom(dm))
+	}
+	if opts.Facets {
+		out.Facets = make(map[string][]FacetCount, len(res.Facets))
+		for name, fr := range res.Facets {
+			var fcs []FacetCount
+			if fr.Terms != nil {
+				for _, t := range fr.Terms.Terms() {
+					fcs = append(fcs, FacetCount{Term: t.Term, Count: t.Count})
+				}
+			}
+			sort.SliceStable(fcs, func(i, j int) bool {
+				if fcs[i].Count != fcs[j].Count {
+					return fcs[i].Count > fcs[j].Count
+				}
+				return fcs[i].Term < fcs[j].Term
+			})
+			out.Facets[name] = fcs
+		}
+	}
+	return out, nil
+}
+
+func hitFrom(dm *search.DocumentMatch) Hit {
+	sortVals := dm.DecodedSort
+	if len(sortVals) == 0 {
+		sortVals = dm.Sort
+	}
+	h := Hit{ID: dm.ID, Sort: append([]string(nil), sortVals...)}
+	var r row
+	if s, ok := dm.Fields[fRow].(string); ok {
+		_ = json.Unmarshal([]byte(s), &r)
+	}
+	h.Kind = r.Kind
+	if r.Time != 0 {
+		h.Time = time.Unix(0, r.Time).UTC()
+	}
+	h.SourceIP, h.MailFrom, h.From = r.SourceIP, r.MailFrom, r.From
+	h.RcptCount, h.Subject = r.Rcpt, r.Subject
+	h.Attachments, h.IOCCount, h.YaraCount = r.Att, r.IOC, r.Yara
+	h.Status, h.Partial, h.Size = r.Status, r.Partial, r.Size
+	h.UID, h.Reason, h.Name = r.UID, r.Reason, r.Name
+	return h
+}
