@@ -58,8 +58,8 @@ func newFixture() *fixture {
 		},
 	}
 	e2 := &core.Email{
-		ID: "s2.0",
-		Session: core.SessionInfo{UID: "s2", SourceIP: "198.51.100.7", Time: day("2026-01-05T08:00:00Z"), Helo: "mta.shop.example"},
+		ID:       "s2.0",
+		Session:  core.SessionInfo{UID: "s2", SourceIP: "198.51.100.7", Time: day("2026-01-05T08:00:00Z"), Helo: "mta.shop.example"},
 		Envelope: core.Envelope{MailFrom: "news@shop.example", RcptTo: []string{"alice@corp.example", "dave@corp.example"}},
 		Partial:  true,
 		Size:     20 << 10,
