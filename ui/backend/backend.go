@@ -1,0 +1,191 @@
+// Package backend is what the TUI talks to: one interface (Backend) over a
+// smtpscope data dir, with two implementations that the screens cannot tell
+// apart.
+//
+//   - Local runs in the UI process: it wraps an in-process collector (its
+//     store, queue and events) and the search index the same process owns.
+//   - Remote talks to a headless `smtpscope collect` that already owns the
+//     data dir, over HTTP/JSON on the unix socket DATA/smtpscope.sock. The
+//     collector serves it with Serve.
+//
+// Memory is a third, small implementation over records held in memory, for
+// tests and fixtures.
+//
+// Every method may be slow (disk, index, socket): the UI calls them from
+// tea.Cmd goroutines, never from Update.
+package backend
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/core"
+)
+
+// SocketName is the name of the unix socket a headless collector serves the
+// UI API on, inside the data dir.
+const SocketName = "smtpscope.sock"
+
+// ErrNotFound is returned for unknown ids.
+var ErrNotFound = errors.New("not found")
+
+// Row kinds.
+const (
+	KindEmail   = "email"
+	KindSession = "session" // a session that carried no email
+	KindReview  = "review"  // a review/ quarantine entry
+)
+
+// Row is one line of the list: what a search hit carries, so that drawing a
+// page never opens the store.
+type Row struct {
+	ID       string            `json:"id"`
+	Kind     string            `json:"kind"`
+	Time     time.Time         `json:"time"`
+	SourceIP string            `json:"source_ip,omitempty"`
+	MailFrom string            `json:"mail_from,omitempty"`
+	From     string            `json:"from,omitempty"`
+	Rcpt     int               `json:"rcpt,omitempty"`
+	Subject  string            `json:"subject,omitempty"`
+	Att      int               `json:"attachments,omitempty"`
+	IOC      int               `json:"iocs,omitempty"`
+	YARA     int               `json:"yara,omitempty"`
+	Status   map[string]string `json:"status,omitempty"` // group -> state
+	Partial  bool              `json:"partial,omitempty"`
+	Size     int64             `json:"size,omitempty"`
+	UID      string            `json:"uid,omitempty"`    // session uid (sessions without email)
+	Reason   string            `json:"reason,omitempty"` // why no email / why in review
+	Name     string            `json:"name,omitempty"`   // review entry file name
+}
+
+// Sort orders.
+const (
+	SortNewest = "newest" // session time, newest first (default)
+	SortOldest = "oldest"
+	SortLarger = "size" // largest first
+)
+
+// Sorts lists the sort orders in the order the UI cycles through them.
+var Sorts = []string{SortNewest, SortOldest, SortLarger}
+
+// SearchOptions page and shape a search.
+type SearchOptions struct {
+	Limit  int      `json:"limit"`            // rows per page (0: 100)
+	After  []string `json:"after,omitempty"`  // cursor from the previous page's Next
+	Sort   string   `json:"sort,omitempty"`   // one of Sorts; "" is SortNewest
+	Facets bool     `json:"facets,omitempty"` // compute facets
+	// IDsOnly asks for rows carrying only ID and Kind (resubmitting a
+	// whole result set).
+	IDsOnly bool `json:"ids_only,omitempty"`
+}
+
+// SearchResult is one page of results.
+type SearchResult struct {
+	Rows   []Row         `json:"rows"`
+	Total  uint64        `json:"total"`
+	Next   []string      `json:"next,omitempty"` // nil on the last page
+	Facets []Facet       `json:"facets,omitempty"`
+	Took   time.Duration `json:"took"`
+}
+
+// Facet is a count of results by one property.
+type Facet struct {
+	Name  string      `json:"name"` // shown as the panel heading
+	Terms []FacetTerm `json:"terms"`
+}
+
+// FacetTerm is one value of a facet; Filter is the query-language clause
+// that narrows the search to it (e.g. `domain:example.com`).
+type FacetTerm struct {
+	Term   string `json:"term"`
+	Count  int    `json:"count"`
+	Filter string `json:"filter"`
+}
+
+// QueryError is a malformed query: Col is the 1-based column of the
+// problem. Backends return it (possibly wrapped) for bad queries.
+type QueryError struct {
+	Col int    `json:"col"`
+	Msg string `json:"msg"`
+}
+
+func (e *QueryError) Error() string { return "col " + strconv.Itoa(e.Col) + ": " + e.Msg }
+
+// Review is one review/ entry with its bytes.
+type Review struct {
+	Entry collector.ReviewEntry `json:"entry"`
+	Data  []byte                `json:"data"`
+}
+
+// Status is the collector's state for the status bar; Mode says how the UI
+// reaches it ("local" or "remote").
+type Status struct {
+	collector.Status
+	Mode string `json:"mode"`
+}
+
+// GroupNames returns the names of the enabled, configured node groups.
+func (s *Status) GroupNames() []string {
+	var out []string
+	for _, g := range s.Groups {
+		if g.Configured && g.Enabled {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// Event types.
+const (
+	EventEmail      = "email"      // a new email (Row set)
+	EventSession    = "session"    // a session was stored
+	EventSubmission = "submission" // a submission changed state (ID, Group, State)
+	EventReview     = "review"     // a review entry appeared
+	EventRemoved    = "removed"    // retention removed an email (ID)
+	EventError      = "error"      // Err
+	EventIndexed    = "indexed"    // the index caught up with new documents
+)
+
+// Event is one live update.
+type Event struct {
+	Type  string    `json:"type"`
+	Time  time.Time `json:"time"`
+	ID    string    `json:"id,omitempty"`
+	Row   *Row      `json:"row,omitempty"`
+	Group string    `json:"group,omitempty"`
+	State string    `json:"state,omitempty"`
+	Err   string    `json:"error,omitempty"`
+}
+
+// Backend is everything the UI needs from a data dir.
+type Backend interface {
+	// Search runs a query-language search. A malformed query gives a
+	// *QueryError.
+	Search(ctx context.Context, query string, opts SearchOptions) (*SearchResult, error)
+	// Email returns the record of one email.
+	Email(ctx context.Context, id string) (*core.Email, error)
+	// Raw returns the exact bytes of an email (.eml).
+	Raw(ctx context.Context, id string) ([]byte, error)
+	// Session returns the parsed SMTP session an email (by email id) or a
+	// session without email (by session uid) came from.
+	Session(ctx context.Context, id string) (*core.Session, error)
+	// Attachment returns an attachment's bytes by its sha1.
+	Attachment(ctx context.Context, emailID, sha1 string) ([]byte, error)
+	// Submissions returns the submission state per node group of an email.
+	Submissions(ctx context.Context, id string) ([]collector.SubmissionStatus, error)
+	// Review returns one review/ entry with its bytes.
+	Review(ctx context.Context, name string) (*Review, error)
+	// Status returns the collector's state and queue.
+	Status(ctx context.Context) (*Status, error)
+	// Resubmit queues emails again for group ("" means every enabled
+	// group); it returns how many submissions were queued.
+	Resubmit(ctx context.Context, ids []string, group string) (int, error)
+	// SetPaused pauses or resumes the collector.
+	SetPaused(ctx context.Context, paused bool) error
+	// Events streams live updates until ctx ends; the channel is closed
+	// then. Slow readers lose events, they never block the collector.
+	Events(ctx context.Context) (<-chan Event, error)
+}
