@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/smtpscope/smtpscope/core"
+)
+
+// ParseCmd prints email records as JSON Lines.
+type ParseCmd struct {
+	OmitBody  bool     `help:"Leave body_text and body_html out of the records (IOCs are still extracted)." name:"omit-body"`
+	Eml       bool     `help:"Inputs are raw RFC 822 messages (.eml), not session files." xor:"kind"`
+	Pcap      bool     `help:"Inputs are pcap/pcapng captures." xor:"kind"`
+	Ports     []int    `help:"With --pcap: TCP ports carrying SMTP." default:"25,587,2525"`
+	NoIOCs    bool     `help:"Do not extract IOCs." name:"no-iocs"`
+	IOCKeys   []string `help:"Where IOCs come from: header names and body, body_html (default: stoQ's list)." name:"ioc-keys"`
+	MaxDepth  int      `help:"How deep attached messages are followed." default:"10" name:"max-depth"`
+	YaraRules []string `help:"YARA rule files or directories (needs a build with YARA)." name:"yara-rules" type:"path"`
+	Jobs      int      `help:"Files analysed in parallel (default: number of CPUs)." default:"0"`
+	Paths     []string `arg:"" help:"Session files, directories of them, .eml files (--eml) or captures (--pcap)." type:"path"`
+}
+
+// analyzerOptions turns the flags into core options.
+func (c *ParseCmd) analyzerOptions() (core.Options, func(), error) {
+	opts := core.DefaultOptions()
+	opts.OmitBody = c.OmitBody
+	opts.ExtractIOCs = !c.NoIOCs
+	if len(c.IOCKeys) > 0 {
+		opts.IOCKeys = c.IOCKeys
+	}
+	opts.MaxDepth = c.MaxDepth
+	closer := func() {}
+	if len(c.YaraRules) > 0 {
+		rules, err := core.CompileYara(c.YaraRules)
+		if err != nil {
+			return opts, closer, err
+		}
+		opts.Yara = rules
+		closer = rules.Close
+	}
+	return opts, closer, nil
+}
+
+// Run parses every input and prints one JSON object per email. Files that
+// cannot be parsed at all are reported on stderr, named, and make the exit
+// status 1; the other files are still printed.
+func (c *ParseCmd) Run() error {
+	opts, closeRules, err := c.analyzerOptions()
+	if err != nil {
+		return err
+	}
+	defer closeRules()
+	an := core.NewAnalyzer(opts)
+	out := bufio.NewWriterSize(os.Stdout, 256<<10)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	emit := func(e *core.Email) error { return enc.Encode(e) }
+
+	if c.Pcap {
+		return c.runPcap(an, emit)
+	}
+	files, err := expandInputs(c.Paths, c.Eml)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	err = forEachOrdered(files, c.Jobs, func(path string) ([]*core.Email, error) {
+		if c.Eml {
+			e, err := an.AnalyzeFile(path)
+			if err != nil {
+				return nil, err
+			}
+			return []*core.Email{e}, nil
+		}
+		s, err := core.ParseSessionFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return an.SessionEmails(s), nil
+	}, func(path string, emails []*core.Email, err error) error {
+		if err != nil {
+			failed++
+			fmt.Fprintf(os.Stderr, "smtpscope parse: %v\n", err)
+			return nil
+		}
+		for _, e := range emails {
+			if err := emit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		out.Flush()
+		return exitError{code: 1, err: fmt.Errorf("%d of %d files could not be parsed", failed, len(files))}
+	}
+	return nil
+}
+
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) ExitCode() int { return e.code }
+
+// expandInputs turns files and directories into a sorted file list. In
+// directories of session files, ".ready" markers, dot files and temp files
+// are skipped.
+func expandInputs(paths []string, eml bool) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name := d.Name()
+			if d.IsDir() {
+				if path != p && strings.HasPrefix(name, ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".ready") || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".error") {
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			found = append(found, path)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+// forEachOrdered runs work on every item with up to jobs goroutines and
+// hands the results to done in input order.
+func forEachOrdered[T any](items []string, jobs int, work func(string) (T, error), done func(string, T, error) error) error {
+	if jobs <= 0 {
+		jobs = runtime.GOMAXPROCS(0)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	results := make([]chan result, len(items))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	sem := make(chan struct{}, jobs)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	go func() {
+		for i, it := range items {
+			select {
+			case sem <- struct{}{}:
+			case <-stop:
+				return
+			}
+			wg.Add(1)
+			go func(i int, it string) {
+				defer wg.Done()
+				v, err := work(it)
+				results[i] <- result{v, err}
+			}(i, it)
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	for i, it := range items {
+		r := <-results[i]
+		<-sem
+		if err := done(it, r.v, r.err); err != nil {
+			return err
+		}
+	}
+	return nil
+}

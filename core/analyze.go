@@ -1,0 +1,789 @@
+package core
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime/quotedprintable"
+	"net/mail"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gabriel-vasile/mimetype"
+	"github.com/gogs/chardet"
+	"github.com/jhillyerd/enmime/v2"
+	"golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding"
+)
+
+// Scanner scans bytes for rule hits (YARA). *YaraRules implements it.
+type Scanner interface {
+	Scan(data []byte, timeout time.Duration) ([]YaraMatch, error)
+}
+
+// Options configure the analysis; the zero value is not useful, start from
+// DefaultOptions.
+type Options struct {
+	// OmitBody leaves body_text and body_html out of the record (stoQ's
+	// omit_body); IOCs are still extracted from them.
+	OmitBody bool
+	// ExtractIOCs turns IOC extraction on (stoQ's extract_iocs).
+	ExtractIOCs bool
+	// IOCKeys names where IOCs come from: header names (lower case) and
+	// "body", "body_html".
+	IOCKeys []string
+	// MaxDepth bounds the nesting of attached messages (and archives).
+	MaxDepth int
+	// Yara, when set, scans the whole email and every attachment.
+	Yara        Scanner
+	YaraTimeout time.Duration
+	// OnAttachment, when set, receives every attachment's decoded bytes
+	// (for archiving); data is only valid during the call.
+	OnAttachment func(a *Attachment, data []byte)
+}
+
+// DefaultOptions are stoQ's smtp plugin defaults: bodies kept, IOCs from
+// the usual headers and both bodies, depth 10.
+func DefaultOptions() Options {
+	return Options{
+		ExtractIOCs: true,
+		IOCKeys:     DefaultIOCKeys(),
+		MaxDepth:    10,
+		YaraTimeout: 30 * time.Second,
+	}
+}
+
+// Analyzer turns message bytes into Email records. It is safe for
+// concurrent use.
+type Analyzer struct {
+	opts   Options
+	parser *enmime.Parser
+	keys   map[string]bool
+}
+
+// NewAnalyzer returns an Analyzer with the given options.
+func NewAnalyzer(opts Options) *Analyzer {
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = 10
+	}
+	a := &Analyzer{
+		opts: opts,
+		// enmime parses the structure (boundaries, headers, media types,
+		// RFC 2231 names); we decode the content ourselves: transfer
+		// decoding for every part, charset conversion for the body only,
+		// and charset detection only where the declared charset is missing
+		// or wrong. That keeps attachment hashes over the transfer-decoded
+		// bytes (as Zeek and Suricata hash them) and is where the speed is.
+		parser: enmime.NewParser(
+			enmime.RawContent(true),
+			enmime.SkipMalformedParts(false),
+			enmime.MaxStoredPartErrors(50),
+		),
+		keys: map[string]bool{},
+	}
+	for _, k := range opts.IOCKeys {
+		a.keys[strings.ToLower(strings.TrimSpace(k))] = true
+	}
+	return a
+}
+
+// Options returns the analyzer's options.
+func (a *Analyzer) Options() Options { return a.opts }
+
+// SessionEmails analyses every message of a session: one record per
+// message, whatever its state.
+func (a *Analyzer) SessionEmails(s *Session) []*Email {
+	out := make([]*Email, 0, len(s.Messages))
+	for _, m := range s.Messages {
+		e := a.AnalyzeBytes(m.Data)
+		e.Session = s.Info
+		e.Session.Anomalies = nil
+		e.ID = fmt.Sprintf("%s.%d", s.Info.UID, m.Index)
+		e.Index = m.Index
+		e.Partial = m.Partial
+		e.Envelope = m.Envelope
+		e.ServerReply = m.Reply
+		e.Flags = append(append([]string(nil), m.Flags...), e.Flags...)
+		out = append(out, e)
+	}
+	return out
+}
+
+// AnalyzeFile reads a raw RFC 822 file and analyses it.
+func (a *Analyzer) AnalyzeFile(path string) (*Email, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%s: empty file", path)
+	}
+	e := a.AnalyzeBytes(raw)
+	e.Source = path
+	return e, nil
+}
+
+// AnalyzeBytes analyses one message. It never fails: what cannot be parsed
+// is reported in the record's Errors.
+func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
+	e := &Email{
+		To: []string{}, Cc: []string{}, Headers: map[string][]string{},
+		RawHeader: []HeaderField{}, Parts: []Part{}, Attachments: []Attachment{},
+		IOCs: []IOC{}, Errors: []string{}, Envelope: Envelope{RcptTo: []string{}},
+	}
+	e.Size = int64(len(raw))
+	e.MD5, e.SHA1, e.SHA256 = hashes(raw)
+	e.ID = "eml-" + e.SHA256[:24]
+	defer func() {
+		if r := recover(); r != nil {
+			// A parser bug must not lose the email: record it.
+			e.Errors = append(e.Errors, fmt.Sprintf("analysis aborted: internal error: %v", r))
+		}
+	}()
+
+	w := &walker{a: a, e: e}
+	if a.opts.ExtractIOCs {
+		w.iocs = NewIOCSet()
+	}
+	w.message(raw, "", 0)
+	if a.opts.Yara != nil {
+		if m, err := a.opts.Yara.Scan(raw, a.opts.YaraTimeout); err != nil {
+			e.Errors = append(e.Errors, "yara (email): "+err.Error())
+		} else {
+			e.YARA = m
+		}
+	}
+	if w.iocs != nil {
+		e.IOCs = w.iocs.List()
+		if e.IOCs == nil {
+			e.IOCs = []IOC{}
+		}
+	}
+	if a.opts.OmitBody {
+		e.BodyText, e.BodyHTML = "", ""
+		e.BodyOmitted = true
+	}
+	return e
+}
+
+func hashes(b []byte) (string, string, string) {
+	m := md5.Sum(b)
+	s1 := sha1.Sum(b)
+	s2 := sha256.Sum256(b)
+	return hex.EncodeToString(m[:]), hex.EncodeToString(s1[:]), hex.EncodeToString(s2[:])
+}
+
+// walker walks one email and its attached messages.
+type walker struct {
+	a        *Analyzer
+	e        *Email
+	iocs     *IOCSet
+	hitDepth bool
+}
+
+// message analyses a message (the email itself at depth 0, an attached
+// message deeper). prefix is the part path of the attached message ("" for
+// the email).
+func (w *walker) message(raw []byte, prefix string, depth int) {
+	top := depth == 0
+	if top {
+		fields, _ := parseRawHeader(raw)
+		w.headers(fields)
+	}
+	root, err := w.a.parser.ReadParts(bytes.NewReader(raw))
+	if err != nil {
+		w.errorf("mime%s: %v", at(prefix), err)
+		if root == nil {
+			return
+		}
+	}
+	var visit func(p *enmime.Part, path, parentType string)
+	visit = func(p *enmime.Part, path, parentType string) {
+		if p.ContentType == "" && parentType == "multipart/digest" && p.FirstChild == nil {
+			p.ContentType = "message/rfc822" // RFC 2046 5.1.5: the default in a digest
+		}
+		for _, pe := range p.Errors {
+			w.errorf("part %s: %s", path, pe.Error())
+		}
+		multipart := strings.HasPrefix(p.ContentType, "multipart/") || p.FirstChild != nil
+		name := p.FileName
+		if name == "" {
+			name = fallbackFilename(p.Header)
+		}
+		info := Part{
+			Part: path, ContentType: p.ContentType, Charset: p.Charset,
+			Encoding:    strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))),
+			Disposition: p.Disposition, Filename: name, ContentID: strings.Trim(p.ContentID, "<> "),
+			Depth: depth, Parent: prefix,
+		}
+		if multipart {
+			w.e.Parts = append(w.e.Parts, info)
+			n := 0
+			for c := p.FirstChild; c != nil; c = c.NextSibling {
+				n++
+				visit(c, childPath(path, n, prefix), p.ContentType)
+			}
+			return
+		}
+		data, derr := transferDecode(p.Content, info.Encoding)
+		if derr != nil {
+			w.errorf("part %s: %v", path, derr)
+		}
+		info.Size = int64(len(data))
+		w.e.Parts = append(w.e.Parts, info)
+		ct := p.ContentType
+		if ct == "" {
+			ct = "text/plain"
+		}
+		// Inline text without a file name is body (several such parts are
+		// joined, as mail clients show them); every other leaf is an
+		// attachment.
+		isAttachment := p.Disposition == "attachment" || name != ""
+		if !isAttachment && (ct == "text/plain" || ct == "text/html") {
+			html := ct == "text/html"
+			text := w.decodeText(data, p, path, html)
+			source := "body"
+			if html {
+				source = "body_html"
+			}
+			if top {
+				if html {
+					w.e.BodyHTML = joinBody(w.e.BodyHTML, text)
+				} else {
+					w.e.BodyText = joinBody(w.e.BodyText, text)
+				}
+				w.iocsFrom(source, source, text)
+			} else {
+				// The body of an attached message: not an attachment of
+				// its own, but its IOCs count (forwarded phish).
+				w.iocsFrom(source, source+":"+prefix, text)
+			}
+			return
+		}
+		w.attachment(info, data)
+		if ct == "message/rfc822" || ct == "message/global" {
+			if depth+1 > w.a.opts.MaxDepth {
+				if !w.hitDepth {
+					w.hitDepth = true
+					w.e.Flags = appendUnique(w.e.Flags, "depth_limit")
+					w.errorf("part %s: attached message not analysed: depth limit %d reached", path, w.a.opts.MaxDepth)
+				}
+				return
+			}
+			w.message(data, path, depth+1)
+		}
+	}
+	rootPath := "1"
+	if strings.HasPrefix(root.ContentType, "multipart/") || root.FirstChild != nil {
+		rootPath = "0"
+	}
+	if prefix != "" {
+		rootPath = prefix + "." + rootPath
+	}
+	visit(root, rootPath, "")
+}
+
+func at(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return " (attached message " + prefix + ")"
+}
+
+// childPath numbers children IMAP-style: "1", "2" under the root
+// multipart, "2.1" under part 2; under an attached message at P, "P.1".
+func childPath(parent string, n int, prefix string) string {
+	base := parent
+	if base == "0" {
+		return fmt.Sprint(n)
+	}
+	if prefix != "" && base == prefix+".0" {
+		base = prefix
+	}
+	return fmt.Sprintf("%s.%d", base, n)
+}
+
+func (w *walker) errorf(format string, args ...any) {
+	if len(w.e.Errors) < 200 {
+		w.e.Errors = append(w.e.Errors, fmt.Sprintf(format, args...))
+	}
+}
+
+func appendUnique(list []string, v ...string) []string {
+	for _, x := range v {
+		found := false
+		for _, y := range list {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			list = append(list, x)
+		}
+	}
+	return list
+}
+
+// iocsFrom extracts IOCs from text when key is one of the configured
+// ioc_keys; source says where in the record it was found.
+func (w *walker) iocsFrom(key, source, text string) {
+	if w.iocs == nil || text == "" || !w.a.keys[key] {
+		return
+	}
+	w.iocs.Add([]byte(text), source)
+}
+
+// joinBody appends a further inline body part, as enmime does.
+func joinBody(body, part string) string {
+	if body == "" {
+		return part
+	}
+	if part == "" {
+		return body
+	}
+	return body + "\n--\n" + part
+}
+
+// attachment records one non-body part.
+func (w *walker) attachment(info Part, data []byte) {
+	at := Attachment{
+		Filename: info.Filename, ContentType: info.ContentType, Size: int64(len(data)),
+		Disposition: info.Disposition, ContentID: info.ContentID, Part: info.Part,
+		Depth: info.Depth, Parent: info.Parent,
+	}
+	at.MD5, at.SHA1, at.SHA256 = hashes(data)
+	at.DetectedType = detectType(data)
+	if w.a.opts.Yara != nil {
+		if m, err := w.a.opts.Yara.Scan(data, w.a.opts.YaraTimeout); err != nil {
+			at.Errors = append(at.Errors, "yara: "+err.Error())
+		} else {
+			at.YARA = m
+		}
+	}
+	if w.a.opts.OnAttachment != nil {
+		w.a.opts.OnAttachment(&at, data)
+	}
+	w.e.Attachments = append(w.e.Attachments, at)
+}
+
+func detectType(data []byte) string {
+	if len(data) == 0 {
+		return "application/x-empty"
+	}
+	m := mimetype.Detect(data)
+	t, _, _ := strings.Cut(m.String(), ";")
+	return t
+}
+
+// headers fills the header fields of the record from the top message.
+func (w *walker) headers(fields []HeaderField) {
+	e := w.e
+	e.RawHeader = fields
+	for _, f := range fields {
+		name := strings.ToLower(f.Name)
+		v := decodeHeader(f.Value)
+		e.Headers[name] = append(e.Headers[name], v)
+		if w.iocs != nil && w.a.keys[name] {
+			w.iocs.Add([]byte(v), "header:"+name)
+		}
+	}
+	first := func(n string) string {
+		if v := e.Headers[n]; len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+		return ""
+	}
+	e.Subject = first("subject")
+	e.From = first("from")
+	e.To = w.addressList("to")
+	e.Cc = w.addressList("cc")
+	if rt := w.addressList("reply-to"); len(rt) > 0 {
+		e.ReplyTo = rt
+	}
+	e.MessageID = strings.Trim(first("message-id"), "<> \t")
+	if d := first("date"); d != "" {
+		if t, err := mail.ParseDate(d); err == nil {
+			e.Date = t.Format(time.RFC3339)
+		} else {
+			e.Date = d
+			w.errorf("header Date: cannot parse %q", clipString(d, 60))
+		}
+	}
+}
+
+func clipString(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// addressList parses every value of an address header; what does not
+// parse is kept as written.
+func (w *walker) addressList(name string) []string {
+	out := []string{}
+	for _, v := range w.e.Headers[name] {
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		list, err := enmime.ParseAddressList(v)
+		if err != nil || len(list) == 0 {
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					out = append(out, s)
+				}
+			}
+			continue
+		}
+		for _, a := range list {
+			if a.Name != "" {
+				out = append(out, fmt.Sprintf("%s <%s>", a.Name, a.Address))
+			} else {
+				out = append(out, a.Address)
+			}
+		}
+	}
+	return out
+}
+
+func decodeHeader(v string) string {
+	if !strings.Contains(v, "=?") {
+		return v
+	}
+	return enmime.DecodeRFC2047(v)
+}
+
+// parseRawHeader returns the header fields of a message as written
+// (continuation lines unfolded) and the offset where the body starts.
+func parseRawHeader(raw []byte) ([]HeaderField, int) {
+	var out []HeaderField
+	pos := 0
+	for pos < len(raw) {
+		end := bytes.IndexByte(raw[pos:], '\n')
+		var line []byte
+		next := len(raw)
+		if end >= 0 {
+			line = raw[pos : pos+end]
+			next = pos + end + 1
+		} else {
+			line = raw[pos:]
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			return out, next
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
+			out[len(out)-1].Value += " " + strings.TrimSpace(string(line))
+		} else if i := bytes.IndexByte(line, ':'); i > 0 {
+			out = append(out, HeaderField{Name: strings.TrimSpace(string(line[:i])), Value: strings.TrimSpace(string(line[i+1:]))})
+		} else if len(out) == 0 {
+			// Not a header at all: the message has no header block.
+			return out, pos
+		}
+		pos = next
+	}
+	return out, pos
+}
+
+// transferDecode undoes the Content-Transfer-Encoding, leniently: junk in
+// base64 is skipped (and reported), a broken quoted-printable sequence is
+// kept as written.
+func transferDecode(b []byte, enc string) ([]byte, error) {
+	switch enc {
+	case "base64":
+		return decodeBase64(b)
+	case "quoted-printable":
+		out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(b)))
+		if err != nil {
+			return lenientQP(b), nil
+		}
+		return out, nil
+	default:
+		return b, nil
+	}
+}
+
+// decodeBase64 keeps only alphabet characters (line breaks, spaces and junk
+// are common) and decodes what is there, padding or not.
+func decodeBase64(b []byte) ([]byte, error) {
+	clean := make([]byte, 0, len(b))
+	junk, after := 0, 0
+	padded := false
+	for _, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
+			if padded {
+				after++ // data after the padding is not part of the content
+				continue
+			}
+			clean = append(clean, c)
+		case c == '=':
+			padded = true
+		case c == '\r' || c == '\n' || c == ' ' || c == '\t':
+		default:
+			junk++
+		}
+	}
+	var err error
+	if rem := len(clean) % 4; rem == 1 {
+		clean = clean[:len(clean)-1]
+		err = fmt.Errorf("base64: truncated input (one stray character dropped)")
+	}
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	n, derr := base64.RawStdEncoding.Decode(out, clean)
+	if derr != nil && err == nil {
+		err = fmt.Errorf("base64: %v", derr)
+	}
+	if junk > 0 && err == nil {
+		err = fmt.Errorf("base64: %d characters outside the alphabet skipped", junk)
+	}
+	if after > 0 && err == nil {
+		err = fmt.Errorf("base64: %d characters after the padding ignored", after)
+	}
+	return out[:n], err
+}
+
+// lenientQP decodes quoted-printable, keeping bad escapes as written.
+func lenientQP(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '=' {
+			out = append(out, c)
+			continue
+		}
+		if i+1 < len(b) && (b[i+1] == '\n' || b[i+1] == '\r') {
+			// soft line break
+			i++
+			if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+			continue
+		}
+		if i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
+			out = append(out, unhex(b[i+1])<<4|unhex(b[i+2]))
+			i += 2
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// decodeText converts a body part to UTF-8: the declared charset when it
+// is known and fits; detection only when none is declared (or the declared
+// one is wrong) and the bytes are not valid UTF-8.
+func (w *walker) decodeText(data []byte, p *enmime.Part, path string, html bool) string {
+	label := strings.Trim(strings.TrimSpace(p.Charset), `"'`)
+	if i := strings.LastIndexByte(label, '='); i >= 0 {
+		label = label[i+1:] // charset="charset=utf-8"
+	}
+	low := strings.ToLower(label)
+	if low == "" || low == "us-ascii" || low == "ascii" || low == "utf-8" || low == "utf8" {
+		if utf8.Valid(data) {
+			return string(data)
+		}
+		if low == "" && html {
+			enc, name, _ := charset.DetermineEncoding(data, "text/html")
+			if name != "utf-8" {
+				if s, err := decodeWith(enc, data); err == nil {
+					return s
+				}
+			}
+		}
+		if enc, name := detectCharset(data, html); enc != nil {
+			if s, err := decodeWith(enc, data); err == nil {
+				if low != "" && low != "us-ascii" && low != "ascii" {
+					w.errorf("part %s: declared charset %q but bytes are %s", path, label, name)
+				}
+				return s
+			}
+		}
+		w.errorf("part %s: invalid UTF-8 kept as written", path)
+		return string(data)
+	}
+	enc, _ := charset.Lookup(label)
+	if enc == nil {
+		if e2, name := detectCharset(data, html); e2 != nil {
+			w.errorf("part %s: unknown charset %q, detected %s", path, label, name)
+			if s, err := decodeWith(e2, data); err == nil {
+				return s
+			}
+		}
+		w.errorf("part %s: unknown charset %q, bytes kept as written", path, label)
+		return string(data)
+	}
+	s, err := decodeWith(enc, data)
+	if err != nil {
+		w.errorf("part %s: charset %q: %v", path, label, err)
+		return string(data)
+	}
+	return s
+}
+
+func decodeWith(enc encoding.Encoding, data []byte) (string, error) {
+	out, err := enc.NewDecoder().Bytes(data)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+// detectCharset guesses the charset of bytes that are not valid UTF-8.
+func detectCharset(data []byte, html bool) (encoding.Encoding, string) {
+	d := chardet.NewTextDetector()
+	if html {
+		d = chardet.NewHtmlDetector()
+	}
+	r, err := d.DetectBest(data)
+	if err != nil || r == nil {
+		return nil, ""
+	}
+	enc, name := charset.Lookup(r.Charset)
+	return enc, name
+}
+
+// fallbackFilename finds a file name enmime could not decode: RFC 2231
+// extended values written in quotes (filename*="iso-8859-1”a%F6.txt"),
+// which real mailers produce although the RFC does not allow the quotes,
+// and continuations (filename*0*=...; filename*1*=...).
+func fallbackFilename(h map[string][]string) string {
+	for _, hn := range []string{"Content-Disposition", "Content-Type"} {
+		for _, v := range h[hn] {
+			want := "filename"
+			if hn == "Content-Type" {
+				want = "name"
+			}
+			if name := rfc2231Param(v, want); name != "" {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// rfc2231Param extracts parameter want from a header value, joining
+// continuations and decoding charset'lang'%XX values.
+func rfc2231Param(v, want string) string {
+	type piece struct {
+		n       int
+		val     string
+		encoded bool
+	}
+	var pieces []piece
+	plain := ""
+	for _, param := range splitParams(v) {
+		k, val, ok := strings.Cut(param, "=")
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = strings.ReplaceAll(val[1:len(val)-1], `\"`, `"`)
+		}
+		if k == want {
+			plain = val
+			continue
+		}
+		if !strings.HasPrefix(k, want+"*") {
+			continue
+		}
+		rest := k[len(want)+1:]
+		encoded := strings.HasSuffix(rest, "*") || rest == ""
+		rest = strings.TrimSuffix(rest, "*")
+		n := 0
+		if rest != "" {
+			var err error
+			if n, err = strconv.Atoi(rest); err != nil {
+				continue
+			}
+		}
+		pieces = append(pieces, piece{n, val, encoded})
+	}
+	if len(pieces) == 0 {
+		return plain
+	}
+	sort.SliceStable(pieces, func(i, j int) bool { return pieces[i].n < pieces[j].n })
+	var cs string
+	var buf []byte
+	for i, p := range pieces {
+		val := p.val
+		if p.encoded {
+			if i == 0 {
+				if parts := strings.SplitN(val, "'", 3); len(parts) == 3 {
+					cs, val = parts[0], parts[2]
+				}
+			}
+			buf = append(buf, percentDecode(val)...)
+		} else {
+			buf = append(buf, val...)
+		}
+	}
+	if cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
+		if enc, _ := charset.Lookup(cs); enc != nil {
+			if s, err := decodeWith(enc, buf); err == nil {
+				return s
+			}
+		}
+	}
+	return string(buf)
+}
+
+// splitParams splits "type; a=1; b=\"x;y\"" on semicolons outside quotes.
+func splitParams(v string) []string {
+	var out []string
+	inQ, start := false, 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '"':
+			inQ = !inQ
+		case ';':
+			if !inQ {
+				out = append(out, v[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, v[start:])
+}
+
+func percentDecode(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		out = append(out, s[i])
+	}
+	return out
+}
