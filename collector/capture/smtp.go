@@ -88,6 +88,15 @@ func (s *side) looksTLS() bool {
 	return end-s.pos >= 2 && s.buf[s.pos] == 0x16 && s.buf[s.pos+1] == 0x03
 }
 
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
 func trimEOL(l []byte) []byte {
 	if n := len(l); n > 0 && l[n-1] == '\n' {
 		l = l[:n-1]
@@ -533,17 +542,20 @@ func (cv *conv) finishBDAT() {
 // as one @raw block (preceded by "@gap N" when bytes are missing).
 func (cv *conv) readChunk(arg []byte) {
 	f := bytes.Fields(arg)
-	last := len(f) > 1 && bytes.EqualFold(f[len(f)-1], []byte("LAST"))
-	if cv.bdat == nil {
-		// The parser starts a message at any BDAT; so do we (and keep
-		// its index in step).
-		cv.bdat = cv.newMsg(true)
-	}
 	var size int64 = -1
 	if len(f) > 0 {
-		if n, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && n >= 0 {
+		if n, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && n >= 0 && isDigits(f[0]) {
 			size = n
 		}
+	}
+	if size < 0 || len(f) > 2 || len(f) == 2 && !bytes.EqualFold(f[1], []byte("LAST")) {
+		// Not "BDAT <size> [LAST]": servers refuse it (501) and read
+		// no chunk, so what follows is commands.
+		return
+	}
+	last := len(f) == 2
+	if cv.bdat == nil {
+		cv.bdat = cv.newMsg(true)
 	}
 	if size > 0 {
 		c := &cv.c
