@@ -50,10 +50,12 @@ type Sink struct {
 
 // SinkRecord is the meta.json stored with each accepted submission.
 type SinkRecord struct {
-	UUID     string     `json:"uuid"`
-	Received time.Time  `json:"received"`
-	Remote   string     `json:"remote"`
-	Files    []SinkFile `json:"files"`
+	UUID     string    `json:"uuid"`
+	Received time.Time `json:"received"`
+	Remote   string    `json:"remote"`
+	// Parts lists the multipart form names in the order received.
+	Parts []string   `json:"parts"`
+	Files []SinkFile `json:"files"`
 }
 
 // SinkFile describes one stored file part.
@@ -290,12 +292,13 @@ func (s *Sink) submit(w http.ResponseWriter, r *http.Request) {
 			s.bad(w, "missing analysis field (see documentation)")
 			return
 		}
-		s.store(w, r, r.PostForm.Get("analysis"), nil)
+		s.store(w, r, r.PostForm.Get("analysis"), nil, []string{"analysis"})
 		return
 	}
 	var analysis string
 	haveAnalysis := false
 	var files []upload
+	var parts []string
 	tmp, err := os.MkdirTemp(s.dir, ".incoming-")
 	if err != nil {
 		http.Error(w, "storage: "+err.Error(), http.StatusInternalServerError)
@@ -311,6 +314,7 @@ func (s *Sink) submit(w http.ResponseWriter, r *http.Request) {
 			s.bad(w, "malformed multipart body: "+err.Error())
 			return
 		}
+		parts = append(parts, p.FormName())
 		switch p.FormName() {
 		case "analysis":
 			b, err := io.ReadAll(io.LimitReader(p, 64<<20))
@@ -333,7 +337,7 @@ func (s *Sink) submit(w http.ResponseWriter, r *http.Request) {
 		s.bad(w, "missing analysis field (see documentation)")
 		return
 	}
-	s.store(w, r, analysis, files)
+	s.store(w, r, analysis, files, parts)
 }
 
 type upload struct {
@@ -358,14 +362,14 @@ func saveUpload(dir string, n int, p *multipart.Part) (upload, error) {
 	return u, err
 }
 
-func (s *Sink) store(w http.ResponseWriter, r *http.Request, analysis string, files []upload) {
+func (s *Sink) store(w http.ResponseWriter, r *http.Request, analysis string, files []upload, parts []string) {
 	if msg := validate(analysis); msg != "" {
 		s.bad(w, msg)
 		return
 	}
 	id := newUUID()
 	stage := filepath.Join(s.dir, ".stage-"+id)
-	if err := s.writeSubmission(stage, id, r.RemoteAddr, analysis, files); err != nil {
+	if err := s.writeSubmission(stage, id, r.RemoteAddr, analysis, files, parts); err != nil {
 		_ = os.RemoveAll(stage)
 		s.log.Error("ace-sink: storing submission", "err", err)
 		http.Error(w, "an error occured trying to save the alert: "+err.Error(), http.StatusInternalServerError)
@@ -381,14 +385,14 @@ func (s *Sink) store(w http.ResponseWriter, r *http.Request, analysis string, fi
 	writeJSON(w, map[string]any{"result": map[string]any{"uuid": id}})
 }
 
-func (s *Sink) writeSubmission(stage, id, remote, analysis string, files []upload) error {
+func (s *Sink) writeSubmission(stage, id, remote, analysis string, files []upload, parts []string) error {
 	if err := os.MkdirAll(filepath.Join(stage, "files"), 0o750); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(stage, "analysis.json"), []byte(analysis), 0o640); err != nil {
 		return err
 	}
-	rec := SinkRecord{UUID: id, Received: time.Now().UTC(), Remote: remote, Files: []SinkFile{}}
+	rec := SinkRecord{UUID: id, Received: time.Now().UTC(), Remote: remote, Parts: parts, Files: []SinkFile{}}
 	used := map[string]int{}
 	for _, u := range files {
 		name := SafeName(filepath.Base(u.filename))
