@@ -128,21 +128,35 @@ func Process(ctx context.Context, files []string, opts Options, fn func(*Session
 		}
 		total += fi.Size()
 	}
-	e := newEngine(&opts, st, fn)
-	prog := &progress{opts: &opts, total: total}
+	inputs := make([]input, len(files))
+	for i, f := range files {
+		f := f
+		inputs[i] = input{name: f, open: func() (io.ReadCloser, error) { return os.Open(f) }}
+	}
+	return process(ctx, inputs, total, &opts, st, fn)
+}
+
+// input is one capture to read.
+type input struct {
+	name string
+	open func() (io.ReadCloser, error)
+}
+
+func process(ctx context.Context, inputs []input, total int64, opts *Options, st *Stats, fn func(*SessionFile) error) error {
+	e := newEngine(opts, st, fn)
+	prog := &progress{opts: opts, total: total}
 	var lastTS time.Time
-	for _, f := range files {
+	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		first, last, err := e.readFile(ctx, f, prog, lastTS)
+		_, last, err := e.readInput(ctx, in, prog, lastTS)
 		if err != nil {
 			return err
 		}
 		if e.err != nil {
 			return e.err
 		}
-		_ = first
 		if last.After(lastTS) {
 			lastTS = last
 		}
@@ -329,9 +343,10 @@ func openGzip(name string, br *bufio.Reader) (packetSource, func(ci gopacket.Cap
 	return openByMagic(name, gz, magic)
 }
 
-// readFile reads one capture file into the engine.
-func (e *engine) readFile(ctx context.Context, name string, prog *progress, prevLast time.Time) (first, last time.Time, err error) {
-	f, err := os.Open(name)
+// readInput reads one capture into the engine.
+func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLast time.Time) (first, last time.Time, err error) {
+	name := in.name
+	f, err := in.open()
 	if err != nil {
 		return first, last, fmt.Errorf("capture: %w", err)
 	}

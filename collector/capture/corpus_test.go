@@ -283,10 +283,10 @@ func loadGroundTruth(t *testing.T, dir string) []groundTruth {
 	// Zeek baselines: message sha1s (files.cut, message/rfc822 rows),
 	// exact messages (extract_files.mail), named parts (files.log.cut).
 	zeekFor := map[string][]string{
-		"zeek__smtp.pcap":                          {"scripts.base.protocols.smtp.rfc822-msg-file-analysis-multi-session"},
-		"zeek__smtp-attachment-msg.pcap":           {"scripts.base.protocols.smtp.rfc822-msg-file-analysis"},
-		"zeek__rfc3030-bdat-nonascii.pcap":         {"scripts.base.protocols.smtp.rfc822-msg-file-analysis-binary"},
-		"zeek__smtp-bdat-pipeline-8bitmime.pcap":   {"scripts.base.protocols.smtp.rfc822-msg-file-analysis-multi-mail"},
+		"zeek__smtp.pcap":                           {"scripts.base.protocols.smtp.rfc822-msg-file-analysis-multi-session"},
+		"zeek__smtp-attachment-msg.pcap":            {"scripts.base.protocols.smtp.rfc822-msg-file-analysis"},
+		"zeek__rfc3030-bdat-nonascii.pcap":          {"scripts.base.protocols.smtp.rfc822-msg-file-analysis-binary"},
+		"zeek__smtp-bdat-pipeline-8bitmime.pcap":    {"scripts.base.protocols.smtp.rfc822-msg-file-analysis-multi-mail"},
 		"zeek__rfc3030-bdat-multipart-chunked.pcap": {"scripts.base.protocols.smtp.bdat-multipart-chunked"},
 		"zeek__smtp__rfc3030-bdat-multipart.pcap":   {"scripts.base.protocols.smtp.bdat-multipart"},
 		"zeek__smtp-bdat-gap.pcap":                  {"scripts.base.protocols.smtp.bdat-gap"},
