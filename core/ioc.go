@@ -41,8 +41,9 @@ package core
 //   - IPv6: validated by net/netip and reported in canonical form. To keep
 //     clock times ("12:30:45"), C++ scopes ("std::string") and the like out,
 //     the candidate must stand alone (no letter or digit glued to it), and
-//     at least one group must have three or more digits or a hex letter:
-//     "2001:db8::1" and "fe80::1" are found, "::1" and "1::2" are not.
+//     at least one group must have three or more hex digits: "2001:db8::1"
+//     and "fe80::1" are found, "::1", "1::2" and "a::b" are not. An
+//     IPv4-mapped address ("::ffff:192.0.2.1") yields the IPv4 address too.
 //   - Hashes: a hex run of exactly 32, 40, 64 or 128 characters with word
 //     boundaries on both sides (letters, digits and '_' glue) is md5, sha1,
 //     sha256 or sha512; a 40-character run is only ever sha1, and a run of
@@ -664,49 +665,173 @@ type iocScanner struct {
 	host       []byte
 }
 
-// scan cuts data into tokens and examines the interesting ones.
+// anchor marks the bytes that make a token worth a closer look.
+var anchor = func() (t [256]bool) {
+	for _, c := range []byte(".:@[({\\") {
+		t[c] = true
+	}
+	return
+}()
+
+// scan finds the tokens of data that can hold an IOC and examines them.
+//
+// It looks for anchor bytes ('.', ':', '@', '[', '(', '{', '\\') and for the
+// bare word " dot "; the token around an anchor (extended across blanks by
+// spaced defangs) is examined, everything between tokens is only sampled
+// for hex runs long enough to be a hash. Each byte is visited a bounded
+// number of times.
 func (sc *iocScanner) scan(data []byte) {
 	n := len(data)
-	i := 0
-	for i < n {
-		for i < n && chClass[data[i]]&chDelim != 0 {
+	done := 0 // data[:done] has been examined
+	dotAt := nextBareDot(data, 0)
+	for i := 0; i < n; {
+		j := i
+		for _, c := range data[i:] {
+			if anchor[c] {
+				break
+			}
+			j++
+		}
+		if dotAt >= 0 && dotAt < j {
+			j = dotAt
+		}
+		sc.hashGap(data, i, j)
+		if j >= n {
+			break
+		}
+		// The token around the anchor at j.
+		start := j
+		for start > done && chClass[data[start-1]]&chDelim == 0 {
+			start--
+		}
+		start = joinBack(data, done, start)
+		end, fl, joined, bareDots := tokenEnd(data, start)
+		if end <= j {
+			end = j + 1 // the anchor is a lone blank (" dot " that does not join)
+		}
+		if fl&(chDot|chColon|chAt|chOpen|chBslash) != 0 || joined {
+			bareOK := bareDots > 0 && (bareDots >= 2 || fl&(chDot|chColon|chAt|chOpen|chBslash) != 0)
+			sc.token(data[start:end], fl, joined, bareOK)
+		}
+		done, i = end, end
+		if dotAt >= 0 && dotAt < end {
+			dotAt = nextBareDot(data, end)
+		}
+	}
+}
+
+// nextBareDot returns the index of the next " dot " (any case of "dot")
+// at or after from, or -1.
+func nextBareDot(data []byte, from int) int {
+	for from < len(data) {
+		k := bytes.Index(data[from:], []byte(" dot "))
+		k2 := bytes.Index(data[from:], []byte(" DOT "))
+		if k < 0 || k2 >= 0 && k2 < k {
+			k = k2
+		}
+		if k < 0 {
+			return -1
+		}
+		return from + k
+	}
+	return -1
+}
+
+// tokenEnd scans the token starting at start, joining across blanks where
+// a spaced defang continues it. It returns the end, the character classes
+// seen, whether it was joined and how many bare " dot " joins it has.
+func tokenEnd(data []byte, start int) (end int, fl uint16, joined bool, bareDots int) {
+	n := len(data)
+	i := start
+	for {
+		for _, b := range data[i:] {
+			c := chClass[b]
+			if c&chDelim != 0 {
+				break
+			}
+			fl |= c
 			i++
 		}
-		if i >= n {
-			break
-		}
-		start := i
-		var fl uint16
-		joined, bareDots := false, 0
-		for {
-			for i < n {
-				c := chClass[data[i]]
-				if c&chDelim != 0 {
-					break
+		if i < n && i > start && chClass[data[i]]&chSpace != 0 {
+			if j, bare := joinAt(data, start, i); j > 0 {
+				i = j
+				joined = true
+				if bare {
+					bareDots++
 				}
-				fl |= c
-				i++
-			}
-			if i < n && chClass[data[i]]&chSpace != 0 {
-				if j, bare := joinAt(data, start, i); j > 0 {
-					i = j
-					joined = true
-					if bare {
-						bareDots++
-					}
-					continue
-				}
-			}
-			break
-		}
-		tok := data[start:i]
-		if fl&(chDot|chColon|chAt|chOpen|chBslash) == 0 && !joined {
-			if len(tok) < 32 || fl&chDigit == 0 || fl&chHexAlpha == 0 {
 				continue
 			}
 		}
-		bareOK := bareDots > 0 && (bareDots >= 2 || fl&(chDot|chColon|chAt|chOpen|chBslash) != 0)
-		sc.token(tok, fl, joined, bareOK)
+		return i, fl, joined, bareDots
+	}
+}
+
+// joinBack extends a token that starts with a bracketed dot or at
+// ("[dot] com" in "example [dot] com") back over the blanks to the word
+// before it, never before done.
+func joinBack(data []byte, done, start int) int {
+	if start >= len(data) {
+		return start
+	}
+	if c := data[start]; c != '[' && c != '(' && c != '{' {
+		return start
+	}
+	k := start
+	for k > done && start-k < maxJoinSpaces && (data[k-1] == ' ' || data[k-1] == '\t') {
+		k--
+	}
+	if k == start || k <= done || !isAlnum(data[k-1]) {
+		return start
+	}
+	matched := false
+	for _, p := range bracketInners[:4] {
+		l := len(p.inner) + 2
+		if start+l <= len(data) {
+			if pl, _ := bracketSuffix(data[start : start+l]); pl == l {
+				matched = true
+				break
+			}
+		}
+	}
+	if !matched {
+		return start
+	}
+	for k > done && chClass[data[k-1]]&chDelim == 0 {
+		k--
+	}
+	return k
+}
+
+// hashGap looks for hashes in data[i:j], a stretch without anchors. Any
+// hex run of 32 or more bytes covers two positions 16 apart that are
+// multiples of 16, so only those positions are tested.
+func (sc *iocScanner) hashGap(data []byte, i, j int) {
+	if j-i < 32 {
+		return
+	}
+	for p := (i + 15) &^ 15; p+16 < j; p += 16 {
+		if chClass[data[p]]&(chDigit|chHexAlpha) == 0 || chClass[data[p+16]]&(chDigit|chHexAlpha) == 0 {
+			continue
+		}
+		s := p
+		for s > i && chClass[data[s-1]]&(chDigit|chHexAlpha) != 0 {
+			s--
+		}
+		e := p + 16
+		for e < j && chClass[data[e]]&(chDigit|chHexAlpha) != 0 {
+			e++
+		}
+		if e-s >= 32 {
+			ws, we := s, e
+			if ws > 0 {
+				ws--
+			}
+			if we < len(data) {
+				we++
+			}
+			sc.hashes(data[ws:we])
+		}
+		p = (e &^ 15)
 	}
 }
 
@@ -758,7 +883,7 @@ func joinAt(data []byte, start, i int) (int, bool) {
 func (sc *iocScanner) token(tok []byte, fl uint16, joined, bareDot bool) {
 	t := tok
 	var marks []bool
-	if joined || fl&(chOpen|chBslash|chColon) != 0 {
+	if joined || fl&(chOpen|chBslash) != 0 || fl&chColon != 0 && bytes.Contains(tok, []byte("://")) {
 		sc.ref.reset(true)
 		sc.ref.run(tok, bareDot)
 		if sc.ref.changed {
@@ -1035,19 +1160,6 @@ func (sc *iocScanner) emails(t []byte, marks []bool) {
 		if inAuth {
 			continue
 		}
-		ls := p
-		for ls > 0 && p-ls <= 64 && chClass[t[ls-1]]&chLocal != 0 {
-			ls--
-		}
-		if p-ls > 64 {
-			continue
-		}
-		for ls < p && (t[ls] == '.' || t[ls] == '-' || t[ls] == '+') {
-			ls++
-		}
-		if ls == p || t[p-1] == '.' || bytes.Contains(t[ls:p], []byte("..")) {
-			continue
-		}
 		de := p + 1
 		for de < len(t) && de-p <= 254 && chClass[t[de]]&chRun != 0 {
 			de++
@@ -1058,11 +1170,27 @@ func (sc *iocScanner) emails(t []byte, marks []bool) {
 		if de-p-1 > 253 || de-p-1 < 3 {
 			continue
 		}
+		ls := p
+		for ls > 0 && p-ls <= 64 && chClass[t[ls-1]]&chLocal != 0 {
+			ls--
+		}
+		localOK := p-ls <= 64
+		for ls < p && (t[ls] == '.' || t[ls] == '-' || t[ls] == '+') {
+			ls++
+		}
+		if ls == p || t[p-1] == '.' || bytes.Contains(t[ls:p], []byte("..")) {
+			localOK = false
+		}
 		dom := append(sc.tmp[:0], t[p+1:de]...)
 		lowerInPlace(dom)
 		sc.tmp = dom
 		defanged := anyMark(marks, ls, de)
 		if !sc.set.domainOK(dom, defanged, true) {
+			continue
+		}
+		if !localOK {
+			// "@example.com" or an overlong local part: the domain only.
+			sc.set.add(kDomain, dom, anyMark(marks, p, de), sc.source)
 			continue
 		}
 		e := append(sc.host[:0], t[ls:p+1]...)
@@ -1231,20 +1359,17 @@ func (sc *iocScanner) ipv6s(t []byte) {
 	}
 }
 
-// v6Plausible requires one group with a hex letter or at least three digits.
+// v6Plausible requires one group of at least three hex digits.
 func v6Plausible(c []byte) bool {
 	run := 0
 	for _, x := range c {
-		switch {
-		case x == ':' || x == '.':
+		if x == ':' || x == '.' {
 			run = 0
-		case chClass[x]&chHexAlpha != 0:
+			continue
+		}
+		run++
+		if run >= 3 {
 			return true
-		default:
-			run++
-			if run >= 3 {
-				return true
-			}
 		}
 	}
 	return false
