@@ -77,6 +77,9 @@ type SearchOptions struct {
 	After  []string `json:"after,omitempty"`  // cursor from the previous page's Next
 	Sort   string   `json:"sort,omitempty"`   // one of Sorts; "" is SortNewest
 	Facets bool     `json:"facets,omitempty"` // compute facets
+	// Kind limits the rows to one kind (KindEmail, KindSession,
+	// KindReview); "" means every kind.
+	Kind string `json:"kind,omitempty"`
 	// IDsOnly asks for rows carrying only ID and Kind (resubmitting a
 	// whole result set).
 	IDsOnly bool `json:"ids_only,omitempty"`

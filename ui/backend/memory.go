@@ -201,6 +201,9 @@ func (m *Memory) Search(ctx context.Context, q string, o SearchOptions) (*Search
 	m.mu.Lock()
 	var hits []Row
 	for _, r := range m.rows {
+		if o.Kind != "" && r.Kind != o.Kind {
+			continue
+		}
 		if match(r, m.emails[r.ID]) {
 			hits = append(hits, r)
 		}

@@ -1,0 +1,618 @@
+package detail
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/inbucket/html2text"
+	"golang.org/x/net/html"
+
+	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/ui/common"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
+)
+
+// maxLines bounds what one tab renders (a 50 MB body must not freeze the
+// UI): the rest is reachable by exporting.
+const maxLines = 20000
+
+func stripForSel(s string) string { return ansi.Strip(s) }
+
+// renderer accumulates the styled lines of a tab. Every value from mail
+// goes through common.Fit/Trunc/Wrap or sanitize before it is added.
+type renderer struct {
+	ctx   *common.Context
+	w     int
+	lines []string
+	cut   bool
+}
+
+func (r *renderer) add(l string) {
+	if len(r.lines) >= maxLines {
+		if !r.cut {
+			r.cut = true
+			r.lines = append(r.lines, r.ctx.Styles.Warn.Render(fmt.Sprintf("… cut at %d lines; export (e) to see everything", maxLines)))
+		}
+		return
+	}
+	r.lines = append(r.lines, l)
+}
+
+func (r *renderer) blank()         { r.add("") }
+func (r *renderer) muted(s string) { r.add(r.ctx.Styles.Muted.Render(common.Trunc(s, r.w))) }
+func (r *renderer) err(s string) {
+	for _, l := range common.Wrap(s, r.w) {
+		r.add(r.ctx.Styles.Error.Render(l))
+	}
+}
+func (r *renderer) heading(s string) { r.add(r.ctx.Styles.PanelHead.Render(common.Trunc(s, r.w))) }
+
+// kv adds "label  value", wrapping long values under the value column.
+func (r *renderer) kv(label, value string) {
+	const lw = 16
+	s := r.ctx.Styles
+	vw := max(r.w-lw, 10)
+	vals := common.Wrap(value, vw)
+	if len(vals) == 0 {
+		vals = []string{""}
+	}
+	for i, v := range vals {
+		l := strings.Repeat(" ", lw)
+		if i == 0 {
+			l = s.Label.Render(common.Fit(label, lw))
+		}
+		r.add(l + v)
+	}
+}
+
+func (r *renderer) list(label string, vals []string) {
+	if len(vals) == 0 {
+		return
+	}
+	r.kv(label, strings.Join(vals, ", "))
+}
+
+func yaraCount(e *core.Email) int {
+	n := len(e.YARA)
+	for _, a := range e.Attachments {
+		n += len(a.YARA)
+	}
+	return n
+}
+
+func (r *renderer) sessionInfo(si core.SessionInfo) {
+	src := si.SourceIP
+	if si.SourcePort != 0 {
+		src = joinHostPort(si.SourceIP, si.SourcePort)
+	}
+	if si.DestIP != "" {
+		src += " → " + joinHostPort(si.DestIP, si.DestPort)
+	}
+	r.kv("Session", si.UID)
+	r.kv("Time", r.ctx.Time(si.Time)+" ("+orDash(si.TimeSource)+")")
+	r.kv("Connection", src)
+	if si.Banner != "" {
+		r.kv("Banner", si.Banner)
+	}
+	r.kv("HELO", orDash(si.Helo))
+	tls := "no"
+	if si.StartTLS {
+		tls = "yes (STARTTLS: the rest of the session is encrypted)"
+	}
+	r.kv("STARTTLS", tls)
+	if si.Auth {
+		r.kv("AUTH", orDash(si.AuthMech))
+	}
+	if si.File != "" {
+		r.kv("Session file", si.File)
+	}
+	r.list("Anomalies", si.Anomalies)
+}
+
+func joinHostPort(ip string, port int) string {
+	if strings.Contains(ip, ":") {
+		return "[" + ip + "]:" + strconv.Itoa(port)
+	}
+	return ip + ":" + strconv.Itoa(port)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (r *renderer) summary(m *Model) {
+	s := r.ctx.Styles
+	switch {
+	case m.Review != nil:
+		e := m.Review.Entry
+		r.heading("Review entry (could not be parsed)")
+		r.kv("Name", e.Name)
+		r.kv("Time", r.ctx.Time(e.Time))
+		r.kv("Size", common.Size(e.Size))
+		r.kv("Reason", e.Reason)
+		return
+	case m.Email == nil:
+		r.heading("Session without email")
+		if m.Row.Reason != "" {
+			r.kv("Reason", m.Row.Reason)
+		}
+		if m.Session != nil {
+			r.sessionInfo(m.Session.Info)
+			r.kv("Events", strconv.Itoa(len(m.Session.Events)))
+		} else if m.sessErr != nil {
+			r.err("session: " + m.sessErr.Error())
+		}
+		return
+	}
+	e := m.Email
+	r.heading("Email " + sanitize.Line(e.ID))
+	r.kv("Subject", e.Subject)
+	r.kv("From", e.From)
+	r.list("To", e.To)
+	r.list("Cc", e.Cc)
+	r.list("Reply-To", e.ReplyTo)
+	r.kv("Date", orDash(e.Date))
+	r.kv("Message-ID", orDash(e.MessageID))
+	r.blank()
+	r.heading("Envelope")
+	mf := e.Envelope.MailFrom
+	if mf == "" {
+		mf = "<>"
+	}
+	r.kv("MAIL FROM", mf)
+	r.list("MAIL params", e.Envelope.MailParams)
+	r.kv("RCPT TO", fmt.Sprintf("%d accepted", len(e.Envelope.RcptTo)))
+	for _, a := range e.Envelope.RcptTo {
+		r.kv("", a)
+	}
+	r.list("Rejected", e.Envelope.RcptRejected)
+	r.list("Unconfirmed", e.Envelope.RcptUnconfirmed)
+	if e.ServerReply != nil {
+		r.kv("End of data", fmt.Sprintf("%d %s", e.ServerReply.Code, e.ServerReply.Text))
+	} else {
+		r.kv("End of data", "(no reply seen)")
+	}
+	r.blank()
+	r.heading("Session")
+	r.sessionInfo(e.Session)
+	r.blank()
+	r.heading("Message")
+	r.kv("Size", fmt.Sprintf("%s (%d bytes)", common.Size(e.Size), e.Size))
+	r.kv("SHA256", e.SHA256)
+	r.kv("SHA1", e.SHA1)
+	r.kv("MD5", e.MD5)
+	r.kv("Contents", fmt.Sprintf("%d parts, %d attachments, %d IOCs, %d YARA hits", len(e.Parts), len(e.Attachments), len(e.IOCs), yaraCount(e)))
+	if e.Partial {
+		r.add(s.Warn.Render("partial: the capture holds only part of this message"))
+	}
+	r.list("Flags", e.Flags)
+	if e.Source != "" {
+		r.kv("Source", e.Source)
+	}
+	if len(e.YARA) > 0 {
+		r.blank()
+		r.heading("YARA (message)")
+		for _, y := range e.YARA {
+			r.add(s.Warn.Render(common.Trunc(y.Namespace+":"+y.Rule+" "+strings.Join(y.Tags, ","), r.w)))
+		}
+	}
+	if len(e.Errors) > 0 {
+		r.blank()
+		r.heading("Errors")
+		for _, er := range e.Errors {
+			r.err(er)
+		}
+	}
+	if len(m.Subs) > 0 {
+		r.blank()
+		r.heading("Submissions")
+		for _, sub := range m.Subs {
+			r.add(common.Fit(sub.Group, 16) + s.State(sub.State).Render(common.Fit(sub.State, 10)) + " " + common.Trunc(sub.UUID, r.w-27))
+		}
+	}
+}
+
+// transcript renders the SMTP session like termshark's stream view: client
+// lines in one colour, server lines in another, message bytes folded.
+func (r *renderer) transcript(m *Model) {
+	s := r.ctx.Styles
+	if m.Session == nil {
+		if m.sessErr != nil {
+			r.err("no transcript: " + m.sessErr.Error())
+		} else {
+			r.muted("no transcript: this email did not come from an SMTP session")
+		}
+		return
+	}
+	want := -1
+	if m.Email != nil {
+		want = m.Email.Index
+	}
+	r.muted(fmt.Sprintf("%d events · C: client  S: server · z: %s message bytes", len(m.Session.Events), map[bool]string{true: "unfold", false: "fold"}[m.fold]))
+	r.blank()
+	w := r.w - 3
+	for _, ev := range m.Session.Events {
+		var text string
+		switch ev.Kind {
+		case core.EventClient:
+			text = ev.Cmd
+			if ev.Arg != "" {
+				text += " " + ev.Arg
+			}
+			for i, l := range common.Wrap(text, w) {
+				p := "C: "
+				if i > 0 {
+					p = "   "
+				}
+				r.add(s.Client.Render(p + l))
+			}
+		case core.EventServer:
+			text = strconv.Itoa(ev.Code)
+			if ev.Text != "" {
+				text += " " + ev.Text
+			}
+			for i, l := range common.Wrap(text, w) {
+				p := "S: "
+				if i > 0 {
+					p = "   "
+				}
+				r.add(s.Server.Render(p + l))
+			}
+		case core.EventData:
+			mark := ""
+			if ev.Msg == want {
+				mark = " ◀ this email"
+			}
+			if m.fold || ev.Msg < 0 || ev.Msg >= len(m.Session.Messages) {
+				r.add(s.Data.Render(common.Trunc(fmt.Sprintf("   ┄┄ message %d: %d bytes (folded)%s ┄┄", ev.Msg, ev.Bytes, mark), r.w)))
+				continue
+			}
+			r.add(s.Data.Render(common.Trunc(fmt.Sprintf("   ┄┄ message %d: %d bytes%s ┄┄", ev.Msg, ev.Bytes, mark), r.w)))
+			for _, l := range common.Wrap(string(m.Session.Messages[ev.Msg].Data), w) {
+				r.add(s.Data.Render("   " + l))
+				if r.cut {
+					return
+				}
+			}
+			r.add(s.Data.Render("   ┄┄ end of message ┄┄"))
+		case core.EventAnomaly:
+			for _, l := range common.Wrap("! "+ev.Text, r.w) {
+				r.add(s.Anomaly.Render(l))
+			}
+		}
+		if r.cut {
+			return
+		}
+	}
+}
+
+func (r *renderer) headers(m *Model) {
+	e := m.Email
+	if e == nil {
+		return
+	}
+	s := r.ctx.Styles
+	if m.raw {
+		r.muted("raw header fields as written · z: decoded")
+	} else {
+		r.muted("decoded header values · z: raw")
+	}
+	r.blank()
+	seen := map[string]int{}
+	for _, h := range e.RawHeader {
+		name := strings.ToLower(h.Name)
+		v := h.Value
+		if !m.raw {
+			if vals := e.Headers[name]; seen[name] < len(vals) {
+				v = vals[seen[name]]
+			}
+			seen[name]++
+		}
+		label := common.Trunc(h.Name, 30) + ": "
+		lw := ansi.StringWidth(label)
+		vals := common.Wrap(v, max(r.w-lw, 10))
+		for i, l := range vals {
+			if i == 0 {
+				r.add(s.Accent.Render(label) + l)
+			} else {
+				r.add(strings.Repeat(" ", lw) + l)
+			}
+		}
+	}
+}
+
+func (r *renderer) body(m *Model) {
+	e := m.Email
+	if e == nil {
+		return
+	}
+	if e.BodyOmitted {
+		r.muted("bodies were omitted by configuration (omit_body)")
+		return
+	}
+	if e.BodyText != "" {
+		r.heading("text/plain")
+		for _, l := range common.Wrap(e.BodyText, r.w) {
+			r.add(l)
+		}
+	}
+	if e.BodyHTML != "" {
+		if e.BodyText != "" {
+			r.blank()
+		}
+		r.heading("text/html (rendered as text)")
+		txt, err := html2text.FromString(e.BodyHTML, html2text.Options{OmitLinks: true})
+		if err != nil {
+			r.err("html: " + err.Error())
+		}
+		for _, l := range common.Wrap(txt, r.w) {
+			r.add(l)
+		}
+		if links := htmlLinks(e.BodyHTML); len(links) > 0 {
+			r.blank()
+			r.heading(fmt.Sprintf("Links (%d)", len(links)))
+			for i, l := range links {
+				r.add(r.ctx.Styles.Accent.Render(fmt.Sprintf("[%d] ", i+1)) + common.Trunc(l, r.w-6))
+			}
+		}
+	}
+	if e.BodyText == "" && e.BodyHTML == "" {
+		r.muted("(no text body)")
+	}
+}
+
+// htmlLinks lists the distinct link targets of an HTML body, in order.
+func htmlLinks(s string) []string {
+	z := html.NewTokenizer(strings.NewReader(s))
+	seen := map[string]bool{}
+	var out []string
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return out
+		}
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		name, hasAttr := z.TagName()
+		tag := string(name)
+		for hasAttr {
+			var k, v []byte
+			k, v, hasAttr = z.TagAttr()
+			ks := string(k)
+			if (tag == "a" || tag == "area" || tag == "form" || tag == "img" || tag == "iframe") && (ks == "href" || ks == "src" || ks == "action") {
+				u := strings.TrimSpace(string(v))
+				if u != "" && !seen[u] && !strings.HasPrefix(u, "cid:") && !strings.HasPrefix(u, "#") {
+					seen[u] = true
+					out = append(out, u)
+				}
+			}
+		}
+		if len(out) >= 500 {
+			return out
+		}
+	}
+}
+
+func (r *renderer) mime(m *Model) {
+	e := m.Email
+	if e == nil {
+		return
+	}
+	s := r.ctx.Styles
+	r.add(s.ColHeader.Render(common.Fit("PART", 12) + " " + common.Fit("CONTENT TYPE", 40) + " " + common.FitRight("SIZE", 10) + " " + common.Fit("ENCODING / DISPOSITION / NAME", max(r.w-65, 10))))
+	for _, p := range e.Parts {
+		ind := strings.Repeat("  ", min(p.Depth, 12))
+		ct := p.ContentType
+		if p.Charset != "" {
+			ct += "; " + p.Charset
+		}
+		extra := strings.TrimSpace(strings.Join(nonEmpty(p.Encoding, p.Disposition, p.Filename, p.ContentID), " "))
+		r.add(common.Fit(p.Part, 12) + " " + common.Fit(ind+ct, 40) + " " + common.FitRight(common.Size(p.Size), 10) + " " + common.Trunc(extra, max(r.w-65, 10)))
+	}
+	if len(e.Parts) == 0 {
+		r.muted("(no MIME parts)")
+	}
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *renderer) attachments(m *Model, sel int) int {
+	e := m.Email
+	if e == nil {
+		return -1
+	}
+	s := r.ctx.Styles
+	if len(e.Attachments) == 0 {
+		r.muted("(no attachments)")
+		return -1
+	}
+	r.muted("j/k select · e save to a directory · y copy sha256")
+	nw := max(r.w-60, 12)
+	r.add(s.ColHeader.Render(common.Fit("FILENAME", nw) + " " + common.Fit("DETECTED TYPE", 28) + " " + common.FitRight("SIZE", 10) + " " + common.Fit("PART", 8) + " " + common.FitRight("YARA", 6)))
+	selLine := -1
+	for i, a := range e.Attachments {
+		name := a.Filename
+		if name == "" {
+			name = "(unnamed " + a.ContentType + ")"
+		}
+		name = strings.Repeat("  ", min(a.Depth, 8)) + name
+		line := common.Fit(name, nw) + " " + common.Fit(orDash(a.DetectedType), 28) + " " + common.FitRight(common.Size(a.Size), 10) + " " + common.Fit(a.Part, 8) + " " + common.FitRight(strconv.Itoa(len(a.YARA)), 6)
+		if i == sel {
+			selLine = len(r.lines)
+		}
+		if len(a.YARA) > 0 {
+			line = s.Warn.Render(line)
+		}
+		r.add(line)
+	}
+	if sel >= 0 && sel < len(e.Attachments) {
+		a := e.Attachments[sel]
+		r.blank()
+		r.heading("Selected attachment")
+		r.kv("Filename", orDash(a.Filename))
+		r.kv("Content-Type", a.ContentType)
+		r.kv("Detected", orDash(a.DetectedType))
+		r.kv("Size", fmt.Sprintf("%s (%d bytes)", common.Size(a.Size), a.Size))
+		r.kv("SHA256", a.SHA256)
+		r.kv("SHA1", a.SHA1)
+		r.kv("MD5", a.MD5)
+		r.kv("Disposition", orDash(a.Disposition))
+		if a.ContentID != "" {
+			r.kv("Content-ID", a.ContentID)
+		}
+		r.kv("Part", a.Part+" (parent "+orDash(a.Parent)+")")
+		if a.Encrypted {
+			r.add(s.Warn.Render("encrypted archive"))
+		}
+		for _, y := range a.YARA {
+			r.add(s.Warn.Render(common.Trunc("YARA "+y.Namespace+":"+y.Rule+" "+strings.Join(y.Tags, ","), r.w)))
+		}
+		for _, er := range a.Errors {
+			r.err(er)
+		}
+	}
+	return selLine
+}
+
+func (r *renderer) iocs(m *Model, sel int) int {
+	e := m.Email
+	if e == nil {
+		return -1
+	}
+	s := r.ctx.Styles
+	if len(e.IOCs) == 0 {
+		r.muted("(no IOCs)")
+		return -1
+	}
+	r.muted("j/k select · y copy the value (OSC 52)")
+	counts := map[string]int{}
+	for _, i := range e.IOCs {
+		counts[i.Type]++
+	}
+	var types []string
+	for t := range counts {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	var parts []string
+	for _, t := range types {
+		parts = append(parts, fmt.Sprintf("%s %d", t, counts[t]))
+	}
+	r.muted(strings.Join(parts, " · "))
+	vw := max(r.w-46, 16)
+	r.add(s.ColHeader.Render(common.Fit("TYPE", 8) + " " + common.Fit("VALUE", vw) + " " + common.Fit("SOURCE", 26) + " " + common.Fit("DEFANGED", 9)))
+	selLine := -1
+	for i, ioc := range e.IOCs {
+		if i == sel {
+			selLine = len(r.lines)
+		}
+		src := ioc.Source
+		if len(ioc.Sources) > 1 {
+			src += fmt.Sprintf(" (+%d)", len(ioc.Sources)-1)
+		}
+		def := ""
+		if ioc.Defanged {
+			def = "defanged"
+		}
+		r.add(s.Accent.Render(common.Fit(ioc.Type, 8)) + " " + common.Fit(ioc.Value, vw) + " " + common.Fit(src, 26) + " " + common.Fit(def, 9))
+	}
+	if sel >= 0 && sel < len(e.IOCs) {
+		ioc := e.IOCs[sel]
+		r.blank()
+		r.kv("Value", ioc.Value)
+		if len(ioc.Sources) > 0 {
+			r.kv("Found in", strings.Join(ioc.Sources, ", "))
+		}
+	}
+	return selLine
+}
+
+func (r *renderer) submissions(m *Model) {
+	s := r.ctx.Styles
+	if len(m.Subs) == 0 {
+		r.muted("not queued to any node group")
+		return
+	}
+	r.muted("r: resubmit this email")
+	r.add(s.ColHeader.Render(common.Fit("GROUP", 16) + " " + common.Fit("STATUS", 9) + " " + common.Fit("UUID", 36) + " " + common.FitRight("TRIES", 5) + " " + common.Fit("UPDATED", 19) + " " + common.Fit("NODE / LAST ERROR", max(r.w-91, 10))))
+	for _, sub := range m.Subs {
+		extra := sub.Node
+		if sub.LastError != "" {
+			extra = sub.LastError
+		}
+		st := common.Fit(sub.State, 9)
+		if sub.Manual {
+			extra = "(resubmitted) " + extra
+		}
+		r.add(common.Fit(sub.Group, 16) + " " + s.State(sub.State).Render(st) + " " + common.Fit(orDash(sub.UUID), 36) + " " + common.FitRight(strconv.Itoa(sub.Attempts), 5) + " " + common.Fit(r.ctx.Time(sub.Updated), 19) + " " + common.Trunc(extra, max(r.w-91, 10)))
+	}
+}
+
+// data shows a review entry's bytes as sanitized text.
+func (r *renderer) data(m *Model) {
+	if m.Review == nil {
+		return
+	}
+	d := m.Review.Data
+	const maxShow = 256 << 10
+	if len(d) > maxShow {
+		d = d[:maxShow]
+	}
+	for _, l := range common.Wrap(string(d), r.w) {
+		r.add(l)
+		if r.cut {
+			return
+		}
+	}
+	if len(m.Review.Data) > maxShow {
+		r.muted(fmt.Sprintf("… %d more bytes; export (e) to see everything", len(m.Review.Data)-maxShow))
+	}
+}
+
+// TranscriptText renders a session as plain text for export: "C:" client
+// lines, "S:" server lines, message bytes as received. It is written to a
+// file, never to the terminal.
+func TranscriptText(s *core.Session) string {
+	var b strings.Builder
+	si := s.Info
+	fmt.Fprintf(&b, "# session %s  %s:%d -> %s:%d  %s\n", si.UID, si.SourceIP, si.SourcePort, si.DestIP, si.DestPort, si.Time.UTC().Format("2006-01-02T15:04:05Z"))
+	for _, ev := range s.Events {
+		switch ev.Kind {
+		case core.EventClient:
+			b.WriteString("C: " + ev.Cmd)
+			if ev.Arg != "" {
+				b.WriteString(" " + ev.Arg)
+			}
+			b.WriteByte('\n')
+		case core.EventServer:
+			fmt.Fprintf(&b, "S: %d %s\n", ev.Code, ev.Text)
+		case core.EventData:
+			fmt.Fprintf(&b, "-- message %d: %d bytes --\n", ev.Msg, ev.Bytes)
+			if ev.Msg >= 0 && ev.Msg < len(s.Messages) {
+				b.Write(s.Messages[ev.Msg].Data)
+				if d := s.Messages[ev.Msg].Data; len(d) > 0 && d[len(d)-1] != '\n' {
+					b.WriteByte('\n')
+				}
+			}
+			b.WriteString("-- end of message --\n")
+		case core.EventAnomaly:
+			b.WriteString("! " + ev.Text + "\n")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,461 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/common"
+	"github.com/smtpscope/smtpscope/ui/detail"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
+)
+
+type dialogStep int
+
+const (
+	stepScope   dialogStep = iota // resubmit: this email or every result
+	stepGroup                     // resubmit: which node group
+	stepConfirm                   // resubmit: confirm
+	stepProgress                  // resubmit: running
+	stepWhat                      // export: what
+	stepPath                      // export: where
+)
+
+type choice struct{ label, value string }
+
+// dialog is the modal of the resubmit and export flows.
+type dialog struct {
+	step    dialogStep
+	title   string
+	choices []choice
+	sel     int
+	input   []rune
+	err     string
+
+	// resubmit
+	ids   []string // one email, or nil for "every result"
+	all   bool
+	query string
+	opts  backend.SearchOptions
+	total uint64
+	group string
+
+	// export
+	row    backend.Row
+	what   string
+	att    *core.Attachment
+	email  *core.Email
+	sess   *core.Session
+	review *backend.Review
+}
+
+func (d *dialog) paste(s string) {
+	if d.step == stepPath {
+		for _, r := range s {
+			if r >= 0x20 && r != 0x7f {
+				d.input = append(d.input, r)
+			}
+		}
+	}
+}
+
+func (d *dialog) view(c *common.Context) string {
+	s := c.Styles
+	w := min(max(c.Width-10, 30), 90)
+	lines := []string{s.PanelHead.Render(common.Trunc(d.title, w))}
+	switch d.step {
+	case stepScope, stepGroup, stepWhat:
+		lines = append(lines, "")
+		for i, ch := range d.choices {
+			l := fmt.Sprintf("%d  %s", i+1, common.Trunc(ch.label, w-4))
+			if i == d.sel {
+				lines = append(lines, s.Selected.Render("› "+l))
+			} else {
+				lines = append(lines, "  "+l)
+			}
+		}
+		lines = append(lines, "", s.Muted.Render("j/k or 1-9 choose · enter select · esc cancel"))
+	case stepConfirm:
+		lines = append(lines, "", s.Muted.Render("y/enter confirm · n/esc cancel"))
+	case stepProgress:
+		lines = append(lines, "", s.Muted.Render("working… esc stops"))
+	case stepPath:
+		in := sanitize.Line(string(d.input))
+		if !s.Plain {
+			in += s.Cursor.Render(" ")
+		} else {
+			in += "▏"
+		}
+		lines = append(lines, "", common.Trunc("path: ", 6)+in, "", s.Muted.Render("enter write (never overwrites) · ctrl+u clear · esc cancel"))
+	}
+	if d.err != "" {
+		lines = append(lines, s.Error.Render(common.Trunc(d.err, w)))
+	}
+	return s.Dialog.Width(w + 4).Render(strings.Join(lines, "\n"))
+}
+
+// dialogKey handles keys while a dialog is open.
+func (m *Model) dialogKey(msg tea.KeyPressMsg) tea.Cmd {
+	d := m.dlg
+	k := msg.String()
+	if k == "esc" || k == "ctrl+c" || (k == "n" && d.step == stepConfirm) {
+		if d.step == stepProgress && m.resub != nil {
+			m.resub.stop = true
+		}
+		m.dlg = nil
+		return nil
+	}
+	switch d.step {
+	case stepScope, stepGroup, stepWhat:
+		switch {
+		case k == "up" || k == "k":
+			d.sel = (d.sel + len(d.choices) - 1) % len(d.choices)
+		case k == "down" || k == "j" || k == "tab":
+			d.sel = (d.sel + 1) % len(d.choices)
+		case len(k) == 1 && k[0] >= '1' && k[0] <= '9' && int(k[0]-'1') < len(d.choices):
+			d.sel = int(k[0] - '1')
+			return m.dialogSelect()
+		case k == "enter":
+			return m.dialogSelect()
+		}
+	case stepConfirm:
+		if k == "y" || k == "enter" {
+			return m.runResubmit()
+		}
+	case stepPath:
+		switch k {
+		case "enter":
+			return m.runExport()
+		case "backspace", "ctrl+h":
+			if len(d.input) > 0 {
+				d.input = d.input[:len(d.input)-1]
+			}
+		case "ctrl+u":
+			d.input = nil
+		case "ctrl+w":
+			s := strings.TrimRight(string(d.input), "/")
+			if i := strings.LastIndexByte(s, '/'); i >= 0 {
+				d.input = []rune(s[:i+1])
+			} else {
+				d.input = nil
+			}
+		default:
+			if msg.Text != "" && msg.Mod&(tea.ModCtrl|tea.ModAlt) == 0 {
+				for _, r := range msg.Text {
+					if r >= 0x20 && r != 0x7f {
+						d.input = append(d.input, r)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Model) dialogSelect() tea.Cmd {
+	d := m.dlg
+	ch := d.choices[d.sel]
+	switch d.step {
+	case stepScope:
+		if ch.value == "all" {
+			d.all, d.ids = true, nil
+		}
+		m.askGroup()
+	case stepGroup:
+		d.group = ch.value
+		d.step = stepConfirm
+		n := "1 email"
+		if d.all {
+			n = fmt.Sprintf("all %d results", d.total)
+		}
+		g := d.group
+		if g == "" {
+			g = "every enabled node group"
+		} else {
+			g = "node group " + g
+		}
+		d.title = fmt.Sprintf("Resubmit %s to %s?", n, g)
+	case stepWhat:
+		d.what = ch.value
+		d.step = stepPath
+		d.title = "Export " + ch.label + " to"
+		d.input = []rune(filepath.Join(m.ctx.ExportDir, m.exportName()))
+	}
+	return nil
+}
+
+// startResubmit opens the resubmit dialog for ids; canAll offers the whole
+// result set too.
+func (m *Model) startResubmit(ids []string, canAll bool) {
+	if m.resub != nil {
+		m.notice("a resubmission is still running", true)
+		return
+	}
+	d := &dialog{ids: ids, query: m.query, opts: m.searchOpts(), total: m.list.Total()}
+	m.dlg = d
+	if canAll && m.list.Total() > 1 {
+		d.step = stepScope
+		d.title = "Resubmit"
+		d.choices = []choice{
+			{label: "this email (" + common.Trunc(ids[0], 60) + ")", value: "one"},
+			{label: fmt.Sprintf("all %d results of the search", m.list.Total()), value: "all"},
+		}
+		return
+	}
+	m.askGroup()
+}
+
+func (m *Model) askGroup() {
+	d := m.dlg
+	d.step, d.sel = stepGroup, 0
+	d.title = "Resubmit to which node group?"
+	d.choices = nil
+	if m.status != nil {
+		for _, g := range m.status.GroupNames() {
+			d.choices = append(d.choices, choice{label: g, value: g})
+		}
+	}
+	d.choices = append(d.choices, choice{label: "every enabled group", value: ""})
+}
+
+// resubJob is a running resubmission of a whole result set.
+type resubJob struct {
+	stop   bool
+	done   int
+	queued int
+}
+
+type resubMsg struct {
+	ids    int // emails handled in this step
+	queued int
+	next   []string
+	err    error
+	last   bool
+}
+
+func (m *Model) runResubmit() tea.Cmd {
+	d := m.dlg
+	d.step = stepProgress
+	m.resub = &resubJob{}
+	if !d.all {
+		d.title = "Resubmitting…"
+		return resubStep(m.ctx.Backend, d.ids, d.group)
+	}
+	d.title = fmt.Sprintf("Resubmitting 0/%d…", d.total)
+	return resubPage(m.ctx.Backend, d.query, d.opts, nil, d.group)
+}
+
+func resubStep(b backend.Backend, ids []string, group string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n, err := b.Resubmit(ctx, ids, group)
+		return resubMsg{ids: len(ids), queued: n, err: err, last: true}
+	}
+}
+
+// resubPage resubmits one page of the result set (ids only).
+func resubPage(b backend.Backend, q string, o backend.SearchOptions, after []string, group string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		o.Limit, o.After, o.Facets, o.IDsOnly = 1000, after, false, true
+		o.Kind = backend.KindEmail
+		res, err := b.Search(ctx, q, o)
+		if err != nil {
+			return resubMsg{err: err, last: true}
+		}
+		ids := make([]string, 0, len(res.Rows))
+		for _, r := range res.Rows {
+			if r.Kind == backend.KindEmail || r.Kind == "" {
+				ids = append(ids, r.ID)
+			}
+		}
+		n := 0
+		if len(ids) > 0 {
+			n, err = b.Resubmit(ctx, ids, group)
+		}
+		return resubMsg{ids: len(res.Rows), queued: n, next: res.Next, err: err, last: res.Next == nil || len(res.Rows) == 0}
+	}
+}
+
+func (m *Model) onResub(msg resubMsg) tea.Cmd {
+	j := m.resub
+	if j == nil {
+		return nil
+	}
+	j.done += msg.ids
+	j.queued += msg.queued
+	finish := func(text string, isErr bool) tea.Cmd {
+		m.resub = nil
+		if m.dlg != nil && m.dlg.step == stepProgress {
+			m.dlg = nil
+		}
+		m.notice(text, isErr)
+		m.statusDirty = true
+		return m.loadStatus()
+	}
+	if msg.err != nil {
+		return finish(fmt.Sprintf("resubmit stopped after %d emails: %v", j.done, msg.err), true)
+	}
+	if msg.last || j.stop {
+		return finish(fmt.Sprintf("resubmitted %d emails: %d submissions queued", j.done, j.queued), false)
+	}
+	if m.dlg != nil {
+		m.dlg.title = fmt.Sprintf("Resubmitting %d/%d…", j.done, m.dlg.total)
+		return resubPage(m.ctx.Backend, m.dlg.query, m.dlg.opts, msg.next, m.dlg.group)
+	}
+	return finish("resubmit stopped", true)
+}
+
+// startExport opens the export dialog for a row; d is the open detail
+// screen (nil from the list).
+func (m *Model) startExport(row backend.Row, d *detail.Model) {
+	dl := &dialog{step: stepWhat, row: row, title: "Export"}
+	if d != nil {
+		dl.email, dl.sess, dl.review = d.Email, d.Session, d.Review
+		dl.att = d.SelectedAttachment()
+	}
+	switch row.Kind {
+	case backend.KindEmail:
+		if dl.att != nil {
+			name := dl.att.Filename
+			if name == "" {
+				name = dl.att.SHA256
+			}
+			dl.choices = append(dl.choices, choice{label: "attachment " + common.Trunc(name, 50), value: "attachment"})
+		}
+		dl.choices = append(dl.choices,
+			choice{label: "raw message (.eml)", value: "eml"},
+			choice{label: "JSON record", value: "json"},
+			choice{label: "SMTP transcript (text)", value: "transcript"})
+	case backend.KindSession:
+		dl.choices = []choice{{label: "SMTP transcript (text)", value: "transcript"}}
+	case backend.KindReview:
+		dl.choices = []choice{{label: "the quarantined file", value: "review"}}
+	}
+	m.dlg = dl
+}
+
+// exportName is the proposed file name: always sanitized (no directory
+// parts, no control characters), whatever the mail says.
+func (m *Model) exportName() string {
+	d := m.dlg
+	id := d.row.ID
+	switch d.what {
+	case "attachment":
+		return sanitize.Filename(d.att.Filename, d.att.SHA256+".bin")
+	case "eml":
+		return sanitize.Filename(id+".eml", "email.eml")
+	case "json":
+		return sanitize.Filename(id+".json", "email.json")
+	case "transcript":
+		return sanitize.Filename(strings.TrimPrefix(id, "session/")+".transcript.txt", "transcript.txt")
+	case "review":
+		return sanitize.Filename(d.row.Name, "review.bin")
+	}
+	return "export.bin"
+}
+
+type exportMsg struct {
+	path string
+	n    int
+	err  error
+}
+
+// runExport fetches the data and writes it to the path typed.
+func (m *Model) runExport() tea.Cmd {
+	d := m.dlg
+	path := strings.TrimSpace(string(d.input))
+	if path == "" {
+		d.err = "type a path"
+		return nil
+	}
+	if strings.HasPrefix(path, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = filepath.Join(home, path[2:])
+		}
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, m.exportName())
+	}
+	m.dlg = nil
+	b, row, what, att, email := m.ctx.Backend, d.row, d.what, d.att, d.email
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		data, err := exportData(ctx, b, row, what, att, email)
+		if err != nil {
+			return exportMsg{err: err}
+		}
+		if err := writeNew(path, data); err != nil {
+			return exportMsg{err: err}
+		}
+		return exportMsg{path: path, n: len(data)}
+	}
+}
+
+func exportData(ctx context.Context, b backend.Backend, row backend.Row, what string, att *core.Attachment, email *core.Email) ([]byte, error) {
+	switch what {
+	case "attachment":
+		return b.Attachment(ctx, row.ID, att.SHA1)
+	case "eml":
+		return b.Raw(ctx, row.ID)
+	case "json":
+		if email == nil {
+			var err error
+			if email, err = b.Email(ctx, row.ID); err != nil {
+				return nil, err
+			}
+		}
+		out, err := json.MarshalIndent(email, "", "  ")
+		return append(out, '\n'), err
+	case "transcript":
+		id := row.ID
+		if row.Kind == backend.KindSession {
+			id = "session/" + strings.TrimPrefix(row.UID, "session/")
+		}
+		s, err := b.Session(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(detail.TranscriptText(s)), nil
+	case "review":
+		r, err := b.Review(ctx, row.Name)
+		if err != nil {
+			return nil, err
+		}
+		return r.Data, nil
+	}
+	return nil, errors.New("nothing to export")
+}
+
+// writeNew writes data to a new file (never overwriting), creating the
+// parent directories.
+func writeNew(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s exists: not overwritten", path)
+		}
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}

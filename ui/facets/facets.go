@@ -1,0 +1,155 @@
+// Package facets is the side panel of counts by sender domain, attachment
+// type, IOC type and submission status. Selecting a value narrows the
+// search to it (its filter clause is added to the query, or removed when
+// already there).
+package facets
+
+import (
+	"strconv"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/common"
+)
+
+// SelectMsg asks the root to toggle Filter in the query.
+type SelectMsg struct{ Filter string }
+
+// Width is the panel's width, border included.
+const Width = 30
+
+// maxTerms is how many values of each facet are shown.
+const maxTerms = 8
+
+type item struct {
+	heading bool
+	text    string
+	count   int
+	filter  string
+}
+
+// Model is the panel.
+type Model struct {
+	ctx     *common.Context
+	items   []item
+	cursor  int
+	offset  int
+	height  int
+	Focused bool
+	active  map[string]bool // filters in the current query
+}
+
+// New returns an empty panel.
+func New(ctx *common.Context) Model { return Model{ctx: ctx} }
+
+// SetFacets replaces the counts; active holds the clauses already in the
+// query (shown checked).
+func (m *Model) SetFacets(fs []backend.Facet, active map[string]bool) {
+	m.items = m.items[:0]
+	m.active = active
+	for _, f := range fs {
+		m.items = append(m.items, item{heading: true, text: f.Name})
+		n := 0
+		for _, t := range f.Terms {
+			if n == maxTerms {
+				break
+			}
+			m.items = append(m.items, item{text: t.Term, count: t.Count, filter: t.Filter})
+			n++
+		}
+		if n == 0 {
+			m.items = append(m.items, item{text: "(none)"})
+		}
+	}
+	if m.cursor >= len(m.items) {
+		m.cursor = 0
+	}
+	m.skip(1)
+}
+
+// SetHeight sets the panel height.
+func (m *Model) SetHeight(h int) { m.height = h }
+
+// skip moves the cursor off headings in direction d.
+func (m *Model) skip(d int) {
+	for i := 0; i < len(m.items); i++ {
+		if m.cursor >= 0 && m.cursor < len(m.items) && m.items[m.cursor].filter != "" {
+			return
+		}
+		m.cursor += d
+		if m.cursor >= len(m.items) {
+			m.cursor = 0
+		}
+		if m.cursor < 0 {
+			m.cursor = len(m.items) - 1
+		}
+	}
+}
+
+// Update moves the selection and selects.
+func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
+	k := m.ctx.Keys
+	if msg, ok := msg.(tea.KeyPressMsg); ok {
+		switch {
+		case key.Matches(msg, k.Up):
+			m.cursor--
+			if m.cursor < 0 {
+				m.cursor = len(m.items) - 1
+			}
+			m.skip(-1)
+		case key.Matches(msg, k.Down):
+			m.cursor++
+			if m.cursor >= len(m.items) {
+				m.cursor = 0
+			}
+			m.skip(1)
+		case key.Matches(msg, k.Open):
+			if m.cursor < len(m.items) && m.items[m.cursor].filter != "" {
+				f := m.items[m.cursor].filter
+				return m, func() tea.Msg { return SelectMsg{Filter: f} }
+			}
+		}
+	}
+	return m, nil
+}
+
+// View renders the panel (Width wide, height high).
+func (m Model) View() string {
+	s := m.ctx.Styles
+	w := Width - 2
+	lines := []string{s.PanelHead.Render(common.Fit("FACETS", w))}
+	if len(m.items) == 0 {
+		lines = append(lines, s.Muted.Render(common.Fit("(none)", w)))
+	}
+	vis := max(m.height-1, 1)
+	if m.cursor < m.offset {
+		m.offset = m.cursor
+	}
+	if m.cursor >= m.offset+vis {
+		m.offset = m.cursor - vis + 1
+	}
+	for i := m.offset; i < len(m.items) && len(lines) < m.height; i++ {
+		it := m.items[i]
+		if it.heading {
+			lines = append(lines, s.Accent.Render(common.Fit(it.text, w)))
+			continue
+		}
+		mark := "  "
+		if m.active[it.filter] {
+			mark = "✓ "
+		}
+		cnt := strconv.Itoa(it.count)
+		if it.filter == "" {
+			cnt = ""
+		}
+		text := mark + common.Fit(it.text, w-len(cnt)-3) + " " + cnt
+		if m.Focused && i == m.cursor {
+			lines = append(lines, s.Selected.Render(common.Fit(text, w)))
+		} else {
+			lines = append(lines, text)
+		}
+	}
+	return s.Panel.Render(common.PadLines(lines, w, m.height))
+}

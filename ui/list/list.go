@@ -1,0 +1,279 @@
+// Package list is the result list: one row per email (or session without
+// email, or review/ entry), newest first. It is virtualized: it holds the
+// pages loaded so far and renders only the rows on screen; when the cursor
+// nears the end of what is loaded it asks for the next page (search-after).
+package list
+
+import (
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/common"
+)
+
+// NeedMoreMsg asks the root model for the next page.
+type NeedMoreMsg struct{}
+
+// Model is the list.
+type Model struct {
+	ctx    *common.Context
+	rows   []backend.Row
+	total  uint64
+	next   []string // cursor of the next page; nil when all is loaded
+	cursor int
+	offset int // first row on screen
+	width  int
+	height int // rows on screen, heading included
+	// Loading is true while a page is being fetched.
+	Loading bool
+}
+
+// New returns an empty list.
+func New(ctx *common.Context) Model { return Model{ctx: ctx} }
+
+// SetSize sets the area the list draws in.
+func (m *Model) SetSize(w, h int) {
+	m.width, m.height = w, h
+	m.clamp()
+}
+
+// SetResult replaces the rows with a first page; the cursor stays on the
+// same row id when it is still there (live refresh), else at the top.
+func (m *Model) SetResult(res *backend.SearchResult, keepID string) {
+	m.rows = res.Rows
+	m.total = res.Total
+	m.next = res.Next
+	m.Loading = false
+	m.cursor, m.offset = 0, 0
+	if keepID != "" {
+		for i, r := range m.rows {
+			if r.ID == keepID {
+				m.cursor = i
+				break
+			}
+		}
+	}
+	m.clamp()
+}
+
+// Append adds the next page.
+func (m *Model) Append(res *backend.SearchResult) {
+	m.rows = append(m.rows, res.Rows...)
+	m.next = res.Next
+	m.total = res.Total
+	m.Loading = false
+}
+
+// Next is the cursor of the next page (nil when everything is loaded).
+func (m *Model) Next() []string { return m.next }
+
+// Total is the number of hits of the search.
+func (m *Model) Total() uint64 { return m.total }
+
+// Len is the number of rows loaded.
+func (m *Model) Len() int { return len(m.rows) }
+
+// Cursor is the index of the selected row.
+func (m *Model) Cursor() int { return m.cursor }
+
+// AtTop reports whether the first row is on screen.
+func (m *Model) AtTop() bool { return m.offset == 0 }
+
+// Selected returns the selected row, or nil.
+func (m *Model) Selected() *backend.Row {
+	if m.cursor < 0 || m.cursor >= len(m.rows) {
+		return nil
+	}
+	return &m.rows[m.cursor]
+}
+
+// UpdateStatus sets the submission state of a loaded row.
+func (m *Model) UpdateStatus(id, group, state string) bool {
+	for i := range m.rows {
+		if m.rows[i].ID != id {
+			continue
+		}
+		st := make(map[string]string, len(m.rows[i].Status)+1)
+		for k, v := range m.rows[i].Status {
+			st[k] = v
+		}
+		st[group] = state
+		m.rows[i].Status = st
+		return true
+	}
+	return false
+}
+
+func (m *Model) visible() int { return max(m.height-1, 1) }
+
+func (m *Model) clamp() {
+	if m.cursor >= len(m.rows) {
+		m.cursor = len(m.rows) - 1
+	}
+	if m.cursor < 0 {
+		m.cursor = 0
+	}
+	v := m.visible()
+	if m.cursor < m.offset {
+		m.offset = m.cursor
+	}
+	if m.cursor >= m.offset+v {
+		m.offset = m.cursor - v + 1
+	}
+	if m.offset < 0 {
+		m.offset = 0
+	}
+}
+
+// Move moves the cursor by d rows and reports whether the next page should
+// be loaded.
+func (m *Model) Move(d int) tea.Cmd {
+	m.cursor += d
+	m.clamp()
+	return m.maybeMore()
+}
+
+func (m *Model) maybeMore() tea.Cmd {
+	if m.next != nil && !m.Loading && m.cursor >= len(m.rows)-m.visible()*2 {
+		m.Loading = true
+		return func() tea.Msg { return NeedMoreMsg{} }
+	}
+	return nil
+}
+
+// Update handles navigation keys and the mouse wheel.
+func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
+	k := m.ctx.Keys
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		switch {
+		case key.Matches(msg, k.Up):
+			return m, m.Move(-1)
+		case key.Matches(msg, k.Down):
+			return m, m.Move(1)
+		case key.Matches(msg, k.PageUp):
+			return m, m.Move(-m.visible())
+		case key.Matches(msg, k.PageDown):
+			return m, m.Move(m.visible())
+		case key.Matches(msg, k.Top):
+			return m, m.Move(-m.cursor)
+		case key.Matches(msg, k.Bottom):
+			return m, m.Move(len(m.rows))
+		}
+	case tea.MouseWheelMsg:
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			return m, m.Move(-3)
+		case tea.MouseWheelDown:
+			return m, m.Move(3)
+		}
+	}
+	return m, nil
+}
+
+// columns computes the column widths for the list width.
+type columns struct {
+	time, ip, from, rcpt, subj, att, ioc, yara, status int
+}
+
+func (m *Model) columns() columns {
+	c := columns{time: 19, ip: 15, rcpt: 4, att: 3, ioc: 3, yara: 4, status: 12}
+	fixed := c.time + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 8 // separators
+	rest := m.width - fixed
+	if rest < 30 {
+		// Narrow terminal: drop the counters first.
+		c.ip, c.att, c.ioc, c.yara = 0, 0, 0, 0
+		rest = m.width - (c.time + c.rcpt + c.status + 4)
+	}
+	if rest < 10 {
+		rest = 10
+	}
+	c.from = min(max(rest*2/5, 8), 32)
+	c.subj = max(rest-c.from, 1)
+	return c
+}
+
+// View renders the visible rows.
+func (m Model) View() string {
+	s := m.ctx.Styles
+	c := m.columns()
+	lines := make([]string, 0, m.height)
+	cell := func(parts []string) string { return strings.Join(parts, " ") }
+	head := []string{common.Fit("TIME (UTC)", c.time)}
+	if c.ip > 0 {
+		head = append(head, common.Fit("SOURCE", c.ip))
+	}
+	head = append(head, common.Fit("MAIL FROM", c.from), common.FitRight("RCPT", c.rcpt), common.Fit("SUBJECT", c.subj))
+	if c.att > 0 {
+		head = append(head, common.FitRight("ATT", c.att), common.FitRight("IOC", c.ioc), common.FitRight("YARA", c.yara))
+	}
+	head = append(head, common.Fit("STATUS", c.status))
+	lines = append(lines, s.ColHeader.Render(common.Fit(cell(head), m.width)))
+	if len(m.rows) == 0 {
+		msg := "no results"
+		if m.Loading {
+			msg = "loading…"
+		}
+		lines = append(lines, s.Muted.Render("  "+msg))
+	}
+	end := min(m.offset+m.visible(), len(m.rows))
+	for i := m.offset; i < end; i++ {
+		r := &m.rows[i]
+		lines = append(lines, m.renderRow(r, c, i == m.cursor))
+	}
+	return common.PadLines(lines, m.width, m.height)
+}
+
+func num(n int) string {
+	if n == 0 {
+		return "·"
+	}
+	return strconv.Itoa(n)
+}
+
+func (m *Model) renderRow(r *backend.Row, c columns, sel bool) string {
+	s := m.ctx.Styles
+	from, subj, rcpt := r.MailFrom, r.Subject, num(r.Rcpt)
+	switch r.Kind {
+	case backend.KindSession:
+		from, subj, rcpt = "(session "+r.UID+")", "no email: "+r.Reason, ""
+	case backend.KindReview:
+		from, subj, rcpt = "(review)", r.Name+": "+r.Reason, ""
+	default:
+		if from == "" {
+			from = "<>"
+		}
+		if r.Partial {
+			subj = "[partial] " + subj
+		}
+	}
+	parts := []string{common.Fit(m.ctx.Time(r.Time), c.time)}
+	if c.ip > 0 {
+		parts = append(parts, common.Fit(r.SourceIP, c.ip))
+	}
+	parts = append(parts, common.Fit(from, c.from), common.FitRight(rcpt, c.rcpt), common.Fit(subj, c.subj))
+	if c.att > 0 {
+		parts = append(parts, common.FitRight(num(r.Att), c.att), common.FitRight(num(r.IOC), c.ioc), common.FitRight(num(r.YARA), c.yara))
+	}
+	word, state := common.StatusSummary(r.Status)
+	if r.Kind != backend.KindEmail {
+		word, state = r.Kind, ""
+	}
+	status := common.Fit(word, c.status)
+	if sel {
+		line := strings.Join(append(parts, status), " ")
+		return s.Selected.Render(common.Fit(line, m.width))
+	}
+	line := strings.Join(parts, " ") + " "
+	if state != "" {
+		status = s.State(state).Render(status)
+	}
+	if r.YARA > 0 {
+		return s.Warn.Render(line) + status
+	}
+	return line + status
+}

@@ -1,0 +1,773 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/common"
+	"github.com/smtpscope/smtpscope/ui/detail"
+	"github.com/smtpscope/smtpscope/ui/facets"
+	"github.com/smtpscope/smtpscope/ui/help"
+	"github.com/smtpscope/smtpscope/ui/keys"
+	"github.com/smtpscope/smtpscope/ui/list"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
+	"github.com/smtpscope/smtpscope/ui/search"
+	"github.com/smtpscope/smtpscope/ui/statusbar"
+	"github.com/smtpscope/smtpscope/ui/styles"
+)
+
+// PageSize is how many rows one search page holds.
+const PageSize = 200
+
+// Options configure a Model.
+type Options struct {
+	Backend backend.Backend
+	// Dark selects the dark or light styles; nil asks the terminal.
+	Dark *bool
+	// Plain draws with no colours or attributes (tests).
+	Plain bool
+	// Now is the clock (default time.Now); Loc the time zone (default UTC).
+	Now func() time.Time
+	Loc *time.Location
+	// ExportDir is where export proposes to write (default ".").
+	ExportDir string
+	// Query is the initial query.
+	Query string
+	// Title is shown in the header (e.g. the data dir).
+	Title string
+	// NoTick disables the periodic refresh (tests that want a fixed
+	// sequence of messages).
+	NoTick bool
+}
+
+// views cycled by `v`.
+var views = []struct{ name, kind string }{
+	{"emails", backend.KindEmail},
+	{"sessions without email", backend.KindSession},
+	{"review", backend.KindReview},
+	{"all", ""},
+}
+
+// Model is the root model.
+type Model struct {
+	ctx    *common.Context
+	opts   Options
+	cancel context.CancelFunc
+	bg     context.Context
+
+	list   list.Model
+	search search.Model
+	facets facets.Model
+	detail *detail.Model
+
+	showFacets bool
+	facetFocus bool
+	showHelp   bool
+	dlg        *dialog
+
+	query    string
+	sort     int
+	view     int
+	seq      int
+	took     time.Duration
+	searched bool
+
+	status    *backend.Status
+	statusErr error
+	msg       string
+	msgErr    bool
+	msgAt     time.Time
+
+	events       <-chan backend.Event
+	newRows      int
+	statusDirty  bool
+	refreshDirty bool
+	refreshSubs  bool
+	resub        *resubJob
+}
+
+// New returns the root model.
+func New(o Options) *Model {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Loc == nil {
+		o.Loc = time.UTC
+	}
+	if o.ExportDir == "" {
+		o.ExportDir = "."
+	}
+	dark := true
+	if o.Dark != nil {
+		dark = *o.Dark
+	}
+	st := styles.New(dark)
+	if o.Plain {
+		st = styles.NewPlain()
+	}
+	c := &common.Context{Backend: o.Backend, Styles: st, Keys: keys.Default(), Width: 120, Height: 40, Now: o.Now, Loc: o.Loc, ExportDir: o.ExportDir}
+	bg, cancel := context.WithCancel(context.Background())
+	m := &Model{ctx: c, opts: o, bg: bg, cancel: cancel, query: o.Query}
+	m.list = list.New(c)
+	m.search = search.New(c)
+	m.search.SetValue(o.Query)
+	m.facets = facets.New(c)
+	m.showFacets = true
+	m.list.Loading = true
+	m.layout()
+	return m
+}
+
+// Close stops the background work of the model (event subscription).
+func (m *Model) Close() { m.cancel() }
+
+// Messages.
+type (
+	searchMsg struct {
+		seq    int
+		res    *backend.SearchResult
+		err    error
+		append bool
+		keepID string
+	}
+	statusMsg struct {
+		st  *backend.Status
+		err error
+	}
+	eventsMsg struct{ ch <-chan backend.Event }
+	eventMsg  struct {
+		ev backend.Event
+		ok bool
+	}
+	tickMsg   time.Time
+	noticeMsg struct {
+		text string
+		err  bool
+	}
+)
+
+// Init starts the first search, the status and the event stream.
+func (m *Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe()}
+	if m.opts.Dark == nil && !m.opts.Plain {
+		cmds = append(cmds, tea.RequestBackgroundColor)
+	}
+	if !m.opts.NoTick {
+		cmds = append(cmds, tick())
+	}
+	return tea.Batch(cmds...)
+}
+
+func tick() tea.Cmd {
+	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
+}
+
+func (m *Model) searchOpts() backend.SearchOptions {
+	return backend.SearchOptions{Limit: PageSize, Sort: backend.Sorts[m.sort], Facets: true, Kind: views[m.view].kind}
+}
+
+// runSearch starts a search of the current query (first page, or the next
+// one when more is true).
+func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
+	m.seq++
+	seq, q, o, b := m.seq, m.query, m.searchOpts(), m.ctx.Backend
+	if more {
+		o.After = m.list.Next()
+		o.Facets = false
+	}
+	if !more && keepID != "" && m.list.Len() > PageSize {
+		// Live refresh: keep as many rows as were loaded (bounded).
+		o.Limit = min(m.list.Len(), 5000)
+	}
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := b.Search(ctx, q, o)
+		return searchMsg{seq: seq, res: res, err: err, append: more, keepID: keepID}
+	}
+}
+
+func (m *Model) loadStatus() tea.Cmd {
+	b := m.ctx.Backend
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := b.Status(ctx)
+		return statusMsg{st: st, err: err}
+	}
+}
+
+func (m *Model) subscribe() tea.Cmd {
+	b, bg := m.ctx.Backend, m.bg
+	return func() tea.Msg {
+		ch, err := b.Events(bg)
+		if err != nil {
+			return noticeMsg{text: "live updates unavailable: " + err.Error(), err: true}
+		}
+		return eventsMsg{ch: ch}
+	}
+}
+
+func waitEvent(ch <-chan backend.Event) tea.Cmd {
+	return func() tea.Msg {
+		ev, ok := <-ch
+		return eventMsg{ev: ev, ok: ok}
+	}
+}
+
+func (m *Model) notice(text string, isErr bool) {
+	m.msg, m.msgErr, m.msgAt = text, isErr, m.ctx.Now()
+}
+
+// layout gives the components their sizes.
+func (m *Model) layout() {
+	c := m.ctx
+	main := m.mainHeight()
+	lw := c.Width
+	if m.showFacets && c.Width >= 100 {
+		lw -= facets.Width
+		m.facets.SetHeight(main)
+	}
+	m.list.SetSize(lw, main)
+	if m.detail != nil {
+		m.detail.SetSize(c.Width, c.Height-3)
+	}
+}
+
+func (m *Model) searchLines() []string { return m.search.View(m.ctx.Width) }
+
+func (m *Model) mainHeight() int {
+	return max(m.ctx.Height-3-len(m.searchLines()), 1) // header, hints, status bar
+}
+
+func (m *Model) facetsVisible() bool { return m.showFacets && m.ctx.Width >= 100 }
+
+// Update routes messages.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	if m.detail != nil {
+		m.detail.Prepare()
+	}
+	return m, cmd
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.ctx.Width, m.ctx.Height = max(msg.Width, 20), max(msg.Height, 6)
+		m.layout()
+		return nil
+	case tea.BackgroundColorMsg:
+		if m.opts.Dark == nil && !m.opts.Plain {
+			m.ctx.Styles = styles.New(msg.IsDark())
+		}
+		return nil
+	case searchMsg:
+		return m.onSearch(msg)
+	case statusMsg:
+		m.status, m.statusErr = msg.st, msg.err
+		return nil
+	case eventsMsg:
+		m.events = msg.ch
+		return waitEvent(msg.ch)
+	case eventMsg:
+		if !msg.ok {
+			m.events = nil
+			return nil
+		}
+		m.onEvent(msg.ev)
+		return waitEvent(m.events)
+	case tickMsg:
+		return m.onTick()
+	case noticeMsg:
+		m.notice(msg.text, msg.err)
+		return nil
+	case list.NeedMoreMsg:
+		return m.runSearch(true, "")
+	case search.SubmitMsg:
+		m.search.Remember(msg.Query)
+		m.setQuery(msg.Query)
+		m.layout()
+		return m.runSearch(false, "")
+	case search.CancelMsg:
+		m.search.SetValue(m.query)
+		m.layout()
+		return nil
+	case facets.SelectMsg:
+		m.setQuery(toggleClause(m.query, msg.Filter))
+		m.search.SetValue(m.query)
+		return m.runSearch(false, "")
+	case detail.LoadedMsg:
+		if m.detail != nil {
+			m.detail.Loaded(msg)
+		}
+		return nil
+	case detail.SubsMsg:
+		if m.detail != nil {
+			m.detail.SetSubs(msg)
+		}
+		return nil
+	case detail.CopyMsg:
+		v := msg.Value
+		if !sanitize.Safe(v) {
+			v = sanitize.Line(v)
+		}
+		m.notice("copied "+msg.What+" to the clipboard (OSC 52)", false)
+		return tea.SetClipboard(v)
+	case resubMsg:
+		return m.onResub(msg)
+	case exportMsg:
+		if msg.err != nil {
+			m.notice("export: "+msg.err.Error(), true)
+		} else {
+			m.notice(fmt.Sprintf("wrote %d bytes to %s", msg.n, msg.path), false)
+		}
+		return nil
+	case tea.KeyPressMsg:
+		return m.onKey(msg)
+	case tea.PasteMsg:
+		if m.search.Focused() {
+			var cmd tea.Cmd
+			m.search, cmd = m.search.Update(msg)
+			return cmd
+		}
+		if m.dlg != nil {
+			m.dlg.paste(msg.Content)
+		}
+		return nil
+	case tea.MouseWheelMsg:
+		if m.dlg != nil || m.showHelp {
+			return nil
+		}
+		if m.detail != nil {
+			d, cmd := m.detail.Update(msg)
+			m.detail = &d
+			return cmd
+		}
+		var cmd tea.Cmd
+		m.list, cmd = m.list.Update(msg)
+		return cmd
+	}
+	return nil
+}
+
+func (m *Model) setQuery(q string) {
+	m.query = strings.TrimSpace(q)
+	m.search.Err, m.search.ErrCol = "", 0
+}
+
+func (m *Model) onSearch(msg searchMsg) tea.Cmd {
+	if msg.seq != m.seq {
+		return nil // a newer search is running
+	}
+	m.list.Loading = false
+	if msg.err != nil {
+		var qe *backend.QueryError
+		if errors.As(msg.err, &qe) {
+			m.search.Err, m.search.ErrCol = qe.Msg, qe.Col
+		} else {
+			m.search.Err, m.search.ErrCol = msg.err.Error(), 0
+		}
+		m.layout()
+		return nil
+	}
+	m.search.Err, m.search.ErrCol = "", 0
+	m.searched = true
+	m.took = msg.res.Took
+	if msg.append {
+		m.list.Append(msg.res)
+	} else {
+		m.list.SetResult(msg.res, msg.keepID)
+		if msg.res.Facets != nil || !msg.append {
+			m.facets.SetFacets(msg.res.Facets, clauses(m.query))
+		}
+	}
+	m.layout()
+	return nil
+}
+
+func (m *Model) onEvent(ev backend.Event) {
+	switch ev.Type {
+	case backend.EventEmail, backend.EventIndexed, backend.EventReview, backend.EventSession, backend.EventRemoved:
+		if ev.Type == backend.EventEmail {
+			m.newRows++
+		}
+		m.refreshDirty = true
+		m.statusDirty = true
+	case backend.EventSubmission:
+		m.list.UpdateStatus(ev.ID, ev.Group, ev.State)
+		m.statusDirty = true
+		if m.detail != nil && m.detail.Row.ID == ev.ID {
+			m.detail.Row.Status = mergeStatus(m.detail.Row.Status, ev.Group, ev.State)
+			m.refreshSubs = true
+		}
+	case backend.EventError:
+		m.notice("collector: "+ev.Err, true)
+		m.statusDirty = true
+	}
+}
+
+func mergeStatus(st map[string]string, g, s string) map[string]string {
+	out := make(map[string]string, len(st)+1)
+	for k, v := range st {
+		out[k] = v
+	}
+	out[g] = s
+	return out
+}
+
+func (m *Model) onTick() tea.Cmd {
+	cmds := []tea.Cmd{tick()}
+	if m.statusDirty || m.ctx.Now().Second()%5 == 0 {
+		m.statusDirty = false
+		cmds = append(cmds, m.loadStatus())
+	}
+	if m.refreshSubs && m.detail != nil {
+		m.refreshSubs = false
+		cmds = append(cmds, detail.LoadSubs(m.ctx.Backend, m.detail.Row.ID))
+	}
+	// Live rows: refresh the first page when the user is looking at it.
+	if m.refreshDirty && m.list.AtTop() && m.list.Cursor() < 5 && !m.search.Focused() {
+		m.refreshDirty = false
+		m.newRows = 0
+		keep := ""
+		if r := m.list.Selected(); r != nil && m.list.Cursor() > 0 {
+			keep = r.ID
+		}
+		cmds = append(cmds, m.runSearch(false, keep))
+	}
+	if m.msg != "" && m.ctx.Now().Sub(m.msgAt) > 8*time.Second && m.resub == nil {
+		m.msg = ""
+	}
+	return tea.Batch(cmds...)
+}
+
+// openDetail opens the selected row.
+func (m *Model) openDetail() tea.Cmd {
+	r := m.list.Selected()
+	if r == nil {
+		return nil
+	}
+	d := detail.New(m.ctx, *r)
+	m.detail = &d
+	m.layout()
+	return detail.Load(m.ctx.Backend, *r)
+}
+
+func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.ctx.Keys
+	if msg.String() == "ctrl+c" && m.dlg == nil && !m.search.Focused() {
+		m.cancel()
+		return tea.Quit
+	}
+	if m.dlg != nil {
+		return m.dialogKey(msg)
+	}
+	if m.search.Focused() {
+		var cmd tea.Cmd
+		m.search, cmd = m.search.Update(msg)
+		m.layout()
+		return cmd
+	}
+	if m.showHelp {
+		if key.Matches(msg, k.Help, k.Back) || msg.String() == "q" {
+			m.showHelp = false
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(msg, k.Help):
+		m.showHelp = true
+		return nil
+	case key.Matches(msg, k.Theme):
+		m.ctx.Styles = styles.New(!m.ctx.Styles.Dark)
+		if m.opts.Plain {
+			m.ctx.Styles = styles.NewPlain()
+		}
+		if m.detail != nil {
+			m.detail.SetSize(0, 0)
+			m.layout()
+		}
+		return nil
+	case key.Matches(msg, k.Pause):
+		paused := m.status != nil && m.status.Paused
+		b := m.ctx.Backend
+		return func() tea.Msg {
+			if err := b.SetPaused(context.Background(), !paused); err != nil {
+				return noticeMsg{text: "pause: " + err.Error(), err: true}
+			}
+			st, err := b.Status(context.Background())
+			return statusMsg{st: st, err: err}
+		}
+	case key.Matches(msg, k.Refresh):
+		m.newRows, m.refreshDirty = 0, false
+		return tea.Batch(m.runSearch(false, ""), m.loadStatus())
+	}
+	if m.detail != nil {
+		return m.detailKey(msg)
+	}
+	return m.listKey(msg)
+}
+
+func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.ctx.Keys
+	switch {
+	case key.Matches(msg, k.Back) || msg.String() == "q":
+		m.detail = nil
+		return nil
+	case key.Matches(msg, k.Resubmit):
+		if m.detail.Row.Kind == backend.KindEmail {
+			m.startResubmit([]string{m.detail.Row.ID}, false)
+		}
+		return nil
+	case key.Matches(msg, k.Export):
+		m.startExport(m.detail.Row, m.detail)
+		return nil
+	case key.Matches(msg, k.Open) && m.detail.Tab() == detail.TabAttachments:
+		m.startExport(m.detail.Row, m.detail)
+		return nil
+	}
+	d, cmd := m.detail.Update(msg)
+	m.detail = &d
+	return cmd
+}
+
+func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.ctx.Keys
+	if m.facetFocus && m.facetsVisible() {
+		switch {
+		case key.Matches(msg, k.Back), key.Matches(msg, k.Facets), key.Matches(msg, k.NextTab), key.Matches(msg, k.PrevTab):
+			m.facetFocus = false
+			m.facets.Focused = false
+			return nil
+		case key.Matches(msg, k.Quit):
+			m.cancel()
+			return tea.Quit
+		}
+		var cmd tea.Cmd
+		m.facets, cmd = m.facets.Update(msg)
+		return cmd
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		m.cancel()
+		return tea.Quit
+	case key.Matches(msg, k.Search):
+		m.search.SetValue(m.query)
+		m.search.Focus()
+		m.layout()
+		return nil
+	case key.Matches(msg, k.Open):
+		return m.openDetail()
+	case key.Matches(msg, k.Facets):
+		if !m.showFacets {
+			m.showFacets = true
+		}
+		m.facetFocus = m.facetsVisible()
+		m.facets.Focused = m.facetFocus
+		m.layout()
+		return nil
+	case msg.String() == "F":
+		m.showFacets = !m.showFacets
+		m.facetFocus = false
+		m.facets.Focused = false
+		m.layout()
+		return nil
+	case key.Matches(msg, k.Sort):
+		m.sort = (m.sort + 1) % len(backend.Sorts)
+		return m.runSearch(false, "")
+	case key.Matches(msg, k.View):
+		m.view = (m.view + 1) % len(views)
+		return m.runSearch(false, "")
+	case key.Matches(msg, k.ClearFilters):
+		m.setQuery("")
+		m.search.SetValue("")
+		return m.runSearch(false, "")
+	case key.Matches(msg, k.Resubmit):
+		if r := m.list.Selected(); r != nil {
+			m.startResubmit([]string{r.ID}, r.Kind == backend.KindEmail)
+		}
+		return nil
+	case key.Matches(msg, k.Export):
+		if r := m.list.Selected(); r != nil {
+			m.startExport(*r, nil)
+		}
+		return nil
+	case key.Matches(msg, k.Back):
+		if m.query != "" {
+			m.setQuery("")
+			m.search.SetValue("")
+			return m.runSearch(false, "")
+		}
+		return nil
+	}
+	for i, f := range k.Filters {
+		if key.Matches(msg, f) {
+			m.setQuery(toggleClause(m.query, keys.QuickFilters[i]))
+			m.search.SetValue(m.query)
+			return m.runSearch(false, "")
+		}
+	}
+	var cmd tea.Cmd
+	m.list, cmd = m.list.Update(msg)
+	return cmd
+}
+
+// clauses returns the top-level clauses of a query (for checkmarks).
+func clauses(q string) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range splitClauses(q) {
+		out[c] = true
+	}
+	return out
+}
+
+// splitClauses splits a query on spaces outside quotes and parentheses.
+func splitClauses(q string) []string {
+	var out []string
+	depth, inQ, start := 0, false, -1
+	for i, r := range q {
+		switch {
+		case r == '"':
+			inQ = !inQ
+		case r == '(' && !inQ:
+			depth++
+		case r == ')' && !inQ && depth > 0:
+			depth--
+		case r == ' ' && !inQ && depth == 0:
+			if start >= 0 {
+				out = append(out, q[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, q[start:])
+	}
+	return out
+}
+
+// toggleClause removes clause c from q when present, else appends it.
+func toggleClause(q, c string) string {
+	cs := splitClauses(q)
+	for i, x := range cs {
+		if x == c {
+			return strings.Join(append(cs[:i:i], cs[i+1:]...), " ")
+		}
+	}
+	return strings.TrimSpace(strings.Join(append(cs, c), " "))
+}
+
+// View draws the screen.
+func (m *Model) View() tea.View {
+	var content string
+	if m.showHelp {
+		content = common.PadLines(strings.Split(help.Full(m.ctx), "\n"), m.ctx.Width, m.ctx.Height)
+	} else {
+		content = m.screen()
+	}
+	v := tea.NewView(content)
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	v.WindowTitle = "smtpscope"
+	return v
+}
+
+func (m *Model) header() string {
+	s := m.ctx.Styles
+	c := m.ctx
+	left := s.Title.Render("smtpscope")
+	if m.opts.Title != "" {
+		left += s.Muted.Render(" " + common.Trunc(m.opts.Title, 40))
+	}
+	var right string
+	if m.detail != nil {
+		r := m.detail.Row
+		what := "email " + r.ID
+		switch r.Kind {
+		case backend.KindSession:
+			what = "session " + r.UID
+		case backend.KindReview:
+			what = "review " + r.Name
+		}
+		left += s.Muted.Render(" ‹ esc · ") + common.Trunc(what, max(c.Width/2, 20))
+		if r.Subject != "" {
+			left += s.Muted.Render(" · ") + common.Trunc(r.Subject, max(c.Width-lipgloss.Width(left)-4, 5))
+		}
+	} else {
+		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(backend.Sorts[m.sort]))
+		if m.searched {
+			info += fmt.Sprintf(" · %s", m.took.Round(time.Millisecond))
+		}
+		left += s.Muted.Render(" · " + info)
+		if m.newRows > 0 {
+			right = s.Warn.Render(fmt.Sprintf("%d new (^r) ", m.newRows))
+		}
+	}
+	return common.PadLines([]string{left + strings.Repeat(" ", max(c.Width-lipgloss.Width(left)-lipgloss.Width(right), 1)) + right}, c.Width, 1)
+}
+
+func sortName(s string) string {
+	switch s {
+	case backend.SortOldest:
+		return "oldest first"
+	case backend.SortLarger:
+		return "largest first"
+	}
+	return "newest first"
+}
+
+func (m *Model) screen() string {
+	c := m.ctx
+	s := c.Styles
+	var parts []string
+	parts = append(parts, m.header())
+	var hints string
+	if m.detail != nil {
+		body := m.detail.View()
+		if m.dlg != nil {
+			body = m.overlay(body, c.Height-3)
+		}
+		parts = append(parts, body)
+		hints = s.HelpDesc.Render(" tab/h/l tabs · j/k scroll · z fold/raw · r resubmit · e export · y copy · esc back · ? help")
+	} else {
+		parts = append(parts, m.searchLines()...)
+		main := m.list.View()
+		if m.facetsVisible() {
+			main = lipgloss.JoinHorizontal(lipgloss.Top, m.facets.View(), main)
+		}
+		if m.dlg != nil {
+			main = m.overlay(main, m.mainHeight())
+		}
+		parts = append(parts, main)
+		if m.facetFocus {
+			hints = s.HelpDesc.Render(" facets: j/k move · enter narrow/widen · esc back to the list")
+		} else {
+			hints = " " + help.Short(c)
+		}
+	}
+	parts = append(parts, common.PadLines([]string{hints}, c.Width, 1))
+	parts = append(parts, statusbar.View(c, m.status, m.statusErr, m.msg, m.msgErr))
+	return strings.Join(parts, "\n")
+}
+
+// overlay draws the dialog centred over an area of height h.
+func (m *Model) overlay(under string, h int) string {
+	box := m.dlg.view(m.ctx)
+	bw, bh := lipgloss.Size(box)
+	x, y := max((m.ctx.Width-bw)/2, 0), max((h-bh)/2, 0)
+	out := lipgloss.NewCompositor(lipgloss.NewLayer(under), lipgloss.NewLayer(box).X(x).Y(y).Z(1)).Render()
+	return common.PadLines(strings.Split(out, "\n"), m.ctx.Width, h)
+}
