@@ -516,7 +516,17 @@ func transferDecode(b []byte, enc string) ([]byte, error) {
 // decodeBase64 keeps only alphabet characters (line breaks, spaces and junk
 // are common) and decodes what is there, padding or not.
 func decodeBase64(b []byte) ([]byte, error) {
-	clean := make([]byte, 0, len(b))
+	// Fast path: well-formed base64 (the standard decoder skips CR and LF).
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
+	if n, err := base64.StdEncoding.Decode(out, b); err == nil {
+		return out[:n], nil
+	}
+	return decodeBase64Lenient(b, out[:0]) // reuse the buffer for the cleaned input
+}
+
+// decodeBase64Lenient is the slow path for base64 with junk, missing
+// padding or data after the padding.
+func decodeBase64Lenient(b, clean []byte) ([]byte, error) {
 	junk, after := 0, 0
 	padded := false
 	for _, c := range b {

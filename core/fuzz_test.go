@@ -1,0 +1,71 @@
+package core
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// FuzzParseSession: any bytes either parse or give a SessionError naming
+// the file; never a panic; message bytes are never invented (no message is
+// larger than the input).
+func FuzzParseSession(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("..", "testdata", "sessions", "*.session"))
+	for _, s := range seeds {
+		if b, err := os.ReadFile(s); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("10.0.0.1:25/tcp\n1\n> BDAT 5 LAST\n@raw 5\nabcde\n< BDAT 250 ok\n"))
+	f.Add([]byte("::1\n25\n1.5\n\n> DATA \n< DATA 354 go\n@raw 3\nab"))
+	f.Add([]byte("> MAIL FROM:<a@b>\n> RCPT TO:<c@d>\n> DATA \nx\n> . .\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s, err := ParseSession(bytes.NewReader(in), "fuzz-session", time.Unix(0, 0))
+		if err != nil {
+			if _, ok := err.(*SessionError); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		total := 0
+		for i, m := range s.Messages {
+			if m.Index != i {
+				t.Fatalf("message %d has index %d", i, m.Index)
+			}
+			total += len(m.Data)
+		}
+		// Data lines grow by one byte each (LF -> CRLF): at most 2x.
+		if total > 2*len(in)+2 {
+			t.Fatalf("messages (%d bytes) larger than the input allows (%d)", total, len(in))
+		}
+		NewAnalyzer(DefaultOptions()).SessionEmails(s)
+	})
+}
+
+// FuzzAnalyze: any message bytes give a complete record, never a panic
+// (AnalyzeBytes records internal errors instead of panicking: that would
+// be a bug, so the fuzzer fails on it).
+func FuzzAnalyze(f *testing.F) {
+	f.Add([]byte("Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: y\r\n\r\nhi\r\n--b--\r\n"))
+	f.Add([]byte("Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: base64\r\n\r\n8NLJ18XU\r\n"))
+	f.Add([]byte("Content-Disposition: attachment; filename*0*=utf-8''a%C3; filename*1*=%A9.txt\r\n\r\nx"))
+	a := NewAnalyzer(DefaultOptions())
+	f.Fuzz(func(t *testing.T, in []byte) {
+		e := a.AnalyzeBytes(in)
+		for _, er := range e.Errors {
+			if bytes.Contains([]byte(er), []byte("internal error")) {
+				t.Fatalf("panic inside analysis: %s", er)
+			}
+		}
+		if e.Size != int64(len(in)) || len(e.SHA256) != 64 {
+			t.Fatalf("bad record")
+		}
+		for _, at := range e.Attachments {
+			if at.Size > int64(len(in)) {
+				t.Fatalf("attachment larger than the email")
+			}
+		}
+	})
+}
