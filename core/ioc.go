@@ -25,9 +25,10 @@ package core
 //     ending in one ("invoice.zip", "setup.py") is taken as a file name; it
 //     is a domain only in a URL host, after '@', after "//", with a leading
 //     "www." label, or when written defanged ("invoice[.]zip").
-//   - A bare name whose last label is capitalized like a word ("done.Thanks",
-//     "Example.Com") is taken as prose run together, not as a domain. URL
-//     hosts and e-mail domains are not subject to this rule.
+//   - A bare name whose last label is capitalized like a word while its
+//     first label is not ("done.Thanks", "see.Next") is taken as prose run
+//     together, not as a domain; "Amazon.Com" is a domain. URL hosts and
+//     e-mail domains are not subject to this rule.
 //   - The domain of every e-mail address and the host of every URL are
 //     reported as domain (or ipv4/ipv6) IOCs too, with the same Defanged
 //     flag as the address or URL they came from.
@@ -683,7 +684,7 @@ var anchor = func() (t [256]bool) {
 func (sc *iocScanner) scan(data []byte) {
 	n := len(data)
 	done := 0 // data[:done] has been examined
-	dotAt := nextBareDot(data, 0)
+	dotLow, dotUp := indexFrom(data, 0, " dot "), indexFrom(data, 0, " DOT ")
 	for i := 0; i < n; {
 		j := i
 		for _, c := range data[i:] {
@@ -692,8 +693,11 @@ func (sc *iocScanner) scan(data []byte) {
 			}
 			j++
 		}
-		if dotAt >= 0 && dotAt < j {
-			j = dotAt
+		if dotLow >= 0 && dotLow < j {
+			j = dotLow
+		}
+		if dotUp >= 0 && dotUp < j {
+			j = dotUp
 		}
 		sc.hashGap(data, i, j)
 		if j >= n {
@@ -714,27 +718,25 @@ func (sc *iocScanner) scan(data []byte) {
 			sc.token(data[start:end], fl, joined, bareOK)
 		}
 		done, i = end, end
-		if dotAt >= 0 && dotAt < end {
-			dotAt = nextBareDot(data, end)
+		if dotLow >= 0 && dotLow < end {
+			dotLow = indexFrom(data, end, " dot ")
+		}
+		if dotUp >= 0 && dotUp < end {
+			dotUp = indexFrom(data, end, " DOT ")
 		}
 	}
 }
 
-// nextBareDot returns the index of the next " dot " (any case of "dot")
-// at or after from, or -1.
-func nextBareDot(data []byte, from int) int {
-	for from < len(data) {
-		k := bytes.Index(data[from:], []byte(" dot "))
-		k2 := bytes.Index(data[from:], []byte(" DOT "))
-		if k < 0 || k2 >= 0 && k2 < k {
-			k = k2
-		}
-		if k < 0 {
-			return -1
-		}
-		return from + k
+// indexFrom returns the index of the first sep in data at or after from, or -1.
+func indexFrom(data []byte, from int, sep string) int {
+	if from >= len(data) {
+		return -1
 	}
-	return -1
+	k := bytes.Index(data[from:], []byte(sep))
+	if k < 0 {
+		return -1
+	}
+	return from + k
 }
 
 // tokenEnd scans the token starting at start, joining across blanks where
@@ -1289,8 +1291,9 @@ func (sc *iocScanner) bareNames(t []byte, marks []bool) {
 		}
 		name := t[ds:e]
 		tld := name[bytes.LastIndexByte(name, '.')+1:]
-		if len(tld) > 1 && tld[0] >= 'A' && tld[0] <= 'Z' && isLowerWord(tld[1:]) {
-			continue // "done.Thanks"
+		if len(tld) > 1 && tld[0] >= 'A' && tld[0] <= 'Z' && isLowerWord(tld[1:]) &&
+			!(name[0] >= 'A' && name[0] <= 'Z') {
+			continue // "done.Thanks", but not "Amazon.Com"
 		}
 		d := append(sc.tmp[:0], name...)
 		lowerInPlace(d)

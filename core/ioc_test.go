@@ -146,6 +146,7 @@ func TestIOCFalsePositives(t *testing.T) {
 		{"all letters", strings.Repeat("abcdef", 5) + "ab", nil},
 		{"mixed case hex", "D41d8cd98f00b204e9800998ecf8427e", nil},
 		{"prose run together", "done.Thanks for the help.Regards", nil},
+		{"capitalized name", "Visit Amazon.Com", []string{"domain amazon.com"}},
 		{"a dot com prose", "he got a dot com job", nil},
 		{"unknown tld", "foo.bar.internal and host.local and x.y", nil},
 		{"public suffix itself", "co.uk and com.au", nil},
@@ -397,4 +398,39 @@ func itoa(i int) string {
 		d = append([]byte{byte('0' + i%10)}, d...)
 	}
 	return string(d)
+}
+
+// TestIOCFixtures runs the extractor over realistic bodies in
+// testdata/ioc and compares with the hand-checked lists beside them
+// (<file>.want: "type value [defanged]" per line, in first-seen order).
+func TestIOCFixtures(t *testing.T) {
+	wants, err := filepath.Glob(filepath.Join("testdata", "ioc", "*.want"))
+	if err != nil || len(wants) == 0 {
+		t.Fatalf("no fixtures in testdata/ioc (%v)", err)
+	}
+	for _, w := range wants {
+		input := strings.TrimSuffix(w, ".want")
+		t.Run(filepath.Base(input), func(t *testing.T) {
+			text, err := os.ReadFile(input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wb, err := os.ReadFile(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Split(strings.TrimSpace(string(wb)), "\n")
+			var got []string
+			for _, i := range ExtractIOCs(text, "body") {
+				s := i.Type + " " + i.Value
+				if i.Defanged {
+					s += " defanged"
+				}
+				got = append(got, s)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s:\n got %q\nwant %q", input, got, want)
+			}
+		})
+	}
 }
