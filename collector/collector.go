@@ -183,12 +183,12 @@ func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
 			if runErr != nil {
 				return runErr
 			}
-			n, err := c.store.QueueDepth()
+			n, err := c.undelivered()
 			if err != nil {
 				return err
 			}
 			if n > 0 {
-				return fmt.Errorf("%d submissions still undelivered after %s", n, timeout)
+				return fmt.Errorf("%d submissions still undelivered after %s (see `smtpscope status`)", n, timeout)
 			}
 			return nil
 		case <-time.After(100 * time.Millisecond):
@@ -207,8 +207,24 @@ func (c *Collector) idle() bool {
 	if busy || c.spoolHasReady() {
 		return false
 	}
-	n, err := c.store.QueueDepth()
-	return err == nil && n == 0 && c.scanned.Load()
+	n, err := c.undelivered()
+	return err == nil && n == 0 && (c.opts.NoSpool || c.scanned.Load())
+}
+
+// undelivered counts queued and retrying submissions of the enabled
+// groups (entries of groups no longer configured are left alone).
+func (c *Collector) undelivered() (int64, error) {
+	counts, err := c.store.Counts()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range c.groups {
+		n += counts[name][StateQueued] + counts[name][StateRetrying]
+	}
+	return n, nil
 }
 
 func (c *Collector) spoolHasReady() bool {

@@ -265,8 +265,12 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 	for _, a := range rec.Attachments {
 		yara += len(a.YARA)
 	}
+	t := rec.Session.Time
+	if t.IsZero() {
+		t = now // raw emails have no session: list them by arrival
+	}
 	return &EmailMeta{
-		ID: rec.ID, Session: sessionKey, Index: rec.Index, Time: rec.Session.Time, Stored: now,
+		ID: rec.ID, Session: sessionKey, Index: rec.Index, Time: t, Stored: now,
 		SourceIP: rec.Session.SourceIP, MailFrom: rec.Envelope.MailFrom, RcptCount: len(rec.Envelope.RcptTo),
 		Subject: rec.Subject, Size: int64(len(raw)), SHA256: rec.SHA256,
 		Attachments: len(rec.Attachments), IOCs: len(rec.IOCs), YARAHits: yara,

@@ -338,6 +338,12 @@ func (r *groupRunner) build(id string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", &ace.Error{Message: "reading record: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
 	}
+	if rec.Session.Time.IsZero() {
+		// raw emails (no session): the event time is their arrival
+		if m, err := s.Email(id); err == nil {
+			rec.Session.Time = m.Time
+		}
+	}
 	raw, err := s.Raw(id)
 	if err != nil {
 		return nil, "", &ace.Error{Message: "reading email: " + err.Error(), Permanent: errors.Is(err, os.ErrNotExist)}

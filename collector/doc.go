@@ -1,0 +1,38 @@
+// Package collector owns the headless pipeline of smtpscope: it watches a
+// spool of session files (Zeek/ACE format, complete when "<name>.ready"
+// exists), stores each session, its emails (.eml), their records (JSON)
+// and attachments (content-addressed archive, stoQ filedir layout) in a
+// data dir, queues every email once per ACE node group in a bbolt
+// database, and submits them over ACE's HTTP API (package collector/ace).
+//
+// The order of a claim survives kill -9 at any point: files are written
+// atomically (temp, fsync, rename, directory fsync) and are idempotent;
+// one bbolt transaction then records the session, its emails and their
+// queue entries; only after that commit is the spool entry released
+// (session file, then .ready). After a crash an entry is either claimable
+// again or already committed (then it is released and counted as a
+// duplicate claim). A submission sent but not yet recorded when the
+// process dies is sent again: ACE may receive duplicates, never fewer.
+//
+// Unparsable session files go to DATA/review/ with a .error file.
+// Retention removes the oldest sessions by age and total size, never one
+// with an email still queued.
+//
+// Entry points: New + Run (or RunOnce) for the daemon, OpenStore for read
+// access without a running collector, Store for the UI (records, raw
+// emails, session files, attachments, submission states, review entries),
+// Subscribe for live events, Resubmit, Reload, IngestRaw (Maildir/.eml
+// input). The Indexer interface is how the cmd layer connects the search
+// index without this package importing it; its methods run after commit.
+//
+// Data dir layout:
+//
+//	queue.db                          bbolt: queue, submission states, metadata
+//	sessions/YYYY/MM/DD/<name>        session files as claimed (mtime kept)
+//	emails/YYYY/MM/DD/<id>.eml        exact message bytes
+//	results/YYYY/MM/DD/<id>.json      the core.Email record
+//	archive/<c1>/<c2>/<c3>/<c4>/<c5>/<sha1>  attachments, once each
+//	review/<name>, review/<name>.error       unparsable session files
+//	requests/*.json                   resubmissions handed to a running collector
+//	status.json                       status snapshot of a running collector
+package collector
