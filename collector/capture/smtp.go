@@ -411,10 +411,16 @@ func (cv *conv) applyReply(cmd string, code int) {
 	switch cmd {
 	case "DATA":
 		if cv.st == csWaitData {
-			if code == 354 {
+			switch {
+			case code == 354:
 				cv.st = csData
-			} else {
-				cv.st = csCommand
+			case code >= 400:
+				cv.st = csCommand // refused: what follows is commands
+			default:
+				// DATA is never answered 2xx: replies are out of step
+				// with commands (reordered or lost packets); the 354
+				// was missed, so follow the client into the data.
+				cv.st, cv.no354 = csData, true
 			}
 		}
 	case "STARTTLS":
