@@ -130,6 +130,10 @@ func (c *compiler) compile(n node) (query.Query, error) {
 	return nil, fmt.Errorf("unknown query node %T", n)
 }
 
+// maxGlobs bounds the wildcards of one value: each one makes the term
+// dictionary walk more expensive.
+const maxGlobs = 4
+
 func isGlob(s string) bool { return strings.ContainsAny(s, "*?") }
 
 func term(field, v string) query.Query {
@@ -205,6 +209,14 @@ func (c *compiler) term(n *termNode) (query.Query, error) {
 	}
 	if len(v) > maxValue {
 		return nil, c.errAt(n.vpos, "value longer than %d bytes", maxValue)
+	}
+	if isGlob(v) && n.field != "id" {
+		for strings.Contains(v, "**") {
+			v = strings.ReplaceAll(v, "**", "*")
+		}
+		if strings.Count(v, "*")+strings.Count(v, "?") > maxGlobs {
+			return nil, c.errAt(n.vpos, "more than %d wildcards (* or ?) in one value", maxGlobs)
+		}
 	}
 	switch n.field {
 	case "":
