@@ -89,6 +89,18 @@ type ZipMember struct {
 	Err string `json:"error,omitempty"`
 }
 
+// ParentPath is the Path of the archive member that holds m, "" for a
+// member of the outermost archive. As attachments, a member of the zip
+// attachment at MIME part P is best recorded with Part P+"!"+m.Path and
+// Parent P (depth 1) or P+"!"+m.ParentPath(): the stoQ results then
+// chain each payload to the archive it was extracted from.
+func (m ZipMember) ParentPath() string {
+	if m.Depth <= 1 {
+		return ""
+	}
+	return strings.TrimSuffix(m.Path, "!"+m.Name)
+}
+
 // Warning prefixes of UnzipMembers, stable for callers that flag them.
 const (
 	ZipWarnBomb     = "zip bomb"

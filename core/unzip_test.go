@@ -137,6 +137,11 @@ func TestUnzipNestedDepth(t *testing.T) {
 	if got := memberPaths(ms); !reflect.DeepEqual(got, want) {
 		t.Errorf("members = %v, want %v", got, want)
 	}
+	for i, wantParent := range []string{"", "", "l2.zip", "l2.zip", "l2.zip!l3.zip", "l2.zip!l3.zip"} {
+		if got := ms[i].ParentPath(); got != wantParent {
+			t.Errorf("%s: ParentPath %q, want %q", ms[i].Path, got, wantParent)
+		}
+	}
 	if string(ms[4].Data) != "level 3" {
 		t.Errorf("file3 data = %q", ms[4].Data)
 	}
