@@ -51,6 +51,9 @@ func genSession(src string, port int, epoch string, msgs []genMsg) []byte {
 func spoolWrite(t testing.TB, spool, name string, data []byte, mtime time.Time) {
 	t.Helper()
 	p := filepath.Join(spool, name)
+	if err := os.MkdirAll(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, Rete
 					res.Kept++
 					continue
 				}
-				ids, paths, freed, err := removeSession(tx, &sm)
+				ids, paths, freed, err := removeSession(s, tx, &sm)
 				if err != nil {
 					return err
 				}
@@ -146,7 +146,7 @@ func queuedAny(tx *bolt.Tx, ids []string) bool {
 
 // removeSession deletes a session's entries; it returns the removed email
 // ids, the files to delete and the bytes freed.
-func removeSession(tx *bolt.Tx, sm *SessionMeta) ([]string, []string, int64, error) {
+func removeSession(s *Store, tx *bolt.Tx, sm *SessionMeta) ([]string, []string, int64, error) {
 	var ids, files []string
 	freed := sm.Size
 	files = append(files, sm.File)
@@ -171,6 +171,7 @@ func removeSession(tx *bolt.Tx, sm *SessionMeta) ([]string, []string, int64, err
 					return nil, nil, 0, err
 				}
 				files = append(files, ArchiveRel(sha1))
+				freed += archiveSize(s, sha1)
 			} else if err := ab.Put([]byte(sha1), putU64(n)); err != nil {
 				return nil, nil, 0, err
 			}
@@ -204,6 +205,15 @@ func removeSession(tx *bolt.Tx, sm *SessionMeta) ([]string, []string, int64, err
 		return nil, nil, 0, err
 	}
 	return ids, files, freed, nil
+}
+
+// archiveSize is the size of an archived attachment (0 if missing).
+func archiveSize(s *Store, sha1 string) int64 {
+	fi, err := os.Stat(s.Path(ArchiveRel(sha1)))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // pruneEmptyDirs removes empty day/archive directories up to the data dir.
