@@ -3,6 +3,7 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -65,7 +66,7 @@ func ParseByteSize(in string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(str, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v*float64(mult) >= math.MaxInt64 {
 		return 0, fmt.Errorf("invalid size %q (want e.g. 500MB, 20GB)", in)
 	}
 	return int64(v * float64(mult)), nil
