@@ -1,0 +1,17 @@
+// Package mtatest is a test harness for tests that need real mail
+// components on loopback: a Postfix instance on 127.0.0.1:<free port> with
+// its own configuration, queue and log directory (or the system one),
+// delivering by discard or into a Maildir; tcpdump capturing the loopback
+// interface; swaks and the Python helpers of ../shared/tools as clients.
+//
+// Everything binds to 127.0.0.1. Every process is started with its PID
+// recorded and stopped by that PID (never by name). Tests call Require
+// first: it skips the test with a clear message when a tool is missing
+// (`make test` installs postfix, swaks and tcpdump).
+//
+// The Postfix configuration follows ../shared/tools/GENERATE.md: loopback
+// only, IPv4, no TLS, relay for 127.0.0.0/8, PIPELINING and CHUNKING
+// advertised (Postfix's defaults), and header rewriting for local clients
+// turned off (local_header_rewrite_clients empty) so that Postfix does not
+// add Message-ID/Date/From headers to what the client sent.
+package mtatest
