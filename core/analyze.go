@@ -235,6 +235,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			return
 		}
 		data, derr := transferDecode(p.Content, info.Encoding)
+		p.Content = nil // data is all we need; let a large raw part go
 		if derr != nil {
 			w.errorf("part %s: %v", path, derr)
 		}
@@ -501,6 +502,12 @@ func parseRawHeader(raw []byte) ([]HeaderField, int) {
 func transferDecode(b []byte, enc string) ([]byte, error) {
 	switch enc {
 	case "base64":
+		if len(b) >= inPlaceSize && cleanBase64(b) {
+			// Large and well-formed: decode into the part's own buffer
+			// (the output is never longer than what has been read), so a
+			// 100 MB attachment is not held twice.
+			return decodeInPlace(b, base64.NewDecoder(base64.StdEncoding, bytes.NewReader(b)))
+		}
 		return decodeBase64(b)
 	case "quoted-printable":
 		out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(b)))
@@ -510,6 +517,51 @@ func transferDecode(b []byte, enc string) ([]byte, error) {
 		return out, nil
 	default:
 		return b, nil
+	}
+}
+
+// inPlaceSize is the part size from which content is decoded in place.
+const inPlaceSize = 1 << 20
+
+// base64OK marks the bytes allowed in well-formed base64 with line breaks.
+var base64OK = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\r\n") {
+		t[c] = true
+	}
+	return t
+}()
+
+// cleanBase64 reports whether b is plain base64 (padding only at the end).
+func cleanBase64(b []byte) bool {
+	end := len(b)
+	for end > 0 && (b[end-1] == '\n' || b[end-1] == '\r' || b[end-1] == '=') {
+		end--
+	}
+	for _, c := range b[:end] {
+		if !base64OK[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeInPlace reads r (a decoder over buf) into buf itself. Decoders
+// copy their input before writing output and never produce more bytes than
+// they consumed, so the write position never passes the read position.
+func decodeInPlace(buf []byte, r io.Reader) ([]byte, error) {
+	n := 0
+	for {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return buf[:n], nil
+		}
+		if err != nil {
+			return buf[:n], fmt.Errorf("decode: %v", err)
+		}
+		if m == 0 && n == len(buf) {
+			return buf[:n], nil
+		}
 	}
 }
 

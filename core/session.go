@@ -96,7 +96,7 @@ func ParseSessionFile(path string) (*Session, error) {
 	if st.IsDir() {
 		return nil, &SessionError{File: path, Msg: "is a directory"}
 	}
-	s, err := ParseSession(f, path, st.ModTime())
+	s, err := parseSession(f, path, st.ModTime(), st.Size())
 	if s != nil {
 		s.Info.File = path
 	}
@@ -107,10 +107,17 @@ func ParseSessionFile(path string) (*Session, error) {
 // and, without it, as the uid (its base name); mtime is the time used when
 // the file has no header.
 func ParseSession(r io.Reader, name string, mtime time.Time) (*Session, error) {
+	return parseSession(r, name, mtime, 0)
+}
+
+// parseSession parses with the input's size, when known, as a hint for
+// sizing message buffers.
+func parseSession(r io.Reader, name string, mtime time.Time, size int64) (*Session, error) {
 	p := &sessionParser{
 		name: name,
 		br:   bufio.NewReaderSize(r, 64<<10),
 		s:    &Session{},
+		size: size,
 	}
 	p.s.Info.UID = strings.TrimSuffix(filepath.Base(name), ".session")
 	if err := p.run(mtime); err != nil {
@@ -163,6 +170,8 @@ type sessionParser struct {
 	protocol int // protocol lines seen
 	garbage  int // non-protocol lines outside data
 	authMask bool
+	size     int64 // input size when known (0: unknown)
+	consumed int64 // bytes read so far
 	bdatLast bool // the last BDAT command had LAST: finish after its chunk
 }
 
@@ -181,6 +190,7 @@ func (p *sessionParser) readLine() ([]byte, bool, error) {
 	for {
 		chunk, err := p.br.ReadSlice('\n')
 		p.buf = append(p.buf, chunk...)
+		p.consumed += int64(len(chunk))
 		if err == bufio.ErrBufferFull {
 			continue
 		}
@@ -478,6 +488,7 @@ func (p *sessionParser) rawBlock(l []byte, inData bool) error {
 		p.anomaly("@raw block with no BDAT or DATA before it")
 	}
 	got, err := mb.data.ReadFrom(io.LimitReader(p.br, n))
+	p.consumed += got
 	p.s.Events[mb.event].Bytes = int64(mb.data.Len())
 	if err != nil || got < n {
 		mb.m.Partial = true
@@ -536,6 +547,11 @@ func (p *sessionParser) newMessage(tx *transaction) *msgBuilder {
 		p.tx = tx
 	}
 	mb := &msgBuilder{m: &Message{Index: len(p.msgs)}, tx: tx}
+	if p.size > 0 {
+		// The rest of the file bounds the message: a large message then
+		// grows in one buffer instead of being assembled from chunks.
+		mb.data.hint = p.size - p.consumed
+	}
 	if !tx.hasMail {
 		mb.m.Flags = append(mb.m.Flags, FlagNoMailFrom)
 	}
@@ -911,6 +927,7 @@ func NormalizeAddress(raw string) string {
 type chunkBuffer struct {
 	blocks [][]byte
 	n      int
+	hint   int64 // at most this many bytes will come (0: unknown)
 }
 
 const chunkSize = 256 << 10
@@ -918,6 +935,19 @@ const chunkSize = 256 << 10
 func (c *chunkBuffer) Len() int { return c.n }
 
 func (c *chunkBuffer) Write(b []byte) {
+	if len(c.blocks) > 1 && c.n+len(b) > bigMessage && c.hint > int64(c.n) && c.hint < 1<<31-1<<26 {
+		// A large message: move to one buffer sized by what is left of the
+		// input, so it is not assembled from chunks at the end (which
+		// would hold it twice).
+		// Data lines grow by one byte each (LF -> CRLF): leave room for
+		// lines of 32 bytes on average (base64 has 76).
+		one := make([]byte, 0, c.hint+c.hint/32)
+		for _, blk := range c.blocks {
+			one = append(one, blk...)
+		}
+		c.blocks = [][]byte{one}
+		c.hint = 0
+	}
 	for len(b) > 0 {
 		if len(c.blocks) == 0 || len(c.blocks[len(c.blocks)-1]) == cap(c.blocks[len(c.blocks)-1]) {
 			size := chunkSize
@@ -936,6 +966,9 @@ func (c *chunkBuffer) Write(b []byte) {
 		c.n += room
 	}
 }
+
+// bigMessage is the size from which a message moves to a single buffer.
+const bigMessage = 4 << 20
 
 // ReadFrom appends everything r yields.
 func (c *chunkBuffer) ReadFrom(r io.Reader) (int64, error) {
@@ -961,6 +994,11 @@ func (c *chunkBuffer) Bytes() []byte {
 	if len(c.blocks) == 1 {
 		b := c.blocks[0]
 		c.blocks = nil
+		if cap(b)-len(b) > len(b)/4+chunkSize {
+			// The hint was far off (several messages in the file): do
+			// not keep the slack alive with the message.
+			return append([]byte(nil), b...)
+		}
 		return b[:len(b):len(b)]
 	}
 	out := make([]byte, 0, c.n)
