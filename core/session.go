@@ -172,7 +172,7 @@ type sessionParser struct {
 	authMask bool
 	size     int64 // input size when known (0: unknown)
 	consumed int64 // bytes read so far
-	bdatLast bool // the last BDAT command had LAST: finish after its chunk
+	bdatLast bool  // the last BDAT command had LAST: finish after its chunk
 }
 
 type replyState struct {
