@@ -106,15 +106,16 @@ type IOCSet struct {
 }
 
 type iocEntry struct {
-	typ     string
-	value   string
-	sources []string
-	plain   bool // seen at least once in plain (not defanged) form
+	typ    string
+	value  string
+	source string   // first source
+	more   []string // further sources, in first-seen order
+	plain  bool     // seen at least once in plain (not defanged) form
 }
 
 // NewIOCSet returns an empty set.
 func NewIOCSet() *IOCSet {
-	return &IOCSet{index: make(map[string]int), tlds: make(map[string]bool)}
+	return &IOCSet{index: make(map[string]int, 64), tlds: make(map[string]bool, 16)}
 }
 
 // Add extracts the IOCs of text and adds them with the given source (for
@@ -135,9 +136,9 @@ func (s *IOCSet) Len() int { return len(s.entries) }
 func (s *IOCSet) List() []IOC {
 	out := make([]IOC, len(s.entries))
 	for i, e := range s.entries {
-		out[i] = IOC{Type: e.typ, Value: e.value, Source: e.sources[0], Defanged: !e.plain}
-		if len(e.sources) > 1 {
-			out[i].Sources = append([]string(nil), e.sources...)
+		out[i] = IOC{Type: e.typ, Value: e.value, Source: e.source, Defanged: !e.plain}
+		if len(e.more) > 0 {
+			out[i].Sources = append(append(make([]string, 0, 1+len(e.more)), e.source), e.more...)
 		}
 	}
 	return out
@@ -173,28 +174,24 @@ func (s *IOCSet) lookup(typ byte, value []byte) (int, bool) {
 // record adds one occurrence. The key must have been built by lookup.
 func (s *IOCSet) record(i int, found bool, typ byte, defanged bool, source string) {
 	if !found {
-		s.index[string(s.key)] = len(s.entries)
-		s.entries = append(s.entries, iocEntry{
-			typ:     iocTypeNames[typ],
-			value:   string(s.key[1:]),
-			sources: []string{source},
-			plain:   !defanged,
-		})
+		k := string(s.key) // one allocation: the key, and the value as its tail
+		s.index[k] = len(s.entries)
+		s.entries = append(s.entries, iocEntry{typ: iocTypeNames[typ], value: k[1:], source: source, plain: !defanged})
 		return
 	}
 	e := &s.entries[i]
 	if !defanged {
 		e.plain = true
 	}
-	if e.sources[len(e.sources)-1] == source {
+	if e.source == source {
 		return
 	}
-	for _, src := range e.sources {
+	for _, src := range e.more {
 		if src == source {
 			return
 		}
 	}
-	e.sources = append(e.sources, source)
+	e.more = append(e.more, source)
 }
 
 // add records an IOC whose value needs no further validation.
@@ -684,7 +681,6 @@ var anchor = func() (t [256]bool) {
 func (sc *iocScanner) scan(data []byte) {
 	n := len(data)
 	done := 0 // data[:done] has been examined
-	dotLow, dotUp := indexFrom(data, 0, " dot "), indexFrom(data, 0, " DOT ")
 	for i := 0; i < n; {
 		j := i
 		for _, c := range data[i:] {
@@ -693,11 +689,8 @@ func (sc *iocScanner) scan(data []byte) {
 			}
 			j++
 		}
-		if dotLow >= 0 && dotLow < j {
-			j = dotLow
-		}
-		if dotUp >= 0 && dotUp < j {
-			j = dotUp
+		if q := findBareDot(data, i, j); q >= 0 {
+			j = q
 		}
 		sc.hashGap(data, i, j)
 		if j >= n {
@@ -718,25 +711,37 @@ func (sc *iocScanner) scan(data []byte) {
 			sc.token(data[start:end], fl, joined, bareOK)
 		}
 		done, i = end, end
-		if dotLow >= 0 && dotLow < end {
-			dotLow = indexFrom(data, end, " dot ")
-		}
-		if dotUp >= 0 && dotUp < end {
-			dotUp = indexFrom(data, end, " DOT ")
-		}
 	}
 }
 
-// indexFrom returns the index of the first sep in data at or after from, or -1.
-func indexFrom(data []byte, from int, sep string) int {
-	if from >= len(data) {
+// dotLetter maps 'd', 'o', 't' (any case) to their offset in " dot ".
+var dotLetter = func() (t [256]int8) {
+	t['d'], t['D'], t['o'], t['O'], t['t'], t['T'] = 1, 1, 2, 2, 3, 3
+	return
+}()
+
+// findBareDot returns the index of the first " dot " (any case) inside
+// data[i:j], or -1. Of the three letters of an occurrence one sits at a
+// multiple of 3, so only those positions are looked at; that keeps the
+// search well under a byte-by-byte scan.
+func findBareDot(data []byte, i, j int) int {
+	if j-i < 5 {
 		return -1
 	}
-	k := bytes.Index(data[from:], []byte(sep))
-	if k < 0 {
-		return -1
+	for p := (i + 2) / 3 * 3; p < j; p += 3 {
+		k := int(dotLetter[data[p]])
+		if k == 0 {
+			continue
+		}
+		o := p - k
+		if o < i || o+5 > j {
+			continue
+		}
+		if data[o] == ' ' && dotLetter[data[o+1]] == 1 && dotLetter[data[o+2]] == 2 && dotLetter[data[o+3]] == 3 && data[o+4] == ' ' {
+			return o
+		}
 	}
-	return from + k
+	return -1
 }
 
 // tokenEnd scans the token starting at start, joining across blanks where
@@ -883,9 +888,12 @@ func joinAt(data []byte, start, i int) (int, bool) {
 
 // token extracts the IOCs of one token.
 func (sc *iocScanner) token(tok []byte, fl uint16, joined, bareDot bool) {
+	if fl&(chColon|chAt|chOpen|chBslash) == 0 && !joined && !innerDot(tok) && len(tok) < 32 {
+		return // "word." or "etc..": no dot between two name characters
+	}
 	t := tok
 	var marks []bool
-	if joined || fl&(chOpen|chBslash) != 0 || fl&chColon != 0 && bytes.Contains(tok, []byte("://")) {
+	if joined || fl&(chOpen|chBslash|chColon) != 0 && needsRefang(tok) {
 		sc.ref.reset(true)
 		sc.ref.run(tok, bareDot)
 		if sc.ref.changed {
@@ -905,11 +913,49 @@ func (sc *iocScanner) token(tok []byte, fl uint16, joined, bareDot bool) {
 		sc.bareNames(t, marks)
 	}
 	if fl&chColon != 0 {
-		sc.ipv6s(t)
+		sc.ipv6s(t, marks)
 	}
-	if len(t) >= 32 {
-		sc.hashes(t)
+	sc.hashGap(t, 0, len(t))
+}
+
+// needsRefang reports whether tok holds a defanged pattern: a bracketed
+// dot, at or colon, "\\." or a defanged scheme before "://".
+func needsRefang(tok []byte) bool {
+	for i, c := range tok {
+		switch c {
+		case '[', '(', '{':
+			for l := 3; l <= 6 && i+l <= len(tok); l++ {
+				if pl, _ := bracketSuffix(tok[i : i+l]); pl == l {
+					return true
+				}
+			}
+		case '\\':
+			if i+1 < len(tok) && tok[i+1] == '.' {
+				return true
+			}
+		case ':':
+			if i+2 < len(tok) && tok[i+1] == '/' && tok[i+2] == '/' {
+				s := i
+				for s > 0 && i-s < 6 && (chClass[tok[s-1]]&chAlpha != 0 || tok[s-1] == '*') {
+					s--
+				}
+				if defangedScheme(tok[s:i]) != "" {
+					return true
+				}
+			}
+		}
 	}
+	return false
+}
+
+// innerDot reports whether tok has a '.' between two alphanumerics.
+func innerDot(tok []byte) bool {
+	for i := 1; i+1 < len(tok); i++ {
+		if tok[i] == '.' && isAlnum(tok[i-1]) && isAlnum(tok[i+1]) {
+			return true
+		}
+	}
+	return false
 }
 
 func anyMark(marks []bool, s, e int) bool {
@@ -1052,7 +1098,7 @@ func (sc *iocScanner) urls(t []byte, marks []bool) {
 		// hostVal is the host IOC; it lives in sc.host until the URL is added.
 		hostTyp := kIPv6
 		if hostOK {
-			sc.host = append(sc.host[:0], v6.String()...)
+			sc.host = v6.AppendTo(sc.host[:0])
 		} else {
 			h := t[hs:he]
 			if len(h) > 0 && h[len(h)-1] == '.' {
@@ -1315,7 +1361,7 @@ func isLowerWord(b []byte) bool {
 }
 
 // ipv6s finds IPv6 addresses.
-func (sc *iocScanner) ipv6s(t []byte) {
+func (sc *iocScanner) ipv6s(t []byte, marks []bool) {
 	for i := 0; i < len(t); {
 		if chClass[t[i]]&chV6 == 0 {
 			i++
@@ -1358,7 +1404,8 @@ func (sc *iocScanner) ipv6s(t []byte) {
 		if err != nil || !a.Is6() || a.IsUnspecified() || a.Zone() != "" {
 			continue
 		}
-		sc.set.add(kIPv6, []byte(a.String()), false, sc.source)
+		sc.host = a.AppendTo(sc.host[:0])
+		sc.set.add(kIPv6, sc.host, anyMark(marks, s, e), sc.source)
 	}
 }
 
