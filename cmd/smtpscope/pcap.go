@@ -1,9 +1,75 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
 
-// PcapCmd is not built yet; its owner replaces this file.
-type PcapCmd struct{}
+	"golang.org/x/term"
 
-// Run reports that the verb is not available yet.
-func (c *PcapCmd) Run() error { return errors.New("not implemented yet") }
+	"github.com/smtpscope/smtpscope/collector/capture"
+)
+
+// PcapCmd reassembles SMTP sessions from captures into session files.
+type PcapCmd struct {
+	Out   string   `help:"Directory the session files (<uid> then <uid>.ready) are written to." default:"." type:"path"`
+	Ports []int    `help:"TCP ports carrying SMTP (either end of a connection)." default:"25,587,2525"`
+	Quiet bool     `help:"No progress bar and no summary." short:"q"`
+	Files []string `arg:"" help:"pcap or pcapng captures (gzip-compressed ones too), read in order as one capture when their times follow on." type:"existingfile"`
+}
+
+// Run writes one session file per SMTP TCP session found in the captures.
+func (c *PcapCmd) Run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var st capture.Stats
+	opts := capture.Options{Ports: c.Ports, Stats: &st}
+	bar := !c.Quiet && term.IsTerminal(int(os.Stderr.Fd()))
+	if bar {
+		start := time.Now()
+		opts.ProgressFunc = func(read, total int64) { drawBar(read, total, time.Since(start)) }
+	}
+	n, err := capture.WriteDir(ctx, c.Files, opts, c.Out)
+	if bar {
+		fmt.Fprintln(os.Stderr)
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(os.Stderr, "smtpscope pcap: warning: %s\n", w)
+	}
+	if err != nil {
+		return err
+	}
+	if !c.Quiet {
+		fmt.Fprintf(os.Stderr, "smtpscope pcap: %d session(s), %d message(s) (%d partial) from %d packets (%d on SMTP ports) written to %s\n",
+			n, st.Messages, st.PartialMsgs, st.Packets, st.TCPPackets, c.Out)
+		if st.GapBytes > 0 {
+			fmt.Fprintf(os.Stderr, "smtpscope pcap: %d bytes missing from the capture (gaps; messages with gaps are partial)\n", st.GapBytes)
+		}
+	}
+	return nil
+}
+
+// drawBar draws "[=====>     ]  45%  123.4/274.0 MB  56.7 MB/s" on stderr.
+func drawBar(read, total int64, elapsed time.Duration) {
+	const width = 30
+	frac := 0.0
+	if total > 0 {
+		frac = float64(read) / float64(total)
+	}
+	if frac > 1 {
+		frac = 1
+	}
+	full := int(frac * width)
+	bar := strings.Repeat("=", full)
+	if full < width {
+		bar += ">" + strings.Repeat(" ", width-full-1)
+	}
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = float64(read) / s / 1e6
+	}
+	fmt.Fprintf(os.Stderr, "\r[%s] %3.0f%%  %.1f/%.1f MB  %.1f MB/s ", bar, frac*100, float64(read)/1e6, float64(total)/1e6, rate)
+}
