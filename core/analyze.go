@@ -46,6 +46,10 @@ type Options struct {
 	// Yara, when set, scans the whole email and every attachment.
 	Yara        Scanner
 	YaraTimeout time.Duration
+	// Unzip lists and analyses the members of zip attachments (stoQ's
+	// unzip/decompress worker), within ZipLimits.
+	Unzip     bool
+	ZipLimits ZipLimits
 	// OnAttachment, when set, receives every attachment's decoded bytes
 	// (for archiving); data is only valid during the call.
 	OnAttachment func(a *Attachment, data []byte)
@@ -58,7 +62,9 @@ func DefaultOptions() Options {
 		ExtractIOCs: true,
 		IOCKeys:     DefaultIOCKeys(),
 		MaxDepth:    10,
-		YaraTimeout: 30 * time.Second,
+		YaraTimeout: DefaultYaraTimeout,
+		Unzip:       true,
+		ZipLimits:   DefaultZipLimits(),
 	}
 }
 
@@ -355,26 +361,77 @@ func joinBody(body, part string) string {
 	return body + "\n--\n" + part
 }
 
-// attachment records one non-body part.
+// attachment records one non-body part, and the members of a zip.
 func (w *walker) attachment(info Part, data []byte) {
 	at := Attachment{
 		Filename: info.Filename, ContentType: info.ContentType, Size: int64(len(data)),
 		Disposition: info.Disposition, ContentID: info.ContentID, Part: info.Part,
 		Depth: info.Depth, Parent: info.Parent,
 	}
+	w.addAttachment(at, data)
+	if w.a.opts.Unzip && isZip(data) {
+		w.unzip(info, data)
+	}
+}
+
+// addAttachment hashes, types and scans one attachment and records it.
+func (w *walker) addAttachment(at Attachment, data []byte) {
 	at.MD5, at.SHA1, at.SHA256 = hashes(data)
 	at.DetectedType = detectType(data)
-	if w.a.opts.Yara != nil {
+	if w.a.opts.Yara != nil && data != nil {
 		if m, err := w.a.opts.Yara.Scan(data, w.a.opts.YaraTimeout); err != nil {
 			at.Errors = append(at.Errors, "yara: "+err.Error())
 		} else {
 			at.YARA = m
 		}
 	}
-	if w.a.opts.OnAttachment != nil {
+	if w.a.opts.OnAttachment != nil && data != nil {
 		w.a.opts.OnAttachment(&at, data)
 	}
 	w.e.Attachments = append(w.e.Attachments, at)
+}
+
+func isZip(b []byte) bool {
+	return len(b) >= 4 && b[0] == 'P' && b[1] == 'K' && (b[2] == 3 && b[3] == 4 || b[2] == 5 && b[3] == 6)
+}
+
+// unzip records the members of a zip attachment at part P as attachments
+// "P!name" (nested: "P!inner.zip!name"), with their archive as parent.
+func (w *walker) unzip(info Part, data []byte) {
+	members, warnings, err := UnzipMembers(data, w.a.opts.ZipLimits)
+	if err != nil {
+		w.errorf("part %s: unzip: %v", info.Part, err)
+		return
+	}
+	for _, wn := range warnings {
+		w.errorf("part %s: unzip: %s", info.Part, wn)
+		if strings.HasPrefix(wn, ZipWarnBomb) {
+			w.e.Flags = appendUnique(w.e.Flags, "zip_bomb")
+		}
+	}
+	for _, m := range members {
+		parent := info.Part
+		if pp := m.ParentPath(); pp != "" {
+			parent = info.Part + "!" + pp
+		}
+		at := Attachment{
+			Filename: m.Name, Size: m.Size, Part: info.Part + "!" + m.Path, Parent: parent,
+			Depth: info.Depth + m.Depth, Encrypted: m.Encrypted, Disposition: "archive-member",
+		}
+		if m.Err != "" {
+			at.Errors = append(at.Errors, m.Err)
+		}
+		if m.Encrypted {
+			w.e.Flags = appendUnique(w.e.Flags, "encrypted_archive")
+		}
+		if m.Data == nil {
+			// Listed, not extracted: no hashes of bytes we do not have.
+			at.DetectedType = ""
+			w.e.Attachments = append(w.e.Attachments, at)
+			continue
+		}
+		w.addAttachment(at, m.Data)
+	}
 }
 
 func detectType(data []byte) string {

@@ -1,9 +1,12 @@
 package core
 
 import (
+	"archive/zip"
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +277,54 @@ func TestSessionEmailsRecords(t *testing.T) {
 	}
 	if e2 := emails[1]; e2.ID != "CTEST1.1" || !e2.Partial || e2.ServerReply != nil || e2.Subject != "s2" {
 		t.Errorf("second record %+v", e2)
+	}
+}
+
+func zipOf(t *testing.T, files map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		f, err := zw.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(files[n])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestAnalyzeZipMembers(t *testing.T) {
+	inner := zipOf(t, map[string][]byte{"invoice.js": []byte("var x = 'http://dropper.example.com/a';")})
+	outer := zipOf(t, map[string][]byte{"docs.zip": inner, "readme.txt": []byte("hello")})
+	msg := "Subject: zip\nContent-Type: multipart/mixed; boundary=\"z\"\n\n--z\nContent-Type: text/plain\n\nsee zip\n--z\n" +
+		"Content-Type: application/zip; name=\"a.zip\"\nContent-Transfer-Encoding: base64\n\n" + b64lines(outer) + "--z--\n"
+	e := NewAnalyzer(DefaultOptions()).AnalyzeBytes(crlfText(msg))
+	got := map[string]Attachment{}
+	for _, a := range e.Attachments {
+		got[a.Part] = a
+	}
+	js, ok := got["2!docs.zip!invoice.js"]
+	if !ok {
+		t.Fatalf("nested member missing: %+v", e.Attachments)
+	}
+	if js.Parent != "2!docs.zip" || js.Depth != 2 || js.SHA256 != sha256hex([]byte("var x = 'http://dropper.example.com/a';")) {
+		t.Errorf("nested member %+v", js)
+	}
+	if rd := got["2!readme.txt"]; rd.Parent != "2" || rd.Depth != 1 || rd.Size != 5 {
+		t.Errorf("member %+v", rd)
+	}
+	opts := DefaultOptions()
+	opts.Unzip = false
+	if e := NewAnalyzer(opts).AnalyzeBytes(crlfText(msg)); len(e.Attachments) != 1 {
+		t.Errorf("unzip off still listed members: %d attachments", len(e.Attachments))
 	}
 }

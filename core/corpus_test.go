@@ -76,6 +76,9 @@ func TestCorpusEveryMessageParses(t *testing.T) {
 			t.Errorf("%s: wrong whole-email hash", f)
 		}
 		for _, at := range e.Attachments {
+			if at.SHA256 == "" && (at.Encrypted || len(at.Errors) > 0) {
+				continue // archive member listed but not extracted
+			}
 			if len(at.SHA256) != 64 || len(at.MD5) != 32 || len(at.SHA1) != 40 || at.DetectedType == "" || at.Part == "" {
 				t.Errorf("%s: attachment %+v incomplete", f, at)
 			}
