@@ -649,7 +649,7 @@ func bracketSuffix(b []byte) (int, string) {
 
 const (
 	maxURLLen       = 16 << 10 // longer URLs are not reported (their host is)
-	maxURLsPerToken = 64       // nested URLs ("...?u=https://...") per token
+	maxURLsPerToken = 16       // nested URLs ("...?u=https://...") per token
 	maxJoinSpaces   = 3
 )
 
@@ -922,6 +922,9 @@ func (sc *iocScanner) token(tok []byte, fl uint16, joined, bareDot bool) {
 // dot, at or colon, "\\." or a defanged scheme before "://".
 func needsRefang(tok []byte) bool {
 	for i, c := range tok {
+		if chClass[c]&(chOpen|chBslash|chColon) == 0 {
+			continue
+		}
 		switch c {
 		case '[', '(', '{':
 			for l := 3; l <= 6 && i+l <= len(tok); l++ {
@@ -1009,7 +1012,10 @@ func entityAt(t []byte, i int) bool {
 // urls finds scheme://host... URLs.
 func (sc *iocScanner) urls(t []byte, marks []bool) {
 	count := 0
-	rawEnd, rawFrom := -1, -1 // end of the last URL-character run and where its scan began
+	// t[runFrom:runEnd] is a run of URL characters; stopped tells whether
+	// it is known to end at runEnd. Nested URLs share the run, so it is
+	// scanned once per token however many "://" it holds.
+	runFrom, runEnd, stopped := -1, -1, false
 	for off := 0; off < len(t) && count < maxURLsPerToken; {
 		k := bytes.Index(t[off:], []byte("://"))
 		if k < 0 {
@@ -1025,31 +1031,38 @@ func (sc *iocScanner) urls(t []byte, marks []bool) {
 			continue
 		}
 		as := p + 3
-		// The URL-character run is the same for nested URLs: reuse it.
-		end := rawEnd
-		if !(rawFrom >= 0 && as >= rawFrom && as <= rawEnd) {
-			end = as
-			for end < len(t) && end-as < maxURLLen {
-				c := t[end]
-				if chClass[c]&chURL == 0 || (c == '&' && entityAt(t, end)) {
-					break
-				}
-				end++
-			}
-			rawFrom, rawEnd = as, end
-			if end-as >= maxURLLen && end < len(t) && chClass[t[end]]&chURL != 0 {
-				rawFrom = -1 // capped: do not reuse
-			}
+		if !(runFrom >= 0 && as >= runFrom && as <= runEnd) {
+			runFrom, runEnd, stopped = as, as, false
 		}
-		tooLong := end-as >= maxURLLen && end < len(t) && chClass[t[end]]&chURL != 0
+		for !stopped && runEnd-as < maxURLLen {
+			if runEnd >= len(t) {
+				stopped = true
+				break
+			}
+			c := t[runEnd]
+			if chClass[c]&chURL == 0 || (c == '&' && entityAt(t, runEnd)) {
+				stopped = true
+				break
+			}
+			runEnd++
+		}
+		end := runEnd
+		tooLong := !stopped || end-as > maxURLLen
+		if tooLong {
+			end = as + maxURLLen
+		}
 		// Authority: up to the first '/', '?' or '#'.
 		ae := as
 		for ae < end && t[ae] != '/' && t[ae] != '?' && t[ae] != '#' {
 			ae++
 		}
-		// Trailing punctuation (may eat into a bare authority: "http://x.com.").
-		end = trimURLEnd(t, ss, end)
-		if ae > end {
+		// Trailing punctuation may eat into a bare authority ("http://x.com.").
+		// With a path, trimming waits until the host is known to be good:
+		// it counts brackets over the whole URL, and invalid candidates
+		// must stay cheap.
+		hasPath := ae < end
+		if !hasPath && !tooLong {
+			end = trimURLEnd(t, ss, end)
 			ae = end
 		}
 		if ae <= as {
@@ -1094,8 +1107,8 @@ func (sc *iocScanner) urls(t []byte, marks []bool) {
 				continue
 			}
 		}
-		defanged := anyMark(marks, ss, end)
-		// hostVal is the host IOC; it lives in sc.host until the URL is added.
+		defanged := anyMark(marks, ss, ae)
+		// The host IOC lives in sc.host until the URL is added.
 		hostTyp := kIPv6
 		if hostOK {
 			sc.host = v6.AppendTo(sc.host[:0])
@@ -1120,8 +1133,11 @@ func (sc *iocScanner) urls(t []byte, marks []bool) {
 		}
 		sc.hostStarts = append(sc.hostStarts, hs)
 		count++
+		if hasPath && !tooLong {
+			end = trimURLEnd(t, ss, end)
+		}
 		if !tooLong {
-			sc.addURL(t, ss, p, hs, he, end, defanged)
+			sc.addURL(t, ss, p, hs, he, end, defanged || anyMark(marks, ae, end))
 		}
 		sc.set.add(hostTyp, sc.host, defanged, sc.source)
 	}
