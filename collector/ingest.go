@@ -287,7 +287,10 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 func (c *Collector) commit(ing *ingested, claim []byte) error {
 	groups := c.groupConfigs()
 	now := time.Now().UTC()
-	return c.store.db.b.Update(func(tx *bolt.Tx) error {
+	// Batch coalesces the commits of concurrent workers and submitters
+	// into one fsync; the function is idempotent as Batch requires.
+	return c.store.db.b.Batch(func(tx *bolt.Tx) error {
+		ing.queued = map[string][]string{}
 		eb, sb := tx.Bucket(bEmails), tx.Bucket(bSessions)
 		var newBytes int64
 		if sm := ing.session; sm != nil {

@@ -71,6 +71,8 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.b.NoSync = o.NoFsync
+	d.b.MaxBatchDelay = time.Millisecond
 	if !o.ReadOnly {
 		for _, sub := range []string{SessionsDir, EmailsDir, ResultsDir, ArchiveDir, ReviewDir} {
 			removeTemps(filepath.Join(dir, sub))

@@ -273,7 +273,8 @@ func (r *groupRunner) attempt(id string) {
 	}
 	now := time.Now().UTC()
 	var st *SubmissionStatus
-	txErr := c.store.db.b.Update(func(tx *bolt.Tx) error {
+	txErr := c.store.db.b.Batch(func(tx *bolt.Tx) error {
+		st = nil
 		old, gerr := getSub(tx, id, r.cfg.Name)
 		if gerr != nil {
 			return gerr
