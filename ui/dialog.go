@@ -448,7 +448,7 @@ func writeNew(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists: not overwritten", path)
+			return fmt.Errorf("not overwritten: %s exists", path)
 		}
 		return err
 	}

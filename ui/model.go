@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -92,6 +93,9 @@ type Model struct {
 	refreshDirty bool
 	refreshSubs  bool
 	resub        *resubJob
+
+	// last is the last frame drawn (read by tests from another goroutine).
+	last atomic.Pointer[string]
 }
 
 // New returns the root model.
@@ -678,6 +682,7 @@ func (m *Model) View() tea.View {
 	} else {
 		content = m.screen()
 	}
+	m.last.Store(&content)
 	v := tea.NewView(content)
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
@@ -709,7 +714,11 @@ func (m *Model) header() string {
 	} else {
 		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(backend.Sorts[m.sort]))
 		if m.searched {
-			info += fmt.Sprintf(" · %s", m.took.Round(time.Millisecond))
+			if m.took < time.Millisecond {
+				info += " · <1ms"
+			} else {
+				info += fmt.Sprintf(" · %s", m.took.Round(time.Millisecond))
+			}
 		}
 		left += s.Muted.Render(" · " + info)
 		if m.newRows > 0 {

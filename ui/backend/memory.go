@@ -462,7 +462,11 @@ func (m *Memory) Attachment(ctx context.Context, emailID, sha1 string) ([]byte, 
 	if b, ok := m.atts[sha1]; ok {
 		return b, nil
 	}
-	return nil, fmt.Errorf("attachment %s: %w", sha1, ErrNotFound)
+	raw, ok := m.raw[emailID]
+	if !ok {
+		return nil, fmt.Errorf("attachment %s: %w", sha1, ErrNotFound)
+	}
+	return ExtractAttachment(raw, sha1)
 }
 
 // Submissions implements Backend.
