@@ -58,7 +58,9 @@ package core
 //     when unbalanced; HTML entities "&lt;" "&gt;" "&quot;" "&#39;" "&#34;"
 //     "&apos;" "&nbsp;" end a URL and "&amp;" inside one reads as "&". The
 //     scheme and host are lower-cased, the rest is kept as written. A URL
-//     inside another URL's query (a redirector's target) is reported too.
+//     inside another URL's query (a redirector's target) is reported too,
+//     up to 16 per token. A URL longer than 16 KiB is not reported (its
+//     host is).
 //   - Defanged forms: hxxp/hxxps/hXXp/h**p/fxp schemes, "[.]" "(.)" "{.}"
 //     "[dot]" "(dot)" "{dot}", "[@]" "(@)" "{@}" "[at]" "(at)" "{at}", "[:]",
 //     "[://]" and "\.". Bracketed dots and ats may have blanks around them
@@ -1207,6 +1209,7 @@ func trimURLEnd(t []byte, s, end int) int {
 
 // emails finds local@domain addresses.
 func (sc *iocScanner) emails(t []byte, marks []bool) {
+	ai := 0 // URL authorities are disjoint and in order
 	for off := 0; off < len(t); {
 		k := bytes.IndexByte(t[off:], '@')
 		if k < 0 {
@@ -1214,15 +1217,11 @@ func (sc *iocScanner) emails(t []byte, marks []bool) {
 		}
 		p := off + k
 		off = p + 1
-		inAuth := false
-		for _, a := range sc.auth {
-			if p >= a[0] && p < a[1] {
-				inAuth = true
-				break
-			}
+		for ai < len(sc.auth) && sc.auth[ai][1] <= p {
+			ai++
 		}
-		if inAuth {
-			continue
+		if ai < len(sc.auth) && p >= sc.auth[ai][0] {
+			continue // userinfo of a URL
 		}
 		de := p + 1
 		for de < len(t) && de-p <= 254 && chClass[t[de]]&chRun != 0 {

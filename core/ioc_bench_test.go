@@ -1,8 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -145,5 +147,49 @@ func BenchmarkRefang(b *testing.B) {
 		for _, s := range inputs {
 			_ = Refang(s)
 		}
+	}
+}
+
+// hostileIOCInputs are pathological inputs of about a megabyte each: long
+// runs of one kind of anchor, nesting, floods of near-candidates.
+func hostileIOCInputs() map[string][]byte {
+	return map[string][]byte{
+		"long label run":      bytes.Repeat([]byte("a.a"), 200000),
+		"nested urls":         bytes.Repeat([]byte("http://a.example.com/"), 50000),
+		"nested urls parens":  append(bytes.Repeat([]byte("http://a.example.com/("), 20000), bytes.Repeat([]byte(")"), 20000)...),
+		"bad hosts parens":    append(bytes.Repeat([]byte("http://("), 100000), ')'),
+		"long url":            append([]byte("http://a.example.com/"), bytes.Repeat([]byte("x"), 1<<20)...),
+		"scheme letters":      bytes.Repeat([]byte("hxxphxxp[://]"), 50000),
+		"userinfo ats":        bytes.Repeat([]byte("http://a@b/"), 100000),
+		"long token anchors":  bytes.Repeat([]byte("a.b(c.d,e.f)[g]{h}\\.i@j:k;"), 30000),
+		"hex flood":           bytes.Repeat([]byte("0123456789abcdef"), 100000),
+		"ats":                 bytes.Repeat([]byte("a@"), 300000),
+		"brackets":            bytes.Repeat([]byte("[[[(.)]]]"), 100000),
+		"colons":              bytes.Repeat([]byte("1:"), 300000),
+		"dots":                bytes.Repeat([]byte("."), 600000),
+		"bare dots":           bytes.Repeat([]byte("a dot "), 100000),
+		"spaced defangs":      bytes.Repeat([]byte("a [.] "), 100000),
+		"binary":              benchNoise(1 << 20),
+		"many distinct hosts": manyHosts(20000),
+	}
+}
+
+// BenchmarkExtractIOCsHostile keeps the worst cases in view: each must stay
+// linear (MB/s in the same range as ordinary text, not collapsing).
+func BenchmarkExtractIOCsHostile(b *testing.B) {
+	inputs := hostileIOCInputs()
+	names := make([]string, 0, len(inputs))
+	for n := range inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data := inputs[n]
+		b.Run(strings.ReplaceAll(n, " ", "_"), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				ExtractIOCs(data, "body")
+			}
+		})
 	}
 }

@@ -347,24 +347,7 @@ func TestDefaultIOCKeys(t *testing.T) {
 // TestIOCHostileInput checks that huge, binary and pathological inputs are
 // handled (no panic, bounded output); the fuzz target covers the rest.
 func TestIOCHostileInput(t *testing.T) {
-	inputs := map[string][]byte{
-		"long label run":      bytes.Repeat([]byte("a.a"), 200000),
-		"nested urls":         bytes.Repeat([]byte("http://a.example.com/"), 50000),
-		"nested urls parens":  append(bytes.Repeat([]byte("http://a.example.com/("), 20000), bytes.Repeat([]byte(")"), 20000)...),
-		"bad hosts parens":    append(bytes.Repeat([]byte("http://("), 100000), ')'),
-		"long url":            append([]byte("http://a.example.com/"), bytes.Repeat([]byte("x"), 1<<20)...),
-		"scheme letters":      bytes.Repeat([]byte("hxxphxxp[://]"), 50000),
-		"long token anchors":  bytes.Repeat([]byte("a.b(c.d,e.f)[g]{h}\\.i@j:k;"), 30000),
-		"hex flood":           bytes.Repeat([]byte("0123456789abcdef"), 100000),
-		"ats":                 bytes.Repeat([]byte("a@"), 300000),
-		"brackets":            bytes.Repeat([]byte("[[[(.)]]]"), 100000),
-		"colons":              bytes.Repeat([]byte("1:"), 300000),
-		"dots":                bytes.Repeat([]byte("."), 600000),
-		"bare dots":           bytes.Repeat([]byte("a dot "), 100000),
-		"spaced defangs":      bytes.Repeat([]byte("a [.] "), 100000),
-		"binary":              benchNoise(1 << 20),
-		"many distinct hosts": manyHosts(20000),
-	}
+	inputs := hostileIOCInputs()
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
 			iocs := ExtractIOCs(in, "body")
