@@ -45,6 +45,9 @@
 //	                            In command mode after "> BDAT ..." it is that
 //	                            chunk; in data mode it is message bytes that
 //	                            lines cannot carry (a bare LF, no final CRLF).
+//	@gap N                      ours: the capture lost N bytes here; the
+//	                            message it cuts is flagged partial and "gap",
+//	                            no bytes are invented.
 //
 // Replies are matched to commands in order (pipelining): a reply line whose
 // command has a pending request answers the oldest one; a line for a

@@ -267,7 +267,7 @@ func (p *sessionParser) run(mtime time.Time) error {
 				return p.fail(p.line, "read: %v", err)
 			}
 		}
-		if len(l) > 0 && l[0] == '@' && p.protocol == 0 && !bytes.HasPrefix(l, []byte("@raw ")) {
+		if len(l) > 0 && l[0] == '@' && p.protocol == 0 && !bytes.HasPrefix(l, []byte("@raw ")) && !bytes.HasPrefix(l, []byte("@gap ")) {
 			p.extension(string(l[1:]))
 			continue
 		}
@@ -426,6 +426,9 @@ func (p *sessionParser) body(l []byte) error {
 	if len(l) >= 5 && bytes.HasPrefix(l, []byte("@raw ")) {
 		return p.rawBlock(l, false)
 	}
+	if bytes.HasPrefix(l, []byte("@gap ")) && p.gap(l) {
+		return nil
+	}
 	if isProtoLine(l) || (len(l) == 1 && (l[0] == '>' || l[0] == '<')) {
 		p.protocol++
 		if p.bdatLast && p.cur != nil {
@@ -526,7 +529,26 @@ func (p *sessionParser) dataLine(l []byte) error {
 	if bytes.HasPrefix(l, []byte("@raw ")) {
 		return p.rawBlock(l, true)
 	}
+	if bytes.HasPrefix(l, []byte("@gap ")) && p.gap(l) {
+		return nil
+	}
 	return p.appendDataLine(l)
+}
+
+// gap handles "@gap N": the capture lost N bytes here. The message it cuts
+// is flagged partial; no bytes are invented. It reports false when the line
+// is not a well-formed gap line (in data mode it is then message text).
+func (p *sessionParser) gap(l []byte) bool {
+	n, err := strconv.ParseInt(strings.TrimSpace(string(l[5:])), 10, 64)
+	if err != nil || n < 0 {
+		return false
+	}
+	if p.cur != nil {
+		p.cur.m.Partial = true
+		addFlag(p.cur.m, FlagGap)
+	}
+	p.anomaly("capture gap: %d bytes missing", n)
+	return true
 }
 
 func (p *sessionParser) appendDataLine(l []byte) error {

@@ -353,3 +353,23 @@ func hasFlag(flags []string, f string) bool {
 	}
 	return false
 }
+
+func TestSessionGap(t *testing.T) {
+	// A gap inside DATA: what is there is kept, nothing invented, flagged.
+	s := parseString(t, lines("> DATA ", "< DATA 354 go", "Subject: g", "", "before", "@gap 1000", "after", "> . .", "< . 250 ok"))
+	m := s.Messages[0]
+	if string(m.Data) != "Subject: g\r\n\r\nbefore\r\nafter\r\n" || !m.Partial || !hasFlag(m.Flags, FlagGap) {
+		t.Errorf("data %q partial %v flags %v", m.Data, m.Partial, m.Flags)
+	}
+	// A gap inside a BDAT chunk.
+	s = parseString(t, lines("> BDAT 10 LAST", "@gap 6")+"@raw 4\nabcd\n"+lines("< BDAT 250 ok"))
+	m = s.Messages[0]
+	if string(m.Data) != "abcd" || !m.Partial || !hasFlag(m.Flags, FlagGap) {
+		t.Errorf("bdat data %q partial %v flags %v", m.Data, m.Partial, m.Flags)
+	}
+	// "@gap x" that is not a gap line is message text.
+	s = parseString(t, lines("> DATA ", "< DATA 354 go", "@gap of the year", "> . .", "< . 250 ok"))
+	if string(s.Messages[0].Data) != "@gap of the year\r\n" || s.Messages[0].Partial {
+		t.Errorf("text line taken as gap: %q", s.Messages[0].Data)
+	}
+}
