@@ -143,12 +143,8 @@ func (c *Collector) toReview(spool, name string, data []byte, reason string) (*i
 	if strings.HasSuffix(rname, errorSuffix) {
 		rname += "_"
 	}
-	if data == nil {
-		// not a regular file or too large: keep what can be kept
-		if b, err := os.ReadFile(filepath.Join(spool, name)); err == nil && len(b) <= maxSessionFile {
-			data = b
-		}
-	}
+	// data is nil for entries that are not regular files (never followed:
+	// a symlink could point anywhere) or too large: only the reason is kept
 	dir := filepath.Join(s.dir, ReviewDir)
 	if _, err := os.Stat(filepath.Join(dir, rname)); err == nil {
 		rname = rname + "-" + time.Now().UTC().Format("20060102T150405.000000000")
@@ -238,12 +234,24 @@ func (c *Collector) storeSession(name string, data []byte, sha string, mtime tim
 	return ing, nil
 }
 
+// fileName maps an email id to a file name: the id itself when it is
+// safe, else its safe form plus a hash of the id, so that two ids never
+// share a file.
+func fileName(id string) string {
+	safe := ace.SafeName(id)
+	if safe == id {
+		return safe
+	}
+	sum := sha256.Sum256([]byte(id))
+	return safe + "-" + hex.EncodeToString(sum[:4])
+}
+
 func claimKey(name, sha string) []byte { return []byte(name + "\x00" + sha) }
 
 // storeEmail writes one email's bytes, attachments and record.
 func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, now time.Time) (*EmailMeta, error) {
 	s := c.store
-	safe := ace.SafeName(rec.ID)
+	safe := fileName(rec.ID)
 	day := dayDir(now)
 	emlRel := EmailsDir + "/" + day + "/" + safe + ".eml"
 	resRel := ResultsDir + "/" + day + "/" + safe + ".json"

@@ -42,3 +42,16 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestFileName(t *testing.T) {
+	if fileName("CAbc.0") != "CAbc.0" {
+		t.Error("safe id changed")
+	}
+	a, b := fileName("a b.0"), fileName("a_b.0")
+	if a == b || b != "a_b.0" {
+		t.Errorf("ids collide: %q %q", a, b)
+	}
+	if f := fileName("../../etc/passwd"); f[0] == '.' || len(f) == 0 {
+		t.Errorf("unsafe %q", f)
+	}
+}

@@ -320,6 +320,11 @@ nodes = [%q]
 		t.Errorf("status: %v\n%s", err, out)
 	}
 
+	out, err = exec.Command(binPath, "status", "--data", data, "--email", "C5rcpt.0").CombinedOutput()
+	if err != nil || !regexpMatch(`C5rcpt\.0\s+prod\s+sent\s+1\s+`+got["C5rcpt.0"][0].UUID, out) {
+		t.Errorf("status --email: %v\n%s", err, out)
+	}
+
 	// manual resubmission while no collector runs, then delivery
 	out, err = exec.Command(binPath, "submit", "--data", data, "--config", cfg, "--group", "prod", "C2msg.0").CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("queued 1")) {
@@ -375,6 +380,17 @@ func TestProcBadInput(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		spoolWrite(t, spool, fmt.Sprintf("Cgood%d", i), simpleSession(i, 1), time.Time{})
 	}
+	// a symlink is never followed (it could point at any file)
+	secret := filepath.Join(tmp, "secret")
+	if err := os.WriteFile(secret, simpleSession(99, 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(spool, "Clink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spool, "Clink.ready"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, logs := runCollect(t, "--spool", spool, "--data", data, "--ace", sink.url)
 	if code != 0 {
 		t.Fatalf("collect exit %d:\n%s", code, logs)
@@ -389,6 +405,12 @@ func TestProcBadInput(t *testing.T) {
 			t.Errorf("review/%s.error: %q %v", name, reason, err)
 		}
 	}
+	if b, err := os.ReadFile(filepath.Join(data, "review", "Clink")); err != nil || len(b) != 0 {
+		t.Errorf("review/Clink: %q %v (the symlink target must not be copied)", b, err)
+	}
+	if r, _ := os.ReadFile(filepath.Join(data, "review", "Clink.error")); !bytes.Contains(r, []byte("not a regular file")) {
+		t.Errorf("review/Clink.error: %q", r)
+	}
 	got := byEmail(t, sinkDir)
 	if len(got) != 3 {
 		t.Errorf("sink has %v, want the 3 good emails", keys(got))
@@ -397,7 +419,7 @@ func TestProcBadInput(t *testing.T) {
 		t.Errorf("spool not drained: %d entries", len(ents))
 	}
 	out, err := exec.Command(binPath, "status", "--data", data).CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("review/    4 entries")) || !bytes.Contains(out, []byte("empty session file")) {
+	if err != nil || !bytes.Contains(out, []byte("review/    5 entries")) || !bytes.Contains(out, []byte("empty session file")) {
 		t.Errorf("status: %v\n%s", err, out)
 	}
 	sink.stop(t)
@@ -654,5 +676,68 @@ nodes = [%q]
 	}
 	t.Logf("crash test: %d sessions, %d emails, %d SIGKILLs; every email at the sink; %d duplicate submissions; %d spool entries claimed again after a kill",
 		sessions, len(want), killed, dups, st.Stats.DuplicateClaims)
+	sink.stop(t)
+}
+
+func TestProcReloadSIGHUP(t *testing.T) {
+	tmp := t.TempDir()
+	spool, data, sinkDir := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data"), filepath.Join(tmp, "sink")
+	if err := os.MkdirAll(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sink := startSink(t, sinkDir)
+	conf := func(groups ...string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "spool = %q\ndata = %q\nrescan_interval = \"200ms\"\n", spool, data)
+		for _, g := range groups {
+			fmt.Fprintf(&b, "[[group]]\nname = %q\nnodes = [%q]\n", g, sink.url)
+		}
+		return b.String()
+	}
+	cfg := writeConfig(t, tmp, conf("a"))
+	col := start(t, "collect", "--config", cfg)
+	spoolWrite(t, spool, "Chup1", simpleSession(1, 1), time.Time{})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(byEmail(t, sinkDir)["Chup1.0"]) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered:\n%s", col.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	writeConfig(t, tmp, conf("a", "b"))
+	if err := col.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(col.stderr.String(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload:\n%s", col.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	spoolWrite(t, spool, "Chup2", simpleSession(2, 1), time.Time{})
+	deadline = time.Now().Add(20 * time.Second)
+	for len(byEmail(t, sinkDir)["Chup2.0"]) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Chup2.0 not delivered to both groups:\n%s", col.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// a broken config is refused and the collector keeps running
+	writeConfig(t, tmp, "spool = [")
+	_ = col.cmd.Process.Signal(syscall.SIGHUP)
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(col.stderr.String(), "config not reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("bad config not reported:\n%s", col.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code := col.stop(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if n := len(byEmail(t, sinkDir)["Chup1.0"]); n != 1 {
+		t.Errorf("Chup1.0 delivered %d times after reload, want 1", n)
+	}
 	sink.stop(t)
 }

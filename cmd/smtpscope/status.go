@@ -16,10 +16,11 @@ import (
 
 // StatusCmd prints the queue of a data dir.
 type StatusCmd struct {
-	Data   string `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
-	Config string `help:"Config file (adds configured groups with nothing queued yet)." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
-	JSON   bool   `help:"Print the status as JSON."`
-	Errors int    `default:"10" help:"How many recent errors to show."`
+	Data   string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
+	Config string   `help:"Config file (adds configured groups with nothing queued yet)." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	JSON   bool     `help:"Print the status as JSON."`
+	Errors int      `default:"10" help:"How many recent errors to show."`
+	Email  []string `help:"Show the submission state of these email ids per group (needs the collector stopped)." placeholder:"ID"`
 }
 
 // Run prints the status: from the database when no collector runs, else
@@ -33,6 +34,9 @@ func (c *StatusCmd) Run() error {
 		}
 		cfg.ApplyDefaults()
 	}
+	if len(c.Email) > 0 {
+		return c.emailStatus()
+	}
 	st, note, err := readStatus(c.Data, cfg)
 	if err != nil {
 		return err
@@ -44,6 +48,51 @@ func (c *StatusCmd) Run() error {
 	}
 	printStatus(os.Stdout, st, note, c.Errors)
 	return nil
+}
+
+// emailStatus prints each email's submission state per group.
+func (c *StatusCmd) emailStatus() error {
+	s, err := collector.OpenStore(c.Data, collector.StoreOptions{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	if errors.Is(err, collector.ErrLocked) {
+		return fmt.Errorf("%w: per-email states are shown by the UI while it runs, or here once it stops", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	type row struct {
+		Email       *collector.EmailMeta         `json:"email"`
+		Submissions []collector.SubmissionStatus `json:"submissions"`
+	}
+	var rows []row
+	for _, id := range c.Email {
+		m, err := s.Email(id)
+		if err != nil {
+			return err
+		}
+		subs, err := s.Submissions(id)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{Email: m, Submissions: subs})
+	}
+	if c.JSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tGROUP\tSTATE\tATTEMPTS\tUUID\tUPDATED\tLAST ERROR")
+	for _, r := range rows {
+		if len(r.Submissions) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t(not queued to any group)\t\t\t\t\n", oneLine(r.Email.ID))
+		}
+		for _, st := range r.Submissions {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", oneLine(st.EmailID), oneLine(st.Group), st.State, st.Attempts,
+				st.UUID, st.Updated.Format(time.RFC3339), oneLine(st.LastError))
+		}
+	}
+	return tw.Flush()
 }
 
 func readStatus(dir string, cfg *collector.Config) (*collector.Status, string, error) {
