@@ -41,9 +41,10 @@ package core
 //     and "010.1.1.1" yield nothing. "10.0.0.1-10.0.0.9" yields both ends.
 //   - IPv6: validated by net/netip and reported in canonical form. To keep
 //     clock times ("12:30:45"), C++ scopes ("std::string") and the like out,
-//     the candidate must stand alone (no letter or digit glued to it), and
-//     at least one group must have three or more hex digits: "2001:db8::1"
-//     and "fe80::1" are found, "::1", "1::2" and "a::b" are not. An
+//     the candidate must stand alone (no letter or digit glued to it), have
+//     two or more non-empty groups, one of three or more hex digits:
+//     "2001:db8::1" and "fe80::1" are found, "::1", "1::2", "a::b" and
+//     "ae2::" are not. An
 //     IPv4-mapped address ("::ffff:192.0.2.1") yields the IPv4 address too.
 //   - Hashes: a hex run of exactly 32, 40, 64 or 128 characters with word
 //     boundaries on both sides (letters, digits and '_' glue) is md5, sha1,
@@ -70,6 +71,9 @@ package core
 //     address in some other way ("www.evil dot com", "hxxp://evil dot com",
 //     "user(at)evil dot com"); "a dot com" in prose is left alone. A bare
 //     " at " is never read as '@'.
+//   - Known noise: random-looking text with dots (uuencoded data, garbage)
+//     can hold short names that happen to end in a real TLD ("58F.SD" ->
+//     "58f.sd"); nothing short of decoding tells them from real names.
 //   - Values are normalized: domains, hashes, e-mail domains, URL schemes
 //     and hosts are lower-cased; e-mail local parts and URL paths are kept
 //     as written. IOCs are deduplicated by (type, value).
@@ -1424,20 +1428,24 @@ func (sc *iocScanner) ipv6s(t []byte, marks []bool) {
 	}
 }
 
-// v6Plausible requires one group of at least three hex digits.
+// v6Plausible requires at least two non-empty groups, one of them of at
+// least three hex digits ("2001:db8::", "fe80::1"; not "1::2" or "ae2::").
 func v6Plausible(c []byte) bool {
-	run := 0
-	for _, x := range c {
-		if x == ':' || x == '.' {
+	run, groups, long := 0, 0, false
+	for i := 0; i <= len(c); i++ {
+		if i == len(c) || c[i] == ':' {
+			if run > 0 {
+				groups++
+			}
 			run = 0
 			continue
 		}
 		run++
 		if run >= 3 {
-			return true
+			long = true
 		}
 	}
-	return false
+	return long && groups >= 2
 }
 
 // hashes finds hex runs of hash length with word boundaries.
