@@ -686,15 +686,19 @@ var anchor = func() (t [256]bool) {
 // number of times.
 func (sc *iocScanner) scan(data []byte) {
 	n := len(data)
-	done := 0 // data[:done] has been examined
+	done := 0        // data[:done] has been examined
+	nextAnchor := -1 // the next anchor byte at or after i, when known
 	for i := 0; i < n; {
-		j := i
-		for _, c := range data[i:] {
-			if anchor[c] {
-				break
+		if nextAnchor < i {
+			nextAnchor = i
+			for _, c := range data[i:] {
+				if anchor[c] {
+					break
+				}
+				nextAnchor++
 			}
-			j++
 		}
+		j := nextAnchor
 		if q := findBareDot(data, i, j); q >= 0 {
 			j = q
 		}

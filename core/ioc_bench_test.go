@@ -168,6 +168,7 @@ func hostileIOCInputs() map[string][]byte {
 		"colons":              bytes.Repeat([]byte("1:"), 300000),
 		"dots":                bytes.Repeat([]byte("."), 600000),
 		"bare dots":           bytes.Repeat([]byte("a dot "), 100000),
+		"bare dots unjoined":  bytes.Repeat([]byte("a dot , "), 100000),
 		"spaced defangs":      bytes.Repeat([]byte("a [.] "), 100000),
 		"binary":              benchNoise(1 << 20),
 		"many distinct hosts": manyHosts(20000),
