@@ -309,11 +309,13 @@ func (c *Collector) run(ctx context.Context, done chan struct{}) error {
 	c.mu.Lock()
 	runners := make([]*groupRunner, 0, len(c.groups))
 	for _, r := range c.groups {
-		runners = append(runners, r)
+		if r.started {
+			runners = append(runners, r)
+		}
 	}
 	c.mu.Unlock()
 	for _, r := range runners {
-		r.wg.Wait()
+		<-r.done
 	}
 	wg.Wait()
 	c.log.Info("stopped")
@@ -322,6 +324,7 @@ func (c *Collector) run(ctx context.Context, done chan struct{}) error {
 
 // startGroup runs r under ctx; c.mu is held.
 func (c *Collector) startGroup(ctx context.Context, name string, r *groupRunner) {
+	r.started = true
 	gctx, cancel := context.WithCancel(ctx)
 	c.cancels[name] = cancel
 	go r.run(gctx)
@@ -811,7 +814,12 @@ func (c *Collector) Reload(cfg *Config) error {
 	// little later
 	time.AfterFunc(time.Minute, oldAn.close)
 	c.mu.Lock()
-	oldRunners := c.groups
+	var oldRunners []*groupRunner
+	for _, r := range c.groups {
+		if r.started {
+			oldRunners = append(oldRunners, r)
+		}
+	}
 	for name, cancel := range c.cancels {
 		cancel()
 		delete(c.cancels, name)
@@ -822,7 +830,7 @@ func (c *Collector) Reload(cfg *Config) error {
 	// ones, so no email is sent twice concurrently
 	go func() {
 		for _, r := range oldRunners {
-			r.wg.Wait()
+			<-r.done
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()

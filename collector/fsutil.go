@@ -14,9 +14,10 @@ import (
 // fsync, rename) and remembers the directories touched so that one
 // fsync per directory makes the renames durable before the queue commit.
 type fileWriter struct {
-	fsync bool
-	mu    sync.Mutex
-	dirs  map[string]bool
+	fsync  bool
+	mu     sync.Mutex
+	dirs   map[string]bool
+	syncMu sync.Mutex // held for a whole sync: a caller returns only once every directory written before it is durable
 }
 
 func newFileWriter(fsync bool) *fileWriter {
@@ -66,6 +67,8 @@ func (w *fileWriter) write(path string, data []byte, mtime time.Time) error {
 
 // sync fsyncs every directory written since the last call.
 func (w *fileWriter) sync() error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
 	w.mu.Lock()
 	dirs := w.dirs
 	w.dirs = map[string]bool{}

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector/ace"
@@ -81,7 +83,7 @@ func (c *Collector) claim(spool, name string) (*ingested, error) {
 	if st.Size() > maxSessionFile {
 		return c.toReview(spool, name, nil, fmt.Sprintf("%s: %d bytes, larger than the %d byte limit", path, st.Size(), maxSessionFile))
 	}
-	data, err := os.ReadFile(path)
+	data, err := readNoFollow(path, maxSessionFile)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +110,25 @@ func (c *Collector) claim(spool, name string) (*ingested, error) {
 		return nil, err
 	}
 	return ing, c.release(spool, name)
+}
+
+// readNoFollow reads a regular file without following a symlink (the
+// spool is written by another program; a file replaced by a link after
+// the Lstat must not make us read elsewhere).
+func readNoFollow(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, limit+1))
 }
 
 // parseSession runs core's parser, turning a panic (a parser bug on

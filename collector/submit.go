@@ -61,6 +61,8 @@ type groupRunner struct {
 	mu       sync.Mutex
 	inflight map[string]bool
 	wg       sync.WaitGroup
+	started  bool          // run was called (guarded by Collector.mu)
+	done     chan struct{} // closed when run has returned
 }
 
 func newGroupRunner(c *Collector, g GroupConfig, sub SubmissionConfig) (*groupRunner, error) {
@@ -81,7 +83,7 @@ func newGroupRunner(c *Collector, g GroupConfig, sub SubmissionConfig) (*groupRu
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
-	r := &groupRunner{c: c, cfg: g, sub: sub, client: cl, wake: make(chan struct{}, 1), inflight: map[string]bool{}}
+	r := &groupRunner{c: c, cfg: g, sub: sub, client: cl, wake: make(chan struct{}, 1), inflight: map[string]bool{}, done: make(chan struct{})}
 	for _, u := range g.Nodes {
 		n := &node{url: u}
 		n.healthy.Store(true) // optimistic until the first check says otherwise
@@ -166,6 +168,7 @@ func errString(err error) string {
 // run dispatches due queue entries until ctx is done, then waits for the
 // submissions in flight (each bounded by the client timeout).
 func (r *groupRunner) run(ctx context.Context) {
+	defer close(r.done)
 	defer r.wg.Wait()
 	go r.pinger(ctx)
 	sem := make(chan struct{}, r.cfg.Concurrency)
