@@ -162,7 +162,7 @@ func (c *Collector) fail(where string, err error) {
 // store. SIGHUP handling belongs to the caller (call Reload).
 func (c *Collector) Run(ctx context.Context) error {
 	defer c.close()
-	return c.run(ctx, nil)
+	return c.run(ctx)
 }
 
 // RunOnce processes what is in the spool now, then delivers until every
@@ -172,14 +172,13 @@ func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	done := make(chan struct{})
-	var runErr error
+	done := make(chan error, 1)
 	go func() {
-		runErr = c.run(ctx, done)
+		done <- c.run(ctx)
 	}()
 	for {
 		select {
-		case <-done:
+		case runErr := <-done:
 			if runErr != nil {
 				return runErr
 			}
@@ -252,10 +251,7 @@ func (c *Collector) close() {
 	}
 }
 
-func (c *Collector) run(ctx context.Context, done chan struct{}) error {
-	if done != nil {
-		defer close(done)
-	}
+func (c *Collector) run(ctx context.Context) error {
 	c.started = time.Now()
 	c.refreshGauges()
 	var wg sync.WaitGroup
