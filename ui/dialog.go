@@ -428,7 +428,7 @@ func exportData(ctx context.Context, b backend.Backend, row backend.Row, what st
 		if err != nil {
 			return nil, err
 		}
-		return []byte(detail.TranscriptText(s)), nil
+		return []byte(backend.TranscriptText(s, true)), nil
 	case "review":
 		r, err := b.Review(ctx, row.Name)
 		if err != nil {

@@ -157,7 +157,7 @@ func TestSearchGolden(t *testing.T) {
 	m, tm := newTestModel(t, fixtureBackend(t), false)
 	waitFor(t, m, "Weekly digest")
 	press(tm, "/")
-	tm.Type("ioc:evil-payload")
+	tm.Type("ioc:login.evil-payload.example.com")
 	press(tm, "enter")
 	waitFor(t, m, "1 results")
 	fm, f := frame(t, tm)
@@ -165,7 +165,7 @@ func TestSearchGolden(t *testing.T) {
 	if fm.list.Len() != 1 || fm.list.Selected().Subject != "Your account has been limited - action required" {
 		t.Fatalf("search for the planted IOC: %d rows", fm.list.Len())
 	}
-	if h := fm.search.History(); len(h) != 1 || h[0] != "ioc:evil-payload" {
+	if h := fm.search.History(); len(h) != 1 || h[0] != "ioc:login.evil-payload.example.com" {
 		t.Fatalf("history = %q", h)
 	}
 }
@@ -210,7 +210,7 @@ func TestDetailTabsGolden(t *testing.T) {
 	for _, tab := range tabs {
 		t.Run(tab.name, func(t *testing.T) {
 			m, tm := newTestModel(t, fixtureBackend(t), false)
-			openEmail(t, m, tm, "ioc:evil-payload", "Your account")
+			openEmail(t, m, tm, "ioc:login.evil-payload.example.com", "Your account")
 			press(tm, tab.key)
 			waitFor(t, m, tab.want)
 			_, f := frame(t, tm)
@@ -233,7 +233,7 @@ func TestDetailAttachmentsGolden(t *testing.T) {
 
 func TestTranscriptUnfold(t *testing.T) {
 	m, tm := newTestModel(t, fixtureBackend(t), false)
-	openEmail(t, m, tm, "ioc:evil-payload", "Your account")
+	openEmail(t, m, tm, "ioc:login.evil-payload.example.com", "Your account")
 	press(tm, "2", "z")
 	waitFor(t, m, "Payment reference")
 	_, f := frame(t, tm)
@@ -254,7 +254,7 @@ func TestResubmitFlow(t *testing.T) {
 	m, tm := newTestModel(t, b, false)
 	waitFor(t, m, "Weekly digest")
 	press(tm, "/")
-	tm.Type("ioc:evil-payload")
+	tm.Type("ioc:login.evil-payload.example.com")
 	press(tm, "enter")
 	waitFor(t, m, "1 results")
 	// The collector delivers: the row goes to "sent" live.

@@ -583,36 +583,3 @@ func (r *renderer) data(m *Model) {
 		r.muted(fmt.Sprintf("… %d more bytes; export (e) to see everything", len(m.Review.Data)-maxShow))
 	}
 }
-
-// TranscriptText renders a session as plain text for export: "C:" client
-// lines, "S:" server lines, message bytes as received. It is written to a
-// file, never to the terminal.
-func TranscriptText(s *core.Session) string {
-	var b strings.Builder
-	si := s.Info
-	fmt.Fprintf(&b, "# session %s  %s:%d -> %s:%d  %s\n", si.UID, si.SourceIP, si.SourcePort, si.DestIP, si.DestPort, si.Time.UTC().Format("2006-01-02T15:04:05Z"))
-	for _, ev := range s.Events {
-		switch ev.Kind {
-		case core.EventClient:
-			b.WriteString("C: " + ev.Cmd)
-			if ev.Arg != "" {
-				b.WriteString(" " + ev.Arg)
-			}
-			b.WriteByte('\n')
-		case core.EventServer:
-			fmt.Fprintf(&b, "S: %d %s\n", ev.Code, ev.Text)
-		case core.EventData:
-			fmt.Fprintf(&b, "-- message %d: %d bytes --\n", ev.Msg, ev.Bytes)
-			if ev.Msg >= 0 && ev.Msg < len(s.Messages) {
-				b.Write(s.Messages[ev.Msg].Data)
-				if d := s.Messages[ev.Msg].Data; len(d) > 0 && d[len(d)-1] != '\n' {
-					b.WriteByte('\n')
-				}
-			}
-			b.WriteString("-- end of message --\n")
-		case core.EventAnomaly:
-			b.WriteString("! " + ev.Text + "\n")
-		}
-	}
-	return b.String()
-}

@@ -1,0 +1,233 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The unix-socket API (HTTP/JSON), served by a headless collector with
+// Serve and used by Remote:
+//
+//	GET  /v1/search?q=&limit=&after=&sort=&facets=1&kind=&ids=1  SearchResult
+//	GET  /v1/email/{id}                 core.Email
+//	GET  /v1/raw/{id}                   message/rfc822 bytes
+//	GET  /v1/session/{id}               core.Session (id: email id or session/<uid>)
+//	GET  /v1/attachment/{id}/{sha1}     bytes
+//	GET  /v1/submissions/{id}           []collector.SubmissionStatus
+//	GET  /v1/review/{name}              Review
+//	GET  /v1/status                     Status
+//	POST /v1/resubmit  {"ids":[],"group":""}  {"queued":n}
+//	POST /v1/pause     {"paused":true}
+//	GET  /v1/events                     text/event-stream of Event (JSON)
+//
+// Errors are {"error": "...", "col": n (query errors), "not_found": bool}
+// with a 4xx/5xx status.
+
+type apiError struct {
+	Error    string `json:"error"`
+	Col      int    `json:"col,omitempty"`
+	Query    bool   `json:"query,omitempty"`
+	NotFound bool   `json:"not_found,omitempty"`
+	Sort     bool   `json:"sort,omitempty"`
+}
+
+// Handler returns the HTTP handler of the API over b.
+func Handler(b Backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/search", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		o := SearchOptions{Sort: q.Get("sort"), Facets: q.Get("facets") == "1", Kind: q.Get("kind"), IDsOnly: q.Get("ids") == "1"}
+		o.Limit, _ = strconv.Atoi(q.Get("limit"))
+		if a := q["after"]; len(a) > 0 {
+			o.After = a
+		}
+		res, err := b.Search(r.Context(), q.Get("q"), o)
+		reply(w, res, err)
+	})
+	mux.HandleFunc("GET /v1/email/{id}", func(w http.ResponseWriter, r *http.Request) {
+		e, err := b.Email(r.Context(), r.PathValue("id"))
+		reply(w, e, err)
+	})
+	mux.HandleFunc("GET /v1/raw/{id}", func(w http.ResponseWriter, r *http.Request) {
+		d, err := b.Raw(r.Context(), r.PathValue("id"))
+		replyBytes(w, d, err)
+	})
+	mux.HandleFunc("GET /v1/session/{id...}", func(w http.ResponseWriter, r *http.Request) {
+		s, err := b.Session(r.Context(), r.PathValue("id"))
+		reply(w, s, err)
+	})
+	mux.HandleFunc("GET /v1/attachment/{id}/{sha1}", func(w http.ResponseWriter, r *http.Request) {
+		d, err := b.Attachment(r.Context(), r.PathValue("id"), r.PathValue("sha1"))
+		replyBytes(w, d, err)
+	})
+	mux.HandleFunc("GET /v1/submissions/{id}", func(w http.ResponseWriter, r *http.Request) {
+		s, err := b.Submissions(r.Context(), r.PathValue("id"))
+		reply(w, s, err)
+	})
+	mux.HandleFunc("GET /v1/review/{name}", func(w http.ResponseWriter, r *http.Request) {
+		rv, err := b.Review(r.Context(), r.PathValue("name"))
+		reply(w, rv, err)
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Status(r.Context())
+		if st != nil {
+			st.Mode = "remote"
+		}
+		reply(w, st, err)
+	})
+	mux.HandleFunc("POST /v1/resubmit", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			IDs   []string `json:"ids"`
+			Group string   `json:"group"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil {
+			writeErr(w, http.StatusBadRequest, apiError{Error: "resubmit: bad request: " + err.Error()})
+			return
+		}
+		n, err := b.Resubmit(r.Context(), req.IDs, req.Group)
+		reply(w, map[string]int{"queued": n}, err)
+	})
+	mux.HandleFunc("POST /v1/pause", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Paused bool `json:"paused"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&req); err != nil {
+			writeErr(w, http.StatusBadRequest, apiError{Error: "pause: bad request: " + err.Error()})
+			return
+		}
+		reply(w, map[string]bool{"paused": req.Paused}, b.SetPaused(r.Context(), req.Paused))
+	})
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		fl, ok := w.(http.Flusher)
+		if !ok {
+			writeErr(w, http.StatusInternalServerError, apiError{Error: "streaming unsupported"})
+			return
+		}
+		ch, err := b.Events(r.Context())
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		fl.Flush()
+		keep := time.NewTicker(15 * time.Second)
+		defer keep.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-keep.C:
+				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+					return
+				}
+				fl.Flush()
+			case ev, ok := <-ch:
+				if !ok {
+					return
+				}
+				data, _ := json.Marshal(ev)
+				if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
+					return
+				}
+				fl.Flush()
+			}
+		}
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		var qe *QueryError
+		switch {
+		case errors.As(err, &qe):
+			writeErr(w, http.StatusBadRequest, apiError{Error: qe.Msg, Col: qe.Col, Query: true})
+		case errors.Is(err, ErrNotFound):
+			writeErr(w, http.StatusNotFound, apiError{Error: err.Error(), NotFound: true})
+		case errors.Is(err, ErrSortUnsupported):
+			writeErr(w, http.StatusBadRequest, apiError{Error: err.Error(), Sort: true})
+		default:
+			writeErr(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		}
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func replyBytes(w http.ResponseWriter, d []byte, err error) {
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(d)))
+	_, _ = w.Write(d)
+}
+
+func writeErr(w http.ResponseWriter, code int, e apiError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// Serve serves the API of b on l until ctx ends. It is what a headless
+// collector runs on DATA/smtpscope.sock (see Listen).
+func Serve(ctx context.Context, l net.Listener, b Backend) error {
+	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			_ = srv.Close()
+		case <-done:
+		}
+	}()
+	err := srv.Serve(l)
+	close(done)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Listen creates the unix socket DATA/smtpscope.sock (mode 0600: only the
+// owner may attach), replacing a stale one left by a dead process.
+func Listen(dataDir string) (net.Listener, error) {
+	path := SocketPath(dataDir)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: another process is serving this data dir", path)
+	}
+	_ = os.Remove(path)
+	// The process umask is not changed (other goroutines create files):
+	// the socket is made owner-only right after it exists, and the data
+	// dir itself is not meant to be readable by others.
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// SocketPath is the socket of a data dir.
+func SocketPath(dataDir string) string {
+	return strings.TrimSuffix(dataDir, "/") + "/" + SocketName
+}
