@@ -2,6 +2,7 @@ package capture
 
 import (
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -114,7 +115,7 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 			h.addMark(len(h.data)+off, int64(sg.CaptureInfo(off).InterfaceIndex))
 		}
 	}
-	h.data = append(h.data, sg.Fetch(n)...)
+	h.data = appendGrow(h.data, sg.Fetch(n))
 }
 
 func (h *halfBuf) addMark(off int, seq int64) {
@@ -157,4 +158,62 @@ func portOf(e gopacket.Endpoint) uint16 {
 		return 0
 	}
 	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// appendGrow appends like append but doubles the capacity when it grows
+// (append grows large slices by only ~1.25x, copying a big session several
+// times over), and recycles the outgrown buffer: nothing else refers to it
+// once its bytes are copied.
+func appendGrow(dst, src []byte) []byte {
+	if need := len(dst) + len(src); need > cap(dst) {
+		nc := 2 * cap(dst)
+		if nc < need {
+			nc = need
+		}
+		nd := getBuf(nc)
+		nd = append(nd, dst...)
+		putBuf(dst)
+		dst = nd
+	}
+	return append(dst, src...)
+}
+
+// Buffers by size class (4 KiB << k), recycled between sessions.
+const (
+	minClass   = 12 // 4 KiB
+	numClasses = 15 // up to 64 MiB
+)
+
+var bufPools [numClasses]sync.Pool
+
+func sizeClass(n int) int {
+	c := 0
+	for (1 << (minClass + c)) < n {
+		c++
+	}
+	return c
+}
+
+func getBuf(n int) []byte {
+	c := sizeClass(n)
+	if c >= numClasses {
+		return make([]byte, 0, n)
+	}
+	if b, ok := bufPools[c].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1<<(minClass+c))
+}
+
+// putBuf recycles a buffer that nothing refers to any more.
+func putBuf(b []byte) {
+	c := cap(b)
+	if c < 1<<minClass || c&(c-1) != 0 {
+		return // not one of ours
+	}
+	k := sizeClass(c)
+	if k < numClasses {
+		b = b[:0]
+		bufPools[k].Put(&b)
+	}
 }

@@ -9,7 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -148,14 +151,17 @@ func process(ctx context.Context, inputs []input, total int64, opts *Options, st
 	var lastTS time.Time
 	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
+			e.stopWorkers()
 			return err
 		}
 		_, last, err := e.readInput(ctx, in, prog, lastTS)
 		if err != nil {
+			e.stopWorkers()
 			return err
 		}
-		if e.err != nil {
-			return e.err
+		if err := e.getErr(); err != nil {
+			e.stopWorkers()
+			return err
 		}
 		if last.After(lastTS) {
 			lastTS = last
@@ -164,7 +170,7 @@ func process(ctx context.Context, inputs []input, total int64, opts *Options, st
 	}
 	e.finish()
 	prog.done()
-	return e.err
+	return e.getErr()
 }
 
 // WriteDir runs Process and writes every session into dir as <uid> (temp
@@ -382,8 +388,8 @@ func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLa
 			last = ci.Timestamp
 		}
 		e.packet(data, ci, linkOf(ci))
-		if e.err != nil {
-			return first, last, e.err
+		if e.failed() {
+			return first, last, e.getErr()
 		}
 	}
 	e.st.Bytes += prog.read - e.bytesSeen
@@ -396,7 +402,6 @@ type engine struct {
 	opts      *Options
 	st        *Stats
 	fn        func(*SessionFile) error
-	err       error
 	ports     [65536]bool
 	dec       *decoder
 	pool      *reassembly.StreamPool
@@ -408,6 +413,15 @@ type engine struct {
 	uids      map[string]bool
 	bytesSeen int64
 	pktSeq    int64 // index of the packet being processed
+
+	// Conversion workers (see emit).
+	jobs    chan *job
+	order   chan *job
+	emitted chan struct{}
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+	hasErr  atomic.Bool
 }
 
 func newEngine(opts *Options, st *Stats, fn func(*SessionFile) error) *engine {
@@ -475,7 +489,10 @@ func (e *engine) flushAll() {
 	}
 }
 
-func (e *engine) finish() { e.flushAll() }
+func (e *engine) finish() {
+	e.flushAll()
+	e.stopWorkers()
+}
 
 // complete is called when the reassembly is done with a session.
 func (e *engine) complete(s *stream) {
@@ -486,24 +503,101 @@ func (e *engine) complete(s *stream) {
 	e.emit(s)
 }
 
+// job is one session being converted by a worker.
+type job struct {
+	s    *stream
+	uid  string
+	sf   *SessionFile
+	done chan struct{}
+}
+
+// emit hands a finished session to the conversion workers. Conversions run
+// in parallel; fn is called from one goroutine, in emission order.
 func (e *engine) emit(s *stream) {
-	if e.err != nil {
+	if e.failed() {
 		return
 	}
 	if len(s.half[0].data) == 0 && len(s.half[1].data) == 0 && len(s.half[0].gaps) == 0 && len(s.half[1].gaps) == 0 {
 		return // no payload at all: a scan or an empty connection
 	}
-	sf := s.convert(e)
-	e.st.Sessions++
-	e.st.Messages += len(sf.Messages)
-	for _, m := range sf.Messages {
-		if m.Partial {
-			e.st.PartialMsgs++
+	e.startWorkers()
+	_, cIP, cPort, sIP, sPort := s.roles()
+	j := &job{s: s, uid: e.uid(cIP, cPort, sIP, sPort, s.start), done: make(chan struct{})}
+	e.order <- j // bounded: back-pressure on the reader
+	e.jobs <- j
+}
+
+func (e *engine) startWorkers() {
+	if e.jobs != nil {
+		return
+	}
+	n := runtime.GOMAXPROCS(0)
+	if n > 8 {
+		n = 8
+	}
+	e.jobs = make(chan *job, n)
+	e.order = make(chan *job, 2*n)
+	e.emitted = make(chan struct{})
+	for i := 0; i < n; i++ {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			for j := range e.jobs {
+				j.sf = j.s.convert(j.uid)
+				j.s = nil
+				close(j.done)
+			}
+		}()
+	}
+	go func() {
+		defer close(e.emitted)
+		for j := range e.order {
+			<-j.done
+			if e.failed() {
+				continue
+			}
+			sf := j.sf
+			e.st.Sessions++
+			e.st.Messages += len(sf.Messages)
+			for _, m := range sf.Messages {
+				if m.Partial {
+					e.st.PartialMsgs++
+				}
+			}
+			if err := e.fn(sf); err != nil {
+				e.setErr(err)
+			}
 		}
+	}()
+}
+
+// stopWorkers waits until every emitted session went through fn.
+func (e *engine) stopWorkers() {
+	if e.jobs == nil {
+		return
 	}
-	if err := e.fn(sf); err != nil {
+	close(e.jobs)
+	close(e.order)
+	e.wg.Wait()
+	<-e.emitted
+	e.jobs = nil
+}
+
+func (e *engine) failed() bool { return e.hasErr.Load() }
+
+func (e *engine) setErr(err error) {
+	e.errMu.Lock()
+	defer e.errMu.Unlock()
+	if e.err == nil {
 		e.err = err
+		e.hasErr.Store(true)
 	}
+}
+
+func (e *engine) getErr() error {
+	e.errMu.Lock()
+	defer e.errMu.Unlock()
+	return e.err
 }
 
 // ErrNoInput is returned by the command when no file is given.

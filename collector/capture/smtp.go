@@ -181,12 +181,35 @@ type msgBuild struct {
 	gaps []int64  // gaps[i] missing bytes after segs[i]
 }
 
+// add appends bytes of the stream to the message. The first run is kept
+// as a sub-slice of the stream buffer (capped, so a later add copies
+// instead of writing into the stream); the stream is never modified.
 func (b *msgBuild) add(p []byte) {
 	if len(b.segs) == 0 || len(b.segs) == len(b.gaps) {
-		b.segs = append(b.segs, nil)
+		b.segs = append(b.segs, p[:len(p):len(p)])
+		return
 	}
 	k := len(b.segs) - 1
-	b.segs[k] = append(b.segs[k], p...)
+	if len(b.segs[k]) == 0 {
+		b.segs[k] = p[:len(p):len(p)]
+		return
+	}
+	b.segs[k] = appendNoRecycle(b.segs[k], p)
+}
+
+// appendNoRecycle grows by doubling like appendGrow, without recycling dst
+// (it may be a sub-slice of a stream buffer).
+func appendNoRecycle(dst, src []byte) []byte {
+	if need := len(dst) + len(src); need > cap(dst) {
+		nc := 2 * cap(dst)
+		if nc < need {
+			nc = need
+		}
+		nd := make([]byte, len(dst), nc)
+		copy(nd, dst)
+		dst = nd
+	}
+	return append(dst, src...)
 }
 
 func (b *msgBuild) gap(n int64) {
@@ -213,13 +236,13 @@ func (b *msgBuild) bytes() []byte {
 }
 
 // convert turns a finished TCP session into its session file.
-func (s *stream) convert(e *engine) *SessionFile {
+func (s *stream) convert(uid string) *SessionFile {
 	client, cIP, cPort, sIP, sPort := s.roles()
 	cv := &conv{c: newSide(&s.half[client]), s: newSide(&s.half[1-client])}
 	cv.serverFromStart = s.synAckBy == 1-client && len(s.half[1-client].gaps) == 0 ||
 		s.synAckBy == 1-client && s.half[1-client].gaps[0].off > 0
-	uid := e.uid(cIP, cPort, sIP, sPort, s.start)
-	cv.w.Grow(len(cv.c.buf) + len(cv.s.buf)/2 + 256)
+	// Lines gain at most a few bytes of prefix; replies are small.
+	cv.w.Grow(len(cv.c.buf) + 2*len(cv.s.buf) + 4096)
 	fmt.Fprintf(&cv.w, "%s:%d/tcp\n%d\n", ipString(cIP), cPort, s.start.Unix())
 	fmt.Fprintf(&cv.w, "@resp %s:%d/tcp\n@uid %s\n@ts %d.%06d\n", ipString(sIP), sPort, uid, s.start.Unix(), s.start.Nanosecond()/1000)
 	cv.run()
@@ -565,7 +588,7 @@ func (cv *conv) readChunk(arg []byte) {
 	}
 	if size > 0 {
 		c := &cv.c
-		var have []byte
+		var have []byte // a sub-slice of the stream unless a gap splits the chunk
 		var missing int64
 		remaining := size
 		for remaining > 0 {
@@ -590,7 +613,11 @@ func (cv *conv) readChunk(arg []byte) {
 			if k > remaining {
 				k = remaining
 			}
-			have = append(have, c.buf[c.pos:c.pos+int(k)]...)
+			if have == nil {
+				have = c.buf[c.pos : c.pos+int(k) : c.pos+int(k)]
+			} else {
+				have = appendNoRecycle(have, c.buf[c.pos:c.pos+int(k)])
+			}
 			c.pos += int(k)
 			remaining -= k
 		}
@@ -624,6 +651,14 @@ func (cv *conv) readData() {
 	b := cv.newMsg(false)
 	lineStart := true
 	terminated := false
+	if c.gi >= len(c.gaps) || c.gaps[c.gi].off > c.pos {
+		// Fast path: the whole message lies before the next gap.
+		if msg, n, ok := unstuff(c.buf[c.pos:c.end()]); ok {
+			b.segs = [][]byte{msg}
+			c.pos += n
+			terminated = true
+		}
+	}
 	for !terminated {
 		if n, ok := c.gapHere(); ok {
 			b.gap(n)
@@ -681,6 +716,55 @@ func (cv *conv) readData() {
 	} else {
 		cv.st = csDone
 	}
+}
+
+// unstuff finds the end of a DATA payload in p (the line "."), and returns
+// the dot-unstuffed message (a sub-slice of p when nothing was stuffed) and
+// the bytes consumed including the terminator; ok is false when p holds no
+// terminator.
+func unstuff(p []byte) (msg []byte, n int, ok bool) {
+	term := -1
+	var stuffed []int // offsets of dots to drop
+	isTerm := func(i int) bool {
+		r := p[i:]
+		return bytes.HasPrefix(r, []byte(".\r\n")) || bytes.HasPrefix(r, []byte(".\n"))
+	}
+	if len(p) > 0 && p[0] == '.' {
+		if isTerm(0) {
+			term = 0
+		} else {
+			stuffed = append(stuffed, 0)
+		}
+	}
+	for off := 0; term < 0; {
+		i := bytes.Index(p[off:], crlfDotCRLF)
+		if i < 0 {
+			return nil, 0, false
+		}
+		ls := off + i + 1 // line start, at the dot
+		if isTerm(ls) {
+			term = ls
+			break
+		}
+		stuffed = append(stuffed, ls)
+		off = ls
+	}
+	n = term + 2
+	if p[term+1] == '\r' {
+		n = term + 3
+	}
+	raw := p[:term]
+	if len(stuffed) == 0 {
+		return raw, n, true
+	}
+	msg = make([]byte, 0, len(raw)-len(stuffed))
+	prev := 0
+	for _, d := range stuffed {
+		msg = append(msg, raw[prev:d]...)
+		prev = d + 1
+	}
+	msg = append(msg, raw[prev:]...)
+	return msg, n, true
 }
 
 // writeMessage writes message data as lines when they carry it exactly,
