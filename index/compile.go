@@ -353,7 +353,7 @@ func (c *compiler) bare(n *termNode, v string) query.Query {
 		var qs []query.Query
 		if hasTextTokens(v) {
 			for _, f := range bareTextFields {
-				qs = append(qs, phrase(f, v, textAnalyzer))
+				qs = append(qs, textQuery(f, v, true))
 			}
 		}
 		qs = append(qs, phrase(fFname, v, nameAnalyzer))
@@ -439,6 +439,10 @@ func addrQuery(field, v string) query.Query {
 // glob over its terms.
 func textQuery(field, v string, quoted bool) query.Query {
 	switch {
+	case quoted && fields[field].noTV:
+		// No positions are kept for this field (indexing cost): a phrase
+		// matches documents holding all its words.
+		return match(field, v, textAnalyzer)
 	case quoted:
 		return phrase(field, v, textAnalyzer)
 	case isGlob(v):

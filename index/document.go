@@ -85,38 +85,91 @@ type row struct {
 	Name     string            `json:"n,omitempty"`
 }
 
-// builder accumulates the fields of one bleve document.
+// builder accumulates the fields of one bleve document. Keyword values
+// are gathered per field and become one field each (see kwAnalyzer): far
+// fewer field objects for bleve to analyze and for zap to process.
 type builder struct {
 	doc   *document.Document
 	text  analysis.Analyzer
 	name  analysis.Analyzer
-	seen  map[string]struct{} // field\x00value of keyword values already added
+	kws   map[string][]string // field -> lower-cased distinct values
+	order []string            // keyword fields in first-use order
 	bytes int                 // approximate size, for batch bounds
 }
 
+// maxValuesPerField bounds the keyword values of one field of one document
+// (an email with 100,000 IOCs stays indexable).
+const maxValuesPerField = 2000
+
 func newBuilder(id string, text, name analysis.Analyzer) *builder {
-	return &builder{doc: document.NewDocument(id), text: text, name: name, seen: make(map[string]struct{}, 64)}
+	return &builder{doc: document.NewDocument(id), text: text, name: name, kws: make(map[string][]string, 32)}
 }
 
 // kw adds keyword values (lower-cased, deduplicated, empty values skipped).
 func (b *builder) kw(field string, values ...string) {
-	opts := fields[field].options()
+	cur, ok := b.kws[field]
+	if !ok {
+		b.order = append(b.order, field)
+	}
+next:
 	for _, v := range values {
 		v = strings.ToLower(strings.TrimSpace(validUTF8(v)))
-		if v == "" {
+		if v == "" || len(cur) >= maxValuesPerField {
 			continue
 		}
 		if len(v) > maxValue {
 			v = truncUTF8(v, maxValue)
 		}
-		key := field + "\x00" + v
-		if _, dup := b.seen[key]; dup {
+		if strings.IndexByte(v, 0) >= 0 {
+			v = strings.ReplaceAll(v, "\x00", " ")
+		}
+		for _, have := range cur {
+			if have == v {
+				continue next
+			}
+		}
+		cur = append(cur, v)
+		b.bytes += len(v)
+	}
+	b.kws[field] = cur
+}
+
+// finish adds the gathered keyword fields and returns the document.
+func (b *builder) finish() *document.Document {
+	for _, field := range b.order {
+		vals := b.kws[field]
+		if len(vals) == 0 {
 			continue
 		}
-		b.seen[key] = struct{}{}
-		b.bytes += len(v)
-		b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(v), opts, nil))
+		b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(strings.Join(vals, "\x00")), fields[field].options(), kwAnalyzer{}))
 	}
+	b.order, b.kws = nil, nil
+	return b.doc
+}
+
+// kwAnalyzer turns NUL-separated keyword values into one token each.
+type kwAnalyzer struct{}
+
+func (kwAnalyzer) Analyze(input []byte) analysis.TokenStream {
+	n := 1
+	for _, c := range input {
+		if c == 0 {
+			n++
+		}
+	}
+	toks := make([]analysis.Token, n)
+	out := make(analysis.TokenStream, 0, n)
+	start := 0
+	for i := 0; i <= len(input); i++ {
+		if i < len(input) && input[i] != 0 {
+			continue
+		}
+		t := &toks[len(out)]
+		*t = analysis.Token{Term: input[start:i], Start: start, End: i, Position: len(out) + 1, Type: analysis.AlphaNumeric}
+		out = append(out, t)
+		start = i + 1
+	}
+	return out
 }
 
 // txt adds analyzed text, capped at max bytes.

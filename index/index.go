@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 )
@@ -82,12 +84,11 @@ type Index struct {
 	stale  bool
 	closed bool
 
-	// During Rebuild, live writes also go to shadow; liveIDs remembers
-	// which documents they touched so the rebuild's older copies of them
-	// are not written over the live ones.
+	// During Rebuild, shadow is the new index and live the documents
+	// written (nil: deleted) meanwhile; they go to shadow last.
 	shadowMu sync.Mutex
 	shadow   bleve.Index
-	liveIDs  map[string]struct{}
+	live     map[string]*document.Document
 
 	srcMu sync.RWMutex
 	src   Source
@@ -143,14 +144,20 @@ func Open(dir string) (*Index, error) {
 	return ix, nil
 }
 
+var extraConfig = map[string]interface{}{}
+
 func runtimeConfig() map[string]interface{} {
-	return map[string]interface{}{
+	m := map[string]interface{}{
 		"bolt_timeout": boltTimeout,
 		// The index is derived data: a batch returns once it is searchable,
 		// persistence follows. After a crash `smtpscope index` (Sync) adds
 		// what did not reach the disk.
 		"unsafe_batch": true,
 	}
+	for k, v := range extraConfig {
+		m[k] = v
+	}
+	return m
 }
 
 func openBleve(path string) (bleve.Index, error) {
@@ -255,25 +262,36 @@ func (ix *Index) Count() (uint64, error) {
 }
 
 // IndexEmails indexes (or re-indexes) emails, in batches bounded by count
-// and bytes. Documents without an Email or with an empty ID are errors.
+// and bytes; large inputs are built and written by parallel workers.
+// Documents without an Email or with an empty ID are errors.
 func (ix *Index) IndexEmails(docs []EmailDoc) error {
-	bs := make([]*builder, 0, min(len(docs), batchDocs))
-	var size int
 	for i, d := range docs {
 		if d.Email == nil || d.Email.ID == "" {
 			return fmt.Errorf("index %s: email %d of %d has no record or no id", ix.dir, i+1, len(docs))
 		}
-		b := ix.emailDocument(d)
-		bs = append(bs, b)
-		size += b.bytes
-		if len(bs) >= batchDocs || size >= batchBytes {
-			if err := ix.write(bs, nil); err != nil {
-				return err
-			}
-			bs, size = bs[:0], 0
+	}
+	if len(docs) <= batchDocs {
+		bs := make([]*builder, len(docs))
+		for i, d := range docs {
+			bs[i] = ix.emailDocument(d)
+		}
+		return ix.write(bs, nil)
+	}
+	p := ix.newBulk(ix.write, nil)
+	for i := range docs {
+		d := docs[i]
+		if err := p.add(func() *builder { return ix.emailDocument(d) }, approxSize(d)); err != nil {
+			break
 		}
 	}
-	return ix.write(bs, nil)
+	return p.wait()
+}
+
+// approxSize estimates the text of an email for batch bounds before it is
+// built.
+func approxSize(d EmailDoc) int {
+	e := d.Email
+	return min(len(e.BodyText)+len(e.BodyHTML)/4, maxBody) + len(e.Subject) + min(len(d.Transcript), maxTranscript) + 512
 }
 
 // IndexSession indexes a session that carried no email.
@@ -320,7 +338,8 @@ func (ix *Index) Delete(ids ...string) error {
 	return ix.write(nil, ids)
 }
 
-// write sends one batch to the index and, during a rebuild, to the new one.
+// write sends one batch to the index. During a rebuild it also remembers
+// the documents for the new index, which gets them last (see RebuildContext).
 func (ix *Index) write(bs []*builder, deletes []string) error {
 	if len(bs) == 0 && len(deletes) == 0 {
 		return nil
@@ -337,13 +356,10 @@ func (ix *Index) write(bs []*builder, deletes []string) error {
 	defer ix.shadowMu.Unlock()
 	if ix.shadow != nil {
 		for _, b := range bs {
-			ix.liveIDs[b.doc.ID()] = struct{}{}
+			ix.live[b.doc.ID()] = cloneDoc(b.doc)
 		}
 		for _, id := range deletes {
-			ix.liveIDs[id] = struct{}{}
-		}
-		if err := apply(ix.shadow, bs, deletes); err != nil {
-			return fmt.Errorf("index %s (rebuild): %w", ix.dir, err)
+			ix.live[id] = nil
 		}
 	}
 	return nil
@@ -352,7 +368,7 @@ func (ix *Index) write(bs []*builder, deletes []string) error {
 func apply(idx bleve.Index, bs []*builder, deletes []string) error {
 	batch := idx.NewBatch()
 	for _, b := range bs {
-		if err := batch.IndexAdvanced(b.doc); err != nil {
+		if err := batch.IndexAdvanced(b.finish()); err != nil {
 			return fmt.Errorf("document %q: %w", b.doc.ID(), err)
 		}
 	}
@@ -360,6 +376,87 @@ func apply(idx bleve.Index, bs []*builder, deletes []string) error {
 		batch.Delete(id)
 	}
 	return idx.Batch(batch)
+}
+
+// bulk writes many documents: it gathers document builds into batches
+// (bounded by count and bytes) and runs up to GOMAXPROCS batches at once,
+// each worker building its documents and writing its batch.
+type bulk struct {
+	write    func(bs []*builder, deletes []string) error
+	progress func(n int)
+	sem      chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	err      error
+	cur      []func() *builder
+	size     int
+}
+
+func (ix *Index) newBulk(write func([]*builder, []string) error, progress func(n int)) *bulk {
+	return &bulk{write: write, progress: progress, sem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+}
+
+// add queues one document; it returns the first error of a finished batch.
+func (p *bulk) add(build func() *builder, size int) error {
+	p.cur = append(p.cur, build)
+	p.size += size
+	if len(p.cur) >= batchDocs || p.size >= batchBytes {
+		p.dispatch()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *bulk) dispatch() {
+	if len(p.cur) == 0 {
+		return
+	}
+	jobs := p.cur
+	p.cur, p.size = nil, 0
+	p.sem <- struct{}{}
+	p.wg.Add(1)
+	go func() {
+		defer func() { <-p.sem; p.wg.Done() }()
+		bs := make([]*builder, 0, len(jobs))
+		for _, j := range jobs {
+			if b := j(); b != nil {
+				bs = append(bs, b)
+			}
+		}
+		err := p.write(bs, nil)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err != nil {
+			if p.err == nil {
+				p.err = err
+			}
+			return
+		}
+		if p.progress != nil {
+			p.progress(len(jobs))
+		}
+	}()
+}
+
+// wait writes what is left and waits for every batch.
+func (p *bulk) wait() error {
+	p.dispatch()
+	p.wg.Wait()
+	return p.err
+}
+
+// cloneDoc copies a document already given to one index for another: the
+// same fields (analysis is redone), without the _id field the first index
+// added.
+func cloneDoc(d *document.Document) *document.Document {
+	nd := document.NewDocument(d.ID())
+	for _, f := range d.Fields {
+		if f.Name() != "_id" {
+			nd.AddField(f)
+		}
+	}
+	return nd
 }
 
 // build turns a source document into index fields.
@@ -375,6 +472,17 @@ func (ix *Index) build(d Doc) *builder {
 	return nil
 }
 
+// docSize estimates a source document for batch bounds.
+func docSize(d Doc) int {
+	switch {
+	case d.Email != nil && d.Email.Email != nil:
+		return approxSize(*d.Email)
+	case d.Session != nil:
+		return min(len(d.Session.Transcript), maxTranscript) + 256
+	}
+	return 256
+}
+
 // Sync indexes every document of src that is not in the index yet (what a
 // crash or an index-less run left out) and returns how many it added.
 func (ix *Index) Sync(src Source, progress func(done, total int)) (int, error) {
@@ -387,37 +495,21 @@ func (ix *Index) Sync(src Source, progress func(done, total int)) (int, error) {
 		total = max(total-len(have), 0)
 	}
 	added := 0
-	var bs []*builder
-	size := 0
-	flush := func() error {
-		if err := ix.write(bs, nil); err != nil {
-			return err
-		}
-		added += len(bs)
-		bs, size = bs[:0], 0
+	p := ix.newBulk(ix.write, func(n int) {
+		added += n
 		if progress != nil {
 			progress(added, max(total, added))
 		}
-		return nil
-	}
+	})
 	want := func(id string) bool { _, ok := have[id]; return !ok }
 	err = src.Walk(want, func(d Doc) error {
-		if !want(d.ID()) {
+		if id := d.ID(); id == "" || !want(id) {
 			return nil
 		}
-		b := ix.build(d)
-		if b == nil {
-			return nil
-		}
-		bs = append(bs, b)
-		size += b.bytes
-		if len(bs) >= batchDocs || size >= batchBytes {
-			return flush()
-		}
-		return nil
+		return p.add(func() *builder { return ix.build(d) }, docSize(d))
 	})
-	if err == nil {
-		err = flush()
+	if werr := p.wait(); err == nil {
+		err = werr
 	}
 	if err != nil {
 		return added, fmt.Errorf("index %s: sync: %w", ix.dir, err)
@@ -466,9 +558,11 @@ func (ix *Index) ids() (map[string]struct{}, error) {
 }
 
 // Rebuild builds a new index from src beside the current one, then
-// replaces it. Searches keep answering from the current index meanwhile,
-// and writes made meanwhile go to both. progress (may be nil) is called
-// after each batch with the documents done and the expected total.
+// replaces it. Searches keep answering from the current index meanwhile;
+// writes made meanwhile go to the current index at once and to the new one
+// just before the swap, so none is lost or overwritten by an older copy.
+// progress (may be nil) is called after each batch with the documents done
+// and the expected total.
 func (ix *Index) Rebuild(src Source, progress func(done, total int)) error {
 	return ix.RebuildContext(context.Background(), src, progress)
 }
@@ -488,14 +582,14 @@ func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(d
 		ix.shadowMu.Unlock()
 		return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
 	}
-	ix.shadow, ix.liveIDs = shadow, map[string]struct{}{}
+	ix.shadow, ix.live = shadow, map[string]*document.Document{}
 	ix.shadowMu.Unlock()
 	defer func() {
 		if err != nil {
 			ix.shadowMu.Lock()
 			if ix.shadow != nil {
 				_ = ix.shadow.Close()
-				ix.shadow, ix.liveIDs = nil, nil
+				ix.shadow, ix.live = nil, nil
 			}
 			ix.shadowMu.Unlock()
 			_ = os.RemoveAll(path)
@@ -504,48 +598,20 @@ func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(d
 
 	total, _ := src.Count()
 	done := 0
-	var bs []*builder
-	size := 0
-	flush := func() error {
-		if len(bs) == 0 {
-			return nil
-		}
-		ix.shadowMu.Lock()
-		keep := bs[:0]
-		for _, b := range bs {
-			if _, live := ix.liveIDs[b.doc.ID()]; !live {
-				keep = append(keep, b)
-			}
-		}
-		err := apply(ix.shadow, keep, nil)
-		ix.shadowMu.Unlock()
-		if err != nil {
-			return err
-		}
-		done += len(bs)
-		bs, size = bs[:0], 0
+	p := ix.newBulk(func(bs []*builder, _ []string) error { return apply(shadow, bs, nil) }, func(n int) {
+		done += n
 		if progress != nil {
 			progress(done, max(total, done))
 		}
-		return nil
-	}
+	})
 	err = src.Walk(nil, func(d Doc) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b := ix.build(d)
-		if b == nil {
-			return nil
-		}
-		bs = append(bs, b)
-		size += b.bytes
-		if len(bs) >= batchDocs || size >= batchBytes {
-			return flush()
-		}
-		return nil
+		return p.add(func() *builder { return ix.build(d) }, docSize(d))
 	})
-	if err == nil {
-		err = flush()
+	if werr := p.wait(); err == nil {
+		err = werr
 	}
 	if err != nil {
 		return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
@@ -553,17 +619,33 @@ func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(d
 	return ix.swap(path)
 }
 
-// swap replaces the current index with the rebuilt one at path.
+// swap applies the writes made during the rebuild to the new index, then
+// replaces the current index with it.
 func (ix *Index) swap(path string) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.shadowMu.Lock()
-	shadow := ix.shadow
-	ix.shadow, ix.liveIDs = nil, nil
+	shadow, live := ix.shadow, ix.live
+	ix.shadow, ix.live = nil, nil
 	ix.shadowMu.Unlock()
 	if ix.closed {
 		_ = shadow.Close()
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
+	}
+	if len(live) > 0 {
+		var bs []*builder
+		var dels []string
+		for id, d := range live {
+			if d == nil {
+				dels = append(dels, id)
+			} else {
+				bs = append(bs, &builder{doc: d})
+			}
+		}
+		if err := apply(shadow, bs, dels); err != nil {
+			_ = shadow.Close()
+			return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
+		}
 	}
 	if err := closeBleve(shadow); err != nil {
 		return fmt.Errorf("index %s: rebuild: close new index: %w", ix.dir, err)
