@@ -903,7 +903,7 @@ func (sc *iocScanner) token(tok []byte, fl uint16, joined, bareDot bool) {
 	}
 	t := tok
 	var marks []bool
-	if joined || fl&(chOpen|chBslash|chColon) != 0 && needsRefang(tok) {
+	if joined || fl&(chOpen|chBslash) != 0 && needsRefang(tok) || fl&chColon != 0 && defangedSchemeIn(tok) {
 		sc.ref.reset(true)
 		sc.ref.run(tok, bareDot)
 		if sc.ref.changed {
@@ -922,43 +922,51 @@ func (sc *iocScanner) token(tok []byte, fl uint16, joined, bareDot bool) {
 	if fl&chDot != 0 || marks != nil {
 		sc.bareNames(t, marks)
 	}
-	if fl&chColon != 0 {
+	if fl&chColon != 0 && bytes.Count(t, []byte(":")) >= 2 {
 		sc.ipv6s(t, marks)
 	}
 	sc.hashGap(t, 0, len(t))
 }
 
-// needsRefang reports whether tok holds a defanged pattern: a bracketed
-// dot, at or colon, "\\." or a defanged scheme before "://".
+// needsRefang reports whether tok holds a bracketed dot, at or colon, or
+// "\\.". Defanged schemes are found by defangedSchemeIn.
 func needsRefang(tok []byte) bool {
 	for i, c := range tok {
-		if chClass[c]&(chOpen|chBslash|chColon) == 0 {
+		if chClass[c]&(chOpen|chBslash) == 0 {
 			continue
 		}
-		switch c {
-		case '[', '(', '{':
-			for l := 3; l <= 6 && i+l <= len(tok); l++ {
-				if pl, _ := bracketSuffix(tok[i : i+l]); pl == l {
-					return true
-				}
-			}
-		case '\\':
+		if c == '\\' {
 			if i+1 < len(tok) && tok[i+1] == '.' {
 				return true
 			}
-		case ':':
-			if i+2 < len(tok) && tok[i+1] == '/' && tok[i+2] == '/' {
-				s := i
-				for s > 0 && i-s < 6 && (chClass[tok[s-1]]&chAlpha != 0 || tok[s-1] == '*') {
-					s--
-				}
-				if defangedScheme(tok[s:i]) != "" {
-					return true
-				}
+			continue
+		}
+		for l := 3; l <= 6 && i+l <= len(tok); l++ {
+			if pl, _ := bracketSuffix(tok[i : i+l]); pl == l {
+				return true
 			}
 		}
 	}
 	return false
+}
+
+// defangedSchemeIn reports whether tok has "://" after a defanged scheme.
+func defangedSchemeIn(tok []byte) bool {
+	for off := 0; ; {
+		k := bytes.Index(tok[off:], []byte("://"))
+		if k < 0 {
+			return false
+		}
+		i := off + k
+		s := i
+		for s > 0 && i-s < 6 && (chClass[tok[s-1]]&chAlpha != 0 || tok[s-1] == '*') {
+			s--
+		}
+		if defangedScheme(tok[s:i]) != "" {
+			return true
+		}
+		off = i + 3
+	}
 }
 
 // innerDot reports whether tok has a '.' between two alphanumerics.
