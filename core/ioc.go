@@ -4,14 +4,18 @@ package core
 // MD5/SHA-1/SHA-256/SHA-512 hashes, in plain and defanged ("hxxp",
 // "evil[.]com", "user(at)example[dot]com") forms.
 //
-// The extractor is a single-pass byte scanner, not a regexp over the whole
-// text: it cuts the input into tokens at whitespace, quotes, angle brackets,
-// control and non-ASCII bytes, keeps per token a cheap bit set of the
-// character classes seen, and looks closer only at tokens that can hold an
-// IOC (a '.', ':', '@', '[', '(', '{' or '\', or a hex run long enough for a
-// hash). Every later step works on one token and is linear in its length,
-// with fixed caps (URL length, URLs per token, label and name lengths), so
-// the whole extraction is linear in the input whatever the input is.
+// The extractor is a byte scanner, not a regexp over the whole text. One
+// pass looks for anchor bytes ('.', ':', '@', '[', '(', '{', '\'); the
+// stretches between anchors are only sampled, every 16th byte for hex runs
+// long enough to be a hash and every 3rd byte for the word " dot ". Around
+// each anchor it takes the token (cut at whitespace, quotes, angle
+// brackets, control and non-ASCII bytes; joined across blanks for spaced
+// defangs such as "example [dot] com") and examines it: refang when it
+// holds a defanged pattern, then URLs, e-mail addresses, bare names and
+// IPv4 addresses, IPv6 addresses and hashes. Every step is linear in the
+// token, with fixed caps (URL length, URLs per token, label and name
+// lengths), so the whole extraction is linear in the input, whatever the
+// input is; regexps are not used at all.
 //
 // Decisions (documented here because analysts will ask):
 //
@@ -31,7 +35,9 @@ package core
 //     e-mail domains are not subject to this rule.
 //   - The domain of every e-mail address and the host of every URL are
 //     reported as domain (or ipv4/ipv6) IOCs too, with the same Defanged
-//     flag as the address or URL they came from.
+//     flag as the address or URL they came from. Anything shaped like an
+//     address is an e-mail IOC, Message-IDs included (as in stoQ); a name
+//     after '@' without a valid local part ("@example.com") is a domain.
 //   - Only labels of letters, digits and '-' count; a name with an invalid
 //     leading label ("_dmarc.example.com", "foo_bar.example.com") yields its
 //     longest valid suffix ("example.com"). Internationalized names are found
@@ -44,8 +50,8 @@ package core
 //     the candidate must stand alone (no letter or digit glued to it), have
 //     two or more non-empty groups, one of three or more hex digits:
 //     "2001:db8::1" and "fe80::1" are found, "::1", "1::2", "a::b" and
-//     "ae2::" are not. An
-//     IPv4-mapped address ("::ffff:192.0.2.1") yields the IPv4 address too.
+//     "ae2::" are not. An IPv4-mapped address ("::ffff:192.0.2.1") yields
+//     the IPv4 address too.
 //   - Hashes: a hex run of exactly 32, 40, 64 or 128 characters with word
 //     boundaries on both sides (letters, digits and '_' glue) is md5, sha1,
 //     sha256 or sha512; a 40-character run is only ever sha1, and a run of
@@ -54,7 +60,8 @@ package core
 //     not mix upper- and lower-case letters; hashes are reported lower-case.
 //   - URLs need one of the schemes http, https, ftp, ftps, sftp (or a
 //     defanged hxxp, hXXps, h**p, fxp...) and a host that is a valid domain,
-//     IPv4 address or bracketed IPv6 address. Trailing punctuation that
+//     IPv4 address or bracketed IPv6 address; "www.example.com/x" without
+//     a scheme yields the domain only. Trailing punctuation that
 //     closes a sentence is not part of the URL: . , ; : ! ? * ' and ) or ]
 //     when unbalanced; HTML entities "&lt;" "&gt;" "&quot;" "&#39;" "&#34;"
 //     "&apos;" "&nbsp;" end a URL and "&amp;" inside one reads as "&". The
