@@ -373,6 +373,11 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 		return nil // a newer search is running
 	}
 	m.list.Loading = false
+	if msg.err != nil && errors.Is(msg.err, backend.ErrSortUnsupported) && m.sort != 0 {
+		m.notice("this backend sorts newest first only", true)
+		m.sort = 0
+		return m.runSearch(false, "")
+	}
 	if msg.err != nil {
 		var qe *backend.QueryError
 		if errors.As(msg.err, &qe) {

@@ -1,9 +1,112 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
 
-// UICmd is not built yet; its owner replaces this file.
-type UICmd struct{}
+	"github.com/smtpscope/smtpscope/ui"
+	"github.com/smtpscope/smtpscope/ui/backend"
+)
 
-// Run reports that the verb is not available yet.
-func (c *UICmd) Run() error { return errors.New("not implemented yet") }
+// UICmd opens the terminal UI on a data dir. It runs the collector
+// in-process (spool watching, ACE submission, indexing); when a headless
+// `smtpscope collect` already owns the data dir, it attaches to it over
+// DATA/smtpscope.sock instead.
+type UICmd struct {
+	Data       string   `help:"Data directory (store, queue, index)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
+	Spool      string   `help:"Spool directory to watch (without it, the in-process collector only delivers the queue)." env:"SMTPSCOPE_SPOOL" placeholder:"DIR"`
+	Config     string   `help:"Collector config file (TOML)." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	Ace        []string `help:"ACE node URL (repeatable): one node group named 'default'." env:"SMTPSCOPE_ACE" placeholder:"URL" sep:","`
+	AceKeyFile string   `name:"ace-key-file" help:"File holding the ACE API key." env:"SMTPSCOPE_ACE_KEY_FILE" placeholder:"FILE"`
+	AceCA      string   `name:"ace-ca" help:"PEM CA bundle for ACE nodes' TLS." env:"SMTPSCOPE_ACE_CA" placeholder:"FILE"`
+	Query      string   `help:"Initial search query." placeholder:"QUERY"`
+	Light      bool     `help:"Light colours (default: ask the terminal)."`
+	Dark       bool     `help:"Dark colours (default: ask the terminal)."`
+	ExportDir  string   `name:"export-dir" help:"Directory export proposes (default: the current directory)." placeholder:"DIR"`
+	Log        string   `help:"Log file of the in-process collector (default DATA/smtpscope-ui.log)." placeholder:"FILE"`
+}
+
+// Run opens the UI.
+func (c *UICmd) Run() error {
+	cc := &CollectCmd{Spool: c.Spool, Data: c.Data, Config: c.Config, Ace: c.Ace, AceKeyFile: c.AceKeyFile, AceCA: c.AceCA}
+	noSpool := false
+	if c.Spool == "" && c.Config == "" && os.Getenv("SMTPSCOPE_SPOOL") == "" {
+		noSpool = true
+		cc.Spool = "-"
+	}
+	cfg, err := cc.loadConfig()
+	if cfg != nil && cfg.Data == "" {
+		return errors.New("no data dir: give --data DIR (or SMTPSCOPE_DATA), or try `smtpscope demo`")
+	}
+	if err != nil {
+		return err
+	}
+	noSpool = noSpool || cfg.Spool == "-"
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	o := uiOptions(c.Light, c.Dark)
+	o.ExportDir, o.Query = c.ExportDir, c.Query
+
+	logPath := c.Log
+	if logPath == "" {
+		logPath = filepath.Join(cfg.Data, "smtpscope-ui.log")
+	}
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	defer logf.Close()
+	log := collectorLogger(logf, cfg.Log.Format, cfg.Log.Level)
+
+	l, err := backend.OpenLocal(cfg, backend.LocalOptions{Logger: log, NoSpool: noSpool})
+	switch {
+	case err == nil:
+		l.Start(ctx)
+		defer func() {
+			if err := l.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "smtpscope ui: closing the collector:", err)
+			}
+		}()
+		// Other processes (smtpscope search/status) can go through us.
+		if ln, lerr := backend.Listen(cfg.Data); lerr == nil {
+			go func() { _ = backend.Serve(ctx, ln, l) }()
+		} else {
+			log.Warn("not serving the UI socket", "err", lerr)
+		}
+		o.Backend, o.Title = l, cfg.Data
+	case errors.Is(err, backend.ErrBusy):
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r, derr := backend.DialRemote(dctx, cfg.Data)
+		cancel()
+		if derr != nil {
+			return fmt.Errorf("%v; and attaching to the running collector failed: %w", err, derr)
+		}
+		defer r.Close()
+		o.Backend, o.Title = r, cfg.Data+" (attached)"
+	default:
+		return err
+	}
+	return ui.Run(ctx, o)
+}
+
+func uiOptions(light, dark bool) ui.Options {
+	var o ui.Options
+	switch {
+	case light:
+		f := false
+		o.Dark = &f
+	case dark:
+		t := true
+		o.Dark = &t
+	}
+	return o
+}

@@ -141,8 +141,8 @@ func (m Model) View() string {
 			mark = "✓ "
 		}
 		cnt := strconv.Itoa(it.count)
-		if it.filter == "" {
-			cnt = ""
+		if it.count == 0 && it.filter == "" {
+			cnt = "" // "(none)"
 		}
 		text := mark + common.Fit(it.text, w-len(cnt)-3) + " " + cnt
 		if m.Focused && i == m.cursor {
