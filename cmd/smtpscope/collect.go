@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/ui/backend"
 )
 
 // CollectCmd runs the headless collector.
@@ -29,12 +30,14 @@ type CollectCmd struct {
 	LogFormat     string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
 	LogLevel      string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
 	Workers       int           `help:"Session files processed in parallel (default 2)." env:"SMTPSCOPE_WORKERS"`
+	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date and serve the UI socket (DATA/smtpscope.sock); --no-index runs the bare collector."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
 }
 
-// CollectorIndexer, when set (by the file wiring package index), gives
-// the collector its search index hook. It returns the indexer and a
-// function closing it.
+// CollectorIndexer, when set (cmd/smtpscope/index.go wires package index),
+// gives `collect --once` its search index hook: the indexer and a function
+// closing it. The daemon uses ui/backend's Local instead, which also
+// serves the UI socket.
 var CollectorIndexer func(dataDir string) (collector.Indexer, func() error, error)
 
 // collectExit is an error with an exit status.
@@ -126,61 +129,119 @@ func collectorLogger(w io.Writer, format, level string) *slog.Logger {
 }
 
 // Run runs the collector until SIGTERM/SIGINT (drains, then exits) and
-// reloads the config file on SIGHUP.
+// reloads the config file on SIGHUP. By default it also keeps the search
+// index current and serves the UI's unix socket, so `smtpscope ui` can
+// attach; the index is derived data, so when it cannot be opened the
+// collector runs without it (rebuild later with `smtpscope reindex`).
 func (c *CollectCmd) Run() error {
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return err
 	}
 	log := collectorLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
-	opts := collector.Options{Logger: log}
-	if CollectorIndexer != nil {
-		ix, closeIx, err := CollectorIndexer(cfg.Data)
-		if err != nil {
-			return fmt.Errorf("index: %w", err)
-		}
-		defer func() {
-			if err := closeIx(); err != nil {
-				log.Error("closing index", "err", err)
-			}
-		}()
-		opts.Indexer = ix
-	}
-	col, err := collector.New(cfg, opts)
-	if err != nil {
-		if errors.Is(err, collector.ErrLocked) {
-			return fmt.Errorf("%w (another smtpscope collect or UI owns %s)", err, cfg.Data)
-		}
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			if c.Config == "" {
-				log.Warn("SIGHUP: no config file to reload")
-				continue
-			}
-			ncfg, err := c.loadConfig()
-			if err == nil {
-				err = col.Reload(ncfg)
-			}
-			if err != nil {
-				log.Error("SIGHUP: config not reloaded", "err", err)
-			}
-		}
-	}()
 	if len(cfg.Groups) == 0 {
 		log.Warn("no node group configured: emails are stored but not submitted (use --ace URL or [[group]])")
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	if c.Once {
-		if err := col.RunOnce(ctx, c.OnceTimeout); err != nil {
-			return collectExit{code: 3, err: err}
-		}
-		return nil
+		return c.runOnce(ctx, cfg, log)
 	}
-	return col.Run(ctx)
+
+	var col *collector.Collector
+	var local *backend.Local
+	if c.Index {
+		local, err = backend.OpenLocal(cfg, backend.LocalOptions{Logger: log})
+		switch {
+		case err == nil:
+			col = local.Collector()
+		case errors.Is(err, backend.ErrBusy), errors.Is(err, collector.ErrLocked):
+			return fmt.Errorf("%w (another smtpscope collect or UI owns %s)", err, cfg.Data)
+		default:
+			log.Error("search index unavailable; collecting without it (rebuild later with `smtpscope reindex`)", "err", err)
+		}
+	}
+	if col == nil {
+		if col, err = newCollector(cfg, log, nil); err != nil {
+			return err
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go c.reloadOnHUP(ctx, hup, col, log)
+
+	if local == nil {
+		return col.Run(ctx)
+	}
+	if ln, err := backend.Listen(cfg.Data); err != nil {
+		log.Warn("UI socket not served", "err", err)
+	} else {
+		go func() {
+			if err := backend.Serve(ctx, ln, local); err != nil {
+				log.Error("UI socket", "err", err)
+			}
+		}()
+		log.Info("UI socket listening", "path", backend.SocketPath(cfg.Data))
+	}
+	local.Start(ctx)
+	<-ctx.Done()
+	return local.Close()
+}
+
+// runOnce is --once: process the spool, deliver, exit (status 3 when
+// something is left undelivered).
+func (c *CollectCmd) runOnce(ctx context.Context, cfg *collector.Config, log *slog.Logger) error {
+	var ix collector.Indexer
+	if c.Index && CollectorIndexer != nil {
+		hook, closeIx, err := CollectorIndexer(cfg.Data)
+		if err != nil {
+			log.Error("search index unavailable; collecting without it (rebuild later with `smtpscope reindex`)", "err", err)
+		} else {
+			defer func() {
+				if err := closeIx(); err != nil {
+					log.Error("closing the index", "err", err)
+				}
+			}()
+			ix = hook
+		}
+	}
+	col, err := newCollector(cfg, log, ix)
+	if err != nil {
+		return err
+	}
+	if err := col.RunOnce(ctx, c.OnceTimeout); err != nil {
+		return collectExit{code: 3, err: err}
+	}
+	return nil
+}
+
+func newCollector(cfg *collector.Config, log *slog.Logger, ix collector.Indexer) (*collector.Collector, error) {
+	col, err := collector.New(cfg, collector.Options{Logger: log, Indexer: ix})
+	if errors.Is(err, collector.ErrLocked) {
+		return nil, fmt.Errorf("%w (another smtpscope collect or UI owns %s)", err, cfg.Data)
+	}
+	return col, err
+}
+
+// reloadOnHUP reloads the config file on SIGHUP.
+func (c *CollectCmd) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, col *collector.Collector, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if c.Config == "" {
+			log.Warn("SIGHUP: no config file to reload")
+			continue
+		}
+		ncfg, err := c.loadConfig()
+		if err == nil {
+			err = col.Reload(ncfg)
+		}
+		if err != nil {
+			log.Error("SIGHUP: config not reloaded", "err", err)
+		}
+	}
 }
