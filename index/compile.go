@@ -34,7 +34,7 @@ func knownFields() string {
 
 // Values has: and status: accept.
 var (
-	hasValues = []string{"attachment", "ioc", "yara", "errors", "html", "encrypted",
+	hasValues = []string{"attachment", "ioc", "yara", "errors", "html", "encrypted", "anomaly",
 		"url", "domain", "ipv4", "ipv6", "email", "md5", "sha1", "sha256", "sha512"}
 	statusValues = []string{"queued", "sent", "retrying", "failed"}
 	kindValues   = []string{KindEmail, KindSession, KindReview}

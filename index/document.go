@@ -388,6 +388,9 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	if encrypted {
 		has = append(has, "encrypted")
 	}
+	if len(e.Session.Anomalies) > 0 {
+		has = append(has, "anomaly")
+	}
 	b.kw(fHas, has...)
 
 	is := []string{KindEmail}
@@ -404,7 +407,6 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		is = append(is, "rejected")
 	}
 	is = append(is, e.Flags...)
-	is = append(is, e.Session.Anomalies...)
 	b.kw(fIs, is...)
 
 	var status map[string]string
@@ -458,11 +460,11 @@ func (ix *Index) sessionDocument(d SessionDoc) *builder {
 	if s.Auth {
 		is = append(is, "auth")
 	}
-	if r := strings.TrimSpace(d.Reason); r != "" && !strings.ContainsAny(r, " \t") {
-		is = append(is, r)
-	}
-	is = append(is, s.Anomalies...)
+	is = append(is, reasonTags(d.Reason)...)
 	b.kw(fIs, is...)
+	if len(s.Anomalies) > 0 {
+		b.kw(fHas, "anomaly")
+	}
 	b.row(&row{
 		Kind:     KindSession,
 		Time:     unixNano(s.Time),
@@ -489,6 +491,28 @@ func (ix *Index) reviewDocument(d ReviewDoc) *builder {
 		Reason: validUTF8(truncUTF8(d.Reason, maxSubject)),
 	})
 	return b
+}
+
+// reasonTags turns why a session carried no email into is: values: a
+// one-word reason as is, and the usual words of longer ones.
+func reasonTags(reason string) []string {
+	r := strings.ToLower(strings.TrimSpace(reason))
+	if r == "" {
+		return nil
+	}
+	var tags []string
+	if !strings.ContainsAny(r, " \t") {
+		tags = append(tags, r)
+	}
+	for _, kw := range []struct{ word, tag string }{
+		{"reject", "rejected"}, {"refuse", "rejected"}, {"starttls", "starttls"}, {"abort", "aborted"},
+		{"empty", "empty"}, {"no data", "no_data"}, {"unreadable", "unreadable"},
+	} {
+		if strings.Contains(r, kw.word) {
+			tags = append(tags, kw.tag)
+		}
+	}
+	return tags
 }
 
 // truncUTF8 cuts s to at most n bytes without splitting a rune.

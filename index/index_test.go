@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smtpscope/smtpscope/core"
 )
 
 func openTest(t testing.TB) *Index {
@@ -594,4 +597,26 @@ func TestSearchWhileIndexing(t *testing.T) {
 	if got := ids(t, ix, "kind:review OR kind:session"); len(got) != 3 {
 		t.Errorf("after rebuild: %v", got)
 	}
+}
+
+func TestSessionReasonTags(t *testing.T) {
+	ix := openTest(t)
+	for i, reason := range []string{"every recipient was refused", "STARTTLS: the rest of the session is encrypted", "no DATA: the client sent no message"} {
+		d := SessionDoc{Info: sessionInfoForTest(fmt.Sprint("u", i)), Reason: reason}
+		if err := ix.IndexSession(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for q, want := range map[string][]string{
+		"is:rejected": {"session/u0"}, "is:starttls": {"session/u1"}, "is:no_data": {"session/u2"},
+		"refused": {"session/u0"}, `"client sent no message"`: {"session/u2"},
+	} {
+		if got := ids(t, ix, q); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: got %v want %v", q, got, want)
+		}
+	}
+}
+
+func sessionInfoForTest(uid string) core.SessionInfo {
+	return core.SessionInfo{UID: uid, SourceIP: "192.0.2.1", Time: day("2026-02-01T00:00:00Z")}
 }

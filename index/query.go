@@ -387,6 +387,9 @@ func (p *parser) parsePrimary(field string) (node, error) {
 					if p.depth > maxQueryDepth {
 						return nil, p.errAt(nt.pos, "query nested deeper than %d", maxQueryDepth)
 					}
+					if p.peek().kind == tEOF {
+						return nil, p.errAt(nt.pos, "unclosed '('")
+					}
 					n, err := p.parseOr(name)
 					if err != nil {
 						return nil, err

@@ -22,6 +22,8 @@ func TestParseErrors(t *testing.T) {
 		{"from:", 1, "from: needs a value"},
 		{"invoice from:", 9, "needs a value"},
 		{"(invoice", 1, "unclosed '('"},
+		{"from:(", 6, "unclosed '('"},
+		{"from:(a", 6, "unclosed '('"},
 		{"(a OR (b c)", 1, "unclosed '('"},
 		{"a)", 2, "unbalanced ')'"},
 		{"()", 2, "empty parentheses"},

@@ -1,9 +1,37 @@
 package main
 
-import "errors"
+import (
+	"fmt"
+	"os"
+	"time"
 
-// ReindexCmd is not built yet; its owner replaces this file.
-type ReindexCmd struct{}
+	"github.com/smtpscope/smtpscope/ui/backend"
+)
 
-// Run reports that the verb is not available yet.
-func (c *ReindexCmd) Run() error { return errors.New("not implemented yet") }
+// ReindexCmd rebuilds the index of a data dir from its store.
+type ReindexCmd struct {
+	Data string `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
+}
+
+// Run rebuilds DATA/index from the store (a progress bar on a terminal);
+// the old index answers until the new one replaces it.
+func (c *ReindexCmd) Run() error {
+	ix, st, err := openIndexAndStore(c.Data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	defer ix.Close()
+	src := &backend.StoreSource{Store: st}
+	bar := newIndexProgress("reindexing")
+	start := time.Now()
+	if err := ix.Rebuild(src, bar.update); err != nil {
+		bar.done()
+		return err
+	}
+	bar.done()
+	n, _ := ix.Count()
+	el := time.Since(start)
+	fmt.Fprintf(os.Stderr, "reindexed %d documents in %v (%.0f/s)\n", n, el.Round(time.Millisecond), float64(n)/max(el.Seconds(), 0.001))
+	return ix.Close()
+}
