@@ -530,6 +530,9 @@ func (c *Collector) housekeeping(ctx context.Context) {
 		case <-snap.C:
 			c.refreshGauges()
 			c.writeStatusSnapshot(true)
+			if c.opts.NoSpool {
+				c.processRequests() // the spool watcher does it otherwise
+			}
 		case <-ret.C:
 			if _, err := c.ApplyRetention(time.Now()); err != nil {
 				c.fail("retention", err)
