@@ -422,3 +422,15 @@ func TestIOCFixtures(t *testing.T) {
 		})
 	}
 }
+
+func TestIOCEmptyResults(t *testing.T) {
+	for _, in := range []string{"", "nothing to see here.", "\x00\xff\xfe"} {
+		got := ExtractIOCs([]byte(in), "body")
+		if got == nil || len(got) != 0 {
+			t.Errorf("ExtractIOCs(%q) = %#v, want an empty non-nil slice (JSON [])", in, got)
+		}
+	}
+	if l := NewIOCSet().List(); l == nil || len(l) != 0 {
+		t.Errorf("empty set List() = %#v, want an empty non-nil slice", l)
+	}
+}
