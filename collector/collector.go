@@ -466,6 +466,9 @@ func (c *Collector) afterCommit(ing *ingested) {
 		c.log.Info("session stored", "session", ing.session.Key, "emails", len(ing.emails), "source", ing.session.SourceIP)
 	}
 	for i, em := range ing.emails {
+		if ing.known[em.ID] {
+			continue
+		}
 		c.stats.emails.Add(1)
 		c.metrics.emails.Inc()
 		rec := ing.records[i]

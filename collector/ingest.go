@@ -49,6 +49,7 @@ type ingested struct {
 	emails    []*EmailMeta
 	records   []*core.Email
 	queued    map[string][]string // email id -> groups queued to
+	known     map[string]bool     // emails that were already stored (no side effects again)
 	duplicate bool                // the whole claim was already committed
 	review    *ReviewEntry
 }
@@ -320,6 +321,7 @@ func (c *Collector) commit(ing *ingested, claim []byte) error {
 	// into one fsync; the function is idempotent as Batch requires.
 	return c.store.db.b.Batch(func(tx *bolt.Tx) error {
 		ing.queued = map[string][]string{}
+		ing.known = map[string]bool{}
 		eb, sb := tx.Bucket(bEmails), tx.Bucket(bSessions)
 		var newBytes int64
 		if sm := ing.session; sm != nil {
@@ -344,6 +346,7 @@ func (c *Collector) commit(ing *ingested, claim []byte) error {
 					return err
 				}
 				em.Stored = old.Stored
+				ing.known[em.ID] = true
 				continue
 			}
 			if err := putJSON(eb, []byte(em.ID), em); err != nil {
