@@ -518,6 +518,9 @@ func (c *Collector) refreshGauges() {
 	if st, err := c.store.Stats(); err == nil {
 		c.metrics.storeBytes.Set(float64(st.Bytes))
 	}
+	if n, err := c.store.QueueDepth(); err == nil {
+		c.metrics.queueDepth.Set(float64(n))
+	}
 }
 
 // housekeeping: status snapshots, gauges, retention.

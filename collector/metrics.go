@@ -16,6 +16,7 @@ type metrics struct {
 	queue       *prometheus.GaugeVec   // by group and state
 	removed     prometheus.Counter
 	storeBytes  prometheus.Gauge
+	queueDepth  prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -39,8 +40,10 @@ func newMetrics() *metrics {
 			Help: "Emails removed by retention."}),
 		storeBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "store_bytes",
 			Help: "Bytes in the store (sessions, emails, results, archive)."}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "queue_depth",
+			Help: "Submissions not yet delivered (queued or retrying), all groups."}),
 	}
-	m.reg.MustRegister(m.sessions, m.emails, m.reviewed, m.duplicates, m.errors, m.submissions, m.queue, m.removed, m.storeBytes,
+	m.reg.MustRegister(m.sessions, m.emails, m.reviewed, m.duplicates, m.errors, m.submissions, m.queue, m.removed, m.storeBytes, m.queueDepth,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -506,7 +506,7 @@ nodes = ["http://%s"]
 	var mb bytes.Buffer
 	_, _ = mb.ReadFrom(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"smtpscope_sessions_total 12", "smtpscope_emails_total 12", `smtpscope_submissions{group="default",state="retrying"} 12`, `smtpscope_submissions_total{group="default",result="retry"}`} {
+	for _, want := range []string{"smtpscope_sessions_total 12", "smtpscope_emails_total 12", `smtpscope_submissions{group="default",state="retrying"} 12`, `smtpscope_submissions_total{group="default",result="retry"}`, "smtpscope_queue_depth 12"} {
 		if !strings.Contains(mb.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}
