@@ -46,6 +46,12 @@ type Options struct {
 	MaxStreamBytes int
 	// NoSync skips fsync in WriteDir (tests and benchmarks on tmpfs).
 	NoSync bool
+	// MessageData fills SessionFile.Messages[].Data with each message's
+	// bytes (for cross-checks); without it only sizes and flags are given.
+	MessageData bool
+	// recycle: fn does not keep SessionFile.Data (WriteDir), so its
+	// buffer is reused after fn returns.
+	recycle bool
 	// Stats, when not nil, receives counters about the run.
 	Stats *Stats
 }
@@ -77,16 +83,18 @@ type SessionFile struct {
 	// Data is the session file content (Zeek/ACE format with our
 	// extensions), ready to be written as <dir>/<UID>.
 	Data []byte
-	// Messages are the message bytes found in the session, computed
-	// directly from the reassembled streams. They are what core's session
-	// parser must find again in Data (the tests check the round trip).
+	// Messages are the messages found in the session, computed directly
+	// from the reassembled streams (bytes only with Options.MessageData).
+	// They are what core's session parser must find again in Data (the
+	// tests check the round trip).
 	Messages []Message
 }
 
 // Message is one message of a session, from the direct path.
 type Message struct {
 	Index   int
-	Data    []byte
+	Size    int    // bytes of the message seen in the capture
+	Data    []byte // with Options.MessageData
 	BDAT    bool
 	Partial bool // gap inside, or the session ended before the end of data
 	Gap     bool // bytes of it were missing from the capture
@@ -181,6 +189,7 @@ func WriteDir(ctx context.Context, files []string, opts Options, dir string) (in
 		return 0, fmt.Errorf("capture: %w", err)
 	}
 	n := 0
+	opts.recycle = true
 	err := Process(ctx, files, opts, func(sf *SessionFile) error {
 		if err := writeSession(dir, sf, !opts.NoSync); err != nil {
 			return err
@@ -325,11 +334,15 @@ func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, fun
 		}
 		return ng, lt, nil
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
-		pr, err := pcapgo.NewReader(br)
+		var hdr [24]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: truncated header", name)
+		}
+		pr, err := newPcapReader(br, hdr[:])
 		if err != nil {
 			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: %w", name, err)
 		}
-		l := pr.LinkType()
+		l := pr.linkType
 		return pr, func(gopacket.CaptureInfo) layers.LinkType { return l }, nil
 	}
 	return nil, nil, fmt.Errorf("capture: %s: not a pcap or pcapng file (magic %x)", name, magic)
@@ -543,7 +556,7 @@ func (e *engine) startWorkers() {
 		go func() {
 			defer e.wg.Done()
 			for j := range e.jobs {
-				j.sf = j.s.convert(j.uid)
+				j.sf = j.s.convert(j.uid, e.opts.MessageData)
 				j.s = nil
 				close(j.done)
 			}
@@ -566,6 +579,10 @@ func (e *engine) startWorkers() {
 			}
 			if err := e.fn(sf); err != nil {
 				e.setErr(err)
+			}
+			if e.opts.recycle {
+				putBuf(sf.Data)
+				sf.Data = nil
 			}
 		}
 	}()

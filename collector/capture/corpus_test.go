@@ -118,7 +118,7 @@ func (r *pcapResult) address(addr string) bool {
 func runPcap(t *testing.T, path string, an *core.Analyzer) *pcapResult {
 	t.Helper()
 	r := &pcapResult{name: filepath.Base(path)}
-	err := capture.Process(context.Background(), []string{path}, capture.Options{}, func(sf *capture.SessionFile) error {
+	err := capture.Process(context.Background(), []string{path}, capture.Options{MessageData: true}, func(sf *capture.SessionFile) error {
 		s, err := core.ParseSession(bytes.NewReader(sf.Data), sf.UID, sf.Start)
 		if err != nil {
 			t.Errorf("%s: session %s: core cannot parse our session file: %v", r.name, sf.UID, err)

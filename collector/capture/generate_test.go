@@ -125,7 +125,7 @@ func TestGenerate(t *testing.T) {
 				stored[sha(mtatest.ReceivedBytes(b))] = true
 			}
 			var sfs []*capture.SessionFile
-			err = capture.Process(context.Background(), []string{pcap}, capture.Options{Ports: []int{pf.Port}}, func(sf *capture.SessionFile) error {
+			err = capture.Process(context.Background(), []string{pcap}, capture.Options{Ports: []int{pf.Port}, MessageData: true}, func(sf *capture.SessionFile) error {
 				sfs = append(sfs, sf)
 				return nil
 			})

@@ -159,7 +159,8 @@ const (
 // conv replays both directions of a session into a session file.
 type conv struct {
 	c, s      side
-	w         bytes.Buffer
+	w         outBuf
+	keepData  bool // fill Message.Data (Options.MessageData)
 	st        cstate
 	no354     bool // data mode entered without a 354 (server silent)
 	authAllow int  // client lines allowed by 334 replies
@@ -176,6 +177,7 @@ type conv struct {
 
 // msgBuild accumulates one message.
 type msgBuild struct {
+	keep bool // keep the bytes (else only count them)
 	m    Message
 	segs [][]byte // byte runs between gaps
 	gaps []int64  // gaps[i] missing bytes after segs[i]
@@ -185,6 +187,10 @@ type msgBuild struct {
 // as a sub-slice of the stream buffer (capped, so a later add copies
 // instead of writing into the stream); the stream is never modified.
 func (b *msgBuild) add(p []byte) {
+	b.m.Size += len(p)
+	if !b.keep {
+		return
+	}
 	if len(b.segs) == 0 || len(b.segs) == len(b.gaps) {
 		b.segs = append(b.segs, p[:len(p):len(p)])
 		return
@@ -236,9 +242,9 @@ func (b *msgBuild) bytes() []byte {
 }
 
 // convert turns a finished TCP session into its session file.
-func (s *stream) convert(uid string) *SessionFile {
+func (s *stream) convert(uid string, keepData bool) *SessionFile {
 	client, cIP, cPort, sIP, sPort := s.roles()
-	cv := &conv{c: newSide(&s.half[client]), s: newSide(&s.half[1-client])}
+	cv := &conv{c: newSide(&s.half[client]), s: newSide(&s.half[1-client]), keepData: keepData}
 	cv.serverFromStart = s.synAckBy == 1-client && len(s.half[1-client].gaps) == 0 ||
 		s.synAckBy == 1-client && s.half[1-client].gaps[0].off > 0
 	// Lines gain at most a few bytes of prefix; replies are small.
@@ -246,6 +252,24 @@ func (s *stream) convert(uid string) *SessionFile {
 	fmt.Fprintf(&cv.w, "%s:%d/tcp\n%d\n", ipString(cIP), cPort, s.start.Unix())
 	fmt.Fprintf(&cv.w, "@resp %s:%d/tcp\n@uid %s\n@ts %d.%06d\n", ipString(sIP), sPort, uid, s.start.Unix(), s.start.Nanosecond()/1000)
 	cv.run()
+	// Messages may be sub-slices of the stream buffers: give them their
+	// own memory, then recycle the stream buffers for the next sessions
+	// (this keeps the reader, the bottleneck, off fresh allocations).
+	for i := range cv.msgs {
+		if keepData {
+			cv.msgs[i].Data = bytes.Clone(cv.msgs[i].Data)
+			if cv.msgs[i].Data == nil {
+				cv.msgs[i].Data = []byte{}
+			}
+		} else {
+			cv.msgs[i].Data = nil
+		}
+	}
+	cv.c, cv.s = side{}, side{}
+	for i := range s.half {
+		putBuf(s.half[i].data)
+		s.half[i] = halfBuf{}
+	}
 	return &SessionFile{UID: uid, Start: s.start, Data: cv.w.Bytes(), Messages: cv.msgs}
 }
 
@@ -549,7 +573,7 @@ func (cv *conv) writeCmd(verb string, arg []byte) {
 }
 
 func (cv *conv) newMsg(bdat bool) *msgBuild {
-	return &msgBuild{m: Message{Index: len(cv.msgs), BDAT: bdat}}
+	return &msgBuild{m: Message{Index: len(cv.msgs), BDAT: bdat}, keep: cv.keepData || !bdat}
 }
 
 // abortBDAT ends an unfinished BDAT message (RSET, MAIL, DATA before LAST).
@@ -655,6 +679,7 @@ func (cv *conv) readData() {
 		// Fast path: the whole message lies before the next gap.
 		if msg, n, ok := unstuff(c.buf[c.pos:c.end()]); ok {
 			b.segs = [][]byte{msg}
+			b.m.Size = len(msg)
 			c.pos += n
 			terminated = true
 		}
@@ -821,3 +846,37 @@ func canLines(msg []byte, no354 bool) bool {
 	}
 	return true
 }
+
+// outBuf builds a session file in a recyclable buffer (see putBuf).
+type outBuf struct{ b []byte }
+
+func (o *outBuf) Grow(n int) {
+	if cap(o.b)-len(o.b) < n {
+		nb := getBuf(len(o.b) + n)
+		nb = append(nb, o.b...)
+		putBuf(o.b)
+		o.b = nb
+	}
+}
+
+func (o *outBuf) Write(p []byte) (int, error) {
+	o.b = appendGrow(o.b, p)
+	return len(p), nil
+}
+
+func (o *outBuf) WriteString(s string) {
+	if cap(o.b)-len(o.b) < len(s) {
+		o.Grow(len(s))
+	}
+	o.b = append(o.b, s...)
+}
+
+func (o *outBuf) WriteByte(c byte) error {
+	if len(o.b) == cap(o.b) {
+		o.Grow(1)
+	}
+	o.b = append(o.b, c)
+	return nil
+}
+
+func (o *outBuf) Bytes() []byte { return o.b }

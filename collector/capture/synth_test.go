@@ -214,6 +214,7 @@ func writePcap(w io.Writer, o synthOpts, pkts []pkt, ng bool) error {
 func runBytes(t testing.TB, capture []byte, opts Options) []*SessionFile {
 	t.Helper()
 	var out []*SessionFile
+	opts.MessageData = true
 	in := input{name: "synthetic.pcap", open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(capture)), nil }}
 	opts.defaults()
 	st := opts.Stats
