@@ -430,7 +430,7 @@ func validIPv4(b []byte) bool {
 // word "dot" is left alone (it is ambiguous in free text). Refang is
 // idempotent: Refang(Refang(s)) == Refang(s).
 func Refang(s string) string {
-	if strings.IndexAny(s, "[({\\:") < 0 {
+	if !strings.ContainsAny(s, "[({\\:") {
 		return s
 	}
 	var r refanger
