@@ -343,6 +343,11 @@ nodes = [%q]
 	sink.stop(t)
 }
 
+func countEntries(dir string) int {
+	ents, _ := os.ReadDir(dir)
+	return len(ents)
+}
+
 func regexpMatch(re string, b []byte) bool {
 	return regexpMust(re).Match(b)
 }
@@ -634,8 +639,14 @@ nodes = [%q]
 	killed := 0
 	for killed < kills {
 		addSessions(sessions / kills)
+		before := countEntries(spool)
 		p := start(t, "collect", "--config", cfg)
-		time.Sleep(time.Duration(80+rng.IntN(400)) * time.Millisecond)
+		// kill while it works: once it has claimed something (or after 3s
+		// of start-up), at a random moment within the next 250ms
+		for deadline := time.Now().Add(3 * time.Second); countEntries(spool) >= before && before > 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
