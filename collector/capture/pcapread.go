@@ -29,8 +29,14 @@ type pcapReader struct {
 
 const pcapReadBuf = 1 << 20
 
-// maxPcapRecord bounds one record, as tcpdump does for corrupt files.
-const maxPcapRecord = 256 << 10
+// maxPcapRecord is the record size always accepted (tcpdump's maximum
+// snap length); larger records need a snap length that allows them, and
+// nothing above hardMaxPcapRecord is believed (a corrupt length would
+// otherwise make us allocate gigabytes).
+const (
+	maxPcapRecord     = 256 << 10
+	hardMaxPcapRecord = 16 << 20
+)
 
 func newPcapReader(r io.Reader, hdr []byte) (*pcapReader, error) {
 	if len(hdr) < 24 {
@@ -97,7 +103,7 @@ func (p *pcapReader) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, err
 	h := p.buf[p.start : p.start+16]
 	sec, frac := p.order.Uint32(h), p.order.Uint32(h[4:])
 	capLen, origLen := p.order.Uint32(h[8:]), p.order.Uint32(h[12:])
-	if capLen > maxPcapRecord && capLen > p.snaplen {
+	if capLen > hardMaxPcapRecord || capLen > maxPcapRecord && capLen > p.snaplen {
 		return nil, ci, fmt.Errorf("record of %d bytes exceeds the snap length %d", capLen, p.snaplen)
 	}
 	if err := p.fill(16 + int(capLen)); err != nil {
