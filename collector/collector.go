@@ -73,6 +73,7 @@ type runStats struct {
 	sessions atomic.Int64
 	emails   atomic.Int64
 	reviewed atomic.Int64
+	failed   atomic.Int64 // submissions that failed permanently since start
 }
 
 // New opens the data dir and prepares a collector; Run starts it.
@@ -167,7 +168,8 @@ func (c *Collector) Run(ctx context.Context) error {
 
 // RunOnce processes what is in the spool now, then delivers until every
 // submission is sent or failed, or timeout passes. It returns an error
-// naming what is left undelivered.
+// naming what is left undelivered: still queued, or failed permanently
+// during this run.
 func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -186,8 +188,14 @@ func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
 			if err != nil {
 				return err
 			}
-			if n > 0 {
+			failed := c.stats.failed.Load()
+			switch {
+			case n > 0 && failed > 0:
+				return fmt.Errorf("%d submissions still undelivered after %s and %d failed permanently (see `smtpscope status`)", n, timeout, failed)
+			case n > 0:
 				return fmt.Errorf("%d submissions still undelivered after %s (see `smtpscope status`)", n, timeout)
+			case failed > 0:
+				return fmt.Errorf("%d submissions failed permanently (see `smtpscope status`)", failed)
 			}
 			return nil
 		case <-time.After(100 * time.Millisecond):

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -420,4 +421,66 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Fatalf("%q -> %d", s, v)
 		}
 	})
+}
+
+func TestSubmissionOutcomes(t *testing.T) {
+	tmp := t.TempDir()
+	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
+	reject := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/common/ping" {
+			_, _ = w.Write([]byte(`{"result":"pong"}`))
+			return
+		}
+		http.Error(w, "missing description field in submission", http.StatusBadRequest)
+	}))
+	defer reject.Close()
+	sink, _ := ace.NewSink(filepath.Join(tmp, "sink"), ace.SinkOptions{})
+	sink.FailNext(2)
+	good := httptest.NewServer(sink)
+	defer good.Close()
+	dead := "http://" + freeAddr(t)
+	spoolWrite(t, spool, "Cout", simpleSession(1, 1), time.Time{})
+	ms := collector.Duration(20 * time.Millisecond)
+	cfg := &collector.Config{Spool: spool, Data: data,
+		Submission: collector.SubmissionConfig{BackoffMin: ms, BackoffMax: ms, MaxAttempts: 2, PingInterval: collector.Duration(time.Hour)},
+		Groups: []collector.GroupConfig{
+			{Name: "perm", Nodes: []string{reject.URL}},
+			{Name: "flaky", Nodes: []string{good.URL}, FullDelivery: true, Concurrency: 1},
+			{Name: "giveup", Nodes: []string{dead}},
+			{Name: "multi", Nodes: []string{dead, good.URL}, FullDelivery: true},
+		}}
+	col, err := collector.New(cfg, collector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = col.RunOnce(context.Background(), 20*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "2 submissions failed permanently") {
+		t.Errorf("RunOnce: %v", err)
+	}
+	s, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	subs, _ := s.Submissions("Cout.0")
+	by := map[string]collector.SubmissionStatus{}
+	for _, st := range subs {
+		by[st.Group] = st
+	}
+	if st := by["perm"]; st.State != collector.StateFailed || st.Attempts != 1 || !strings.Contains(st.LastError, "HTTP 400: missing description field") {
+		t.Errorf("perm: %+v", st)
+	}
+	if st := by["flaky"]; st.State != collector.StateSent || st.Attempts < 2 || st.UUID == "" {
+		t.Errorf("flaky: %+v", st)
+	}
+	if st := by["giveup"]; st.State != collector.StateFailed || st.Attempts != 2 || !strings.Contains(st.LastError, "gave up after 2 attempts") {
+		t.Errorf("giveup: %+v", st)
+	}
+	if st := by["multi"]; st.State != collector.StateSent || st.Node != good.URL {
+		t.Errorf("multi: %+v", st)
+	}
+	errs, _ := s.LastErrors()
+	if len(errs) < 2 {
+		t.Errorf("last errors %+v", errs)
+	}
 }

@@ -325,6 +325,7 @@ func (r *groupRunner) attempt(id string) {
 		c.metrics.submissions.WithLabelValues(r.cfg.Name, "sent").Inc()
 		c.log.Info("submitted", "email", id, "group", r.cfg.Name, "node", st.Node, "uuid", st.UUID, "attempts", st.Attempts)
 	case StateFailed:
+		c.stats.failed.Add(1)
 		c.metrics.submissions.WithLabelValues(r.cfg.Name, "failed").Inc()
 		c.log.Error("submission failed", "email", id, "group", r.cfg.Name, "attempts", st.Attempts, "err", st.LastError)
 	default:
