@@ -57,6 +57,6 @@ func TestHostileHeadersNeverReachTheTerminal(t *testing.T) {
 	press(tm, "e", "enter")
 	waitFor(t, m, "path:")
 	assertClean(t, "export prompt", *m.last.Load())
-	_, f = frame(t, tm)
+	_, f = frame(t, m, tm)
 	assertClean(t, "final", f)
 }

@@ -69,6 +69,22 @@ func waitFor(t *testing.T, m *Model, subs ...string) {
 	t.Fatalf("frame never showed %q; last frame:\n%s", subs, f)
 }
 
+// waitUntil waits until ok accepts the model's last frame (plain text).
+func waitUntil(t *testing.T, m *Model, ok func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var f string
+	for time.Now().Before(deadline) {
+		if p := m.last.Load(); p != nil {
+			if f = ansi.Strip(*p); ok(f) {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("frame never reached the expected state; last frame:\n%s", f)
+}
+
 func keyMsg(s string) tea.KeyPressMsg {
 	switch s {
 	case "enter":
@@ -93,8 +109,10 @@ func press(tm *teatest.TestModel, keys ...string) {
 }
 
 // frame quits the program and returns the final model's frame.
-func frame(t *testing.T, tm *teatest.TestModel) (*Model, string) {
+func frame(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) {
 	t.Helper()
+	// The status bar loads on its own: wait for it so frames are stable.
+	waitFor(t, m, "queue ")
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +161,7 @@ func golden(t *testing.T, name, frame string) {
 func TestListGolden(t *testing.T) {
 	m, tm := newTestModel(t, fixtureBackend(t), false)
 	waitFor(t, m, "Weekly digest", "Invoice INV-2025-1187")
-	_, f := frame(t, tm)
+	_, f := frame(t, m, tm)
 	golden(t, "list", f)
 	plain := ansi.Strip(f)
 	for _, want := range []string{"TIME (UTC)", "MAIL FROM", "SUBJECT", "STATUS", "sender domain", "203.0.113.66", "queued"} {
@@ -160,7 +178,7 @@ func TestSearchGolden(t *testing.T) {
 	tm.Type("ioc:login.evil-payload.example.com")
 	press(tm, "enter")
 	waitFor(t, m, "1 results")
-	fm, f := frame(t, tm)
+	fm, f := frame(t, m, tm)
 	golden(t, "search", f)
 	if fm.list.Len() != 1 || fm.list.Selected().Subject != "Your account has been limited - action required" {
 		t.Fatalf("search for the planted IOC: %d rows", fm.list.Len())
@@ -177,7 +195,7 @@ func TestSearchError(t *testing.T) {
 	tm.Type("subject:x bogus:1")
 	press(tm, "enter")
 	waitFor(t, m, `unknown field "bogus"`)
-	fm, f := frame(t, tm)
+	fm, f := frame(t, m, tm)
 	golden(t, "search_error", f)
 	if fm.search.ErrCol != 11 {
 		t.Fatalf("error column = %d, want 11", fm.search.ErrCol)
@@ -213,7 +231,7 @@ func TestDetailTabsGolden(t *testing.T) {
 			openEmail(t, m, tm, "ioc:login.evil-payload.example.com", "Your account")
 			press(tm, tab.key)
 			waitFor(t, m, tab.want)
-			_, f := frame(t, tm)
+			_, f := frame(t, m, tm)
 			golden(t, "detail_"+tab.name, f)
 		})
 	}
@@ -224,7 +242,7 @@ func TestDetailAttachmentsGolden(t *testing.T) {
 	openEmail(t, m, tm, "subject:INV-2025-1187", "Invoice")
 	press(tm, "6")
 	waitFor(t, m, "Selected attachment")
-	fm, f := frame(t, tm)
+	fm, f := frame(t, m, tm)
 	golden(t, "detail_attachments_zip", f)
 	if a := fm.detail.SelectedAttachment(); a == nil || a.Filename != "INV-2025-1187.zip" || a.DetectedType != "application/zip" {
 		t.Fatalf("selected attachment = %+v", a)
@@ -236,7 +254,7 @@ func TestTranscriptUnfold(t *testing.T) {
 	openEmail(t, m, tm, "ioc:login.evil-payload.example.com", "Your account")
 	press(tm, "2", "z")
 	waitFor(t, m, "Payment reference")
-	_, f := frame(t, tm)
+	_, f := frame(t, m, tm)
 	golden(t, "detail_transcript_unfolded", f)
 }
 
@@ -245,7 +263,7 @@ func TestHelpGolden(t *testing.T) {
 	waitFor(t, m, "Weekly digest")
 	press(tm, "?")
 	waitFor(t, m, "Quick filters")
-	_, f := frame(t, tm)
+	_, f := frame(t, m, tm)
 	golden(t, "help", f)
 }
 
@@ -264,14 +282,16 @@ func TestResubmitFlow(t *testing.T) {
 	waitFor(t, m, "Resubmit to which node group?")
 	press(tm, "enter")
 	waitFor(t, m, "Resubmit 1 email to node group default?")
-	_, f := frame(t, tm)
+	_, f := frame(t, m, tm)
 	golden(t, "resubmit_confirm", f)
 
 	m, tm = newTestModel(t, b, false)
 	waitFor(t, m, "Weekly digest")
 	press(tm, "r", "2", "enter", "y")
-	waitFor(t, m, "submissions queued")
-	fm, f := frame(t, tm)
+	waitFor(t, m, "submissions queued", "default: 7 queued")
+	// The live status events of the resubmission reach the rows.
+	waitUntil(t, m, func(f string) bool { return !strings.Contains(f, "· sent") })
+	fm, f := frame(t, m, tm)
 	golden(t, "resubmit_done", f)
 	if !strings.Contains(fm.msg, "resubmitted 7 emails: 7 submissions queued") {
 		t.Fatalf("message = %q", fm.msg)
@@ -291,7 +311,7 @@ func TestExportPrompt(t *testing.T) {
 	waitFor(t, m, "Export")
 	press(tm, "enter")
 	waitFor(t, m, "path:")
-	fm, f := frame(t, tm)
+	fm, f := frame(t, m, tm)
 	golden(t, "export_prompt", f)
 	// The proposed name is sanitized: no directory parts, no bidi override.
 	got := string(fm.dlg.input)
