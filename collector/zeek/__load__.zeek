@@ -1,0 +1,2 @@
+# smtpscope: SMTP session files for smtpscope's collector. See README.md.
+@load ./smtpscope
