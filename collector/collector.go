@@ -64,6 +64,7 @@ type Collector struct {
 	runCtx   context.Context
 	work     chan string
 	pending  map[string]bool // spool names queued for or in processing
+	failures map[string]int  // consecutive claim failures per spool name (guarded by pendMu)
 	pendMu   sync.Mutex
 	workerWG sync.WaitGroup
 	stats    runStats
@@ -99,7 +100,7 @@ func New(cfg *Config, o Options) (*Collector, error) {
 	}
 	c := &Collector{store: st, log: o.Logger, indexer: o.Indexer, opts: o, metrics: newMetrics(),
 		groups: map[string]*groupRunner{}, cancels: map[string]context.CancelFunc{},
-		pending: map[string]bool{}, work: make(chan string, 1024)}
+		pending: map[string]bool{}, failures: map[string]int{}, work: make(chan string, 1024)}
 	c.cfgp.Store(cfg)
 	an, err := newAnalysis(cfg.Analysis, c.archiveAttachment)
 	if err != nil {
@@ -449,8 +450,20 @@ func (c *Collector) worker(ctx context.Context) {
 
 func (c *Collector) processOne(name string) {
 	ing, err := c.claim(c.cfg().Spool, name)
+	c.pendMu.Lock()
+	n := c.failures[name]
 	if err != nil {
-		c.fail("claiming "+name, err)
+		c.failures[name] = n + 1
+	} else {
+		delete(c.failures, name)
+	}
+	c.pendMu.Unlock()
+	if err != nil {
+		// the entry stays in the spool and is retried on every rescan;
+		// report the 1st, 10th, 100th... failure, not every pass
+		if n == 0 || isPow10(n+1) {
+			c.fail(fmt.Sprintf("claiming %s (attempt %d; kept in the spool, retried)", name, n+1), err)
+		}
 		return
 	}
 	if ing == nil || ing.duplicate {
@@ -463,6 +476,13 @@ func (c *Collector) processOne(name string) {
 		return
 	}
 	c.afterCommit(ing)
+}
+
+func isPow10(n int) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
 }
 
 // afterCommit runs the side effects of a commit: metrics, index, events,
