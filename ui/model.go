@@ -683,7 +683,8 @@ func toggleClause(q, c string) string {
 func (m *Model) View() tea.View {
 	var content string
 	if m.showHelp {
-		content = common.PadLines(strings.Split(help.Full(m.ctx), "\n"), m.ctx.Width, m.ctx.Height)
+		content = common.PadLines(strings.Split(help.Full(m.ctx), "\n"), m.ctx.Width, m.ctx.Height-1) + "\n" +
+			statusbar.View(m.ctx, m.status, m.statusErr, m.msg, m.msgErr)
 	} else {
 		content = m.screen()
 	}
