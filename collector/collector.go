@@ -47,27 +47,28 @@ type Options struct {
 // Collector watches a spool, stores sessions and emails, queues them per
 // node group and submits them to ACE.
 type Collector struct {
-	cfgp     atomic.Pointer[Config]
-	anp      atomic.Pointer[analysis]
-	store    *Store
-	log      *slog.Logger
-	indexer  Indexer
-	opts     Options
-	metrics  *metrics
-	hub      hub
-	paused   atomic.Bool
-	scanned  atomic.Bool // the spool was listed at least once
-	started  time.Time
-	mu       sync.Mutex // guards groups and the run state
-	groups   map[string]*groupRunner
-	cancels  map[string]context.CancelFunc
-	runCtx   context.Context
-	work     chan string
-	pending  map[string]bool // spool names queued for or in processing
-	failures map[string]int  // consecutive claim failures per spool name (guarded by pendMu)
-	pendMu   sync.Mutex
-	workerWG sync.WaitGroup
-	stats    runStats
+	cfgp      atomic.Pointer[Config]
+	anp       atomic.Pointer[analysis]
+	store     *Store
+	log       *slog.Logger
+	indexer   Indexer
+	opts      Options
+	metrics   *metrics
+	hub       hub
+	paused    atomic.Bool
+	scanned   atomic.Bool // the spool was listed at least once
+	started   time.Time
+	mu        sync.Mutex // guards groups and the run state
+	groups    map[string]*groupRunner
+	cancels   map[string]context.CancelFunc
+	runCtx    context.Context
+	work      chan string
+	pending   map[string]bool // spool names queued for or in processing
+	failures  map[string]int  // consecutive claim failures per spool name (guarded by pendMu)
+	pendMu    sync.Mutex
+	workerWG  sync.WaitGroup
+	closeOnce sync.Once
+	stats     runStats
 }
 
 type runStats struct {
@@ -114,6 +115,7 @@ func New(cfg *Config, o Options) (*Collector, error) {
 		}
 		r, err := newGroupRunner(c, g, cfg.Submission)
 		if err != nil {
+			an.close()
 			_ = st.Close()
 			return nil, err
 		}
@@ -251,11 +253,21 @@ func (c *Collector) spoolHasReady() bool {
 	return false
 }
 
+// Close releases a collector that was never run (Run and RunOnce close
+// it when they return). It is safe to call more than once.
+func (c *Collector) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.writeStatusSnapshot(false)
+		c.hub.closeAll()
+		c.analysis().close()
+		err = c.store.Close()
+	})
+	return err
+}
+
 func (c *Collector) close() {
-	c.writeStatusSnapshot(false)
-	c.hub.closeAll()
-	c.analysis().close()
-	if err := c.store.Close(); err != nil {
+	if err := c.Close(); err != nil {
 		c.log.Error("closing store", "err", err)
 	}
 }
