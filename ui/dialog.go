@@ -22,12 +22,12 @@ import (
 type dialogStep int
 
 const (
-	stepScope   dialogStep = iota // resubmit: this email or every result
-	stepGroup                     // resubmit: which node group
-	stepConfirm                   // resubmit: confirm
-	stepProgress                  // resubmit: running
-	stepWhat                      // export: what
-	stepPath                      // export: where
+	stepScope    dialogStep = iota // resubmit: this email or every result
+	stepGroup                      // resubmit: which node group
+	stepConfirm                    // resubmit: confirm
+	stepProgress                   // resubmit: running
+	stepWhat                       // export: what
+	stepPath                       // export: where
 )
 
 type choice struct{ label, value string }

@@ -125,7 +125,7 @@ func Setup(o Options) (*Demo, error) {
 	d.Config = &collector.Config{
 		Spool: d.Spool, Data: d.Data, Fsync: &fsync,
 		RescanInterval: collector.Duration(time.Second),
-		Groups: []collector.GroupConfig{{Name: "default", Coverage: 100, FullDelivery: true, Nodes: []string{d.SinkURL}}},
+		Groups:         []collector.GroupConfig{{Name: "default", Coverage: 100, FullDelivery: true, Nodes: []string{d.SinkURL}}},
 	}
 	d.Config.Submission.BackoffMin = collector.Duration(200 * time.Millisecond)
 	d.Config.Submission.BackoffMax = collector.Duration(5 * time.Second)

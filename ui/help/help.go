@@ -38,7 +38,7 @@ func Full(ctx *common.Context) string {
 		b.WriteString("  " + s.HelpKey.Render(string(rune('1'+i))) + " " + s.HelpDesc.Render(f) + "\n")
 	}
 	b.WriteString("\n" + s.PanelHead.Render("Detail screen") + "\n")
-	b.WriteString(s.HelpDesc.Render("  tab/l and S-tab/h or 1-8 switch tabs · z folds the message bytes of the transcript and\n" +
+	b.WriteString(s.HelpDesc.Render("  tab/l and S-tab/h or 1-8 switch tabs · z folds the message bytes of the transcript and\n"+
 		"  switches headers between decoded and raw · in Attachments and IOCs, j/k select, e saves, y copies") + "\n")
 	b.WriteString("\n" + s.PanelHead.Render("Query language (examples)") + "\n")
 	for _, q := range []string{
