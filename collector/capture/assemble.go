@@ -160,13 +160,18 @@ func portOf(e gopacket.Endpoint) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// appendGrow appends like append but doubles the capacity when it grows
+// appendGrow appends like append but grows the capacity geometrically
 // (append grows large slices by only ~1.25x, copying a big session several
 // times over), and recycles the outgrown buffer: nothing else refers to it
 // once its bytes are copied.
 func appendGrow(dst, src []byte) []byte {
 	if need := len(dst) + len(src); need > cap(dst) {
+		// Quadruple while small (fewer copies of a growing session; the
+		// buffers are recycled), then double.
 		nc := 2 * cap(dst)
+		if cap(dst) < 16<<20 {
+			nc = 4 * cap(dst)
+		}
 		if nc < need {
 			nc = need
 		}

@@ -179,6 +179,11 @@ type conv struct {
 type msgBuild struct {
 	keep bool // keep the bytes (else only count them)
 	m    Message
+	// A gap-free DATA payload found in one piece: the bytes as sent and
+	// the offsets of the stuffed dots (see readData).
+	fast    bool
+	raw     []byte
+	stuffed []int
 	segs [][]byte // byte runs between gaps
 	gaps []int64  // gaps[i] missing bytes after segs[i]
 }
@@ -677,9 +682,9 @@ func (cv *conv) readData() {
 	terminated := false
 	if c.gi >= len(c.gaps) || c.gaps[c.gi].off > c.pos {
 		// Fast path: the whole message lies before the next gap.
-		if msg, n, ok := unstuff(c.buf[c.pos:c.end()]); ok {
-			b.segs = [][]byte{msg}
-			b.m.Size = len(msg)
+		if raw, stuffed, n, ok := findData(c.buf[c.pos:c.end()]); ok {
+			b.raw, b.stuffed, b.fast = raw, stuffed, true
+			b.m.Size = len(raw) - len(stuffed)
 			c.pos += n
 			terminated = true
 		}
@@ -731,8 +736,20 @@ func (cv *conv) readData() {
 	if !terminated {
 		b.m.Partial = true
 	}
-	b.m.Data = b.bytes()
-	cv.writeMessage(b)
+	if b.fast {
+		// The payload is one run of the stream: write its lines straight
+		// from it, and build the unstuffed copy only when needed.
+		if !cv.writeLinesStuffed(b.raw, b.stuffed) {
+			b.segs = [][]byte{unstuffed(b.raw, b.stuffed)}
+			cv.writeMessage(b, false)
+		}
+		if cv.keepData {
+			b.m.Data = unstuffed(b.raw, b.stuffed)
+		}
+	} else {
+		b.m.Data = b.bytes()
+		cv.writeMessage(b, true)
+	}
 	cv.msgs = append(cv.msgs, b.m)
 	if terminated {
 		cv.w.WriteString("> . .\n")
@@ -743,13 +760,12 @@ func (cv *conv) readData() {
 	}
 }
 
-// unstuff finds the end of a DATA payload in p (the line "."), and returns
-// the dot-unstuffed message (a sub-slice of p when nothing was stuffed) and
-// the bytes consumed including the terminator; ok is false when p holds no
-// terminator.
-func unstuff(p []byte) (msg []byte, n int, ok bool) {
+// findData finds the end of a DATA payload in p (the line "."): it returns
+// the payload as sent (still dot-stuffed), the offsets in it of the dots
+// that stuffing added, and the bytes consumed including the terminator;
+// ok is false when p holds no terminator.
+func findData(p []byte) (raw []byte, stuffed []int, n int, ok bool) {
 	term := -1
-	var stuffed []int // offsets of dots to drop
 	isTerm := func(i int) bool {
 		r := p[i:]
 		return bytes.HasPrefix(r, []byte(".\r\n")) || bytes.HasPrefix(r, []byte(".\n"))
@@ -764,7 +780,7 @@ func unstuff(p []byte) (msg []byte, n int, ok bool) {
 	for off := 0; term < 0; {
 		i := bytes.Index(p[off:], crlfDotCRLF)
 		if i < 0 {
-			return nil, 0, false
+			return nil, nil, 0, false
 		}
 		ls := off + i + 1 // line start, at the dot
 		if isTerm(ls) {
@@ -778,25 +794,28 @@ func unstuff(p []byte) (msg []byte, n int, ok bool) {
 	if p[term+1] == '\r' {
 		n = term + 3
 	}
-	raw := p[:term]
+	return p[:term], stuffed, n, true
+}
+
+// unstuffed returns raw without the stuffed dots (raw itself when none).
+func unstuffed(raw []byte, stuffed []int) []byte {
 	if len(stuffed) == 0 {
-		return raw, n, true
+		return raw
 	}
-	msg = make([]byte, 0, len(raw)-len(stuffed))
+	msg := make([]byte, 0, len(raw)-len(stuffed))
 	prev := 0
 	for _, d := range stuffed {
 		msg = append(msg, raw[prev:d]...)
 		prev = d + 1
 	}
-	msg = append(msg, raw[prev:]...)
-	return msg, n, true
+	return append(msg, raw[prev:]...)
 }
 
 // writeMessage writes message data as lines when they carry it exactly,
 // else as @raw blocks (with @gap lines for missing bytes).
-func (cv *conv) writeMessage(b *msgBuild) {
+func (cv *conv) writeMessage(b *msgBuild, tryLines bool) {
 	data := b.m.Data
-	if len(b.gaps) == 0 && canLines(data, cv.no354) {
+	if tryLines && len(b.gaps) == 0 && canLines(data, cv.no354) {
 		for len(data) > 0 {
 			i := bytes.IndexByte(data, '\n')
 			cv.w.Write(data[:i-1]) // without CR
@@ -815,6 +834,43 @@ func (cv *conv) writeMessage(b *msgBuild) {
 			fmt.Fprintf(&cv.w, "@gap %d\n", b.gaps[i])
 		}
 	}
+}
+
+// writeLinesStuffed writes a gap-free DATA payload as data lines straight
+// from the dot-stuffed bytes (dropping the stuffed dots) when lines carry
+// the unstuffed message exactly; it reports whether it did.
+func (cv *conv) writeLinesStuffed(raw []byte, stuffed []int) bool {
+	// Removing a dot after a line start changes no CR or LF, so the
+	// checks of canLines hold for the unstuffed message when they hold for
+	// raw, except those on the first bytes of the stuffed lines.
+	if !canLines(raw, cv.no354) {
+		return false
+	}
+	for _, d := range stuffed {
+		l := raw[d+1:]
+		for _, p := range [][]byte{[]byte("> . .\r\n"), []byte("@raw "), []byte("@gap ")} {
+			if bytes.HasPrefix(l, p) {
+				return false
+			}
+		}
+		if d == 0 && cv.no354 && len(l) > 0 && (l[0] == '@' || l[0] == '>' || l[0] == '<') {
+			return false
+		}
+	}
+	cv.w.Grow(len(raw))
+	k := 0
+	for off := 0; off < len(raw); {
+		i := bytes.IndexByte(raw[off:], '\n')
+		start := off
+		if k < len(stuffed) && stuffed[k] == off {
+			start++
+			k++
+		}
+		cv.w.Write(raw[start : off+i-1]) // without CR
+		cv.w.WriteByte('\n')
+		off += i + 1
+	}
+	return true
 }
 
 // canLines reports whether data lines (LF-terminated, joined back with
