@@ -1,0 +1,212 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/index"
+	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/list"
+	"github.com/smtpscope/smtpscope/ui/search"
+)
+
+// The UI benchmarks run on an index of generated emails: 100,000 by
+// default (the size), SMTPSCOPE_BENCH_EMAILS to change it, 5,000
+// with -short. The index is built once per process.
+func benchEmails() int {
+	if s := os.Getenv("SMTPSCOPE_BENCH_EMAILS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n
+		}
+	}
+	if testing.Short() {
+		return 5000
+	}
+	return 100000
+}
+
+var (
+	benchOnce sync.Once
+	benchIx   *index.Index
+	benchErr  error
+)
+
+var (
+	bDomains = []string{"example.com", "corp.example.net", "mail.example.org", "billing.example.io", "news.example.biz", "evil-payload.example.com", "pay-pal-secure.example.net", "supplier.example.de"}
+	bUsers   = []string{"alice", "bob", "carol", "dave", "billing", "noreply", "support", "hr"}
+	bSubject = []string{"Invoice %d overdue", "Your account has been limited", "RE: meeting %d", "Payment confirmation #%d", "Weekly digest %d", "Urgent wire transfer request", "Document shared with you", "Security alert %d"}
+	bAtt     = []struct{ name, typ string }{{"invoice_%d.pdf", "application/pdf"}, {"scan_%d.zip", "application/zip"}, {"payment_%d.pdf.exe", "application/x-dosexec"}, {"image%d.png", "image/png"}}
+	bStates  = []string{"sent", "sent", "sent", "queued", "retrying", "failed"}
+)
+
+// benchEmail makes the i-th generated email (deterministic).
+func benchEmail(i int) index.EmailDoc {
+	dom := bDomains[i%len(bDomains)]
+	from := bUsers[(i/3)%len(bUsers)] + "@" + dom
+	e := &core.Email{
+		ID:       fmt.Sprintf("bench-%07d.0", i),
+		Session:  core.SessionInfo{UID: fmt.Sprintf("bench-%07d", i), SourceIP: fmt.Sprintf("198.51.%d.%d", (i/250)%250, i%250), SourcePort: 40000 + i%20000, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 37 * time.Second), Helo: "mx." + dom},
+		Envelope: core.Envelope{MailFrom: from, RcptTo: []string{"soc@corp.example.com"}},
+		Subject:  fmt.Sprintf(bSubject[i%len(bSubject)], i),
+		From:     from,
+		To:       []string{"soc@corp.example.com"},
+		Size:     int64(2000 + i%50000),
+		SHA256:   fmt.Sprintf("%064x", i),
+		BodyText: fmt.Sprintf("Hello, please see message %d. Visit https://%s/login?id=%d", i, dom, i),
+		IOCs:     []core.IOC{{Type: core.IOCURL, Value: fmt.Sprintf("https://%s/login?id=%d", dom, i), Source: "body"}, {Type: core.IOCDomain, Value: dom, Source: "body"}},
+	}
+	if i%3 == 0 {
+		a := bAtt[i%len(bAtt)]
+		e.Attachments = []core.Attachment{{Filename: fmt.Sprintf(a.name, i), ContentType: a.typ, DetectedType: a.typ, Size: int64(1000 + i%9000), SHA256: fmt.Sprintf("%064x", i+1<<40), Part: "2"}}
+	}
+	return index.EmailDoc{Email: e, Status: map[string]string{"default": bStates[i%len(bStates)]}}
+}
+
+func benchIndex(b *testing.B) *index.Index {
+	benchOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "smtpscope-ui-bench-")
+		if err != nil {
+			benchErr = err
+			return
+		}
+		benchIx, benchErr = index.Open(filepath.Join(dir, "index"))
+		if benchErr != nil {
+			return
+		}
+		n, start := benchEmails(), time.Now()
+		for lo := 0; lo < n; lo += 2000 {
+			docs := make([]index.EmailDoc, 0, 2000)
+			for i := lo; i < min(lo+2000, n); i++ {
+				docs = append(docs, benchEmail(i))
+			}
+			if benchErr = benchIx.IndexEmails(docs); benchErr != nil {
+				return
+			}
+		}
+		b.Logf("indexed %d generated emails in %v", n, time.Since(start))
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return benchIx
+}
+
+// ixBackend is the Local backend's search over a bare index (no
+// collector: the benchmarks measure the UI and the index).
+type ixBackend struct {
+	*backend.Memory
+	ix *index.Index
+}
+
+func (x *ixBackend) Search(ctx context.Context, q string, o backend.SearchOptions) (*backend.SearchResult, error) {
+	return backend.SearchIndex(ctx, x.ix, q, o)
+}
+
+// drive runs cmd and feeds what it returns to the model until no command
+// is left (a synchronous stand-in for the Bubble Tea loop).
+func drive(m *Model, cmd tea.Cmd) {
+	queue := []tea.Cmd{cmd}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		msg := c()
+		if bm, ok := msg.(tea.BatchMsg); ok {
+			queue = append(queue, bm...)
+			continue
+		}
+		_, next := m.Update(msg)
+		queue = append(queue, next)
+	}
+}
+
+func benchModel(b *testing.B) *Model {
+	ix := benchIndex(b)
+	mem := backend.NewMemory("default")
+	dark := true
+	m := New(Options{Backend: &ixBackend{Memory: mem, ix: ix}, Dark: &dark, NoTick: true})
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	return m
+}
+
+// BenchmarkFirstFrame: from a new model to the first frame showing a page
+// of results (first search with facets over every email, then View).
+// Target: < 300 ms at 100,000 emails.
+func BenchmarkFirstFrame(b *testing.B) {
+	benchIndex(b)
+	b.ResetTimer()
+	for b.Loop() {
+		m := benchModel(b)
+		drive(m, m.runSearch(false, ""))
+		if m.list.Len() == 0 {
+			b.Fatal("no rows")
+		}
+		_ = m.View()
+		m.Close()
+	}
+}
+
+// BenchmarkScrollKey: one key (j, and a page down every 50 keys) to the
+// next frame, paging with search-after as the cursor moves. Target:
+// < 50 ms.
+func BenchmarkScrollKey(b *testing.B) {
+	m := benchModel(b)
+	defer m.Close()
+	drive(m, m.runSearch(false, ""))
+	down := tea.KeyPressMsg{Code: 'j', Text: "j"}
+	pg := tea.KeyPressMsg{Code: tea.KeyPgDown}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		k := down
+		if i%50 == 49 {
+			k = pg
+		}
+		i++
+		_, cmd := m.Update(k)
+		if cmd != nil {
+			if _, ok := cmd().(list.NeedMoreMsg); ok {
+				drive(m, m.runSearch(true, ""))
+			}
+		}
+		_ = m.View()
+	}
+	b.ReportMetric(float64(m.list.Len()), "rows-loaded")
+}
+
+// BenchmarkSearchKey: Enter in the search bar to the frame with the
+// results (query parsed, index searched with facets, list redrawn).
+// Target: < 50 ms.
+func BenchmarkSearchKey(b *testing.B) {
+	m := benchModel(b)
+	defer m.Close()
+	drive(m, m.runSearch(false, ""))
+	queries := []string{"invoice", "from:*@evil-payload.example.com", "has:attachment status:failed", "ioc:evil-payload.example.com", "subject:\"wire transfer\" -status:sent", ""}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		q := queries[i%len(queries)]
+		i++
+		m.search.SetValue(q)
+		m.search.Focus()
+		_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+		msg := cmd()
+		if _, ok := msg.(search.SubmitMsg); !ok {
+			b.Fatalf("enter gave %T", msg)
+		}
+		_, cmd = m.Update(msg)
+		drive(m, cmd)
+		_ = m.View()
+	}
+}
