@@ -184,8 +184,8 @@ type msgBuild struct {
 	fast    bool
 	raw     []byte
 	stuffed []int
-	segs [][]byte // byte runs between gaps
-	gaps []int64  // gaps[i] missing bytes after segs[i]
+	segs    [][]byte // byte runs between gaps
+	gaps    []int64  // gaps[i] missing bytes after segs[i]
 }
 
 // add appends bytes of the stream to the message. The first run is kept
