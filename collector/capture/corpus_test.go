@@ -150,12 +150,9 @@ func runPcap(t *testing.T, path string, an *core.Analyzer) *pcapResult {
 				t.Errorf("%s: session %s message %d: round trip bytes differ: direct %d bytes sha1 %x, parsed %d bytes sha1 %x",
 					r.name, sf.UID, i, len(d.Data), sha1.Sum(d.Data), len(p.Data), sha1.Sum(p.Data))
 			}
-			if d.Partial && !p.Partial {
-				if d.Gap && !hasFlag(p.Flags, "gap") {
-					t.Logf("%s: session %s message %d: gap not flagged by core (does core handle @gap yet?)", r.name, sf.UID, i)
-				} else {
-					t.Errorf("%s: session %s message %d: partial directly, not after parsing", r.name, sf.UID, i)
-				}
+			if d.Partial != p.Partial || d.Gap != hasFlag(p.Flags, core.FlagGap) {
+				t.Errorf("%s: session %s message %d: partial %v gap %v directly, partial %v flags %v after parsing",
+					r.name, sf.UID, i, d.Partial, d.Gap, p.Partial, p.Flags)
 			}
 		}
 		r.sessions = append(r.sessions, s)
