@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/smtpscope/smtpscope/core"
 )
 
@@ -386,4 +389,100 @@ func TestNotACapture(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("error %v does not name the file", err)
 	}
+}
+
+// writeTimed writes packets with explicit timestamps (Ethernet pcap).
+func writeTimed(t *testing.T, path string, pkts []pkt, ts []time.Time) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pkts {
+		ci := gopacket.CaptureInfo{Timestamp: ts[i], CaptureLength: len(p.data), Length: len(p.data)}
+		if err := w.WritePacket(ci, p.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func stamps(start time.Time, n int) []time.Time {
+	out := make([]time.Time, n)
+	for i := range out {
+		out[i] = start.Add(time.Duration(i) * time.Millisecond)
+	}
+	return out
+}
+
+func collect(t *testing.T, files []string) []*SessionFile {
+	t.Helper()
+	var out []*SessionFile
+	err := Process(context.Background(), files, Options{MessageData: true}, func(sf *SessionFile) error {
+		out = append(out, sf)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRotatedFiles: a session cut in two files that follow each other in
+// time is one session; files that do not follow on are read separately.
+func TestRotatedFiles(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Unix(1700000000, 0)
+	pk := synthSession(synthOpts{}, smtpSession(testMsgs))
+	ts := stamps(t0, len(pk))
+	half := len(pk) / 2
+	a, b := filepath.Join(dir, "a.pcap"), filepath.Join(dir, "b.pcap")
+	writeTimed(t, a, pk[:half], ts[:half])
+	writeTimed(t, b, pk[half:], ts[half:])
+	sfs := collect(t, []string{a, b})
+	if len(sfs) != 1 {
+		t.Fatalf("rotated files: %d sessions, want 1", len(sfs))
+	}
+	checkRoundTrip(t, sfs[0], testMsgs)
+
+	// The same session twice, the second file earlier in time: two
+	// sessions with distinct uids.
+	c := filepath.Join(dir, "c.pcap")
+	writeTimed(t, c, pk, stamps(t0.Add(-time.Hour), len(pk)))
+	d := filepath.Join(dir, "d.pcap")
+	writeTimed(t, d, pk, ts)
+	sfs = collect(t, []string{d, c})
+	if len(sfs) != 2 || sfs[0].UID == sfs[1].UID {
+		t.Fatalf("unrelated files: %d sessions (uids must differ)", len(sfs))
+	}
+	for _, sf := range sfs {
+		checkRoundTrip(t, sf, testMsgs)
+	}
+}
+
+// TestIdleTimeout: a session that never closes is emitted once it has been
+// idle for IdleTimeout of capture time, before later sessions complete.
+func TestIdleTimeout(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Unix(1700000000, 0)
+	a := synthSession(synthOpts{cport: 41000}, smtpSession(testMsgs[:1]))
+	a = a[:len(a)-3] // no FINs: the connection stays open
+	b := synthSession(synthOpts{cport: 41001}, smtpSession(testMsgs[1:2]))
+	pk := append(append([]pkt(nil), a...), b...)
+	ts := append(stamps(t0, len(a)), stamps(t0.Add(10*time.Minute), len(b))...)
+	p := filepath.Join(dir, "idle.pcap")
+	writeTimed(t, p, pk, ts)
+	sfs := collect(t, []string{p})
+	if len(sfs) != 2 {
+		t.Fatalf("%d sessions, want 2", len(sfs))
+	}
+	if !strings.HasPrefix(string(sfs[0].Data), "10.0.0.1:41000/tcp\n") {
+		t.Errorf("the idle session did not come first:\n%s", sfs[0].Data)
+	}
+	checkRoundTrip(t, sfs[0], testMsgs[:1])
+	checkRoundTrip(t, sfs[1], testMsgs[1:2])
 }
