@@ -37,11 +37,7 @@ func fixtureBackend(t testing.TB) *backend.Memory {
 		}
 		emails := an.SessionEmails(s)
 		if len(emails) == 0 {
-			reason := "no message"
-			if s.Info.StartTLS {
-				reason = "STARTTLS"
-			}
-			m.AddSession(s, reason)
+			m.AddSession(s, backend.NoEmailReason(s))
 			continue
 		}
 		for i, e := range emails {

@@ -240,7 +240,7 @@ func (m *Model) renderRow(r *backend.Row, c columns, sel bool) string {
 	from, subj, rcpt := r.MailFrom, r.Subject, num(r.Rcpt)
 	switch r.Kind {
 	case backend.KindSession:
-		from, subj, rcpt = "(session "+r.UID+")", "no email: "+r.Reason, ""
+		from, subj, rcpt = "(no email)", r.UID+": "+r.Reason, ""
 	case backend.KindReview:
 		from, subj, rcpt = "(review)", r.Name+": "+r.Reason, ""
 	default:
