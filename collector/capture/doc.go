@@ -19,7 +19,15 @@
 //
 // Sessions are buffered in memory until their TCP connection ends (FIN/RST
 // in both directions, idle timeout in capture time, or the end of the
-// input), then converted and handed to the caller. Sessions are emitted in
+// input), then converted (by worker goroutines, beside the reader) and
+// handed to the caller from one goroutine. Sessions are emitted in
 // completion order; those still open when the input ends are emitted in
-// start order, so the output is deterministic for a given input.
+// start order, so the output is deterministic for a given input. The two
+// directions of a session are interleaved by capture order (the index of
+// the packet that carried each byte), not by timestamps, which some
+// captures have equal or skewed per direction.
+//
+// Entry points: Process (a callback per session file) and WriteDir
+// (<uid> then <uid>.ready into a directory), used by `smtpscope pcap` and
+// `smtpscope parse --pcap`.
 package capture
