@@ -162,7 +162,13 @@ event smtp_reply(c: connection, is_orig: bool, code: count, cmd: string, msg: st
 
 event smtp_data(c: connection, is_orig: bool, data: string) &priority=-5
 	{
-	put(c, fmt("%s\n", data));
+	# A data line that reads like an end-of-data or extension line is
+	# written as an @raw block of the line and its CRLF (exact, and
+	# unambiguous for the parser).
+	if ( data == "> . ." || /^@(raw|gap) / in data )
+		put(c, fmt("@raw %d\n%s\r\n\n", |data| + 2, data));
+	else
+		put(c, fmt("%s\n", data));
 	}
 
 # STARTTLS: ACE deletes the whole file here. We keep it: the plaintext part
@@ -193,18 +199,17 @@ event SMTPScope::bdat_bytes(f: fa_file, data: string)
 	c$smtpscope_bdat += data;
 	}
 
-event file_sniff(f: fa_file, meta: fa_metadata)
+# The top-level SMTP file (no parent) is the whole message; the MIME
+# entities inside it have it as their parent.
+event file_over_new_connection(f: fa_file, c: connection, is_orig: bool)
 	{
-	if ( f$source != "SMTP" || f?$parent_id || ! meta?$mime_type || meta$mime_type != "message/rfc822" || ! f?$conns )
+	if ( f$source != "SMTP" || f?$parent_id || f$id in bdat_files )
 		return;
-	for ( cid, c in f$conns )
+	# Only BDAT transactions: DATA bodies come line by line (smtp_data).
+	if ( c$uid in open_conns && open_conns[c$uid]$smtpscope_bdat_active )
 		{
-		# Only BDAT transactions: DATA bodies come line by line.
-		if ( c$uid in open_conns && open_conns[c$uid]$smtpscope_bdat_active )
-			{
-			bdat_files[f$id] = c$uid;
-			Files::add_analyzer(f, Files::ANALYZER_DATA_EVENT, [$stream_event=SMTPScope::bdat_bytes]);
-			}
+		bdat_files[f$id] = c$uid;
+		Files::add_analyzer(f, Files::ANALYZER_DATA_EVENT, [$stream_event=SMTPScope::bdat_bytes]);
 		}
 	}
 
