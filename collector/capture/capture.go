@@ -120,8 +120,10 @@ func (o *Options) defaults() {
 // each file starts where the previous one ended in time (rotated captures),
 // and calls fn for every TCP session on the SMTP ports that carried any
 // payload, with its session file. Sessions come in completion order; the
-// ones still open at the end come in start order. An error from fn stops
-// the run and is returned.
+// ones still open at the end come in start order. fn is called from one
+// goroutine at a time (not the caller's: conversion runs in parallel with
+// reading), never concurrently, and Process returns only after the last
+// call. An error from fn stops the run and is returned.
 func Process(ctx context.Context, files []string, opts Options, fn func(*SessionFile) error) error {
 	opts.defaults()
 	st := opts.Stats
