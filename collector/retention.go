@@ -201,6 +201,9 @@ func removeSession(s *Store, tx *bolt.Tx, sm *SessionMeta) ([]string, []string, 
 	if err := tx.Bucket(bSessions).Delete([]byte(sm.Key)); err != nil {
 		return nil, nil, 0, err
 	}
+	if err := tx.Bucket(bClaims).Delete(claimKey(sm.Name, sm.SHA256)); err != nil {
+		return nil, nil, 0, err
+	}
 	if err := addMeta(tx, "sessions", -1); err != nil {
 		return nil, nil, 0, err
 	}
