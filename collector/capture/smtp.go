@@ -667,10 +667,8 @@ func (cv *conv) readChunk(arg []byte) {
 	}
 }
 
-var (
-	crlfDotCRLF = []byte("\n.")
-	endDataLine = []byte("> . .")
-)
+// crlfDotCRLF finds line starts with a dot (a stuffed line or the end).
+var crlfDotCRLF = []byte("\n.")
 
 // readData reads a DATA payload up to the terminating "." line,
 // dot-unstuffing it, and writes it as data lines (or @raw blocks when lines
