@@ -423,11 +423,22 @@ func (p *sessionParser) body(l []byte) error {
 	if p.dataMode {
 		return p.dataLine(l)
 	}
-	if len(l) >= 5 && bytes.HasPrefix(l, []byte("@raw ")) {
-		return p.rawBlock(l, false)
-	}
-	if bytes.HasPrefix(l, []byte("@gap ")) && p.gap(l) {
-		return nil
+	if bytes.HasPrefix(l, []byte("@raw ")) || bytes.HasPrefix(l, []byte("@gap ")) {
+		if p.cur == nil {
+			if d := p.pendingData(); d >= 0 {
+				// One-sided capture: the message after DATA, with no 354
+				// seen, written as a raw block (or starting with a gap).
+				p.startData(&p.pending[d], true)
+				p.pending = append(p.pending[:d], p.pending[d+1:]...)
+				return p.dataLine(l)
+			}
+		}
+		if l[1] == 'r' {
+			return p.rawBlock(l, false)
+		}
+		if p.gap(l) {
+			return nil
+		}
 	}
 	if isProtoLine(l) || (len(l) == 1 && (l[0] == '>' || l[0] == '<')) {
 		p.protocol++

@@ -373,3 +373,16 @@ func TestSessionGap(t *testing.T) {
 		t.Errorf("text line taken as gap: %q", s.Messages[0].Data)
 	}
 }
+
+func TestSessionOneSidedRaw(t *testing.T) {
+	body := "Subject: one-sided\r\n\r\nbare LF here\nend\r\n"
+	s := parseString(t, lines("> EHLO c", "> MAIL FROM:<a@x.org>", "> RCPT TO:<b@x.org>", "> DATA ")+
+		"@raw "+strconv.Itoa(len(body))+"\n"+body+"\n"+lines("> . .", "> QUIT "))
+	if len(s.Messages) != 1 {
+		t.Fatalf("%d messages", len(s.Messages))
+	}
+	m := s.Messages[0]
+	if string(m.Data) != body || !hasFlag(m.Flags, FlagNo354) || hasFlag(m.Flags, FlagBDAT) || m.Partial {
+		t.Errorf("data %q flags %v partial %v", m.Data, m.Flags, m.Partial)
+	}
+}
