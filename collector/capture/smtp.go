@@ -823,6 +823,16 @@ func (cv *conv) writeMessage(b *msgBuild, tryLines bool) {
 		return
 	}
 	for i, seg := range b.segs {
+		if i == 0 && cv.no354 {
+			// With no 354 the parser enters data mode at the first line
+			// that is not an SMTP line: give it that line, when the
+			// message starts with one it can carry, then raw blocks.
+			if n := safeFirstLine(seg); n > 0 {
+				cv.w.Write(seg[:n-2])
+				cv.w.WriteByte('\n')
+				seg = seg[n:]
+			}
+		}
 		if len(seg) > 0 {
 			fmt.Fprintf(&cv.w, "@raw %d\n", len(seg))
 			cv.w.Write(seg)
@@ -832,6 +842,20 @@ func (cv *conv) writeMessage(b *msgBuild, tryLines bool) {
 			fmt.Fprintf(&cv.w, "@gap %d\n", b.gaps[i])
 		}
 	}
+}
+
+// safeFirstLine returns the length (CRLF included) of the first line of p
+// when a data line carries it exactly and the parser cannot take it for an
+// SMTP or extension line; else 0.
+func safeFirstLine(p []byte) int {
+	i := bytes.IndexByte(p, '\n')
+	if i < 1 || p[i-1] != '\r' || (i >= 2 && p[i-2] == '\r') {
+		return 0
+	}
+	if i > 1 && (p[0] == '@' || p[0] == '>' || p[0] == '<') {
+		return 0
+	}
+	return i + 1
 }
 
 // writeLinesStuffed writes a gap-free DATA payload as data lines straight
