@@ -33,25 +33,41 @@ import (
 	"github.com/smtpscope/smtpscope/collector/ace"
 )
 
-var binPath string
+var (
+	binDir   string
+	binPath  string
+	binOnce  sync.Once
+	binError error
+)
 
+// TestMain removes the binary the process tests built.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "smtpscope-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "smtpscope")
-	build := exec.Command("go", "build", "-o", binPath, "../cmd/smtpscope")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building smtpscope:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
+}
+
+// smtpscopeBin builds the smtpscope binary once (only the process tests
+// need it; fuzz workers and in-process tests do not).
+func smtpscopeBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binError = os.MkdirTemp("", "smtpscope-bin-")
+		if binError != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "smtpscope")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/smtpscope").CombinedOutput()
+		if err != nil {
+			binError = fmt.Errorf("building smtpscope: %v\n%s", err, out)
+		}
+	})
+	if binError != nil {
+		t.Fatal(binError)
+	}
+	return binPath
 }
 
 type proc struct {
@@ -65,7 +81,7 @@ type proc struct {
 // start runs the binary with args; stop it by PID (t.Cleanup kills it).
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binPath, args...), stderr: &safeBuf{}, done: make(chan error, 1)}
+	p := &proc{cmd: exec.Command(smtpscopeBin(t), args...), stderr: &safeBuf{}, done: make(chan error, 1)}
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -322,18 +338,18 @@ nodes = [%q]
 	}
 
 	// status of the data dir (no collector running)
-	out, err := exec.Command(binPath, "status", "--data", data, "--config", cfg).CombinedOutput()
+	out, err := exec.Command(smtpscopeBin(t), "status", "--data", data, "--config", cfg).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("prod")) || !regexpMatch(`prod\s+yes\s+100%\s+0\s+0\s+5\s+0`, out) {
 		t.Errorf("status: %v\n%s", err, out)
 	}
 
-	out, err = exec.Command(binPath, "status", "--data", data, "--email", "C5rcpt.0").CombinedOutput()
+	out, err = exec.Command(smtpscopeBin(t), "status", "--data", data, "--email", "C5rcpt.0").CombinedOutput()
 	if err != nil || !regexpMatch(`C5rcpt\.0\s+prod\s+sent\s+1\s+`+got["C5rcpt.0"][0].UUID, out) {
 		t.Errorf("status --email: %v\n%s", err, out)
 	}
 
 	// manual resubmission while no collector runs, then delivery
-	out, err = exec.Command(binPath, "submit", "--data", data, "--config", cfg, "--group", "prod", "C2msg.0").CombinedOutput()
+	out, err = exec.Command(smtpscopeBin(t), "submit", "--data", data, "--config", cfg, "--group", "prod", "C2msg.0").CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("queued 1")) {
 		t.Fatalf("submit: %v\n%s", err, out)
 	}
@@ -343,7 +359,7 @@ nodes = [%q]
 	if n := len(byEmail(t, sinkDir)["C2msg.0"]); n != 2 {
 		t.Errorf("C2msg.0 reached the sink %d times after resubmission, want 2", n)
 	}
-	out, _ = exec.Command(binPath, "submit", "--data", data, "--config", cfg, "nosuch.0").CombinedOutput()
+	out, _ = exec.Command(smtpscopeBin(t), "submit", "--data", data, "--config", cfg, "nosuch.0").CombinedOutput()
 	if !bytes.Contains(out, []byte("unknown email ids: nosuch.0")) {
 		t.Errorf("unknown id: %s", out)
 	}
@@ -430,7 +446,7 @@ func TestProcBadInput(t *testing.T) {
 	if ents, _ := os.ReadDir(spool); len(ents) != 0 {
 		t.Errorf("spool not drained: %d entries", len(ents))
 	}
-	out, err := exec.Command(binPath, "status", "--data", data).CombinedOutput()
+	out, err := exec.Command(smtpscopeBin(t), "status", "--data", data).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("review/    5 entries")) || !bytes.Contains(out, []byte("empty session file")) {
 		t.Errorf("status: %v\n%s", err, out)
 	}
@@ -451,7 +467,7 @@ func freeAddr(t *testing.T) string {
 
 func statusJSON(t *testing.T, data string) *collector.Status {
 	t.Helper()
-	out, err := exec.Command(binPath, "status", "--data", data, "--json").Output()
+	out, err := exec.Command(smtpscopeBin(t), "status", "--data", data, "--json").Output()
 	if err != nil {
 		return nil
 	}
@@ -566,7 +582,7 @@ func TestProcRunningStatusAndSubmit(t *testing.T) {
 	// status reads the running collector's snapshot
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		out, err := exec.Command(binPath, "status", "--data", data).CombinedOutput()
+		out, err := exec.Command(smtpscopeBin(t), "status", "--data", data).CombinedOutput()
 		if err == nil && bytes.Contains(out, []byte("collector running (pid")) && regexpMatch(`default\s+yes\s+100%\s+0\s+0\s+1\s+0`, out) {
 			break
 		}
@@ -576,7 +592,7 @@ func TestProcRunningStatusAndSubmit(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// submit hands the request to the running collector
-	out, err := exec.Command(binPath, "submit", "--data", data, "Crun.0").CombinedOutput()
+	out, err := exec.Command(smtpscopeBin(t), "submit", "--data", data, "Crun.0").CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("a collector is running")) {
 		t.Fatalf("submit while running: %v\n%s", err, out)
 	}
