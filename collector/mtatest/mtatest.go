@@ -3,6 +3,7 @@ package mtatest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -525,14 +526,16 @@ func (c *Capture) Stop() (dropped int, err error) {
 	return -1, fmt.Errorf("tcpdump printed no drop count: %s", c.stderr.String())
 }
 
-// Swaks runs swaks against addr (host:port) with the given arguments and
+// Swaks runs swaks against addr (killed, by its PID, after 2 minutes) (host:port) with the given arguments and
 // returns its transcript; the test fails if swaks fails.
 func Swaks(t testing.TB, addr string, args ...string) string {
 	t.Helper()
 	Require(t, "swaks")
 	host, port, _ := net.SplitHostPort(addr)
 	all := append([]string{"--server", host, "--port", port, "--timeout", "30"}, args...)
-	out, err := exec.Command("swaks", all...).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "swaks", all...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("mtatest: swaks %s: %v\n%s", strings.Join(all, " "), err, out)
 	}
@@ -540,12 +543,15 @@ func Swaks(t testing.TB, addr string, args ...string) string {
 }
 
 // Python runs one of the ../shared/tools scripts with /usr/bin/python3
-// (the working directory is the tools directory).
+// (the working directory is the tools directory; killed, by its PID, after
+// 2 minutes).
 func Python(t testing.TB, script string, args ...string) string {
 	t.Helper()
 	Require(t, Python3)
 	dir := SharedTools(t)
-	cmd := exec.Command(Python3, append([]string{filepath.Join(dir, script)}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Python3, append([]string{filepath.Join(dir, script)}, args...)...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
