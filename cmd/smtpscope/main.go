@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -46,8 +47,11 @@ func main() {
 // exitCoder lets a verb choose its exit status.
 type exitCoder interface{ ExitCode() int }
 
+// exitCode finds the verb's choice through any wrapping (kong joins the
+// errors a Run returns).
 func exitCode(err error) int {
-	if ec, ok := err.(exitCoder); ok {
+	var ec exitCoder
+	if errors.As(err, &ec) {
 		return ec.ExitCode()
 	}
 	return 1
