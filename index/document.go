@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/json"
+	"fmt"
 	"html"
 	"net/mail"
 	"net/netip"
@@ -134,6 +135,14 @@ next:
 	b.kws[field] = cur
 }
 
+// kwRaw adds one keyword value as is (no case folding).
+func (b *builder) kwRaw(field, v string) {
+	if _, ok := b.kws[field]; !ok {
+		b.order = append(b.order, field)
+	}
+	b.kws[field] = append(b.kws[field], strings.ReplaceAll(validUTF8(v), "\x00", " "))
+}
+
 // finish adds the gathered keyword fields and returns the document.
 func (b *builder) finish() *document.Document {
 	for _, field := range b.order {
@@ -199,6 +208,7 @@ func (b *builder) time(t time.Time) {
 	if err == nil {
 		b.doc.AddField(f)
 	}
+	b.kwRaw(fTSort, sortKey(t)+b.doc.ID())
 }
 
 func (b *builder) num(field string, v float64) {
@@ -212,6 +222,14 @@ func (b *builder) row(r *row) {
 	}
 	b.bytes += len(data)
 	b.doc.AddField(document.NewTextFieldCustom(fRow, nil, data, fields[fRow].options(), nil))
+}
+
+// sortKey is the start of a tsort value: fixed-width hex of the unix
+// nanoseconds of a time (0 when unknown), so text order is time order. The
+// document ID follows, making the order total with one sort field (a
+// second, _id, sort would cost as much again).
+func sortKey(t time.Time) string {
+	return fmt.Sprintf("%016x", uint64(max(unixNano(t), 0)))
 }
 
 // representable reports whether t fits bleve's datetime (int64 ns) range.

@@ -229,7 +229,7 @@ func TestHitsCarryListFields(t *testing.T) {
 	want := Hit{ID: "s1.0", Kind: KindEmail, Time: day("2026-01-10T12:00:00Z"), SourceIP: "203.0.113.5",
 		MailFrom: "bob@evil.example", From: "Bob Evil <bob@evil.example>", RcptCount: 2, Subject: "Invoice overdue payment",
 		Attachments: 1, IOCCount: 2, YaraCount: 1, Status: map[string]string{"prod": "sent"}, Size: 3 << 20, UID: "s1",
-		Sort: []string{"2026-01-10T12:00:00Z", "s1.0"}}
+		Sort: []string{sortKey(day("2026-01-10T12:00:00Z")) + "s1.0"}}
 	if !reflect.DeepEqual(h, want) {
 		t.Errorf("hit\n got %+v\nwant %+v", h, want)
 	}
@@ -325,7 +325,7 @@ func TestSearchAfterPaging(t *testing.T) {
 	if len(seen) != 25 {
 		t.Errorf("paged through %d of 25", len(seen))
 	}
-	if _, err := ix2.Search(context.Background(), "", SearchOptions{After: []string{"garbage", "x"}}); err == nil {
+	if _, err := ix2.Search(context.Background(), "", SearchOptions{After: []string{"garbage"}}); err == nil {
 		t.Error("bad After accepted")
 	}
 }

@@ -16,7 +16,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 1
+const MappingVersion = 2
 
 // Document kinds.
 const (
@@ -59,6 +59,7 @@ type fieldSpec struct {
 const (
 	fKind       = "kind"
 	fTime       = "time"
+	fTSort      = "tsort" // the time as 16 hex digits of unix ns: sorts as text
 	fSize       = "size"
 	fRow        = "row"
 	fSubject    = "subject"
@@ -95,7 +96,8 @@ const (
 
 var fields = map[string]fieldSpec{
 	fKind:       {typ: ftKeyword},
-	fTime:       {typ: ftDateTime, docValues: true}, // sort
+	fTime:       {typ: ftDateTime},                // ranges
+	fTSort:      {typ: ftKeyword, docValues: true}, // sort: one term per document
 	fSize:       {typ: ftNumeric},
 	fRow:        {typ: ftStored},
 	fSubject:    {typ: ftText},
@@ -133,11 +135,11 @@ var fields = map[string]fieldSpec{
 // kindFields lists the fields each document kind may carry (for the
 // explicit per-kind mappings).
 var kindFields = map[string][]string{
-	KindEmail: {fKind, fTime, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
+	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fDomain, fURL, fIOC, fIOCType, fHash, fFilename, fExt,
 		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom},
-	KindSession: {fKind, fTime, fRow, fTranscript, fReason, fHelo, fIP, fDomain, fUID, fIs},
-	KindReview:  {fKind, fTime, fRow, fReason, fFname, fFilename, fExt, fIs},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fDomain, fUID, fIs},
+	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs},
 }
 
 // options returns the bleve indexing options of a field.

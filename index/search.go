@@ -146,15 +146,14 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	req.Score = "none"
 	req.Fields = []string{fRow}
 	req.SortByCustom(search.SortOrder{
-		&search.SortField{Field: fTime, Desc: true, Type: search.SortFieldAsDate},
-		&search.SortDocID{Desc: true},
+		&search.SortField{Field: fTSort, Desc: true, Type: search.SortFieldAsString},
 	})
 	if len(opts.After) > 0 {
-		if len(opts.After) != 2 {
-			return nil, fmt.Errorf("search: After must be a hit's Sort (2 values), got %d", len(opts.After))
+		if len(opts.After) != 1 {
+			return nil, fmt.Errorf("search: After must be a hit's Sort (1 value), got %d", len(opts.After))
 		}
-		if _, err := time.Parse(time.RFC3339Nano, opts.After[0]); err != nil {
-			return nil, fmt.Errorf("search: After[0] %q is not a hit's Sort time", opts.After[0])
+		if !validSortKey(opts.After[0]) {
+			return nil, fmt.Errorf("search: After[0] %q is not a hit's Sort value", opts.After[0])
 		}
 		req.SearchAfter = opts.After
 	}
@@ -200,6 +199,18 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		}
 	}
 	return out, nil
+}
+
+func validSortKey(s string) bool {
+	if len(s) < 16 {
+		return false
+	}
+	for i := 0; i < 16; i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func hitFrom(dm *search.DocumentMatch) Hit {
