@@ -240,8 +240,16 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			}
 			return
 		}
-		data, derr := transferDecode(p.Content, info.Encoding)
+		raw := p.Content
+		data, derr := transferDecode(raw, info.Encoding)
 		p.Content = nil // data is all we need; let a large raw part go
+		if derr != nil && isMessageType(p.ContentType) && info.Encoding != "" && looksLikeHeader(raw) {
+			// RFC 2046 allows only 7bit/8bit/binary on message/rfc822;
+			// a bogus encoding over a plain message is ignored (as
+			// Suricata does), so the attached message is still opened.
+			w.errorf("part %s: declares %s but holds a plain message; read as 8bit", path, info.Encoding)
+			data, derr = raw, nil
+		}
 		if derr != nil {
 			w.errorf("part %s: %v", path, derr)
 		}
@@ -277,7 +285,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			return
 		}
 		w.attachment(info, data)
-		if ct == "message/rfc822" || ct == "message/global" {
+		if isMessageType(ct) {
 			if depth+1 > w.a.opts.MaxDepth {
 				if !w.hitDepth {
 					w.hitDepth = true
@@ -577,6 +585,25 @@ func transferDecode(b []byte, enc string) ([]byte, error) {
 	}
 }
 
+// looksLikeHeader reports whether b starts with a header field line
+// ("Name: value"), as a message does.
+func looksLikeHeader(b []byte) bool {
+	line := b
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		line = b[:i]
+	}
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return false
+	}
+	for _, c := range line[:i] {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // inPlaceSize is the part size from which content is decoded in place.
 const inPlaceSize = 1 << 20
 
@@ -636,40 +663,54 @@ func decodeBase64(b []byte) ([]byte, error) {
 // decodeBase64Lenient is the slow path for base64 with junk, missing
 // padding or data after the padding.
 func decodeBase64Lenient(b, clean []byte) ([]byte, error) {
-	junk, after := 0, 0
+	junk, segments := 0, 1
+	var out []byte
+	var err error
+	// flush decodes the group collected so far. Padding in the middle
+	// ("NA==Mg==": chunks encoded separately and pasted together) ends a
+	// group; decoding goes on with the next one, as Suricata does.
+	flush := func() {
+		if rem := len(clean) % 4; rem == 1 {
+			clean = clean[:len(clean)-1]
+			if err == nil {
+				err = fmt.Errorf("base64: truncated group (one stray character dropped)")
+			}
+		}
+		dst := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+		n, derr := base64.RawStdEncoding.Decode(dst, clean)
+		if derr != nil && err == nil {
+			err = fmt.Errorf("base64: %v", derr)
+		}
+		out = append(out, dst[:n]...)
+		clean = clean[:0]
+	}
 	padded := false
 	for _, c := range b {
 		switch {
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
 			if padded {
-				after++ // data after the padding is not part of the content
-				continue
+				padded = false
+				segments++
 			}
 			clean = append(clean, c)
 		case c == '=':
-			padded = true
+			if !padded {
+				flush()
+				padded = true
+			}
 		case c == '\r' || c == '\n' || c == ' ' || c == '\t':
 		default:
 			junk++
 		}
 	}
-	var err error
-	if rem := len(clean) % 4; rem == 1 {
-		clean = clean[:len(clean)-1]
-		err = fmt.Errorf("base64: truncated input (one stray character dropped)")
-	}
-	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
-	n, derr := base64.RawStdEncoding.Decode(out, clean)
-	if derr != nil && err == nil {
-		err = fmt.Errorf("base64: %v", derr)
-	}
+	flush()
 	if junk > 0 && err == nil {
 		err = fmt.Errorf("base64: %d characters outside the alphabet skipped", junk)
 	}
-	if after > 0 && err == nil {
-		err = fmt.Errorf("base64: %d characters after the padding ignored", after)
+	if segments > 1 && err == nil {
+		err = fmt.Errorf("base64: padding inside the data (%d groups decoded one after the other)", segments)
 	}
-	return out[:n], err
+	return out, err
 }
 
 // lenientQP decodes quoted-printable, keeping bad escapes as written.

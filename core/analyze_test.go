@@ -328,3 +328,23 @@ func TestAnalyzeZipMembers(t *testing.T) {
 		t.Errorf("unzip off still listed members: %d attachments", len(e.Attachments))
 	}
 }
+
+func TestAnalyzeOddEncodings(t *testing.T) {
+	// Padding in the middle: groups encoded separately and pasted together.
+	msg := "Content-Type: multipart/mixed; boundary=\"q\"\n\n--q\nContent-Type: application/octet-stream; name=\"a.bin\"\nContent-Transfer-Encoding: base64\n\nNA=\n=Mg\n==\n--q--\n"
+	e := NewAnalyzer(DefaultOptions()).AnalyzeBytes(crlfText(msg))
+	if len(e.Attachments) != 1 || e.Attachments[0].SHA256 != sha256hex([]byte("42")) {
+		t.Errorf("mid-padding base64: %+v", e.Attachments)
+	}
+	// message/rfc822 declaring base64 over a plain message: opened anyway.
+	msg = "Content-Type: multipart/mixed; boundary=\"q\"\n\n--q\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" +
+		"Subject: inner\nContent-Type: multipart/mixed; boundary=\"r\"\n\n--r\nContent-Type: application/x-msdownload; name=\"malware.exe\"\n\nMZ\n--r--\n--q--\n"
+	e = NewAnalyzer(DefaultOptions()).AnalyzeBytes(crlfText(msg))
+	found := false
+	for _, a := range e.Attachments {
+		found = found || a.Filename == "malware.exe" && a.Depth == 1
+	}
+	if !found {
+		t.Errorf("attachment inside a bogus-base64 message/rfc822 not found: %+v %v", e.Attachments, e.Errors)
+	}
+}

@@ -135,11 +135,16 @@ type transaction struct {
 	mailFrom, mailFromRaw string
 	params                []string
 	hasMail               bool
+	mailRefused           bool
 	rcpts                 []*rcptEntry
+	// prev is the transaction that was open when this MAIL was sent: if
+	// the server refuses this MAIL (503 nested MAIL), prev goes on.
+	prev *transaction
 }
 
 type pendingReq struct {
 	cmd  string
+	tx   *transaction // MAIL: the transaction it opened
 	rcpt *rcptEntry
 	msg  *msgBuilder
 	last bool // BDAT ... LAST
@@ -642,9 +647,14 @@ func (p *sessionParser) command(l []byte) {
 	case "EHLO", "HELO", "LHLO":
 		p.s.Info.Helo = strings.TrimSpace(arg)
 	case "MAIL":
-		p.abortCurrent()
 		raw, addr, params := parsePath(arg, "FROM")
-		p.tx = &transaction{mailFrom: addr, mailFromRaw: raw, params: params, hasMail: true}
+		tx := &transaction{mailFrom: addr, mailFromRaw: raw, params: params, hasMail: true}
+		if p.tx != nil && p.tx.hasMail && !p.tx.mailRefused && p.cur == nil {
+			tx.prev = p.tx // maybe a nested MAIL; its reply decides
+		}
+		p.abortCurrent()
+		p.tx = tx
+		req.tx = tx
 	case "RCPT":
 		raw, addr, _ := parsePath(arg, "TO")
 		if p.tx == nil {
@@ -671,6 +681,12 @@ func (p *sessionParser) command(l []byte) {
 	case "BDAT":
 		f := strings.Fields(arg)
 		last := len(f) > 1 && strings.EqualFold(f[len(f)-1], "LAST")
+		if !validBDAT(f) {
+			// Not "BDAT <size> [LAST]": servers refuse it and read no
+			// chunk, so it opens no message.
+			p.anomaly("malformed BDAT %q", clip([]byte(arg), 40))
+			break
+		}
 		if p.cur == nil {
 			mb := p.newMessage(nil)
 			mb.m.Flags = append(mb.m.Flags, FlagBDAT)
@@ -709,6 +725,19 @@ func (p *sessionParser) command(l []byte) {
 	}
 	p.s.Events = append(p.s.Events, ev)
 	p.pending = append(p.pending, req)
+}
+
+func validBDAT(f []string) bool {
+	if len(f) == 0 || len(f) > 2 || len(f) == 2 && !strings.EqualFold(f[1], "LAST") {
+		return false
+	}
+	for _, c := range f[0] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	_, err := strconv.ParseInt(f[0], 10, 64)
+	return err == nil
 }
 
 func firstField(f []string) string {
@@ -834,6 +863,10 @@ func (p *sessionParser) continueReply(rs *replyState, text string, cont bool) {
 func (p *sessionParser) apply(req pendingReq, code int, r *Reply) {
 	ok := code >= 200 && code < 300
 	switch req.cmd {
+	case "MAIL":
+		if !ok {
+			p.mailRefused(req.tx)
+		}
 	case "RCPT":
 		if ok {
 			req.rcpt.status = 1
@@ -847,6 +880,9 @@ func (p *sessionParser) apply(req pendingReq, code int, r *Reply) {
 	case ".":
 		req.msg.m.Reply = r
 	case "BDAT":
+		if req.msg == nil {
+			return // a malformed BDAT opened no message
+		}
 		if req.last || !ok {
 			if req.msg.m.Reply == nil || req.last {
 				req.msg.m.Reply = r
@@ -855,6 +891,35 @@ func (p *sessionParser) apply(req pendingReq, code int, r *Reply) {
 	case "STARTTLS":
 		// After a 220 the rest is TLS: nothing more is readable.
 	}
+}
+
+// mailRefused handles a refused MAIL. When a transaction was already open
+// (the server answers a nested MAIL with 503), that transaction goes on:
+// recipients and messages pipelined after the refused MAIL belong to it.
+func (p *sessionParser) mailRefused(tx *transaction) {
+	tx.mailRefused = true
+	prev := tx.prev
+	if prev == nil || p.tx != tx {
+		return
+	}
+	prev.rcpts = append(prev.rcpts, tx.rcpts...)
+	for _, mb := range p.msgs {
+		if mb.tx == tx {
+			mb.tx = prev
+			mb.m.Flags = removeFlag(mb.m.Flags, FlagNoMailFrom)
+		}
+	}
+	p.tx = prev
+}
+
+func removeFlag(flags []string, f string) []string {
+	out := flags[:0]
+	for _, x := range flags {
+		if x != f {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // finish closes what is open at the end of the file and builds envelopes.

@@ -386,3 +386,29 @@ func TestSessionOneSidedRaw(t *testing.T) {
 		t.Errorf("data %q flags %v partial %v", m.Data, m.Flags, m.Partial)
 	}
 }
+
+func TestSessionNestedMailRefused(t *testing.T) {
+	s := parseString(t, lines("> MAIL FROM:<alice@example.com>", "< MAIL 250 ok", "> RCPT TO:<bob@example.com>", "< RCPT 250 ok",
+		"> MAIL FROM:<eve@example.com>", "> RCPT TO:<carol@example.com>", "> DATA ",
+		"< MAIL 503 5.5.1 Error: nested MAIL command", "< RCPT 250 ok", "< DATA 354 go", "x", "> . .", "< . 250 ok"))
+	if len(s.Messages) != 1 {
+		t.Fatalf("%d messages", len(s.Messages))
+	}
+	env := s.Messages[0].Envelope
+	if env.MailFrom != "alice@example.com" || !reflect.DeepEqual(env.RcptTo, []string{"bob@example.com", "carol@example.com"}) {
+		t.Errorf("envelope %+v", env)
+	}
+	// A refused MAIL with nothing open stays refused (no resurrection).
+	s = parseString(t, lines("> MAIL FROM:<x@example.com>", "< MAIL 553 no", "> RCPT TO:<y@example.com>", "< RCPT 503 no"))
+	if len(s.Messages) != 0 {
+		t.Errorf("messages from a refused transaction")
+	}
+}
+
+func TestSessionMalformedBDAT(t *testing.T) {
+	s := parseString(t, lines("> MAIL FROM:<a@x.org>", "< MAIL 250 ok", "> RCPT TO:<b@x.org>", "< RCPT 250 ok",
+		"> BDAT -5 LAST", "< BDAT 501 bad", "> BDAT ten", "< BDAT 501 bad", "> QUIT ", "< QUIT 221 bye"))
+	if len(s.Messages) != 0 {
+		t.Errorf("malformed BDAT opened %d messages", len(s.Messages))
+	}
+}

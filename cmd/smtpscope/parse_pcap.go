@@ -28,6 +28,7 @@ func (c *ParseCmd) runPcap(an *core.Analyzer, emit func(*core.Email) error) erro
 			fmt.Fprintf(os.Stderr, "smtpscope parse: session %s: %v\n", sf.UID, err)
 			return nil
 		}
+		s.Info.TimeSource = "capture" // the time of the capture's first packet
 		for _, e := range an.SessionEmails(s) {
 			if err := emit(e); err != nil {
 				return err
