@@ -634,13 +634,18 @@ func (p *sessionParser) abortCurrent() {
 	p.dataMode = false
 }
 
-func (p *sessionParser) command(l []byte) {
-	rest := ""
+// splitProtoLine splits "> CMD rest" or "< CMD rest" into the upper-cased
+// command and the rest.
+func splitProtoLine(l []byte) (cmd, rest string) {
 	if len(l) > 2 {
 		rest = string(l[2:])
 	}
-	cmd, arg, _ := strings.Cut(rest, " ")
-	cmd = strings.ToUpper(cmd)
+	cmd, rest, _ = strings.Cut(rest, " ")
+	return strings.ToUpper(cmd), rest
+}
+
+func (p *sessionParser) command(l []byte) {
+	cmd, arg := splitProtoLine(l)
 	ev := Event{Line: p.line, Kind: EventClient, Cmd: cmd, Arg: arg, Msg: -1}
 	req := pendingReq{cmd: cmd}
 	switch cmd {
@@ -769,12 +774,7 @@ func isKnownCommand(c string) bool { return knownCommands[c] }
 
 // reply handles "< CMD code text" (or "code-text" for a continuation line).
 func (p *sessionParser) reply(l []byte) {
-	rest := ""
-	if len(l) > 2 {
-		rest = string(l[2:])
-	}
-	cmd, rest, _ := strings.Cut(rest, " ")
-	cmd = strings.ToUpper(cmd)
+	cmd, rest := splitProtoLine(l)
 	codeStr, text, _ := strings.Cut(rest, " ")
 	cont := false
 	if i := strings.IndexByte(codeStr, '-'); i == 3 {
