@@ -75,6 +75,8 @@ type Model struct {
 	dlg        *dialog
 
 	query    string
+	facetSeq int // search whose facets may still arrive
+	shown    int // last search whose answer was applied
 	sort     int
 	view     int
 	seq      int
@@ -94,6 +96,8 @@ type Model struct {
 	refreshSubs  bool
 	resub        *resubJob
 
+	// pendingFacets counts facet searches under way (tests wait on it).
+	pendingFacets atomic.Int32
 	// last is the last frame drawn (read by tests from another goroutine).
 	last atomic.Pointer[string]
 }
@@ -146,6 +150,11 @@ type (
 		st  *backend.Status
 		err error
 	}
+	facetsMsg struct {
+		seq    int
+		facets []backend.Facet
+		err    error
+	}
 	eventsMsg struct{ ch <-chan backend.Event }
 	eventMsg  struct {
 		ev backend.Event
@@ -179,24 +188,42 @@ func (m *Model) searchOpts() backend.SearchOptions {
 }
 
 // runSearch starts a search of the current query (first page, or the next
-// one when more is true).
+// one when more is true). A first page runs two searches at once: the
+// rows (drawn as soon as they arrive) and the facet counts (which cost a
+// pass over every match, so they never hold the list back).
 func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
 	m.seq++
 	seq, q, o, b := m.seq, m.query, m.searchOpts(), m.ctx.Backend
+	o.Facets = false
 	if more {
 		o.After = m.list.Next()
-		o.Facets = false
 	}
 	if !more && keepID != "" && m.list.Len() > PageSize {
 		// Live refresh: keep as many rows as were loaded (bounded).
 		o.Limit = min(m.list.Len(), 5000)
 	}
-	return func() tea.Msg {
+	rows := func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res, err := b.Search(ctx, q, o)
 		return searchMsg{seq: seq, res: res, err: err, append: more, keepID: keepID}
 	}
+	if more {
+		return rows
+	}
+	fo := o
+	fo.Limit, fo.Facets, fo.IDsOnly = 1, true, true
+	facetCmd := func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := b.Search(ctx, q, fo)
+		if err != nil {
+			return facetsMsg{seq: seq, err: err}
+		}
+		return facetsMsg{seq: seq, facets: res.Facets}
+	}
+	m.pendingFacets.Add(1)
+	return tea.Batch(rows, facetCmd)
 }
 
 func (m *Model) loadStatus() tea.Cmd {
@@ -276,6 +303,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case searchMsg:
 		return m.onSearch(msg)
+	case facetsMsg:
+		m.pendingFacets.Add(-1)
+		if msg.err == nil && (msg.seq == m.seq || msg.seq == m.facetSeq) {
+			m.facets.SetFacets(msg.facets, clauses(m.query))
+		}
+		return nil
 	case statusMsg:
 		m.status, m.statusErr = msg.st, msg.err
 		return nil
@@ -372,6 +405,7 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	if msg.seq != m.seq {
 		return nil // a newer search is running
 	}
+	m.shown = msg.seq
 	m.list.Loading = false
 	if msg.err != nil && errors.Is(msg.err, backend.ErrSortUnsupported) && m.sort != 0 {
 		m.notice("this backend sorts newest first only", true)
@@ -395,9 +429,7 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 		m.list.Append(msg.res)
 	} else {
 		m.list.SetResult(msg.res, msg.keepID)
-		if msg.res.Facets != nil || !msg.append {
-			m.facets.SetFacets(msg.res.Facets, clauses(m.query))
-		}
+		m.facetSeq = msg.seq
 	}
 	m.layout()
 	return nil

@@ -113,6 +113,9 @@ func frame(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) {
 	t.Helper()
 	// The status bar loads on its own: wait for it so frames are stable.
 	waitFor(t, m, "queue ")
+	for deadline := time.Now().Add(10 * time.Second); m.pendingFacets.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
 	}
