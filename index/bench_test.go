@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -116,6 +117,35 @@ func BenchmarkIndexLive(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "emails/s")
+}
+
+// BenchmarkIndexLiveParallel: one email per call from 8 goroutines (the
+// collector's workers and submitters); concurrent small writes are grouped
+// into one batch.
+func BenchmarkIndexLiveParallel(b *testing.B) {
+	ix, err := Open(filepath.Join(b.TempDir(), "index"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	gen := newCorpusGen(44)
+	docs := make([]EmailDoc, b.N)
+	for i := range docs {
+		docs[i] = gen.email(i)
+	}
+	var next atomic.Int64
+	b.SetParallelism(4) // 4 x GOMAXPROCS goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			if err := ix.IndexEmails(docs[i : i+1]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "emails/s")
 }
 

@@ -92,6 +92,11 @@ type Index struct {
 
 	srcMu sync.RWMutex
 	src   Source
+
+	// Group commit of small concurrent writes (see write).
+	gmu    sync.Mutex
+	gqueue []*writeReq
+	gbusy  bool
 }
 
 // ErrLocked is wrapped by Open's error when another process holds the index.
@@ -338,42 +343,96 @@ func (ix *Index) Delete(ids ...string) error {
 	return ix.write(nil, ids)
 }
 
-// write sends one batch to the index. During a rebuild it also remembers
-// the documents for the new index, which gets them last (see RebuildContext).
+// write sends documents and deletions to the index. Small writes made at
+// the same time by several goroutines (the collector's workers and
+// submitters) are grouped into one bleve batch: each caller still returns
+// only once its own documents are searchable, but the index makes one
+// segment for the group instead of one per call.
 func (ix *Index) write(bs []*builder, deletes []string) error {
 	if len(bs) == 0 && len(deletes) == 0 {
 		return nil
 	}
+	if len(bs)+len(deletes) >= groupMax {
+		return ix.writeNow([]*writeReq{{bs: bs, dels: deletes}})
+	}
+	req := &writeReq{bs: bs, dels: deletes, done: make(chan error, 1)}
+	ix.gmu.Lock()
+	ix.gqueue = append(ix.gqueue, req)
+	if ix.gbusy {
+		ix.gmu.Unlock()
+		return <-req.done
+	}
+	ix.gbusy = true
+	for {
+		reqs := ix.gqueue
+		ix.gqueue = nil
+		ix.gmu.Unlock()
+		err := ix.writeNow(reqs)
+		for _, r := range reqs {
+			r.done <- err
+		}
+		ix.gmu.Lock()
+		if len(ix.gqueue) == 0 {
+			ix.gbusy = false
+			ix.gmu.Unlock()
+			break
+		}
+	}
+	return <-req.done
+}
+
+// groupMax: writes this big go to the index on their own.
+const groupMax = 256
+
+// writeReq is one caller's documents and deletions, applied in order.
+type writeReq struct {
+	bs   []*builder
+	dels []string
+	done chan error
+}
+
+// writeNow applies writes as one batch. During a rebuild it also remembers
+// the documents for the new index, which gets them last (see RebuildContext).
+func (ix *Index) writeNow(reqs []*writeReq) error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if ix.closed {
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	if err := apply(ix.idx, bs, deletes); err != nil {
+	if err := applyReqs(ix.idx, reqs); err != nil {
 		return fmt.Errorf("index %s: %w", ix.dir, err)
 	}
 	ix.shadowMu.Lock()
 	defer ix.shadowMu.Unlock()
 	if ix.shadow != nil {
-		for _, b := range bs {
-			ix.live[b.doc.ID()] = cloneDoc(b.doc)
-		}
-		for _, id := range deletes {
-			ix.live[id] = nil
+		for _, r := range reqs {
+			for _, b := range r.bs {
+				ix.live[b.doc.ID()] = cloneDoc(b.doc)
+			}
+			for _, id := range r.dels {
+				ix.live[id] = nil
+			}
 		}
 	}
 	return nil
 }
 
 func apply(idx bleve.Index, bs []*builder, deletes []string) error {
+	return applyReqs(idx, []*writeReq{{bs: bs, dels: deletes}})
+}
+
+// applyReqs writes one bleve batch; a later write of the same ID wins.
+func applyReqs(idx bleve.Index, reqs []*writeReq) error {
 	batch := idx.NewBatch()
-	for _, b := range bs {
-		if err := batch.IndexAdvanced(b.finish()); err != nil {
-			return fmt.Errorf("document %q: %w", b.doc.ID(), err)
+	for _, r := range reqs {
+		for _, b := range r.bs {
+			if err := batch.IndexAdvanced(b.finish()); err != nil {
+				return fmt.Errorf("document %q: %w", b.doc.ID(), err)
+			}
 		}
-	}
-	for _, id := range deletes {
-		batch.Delete(id)
+		for _, id := range r.dels {
+			batch.Delete(id)
+		}
 	}
 	return idx.Batch(batch)
 }

@@ -620,3 +620,39 @@ func TestSessionReasonTags(t *testing.T) {
 func sessionInfoForTest(uid string) core.SessionInfo {
 	return core.SessionInfo{UID: uid, SourceIP: "192.0.2.1", Time: day("2026-02-01T00:00:00Z")}
 }
+
+// Many goroutines writing one email each (grouped into shared batches):
+// every email is there afterwards, and each caller's write was searchable
+// when its call returned.
+func TestConcurrentSmallWrites(t *testing.T) {
+	ix := openTest(t)
+	gen := newCorpusGen(9)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				d := gen.email(w*1000 + i)
+				if err := ix.IndexEmails([]EmailDoc{d}); err != nil {
+					t.Error(err)
+					return
+				}
+				res, err := ix.Search(context.Background(), "id:"+d.Email.ID, SearchOptions{})
+				if err != nil || res.Total != 1 {
+					t.Errorf("%s not searchable after its write: %v %v", d.Email.ID, res, err)
+				}
+				if i%5 == 0 {
+					if err := ix.Delete(d.Email.ID); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	n, err := ix.Count()
+	if err != nil || n != 8*20 {
+		t.Errorf("count %d (%v), want %d", n, err, 8*20)
+	}
+}
