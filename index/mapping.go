@@ -96,7 +96,7 @@ const (
 
 var fields = map[string]fieldSpec{
 	fKind:       {typ: ftKeyword},
-	fTime:       {typ: ftDateTime},                // ranges
+	fTime:       {typ: ftDateTime},                 // ranges
 	fTSort:      {typ: ftKeyword, docValues: true}, // sort: one term per document
 	fSize:       {typ: ftNumeric},
 	fRow:        {typ: ftStored},
