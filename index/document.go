@@ -96,6 +96,7 @@ type builder struct {
 	kws   map[string][]string // field -> lower-cased distinct values
 	order []string            // keyword fields in first-use order
 	bytes int                 // approximate size, for batch bounds
+	t     int64               // the document's time (unix ns), for the time bounds
 }
 
 // maxValuesPerField bounds the keyword values of one field of one document
@@ -209,6 +210,7 @@ func (b *builder) time(t time.Time) {
 		b.doc.AddField(f)
 	}
 	b.kwRaw(fTSort, sortKey(t)+b.doc.ID())
+	b.t = max(unixNano(t), 0)
 }
 
 func (b *builder) num(field string, v float64) {

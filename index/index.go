@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
@@ -93,6 +94,10 @@ type Index struct {
 	srcMu sync.RWMutex
 	src   Source
 
+	// Oldest and newest document times (unix ns) seen, for search windows
+	// (see search.go); deletions do not shrink them.
+	tmin, tmax atomic.Int64
+
 	// Group commit of small concurrent writes (see write).
 	gmu    sync.Mutex
 	gqueue []*writeReq
@@ -137,6 +142,7 @@ func Open(dir string) (*Index, error) {
 			ix.stale = true
 		}
 		ix.idx = idx
+		ix.loadTimeBounds()
 		return ix, nil
 	}
 	_ = os.RemoveAll(path)
@@ -381,6 +387,52 @@ func (ix *Index) write(bs []*builder, deletes []string) error {
 	return <-req.done
 }
 
+// noteTime widens the known time bounds.
+func (ix *Index) noteTime(t int64) {
+	for {
+		cur := ix.tmax.Load()
+		if t <= cur || ix.tmax.CompareAndSwap(cur, t) {
+			break
+		}
+	}
+	for {
+		cur := ix.tmin.Load()
+		if (cur != 0 && t >= cur) || ix.tmin.CompareAndSwap(cur, t) {
+			break
+		}
+	}
+}
+
+// loadTimeBounds reads the time bounds from the sort field's terms (once
+// per open: one pass over a dictionary).
+func (ix *Index) loadTimeBounds() {
+	ix.tmin.Store(0)
+	ix.tmax.Store(0)
+	adv, err := ix.idx.Advanced()
+	if err != nil {
+		return
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	d, err := r.FieldDict(fTSort)
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	for {
+		e, err := d.Next()
+		if err != nil || e == nil {
+			return
+		}
+		if t, ok := sortKeyTime(e.Term); ok {
+			ix.noteTime(t)
+		}
+	}
+}
+
 // groupMax: writes this big go to the index on their own.
 const groupMax = 256
 
@@ -401,6 +453,11 @@ func (ix *Index) writeNow(reqs []*writeReq) error {
 	}
 	if err := applyReqs(ix.idx, reqs); err != nil {
 		return fmt.Errorf("index %s: %w", ix.dir, err)
+	}
+	for _, r := range reqs {
+		for _, b := range r.bs {
+			ix.noteTime(b.t)
+		}
 	}
 	ix.shadowMu.Lock()
 	defer ix.shadowMu.Unlock()
@@ -731,6 +788,7 @@ func (ix *Index) swap(path string) error {
 	}
 	ix.idx = idx
 	ix.stale = false
+	ix.loadTimeBounds()
 	return nil
 }
 

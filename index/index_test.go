@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -655,4 +656,92 @@ func TestConcurrentSmallWrites(t *testing.T) {
 	if err != nil || n != 8*20 {
 		t.Errorf("count %d (%v), want %d", n, err, 8*20)
 	}
+}
+
+// Pages of broad queries are looked for in time windows first (see
+// SearchQuery): paging through them must give exactly the matches in
+// (time, id) order, also with uneven times (old outliers, unknown times,
+// ties).
+func TestWindowedPagingExact(t *testing.T) {
+	ix := openTest(t)
+	gen := newCorpusGen(11)
+	var docs []EmailDoc
+	for i := 0; i < 600; i++ {
+		d := gen.email(i)
+		switch {
+		case i%97 == 0:
+			d.Email.Session.Time = day("2001-05-05T00:00:00Z").Add(time.Duration(i) * time.Hour)
+		case i%89 == 0:
+			d.Email.Session.Time = time.Time{} // unknown
+		case i%13 == 0:
+			d.Email.Session.Time = docs[i-1].Email.Session.Time // tie
+		}
+		docs = append(docs, d)
+	}
+	if err := ix.IndexEmails(docs); err != nil {
+		t.Fatal(err)
+	}
+	windowed := windowedPages.Load()
+	defer func() {
+		if windowedPages.Load() == windowed {
+			t.Error("no page was found through a time window: the test does not test it")
+		}
+	}()
+	want := func(keep func(EmailDoc) bool) []string {
+		type kv struct{ key, id string }
+		var all []kv
+		for _, d := range docs {
+			if keep(d) {
+				all = append(all, kv{sortKey(EmailTime(d.Email)) + d.Email.ID, d.Email.ID})
+			}
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].key > all[j].key })
+		var ids []string
+		for _, x := range all {
+			ids = append(ids, x.id)
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		q    string
+		keep func(EmailDoc) bool
+	}{
+		{"", func(EmailDoc) bool { return true }},
+		{"has:attachment", func(d EmailDoc) bool { return len(d.Email.Attachments) > 0 }},
+		{"-has:attachment", func(d EmailDoc) bool { return len(d.Email.Attachments) == 0 }},
+	} {
+		exp := want(tc.keep)
+		for _, limit := range []int{1, 7, 50} {
+			var got []string
+			var after []string
+			for {
+				res, err := ix.Search(context.Background(), tc.q, SearchOptions{Limit: limit, After: after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Total != uint64(len(exp)) {
+					t.Fatalf("%q: total %d want %d", tc.q, res.Total, len(exp))
+				}
+				for _, h := range res.Hits {
+					got = append(got, h.ID)
+				}
+				if len(res.Hits) < limit {
+					break
+				}
+				after = res.Hits[len(res.Hits)-1].Sort
+			}
+			if !reflect.DeepEqual(got, exp) {
+				t.Errorf("%q limit %d: paging gave %d ids, first diff at %d", tc.q, limit, len(got), firstDiff(got, exp))
+			}
+		}
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
@@ -142,29 +145,16 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
-	req := bleve.NewSearchRequestOptions(pq, limit, 0, false)
-	req.Score = "none"
-	req.Fields = []string{fRow}
-	req.SortByCustom(search.SortOrder{
-		&search.SortField{Field: fTSort, Desc: true, Type: search.SortFieldAsString},
-	})
+	var afterT int64
 	if len(opts.After) > 0 {
 		if len(opts.After) != 1 {
 			return nil, fmt.Errorf("search: After must be a hit's Sort (1 value), got %d", len(opts.After))
 		}
-		if !validSortKey(opts.After[0]) {
+		t, ok := sortKeyTime(opts.After[0])
+		if !ok {
 			return nil, fmt.Errorf("search: After[0] %q is not a hit's Sort value", opts.After[0])
 		}
-		req.SearchAfter = opts.After
-	}
-	if opts.Facets {
-		size := opts.FacetSize
-		if size <= 0 {
-			size = 10
-		}
-		for name, field := range facetFields {
-			req.AddFacet(name, bleve.NewFacetRequest(field, size))
-		}
+		afterT = t
 	}
 
 	ix.mu.RLock()
@@ -172,17 +162,70 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	if ix.closed {
 		return nil, fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	res, err := ix.idx.SearchInContext(ctx, req)
+	start := time.Now()
+
+	// First the number of matches (and the facets): no sorting, no fields.
+	creq := bleve.NewSearchRequestOptions(pq, 0, 0, false)
+	creq.Score = "none"
+	if opts.Facets {
+		size := opts.FacetSize
+		if size <= 0 {
+			size = 10
+		}
+		for name, field := range facetFields {
+			creq.AddFacet(name, bleve.NewFacetRequest(field, size))
+		}
+	}
+	cres, err := ix.idx.SearchInContext(ctx, creq)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 	}
-	out := &Result{Total: res.Total, Took: res.Took, Hits: make([]Hit, 0, len(res.Hits))}
+
+	// Then the page. Sorting visits every match, so for broad queries the
+	// page is looked for among the newest matches first: a time window
+	// sized from the match density, widened until it holds a full page.
+	// The window only skips documents older than every hit it returns, so
+	// the page is the same as without it.
+	var res *bleve.SearchResult
+	lo, hi := ix.tmin.Load(), ix.tmax.Load()
+	if len(opts.After) > 0 {
+		hi = min(hi, afterT)
+	}
+	if cres.Total > uint64(4*limit) && hi > lo {
+		w := int64(float64(hi-lo)*3*float64(limit)/float64(cres.Total)) + 1
+		for try := 0; try < 4 && hi-w > lo; try++ {
+			incl := true
+			var end time.Time
+			if len(opts.After) > 0 {
+				end = time.Unix(0, afterT)
+			}
+			wq := query.NewConjunctionQuery([]query.Query{pq, dateRange(time.Unix(0, hi-w), end, &incl, &incl)})
+			r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(wq, limit, opts.After))
+			if err != nil {
+				return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
+			}
+			if len(r.Hits) >= limit {
+				res = r
+				windowedPages.Add(1)
+				break
+			}
+			w *= 8
+		}
+	}
+	if res == nil {
+		res, err = ix.idx.SearchInContext(ctx, ix.pageRequest(pq, limit, opts.After))
+		if err != nil {
+			return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
+		}
+	}
+
+	out := &Result{Total: cres.Total, Took: time.Since(start), Hits: make([]Hit, 0, len(res.Hits))}
 	for _, dm := range res.Hits {
 		out.Hits = append(out.Hits, hitFrom(dm))
 	}
 	if opts.Facets {
-		out.Facets = make(map[string][]FacetCount, len(res.Facets))
-		for name, fr := range res.Facets {
+		out.Facets = make(map[string][]FacetCount, len(cres.Facets))
+		for name, fr := range cres.Facets {
 			var fcs []FacetCount
 			if fr.Terms != nil {
 				for _, t := range fr.Terms.Terms() {
@@ -199,6 +242,35 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		}
 	}
 	return out, nil
+}
+
+// windowedPages counts pages found in a time window (for tests).
+var windowedPages atomic.Int64
+
+// pageRequest asks for one page, newest first, with the list rows.
+func (ix *Index) pageRequest(q query.Query, limit int, after []string) *bleve.SearchRequest {
+	req := bleve.NewSearchRequestOptions(q, limit, 0, false)
+	req.Score = "none"
+	req.Fields = []string{fRow}
+	req.SortByCustom(search.SortOrder{
+		&search.SortField{Field: fTSort, Desc: true, Type: search.SortFieldAsString},
+	})
+	if len(after) > 0 {
+		req.SearchAfter = after
+	}
+	return req
+}
+
+// sortKeyTime reads the time (unix ns) at the start of a tsort value.
+func sortKeyTime(s string) (int64, bool) {
+	if !validSortKey(s) {
+		return 0, false
+	}
+	u, err := strconv.ParseUint(s[:16], 16, 64)
+	if err != nil || u > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(u), true
 }
 
 func validSortKey(s string) bool {
