@@ -188,9 +188,9 @@ func (m *Model) searchOpts() backend.SearchOptions {
 }
 
 // runSearch starts a search of the current query (first page, or the next
-// one when more is true). A first page runs two searches at once: the
-// rows (drawn as soon as they arrive) and the facet counts (which cost a
-// pass over every match, so they never hold the list back).
+// one when more is true). The facet counts of a first page (a pass over
+// every match) are asked for once its rows are shown, so they never hold
+// the list back nor compete with it for the CPU.
 func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
 	m.seq++
 	seq, q, o, b := m.seq, m.query, m.searchOpts(), m.ctx.Backend
@@ -202,28 +202,28 @@ func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
 		// Live refresh: keep as many rows as were loaded (bounded).
 		o.Limit = min(m.list.Len(), 5000)
 	}
-	rows := func() tea.Msg {
+	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res, err := b.Search(ctx, q, o)
 		return searchMsg{seq: seq, res: res, err: err, append: more, keepID: keepID}
 	}
-	if more {
-		return rows
-	}
-	fo := o
-	fo.Limit, fo.Facets, fo.IDsOnly = 1, true, true
-	facetCmd := func() tea.Msg {
+}
+
+// loadFacets asks for the facet counts of search seq.
+func (m *Model) loadFacets(seq int) tea.Cmd {
+	q, o, b := m.query, m.searchOpts(), m.ctx.Backend
+	o.Limit, o.Facets, o.IDsOnly = 1, true, true
+	m.pendingFacets.Add(1)
+	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		res, err := b.Search(ctx, q, fo)
+		res, err := b.Search(ctx, q, o)
 		if err != nil {
 			return facetsMsg{seq: seq, err: err}
 		}
 		return facetsMsg{seq: seq, facets: res.Facets}
 	}
-	m.pendingFacets.Add(1)
-	return tea.Batch(rows, facetCmd)
 }
 
 func (m *Model) loadStatus() tea.Cmd {
@@ -430,6 +430,8 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	} else {
 		m.list.SetResult(msg.res, msg.keepID)
 		m.facetSeq = msg.seq
+		m.layout()
+		return m.loadFacets(msg.seq)
 	}
 	m.layout()
 	return nil
