@@ -7,26 +7,23 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/smtpscope/smtpscope/core"
 )
 
-// analysis is core's analyzer plus the YARA rules it owns.
+// analysis is core's analyzer built from one analysis section.
 type analysis struct {
-	an   *core.Analyzer
-	yara *core.YaraRules
+	an  *core.Analyzer
+	cfg AnalysisConfig
 }
 
-func (a *analysis) close() {
-	if a != nil && a.yara != nil {
-		a.yara.Close()
-	}
-}
-
-// newAnalysis builds core's analyzer from the analysis section; archive,
-// when not nil, receives every attachment's bytes.
-func newAnalysis(a AnalysisConfig, archive func(*core.Attachment, []byte)) (*analysis, error) {
+// analysisOptions maps the analysis section (stoQ's option names) onto
+// core.Options. yara is the collector's reloadable rule set (nil: no
+// rules configured); archive, when not nil, receives every attachment's
+// bytes.
+func analysisOptions(a AnalysisConfig, yara core.Scanner, archive func(*core.Attachment, []byte)) core.Options {
 	opts := core.DefaultOptions()
 	opts.OmitBody = a.OmitBody
 	if a.ExtractIOCs != nil {
@@ -41,34 +38,60 @@ func newAnalysis(a AnalysisConfig, archive func(*core.Attachment, []byte)) (*ana
 	if a.YaraTimeout > 0 {
 		opts.YaraTimeout = a.YaraTimeout.D()
 	}
-	res := &analysis{}
-	if len(a.YaraRules) > 0 {
-		rules, err := core.CompileYara(a.YaraRules)
-		if err != nil {
-			return nil, fmt.Errorf("analysis.yara_rules: %w", err)
-		}
-		res.yara = rules
-		opts.Yara = rules
+	opts.Unzip = a.dispatches(DispatchUnzip)
+	lim := core.DefaultZipLimits()
+	if a.ZipMaxDepth > 0 {
+		lim.MaxDepth = a.ZipMaxDepth
+	}
+	if a.ZipMaxMembers > 0 {
+		lim.MaxMembers = a.ZipMaxMembers
+	}
+	if a.ZipMaxTotalSize > 0 {
+		lim.MaxTotalSize = int64(a.ZipMaxTotalSize)
+	}
+	if a.ZipMaxRatio > 0 {
+		lim.MaxRatio = a.ZipMaxRatio
+	}
+	opts.ZipLimits = lim
+	if yara != nil && len(a.YaraRules) > 0 && a.dispatches(DispatchYara) {
+		opts.Yara = yara
 	}
 	opts.OnAttachment = archive
-	res.an = core.NewAnalyzer(opts)
-	return res, nil
+	return opts
 }
 
-// archiveAttachment stores an attachment's bytes once, content-addressed.
-// It runs inside the analysis, before the queue commit; the file writer
-// fsyncs it with the rest of the session's files.
+// newAnalysis builds core's analyzer from the analysis section.
+func newAnalysis(a AnalysisConfig, yara core.Scanner, archive func(*core.Attachment, []byte)) *analysis {
+	return &analysis{an: core.NewAnalyzer(analysisOptions(a, yara, archive)), cfg: a}
+}
+
+// archiveAttachment stores an attachment's bytes once, content-addressed,
+// in the data dir's archive and, when analysis.archive_dir is set, in that
+// filedir archive too. It runs inside the analysis, before the queue
+// commit; the file writer fsyncs it with the rest of the email's files.
 func (c *Collector) archiveAttachment(a *core.Attachment, data []byte) {
 	if !c.cfg().ArchiveOn() || !validSHA1(a.SHA1) {
 		return
 	}
-	p := c.store.Path(ArchiveRel(a.SHA1))
+	c.archiveTo(c.store.Path(ArchiveDir), a.SHA1, data)
+	if d := c.cfg().Analysis.ArchiveDir; d != "" {
+		c.archiveTo(d, a.SHA1, data)
+	}
+}
+
+// archiveTo writes data under root in stoQ's filedir layout unless a file
+// of that sha1 is there already (content-addressed: written once). It
+// returns the path ("" when it could not be written).
+func (c *Collector) archiveTo(root, sha1 string, data []byte) string {
+	p := filepath.Join(root, filepath.FromSlash(FiledirRel(sha1)))
 	if _, err := os.Stat(p); err == nil {
-		return
+		return p
 	}
 	if err := c.store.fw.write(p, data, time.Time{}); err != nil {
-		c.fail("archiving attachment "+a.SHA1, err)
+		c.fail("archiving "+sha1, err)
+		return ""
 	}
+	return p
 }
 
 // archived lists the attachments of rec present in the archive.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,6 +50,8 @@ type Options struct {
 type Collector struct {
 	cfgp      atomic.Pointer[Config]
 	anp       atomic.Pointer[analysis]
+	yara      yaraSet    // YARA rules, reloadable (analysis.yara_rules)
+	raw       *rawRunner // Maildir and .eml input (nil when none)
 	store     *Store
 	log       *slog.Logger
 	indexer   Indexer
@@ -90,9 +93,16 @@ func New(cfg *Config, o Options) (*Collector, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if !o.NoSpool {
+	if !o.NoSpool && cfg.Spool != "" {
 		if err := os.MkdirAll(cfg.Spool, 0o750); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
+		}
+	}
+	var inputs []*rawInput
+	if !o.NoSpool {
+		var err error
+		if inputs, err = rawInputs(cfg); err != nil {
+			return nil, err
 		}
 	}
 	st, err := OpenStore(cfg.Data, StoreOptions{NoFsync: !cfg.FsyncOn()})
@@ -103,19 +113,27 @@ func New(cfg *Config, o Options) (*Collector, error) {
 		groups: map[string]*groupRunner{}, cancels: map[string]context.CancelFunc{},
 		pending: map[string]bool{}, failures: map[string]int{}, work: make(chan string, 1024)}
 	c.cfgp.Store(cfg)
-	an, err := newAnalysis(cfg.Analysis, c.archiveAttachment)
-	if err != nil {
+	if len(inputs) > 0 {
+		c.raw = &rawRunner{c: c, inputs: inputs, work: make(chan rawJob, 1024), pending: map[string]bool{}, failures: map[string]int{}}
+	}
+	if err := c.yara.load(cfg.Analysis.YaraRules); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	c.anp.Store(an)
+	if r := c.yara.rules(); r != nil {
+		c.log.Info("yara rules compiled", "rules", r.Count(), "files", len(r.Files()))
+		for _, w := range r.Warnings() {
+			c.log.Warn("yara rule warning", "warning", w)
+		}
+	}
+	c.anp.Store(newAnalysis(cfg.Analysis, &c.yara, c.archiveAttachment))
 	for _, g := range cfg.Groups {
 		if !g.IsEnabled() {
 			continue
 		}
 		r, err := newGroupRunner(c, g, cfg.Submission)
 		if err != nil {
-			an.close()
+			c.yara.close()
 			_ = st.Close()
 			return nil, err
 		}
@@ -127,6 +145,12 @@ func New(cfg *Config, o Options) (*Collector, error) {
 func (c *Collector) cfg() *Config                { return c.cfgp.Load() }
 func (c *Collector) analysis() *analysis         { return c.anp.Load() }
 func (c *Collector) groupConfigs() []GroupConfig { return c.cfg().Groups }
+
+// spoolOn reports whether a spool of session files is watched.
+func (c *Collector) spoolOn() bool {
+	sp := c.cfg().Spool
+	return !c.opts.NoSpool && sp != "" && sp != "-"
+}
 
 // Store gives read access to the data dir (records, raw emails, session
 // files, attachments, submission states, review entries).
@@ -214,11 +238,11 @@ func (c *Collector) idle() bool {
 	c.pendMu.Lock()
 	busy := len(c.pending) > 0
 	c.pendMu.Unlock()
-	if busy || c.spoolHasReady() {
+	if busy || c.spoolHasReady() || (c.raw != nil && c.raw.busy()) {
 		return false
 	}
 	n, err := c.undelivered()
-	return err == nil && n == 0 && (c.opts.NoSpool || c.scanned.Load())
+	return err == nil && n == 0 && (!c.spoolOn() || c.scanned.Load())
 }
 
 // undelivered counts queued and retrying submissions of the enabled
@@ -238,7 +262,7 @@ func (c *Collector) undelivered() (int64, error) {
 }
 
 func (c *Collector) spoolHasReady() bool {
-	if c.opts.NoSpool {
+	if !c.spoolOn() {
 		return false
 	}
 	ents, err := os.ReadDir(c.cfg().Spool)
@@ -260,7 +284,7 @@ func (c *Collector) Close() error {
 	c.closeOnce.Do(func() {
 		c.writeStatusSnapshot(false)
 		c.hub.closeAll()
-		c.analysis().close()
+		c.yara.close()
 		err = c.store.Close()
 	})
 	return err
@@ -312,16 +336,26 @@ func (c *Collector) run(ctx context.Context) error {
 		defer wg.Done()
 		c.housekeeping(ctx)
 	}()
+	rawDone := make(chan struct{})
+	if c.raw != nil {
+		go func() {
+			defer close(rawDone)
+			c.raw.run(procCtx, c.cfg().Workers)
+		}()
+	} else {
+		close(rawDone)
+	}
 	var werr error
-	if !c.opts.NoSpool {
+	if c.spoolOn() {
 		werr = c.watch(ctx)
 	} else {
 		<-ctx.Done()
 	}
-	// drain: finish claimed sessions, then in-flight submissions
+	// drain: finish claimed sessions and raw files, then in-flight submissions
 	c.log.Info("stopping: finishing work in flight")
 	procCancel()
 	c.workerWG.Wait()
+	<-rawDone
 	subCancel()
 	c.mu.Lock()
 	runners := make([]*groupRunner, 0, len(c.groups))
@@ -576,7 +610,7 @@ func (c *Collector) housekeeping(ctx context.Context) {
 		case <-snap.C:
 			c.refreshGauges()
 			c.writeStatusSnapshot(true)
-			if c.opts.NoSpool {
+			if !c.spoolOn() {
 				c.processRequests() // the spool watcher does it otherwise
 			}
 		case <-ret.C:
@@ -596,6 +630,8 @@ type Status struct {
 	Paused      bool          `json:"paused"`
 	Started     time.Time     `json:"started,omitzero"`
 	Spool       string        `json:"spool,omitempty"`
+	Maildirs    []string      `json:"maildirs,omitempty"` // raw email inputs
+	EMLDirs     []string      `json:"eml_dirs,omitempty"`
 	Data        string        `json:"data"`
 	Stats       StoreStats    `json:"stats"`
 	QueueDepth  int           `json:"queue_depth"`
@@ -634,6 +670,7 @@ func StoreStatus(s *Store, cfg *Config) (*Status, error) {
 	seen := map[string]bool{}
 	if cfg != nil {
 		st.Spool = cfg.Spool
+		st.Maildirs, st.EMLDirs = cfg.Maildir, cfg.EMLDir
 		for _, g := range cfg.Groups {
 			seen[g.Name] = true
 			gs := GroupStatus{Name: g.Name, Configured: true, Enabled: g.IsEnabled(), Coverage: g.Coverage,
@@ -835,12 +872,12 @@ func (c *Collector) Reload(cfg *Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if filepath.Clean(cfg.Data) != filepath.Clean(old.Data) || filepath.Clean(cfg.Spool) != filepath.Clean(old.Spool) {
-		return errors.New("reload: spool and data dirs cannot change while running (restart instead)")
+	if len(cfg.Maildir) == 0 && len(cfg.EMLDir) == 0 {
+		cfg.Maildir, cfg.EMLDir, cfg.EMLRecursive = old.Maildir, old.EMLDir, old.EMLRecursive
 	}
-	an, err := newAnalysis(cfg.Analysis, c.archiveAttachment)
-	if err != nil {
-		return err
+	if filepath.Clean(cfg.Data) != filepath.Clean(old.Data) || filepath.Clean(cfg.Spool) != filepath.Clean(old.Spool) ||
+		!slices.Equal(cfg.Maildir, old.Maildir) || !slices.Equal(cfg.EMLDir, old.EMLDir) || cfg.EMLRecursive != old.EMLRecursive {
+		return errors.New("reload: spool, maildir, eml_dir and data dirs cannot change while running (restart instead)")
 	}
 	runners := map[string]*groupRunner{}
 	for _, g := range cfg.Groups {
@@ -853,11 +890,17 @@ func (c *Collector) Reload(cfg *Config) error {
 		}
 		runners[g.Name] = r
 	}
+	// YARA: the new rules are compiled first; on error the running ones
+	// (and the whole running configuration) stay. Swapping closes the old
+	// set once its running scans are done.
+	if err := c.yara.load(cfg.Analysis.YaraRules); err != nil {
+		return fmt.Errorf("%w (keeping the running rules and configuration)", err)
+	}
+	if r := c.yara.rules(); r != nil {
+		c.log.Info("yara rules reloaded", "rules", r.Count(), "files", len(r.Files()))
+	}
 	c.cfgp.Store(cfg)
-	oldAn := c.anp.Swap(an)
-	// sessions being analyzed may still use the old rules: free them a
-	// little later
-	time.AfterFunc(time.Minute, oldAn.close)
+	c.anp.Store(newAnalysis(cfg.Analysis, &c.yara, c.archiveAttachment))
 	c.mu.Lock()
 	var oldRunners []*groupRunner
 	for _, r := range c.groups {

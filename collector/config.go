@@ -75,8 +75,20 @@ func ParseByteSize(in string) (int64, error) {
 // Config is the collector's configuration: the TOML file, then SMTPSCOPE_*
 // environment and command-line flags on top (the cmd layer applies those).
 type Config struct {
+	// Spool is the directory of session files ("" for a collector that
+	// only reads raw emails from Maildir or EMLDir).
 	Spool string `toml:"spool"`
 	Data  string `toml:"data"`
+	// Maildir lists Maildirs whose new/ is watched for raw emails; each
+	// processed file moves to cur/ with the ":2," info suffix (see
+	// maildir.go).
+	Maildir []string `toml:"maildir"`
+	// EMLDir lists directories of .eml files; processed files are
+	// remembered in the queue database (by path, size, mtime and SHA-256)
+	// and left in place.
+	EMLDir []string `toml:"eml_dir"`
+	// EMLRecursive makes EMLDir include subdirectories.
+	EMLRecursive bool `toml:"eml_recursive"`
 	// MetricsListen is the address of the Prometheus /metrics endpoint
 	// ("" = off), e.g. "127.0.0.1:9464".
 	MetricsListen string `toml:"metrics_listen"`
@@ -105,20 +117,99 @@ type LogConfig struct {
 	Level  string `toml:"level"`  // debug, info (default), warn, error
 }
 
-// AnalysisConfig carries the options handed to core's analyzer.
+// AnalysisConfig carries the options handed to core's analyzer, under
+// the names of stoQ's smtp worker and filedir plugins (README: "stoQ
+// options").
 type AnalysisConfig struct {
+	// OmitBody leaves body_text/body_html out of the record (IOCs are
+	// still extracted from them).
 	OmitBody bool     `toml:"omit_body"`
 	IOCKeys  []string `toml:"ioc_keys"`
 	MaxDepth int      `toml:"max_depth"`
+	// AlwaysDispatch names the analyzers run on every attachment: hash,
+	// mimetype, unzip, yara (default: all four). hash and mimetype always
+	// run (the record carries them); unzip and yara can be left out.
+	AlwaysDispatch []string `toml:"always_dispatch"`
 	// YaraRules lists rule files or directories (YARA support must be
 	// compiled in; see the README).
 	YaraRules   []string `toml:"yara_rules"`
-	YaraTimeout Duration `toml:"yara_timeout"` // per scan (default 30s)
+	YaraTimeout Duration `toml:"yara_timeout"` // per scan (default 60s, stoQ's)
 	// ExtractIOCs turns IOC extraction on or off (default on).
 	ExtractIOCs *bool `toml:"extract_iocs"`
 	// ArchiveAttachments stores attachment bytes in the content-addressed
 	// archive (default true).
 	ArchiveAttachments *bool `toml:"archive_attachments"`
+	// ArchiveDir is a second archive in stoQ's filedir layout
+	// (<c1>/<c2>/<c3>/<c4>/<c5>/<sha1>) outside the data dir: the email
+	// itself, and its attachments when archive_attachments is on. ""
+	// means the data dir's archive/ only.
+	ArchiveDir string `toml:"archive_dir"`
+	// ResultsDir receives one results file per email ("" = off).
+	ResultsDir string `toml:"results_dir"`
+	// ResultsFormat is "record" (default: the email record, <id>.json) or
+	// "stoq" (the stoQ v3 envelope, named after its scan_id).
+	ResultsFormat string `toml:"results_format"`
+	// Zip limits of the unzip analyzer (0 = core's defaults: depth 4,
+	// 1000 members, 256 MiB, ratio 100).
+	ZipMaxDepth     int      `toml:"zip_max_depth"`
+	ZipMaxMembers   int      `toml:"zip_max_members"`
+	ZipMaxTotalSize ByteSize `toml:"zip_max_total_size"`
+	ZipMaxRatio     float64  `toml:"zip_max_ratio"`
+}
+
+// Analyzer names accepted in always_dispatch.
+const (
+	DispatchHash     = "hash"
+	DispatchMimetype = "mimetype"
+	DispatchUnzip    = "unzip"
+	DispatchYara     = "yara"
+)
+
+// Results formats.
+const (
+	ResultsRecord = "record"
+	ResultsStoq   = "stoq"
+)
+
+// dispatches reports whether always_dispatch includes name (an unset
+// list includes everything).
+func (a AnalysisConfig) dispatches(name string) bool {
+	if a.AlwaysDispatch == nil {
+		return true
+	}
+	for _, d := range a.AlwaysDispatch {
+		if strings.EqualFold(strings.TrimSpace(d), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// validate reports errors of the analysis section.
+func (a AnalysisConfig) validate() []error {
+	var errs []error
+	for _, d := range a.AlwaysDispatch {
+		switch strings.ToLower(strings.TrimSpace(d)) {
+		case DispatchHash, DispatchMimetype, DispatchUnzip, DispatchYara:
+		default:
+			errs = append(errs, fmt.Errorf("analysis.always_dispatch: unknown analyzer %q (want hash, mimetype, unzip, yara)", d))
+		}
+	}
+	if len(a.YaraRules) > 0 && !a.dispatches(DispatchYara) {
+		errs = append(errs, errors.New("analysis.yara_rules is set but analysis.always_dispatch leaves out yara (add yara or remove the rules)"))
+	}
+	switch a.ResultsFormat {
+	case "", ResultsRecord, ResultsStoq:
+	default:
+		errs = append(errs, fmt.Errorf("analysis.results_format %q: want record or stoq", a.ResultsFormat))
+	}
+	if a.ResultsFormat != "" && a.ResultsDir == "" {
+		errs = append(errs, errors.New("analysis.results_format is set but analysis.results_dir is not"))
+	}
+	if a.ZipMaxDepth < 0 || a.ZipMaxMembers < 0 || a.ZipMaxTotalSize < 0 || a.ZipMaxRatio < 0 || math.IsNaN(a.ZipMaxRatio) {
+		errs = append(errs, errors.New("analysis.zip_max_*: limits must be 0 (default) or positive"))
+	}
+	return errs
 }
 
 // RetentionConfig bounds the store. Zero values mean "keep forever".
@@ -246,9 +337,15 @@ func (c *Config) ApplyDefaults() {
 // Validate reports configuration errors, all at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Spool == "" {
-		errs = append(errs, errors.New("spool directory not set (--spool, SMTPSCOPE_SPOOL or spool =)"))
+	if c.Spool == "" && len(c.Maildir) == 0 && len(c.EMLDir) == 0 {
+		errs = append(errs, errors.New("spool directory not set (--spool, SMTPSCOPE_SPOOL or spool =) and no raw email input (--maildir, --eml-dir)"))
 	}
+	for _, d := range append(append([]string(nil), c.Maildir...), c.EMLDir...) {
+		if strings.TrimSpace(d) == "" {
+			errs = append(errs, errors.New("maildir/eml_dir: empty directory name"))
+		}
+	}
+	errs = append(errs, c.Analysis.validate()...)
 	if c.Data == "" {
 		errs = append(errs, errors.New("data directory not set (--data, SMTPSCOPE_DATA or data =)"))
 	}

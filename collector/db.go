@@ -34,9 +34,10 @@ var (
 	bCounts       = []byte("counts")        // group \0 state -> count
 	bMeta         = []byte("meta")          // counters and the last errors
 	bClaims       = []byte("claims")        // spool name \0 sha256 -> session key
+	bRawFiles     = []byte("raw_files")     // kind \0 path -> rawFileState (Maildir/.eml input)
 )
 
-var allBuckets = [][]byte{bEmails, bSessions, bSubs, bQueue, bArchive, bReview, bEmailOrder, bSessionOrder, bCounts, bMeta, bClaims}
+var allBuckets = [][]byte{bEmails, bSessions, bSubs, bQueue, bArchive, bReview, bEmailOrder, bSessionOrder, bCounts, bMeta, bClaims, bRawFiles}
 
 // EmailMeta is what the queue database knows of one stored email. The full
 // record is the JSON file at Record.

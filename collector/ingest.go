@@ -291,6 +291,9 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 	if err := s.fw.write(s.Path(resRel), js, time.Time{}); err != nil {
 		return nil, err
 	}
+	if err := c.writeOutputs(rec, raw, js, now); err != nil {
+		return nil, err
+	}
 	yara := len(rec.YARA)
 	for _, a := range rec.Attachments {
 		yara += len(a.YARA)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/core"
 )
 
 var (
@@ -59,7 +60,11 @@ func smtpscopeBin(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "smtpscope")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/smtpscope").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if core.YaraAvailable() {
+			args = append(args, "-tags", "yara") // the same YARA support as the test binary
+		}
+		out, err := exec.Command("go", append(args, "../cmd/smtpscope")...).CombinedOutput()
 		if err != nil {
 			binError = fmt.Errorf("building smtpscope: %v\n%s", err, out)
 		}

@@ -94,10 +94,17 @@ func dayDir(t time.Time) string { return t.UTC().Format("2006/01/02") }
 
 // ArchiveRel is the stoQ filedir path of an attachment with this sha1.
 func ArchiveRel(sha1 string) string {
+	return ArchiveDir + "/" + FiledirRel(sha1)
+}
+
+// FiledirRel is stoQ's filedir archive layout for a sha1:
+// "<c1>/<c2>/<c3>/<c4>/<c5>/<sha1>" (the first five hex characters as
+// directories).
+func FiledirRel(sha1 string) string {
 	if len(sha1) < 5 {
-		return ArchiveDir + "/" + sha1
+		return sha1
 	}
-	return fmt.Sprintf("%s/%c/%c/%c/%c/%c/%s", ArchiveDir, sha1[0], sha1[1], sha1[2], sha1[3], sha1[4], sha1)
+	return fmt.Sprintf("%c/%c/%c/%c/%c/%s", sha1[0], sha1[1], sha1[2], sha1[3], sha1[4], sha1)
 }
 
 func validSHA1(s string) bool {

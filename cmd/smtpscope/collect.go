@@ -32,6 +32,27 @@ type CollectCmd struct {
 	Workers       int           `help:"Session files processed in parallel (default 2)." env:"SMTPSCOPE_WORKERS"`
 	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date and serve the UI socket (DATA/smtpscope.sock); --no-index runs the bare collector."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+
+	// Raw email input (stoQ's dirmon provider).
+	Maildir   []string `help:"Maildir to watch (repeatable): new/ is processed, files move to cur/ (stoQ dirmon:source_dir)." env:"SMTPSCOPE_MAILDIR" placeholder:"DIR" sep:","`
+	EMLDir    []string `name:"eml-dir" help:"Directory of .eml files to ingest (repeatable); ingested files are remembered, not moved." env:"SMTPSCOPE_EML_DIR" placeholder:"DIR" sep:","`
+	Recursive bool     `help:"--eml-dir: include subdirectories."`
+
+	// stoQ's smtp worker and filedir plugin options.
+	OmitBody           bool          `name:"omit-body" help:"Leave body_text/body_html out of the records (smtp:omit_body)."`
+	AlwaysDispatch     []string      `name:"always-dispatch" help:"Analyzers run on every attachment: hash, mimetype, unzip, yara (smtp:always_dispatch; default all)." placeholder:"LIST" sep:","`
+	ArchiveAttachments *bool         `name:"archive-attachments" negatable:"" help:"Archive attachment bytes (smtp:archive_attachments; default on)."`
+	ExtractIOCs        *bool         `name:"extract-iocs" negatable:"" help:"Extract IOCs (smtp:extract_iocs; default on)."`
+	IOCKeys            []string      `name:"ioc-keys" help:"Where IOCs come from: header names, body, body_html (smtp:ioc_keys)." placeholder:"LIST" sep:","`
+	ArchiveDir         string        `name:"archive-dir" help:"Also archive the email and its attachments here, stoQ filedir layout (filedir:archive_dir)." placeholder:"DIR"`
+	ResultsDir         string        `name:"results-dir" help:"Write one results file per email here (filedir:results_dir)." placeholder:"DIR"`
+	ResultsFormat      string        `name:"results-format" enum:",record,stoq" default:"" help:"Results file format: record (default) or stoq (the stoQ v3 envelope)."`
+	YaraRules          []string      `name:"yara-rules" help:"YARA rule files or directories (repeatable; needs a binary built with -tags yara)." placeholder:"PATH" sep:","`
+	YaraTimeout        time.Duration `name:"yara-timeout" help:"Per-scan YARA timeout (default 60s)."`
+	ZipMaxDepth        int           `name:"zip-max-depth" help:"unzip: archive levels listed (default 4)."`
+	ZipMaxMembers      int           `name:"zip-max-members" help:"unzip: members listed, all levels (default 1000)."`
+	ZipMaxSize         string        `name:"zip-max-size" help:"unzip: bytes extracted per attachment, all levels (default 256MB)." placeholder:"SIZE"`
+	ZipMaxRatio        float64       `name:"zip-max-ratio" help:"unzip: largest compression ratio of a member over 1 MiB before it counts as a zip bomb (default 100)."`
 }
 
 // CollectorIndexer, when set (cmd/smtpscope/index.go wires package index),
@@ -80,6 +101,18 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 		f := false
 		cfg.Fsync = &f
 	}
+	if len(c.Maildir) > 0 {
+		cfg.Maildir = c.Maildir
+	}
+	if len(c.EMLDir) > 0 {
+		cfg.EMLDir = c.EMLDir
+	}
+	if c.Recursive {
+		cfg.EMLRecursive = true
+	}
+	if err := c.applyAnalysisFlags(&cfg.Analysis); err != nil {
+		return nil, err
+	}
 	if c.AceCA != "" {
 		cfg.Submission.CAFile = c.AceCA
 	}
@@ -106,6 +139,57 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	}
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
+}
+
+// applyAnalysisFlags puts the stoQ-named flags over the [analysis] section.
+func (c *CollectCmd) applyAnalysisFlags(a *collector.AnalysisConfig) error {
+	if c.OmitBody {
+		a.OmitBody = true
+	}
+	if len(c.AlwaysDispatch) > 0 {
+		a.AlwaysDispatch = c.AlwaysDispatch
+	}
+	if c.ArchiveAttachments != nil {
+		a.ArchiveAttachments = c.ArchiveAttachments
+	}
+	if c.ExtractIOCs != nil {
+		a.ExtractIOCs = c.ExtractIOCs
+	}
+	if len(c.IOCKeys) > 0 {
+		a.IOCKeys = c.IOCKeys
+	}
+	if c.ArchiveDir != "" {
+		a.ArchiveDir = c.ArchiveDir
+	}
+	if c.ResultsDir != "" {
+		a.ResultsDir = c.ResultsDir
+	}
+	if c.ResultsFormat != "" {
+		a.ResultsFormat = c.ResultsFormat
+	}
+	if len(c.YaraRules) > 0 {
+		a.YaraRules = c.YaraRules
+	}
+	if c.YaraTimeout > 0 {
+		a.YaraTimeout = collector.Duration(c.YaraTimeout)
+	}
+	if c.ZipMaxDepth > 0 {
+		a.ZipMaxDepth = c.ZipMaxDepth
+	}
+	if c.ZipMaxMembers > 0 {
+		a.ZipMaxMembers = c.ZipMaxMembers
+	}
+	if c.ZipMaxSize != "" {
+		n, err := collector.ParseByteSize(c.ZipMaxSize)
+		if err != nil {
+			return fmt.Errorf("--zip-max-size: %w", err)
+		}
+		a.ZipMaxTotalSize = collector.ByteSize(n)
+	}
+	if c.ZipMaxRatio > 0 {
+		a.ZipMaxRatio = c.ZipMaxRatio
+	}
+	return nil
 }
 
 // collectorLogger makes the slog logger the config asks for.
