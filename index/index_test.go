@@ -703,19 +703,21 @@ func TestWindowedPagingExact(t *testing.T) {
 		return ids
 	}
 	for _, tc := range []struct {
-		q    string
-		keep func(EmailDoc) bool
+		q     string
+		kinds []string
+		keep  func(EmailDoc) bool
 	}{
-		{"", func(EmailDoc) bool { return true }},
-		{"has:attachment", func(d EmailDoc) bool { return len(d.Email.Attachments) > 0 }},
-		{"-has:attachment", func(d EmailDoc) bool { return len(d.Email.Attachments) == 0 }},
+		{"", nil, func(EmailDoc) bool { return true }},
+		{"", []string{KindEmail}, func(EmailDoc) bool { return true }},
+		{"has:attachment", nil, func(d EmailDoc) bool { return len(d.Email.Attachments) > 0 }},
+		{"-has:attachment", nil, func(d EmailDoc) bool { return len(d.Email.Attachments) == 0 }},
 	} {
 		exp := want(tc.keep)
 		for _, limit := range []int{1, 7, 50} {
 			var got []string
 			var after []string
 			for {
-				res, err := ix.Search(context.Background(), tc.q, SearchOptions{Limit: limit, After: after})
+				res, err := ix.Search(context.Background(), tc.q, SearchOptions{Limit: limit, After: after, Kinds: tc.kinds})
 				if err != nil {
 					t.Fatal(err)
 				}

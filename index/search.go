@@ -133,6 +133,7 @@ func (ix *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Res
 
 // SearchQuery runs an already parsed query.
 func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOptions) (*Result, error) {
+	base := pq
 	if len(opts.Kinds) > 0 {
 		var ks []query.Query
 		for _, k := range opts.Kinds {
@@ -164,68 +165,72 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	}
 	start := time.Now()
 
-	// First the number of matches (and the facets): no sorting, no fields.
-	creq := bleve.NewSearchRequestOptions(pq, 0, 0, false)
-	creq.Score = "none"
-	if opts.Facets {
-		size := opts.FacetSize
-		if size <= 0 {
-			size = 10
-		}
-		for name, field := range facetFields {
-			creq.AddFacet(name, bleve.NewFacetRequest(field, size))
-		}
-	}
-	cres, err := ix.idx.SearchInContext(ctx, creq)
-	if err != nil {
-		return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
-	}
-
-	// Then the page. Sorting visits every match, so for broad queries the
-	// page is looked for among the newest matches first: a time window
-	// sized from the match density, widened until it holds a full page.
-	// The window only skips documents older than every hit it returns, so
-	// the page is the same as without it.
+	// The list with no query (all documents, maybe of some kinds) is the
+	// broad search people page through: sorting would visit every
+	// document, so its page is looked for among the newest documents
+	// first, in a time window sized from the document density and widened
+	// until it holds a full page. The window only skips documents older
+	// than every hit it returns: the page is the same as without it.
+	// Any other query is one pass: matches, sort, total and facets.
 	var res *bleve.SearchResult
-	lo, hi := ix.tmin.Load(), ix.tmax.Load()
-	if len(opts.After) > 0 {
-		hi = min(hi, afterT)
-	}
-	if cres.Total > uint64(4*limit) && hi > lo {
-		w := int64(float64(hi-lo)*3*float64(limit)/float64(cres.Total)) + 1
-		for try := 0; try < 4 && hi-w > lo; try++ {
-			incl := true
-			var end time.Time
-			if len(opts.After) > 0 {
-				end = time.Unix(0, afterT)
+	var total uint64
+	var facetRes search.FacetResults
+	if _, all := base.(*query.MatchAllQuery); all {
+		var err error
+		if total, facetRes, err = ix.count(ctx, pq, len(opts.Kinds) == 0, opts); err != nil {
+			return nil, err
+		}
+		lo, hi := ix.tmin.Load(), ix.tmax.Load()
+		if len(opts.After) > 0 {
+			hi = min(hi, afterT)
+		}
+		if total > uint64(4*limit) && hi > lo {
+			w := int64(float64(hi-lo)*3*float64(limit)/float64(total)) + 1
+			for try := 0; try < 4 && hi-w > lo; try++ {
+				incl := true
+				var end time.Time
+				if len(opts.After) > 0 {
+					end = time.Unix(0, afterT)
+				}
+				wq := query.NewConjunctionQuery([]query.Query{pq, dateRange(time.Unix(0, hi-w), end, &incl, &incl)})
+				r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(wq, limit, opts.After))
+				if err != nil {
+					return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
+				}
+				if len(r.Hits) >= limit {
+					res = r
+					windowedPages.Add(1)
+					break
+				}
+				w *= 8
 			}
-			wq := query.NewConjunctionQuery([]query.Query{pq, dateRange(time.Unix(0, hi-w), end, &incl, &incl)})
-			r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(wq, limit, opts.After))
+		}
+		if res == nil {
+			r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(pq, limit, opts.After))
 			if err != nil {
 				return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 			}
-			if len(r.Hits) >= limit {
-				res = r
-				windowedPages.Add(1)
-				break
-			}
-			w *= 8
+			res = r
 		}
-	}
-	if res == nil {
-		res, err = ix.idx.SearchInContext(ctx, ix.pageRequest(pq, limit, opts.After))
+	} else {
+		req := ix.pageRequest(pq, limit, opts.After)
+		if opts.Facets {
+			addFacets(req, opts)
+		}
+		r, err := ix.idx.SearchInContext(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 		}
+		res, total, facetRes = r, r.Total, r.Facets
 	}
 
-	out := &Result{Total: cres.Total, Took: time.Since(start), Hits: make([]Hit, 0, len(res.Hits))}
+	out := &Result{Total: total, Took: time.Since(start), Hits: make([]Hit, 0, len(res.Hits))}
 	for _, dm := range res.Hits {
 		out.Hits = append(out.Hits, hitFrom(dm))
 	}
 	if opts.Facets {
-		out.Facets = make(map[string][]FacetCount, len(cres.Facets))
-		for name, fr := range cres.Facets {
+		out.Facets = make(map[string][]FacetCount, len(facetRes))
+		for name, fr := range facetRes {
 			var fcs []FacetCount
 			if fr.Terms != nil {
 				for _, t := range fr.Terms.Terms() {
@@ -242,6 +247,38 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		}
 	}
 	return out, nil
+}
+
+// count is the number of matches of pq (and its facets when asked);
+// docCount says pq matches every document.
+func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts SearchOptions) (uint64, search.FacetResults, error) {
+	if docCount && !opts.Facets {
+		n, err := ix.idx.DocCount()
+		if err != nil {
+			return 0, nil, fmt.Errorf("index %s: %w", ix.dir, err)
+		}
+		return n, nil, nil
+	}
+	req := bleve.NewSearchRequestOptions(pq, 0, 0, false)
+	req.Score = "none"
+	if opts.Facets {
+		addFacets(req, opts)
+	}
+	res, err := ix.idx.SearchInContext(ctx, req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
+	}
+	return res.Total, res.Facets, nil
+}
+
+func addFacets(req *bleve.SearchRequest, opts SearchOptions) {
+	size := opts.FacetSize
+	if size <= 0 {
+		size = 10
+	}
+	for name, field := range facetFields {
+		req.AddFacet(name, bleve.NewFacetRequest(field, size))
+	}
 }
 
 // windowedPages counts pages found in a time window (for tests).
