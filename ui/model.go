@@ -702,13 +702,18 @@ func splitClauses(q string) []string {
 	return out
 }
 
-// toggleClause removes clause c from q when present, else appends it.
+// toggleClause removes clause c from q (every copy) when present, else
+// appends it.
 func toggleClause(q, c string) string {
 	cs := splitClauses(q)
-	for i, x := range cs {
-		if x == c {
-			return strings.Join(append(cs[:i:i], cs[i+1:]...), " ")
+	kept := cs[:0:0]
+	for _, x := range cs {
+		if x != c {
+			kept = append(kept, x)
 		}
+	}
+	if len(kept) < len(cs) {
+		return strings.Join(kept, " ")
 	}
 	return strings.TrimSpace(strings.Join(append(cs, c), " "))
 }
