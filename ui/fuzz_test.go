@@ -3,6 +3,7 @@ package ui
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -67,7 +68,7 @@ func FuzzClauses(f *testing.F) {
 				t.Fatalf("empty clause from %q", q)
 			}
 		}
-		if c == "" || strings.ContainsAny(c, " \"()") || !balanced(q) {
+		if c == "" || strings.ContainsAny(c, "\"()") || strings.IndexFunc(c, unicode.IsSpace) >= 0 || c != strings.TrimSpace(c) || !balanced(q) {
 			return // an unbalanced query is the parser's to report
 		}
 		if clauses(q)[c] {

@@ -278,3 +278,19 @@ func TestLocal(t *testing.T) {
 		t.Fatalf("status: %+v %v", st, err)
 	}
 }
+
+// FuzzMemoryQuery: the Memory backend's small query parser never panics
+// and reports errors with a column inside the query.
+func FuzzMemoryQuery(f *testing.F) {
+	for _, s := range []string{"", "ioc:x", "-has:ioc bogus:1", "from:", "a:b:c", "日本 -"} {
+		f.Add(s)
+	}
+	mem := NewMemory("default")
+	f.Fuzz(func(t *testing.T, q string) {
+		_, err := mem.Search(context.Background(), q, SearchOptions{Facets: true})
+		var qe *QueryError
+		if errors.As(err, &qe) && (qe.Col < 1 || qe.Col > len(q)+1) {
+			t.Fatalf("column %d outside %q", qe.Col, q)
+		}
+	})
+}
