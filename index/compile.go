@@ -20,7 +20,7 @@ var fieldNames = map[string]struct{}{
 	"from": {}, "to": {}, "cc": {}, "mailfrom": {}, "rcpt": {}, "subject": {}, "body": {},
 	"helo": {}, "msgid": {}, "ip": {}, "domain": {}, "url": {}, "ioc": {}, "hash": {},
 	"filename": {}, "type": {}, "yara": {}, "status": {}, "group": {}, "uid": {}, "id": {},
-	"has": {}, "is": {}, "kind": {}, "after": {}, "before": {}, "larger": {}, "smaller": {},
+	"has": {}, "is": {}, "kind": {}, "sender": {}, "ioctype": {}, "after": {}, "before": {}, "larger": {}, "smaller": {},
 }
 
 func knownFields() string {
@@ -294,6 +294,10 @@ func (c *compiler) term(n *termNode) (query.Query, error) {
 		return term(fHas, v), nil
 	case "is":
 		return kw(fIs, v), nil
+	case "sender":
+		return kw(fSenderDom, strings.TrimPrefix(core.Refang(v), "@")), nil
+	case "ioctype":
+		return kw(fIOCType, v), nil
 	case "kind":
 		v = strings.ToLower(v)
 		if err := c.oneOf(n, "kind", v, kindValues); err != nil {

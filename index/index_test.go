@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -155,6 +156,10 @@ var fixtureQueries = []struct {
 	{"has:url", []string{"s1.0", "eml-abcdef"}},
 	{"has:encrypted", []string{"eml-abcdef"}},
 	{"is:partial", []string{"s2.0"}},
+	{"sender:evil.example", []string{"s1.0"}},
+	{"sender:corp-support.example", []string{"eml-abcdef"}},
+	{"ioctype:sha256", []string{"eml-abcdef"}},
+	{"ioctype:url", []string{"s1.0", "eml-abcdef"}},
 	{"is:starttls", []string{"s1.0", "session/CsessY"}},
 	{"is:rejected", []string{"session/CsessX"}},
 	{"is:session", []string{"session/CsessX", "session/CsessY"}},
@@ -328,6 +333,34 @@ func TestSearchAfterPaging(t *testing.T) {
 	}
 	if _, err := ix2.Search(context.Background(), "", SearchOptions{After: []string{"garbage"}}); err == nil {
 		t.Error("bad After accepted")
+	}
+}
+
+func TestSortOldest(t *testing.T) {
+	ix := openTest(t)
+	newFixture().load(t, ix)
+	var got []string
+	var after []string
+	for {
+		res, err := ix.Search(context.Background(), "", SearchOptions{Limit: 3, After: after, Sort: SortOldest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range res.Hits {
+			got = append(got, h.ID)
+		}
+		if len(res.Hits) < 3 {
+			break
+		}
+		after = res.Hits[len(res.Hits)-1].Sort
+	}
+	want := append([]string(nil), allNewestFirst...)
+	slices.Reverse(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("oldest first: %v, want %v", got, want)
+	}
+	if _, err := ix.Search(context.Background(), "", SearchOptions{Sort: "size"}); err == nil {
+		t.Error("unknown sort accepted")
 	}
 }
 

@@ -31,7 +31,15 @@ type SearchOptions struct {
 	// Kinds restricts the document kinds (KindEmail, KindSession,
 	// KindReview); empty means all.
 	Kinds []string
+	// Sort is SortNewest (default, "") or SortOldest.
+	Sort string
 }
+
+// Sort orders.
+const (
+	SortNewest = "newest"
+	SortOldest = "oldest"
+)
 
 // Facet names in Result.Facets.
 const (
@@ -122,7 +130,7 @@ const (
 )
 
 // Search runs a query of the query language (see ParseQuery), newest
-// first. A malformed query returns a *ParseError.
+// first (or oldest first with SortOldest). A malformed query returns a *ParseError.
 func (ix *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Result, error) {
 	pq, err := ParseQuery(q)
 	if err != nil {
@@ -146,6 +154,14 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
+	oldest := false
+	switch opts.Sort {
+	case "", SortNewest:
+	case SortOldest:
+		oldest = true
+	default:
+		return nil, fmt.Errorf("search: unknown sort %q (newest, oldest)", opts.Sort)
+	}
 	var afterT int64
 	if len(opts.After) > 0 {
 		if len(opts.After) != 1 {
@@ -175,7 +191,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	var res *bleve.SearchResult
 	var total uint64
 	var facetRes search.FacetResults
-	if _, all := base.(*query.MatchAllQuery); all {
+	if _, all := base.(*query.MatchAllQuery); all && !oldest {
 		var err error
 		if total, facetRes, err = ix.count(ctx, pq, len(opts.Kinds) == 0, opts); err != nil {
 			return nil, err
@@ -214,6 +230,11 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		}
 	} else {
 		req := ix.pageRequest(pq, limit, opts.After)
+		if oldest {
+			req.SortByCustom(search.SortOrder{
+				&search.SortField{Field: fTSort, Desc: false, Type: search.SortFieldAsString},
+			})
+		}
 		if opts.Facets {
 			addFacets(req, opts)
 		}
