@@ -17,7 +17,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
+	"github.com/smtpscope/smtpscope/ui/backend"
 )
 
 // SearchCmd searches the index of a data dir.
@@ -30,8 +32,27 @@ type SearchCmd struct {
 	Query  []string `arg:"" optional:"" help:"Query (see the query language in the README); several words are joined with spaces."`
 }
 
+// errNoRecords: the store cannot be opened to read records.
+var errNoRecords = errors.New("cannot read the stored records")
+
 // searchPage is how many hits one search-after page fetches.
 const searchPage = 1000
+
+// facetBlock is one facet to print: its title and counts.
+type facetBlock struct {
+	title  string
+	counts []index.FacetCount
+}
+
+// searchSource is where pages of hits and records come from: the index
+// itself, or a running collector's UI socket when it owns the index.
+type searchSource struct {
+	// page returns hits after `after` (nil: first page), the total, the
+	// facets (first page, when asked) and the cursor of the next page.
+	page   func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error)
+	record func(ctx context.Context, id string) (*core.Email, error)
+	close  func()
+}
 
 // Run prints the matches.
 func (c *SearchCmd) Run() error {
@@ -39,26 +60,16 @@ func (c *SearchCmd) Run() error {
 	if _, err := index.ParseQuery(q); err != nil {
 		return queryError(q, err)
 	}
-	ix, err := openIndex(c.Data)
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	if ix.Stale() {
-		fmt.Fprintln(os.Stderr, "warning: the index was built by another version of smtpscope; run `smtpscope reindex`")
-	}
 	kinds := c.Kind
 	if c.JSON && len(kinds) == 0 {
 		kinds = []string{index.KindEmail}
 	}
-	var st *collector.Store
-	if c.JSON {
-		st, err = collector.OpenStore(c.Data, collector.StoreOptions{ReadOnly: true, Timeout: 500 * time.Millisecond})
-		if err != nil {
-			return fmt.Errorf("reading records: %w", err)
-		}
-		defer st.Close()
+	ctx := context.Background()
+	src, err := c.openSource(ctx, q, kinds)
+	if err != nil {
+		return err
 	}
+	defer src.close()
 
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
@@ -70,26 +81,25 @@ func (c *SearchCmd) Run() error {
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 
-	ctx := context.Background()
 	var after []string
 	printed := 0
 	var total uint64
-	var facets map[string][]index.FacetCount
+	var facets []facetBlock
 	for first := true; c.Limit <= 0 || printed < c.Limit; first = false {
 		size := searchPage
 		if c.Limit > 0 {
 			size = min(size, c.Limit-printed)
 		}
-		res, err := ix.Search(ctx, q, index.SearchOptions{Limit: size, After: after, Facets: c.Facets && first, Kinds: kinds})
+		hits, tot, fs, next, err := src.page(ctx, after, size, c.Facets && first)
 		if err != nil {
 			return queryError(q, err)
 		}
 		if first {
-			total, facets = res.Total, res.Facets
+			total, facets = tot, fs
 		}
-		for _, h := range res.Hits {
+		for _, h := range hits {
 			if c.JSON {
-				if err := writeRecord(enc, st, h); err != nil {
+				if err := writeRecord(ctx, enc, src.record, h); err != nil {
 					return err
 				}
 			} else {
@@ -97,10 +107,10 @@ func (c *SearchCmd) Run() error {
 			}
 			printed++
 		}
-		if len(res.Hits) < size {
+		if len(hits) < size || next == nil {
 			break
 		}
-		after = res.Hits[len(res.Hits)-1].Sort
+		after = next
 	}
 	if table != nil {
 		if err := table.Flush(); err != nil {
@@ -123,10 +133,107 @@ func (c *SearchCmd) Run() error {
 	return nil
 }
 
+// openSource opens the index of the data dir, or, when a running
+// collector or UI owns it, goes through that process's socket.
+func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*searchSource, error) {
+	ix, err := openIndex(c.Data)
+	if errors.Is(err, index.ErrLocked) {
+		r, rerr := backend.DialRemote(ctx, c.Data)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w; and its socket does not answer: %v", err, rerr)
+		}
+		return remoteSource(r, q, kinds)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ix.Stale() {
+		fmt.Fprintln(os.Stderr, "warning: the index was built by another version of smtpscope; run `smtpscope reindex`")
+	}
+	var st *collector.Store
+	src := &searchSource{close: func() {
+		if st != nil {
+			st.Close()
+		}
+		ix.Close()
+	}}
+	src.page = func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error) {
+		res, err := ix.Search(ctx, q, index.SearchOptions{Limit: size, After: after, Facets: facets, Kinds: kinds})
+		if err != nil {
+			return nil, 0, nil, nil, err
+		}
+		var next []string
+		if len(res.Hits) > 0 {
+			next = res.Hits[len(res.Hits)-1].Sort
+		}
+		var fbs []facetBlock
+		for _, ft := range facetTitles {
+			if res.Facets != nil {
+				fbs = append(fbs, facetBlock{ft.title, res.Facets[ft.name]})
+			}
+		}
+		return res.Hits, res.Total, fbs, next, nil
+	}
+	src.record = func(ctx context.Context, id string) (*core.Email, error) {
+		if st == nil {
+			var err error
+			st, err = collector.OpenStore(c.Data, collector.StoreOptions{ReadOnly: true, Timeout: 500 * time.Millisecond})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", errNoRecords, err)
+			}
+		}
+		return st.Record(id)
+	}
+	return src, nil
+}
+
+// remoteSource searches through a running collector's UI socket.
+func remoteSource(r *backend.Remote, q string, kinds []string) (*searchSource, error) {
+	if len(kinds) > 1 {
+		r.Close()
+		return nil, errors.New("through a running collector, --kind takes one kind")
+	}
+	kind := ""
+	if len(kinds) == 1 {
+		kind = kinds[0]
+	}
+	fmt.Fprintln(os.Stderr, "(searching through the running collector)")
+	src := &searchSource{close: func() { r.Close() }}
+	src.page = func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error) {
+		res, err := r.Search(ctx, q, backend.SearchOptions{Limit: size, After: after, Facets: facets, Kind: kind})
+		if err != nil {
+			return nil, 0, nil, nil, err
+		}
+		hits := make([]index.Hit, len(res.Rows))
+		for i, w := range res.Rows {
+			hits[i] = index.Hit{ID: w.ID, Kind: w.Kind, Time: w.Time, SourceIP: w.SourceIP, MailFrom: w.MailFrom, From: w.From,
+				RcptCount: w.Rcpt, Subject: w.Subject, Attachments: w.Att, IOCCount: w.IOC, YaraCount: w.YARA,
+				Status: w.Status, Partial: w.Partial, Size: w.Size, UID: w.UID, Reason: w.Reason, Name: w.Name}
+		}
+		var fbs []facetBlock
+		for _, f := range res.Facets {
+			fb := facetBlock{title: f.Name}
+			for _, t := range f.Terms {
+				fb.counts = append(fb.counts, index.FacetCount{Term: t.Term, Count: t.Count})
+			}
+			fbs = append(fbs, fb)
+		}
+		return hits, res.Total, fbs, res.Next, nil
+	}
+	src.record = r.Email
+	return src, nil
+}
+
 // queryError shows where a malformed query goes wrong.
 func queryError(q string, err error) error {
 	var pe *index.ParseError
-	if !errors.As(err, &pe) {
+	var qe *backend.QueryError
+	switch {
+	case errors.As(err, &pe):
+	case errors.As(err, &qe):
+		pe = &index.ParseError{Col: qe.Col, Msg: qe.Msg}
+		err = pe
+	default:
 		return err
 	}
 	shown := cleanCell(q, 1000)
@@ -136,12 +243,15 @@ func queryError(q string, err error) error {
 
 // writeRecord prints the stored record of an email hit (or the hit itself
 // for sessions and review entries, which have no record).
-func writeRecord(enc *json.Encoder, st *collector.Store, h index.Hit) error {
+func writeRecord(ctx context.Context, enc *json.Encoder, record func(context.Context, string) (*core.Email, error), h index.Hit) error {
 	if h.Kind != index.KindEmail {
 		return enc.Encode(h)
 	}
-	rec, err := st.Record(h.ID)
+	rec, err := record(ctx, h.ID)
 	if err != nil {
+		if errors.Is(err, errNoRecords) {
+			return err
+		}
 		fmt.Fprintf(os.Stderr, "warning: email %s is in the index but its record cannot be read: %v\n", cleanCell(h.ID, 200), err)
 		return nil
 	}
@@ -225,10 +335,10 @@ var facetTitles = []struct{ name, title string }{
 	{index.FacetStatus, "status"},
 }
 
-func printFacets(w io.Writer, facets map[string][]index.FacetCount) {
-	for _, ft := range facetTitles {
-		fmt.Fprintf(w, "\n%s:\n", ft.title)
-		fcs := append([]index.FacetCount(nil), facets[ft.name]...)
+func printFacets(w io.Writer, facets []facetBlock) {
+	for _, fb := range facets {
+		fmt.Fprintf(w, "\n%s:\n", fb.title)
+		fcs := append([]index.FacetCount(nil), fb.counts...)
 		sort.SliceStable(fcs, func(i, j int) bool { return fcs[i].Count > fcs[j].Count })
 		if len(fcs) == 0 {
 			fmt.Fprintln(w, "  (none)")
