@@ -14,6 +14,14 @@
 // duplicate claim). A submission sent but not yet recorded when the
 // process dies is sent again: ACE may receive duplicates, never fewer.
 //
+// Raw emails come from Maildirs (new/ watched, processed files moved to
+// cur/ with ":2,") and directories of .eml files (ingested files
+// remembered in the database), through IngestRaw, with or without a
+// spool (maildir.go). The analysis options carry stoQ's smtp/filedir
+// names (AnalysisConfig); YARA rules are compiled once and swapped on
+// Reload (yara.go); analysis.archive_dir and analysis.results_dir are the
+// filedir-style outputs (outputs.go).
+//
 // Unparsable session files go to DATA/review/ with a .error file.
 // Retention removes the oldest sessions by age and total size, never one
 // with an email still queued.
