@@ -15,8 +15,7 @@ import (
 
 // analysis is core's analyzer built from one analysis section.
 type analysis struct {
-	an  *core.Analyzer
-	cfg AnalysisConfig
+	an *core.Analyzer
 }
 
 // analysisOptions maps the analysis section (stoQ's option names) onto
@@ -62,7 +61,7 @@ func analysisOptions(a AnalysisConfig, yara core.Scanner, archive func(*core.Att
 
 // newAnalysis builds core's analyzer from the analysis section.
 func newAnalysis(a AnalysisConfig, yara core.Scanner, archive func(*core.Attachment, []byte)) *analysis {
-	return &analysis{an: core.NewAnalyzer(analysisOptions(a, yara, archive)), cfg: a}
+	return &analysis{an: core.NewAnalyzer(analysisOptions(a, yara, archive))}
 }
 
 // archiveAttachment stores an attachment's bytes once, content-addressed,

@@ -157,15 +157,19 @@ func (s *Store) deleteRawState(kind, path string) error {
 	})
 }
 
-// forgetRawUnder removes the remembered .eml files under root that the
-// last full pass did not see (deleted or moved away).
-func (s *Store) forgetRawUnder(kind, root string, seen map[string]bool) error {
+// forgetRawUnder removes the remembered .eml files under root (directly
+// in it unless recursive) that the last full pass did not see (deleted or
+// moved away).
+func (s *Store) forgetRawUnder(kind, root string, recursive bool, seen map[string]bool) error {
 	prefix := rawKey(kind, root+string(filepath.Separator))
 	return s.db.b.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bRawFiles)
 		var gone [][]byte
 		cur := b.Cursor()
 		for k, _ := cur.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = cur.Next() {
+			if !recursive && strings.ContainsRune(string(k[len(prefix):]), filepath.Separator) {
+				continue // in a subdirectory this pass did not list
+			}
 			if !seen[string(k[len(kind)+1:])] {
 				gone = append(gone, append([]byte(nil), k...))
 			}
@@ -346,7 +350,7 @@ func (r *rawRunner) scan(ctx context.Context, in *rawInput, w *fsnotify.Watcher)
 		return
 	}
 	if in.kind == rawEML && complete && ctx.Err() == nil {
-		if err := c.store.forgetRawUnder(rawEML, in.root, seen); err != nil {
+		if err := c.store.forgetRawUnder(rawEML, in.root, in.recursive, seen); err != nil {
 			c.fail("forgetting removed .eml files", err)
 		}
 	}

@@ -336,6 +336,11 @@ func TestEMLDirInput(t *testing.T) {
 	if st := run(true); st.Emails != 3 || st.DuplicateEmails != 0 {
 		t.Errorf("after changes: %+v, want 3 emails", st)
 	}
+	// a non-recursive pass does not forget what is in subdirectories
+	run(false)
+	if st := run(true); st.Emails != 3 || st.DuplicateEmails != 0 {
+		t.Errorf("after a non-recursive pass: %+v, want sub/b.EML still remembered", st)
+	}
 	st, err := collector.OpenStore(data, collector.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)

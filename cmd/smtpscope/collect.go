@@ -308,17 +308,15 @@ func newCollector(cfg *collector.Config, log *slog.Logger, ix collector.Indexer)
 	return col, err
 }
 
-// reloadOnHUP reloads the config file on SIGHUP.
+// reloadOnHUP reloads the configuration on SIGHUP: the config file (if
+// any) with the flags over it. Without a config file it still recompiles
+// the YARA rules (--yara-rules) and re-reads the key files.
 func (c *CollectCmd) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, col *collector.Collector, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-		}
-		if c.Config == "" {
-			log.Warn("SIGHUP: no config file to reload")
-			continue
 		}
 		ncfg, err := c.loadConfig()
 		if err == nil {
