@@ -22,7 +22,7 @@ import (
 // Batch bounds: a batch is sent to bleve when it holds this many documents
 // or this many bytes of text, whichever comes first.
 const (
-	batchDocs  = 2000
+	batchDocs  = 1000
 	batchBytes = 32 << 20
 )
 
