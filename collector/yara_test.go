@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,4 +242,63 @@ func TestYaraReloadWhileScanning(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestProcYaraSIGHUP: `smtpscope collect --maildir ... --yara-rules DIR`
+// (no config file) recompiles the rules on SIGHUP; a broken file on
+// SIGHUP is logged with file:line and the running rules stay.
+func TestProcYaraSIGHUP(t *testing.T) {
+	needYara(t)
+	tmp := t.TempDir()
+	md, data, rulesDir := filepath.Join(tmp, "Maildir"), filepath.Join(tmp, "data"), filepath.Join(tmp, "rules")
+	writeFile(t, filepath.Join(rulesDir, "payloads.yar"), yaraPayloadRule)
+	p := start(t, "collect", "--maildir", md, "--data", data, "--yara-rules", rulesDir, "--no-index", "--no-fsync", "--log-level", "debug")
+	deliver := func(name, subject string) {
+		t.Helper()
+		n := len(dirNames(t, filepath.Join(md, "cur")))
+		deliverMaildir(t, md, name, rawEmail(subject, "EVIL-PAYLOAD-MARKER", "", nil))
+		waitUntil(t, name+" processed", 30*time.Second, func() bool { return len(dirNames(t, filepath.Join(md, "cur"))) == n+1 })
+	}
+	waitLog := func(what string) {
+		t.Helper()
+		waitUntil(t, "log: "+what, 30*time.Second, func() bool { return strings.Contains(p.stderr.String(), what) })
+	}
+	waitLog("watching raw email input")
+	deliver("1700000300.M1P1.host", "before reload")
+	writeFile(t, filepath.Join(rulesDir, "subjects.yar"), `rule subject_lure { strings: $s = "Subject: after reload" condition: $s }`)
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("yara rules reloaded")
+	deliver("1700000301.M2P2.host", "after reload")
+	broken := writeFile(t, filepath.Join(rulesDir, "zz.yar"), "rule zz {\n  condition: $missing\n}\n")
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("keeping the running rules")
+	if !strings.Contains(p.stderr.String(), broken+":") {
+		t.Errorf("reload error does not name %s:\n%s", broken, p.stderr.String())
+	}
+	deliver("1700000302.M3P3.host", "after reload, again")
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("collect exited %d:\n%s", code, p.stderr.String())
+	}
+	st, err := collector.OpenStore(data, collector.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got := map[string]string{}
+	_ = st.ListEmails(func(m *collector.EmailMeta) bool {
+		if rec, err := st.Record(m.ID); err == nil {
+			got[rec.Subject] = strings.Join(yaraNames(rec.YARA), ",")
+		}
+		return true
+	})
+	want := map[string]string{
+		"before reload":       "payloads:payload_marker",
+		"after reload":        "payloads:payload_marker,subjects:subject_lure",
+		"after reload, again": "payloads:payload_marker,subjects:subject_lure",
+	}
+	for subj, w := range want {
+		if got[subj] != w {
+			t.Errorf("%q: hits %q, want %q", subj, got[subj], w)
+		}
+	}
 }
