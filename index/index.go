@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -95,7 +96,8 @@ type Index struct {
 	src   Source
 
 	// Oldest and newest document times (unix ns) seen, for search windows
-	// (see search.go); deletions do not shrink them.
+	// (see search.go); deletions do not shrink them. tmin is MaxInt64 and
+	// tmax 0 before the first document.
 	tmin, tmax atomic.Int64
 
 	// Group commit of small concurrent writes (see write).
@@ -121,6 +123,7 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("index %s: %w", dir, err)
 	}
 	ix := &Index{dir: dir, lock: lk, im: newMapping()}
+	ix.tmin.Store(math.MaxInt64) // no document yet
 	ix.textAna = ix.im.AnalyzerNamed(textAnalyzer)
 	ix.nameAna = ix.im.AnalyzerNamed(nameAnalyzer)
 	if ix.textAna == nil || ix.nameAna == nil {
@@ -397,7 +400,7 @@ func (ix *Index) noteTime(t int64) {
 	}
 	for {
 		cur := ix.tmin.Load()
-		if (cur != 0 && t >= cur) || ix.tmin.CompareAndSwap(cur, t) {
+		if t >= cur || ix.tmin.CompareAndSwap(cur, t) {
 			break
 		}
 	}
@@ -406,7 +409,7 @@ func (ix *Index) noteTime(t int64) {
 // loadTimeBounds reads the time bounds from the sort field's terms (once
 // per open: one pass over a dictionary).
 func (ix *Index) loadTimeBounds() {
-	ix.tmin.Store(0)
+	ix.tmin.Store(math.MaxInt64) // none yet
 	ix.tmax.Store(0)
 	adv, err := ix.idx.Advanced()
 	if err != nil {
