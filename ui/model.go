@@ -94,6 +94,8 @@ type Model struct {
 	statusDirty  bool
 	refreshDirty bool
 	refreshSubs  bool
+	facetsDirty  bool
+	facetsAt     time.Time
 	resub        *resubJob
 
 	// pendingFacets counts facet searches under way (tests wait on it).
@@ -430,6 +432,7 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	} else {
 		m.list.SetResult(msg.res, msg.keepID)
 		m.facetSeq = msg.seq
+		m.facetsDirty, m.facetsAt = false, m.ctx.Now()
 		m.layout()
 		return m.loadFacets(msg.seq)
 	}
@@ -448,6 +451,7 @@ func (m *Model) onEvent(ev backend.Event) {
 	case backend.EventSubmission:
 		m.list.UpdateStatus(ev.ID, ev.Group, ev.State)
 		m.statusDirty = true
+		m.facetsDirty = true
 		if m.detail != nil && m.detail.Row.ID == ev.ID {
 			m.detail.Row.Status = mergeStatus(m.detail.Row.Status, ev.Group, ev.State)
 			m.refreshSubs = true
@@ -486,6 +490,12 @@ func (m *Model) onTick() tea.Cmd {
 			keep = r.ID
 		}
 		cmds = append(cmds, m.runSearch(false, keep))
+	}
+	// Facet counts follow the submission states, at most every 5 s.
+	if m.facetsDirty && m.pendingFacets.Load() == 0 && m.ctx.Now().Sub(m.facetsAt) > 5*time.Second {
+		m.facetsDirty = false
+		m.facetsAt = m.ctx.Now()
+		cmds = append(cmds, m.loadFacets(m.seq))
 	}
 	if m.msg != "" && m.ctx.Now().Sub(m.msgAt) > 8*time.Second && m.resub == nil {
 		m.msg = ""
