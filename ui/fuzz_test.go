@@ -3,8 +3,8 @@ package ui
 import (
 	"strings"
 	"testing"
-	"unicode"
 	"time"
+	"unicode"
 
 	tea "charm.land/bubbletea/v2"
 
