@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smtpscope/smtpscope/core"
+)
+
+// TestSearchIndexReindexVerbs runs the real binary: a collector stores the
+// bundled sample sessions without an index, `index` builds it, `search`
+// finds what it must (table, JSON records, facets, query errors with the
+// column), `reindex` gives the same answers, and while a collector owns
+// the data dir `search` goes through its socket and `index` names the pid.
+func TestSearchIndexReindexVerbs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test (builds the binary, runs the collector)")
+	}
+	samples, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sessions", "generated", "*.session"))
+	if len(samples) == 0 {
+		t.Skip("no sample sessions in testdata/sessions/generated")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "smtpscope")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	if err := os.MkdirAll(spool, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Join(spool, filepath.Base(s))
+		if err := os.WriteFile(name, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name+".ready", nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A file that is not a session goes to review/.
+	os.WriteFile(filepath.Join(spool, "junk"), []byte("not a session\n"), 0o640)
+	os.WriteFile(filepath.Join(spool, "junk.ready"), nil, 0o640)
+
+	run := func(args ...string) (string, string, error) {
+		var out, errb bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String(), errb.String(), err
+	}
+	if out, errs, err := run("collect", "--spool", spool, "--data", data, "--once", "--once-timeout", "30s", "--no-index", "--no-fsync"); err != nil {
+		t.Fatalf("collect --once: %v\n%s%s", err, out, errs)
+	}
+	if _, errs, err := run("index", "--data", data); err != nil || !strings.Contains(errs, "indexed") {
+		t.Fatalf("index: %v\n%s", err, errs)
+	}
+
+	// Table: every email, newest first, with the review entry.
+	out, errs, err := run("search", "--data", data, "--limit", "0")
+	if err != nil {
+		t.Fatalf("search: %v\n%s", err, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(out, "[review] junk") {
+		t.Errorf("table:\n%s", out)
+	}
+	all := len(lines) - 1
+
+	// JSON records of the emails with an attachment: the parse schema.
+	out, errs, err = run("search", "--data", data, "--json", "--limit", "0", "has:attachment")
+	if err != nil {
+		t.Fatalf("search --json: %v\n%s", err, errs)
+	}
+	n := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 64<<20)
+	for sc.Scan() {
+		var e core.Email
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("JSON line: %v\n%s", err, sc.Text())
+		}
+		if e.ID == "" || len(e.Attachments) == 0 {
+			t.Errorf("record %q has no attachment", e.ID)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Error("no email with an attachment found")
+	}
+
+	// Facets and deep paging.
+	out, _, err = run("search", "--data", data, "--facets", "--limit", "1")
+	if err != nil || !strings.Contains(out, "sender domain:") || !strings.Contains(out, "attachment type:") {
+		t.Errorf("facets: %v\n%s", err, out)
+	}
+	// A malformed query: non-zero exit, the column and a caret.
+	_, errs, err = run("search", "--data", data, "from:(")
+	if err == nil || !strings.Contains(errs, "col 6: unclosed '('") || !strings.Contains(errs, "^") {
+		t.Errorf("bad query: %v\n%s", err, errs)
+	}
+
+	// Reindex: the same answers.
+	before, _, _ := run("search", "--data", data, "--limit", "0", "has:attachment OR kind:review")
+	if _, errs, err := run("reindex", "--data", data); err != nil || !strings.Contains(errs, "reindexed") {
+		t.Fatalf("reindex: %v\n%s", err, errs)
+	}
+	after, _, _ := run("search", "--data", data, "--limit", "0", "has:attachment OR kind:review")
+	if before != after || before == "" {
+		t.Errorf("reindex changed the answers:\n%s\n---\n%s", before, after)
+	}
+
+	// A running collector owns the index: search goes through its socket.
+	col := exec.Command(bin, "collect", "--spool", spool, "--data", data, "--no-fsync")
+	var colErr bytes.Buffer
+	col.Stderr = &colErr
+	if err := col.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		col.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { col.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			col.Process.Kill()
+		}
+	}()
+	var viaSocket string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, errs, err := run("search", "--data", data, "--limit", "0")
+		if err == nil && strings.Contains(errs, "through the running collector") {
+			viaSocket = out
+			break
+		}
+	}
+	if viaSocket == "" {
+		t.Fatalf("search never went through the running collector\n%s", colErr.String())
+	}
+	if got := len(strings.Split(strings.TrimSpace(viaSocket), "\n")) - 1; got != all {
+		t.Errorf("through the socket: %d rows, directly %d", got, all)
+	}
+	_, errs, err = run("index", "--data", data)
+	if err == nil || !strings.Contains(errs, "pid") || !strings.Contains(errs, data) {
+		t.Errorf("index while the collector runs: %v\n%s", err, errs)
+	}
+}
