@@ -410,8 +410,8 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	m.shown = msg.seq
 	m.list.Loading = false
 	if msg.err != nil && errors.Is(msg.err, backend.ErrSortUnsupported) && m.sort != 0 {
-		m.notice("this backend sorts newest first only", true)
-		m.sort = 0
+		// Skip orders the backend cannot give (the cycle ends at newest).
+		m.sort = (m.sort + 1) % len(backend.Sorts)
 		return m.runSearch(false, "")
 	}
 	if msg.err != nil {

@@ -233,6 +233,13 @@ func TestLocal(t *testing.T) {
 	if err != nil || len(p2.Rows) != 3 || p2.Rows[0].ID == all.Rows[2].ID {
 		t.Fatalf("page 2: %+v %v", p2, err)
 	}
+	old, err := l.Search(ctx, "", SearchOptions{Kind: KindEmail, Limit: 7, Sort: SortOldest})
+	if err != nil || len(old.Rows) != 7 || old.Rows[0].Time.After(old.Rows[6].Time) {
+		t.Fatalf("oldest first: %+v %v", old, err)
+	}
+	if _, err := l.Search(ctx, "", SearchOptions{Sort: SortLarger}); !errors.Is(err, ErrSortUnsupported) {
+		t.Fatalf("size sort: %v", err)
+	}
 	s, err := l.Session(ctx, "demo-phish.0")
 	if err != nil || len(s.Messages) != 1 {
 		t.Fatalf("session: %v", err)

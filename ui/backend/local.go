@@ -224,10 +224,14 @@ func (l *Local) Search(ctx context.Context, q string, o SearchOptions) (*SearchR
 
 // SearchIndex runs a UI search on an index (shared by Local and tests).
 func SearchIndex(ctx context.Context, ix *index.Index, q string, o SearchOptions) (*SearchResult, error) {
-	if o.Sort != "" && o.Sort != SortNewest {
+	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets}
+	switch o.Sort {
+	case "", SortNewest:
+	case SortOldest:
+		io.Sort = index.SortOldest
+	default:
 		return nil, fmt.Errorf("%w: %s", ErrSortUnsupported, o.Sort)
 	}
-	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets}
 	if io.Limit <= 0 {
 		io.Limit = 100
 	}
