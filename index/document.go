@@ -93,15 +93,17 @@ type builder struct {
 	doc   *document.Document
 	text  analysis.Analyzer
 	name  analysis.Analyzer
-	kws   map[string][]string // field -> lower-cased distinct values
-	order []string            // keyword fields in first-use order
-	bytes int                 // approximate size, for batch bounds
-	t     int64               // the document's time (unix ns), for the time bounds
+	kws   map[string][]string            // field -> lower-cased distinct values
+	big   map[string]map[string]struct{} // fields with many values: their set
+	order []string                       // keyword fields in first-use order
+	bytes int                            // approximate size, for batch bounds
+	t     int64                          // the document's time (unix ns), for the time bounds
 }
 
 // maxValuesPerField bounds the keyword values of one field of one document
-// (an email with 100,000 IOCs stays indexable).
-const maxValuesPerField = 2000
+// (an email with a million IOCs stays indexable; the first ones are
+// searchable).
+const maxValuesPerField = 20000
 
 func newBuilder(id string, text, name analysis.Analyzer) *builder {
 	return &builder{doc: document.NewDocument(id), text: text, name: name, kws: make(map[string][]string, 32)}
@@ -113,10 +115,13 @@ func (b *builder) kw(field string, values ...string) {
 	if !ok {
 		b.order = append(b.order, field)
 	}
-next:
+	seen := b.big[field]
 	for _, v := range values {
+		if len(cur) >= maxValuesPerField {
+			break
+		}
 		v = strings.ToLower(strings.TrimSpace(validUTF8(v)))
-		if v == "" || len(cur) >= maxValuesPerField {
+		if v == "" {
 			continue
 		}
 		if len(v) > maxValue {
@@ -125,10 +130,24 @@ next:
 		if strings.IndexByte(v, 0) >= 0 {
 			v = strings.ReplaceAll(v, "\x00", " ")
 		}
-		for _, have := range cur {
-			if have == v {
-				continue next
+		if seen != nil {
+			if _, dup := seen[v]; dup {
+				continue
 			}
+			seen[v] = struct{}{}
+		} else if slices.Contains(cur, v) {
+			continue
+		} else if len(cur) >= 32 {
+			// Many values: a set from now on.
+			seen = make(map[string]struct{}, 2*len(cur))
+			for _, c := range cur {
+				seen[c] = struct{}{}
+			}
+			seen[v] = struct{}{}
+			if b.big == nil {
+				b.big = map[string]map[string]struct{}{}
+			}
+			b.big[field] = seen
 		}
 		cur = append(cur, v)
 		b.bytes += len(v)
@@ -153,7 +172,7 @@ func (b *builder) finish() *document.Document {
 		}
 		b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(strings.Join(vals, "\x00")), fields[field].options(), kwAnalyzer{}))
 	}
-	b.order, b.kws = nil, nil
+	b.order, b.kws, b.big = nil, nil, nil
 	return b.doc
 }
 
@@ -356,11 +375,15 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	}
 	addYara(e.YARA)
 	encrypted := false
+	var names strings.Builder
 	for _, a := range e.Attachments {
 		addYara(a.YARA)
 		b.kw(fHash, a.MD5, a.SHA1, a.SHA256)
 		if a.Filename != "" {
-			b.txt(fFname, a.Filename, maxValue)
+			if names.Len() < maxBody {
+				names.WriteString(truncUTF8(a.Filename, maxValue))
+				names.WriteByte('\n')
+			}
 			b.kw(fFilename, a.Filename)
 			b.kw(fExt, fileExt(a.Filename))
 		}
@@ -368,6 +391,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		b.kw(fCType, a.ContentType)
 		encrypted = encrypted || a.Encrypted
 	}
+	b.txt(fFname, names.String(), maxBody)
 
 	for _, dom := range domains {
 		b.kw(fDomain, parentDomains(dom)...)

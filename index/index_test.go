@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/smtpscope/smtpscope/core"
 )
@@ -779,4 +780,45 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// Hostile records (huge counts, invalid UTF-8, NUL bytes, control
+// characters) are indexed, stay findable, and come back as valid text.
+func TestHostileRecord(t *testing.T) {
+	ix := openTest(t)
+	e := &core.Email{
+		ID:      "hostile.0",
+		Session: core.SessionInfo{UID: "hostile", SourceIP: "\xff\xfe not an ip", Time: day("2026-03-01T00:00:00Z"), Helo: "\x00\x1b[31mred"},
+		Subject: "bad \xff\xfe bytes \x00 and \x1b]0;title\x07 " + strings.Repeat("long ", 5000),
+		From:    "<<<@@@>>>", To: []string{"", "\x00", strings.Repeat("a", 10000) + "@x.example"},
+		Headers: map[string][]string{"received": nil},
+	}
+	for i := 0; i < 20000; i++ {
+		e.IOCs = append(e.IOCs, core.IOC{Type: core.IOCDomain, Value: fmt.Sprintf("d%d.evil.example", i)})
+	}
+	for i := 0; i < 3000; i++ {
+		e.Attachments = append(e.Attachments, core.Attachment{Filename: fmt.Sprintf("f%d\x00.exe", i), DetectedType: "application/x-dosexec"})
+		e.Headers["received"] = append(e.Headers["received"], fmt.Sprintf("from x ([10.0.%d.%d])", i/250, i%250))
+	}
+	if err := ix.IndexEmails([]EmailDoc{{Email: e}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"ioc:d5.evil.example", "ioc:d19999.evil.example", "filename:*.exe", "ip:10.0.1.1", "bytes", "domain:evil.example", "has:attachment"} {
+		if got := ids(t, ix, q); !reflect.DeepEqual(got, []string{"hostile.0"}) {
+			t.Errorf("%q: %v", q, got)
+		}
+	}
+	res, err := ix.Search(context.Background(), "id:hostile.0", SearchOptions{})
+	if err != nil || len(res.Hits) != 1 {
+		t.Fatal(err)
+	}
+	h := res.Hits[0]
+	for _, s := range []string{h.Subject, h.SourceIP, h.From} {
+		if !utf8.ValidString(s) {
+			t.Errorf("invalid UTF-8 in a hit: %q", s)
+		}
+	}
+	if h.IOCCount != 20000 || h.Attachments != 3000 {
+		t.Errorf("counts %d %d", h.IOCCount, h.Attachments)
+	}
 }
