@@ -551,3 +551,50 @@ func TestYaraNotCompiled(t *testing.T) {
 		t.Errorf("New with yara_rules: %v", err)
 	}
 }
+
+// TestRawRetention: raw emails (no session) are removed by age like
+// sessions, files included, unless still queued.
+func TestRawRetention(t *testing.T) {
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "data")
+	cfg := &collector.Config{Data: data, Spool: filepath.Join(tmp, "spool"), Fsync: noFsync(),
+		Retention: collector.RetentionConfig{MaxAge: collector.Duration(time.Hour)}}
+	col, err := collector.New(cfg, collector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	zipped := zipOf(t, map[string][]byte{"a.txt": []byte("member")})
+	var metas []*collector.EmailMeta
+	for i := 0; i < 3; i++ {
+		em, err := col.IngestRaw(rawEmail(fmt.Sprintf("old %d", i), "x", "a.zip", zipped), fmt.Sprintf("/in/%d.eml", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		metas = append(metas, em)
+	}
+	if res, err := col.ApplyRetention(time.Now()); err != nil || res.Emails != 0 {
+		t.Fatalf("fresh emails removed: %+v %v", res, err)
+	}
+	res, err := col.ApplyRetention(time.Now().Add(2 * time.Hour))
+	if err != nil || res.Emails != 3 || res.Bytes <= 0 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	st, _ := col.Store().Stats()
+	if st.Emails != 0 || st.Removed != 3 {
+		t.Errorf("stats after retention: %+v", st)
+	}
+	for _, m := range metas {
+		for _, rel := range []string{m.EML, m.Record} {
+			if _, err := os.Stat(filepath.Join(data, rel)); !os.IsNotExist(err) {
+				t.Errorf("%s still there: %v", rel, err)
+			}
+		}
+		if _, err := col.Store().Email(m.ID); err == nil {
+			t.Errorf("%s still in the store", m.ID)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, filepath.FromSlash(collector.ArchiveRel(sha1Hex([]byte("member")))))); !os.IsNotExist(err) {
+		t.Errorf("archived member still there: %v", err)
+	}
+}

@@ -20,8 +20,9 @@ type RetentionResult struct {
 
 // ApplyRetention removes the oldest sessions (with their emails, records
 // and attachments no other email uses) while they are older than
-// retention.max_age or the store is larger than retention.max_size.
-// Sessions with an email still queued or retrying are never removed.
+// retention.max_age or the store is larger than retention.max_size, then
+// likewise the oldest raw emails (Maildir/.eml input, by arrival).
+// Sessions and emails still queued or retrying are never removed.
 func (c *Collector) ApplyRetention(now time.Time) (RetentionResult, error) {
 	rc := c.cfg().Retention
 	var res RetentionResult
@@ -38,7 +39,7 @@ func (c *Collector) ApplyRetention(now time.Time) (RetentionResult, error) {
 		}
 		c.hub.publish(Event{Type: EventRemoved, EmailID: id})
 	}
-	if res.Sessions > 0 {
+	if res.Sessions > 0 || res.Emails > 0 {
 		c.log.Info("retention", "sessions", res.Sessions, "emails", res.Emails, "bytes", res.Bytes, "kept_queued", res.Kept)
 		c.refreshGauges()
 	}
@@ -123,7 +124,8 @@ func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, Rete
 			pruneEmptyDirs(s.dir, filepath.Dir(s.Path(p)))
 		}
 		if done {
-			return removedIDs, res, nil
+			ids, err := applyRawRetention(s, now, rc, &res)
+			return append(removedIDs, ids...), res, err
 		}
 		res.Kept = 0 // counted again on the next pass
 	}
@@ -161,42 +163,12 @@ func removeSession(s *Store, tx *bolt.Tx, sm *SessionMeta) ([]string, []string, 
 			continue
 		}
 		ids = append(ids, id)
-		files = append(files, em.EML, em.Record)
-		freed += em.Bytes
-		for _, sha1 := range em.Archive {
-			ab := tx.Bucket(bArchive)
-			n := u64(ab.Get([]byte(sha1))) - 1
-			if n <= 0 {
-				if err := ab.Delete([]byte(sha1)); err != nil {
-					return nil, nil, 0, err
-				}
-				files = append(files, ArchiveRel(sha1))
-				freed += archiveSize(s, sha1)
-			} else if err := ab.Put([]byte(sha1), putU64(n)); err != nil {
-				return nil, nil, 0, err
-			}
-		}
-		subs, err := subsOf(tx, id)
+		f, n, err := removeEmail(s, tx, &em)
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		for _, st := range subs {
-			if err := addCount(tx, countKey(st.Group, st.State), -1); err != nil {
-				return nil, nil, 0, err
-			}
-			if err := tx.Bucket(bSubs).Delete(subKey(id, st.Group)); err != nil {
-				return nil, nil, 0, err
-			}
-		}
-		if err := tx.Bucket(bEmailOrder).Delete(timeKey(em.Time, id)); err != nil {
-			return nil, nil, 0, err
-		}
-		if err := eb.Delete([]byte(id)); err != nil {
-			return nil, nil, 0, err
-		}
-		if err := addMeta(tx, "emails", -1); err != nil {
-			return nil, nil, 0, err
-		}
+		files = append(files, f...)
+		freed += n
 	}
 	if err := tx.Bucket(bSessions).Delete([]byte(sm.Key)); err != nil {
 		return nil, nil, 0, err
@@ -208,6 +180,121 @@ func removeSession(s *Store, tx *bolt.Tx, sm *SessionMeta) ([]string, []string, 
 		return nil, nil, 0, err
 	}
 	return ids, files, freed, nil
+}
+
+// removeEmail deletes one email's entries (metadata, listing, archive
+// references, submission states); it returns the files to delete and the
+// bytes freed.
+func removeEmail(s *Store, tx *bolt.Tx, em *EmailMeta) ([]string, int64, error) {
+	id := em.ID
+	files := []string{em.EML, em.Record}
+	freed := em.Bytes
+	for _, sha1 := range em.Archive {
+		ab := tx.Bucket(bArchive)
+		n := u64(ab.Get([]byte(sha1))) - 1
+		if n <= 0 {
+			if err := ab.Delete([]byte(sha1)); err != nil {
+				return nil, 0, err
+			}
+			files = append(files, ArchiveRel(sha1))
+			freed += archiveSize(s, sha1)
+		} else if err := ab.Put([]byte(sha1), putU64(n)); err != nil {
+			return nil, 0, err
+		}
+	}
+	subs, err := subsOf(tx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, st := range subs {
+		if err := addCount(tx, countKey(st.Group, st.State), -1); err != nil {
+			return nil, 0, err
+		}
+		if err := tx.Bucket(bSubs).Delete(subKey(id, st.Group)); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := tx.Bucket(bEmailOrder).Delete(timeKey(em.Time, id)); err != nil {
+		return nil, 0, err
+	}
+	if err := tx.Bucket(bEmails).Delete([]byte(id)); err != nil {
+		return nil, 0, err
+	}
+	if err := addMeta(tx, "emails", -1); err != nil {
+		return nil, 0, err
+	}
+	return files, freed, nil
+}
+
+// rawRetentionBatch bounds the raw emails removed per transaction.
+const rawRetentionBatch = 200
+
+// applyRawRetention removes raw emails (Maildir/.eml input: no session),
+// oldest first by arrival, while they are older than max_age or the store
+// is larger than max_size (after the session pass). Emails still queued
+// or retrying are kept.
+func applyRawRetention(s *Store, now time.Time, rc RetentionConfig, res *RetentionResult) ([]string, error) {
+	var removedIDs []string
+	for {
+		var files []string
+		removed := 0
+		err := s.db.b.Update(func(tx *bolt.Tx) error {
+			total := metaCount(tx, "bytes")
+			oc := tx.Bucket(bEmailOrder).Cursor()
+			var victims []*EmailMeta
+			for k, _ := oc.First(); k != nil && len(victims) < rawRetentionBatch; k, _ = oc.Next() {
+				if len(k) < 8 {
+					continue
+				}
+				var em EmailMeta
+				ok, err := getJSON(tx.Bucket(bEmails), k[8:], &em)
+				if err != nil {
+					return err
+				}
+				if !ok || em.Session != "" {
+					continue
+				}
+				tooOld := rc.MaxAge > 0 && now.Sub(em.Time) > rc.MaxAge.D()
+				tooBig := rc.MaxSize > 0 && total > int64(rc.MaxSize)
+				if !tooOld && !tooBig {
+					break // oldest first
+				}
+				if queuedAny(tx, []string{em.ID}) {
+					res.Kept++
+					continue
+				}
+				victims = append(victims, &em)
+				total -= em.Bytes
+			}
+			for _, em := range victims {
+				f, freed, err := removeEmail(s, tx, em)
+				if err != nil {
+					return err
+				}
+				if err := addMeta(tx, "bytes", -freed); err != nil {
+					return err
+				}
+				files = append(files, f...)
+				removedIDs = append(removedIDs, em.ID)
+				res.Emails++
+				res.Bytes += freed
+				removed++
+			}
+			return addMeta(tx, "removed", int64(len(victims)))
+		})
+		if err != nil {
+			return removedIDs, err
+		}
+		for _, p := range files {
+			if err := os.Remove(s.Path(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.recordError("retention", err)
+			}
+			pruneEmptyDirs(s.dir, filepath.Dir(s.Path(p)))
+		}
+		if removed < rawRetentionBatch {
+			return removedIDs, nil
+		}
+	}
 }
 
 // archiveSize is the size of an archived attachment (0 if missing).
