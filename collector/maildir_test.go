@@ -598,3 +598,44 @@ func TestRawRetention(t *testing.T) {
 		t.Errorf("archived member still there: %v", err)
 	}
 }
+
+// TestSpoolAndMaildir: one collector reads a spool and a Maildir; both
+// kinds of email reach the index hook and ACE.
+func TestSpoolAndMaildir(t *testing.T) {
+	tmp := t.TempDir()
+	spool, md, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "Maildir"), filepath.Join(tmp, "data")
+	sink, err := ace.NewSink(filepath.Join(tmp, "sink"), ace.SinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	spoolWrite(t, spool, "Cmixed", simpleSession(3, 2), time.Time{})
+	deliverMaildir(t, md, "1700000400.M1P1.host", rawEmail("from the maildir", "hello", "", nil))
+	ix := &fakeIndexer{indexed: map[string]int{}, updates: map[string][]collector.SubmissionStatus{}}
+	cfg := &collector.Config{Spool: spool, Maildir: []string{md}, Data: data, Fsync: noFsync(),
+		RescanInterval: collector.Duration(100 * time.Millisecond),
+		Groups:         []collector.GroupConfig{{Name: "g", Nodes: []string{srv.URL}}}}
+	col, err := collector.New(cfg, collector.Options{Indexer: ix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.RunOnce(context.Background(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if sink.Accepted() != 3 || len(ix.indexed) != 3 {
+		t.Errorf("sink accepted %d, indexed %v; want 3 (2 from the session, 1 from the Maildir)", sink.Accepted(), ix.indexed)
+	}
+	raw := 0
+	for id := range ix.indexed {
+		if strings.HasPrefix(id, "eml-") {
+			raw++
+		}
+	}
+	if raw != 1 {
+		t.Errorf("indexed %v: want one raw email", ix.indexed)
+	}
+	if got := dirNames(t, filepath.Join(md, "cur")); len(got) != 1 || len(dirNames(t, spool)) != 0 {
+		t.Errorf("cur/ %v, spool %v", got, dirNames(t, spool))
+	}
+}
