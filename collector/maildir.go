@@ -285,7 +285,9 @@ func (r *rawRunner) watch(ctx context.Context) {
 				continue
 			}
 			if in := byDir[filepath.Dir(ev.Name)]; in != nil && in.kind == rawMaildir {
-				r.check(ctx, in, ev.Name)
+				if !strings.HasPrefix(filepath.Base(ev.Name), ".") {
+					r.check(ctx, in, ev.Name)
+				}
 				continue
 			}
 			// an .eml input (or one of its subdirectories)
