@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	"github.com/blevesearch/bleve/v2/search/query"
@@ -48,8 +49,21 @@ var (
 )
 
 type compiler struct {
-	src string
-	now time.Time
+	src       string
+	now       time.Time
+	asYouType bool // see ParseQueryAsYouType
+}
+
+// prefixable fields take a trailing * for as-you-type; enumerated ones
+// (has:, status:, kind:) complete their value instead.
+var prefixable = map[string]bool{"": true, "from": true, "to": true, "cc": true, "mailfrom": true, "rcpt": true,
+	"subject": true, "body": true, "helo": true, "msgid": true, "uid": true, "hash": true, "yara": true,
+	"group": true, "ioc": true, "domain": true, "url": true, "filename": true, "type": true, "is": true, "sender": true}
+
+// typing reports whether n is the word being typed: the last thing in
+// the query, not quoted, nothing after it.
+func (c *compiler) typing(n *termNode) bool {
+	return c.asYouType && !n.quoted && n.vpos+len(n.value) == len(c.src) && strings.TrimSpace(n.value) == n.value
 }
 
 func (c *compiler) errAt(pos int, format string, args ...any) error {
@@ -203,6 +217,52 @@ func hasTextTokens(s string) bool {
 var textTokenizer = newMapping().AnalyzerNamed(standard.Name)
 
 func (c *compiler) term(n *termNode) (query.Query, error) {
+	if c.typing(n) {
+		return c.typingTerm(n)
+	}
+	return c.term1(n)
+}
+
+// typingTerm compiles the word being typed: as typed, or as a prefix.
+func (c *compiler) typingTerm(n *termNode) (query.Query, error) {
+	v := n.value
+	var allowed []string
+	switch n.field {
+	case "has":
+		allowed = hasValues
+	case "status":
+		allowed = statusValues
+	case "kind":
+		allowed = kindValues
+	}
+	if allowed != nil && !strings.Contains(v, ":") {
+		var qs []query.Query
+		for _, a := range allowed {
+			if strings.HasPrefix(a, strings.ToLower(v)) {
+				q, err := c.term1(&termNode{pos: n.pos, field: n.field, value: a, vpos: n.vpos})
+				if err != nil {
+					return nil, err
+				}
+				qs = append(qs, q)
+			}
+		}
+		if len(qs) > 0 {
+			return or(qs...), nil
+		}
+		return c.term1(n)
+	}
+	exact, err := c.term1(n)
+	if err != nil || !prefixable[n.field] || isGlob(v) || utf8.RuneCountInString(v) < 2 {
+		return exact, err
+	}
+	pre, err := c.term1(&termNode{pos: n.pos, field: n.field, value: v + "*", vpos: n.vpos})
+	if err != nil {
+		return exact, nil
+	}
+	return or(exact, pre), nil
+}
+
+func (c *compiler) term1(n *termNode) (query.Query, error) {
 	v := strings.TrimSpace(n.value)
 	if n.field != "" && v == "" {
 		return nil, c.errAt(n.pos, "%s: needs a value", n.field)

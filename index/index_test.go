@@ -822,3 +822,44 @@ func TestHostileRecord(t *testing.T) {
 		t.Errorf("counts %d %d", h.IOCCount, h.Attachments)
 	}
 }
+
+func TestAsYouType(t *testing.T) {
+	ix := openTest(t)
+	newFixture().load(t, ix)
+	for q, want := range map[string][]string{
+		"invoi":             {"s1.0"},
+		"invoi ":            {},
+		"from:bo":           {"s1.0"},
+		"subject:newsl":     {"s2.0"},
+		"has:att":           {"s1.0", "s2.0", "eml-abcdef"},
+		"status:fa":         {"s2.0"},
+		"kind:sess":         {"session/CsessX", "session/CsessY"},
+		"filename:repo":     {"s2.0"},
+		"shoes gre":         {"s2.0"},
+		"ioc:pay[.]evil[.]": {"s1.0"},
+		`"great deals`:      nil, // unterminated quote: an error while typing
+	} {
+		res, err := ix.Search(context.Background(), q, SearchOptions{AsYouType: true})
+		if want == nil {
+			if err == nil {
+				t.Errorf("%q: no error", q)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", q, err)
+			continue
+		}
+		got := []string{}
+		for _, h := range res.Hits {
+			got = append(got, h.ID)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("as you type %q: %v, want %v", q, got, want)
+		}
+	}
+	// Not typing: exact words only.
+	if got := ids(t, ix, "invoi"); len(got) != 0 {
+		t.Errorf("invoi without as-you-type: %v", got)
+	}
+}

@@ -34,12 +34,24 @@ func ParseQuery(q string) (query.Query, error) {
 	return parseQueryAt(q, time.Now())
 }
 
+// ParseQueryAsYouType is ParseQuery for a query still being typed: the
+// last word, when nothing follows it, also matches as a prefix ("invoi"
+// finds "invoice", "from:ali" finds alice@...), and a partial value of
+// has:, status: or kind: stands for the values it begins.
+func ParseQueryAsYouType(q string) (query.Query, error) {
+	return parseQueryOpts(q, time.Now(), true)
+}
+
 func parseQueryAt(q string, now time.Time) (query.Query, error) {
+	return parseQueryOpts(q, now, false)
+}
+
+func parseQueryOpts(q string, now time.Time, asYouType bool) (query.Query, error) {
 	n, err := parseAST(q)
 	if err != nil {
 		return nil, err
 	}
-	c := compiler{src: q, now: now}
+	c := compiler{src: q, now: now, asYouType: asYouType}
 	out, err := c.compile(n)
 	if err != nil {
 		return nil, err

@@ -186,6 +186,18 @@ func FuzzParseQuery(f *testing.F) {
 	defer ix.Close()
 	newFixture().load(f, ix)
 	f.Fuzz(func(t *testing.T, q string) {
+		// As-you-type parsing accepts what ParseQuery accepts, and more
+		// only through completions; it must never panic either.
+		if pq, err := ParseQueryAsYouType(q); err == nil {
+			if _, err := json.Marshal(pq); err != nil {
+				t.Fatalf("%q (as you type): query does not encode: %v", q, err)
+			}
+		} else {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%q (as you type): error %v is not a ParseError", q, err)
+			}
+		}
 		pq, err := ParseQuery(q)
 		if err != nil {
 			var pe *ParseError

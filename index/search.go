@@ -33,6 +33,10 @@ type SearchOptions struct {
 	Kinds []string
 	// Sort is SortNewest (default, "") or SortOldest.
 	Sort string
+	// AsYouType parses the query with ParseQueryAsYouType (the last word
+	// also matches as a prefix): for a search bar that searches as the
+	// analyst types.
+	AsYouType bool
 }
 
 // Sort orders.
@@ -132,7 +136,11 @@ const (
 // Search runs a query of the query language (see ParseQuery), newest
 // first (or oldest first with SortOldest). A malformed query returns a *ParseError.
 func (ix *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Result, error) {
-	pq, err := ParseQuery(q)
+	parse := ParseQuery
+	if opts.AsYouType {
+		parse = ParseQueryAsYouType
+	}
+	pq, err := parse(q)
 	if err != nil {
 		return nil, err
 	}
