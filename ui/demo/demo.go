@@ -9,10 +9,13 @@
 // the planted IOC login.evil-payload.example.com, an invoice with a zipped
 // executable, a two-message batch, a hostile message full of terminal
 // escape sequences, sessions without email, a file for review/) plus
-// copies of the repository's testdata/sessions/*.session.
+// copies of the repository's testdata/sessions/*.session and
+// testdata/pcap/*.pcap (captures are turned into session files the way
+// `smtpscope pcap` does, then spooled).
 package demo
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -25,15 +28,22 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/collector/capture"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 //go:generate go run gen_samples.go
 
-//go:embed samples/*.session
+//go:embed samples/*.session samples/*.pcap
 var samples embed.FS
 
 // PlantedIOC is an IOC only the phish sample carries (tests search it).
@@ -45,12 +55,18 @@ type Sample struct {
 	Data []byte
 }
 
-// Samples returns the bundled session files, sorted by name.
+// Samples returns the bundled session files and captures (.pcap),
+// sorted by name.
 func Samples() ([]Sample, error) {
 	names, err := fs.Glob(samples, "samples/*.session")
 	if err != nil {
 		return nil, err
 	}
+	pcaps, err := fs.Glob(samples, "samples/*.pcap")
+	if err != nil {
+		return nil, err
+	}
+	names = append(names, pcaps...)
 	sort.Strings(names)
 	out := make([]Sample, 0, len(names))
 	for _, n := range names {
@@ -151,15 +167,49 @@ func (d *Demo) Feed(ctx context.Context, interval time.Duration) error {
 			case <-time.After(interval):
 			}
 		}
-		p := filepath.Join(d.Spool, s.Name)
-		if err := os.WriteFile(p, s.Data, 0o600); err != nil {
-			return err
+		if strings.HasSuffix(s.Name, ".pcap") {
+			if err := d.feedCapture(ctx, s); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := os.WriteFile(p+".ready", nil, 0o600); err != nil {
+		if err := d.spool(s.Name, s.Data); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// spool writes a session file and then its .ready marker.
+func (d *Demo) spool(name string, data []byte) error {
+	p := filepath.Join(d.Spool, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(p+".ready", nil, 0o600)
+}
+
+// feedCapture turns a capture into session files (as `smtpscope pcap`
+// does) and spools them.
+func (d *Demo) feedCapture(ctx context.Context, s Sample) error {
+	dir := filepath.Join(d.Dir, "captures")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	p := filepath.Join(dir, s.Name)
+	if err := os.WriteFile(p, s.Data, 0o600); err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(s.Name, ".pcap")
+	opts := capture.Options{}
+	// The bundled captures were made against a server on a free port:
+	// add the port the first connection went to.
+	if port := firstSYNPort(s.Data); port > 0 {
+		opts.Ports = append(append([]int(nil), capture.DefaultPorts...), port)
+	}
+	return capture.Process(ctx, []string{p}, opts, func(sf *capture.SessionFile) error {
+		return d.spool(sanitize.Filename(base+"-"+sf.UID, "capture")+".session", sf.Data)
+	})
 }
 
 func rank(name string) int {
@@ -186,4 +236,24 @@ func (d *Demo) Close() error {
 		}
 	}
 	return err
+}
+
+// firstSYNPort returns the destination port of the first TCP SYN of a
+// pcap capture (0 when there is none or the capture cannot be read).
+func firstSYNPort(data []byte) int {
+	r, err := pcapgo.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return 0
+	}
+	for i := 0; i < 10000; i++ {
+		pkt, _, err := r.ReadPacketData()
+		if err != nil {
+			return 0
+		}
+		p := gopacket.NewPacket(pkt, r.LinkType(), gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+		if t, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && t.SYN && !t.ACK {
+			return int(t.DstPort)
+		}
+	}
+	return 0
 }

@@ -182,8 +182,10 @@ Content-Transfer-Encoding: base64
 			os.Exit(1)
 		}
 	}
-	// Copy the repo's own sample sessions.
+	// Copy the repo's own sample sessions and captures.
 	ms, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sessions", "*.session"))
+	pcaps, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "pcap", "*.pcap"))
+	ms = append(ms, pcaps...)
 	for _, p := range ms {
 		in, err := os.Open(p)
 		if err != nil {
