@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,10 +82,11 @@ type Index struct {
 	textAna analysis.Analyzer
 	nameAna analysis.Analyzer
 
-	mu     sync.RWMutex // guards idx, shadow, stale, closed
-	idx    bleve.Index
-	stale  bool
-	closed bool
+	mu      sync.RWMutex // guards idx, shadow, stale, closed
+	idx     bleve.Index
+	stale   bool
+	closed  bool
+	damaged error // why Open replaced an unreadable index
 
 	// During Rebuild, shadow is the new index and live the documents
 	// written (nil: deleted) meanwhile; they go to shadow last.
@@ -136,17 +138,23 @@ func Open(dir string) (*Index, error) {
 	path := filepath.Join(dir, bleveDir)
 	if _, err := os.Stat(filepath.Join(path, "index_meta.json")); err == nil {
 		idx, err := openBleve(path)
-		if err != nil {
+		if err == nil {
+			v, err := idx.GetInternal([]byte(versionKey))
+			if err != nil || string(v) != strconv.Itoa(MappingVersion) {
+				ix.stale = true
+			}
+			ix.idx = idx
+			ix.loadTimeBounds()
+			return ix, nil
+		}
+		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "timeout") {
 			lk.unlock()
-			return nil, fmt.Errorf("index %s: %w (remove the directory or run `smtpscope reindex`)", path, err)
+			return nil, fmt.Errorf("index %s: %w", path, err)
 		}
-		v, err := idx.GetInternal([]byte(versionKey))
-		if err != nil || string(v) != strconv.Itoa(MappingVersion) {
-			ix.stale = true
-		}
-		ix.idx = idx
-		ix.loadTimeBounds()
-		return ix, nil
+		// A damaged index (we hold the lock, so nobody is writing it) is
+		// derived data: start a new one, to be filled by Rebuild.
+		ix.damaged = fmt.Errorf("index %s was unreadable and was replaced by an empty one: %w", path, err)
+		ix.stale = true
 	}
 	_ = os.RemoveAll(path)
 	idx, err := ix.createBleve(path)
@@ -239,6 +247,10 @@ func (ix *Index) Stale() bool {
 	defer ix.mu.RUnlock()
 	return ix.stale
 }
+
+// Damaged says why Open had to replace an unreadable index with an empty
+// one (Stale is then true), or nil.
+func (ix *Index) Damaged() error { return ix.damaged }
 
 // SetSource tells the index where records live (for UpdateStatus).
 func (ix *Index) SetSource(src Source) {

@@ -863,3 +863,32 @@ func TestAsYouType(t *testing.T) {
 		t.Errorf("invoi without as-you-type: %v", got)
 	}
 }
+
+// A damaged index is replaced by an empty, stale one that Rebuild fills.
+func TestDamagedIndexIsReplaced(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "index")
+	f := newFixture()
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.load(t, ix)
+	ix.Close()
+	if err := os.WriteFile(filepath.Join(dir, bleveDir, "index_meta.json"), []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ix, err = Open(dir)
+	if err != nil {
+		t.Fatalf("Open of a damaged index: %v", err)
+	}
+	defer ix.Close()
+	if !ix.Stale() || ix.Damaged() == nil {
+		t.Fatalf("stale %v damaged %v", ix.Stale(), ix.Damaged())
+	}
+	if err := ix.Rebuild(f.source(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, ix, ""); !reflect.DeepEqual(got, allNewestFirst) {
+		t.Errorf("after rebuild: %v", got)
+	}
+}
