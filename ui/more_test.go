@@ -82,3 +82,15 @@ func TestResizeAndMouse(t *testing.T) {
 }
 
 func stripANSI(s string) string { return ansi.Strip(s) }
+
+func TestLightGolden(t *testing.T) {
+	m, tm := newTestModel(t, fixtureBackend(t), false)
+	waitFor(t, m, "Weekly digest")
+	press(tm, "T") // dark -> light
+	waitUntil(t, m, func(string) bool { return true })
+	fm, f := frame(t, m, tm)
+	if fm.ctx.Styles.Dark {
+		t.Fatal("T did not switch to the light styles")
+	}
+	golden(t, "list_light", f)
+}
