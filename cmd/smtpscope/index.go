@@ -32,7 +32,11 @@ func (c *IndexCmd) Run() error {
 	start := time.Now()
 	bar := newIndexProgress("indexing")
 	if ix.Stale() {
-		fmt.Fprintln(os.Stderr, "the index was built by another version of smtpscope: rebuilding it")
+		if d := ix.Damaged(); d != nil {
+			fmt.Fprintf(os.Stderr, "%v: rebuilding it\n", d)
+		} else {
+			fmt.Fprintln(os.Stderr, "the index was built by another version of smtpscope: rebuilding it")
+		}
 		if err := ix.Rebuild(src, bar.update); err != nil {
 			return err
 		}
