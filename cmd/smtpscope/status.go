@@ -122,6 +122,12 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 	if st.Spool != "" && st.Spool != "-" {
 		fmt.Fprintf(w, "spool      %s\n", st.Spool)
 	}
+	for _, d := range st.Maildirs {
+		fmt.Fprintf(w, "maildir    %s\n", d)
+	}
+	for _, d := range st.EMLDirs {
+		fmt.Fprintf(w, "eml dir    %s\n", d)
+	}
 	fmt.Fprintf(w, "stored     %d sessions, %d emails, %s\n", st.Stats.Sessions, st.Stats.Emails, humanBytes(st.Stats.Bytes))
 	fmt.Fprintf(w, "duplicates %d spool entries claimed again, %d emails already stored\n", st.Stats.DuplicateClaims, st.Stats.DuplicateEmails)
 	if st.Stats.Removed > 0 {
