@@ -21,7 +21,7 @@ import (
 //	    dirmon:source_dir=MAILDIR/new filedir:archive_dir=ARCHIVE filedir:results_dir=RESULTS \
 //	    smtp:always_dispatch=hash,yara smtp:archive_attachments=True smtp:extract_iocs=True
 //
-// (collector/README.md, "stoQ parity"), once with stoQ results and once,
+// (README.md, "stoQ parity"), once with stoQ results and once,
 // over a copy of the Maildir, with record results and ACE submission.
 // It checks the Maildir moves, the archive paths and bytes, the results
 // files and the IOCs (a defanged URL and IPs planted in the mails).
