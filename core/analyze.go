@@ -71,9 +71,10 @@ func DefaultOptions() Options {
 // Analyzer turns message bytes into Email records. It is safe for
 // concurrent use.
 type Analyzer struct {
-	opts   Options
-	parser *enmime.Parser
-	keys   map[string]bool
+	opts    Options
+	parser  *enmime.Parser
+	keys    map[string]bool
+	splitAt int // messages this large are split without copying (BigMessage)
 }
 
 // NewAnalyzer returns an Analyzer with the given options.
@@ -94,7 +95,8 @@ func NewAnalyzer(opts Options) *Analyzer {
 			enmime.SkipMalformedParts(false),
 			enmime.MaxStoredPartErrors(50),
 		),
-		keys: map[string]bool{},
+		keys:    map[string]bool{},
+		splitAt: BigMessage,
 	}
 	for _, k := range opts.IOCKeys {
 		a.keys[strings.ToLower(strings.TrimSpace(k))] = true
@@ -205,11 +207,17 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		fields, _ := parseRawHeader(raw)
 		w.headers(fields)
 	}
-	root, err := w.a.parser.ReadParts(bytes.NewReader(raw))
-	if err != nil {
-		w.errorf("mime%s: %v", at(prefix), err)
-		if root == nil {
-			return
+	var root *enmime.Part
+	owned := true // part contents are buffers of their own (may be decoded in place)
+	if len(raw) >= w.a.splitAt {
+		root, owned = splitMIME(raw), false
+	} else {
+		var err error
+		if root, err = w.a.parser.ReadParts(bytes.NewReader(raw)); err != nil {
+			w.errorf("mime%s: %v", at(prefix), err)
+			if root == nil {
+				return
+			}
 		}
 	}
 	var visit func(p *enmime.Part, path, parentType string)
@@ -240,15 +248,15 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			}
 			return
 		}
-		raw := p.Content
-		data, derr := transferDecode(raw, info.Encoding)
+		content := p.Content
+		data, derr := transferDecode(content, info.Encoding, owned)
 		p.Content = nil // data is all we need; let a large raw part go
-		if derr != nil && isMessageType(p.ContentType) && info.Encoding != "" && looksLikeHeader(raw) {
+		if derr != nil && isMessageType(p.ContentType) && info.Encoding != "" && looksLikeHeader(content) {
 			// RFC 2046 allows only 7bit/8bit/binary on message/rfc822;
 			// a bogus encoding over a plain message is ignored (as
 			// Suricata does), so the attached message is still opened.
 			w.errorf("part %s: declares %s but holds a plain message; read as 8bit", path, info.Encoding)
-			data, derr = raw, nil
+			data, derr = content, nil
 		}
 		if derr != nil {
 			w.errorf("part %s: %v", path, derr)
@@ -564,10 +572,10 @@ func parseRawHeader(raw []byte) ([]HeaderField, int) {
 // transferDecode undoes the Content-Transfer-Encoding, leniently: junk in
 // base64 is skipped (and reported), a broken quoted-printable sequence is
 // kept as written.
-func transferDecode(b []byte, enc string) ([]byte, error) {
+func transferDecode(b []byte, enc string, owned bool) ([]byte, error) {
 	switch enc {
 	case "base64":
-		if len(b) >= inPlaceSize && cleanBase64(b) {
+		if owned && len(b) >= inPlaceSize && cleanBase64(b) {
 			// Large and well-formed: decode into the part's own buffer
 			// (the output is never longer than what has been read), so a
 			// 100 MB attachment is not held twice.

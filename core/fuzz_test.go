@@ -52,7 +52,19 @@ func FuzzAnalyze(f *testing.F) {
 	f.Add([]byte("Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: base64\r\n\r\n8NLJ18XU\r\n"))
 	f.Add([]byte("Content-Disposition: attachment; filename*0*=utf-8''a%C3; filename*1*=%A9.txt\r\n\r\nx"))
 	a := NewAnalyzer(DefaultOptions())
+	split := NewAnalyzer(DefaultOptions())
+	split.splitAt = 0 // the zero-copy MIME path of large messages, on every input
 	f.Fuzz(func(t *testing.T, in []byte) {
+		orig := append([]byte(nil), in...)
+		if e := split.AnalyzeBytes(in); !bytes.Equal(in, orig) {
+			t.Fatalf("the split path modified the message bytes")
+		} else {
+			for _, er := range e.Errors {
+				if bytes.Contains([]byte(er), []byte("internal error")) {
+					t.Fatalf("panic inside analysis (split path): %s", er)
+				}
+			}
+		}
 		e := a.AnalyzeBytes(in)
 		for _, er := range e.Errors {
 			if bytes.Contains([]byte(er), []byte("internal error")) {

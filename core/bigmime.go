@@ -1,0 +1,190 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/jhillyerd/enmime/v2"
+	"github.com/jhillyerd/enmime/v2/mediatype"
+)
+
+// BigMessage is the size from which a message's MIME structure is split
+// without copying (splitMIME) instead of read through enmime's part
+// reader, which holds every part's content twice while reading it. The
+// parts are the same; for a 100 MB email the peak memory drops from about
+// 4x to about 2x the message.
+const BigMessage = 32 << 20
+
+// maxSplitDepth bounds multipart nesting in splitMIME.
+const maxSplitDepth = 100
+
+// errorList collects header parsing problems (enmime.ErrorCollector).
+type errorList struct{ errs []*enmime.Error }
+
+func (l *errorList) AddError(name, format string, args ...any) {
+	l.errs = append(l.errs, &enmime.Error{Name: name, Detail: fmt.Sprintf(format, args...), Severe: true})
+}
+
+func (l *errorList) AddWarning(name, format string, args ...any) {
+	l.errs = append(l.errs, &enmime.Error{Name: name, Detail: fmt.Sprintf(format, args...)})
+}
+
+// splitMIME builds the same kind of part tree as enmime's ReadParts with
+// RawContent, but every leaf's Content is a subslice of raw: nothing is
+// copied. Headers and media types are parsed with enmime's own functions.
+// Callers must not modify a leaf's Content (it is the message).
+func splitMIME(raw []byte) *enmime.Part {
+	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0)
+}
+
+func splitEntity(b []byte, defaultCT string, depth int) *enmime.Part {
+	var errs errorList
+	p := &enmime.Part{}
+	hdrEnd := headerEnd(b)
+	hdr, err := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(b[:hdrEnd])), &errs)
+	if err != nil {
+		errs.AddWarning(enmime.ErrorMalformedHeader, "%v", err)
+	}
+	p.Header = hdr
+	body := b[hdrEnd:]
+	ct := ""
+	if hdr != nil {
+		ct = hdr.Get("Content-Type")
+	}
+	if ct == "" {
+		if defaultCT == "" {
+			errs.AddWarning(enmime.ErrorMissingContentType, "MIME parts should have a Content-Type header")
+		}
+		ct = defaultCT
+	}
+	var params map[string]string
+	if ct != "" {
+		mtype, mparams, invalid, err := mediatype.Parse(ct)
+		if err != nil {
+			errs.AddWarning(enmime.ErrorMalformedHeader, "Content-Type %q: %v", clipString(ct, 60), err)
+		}
+		for _, ip := range invalid {
+			errs.AddWarning(enmime.ErrorMalformedHeader, "Content-Type header has malformed parameter %q", ip)
+		}
+		p.ContentType, params = mtype, mparams
+	}
+	if params == nil {
+		params = map[string]string{}
+	}
+	p.Charset = params["charset"]
+	p.Boundary = params["boundary"]
+	if hdr != nil {
+		if disp := hdr.Get("Content-Disposition"); disp != "" {
+			if d, dparams, _, err := mediatype.Parse(disp); err == nil {
+				p.Disposition = d
+				p.FileName = enmime.DecodeRFC2047(dparams["filename"])
+			}
+		}
+		p.ContentID = strings.Trim(hdr.Get("Content-ID"), "<> \t")
+	}
+	if p.FileName == "" {
+		p.FileName = enmime.DecodeRFC2047(params["name"])
+	}
+	if p.FileName == "" {
+		p.FileName = enmime.DecodeRFC2047(params["file"])
+	}
+	p.Errors = errs.errs
+	if strings.HasPrefix(p.ContentType, "multipart/") && p.Boundary != "" && depth < maxSplitDepth {
+		parts, closed := splitParts(body, p.Boundary)
+		if !closed {
+			p.Errors = append(p.Errors, &enmime.Error{Name: enmime.ErrorMissingBoundary,
+				Detail: fmt.Sprintf("Boundary %q was not closed correctly", p.Boundary)})
+		}
+		for _, part := range parts {
+			p.AddChild(splitEntity(part, "", depth+1))
+		}
+		return p
+	}
+	p.Content = body
+	return p
+}
+
+// headerEnd returns the offset where the body of an entity starts: after
+// the empty line that ends the header block (0 when b starts with one, or
+// when b has no header block at all).
+func headerEnd(b []byte) int {
+	pos := 0
+	for pos < len(b) {
+		nl := bytes.IndexByte(b[pos:], '\n')
+		line := b[pos:]
+		next := len(b)
+		if nl >= 0 {
+			line = b[pos : pos+nl]
+			next = pos + nl + 1
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			return next
+		}
+		if pos == 0 && line[0] != ' ' && line[0] != '\t' && bytes.IndexByte(line, ':') <= 0 {
+			return 0 // not a header line: the entity is all body
+		}
+		pos = next
+	}
+	return len(b)
+}
+
+// splitParts cuts a multipart body at its boundary delimiter lines (lines
+// that start with "--boundary" and white space; "--boundary--" closes). The
+// CRLF before a delimiter belongs to the delimiter (RFC 2046); preamble
+// and epilogue are dropped. closed reports whether the close delimiter
+// ("--boundary--") was found.
+func splitParts(body []byte, boundary string) (parts [][]byte, closed bool) {
+	delim := []byte("--" + boundary)
+	start := -1 // start of the current part's content
+	pos := 0
+	for pos <= len(body) {
+		i := bytes.Index(body[pos:], delim)
+		if i < 0 {
+			break
+		}
+		at := pos + i
+		lineStart := at == 0 || body[at-1] == '\n'
+		after := at + len(delim)
+		isClose := after+1 < len(body)+1 && bytes.HasPrefix(body[after:], []byte("--"))
+		rest := after
+		if isClose {
+			rest += 2
+		}
+		// RFC 2046: "it is sufficient that the boundary appear in its
+		// entirety following the CRLF"; the rest of the line is ignored.
+		eol := len(body)
+		if j := bytes.IndexByte(body[rest:], '\n'); j >= 0 {
+			eol = rest + j + 1
+		}
+		// As enmime: "--boundary--" closes whatever follows it; otherwise
+		// the boundary must be followed by white space (so "--boundary-1"
+		// of a nested multipart is not a delimiter of "boundary").
+		isDelim := isClose || after < len(body) && (body[after] == ' ' || body[after] == '\t' || body[after] == '\r' || body[after] == '\n')
+		if !lineStart || !isDelim {
+			pos = at + 1
+			continue
+		}
+		if start >= 0 {
+			end := at
+			if end > start && body[end-1] == '\n' {
+				end--
+				if end > start && body[end-1] == '\r' {
+					end--
+				}
+			}
+			parts = append(parts, body[start:end])
+		}
+		if isClose {
+			return parts, true
+		}
+		start = eol
+		pos = eol
+	}
+	if start >= 0 && start <= len(body) {
+		parts = append(parts, body[start:])
+	}
+	return parts, false
+}
