@@ -247,7 +247,9 @@ func (m *Model) runResubmit() tea.Cmd {
 	d.step = stepProgress
 	m.resub = &resubJob{}
 	if !d.all {
-		d.title = "Resubmitting…"
+		// One email is quick: no modal, the keys go on to the screen.
+		m.dlg = nil
+		m.notice(fmt.Sprintf("resubmitting %d email(s)…", len(d.ids)), false)
 		return resubStep(m.ctx.Backend, d.ids, d.group)
 	}
 	d.title = fmt.Sprintf("Resubmitting 0/%d…", d.total)
