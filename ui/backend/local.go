@@ -268,10 +268,10 @@ func indexFacets(fs map[string][]index.FacetCount) []Facet {
 		key, name string
 		filter    func(string) string
 	}{
-		{index.FacetSenderDomain, "sender domain", func(v string) string { return "mailfrom:" + quoteTerm("*@"+v) }},
+		// sender: and ioctype: match the facet fields exactly.
+		{index.FacetSenderDomain, "sender domain", func(v string) string { return "sender:" + quoteTerm(v) }},
 		{index.FacetAttachType, "attachment type", func(v string) string { return "type:" + quoteTerm(v) }},
-		// The query language has no IOC-type filter: shown, not narrowable.
-		{index.FacetIOCType, "IOC type", nil},
+		{index.FacetIOCType, "IOC type", func(v string) string { return "ioctype:" + quoteTerm(v) }},
 		{index.FacetStatus, "status", func(v string) string { return "status:" + quoteTerm(v) }},
 	}
 	var out []Facet
