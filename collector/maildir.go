@@ -562,14 +562,3 @@ func maildirDeliver(src, cur string, fsync bool) (string, error) {
 	}
 	return "", fmt.Errorf("no free name in %s for %s", cur, name)
 }
-
-// dirs lists the inputs of one kind (for Status).
-func (r *rawRunner) dirs(kind string) []string {
-	var out []string
-	for _, in := range r.inputs {
-		if in.kind == kind {
-			out = append(out, in.root)
-		}
-	}
-	return out
-}

@@ -115,7 +115,7 @@ func (g *corpusGen) email(i int) EmailDoc {
 		Envelope:  core.Envelope{MailFrom: from, RcptTo: rcpts},
 		Partial:   r.IntN(50) == 0,
 		Subject:   subj,
-		From:      strings.Title(pick(genFirst)) + " <" + from + ">",
+		From:      titleCase(pick(genFirst)) + " <" + from + ">",
 		To:        rcpts,
 		MessageID: fmt.Sprintf("<%x.%d@%s>", r.Uint64(), i, pick(g.domains)),
 		Headers: map[string][]string{"received": {
@@ -180,4 +180,12 @@ func (g *corpusGen) email(i int) EmailDoc {
 		st["lab"] = pick(genStates)
 	}
 	return EmailDoc{Email: e, Status: st}
+}
+
+// titleCase upper-cases the first letter of an ASCII name.
+func titleCase(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

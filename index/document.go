@@ -359,9 +359,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		}
 	}
 	b.kw(fIOCType, iocTypes...)
-	for _, ty := range iocTypes {
-		has = append(has, ty)
-	}
+	has = append(has, iocTypes...)
 
 	yara := 0
 	addYara := func(ms []core.YaraMatch) {
@@ -596,9 +594,7 @@ func addrTokens(s string) (toks []string, domain string) {
 		domain = strings.TrimSuffix(addr[at+1:], ".")
 		toks = append(toks, domain)
 	}
-	for _, w := range strings.FieldsFunc(name, func(r rune) bool { return !isNameRune(r) }) {
-		toks = append(toks, w)
-	}
+	toks = append(toks, strings.FieldsFunc(name, func(r rune) bool { return !isNameRune(r) })...)
 	return toks, domain
 }
 

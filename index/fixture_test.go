@@ -2,7 +2,6 @@ package index
 
 import (
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -191,22 +190,4 @@ func (s *memSource) LoadEmail(id string) (EmailDoc, error) {
 		}
 	}
 	return EmailDoc{}, fmt.Errorf("no email %s", id)
-}
-
-func (s *memSource) setStatus(id string, st map[string]string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, d := range s.docs {
-		if d.Email != nil && d.Email.Email.ID == id {
-			nd := *d.Email
-			nd.Status = st
-			s.docs[i] = Doc{Email: &nd}
-		}
-	}
-}
-
-func sortedCopy(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
 }
