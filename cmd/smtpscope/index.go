@@ -22,15 +22,29 @@ type IndexCmd struct {
 // Run adds every stored email, session without email and review/ entry
 // that is missing from the index (rebuilding it when its mapping is old).
 func (c *IndexCmd) Run() error {
-	ix, st, err := openIndexAndStore(c.Data)
+	return withIndexAndStore(c.Data, "indexing", func(ix *index.Index, src *backend.StoreSource, bar *indexProgress) error {
+		return syncIndex(ix, src, bar)
+	})
+}
+
+// withIndexAndStore opens the index and the store of a data dir, runs fn
+// with a progress bar, and closes both.
+func withIndexAndStore(data, label string, fn func(*index.Index, *backend.StoreSource, *indexProgress) error) error {
+	ix, st, err := openIndexAndStore(data)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	defer ix.Close()
-	src := &backend.StoreSource{Store: st}
+	if err := fn(ix, &backend.StoreSource{Store: st}, newIndexProgress(label)); err != nil {
+		return err
+	}
+	return ix.Close()
+}
+
+// syncIndex adds what is missing, or rebuilds a stale index.
+func syncIndex(ix *index.Index, src *backend.StoreSource, bar *indexProgress) error {
 	start := time.Now()
-	bar := newIndexProgress("indexing")
 	if ix.Stale() {
 		if d := ix.Damaged(); d != nil {
 			fmt.Fprintf(os.Stderr, "%v: rebuilding it\n", d)
@@ -50,7 +64,7 @@ func (c *IndexCmd) Run() error {
 		total, _ := ix.Count()
 		fmt.Fprintf(os.Stderr, "indexed %d new documents in %v (%d in the index)\n", n, time.Since(start).Round(time.Millisecond), total)
 	}
-	return ix.Close()
+	return nil
 }
 
 // openIndex opens the index of a data dir with an error that says what to

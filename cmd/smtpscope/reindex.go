@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/smtpscope/smtpscope/index"
 	"github.com/smtpscope/smtpscope/ui/backend"
 )
 
@@ -16,22 +17,16 @@ type ReindexCmd struct {
 // Run rebuilds DATA/index from the store (a progress bar on a terminal);
 // the old index answers until the new one replaces it.
 func (c *ReindexCmd) Run() error {
-	ix, st, err := openIndexAndStore(c.Data)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	defer ix.Close()
-	src := &backend.StoreSource{Store: st}
-	bar := newIndexProgress("reindexing")
-	start := time.Now()
-	if err := ix.Rebuild(src, bar.update); err != nil {
+	return withIndexAndStore(c.Data, "reindexing", func(ix *index.Index, src *backend.StoreSource, bar *indexProgress) error {
+		start := time.Now()
+		err := ix.Rebuild(src, bar.update)
 		bar.done()
-		return err
-	}
-	bar.done()
-	n, _ := ix.Count()
-	el := time.Since(start)
-	fmt.Fprintf(os.Stderr, "reindexed %d documents in %v (%.0f/s)\n", n, el.Round(time.Millisecond), float64(n)/max(el.Seconds(), 0.001))
-	return ix.Close()
+		if err != nil {
+			return err
+		}
+		n, _ := ix.Count()
+		el := time.Since(start)
+		fmt.Fprintf(os.Stderr, "reindexed %d documents in %v (%.0f/s)\n", n, el.Round(time.Millisecond), float64(n)/max(el.Seconds(), 0.001))
+		return nil
+	})
 }
