@@ -235,7 +235,7 @@ func (c *CollectCmd) Run() error {
 	var col *collector.Collector
 	var local *backend.Local
 	if c.Index {
-		local, err = backend.OpenLocal(cfg, backend.LocalOptions{Logger: log})
+		local, err = openLocalWaiting(ctx, cfg, log)
 		switch {
 		case err == nil:
 			col = local.Collector()
@@ -324,6 +324,29 @@ func (c *CollectCmd) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, col 
 		}
 		if err != nil {
 			log.Error("SIGHUP: config not reloaded", "err", err)
+		}
+	}
+}
+
+// busyWait is how long collect waits for a data dir held by another
+// process: short-lived readers (`smtpscope search`, `status`) open the
+// index and store for a moment, and a daemon starting beside them must not
+// fail for that. A UI or another collector holds it longer: then the
+// error says who.
+const busyWait = 10 * time.Second
+
+// openLocalWaiting opens the data dir, retrying while it is busy.
+func openLocalWaiting(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*backend.Local, error) {
+	deadline := time.Now().Add(busyWait)
+	for {
+		local, err := backend.OpenLocal(cfg, backend.LocalOptions{Logger: log})
+		if err == nil || !(errors.Is(err, backend.ErrBusy) || errors.Is(err, collector.ErrLocked)) || time.Now().After(deadline) {
+			return local, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
