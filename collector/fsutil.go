@@ -1,13 +1,13 @@
 package collector
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 )
 
 // fileWriter writes files atomically (temp file in the same directory,
@@ -24,11 +24,7 @@ func newFileWriter(fsync bool) *fileWriter {
 	return &fileWriter{fsync: fsync, dirs: map[string]bool{}}
 }
 
-func tmpSuffix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func tmpSuffix() string { return atomicfile.TempSuffix() }
 
 // write stores data at path atomically; mtime, when not zero, is set on
 // the file before it becomes visible.
@@ -37,27 +33,8 @@ func (w *fileWriter) write(path string, data []byte, mtime time.Time) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ".tmp-"+filepath.Base(path)+"-"+tmpSuffix())
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-	if err != nil {
+	if err := atomicfile.Write(path, data, mtime, w.fsync); err != nil {
 		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && w.fsync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && !mtime.IsZero() {
-		err = os.Chtimes(tmp, mtime, mtime)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.mu.Lock()
 	w.dirs[dir] = true

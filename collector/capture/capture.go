@@ -19,6 +19,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/gopacket/gopacket/reassembly"
+
+	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 )
 
 // DefaultPorts are the TCP ports treated as SMTP when Options.Ports is empty.
@@ -214,27 +216,8 @@ func writeSession(dir string, sf *SessionFile, sync bool) error {
 }
 
 func atomicWrite(path string, data []byte, mtime time.Time, sync bool) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
-		return fmt.Errorf("capture: writing %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && !mtime.IsZero() {
-		err = os.Chtimes(tmp, mtime, mtime)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("capture: writing %s: %w", path, err)
+	if err := atomicfile.Write(path, data, mtime, sync); err != nil {
+		return fmt.Errorf("capture: %w", err)
 	}
 	return nil
 }
