@@ -17,29 +17,12 @@ import (
 	"testing"
 
 	"github.com/smtpscope/smtpscope/collector/capture"
+	"github.com/smtpscope/smtpscope/collector/mtatest"
 	"github.com/smtpscope/smtpscope/core"
 )
 
-// repoRoot walks up from the package directory to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
 func corpusDir(t testing.TB) string {
-	d := filepath.Join(repoRoot(t), "..", "shared", "corpus", "pcap")
+	d := filepath.Join(mtatest.RepoRoot(t), "..", "shared", "corpus", "pcap")
 	if _, err := os.Stat(filepath.Join(d, "MANIFEST.txt")); err != nil {
 		t.Skipf("shared pcap corpus not found at %s (../shared relative to the repo root): %v", d, err)
 	}

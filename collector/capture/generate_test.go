@@ -226,7 +226,7 @@ type fixtureMessage struct {
 }
 
 func writeFixture(t *testing.T, name, pcap string, sf *capture.SessionFile, s *core.Session) {
-	root := filepath.Join(repoRoot(t), "testdata")
+	root := filepath.Join(mtatest.RepoRoot(t), "testdata")
 	pdir, sdir := filepath.Join(root, "pcap"), filepath.Join(root, "sessions", "generated")
 	for _, d := range []string{pdir, sdir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -259,7 +259,7 @@ func writeFixture(t *testing.T, name, pcap string, sf *capture.SessionFile, s *c
 // testdata/pcap must still give exactly its session file, and the
 // messages recorded when Postfix's Maildir was the ground truth.
 func TestFixtures(t *testing.T) {
-	root := filepath.Join(repoRoot(t), "testdata")
+	root := filepath.Join(mtatest.RepoRoot(t), "testdata")
 	pcaps, _ := filepath.Glob(filepath.Join(root, "pcap", "*.pcap"))
 	if len(pcaps) == 0 {
 		t.Skip("no fixtures in testdata/pcap (go test -run TestGenerate -update writes them)")
