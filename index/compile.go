@@ -369,27 +369,19 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		if err != nil {
 			return nil, err
 		}
-		incl, excl := true, false
 		if n.field == "after" {
-			return dateRange(t, time.Time{}, &incl, nil), nil
+			return timeRange(unixNano(t), maxTime), nil
 		}
-		return dateRange(time.Time{}, t, nil, &excl), nil
+		return timeRange(0, unixNano(t)-1), nil
 	case "larger", "smaller":
 		sz, err := parseSize(v)
 		if err != nil {
 			return nil, c.errAt(n.vpos, "%s: %v", n.field, err)
 		}
-		f := float64(sz)
-		excl := false
-		var q *query.NumericRangeQuery
 		if n.field == "larger" {
-			q = query.NewNumericRangeInclusiveQuery(&f, nil, &excl, nil)
-		} else {
-			zero, incl := 0.0, true
-			q = query.NewNumericRangeInclusiveQuery(&zero, &f, &incl, &excl)
+			return intRange(fSize, sz+1, maxSize), nil
 		}
-		q.SetField(fSize)
-		return q, nil
+		return intRange(fSize, 0, min(sz-1, maxSize)), nil
 	}
 	return nil, c.errAt(n.pos, "unknown field %q", n.field)
 }
@@ -401,12 +393,6 @@ func (c *compiler) oneOf(n *termNode, field, v string, allowed []string) error {
 		}
 	}
 	return c.errAt(n.vpos, "%s: %q is not one of %s", field, v, strings.Join(allowed, ", "))
-}
-
-func dateRange(start, end time.Time, si, ei *bool) query.Query {
-	q := query.NewDateRangeInclusiveQuery(start, end, si, ei)
-	q.SetField(fTime)
-	return q
 }
 
 // bare is a word or phrase without a field: the text fields, and for a

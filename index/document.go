@@ -224,16 +224,15 @@ func (b *builder) time(t time.Time) {
 	if !representable(t) {
 		t = time.Unix(0, 0)
 	}
-	f, err := document.NewDateTimeFieldWithIndexingOptions(fTime, nil, t, time.RFC3339Nano, fields[fTime].options())
-	if err == nil {
-		b.doc.AddField(f)
-	}
+	b.doc.AddField(document.NewTextFieldCustom(fTime, nil, int64Bytes(unixNano(t)), fields[fTime].options(), timeAnalyzer))
 	b.kwRaw(fTSort, sortKey(t)+b.doc.ID())
 	b.t = max(unixNano(t), 0)
 }
 
-func (b *builder) num(field string, v float64) {
-	b.doc.AddField(document.NewNumericFieldWithIndexingOptions(field, nil, v, fields[field].options()))
+// size indexes a size for range queries (see numeric.go).
+func (b *builder) size(v int64) {
+	v = min(max(v, 0), maxSize)
+	b.doc.AddField(document.NewTextFieldCustom(fSize, nil, int64Bytes(v), fields[fSize].options(), sizeAnalyzer))
 }
 
 func (b *builder) row(r *row) {
@@ -249,9 +248,9 @@ func (b *builder) row(r *row) {
 // nanoseconds of a time (0 when unknown), so text order is time order. The
 // document ID follows, making the order total with one sort field (a
 // second, _id, sort would cost as much again).
-func sortKey(t time.Time) string {
-	return fmt.Sprintf("%016x", uint64(max(unixNano(t), 0)))
-}
+func sortKey(t time.Time) string { return sortKeyNs(unixNano(t)) }
+
+func sortKeyNs(ns int64) string { return fmt.Sprintf("%016x", uint64(max(ns, 0))) }
 
 // representable reports whether t fits bleve's datetime (int64 ns) range.
 func representable(t time.Time) bool {
@@ -286,7 +285,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	b.kw(fKind, KindEmail)
 	t := EmailTime(e)
 	b.time(t)
-	b.num(fSize, float64(e.Size))
+	b.size(e.Size)
 
 	b.txt(fSubject, e.Subject, maxSubject)
 	body := e.BodyText

@@ -16,7 +16,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 2
+const MappingVersion = 3
 
 // Document kinds.
 const (
@@ -96,7 +96,7 @@ const (
 
 var fields = map[string]fieldSpec{
 	fKind:       {typ: ftKeyword},
-	fTime:       {typ: ftDateTime},                 // ranges
+	fTime:       {typ: ftDateTime},                 // ranges; coarse prefix-coded terms (numeric.go)
 	fTSort:      {typ: ftKeyword, docValues: true}, // sort: one term per document
 	fSize:       {typ: ftNumeric},
 	fRow:        {typ: ftStored},

@@ -211,12 +211,11 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		if total > uint64(4*limit) && hi > lo {
 			w := int64(float64(hi-lo)*3*float64(limit)/float64(total)) + 1
 			for try := 0; try < 4 && hi-w > lo; try++ {
-				incl := true
-				var end time.Time
+				end := int64(maxTime)
 				if len(opts.After) > 0 {
-					end = time.Unix(0, afterT)
+					end = afterT
 				}
-				wq := query.NewConjunctionQuery([]query.Query{pq, dateRange(time.Unix(0, hi-w), end, &incl, &incl)})
+				wq := query.NewConjunctionQuery([]query.Query{pq, timeRange(hi-w, end)})
 				r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(wq, limit, opts.After))
 				if err != nil {
 					return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
