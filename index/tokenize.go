@@ -1,0 +1,121 @@
+package index
+
+import (
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+)
+
+// asciiWordTokenizer gives exactly the tokens of bleve's unicode tokenizer
+// (Unicode word segmentation, UAX #29), several times faster for ASCII
+// text, which most email bodies are: the word rules restricted to ASCII
+// are a handful of character classes. Input with any non-ASCII byte goes to
+// bleve's tokenizer. FuzzASCIIWordTokenizer checks both give the same
+// tokens (terms, offsets, positions, types) for any input.
+type asciiWordTokenizer struct{ unicode *unicode.UnicodeTokenizer }
+
+// newTextAnalyzer is bleve's standard analyzer (std: unicode tokenizer,
+// lower case, English stop words) with the ASCII fast path: the same
+// tokens, so documents indexed with it are searched with std.
+func newTextAnalyzer(std analysis.Analyzer) analysis.Analyzer {
+	da, ok := std.(*analysis.DefaultAnalyzer)
+	if !ok {
+		return std
+	}
+	return &analysis.DefaultAnalyzer{
+		CharFilters:  da.CharFilters,
+		Tokenizer:    asciiWordTokenizer{unicode: unicode.NewUnicodeTokenizer()},
+		TokenFilters: da.TokenFilters,
+	}
+}
+
+// Word-break classes of the ASCII characters (UAX #29 table 3).
+const (
+	wbOther        = iota
+	wbALetter      // A-Z a-z
+	wbNumeric      // 0-9
+	wbExtendNumLet // _
+	wbMidLetter    // :
+	wbMidNumLet    // . '
+	wbMidNum       // , ;
+)
+
+var wbClass = func() (t [128]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = wbALetter, wbALetter
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = wbNumeric
+	}
+	t['_'] = wbExtendNumLet
+	t[':'] = wbMidLetter
+	t['.'], t['\''] = wbMidNumLet, wbMidNumLet
+	t[','], t[';'] = wbMidNum, wbMidNum
+	return t
+}()
+
+func (t asciiWordTokenizer) Tokenize(input []byte) analysis.TokenStream {
+	for _, c := range input {
+		if c >= 0x80 {
+			return t.unicode.Tokenize(input)
+		}
+	}
+	// About one token per six bytes of text; one allocation for all.
+	toks := make([]analysis.Token, 0, len(input)/6+1)
+	out := make(analysis.TokenStream, 0, cap(toks))
+	pos := 1
+	n := len(input)
+	for i := 0; i < n; {
+		c := wbClass[input[i]]
+		if c != wbALetter && c != wbNumeric && c != wbExtendNumLet {
+			i++
+			continue
+		}
+		start := i
+		letters, digits := c == wbALetter, c == wbNumeric
+		prev := c
+		i++
+		for i < n {
+			if input[i] >= 0x80 {
+				break
+			}
+			cur := wbClass[input[i]]
+			switch {
+			case cur == wbALetter || cur == wbNumeric || cur == wbExtendNumLet:
+				// WB5, WB8, WB9, WB10, WB13a, WB13b: letters, digits and
+				// underscores run together.
+			case (cur == wbMidLetter || cur == wbMidNumLet) && prev == wbALetter &&
+				i+1 < n && input[i+1] < 0x80 && wbClass[input[i+1]] == wbALetter:
+				// WB6/WB7: letter (: . ') letter.
+			case (cur == wbMidNum || cur == wbMidNumLet) && prev == wbNumeric &&
+				i+1 < n && input[i+1] < 0x80 && wbClass[input[i+1]] == wbNumeric:
+				// WB11/WB12: digit (, ; . ') digit.
+			default:
+				cur = wbOther
+			}
+			if cur == wbOther {
+				break
+			}
+			letters = letters || cur == wbALetter
+			digits = digits || cur == wbNumeric
+			if cur != wbALetter && cur != wbNumeric && cur != wbExtendNumLet {
+				// A middle character and the one after it.
+				i++
+				cur = wbClass[input[i]]
+				letters = letters || cur == wbALetter
+				digits = digits || cur == wbNumeric
+			}
+			prev = cur
+			i++
+		}
+		typ := analysis.AlphaNumeric
+		if digits && !letters {
+			typ = analysis.Numeric
+		}
+		toks = append(toks, analysis.Token{Term: input[start:i], Start: start, End: i, Position: pos, Type: typ})
+		pos++
+	}
+	for k := range toks {
+		out = append(out, &toks[k])
+	}
+	return out
+}
