@@ -87,7 +87,7 @@ type row struct {
 }
 
 // builder accumulates the fields of one bleve document. Keyword values
-// are gathered per field and become one field each (see kwAnalyzer): far
+// are gathered per field and become one field each (see termField): far
 // fewer field objects for bleve to analyze and for zap to process.
 type builder struct {
 	doc   *document.Document
@@ -170,35 +170,10 @@ func (b *builder) finish() *document.Document {
 		if len(vals) == 0 {
 			continue
 		}
-		b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(strings.Join(vals, "\x00")), fields[field].options(), kwAnalyzer{}))
+		b.doc.AddField(&termField{name: field, value: []byte(strings.Join(vals, "\x00")), opts: fields[field].options(), keywords: true})
 	}
 	b.order, b.kws, b.big = nil, nil, nil
 	return b.doc
-}
-
-// kwAnalyzer turns NUL-separated keyword values into one token each.
-type kwAnalyzer struct{}
-
-func (kwAnalyzer) Analyze(input []byte) analysis.TokenStream {
-	n := 1
-	for _, c := range input {
-		if c == 0 {
-			n++
-		}
-	}
-	toks := make([]analysis.Token, n)
-	out := make(analysis.TokenStream, 0, n)
-	start := 0
-	for i := 0; i <= len(input); i++ {
-		if i < len(input) && input[i] != 0 {
-			continue
-		}
-		t := &toks[len(out)]
-		*t = analysis.Token{Term: input[start:i], Start: start, End: i, Position: len(out) + 1, Type: analysis.AlphaNumeric}
-		out = append(out, t)
-		start = i + 1
-	}
-	return out
 }
 
 // txt adds analyzed text, capped at max bytes.
@@ -212,12 +187,12 @@ func (b *builder) txt(field string, s string, max int) {
 	}
 	s = validUTF8(s)
 	spec := fields[field]
-	a := b.text
-	if spec.typ == ftName {
-		a = b.name
-	}
 	b.bytes += len(s)
-	b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(s), spec.options(), a))
+	if spec.typ == ftName {
+		b.doc.AddField(document.NewTextFieldCustom(field, nil, []byte(s), spec.options(), b.name))
+		return
+	}
+	b.doc.AddField(&termField{name: field, value: []byte(s), opts: spec.options(), std: b.text, stop: englishStopWords()})
 }
 
 func (b *builder) time(t time.Time) {

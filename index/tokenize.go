@@ -54,15 +54,37 @@ var wbClass = func() (t [128]uint8) {
 }()
 
 func (t asciiWordTokenizer) Tokenize(input []byte) analysis.TokenStream {
-	for _, c := range input {
-		if c >= 0x80 {
-			return t.unicode.Tokenize(input)
-		}
+	if !isASCII(input) {
+		return t.unicode.Tokenize(input)
 	}
 	// About one token per six bytes of text; one allocation for all.
 	toks := make([]analysis.Token, 0, len(input)/6+1)
-	out := make(analysis.TokenStream, 0, cap(toks))
-	pos := 1
+	asciiWords(input, func(start, end int, numeric bool) {
+		typ := analysis.AlphaNumeric
+		if numeric {
+			typ = analysis.Numeric
+		}
+		toks = append(toks, analysis.Token{Term: input[start:end], Start: start, End: end, Position: len(toks) + 1, Type: typ})
+	})
+	out := make(analysis.TokenStream, len(toks))
+	for k := range toks {
+		out[k] = &toks[k]
+	}
+	return out
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiWords calls fn with the offsets of each word of ASCII input, in
+// order, and whether it is a number (digits, no letters).
+func asciiWords(input []byte, fn func(start, end int, numeric bool)) {
 	n := len(input)
 	for i := 0; i < n; {
 		c := wbClass[input[i]]
@@ -75,19 +97,16 @@ func (t asciiWordTokenizer) Tokenize(input []byte) analysis.TokenStream {
 		prev := c
 		i++
 		for i < n {
-			if input[i] >= 0x80 {
-				break
-			}
 			cur := wbClass[input[i]]
 			switch {
 			case cur == wbALetter || cur == wbNumeric || cur == wbExtendNumLet:
 				// WB5, WB8, WB9, WB10, WB13a, WB13b: letters, digits and
 				// underscores run together.
 			case (cur == wbMidLetter || cur == wbMidNumLet) && prev == wbALetter &&
-				i+1 < n && input[i+1] < 0x80 && wbClass[input[i+1]] == wbALetter:
+				i+1 < n && wbClass[input[i+1]] == wbALetter:
 				// WB6/WB7: letter (: . ') letter.
 			case (cur == wbMidNum || cur == wbMidNumLet) && prev == wbNumeric &&
-				i+1 < n && input[i+1] < 0x80 && wbClass[input[i+1]] == wbNumeric:
+				i+1 < n && wbClass[input[i+1]] == wbNumeric:
 				// WB11/WB12: digit (, ; . ') digit.
 			default:
 				cur = wbOther
@@ -95,27 +114,16 @@ func (t asciiWordTokenizer) Tokenize(input []byte) analysis.TokenStream {
 			if cur == wbOther {
 				break
 			}
-			letters = letters || cur == wbALetter
-			digits = digits || cur == wbNumeric
 			if cur != wbALetter && cur != wbNumeric && cur != wbExtendNumLet {
-				// A middle character and the one after it.
+				// A middle character: the word goes on with the next one.
 				i++
 				cur = wbClass[input[i]]
-				letters = letters || cur == wbALetter
-				digits = digits || cur == wbNumeric
 			}
+			letters = letters || cur == wbALetter
+			digits = digits || cur == wbNumeric
 			prev = cur
 			i++
 		}
-		typ := analysis.AlphaNumeric
-		if digits && !letters {
-			typ = analysis.Numeric
-		}
-		toks = append(toks, analysis.Token{Term: input[start:i], Start: start, End: i, Position: pos, Type: typ})
-		pos++
+		fn(start, i, digits && !letters)
 	}
-	for k := range toks {
-		out = append(out, &toks[k])
-	}
-	return out
 }
