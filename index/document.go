@@ -552,7 +552,10 @@ func addrTokens(s string) (toks []string, domain string) {
 	}
 	addr := s
 	name := ""
-	if a, err := mail.ParseAddress(s); err == nil {
+	if plainAddr(s) {
+		// local@domain and nothing else: what mail.ParseAddress would
+		// return, without its cost (most recipients look like this).
+	} else if a, err := mail.ParseAddress(s); err == nil {
 		addr, name = a.Address, a.Name
 	} else if i := strings.LastIndexByte(s, '<'); i >= 0 {
 		name = s[:i]
@@ -570,6 +573,30 @@ func addrTokens(s string) (toks []string, domain string) {
 	}
 	toks = append(toks, strings.FieldsFunc(name, func(r rune) bool { return !isNameRune(r) })...)
 	return toks, domain
+}
+
+// plainAddr reports whether s is a bare address mail.ParseAddress returns
+// unchanged: letters, digits and . _ + - around one @, the local part not
+// parts starting, ending or doubling a dot.
+func plainAddr(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || !dotAtom(s[:at]) || !dotAtom(s[at+1:]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '+', c == '-':
+		case c == '@' && i == at:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func dotAtom(s string) bool {
+	return s[0] != '.' && s[len(s)-1] != '.' && !strings.Contains(s, "..")
 }
 
 // isDomain reports whether s looks like a host name (not an address).

@@ -2,6 +2,7 @@ package index
 
 import (
 	"fmt"
+	"net/mail"
 	"sort"
 	"testing"
 
@@ -117,5 +118,21 @@ func FuzzTermField(f *testing.F) {
 	std := stdAnalyzer(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkTermField(t, std, in)
+	})
+}
+
+// plainAddr must only accept what mail.ParseAddress returns unchanged.
+func FuzzPlainAddr(f *testing.F) {
+	for _, s := range []string{"a@b.example", "A.B+c@x-y.example", ".a@b", "a.@b", "a..b@c", "a@", "@b", "a@b@c", "a b@c", "a@b..c", "a@[1.2.3.4]", "a@b."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainAddr(s) {
+			return
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s || a.Name != "" {
+			t.Fatalf("plainAddr(%q) but mail.ParseAddress gives %+v, %v", s, a, err)
+		}
 	})
 }
