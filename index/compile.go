@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func knownFields() string {
 var (
 	hasValues = []string{"attachment", "ioc", "yara", "errors", "html", "encrypted", "anomaly",
 		"url", "domain", "ipv4", "ipv6", "email", "md5", "sha1", "sha256", "sha512"}
+	iocTypesAt   = 7 // hasValues from here are IOC types, indexed in ioc_type only
 	statusValues = []string{"queued", "sent", "retrying", "failed"}
 	kindValues   = []string{KindEmail, KindSession, KindReview}
 )
@@ -350,6 +352,9 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		}
 		if err := c.oneOf(n, "has", v, hasValues); err != nil {
 			return nil, err
+		}
+		if slices.Contains(hasValues[iocTypesAt:], v) {
+			return term(fIOCType, v), nil // has:url is ioctype:url
 		}
 		return term(fHas, v), nil
 	case "is":

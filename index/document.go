@@ -332,8 +332,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 			}
 		}
 	}
-	b.kw(fIOCType, iocTypes...)
-	has = append(has, iocTypes...)
+	b.kw(fIOCType, iocTypes...) // has:<ioc type> searches these
 
 	yara := 0
 	addYara := func(ms []core.YaraMatch) {

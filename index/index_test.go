@@ -155,6 +155,8 @@ var fixtureQueries = []struct {
 	{"has:ioc", []string{"s1.0", "s2.0", "eml-abcdef"}},
 	{"has:yara", []string{"s1.0"}},
 	{"has:url", []string{"s1.0", "eml-abcdef"}},
+	{"has:ipv4", []string{"s2.0"}},
+	{"has:ipv4 OR has:yara", []string{"s1.0", "s2.0"}},
 	{"has:encrypted", []string{"eml-abcdef"}},
 	{"is:partial", []string{"s2.0"}},
 	{"sender:evil.example", []string{"s1.0"}},
