@@ -828,11 +828,20 @@ func detectCharset(data []byte, html bool) (encoding.Encoding, string) {
 	if html {
 		d = chardet.NewHtmlDetector()
 	}
-	r, err := d.DetectBest(data)
-	if err != nil || r == nil {
+	// Not DetectBest: it keeps whichever of equally confident guesses its
+	// goroutines report first, so the same bytes could decode differently
+	// from one run to the next. Ties go to the first charset name.
+	rs, err := d.DetectAll(data)
+	if err != nil || len(rs) == 0 {
 		return nil, ""
 	}
-	enc, name := charset.Lookup(r.Charset)
+	best := rs[0]
+	for _, r := range rs[1:] {
+		if r.Confidence > best.Confidence || r.Confidence == best.Confidence && r.Charset < best.Charset {
+			best = r
+		}
+	}
+	enc, name := charset.Lookup(best.Charset)
 	return enc, name
 }
 

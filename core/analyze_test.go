@@ -348,3 +348,18 @@ func TestAnalyzeOddEncodings(t *testing.T) {
 		t.Errorf("attachment inside a bogus-base64 message/rfc822 not found: %+v %v", e.Attachments, e.Errors)
 	}
 }
+
+// detectCharset must give the same answer every time: chardet's own
+// DetectBest picks among equally confident guesses by goroutine timing.
+// The bytes are a part of the stalwart corpus (thirdparty/002.eml) that
+// decoded two ways before.
+func TestDetectCharsetDeterministic(t *testing.T) {
+	for _, in := range [][]byte{{129, 170, 219, 106, 7}, {0xe4, 0xf6, 0xfc, 'a'}, {0xa4, 0xa2, 0xa4, 0xa4}} {
+		_, first := detectCharset(in, false)
+		for i := 0; i < 200; i++ {
+			if _, name := detectCharset(in, false); name != first {
+				t.Fatalf("detectCharset(%v): %q, then %q", in, first, name)
+			}
+		}
+	}
+}
