@@ -47,7 +47,7 @@ var (
 // word is also looked up in.
 var (
 	bareTextFields = []string{fSubject, fBody, fTranscript, fReason}
-	bareKwFields   = []string{fFrom, fTo, fCc, fMailFrom, fRcpt, fIOC, fHelo, fUID, fFilename, fYara}
+	bareKwFields   = []string{fFrom, fTo, fCc, fMailFrom, fRcpt, fIOC, fURL, fHelo, fUID, fFilename, fYara}
 )
 
 type compiler struct {
@@ -313,11 +313,7 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		return kw(fGroup, v), nil
 	case "ioc":
 		v = core.Refang(v)
-		q := kw(fIOC, v)
-		if !isGlob(v) && strings.Contains(v, "://") {
-			q = or(q, kw(fURL, strings.ToLower(v)))
-		}
-		return q, nil
+		return or(kw(fIOC, v), kw(fURL, v)), nil // URL IOCs are in url only
 	case "domain":
 		v = strings.TrimPrefix(strings.TrimPrefix(core.Refang(v), "@"), "*.")
 		return kw(fDomain, strings.TrimSuffix(v, ".")), nil

@@ -309,7 +309,9 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	iocTypes := []string{}
 	for _, ioc := range e.IOCs {
 		v := ioc.Value
-		b.kw(fIOC, v)
+		if ioc.Type != core.IOCURL {
+			b.kw(fIOC, v) // URLs only in url: ioc: searches both fields
+		}
 		iocTypes = append(iocTypes, ioc.Type)
 		switch ioc.Type {
 		case core.IOCURL:

@@ -110,6 +110,10 @@ var fixtureQueries = []struct {
 	{"ioc:pay[.]evil[.]example", []string{"s1.0"}},
 	{"ioc:pay.evil.example", []string{"s1.0"}},
 	{"ioc:hxxp://pay[.]evil[.]example/login", []string{"s1.0"}},
+	{"ioc:*evil*/login", []string{"s1.0"}},                         // a glob over URL IOCs
+	{"ioc:https://corp-support.example/*", []string{"eml-abcdef"}}, // and another
+	{`"http://pay.evil.example/login"`, []string{"s1.0"}},          // a quoted URL, bare
+	{"http://pay.evil.example/login", []string{"s1.0"}},            // a bare URL
 	{"ioc:192.0.2.44", []string{"s2.0"}},
 	{"ioc:192[.]0[.]2[.]44", []string{"s2.0"}},
 	{"ioc:" + iocSHA256, []string{"eml-abcdef"}},
