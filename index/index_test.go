@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -896,5 +897,37 @@ func TestDamagedIndexIsReplaced(t *testing.T) {
 	}
 	if got := ids(t, ix, ""); !reflect.DeepEqual(got, allNewestFirst) {
 		t.Errorf("after rebuild: %v", got)
+	}
+}
+
+// A bulk write raises the GC percent while it runs and puts it back.
+func TestBulkGCPercent(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set: bulk writes leave the GC alone")
+	}
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	ix, err := Open(filepath.Join(t.TempDir(), "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	var during int
+	p := ix.newBulk(func([]*builder, []string) error {
+		during = debug.SetGCPercent(-1)
+		debug.SetGCPercent(during)
+		return nil
+	}, nil)
+	if err := p.add(func() *builder { return nil }, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if during != bulkGCPercent {
+		t.Errorf("GC percent during a bulk write: %d, want %d", during, bulkGCPercent)
+	}
+	if after := debug.SetGCPercent(100); after != 100 {
+		t.Errorf("GC percent after a bulk write: %d, want 100 back", after)
 	}
 }
