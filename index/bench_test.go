@@ -19,7 +19,7 @@ import (
 // keeps `go test -short -bench` quick.
 func benchCorpusSize() int {
 	if testing.Short() {
-		return 20000
+		return 5000
 	}
 	return 100000
 }
