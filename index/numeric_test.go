@@ -109,10 +109,7 @@ func TestTimeRangeExact(t *testing.T) {
 // as maxSize.
 func TestIntRangeExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	var sizes []int64
-	for _, v := range []int64{0, 1, 15, 16, 17, 1 << 20, 1<<20 - 1, 1<<20 + 1, 2 << 20, maxSize - 1, maxSize, maxSize + 1, 1 << 50} {
-		sizes = append(sizes, v)
-	}
+	sizes := []int64{0, 1, 15, 16, 17, 1 << 20, 1<<20 - 1, 1<<20 + 1, 2 << 20, maxSize - 1, maxSize, maxSize + 1, 1 << 50}
 	for i := 0; i < 200; i++ {
 		switch i % 3 {
 		case 0:
