@@ -577,8 +577,8 @@ func addrTokens(s string) (toks []string, domain string) {
 }
 
 // plainAddr reports whether s is a bare address mail.ParseAddress returns
-// unchanged: letters, digits and . _ + - around one @, the local part not
-// parts starting, ending or doubling a dot.
+// unchanged: letters, digits and . _ + - around one @, neither part
+// starting, ending or doubling a dot.
 func plainAddr(s string) bool {
 	at := strings.IndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 || !dotAtom(s[:at]) || !dotAtom(s[at+1:]) {

@@ -20,9 +20,9 @@ import (
 // equivalent analyzer (TestTermFieldSameAsBleve, FuzzTermField):
 //
 //   - text fields: bleve's standard analyzer (words by UAX #29, lower case,
-//     English stop words), computed directly for ASCII text; text with
-//     other bytes goes through the analyzer std;
-//   - keyword fields: NUL-separated values, one term each (as kwAnalyzer).
+//     English stop words), computed directly for ASCII text (asciiWords);
+//     text with other bytes goes through the analyzer std;
+//   - keyword fields: NUL-separated values, one term each.
 //
 // Terms are slices of one lower-cased copy of the value, and the map keys
 // share its bytes: the copy is never written after Analyze.

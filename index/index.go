@@ -133,7 +133,6 @@ func Open(dir string) (*Index, error) {
 		lk.unlock()
 		return nil, fmt.Errorf("index %s: analyzers not registered", dir)
 	}
-	ix.textAna = newTextAnalyzer(ix.textAna) // same tokens, faster (tokenize.go)
 	// A rebuild that did not finish leaves its directory behind.
 	_ = os.RemoveAll(filepath.Join(dir, rebuildDir))
 

@@ -1,32 +1,12 @@
 package index
 
-import (
-	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
-)
-
-// asciiWordTokenizer gives exactly the tokens of bleve's unicode tokenizer
-// (Unicode word segmentation, UAX #29), several times faster for ASCII
-// text, which most email bodies are: the word rules restricted to ASCII
-// are a handful of character classes. Input with any non-ASCII byte goes to
-// bleve's tokenizer. FuzzASCIIWordTokenizer checks both give the same
-// tokens (terms, offsets, positions, types) for any input.
-type asciiWordTokenizer struct{ unicode *unicode.UnicodeTokenizer }
-
-// newTextAnalyzer is bleve's standard analyzer (std: unicode tokenizer,
-// lower case, English stop words) with the ASCII fast path: the same
-// tokens, so documents indexed with it are searched with std.
-func newTextAnalyzer(std analysis.Analyzer) analysis.Analyzer {
-	da, ok := std.(*analysis.DefaultAnalyzer)
-	if !ok {
-		return std
-	}
-	return &analysis.DefaultAnalyzer{
-		CharFilters:  da.CharFilters,
-		Tokenizer:    asciiWordTokenizer{unicode: unicode.NewUnicodeTokenizer()},
-		TokenFilters: da.TokenFilters,
-	}
-}
+// asciiWords gives exactly the words of bleve's unicode tokenizer (Unicode
+// word segmentation, UAX #29) for ASCII text, which most email bodies are:
+// the word rules restricted to ASCII are a handful of character classes, so
+// a direct scan is several times faster. termField uses it for ASCII values
+// and bleve's analyzer for any other. TestASCIIWordTokenizer and
+// FuzzASCIIWordTokenizer check the words (offsets, positions, types) equal
+// bleve's tokens for any input.
 
 // Word-break classes of the ASCII characters (UAX #29 table 3).
 const (
@@ -53,26 +33,6 @@ var wbClass = func() (t [128]uint8) {
 	return t
 }()
 
-func (t asciiWordTokenizer) Tokenize(input []byte) analysis.TokenStream {
-	if !isASCII(input) {
-		return t.unicode.Tokenize(input)
-	}
-	// About one token per six bytes of text; one allocation for all.
-	toks := make([]analysis.Token, 0, len(input)/6+1)
-	asciiWords(input, func(start, end int, numeric bool) {
-		typ := analysis.AlphaNumeric
-		if numeric {
-			typ = analysis.Numeric
-		}
-		toks = append(toks, analysis.Token{Term: input[start:end], Start: start, End: end, Position: len(toks) + 1, Type: typ})
-	})
-	out := make(analysis.TokenStream, len(toks))
-	for k := range toks {
-		out[k] = &toks[k]
-	}
-	return out
-}
-
 func isASCII(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 {
@@ -82,8 +42,8 @@ func isASCII(b []byte) bool {
 	return true
 }
 
-// asciiWords calls fn with the offsets of each word of ASCII input, in
-// order, and whether it is a number (digits, no letters).
+// asciiWords calls fn with the offsets of each word of input, which must be
+// ASCII, in order, and whether it is a number (digits, no letters).
 func asciiWords(input []byte, fn func(start, end int, numeric bool)) {
 	n := len(input)
 	for i := 0; i < n; {

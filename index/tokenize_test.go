@@ -8,6 +8,30 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 )
 
+// asciiWordTokenizer is asciiWords as a bleve tokenizer (bleve's unicode
+// tokenizer for input that is not ASCII), to compare token streams.
+type asciiWordTokenizer struct{ unicode *unicode.UnicodeTokenizer }
+
+func (t asciiWordTokenizer) Tokenize(input []byte) analysis.TokenStream {
+	if !isASCII(input) {
+		return t.unicode.Tokenize(input)
+	}
+	// About one token per six bytes of text; one allocation for all.
+	toks := make([]analysis.Token, 0, len(input)/6+1)
+	asciiWords(input, func(start, end int, numeric bool) {
+		typ := analysis.AlphaNumeric
+		if numeric {
+			typ = analysis.Numeric
+		}
+		toks = append(toks, analysis.Token{Term: input[start:end], Start: start, End: end, Position: len(toks) + 1, Type: typ})
+	})
+	out := make(analysis.TokenStream, len(toks))
+	for k := range toks {
+		out[k] = &toks[k]
+	}
+	return out
+}
+
 func tokensString(ts analysis.TokenStream) string {
 	s := ""
 	for _, t := range ts {
