@@ -36,11 +36,12 @@ func knownFields() string {
 
 // Values has: and status: accept.
 var (
-	hasValues = []string{"attachment", "ioc", "yara", "errors", "html", "encrypted", "anomaly",
-		"url", "domain", "ipv4", "ipv6", "email", "md5", "sha1", "sha256", "sha512"}
-	iocTypesAt   = 7 // hasValues from here are IOC types, indexed in ioc_type only
-	statusValues = []string{"queued", "sent", "retrying", "failed"}
-	kindValues   = []string{KindEmail, KindSession, KindReview}
+	// has: takes a flag (the has field) or an IOC type (ioc_type).
+	hasFlags      = []string{"attachment", "ioc", "yara", "errors", "html", "encrypted", "anomaly"}
+	iocTypeValues = []string{"url", "domain", "ipv4", "ipv6", "email", "md5", "sha1", "sha256", "sha512"}
+	hasValues     = append(slices.Clip(hasFlags), iocTypeValues...)
+	statusValues  = []string{"queued", "sent", "retrying", "failed"}
+	kindValues    = []string{KindEmail, KindSession, KindReview}
 )
 
 // Text fields bare words and phrases search, and keyword fields a bare
@@ -349,7 +350,7 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		if err := c.oneOf(n, "has", v, hasValues); err != nil {
 			return nil, err
 		}
-		if slices.Contains(hasValues[iocTypesAt:], v) {
+		if slices.Contains(iocTypeValues, v) {
 			return term(fIOCType, v), nil // has:url is ioctype:url
 		}
 		return term(fHas, v), nil

@@ -2,7 +2,6 @@ package index
 
 import (
 	"encoding/binary"
-	"math"
 
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/numeric"
@@ -112,14 +111,11 @@ func timeRange(lo, hi int64) query.Query {
 	return query.NewDisjunctionQuery(qs)
 }
 
-// sortKeyRange matches the tsort terms of the times in [lo, hi].
+// sortKeyRange matches the tsort terms of the times in [lo, hi] (hi at
+// most maxTime).
 func sortKeyRange(lo, hi int64) query.Query {
 	incl, excl := true, false
-	end := ""
-	if hi < math.MaxInt64 {
-		end = sortKeyNs(hi + 1)
-	}
-	q := query.NewTermRangeInclusiveQuery(sortKeyNs(lo), end, &incl, &excl)
+	q := query.NewTermRangeInclusiveQuery(sortKeyNs(lo), sortKeyNs(hi+1), &incl, &excl)
 	q.SetField(fTSort)
 	return q
 }
