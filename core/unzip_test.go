@@ -241,21 +241,31 @@ func TestUnzipBombHighRatio(t *testing.T) {
 	}
 }
 
-// TestUnzipBombLyingHeader: the header claims a small size; decompression
-// stops as soon as the data passes it.
+// TestUnzipBombLyingHeader: a member holding more than its header
+// declares is a zip bomb: decompression stops one byte past the declared
+// size and the member is not extracted. One holding less is truncated,
+// not a bomb.
 func TestUnzipBombLyingHeader(t *testing.T) {
 	stream, _ := zeroDeflate(t, 1024)
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	rawMember(t, zw, &zip.FileHeader{Name: "small.txt", Method: zip.Deflate, CRC32: 0,
 		CompressedSize64: uint64(len(stream)), UncompressedSize64: 100_000}, stream)
+	rawMember(t, zw, &zip.FileHeader{Name: "short.txt", Method: zip.Store,
+		CompressedSize64: 100, UncompressedSize64: 5000}, make([]byte, 100))
 	zw.Close()
-	ms, _, err := UnzipMembers(buf.Bytes(), DefaultZipLimits())
-	if err != nil || len(ms) != 1 {
+	ms, warns, err := UnzipMembers(buf.Bytes(), DefaultZipLimits())
+	if err != nil || len(ms) != 2 {
 		t.Fatalf("%v %v", memberPaths(ms), err)
 	}
-	if ms[0].Data != nil || !strings.Contains(ms[0].Err, "larger than its declared 100000 bytes") {
+	if ms[0].Data != nil || !strings.Contains(ms[0].Err, "zip bomb (holds more than the 100000 bytes it declares)") {
 		t.Errorf("lying member: %d bytes, err %q", len(ms[0].Data), ms[0].Err)
+	}
+	if !hasWarning(warns, ZipWarnBomb, `"small.txt" holds more than the 100000 bytes its header declares`) || len(warns) != 1 {
+		t.Errorf("warnings = %q", warns)
+	}
+	if ms[1].Data != nil || !strings.Contains(ms[1].Err, "truncated: 100 of the 5000 bytes") {
+		t.Errorf("short member: %d bytes, err %q", len(ms[1].Data), ms[1].Err)
 	}
 }
 
