@@ -156,7 +156,7 @@ type AnalysisConfig struct {
 	ZipMaxTotalSize ByteSize `toml:"zip_max_total_size"`
 	ZipMaxRatio     float64  `toml:"zip_max_ratio"`
 	// Zip limits per email, all its zip attachments together (0 = core's
-	// defaults: 5000 members, 512 MiB).
+	// defaults: 2000 members, 256 MiB).
 	ZipMaxEmailMembers   int      `toml:"zip_max_email_members"`
 	ZipMaxEmailTotalSize ByteSize `toml:"zip_max_email_total_size"`
 	// ArchiveMaxEmailBytes caps the attachment bytes one email writes to

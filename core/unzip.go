@@ -52,10 +52,10 @@ type ZipLimits struct {
 }
 
 // DefaultZipLimits: per archive 4 levels, 1000 members, 256 MiB in
-// total, ratio 100; per email 5000 members, 512 MiB.
+// total, ratio 100; per email 2000 members, 256 MiB.
 func DefaultZipLimits() ZipLimits {
 	return ZipLimits{MaxDepth: 4, MaxMembers: 1000, MaxTotalSize: 256 << 20, MaxRatio: 100,
-		MaxEmailMembers: 5000, MaxEmailTotalSize: 512 << 20}
+		MaxEmailMembers: 2000, MaxEmailTotalSize: 256 << 20}
 }
 
 func (l ZipLimits) withDefaults() ZipLimits {

@@ -258,3 +258,44 @@ func TestAnalyzeOnAttachmentCap(t *testing.T) {
 		t.Errorf("OnAttachment called %d times, want 5 (r0, r1, r2, again, tiny)", calls)
 	}
 }
+
+// BenchmarkZipBombs: the bomb shapes under the default limits, one email
+// each. extracted-B/op is what the limits let through (the per-email cap
+// bounds it whatever the shape); the time is the cost of refusing the
+// rest, which must not grow with what the archives claim.
+func BenchmarkZipBombs(b *testing.B) {
+	ratio, crc := zeroDeflate(b, 1024)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	rawMember(b, zw, &zip.FileHeader{Name: "ratio.bin", Method: zip.Deflate, CRC32: crc,
+		CompressedSize64: uint64(len(ratio)), UncompressedSize64: 1 << 30}, ratio)
+	rawMember(b, zw, &zip.FileHeader{Name: "lying.txt", Method: zip.Deflate,
+		CompressedSize64: uint64(len(ratio)), UncompressedSize64: 100_000}, ratio)
+	zw.Close()
+	kernel, kcrc := zeroDeflate(b, 1)
+	var many [][]byte
+	for i := 0; i < 100; i++ {
+		many = append(many, zeroZip(b, fmt.Sprint("z", i), 16))
+	}
+	for _, bc := range []struct {
+		name string
+		zips [][]byte
+	}{
+		{"ratio+lying-1GiB", [][]byte{buf.Bytes()}},
+		{"overlap-1000x1MiB", [][]byte{overlapZip(kernel, kcrc, 1<<20, 1000)}},
+		{"nested-42zip-4^4x1MiB", [][]byte{fanZip(b, zeroZip(b, "leaf", 4), 4, 4)}},
+		{"100zips-16x1MiB", many},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			raw := zipsEmail(bc.zips)
+			var acc zipAccount
+			an := NewAnalyzer(acc.options(DefaultZipLimits()))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				acc.handed = 0
+				an.AnalyzeBytes(raw)
+			}
+			b.ReportMetric(float64(acc.handed), "extracted-B/op")
+		})
+	}
+}
