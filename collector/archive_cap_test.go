@@ -142,4 +142,11 @@ func TestEmailLimitsValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("positive limits: %v", err)
 	}
+	ex, err := collector.LoadConfig(filepath.Join("..", "testdata", "config", "example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := ex.Analysis; a.ZipMaxEmailMembers != 2000 || a.ZipMaxEmailTotalSize != 256<<20 || a.ArchiveMaxEmailBytes != 256<<20 {
+		t.Errorf("example.toml: per-email limits decoded as %d, %d, %d", a.ZipMaxEmailMembers, a.ZipMaxEmailTotalSize, a.ArchiveMaxEmailBytes)
+	}
 }
