@@ -20,8 +20,9 @@ type analysis struct {
 
 // analysisOptions maps the analysis section (stoQ's option names) onto
 // core.Options. yara is the collector's reloadable rule set (nil: no
-// rules configured); archive, when not nil, receives every attachment's
-// bytes.
+// rules configured); archive, when not nil and archive_attachments is
+// on, receives every attachment's bytes, up to archive_max_email_bytes
+// per email.
 func analysisOptions(a AnalysisConfig, yara core.Scanner, archive func(*core.Attachment, []byte)) core.Options {
 	opts := core.DefaultOptions()
 	opts.OmitBody = a.OmitBody
@@ -51,11 +52,22 @@ func analysisOptions(a AnalysisConfig, yara core.Scanner, archive func(*core.Att
 	if a.ZipMaxRatio > 0 {
 		lim.MaxRatio = a.ZipMaxRatio
 	}
+	if a.ZipMaxEmailMembers > 0 {
+		lim.MaxEmailMembers = a.ZipMaxEmailMembers
+	}
+	if a.ZipMaxEmailTotalSize > 0 {
+		lim.MaxEmailTotalSize = int64(a.ZipMaxEmailTotalSize)
+	}
 	opts.ZipLimits = lim
+	if a.ArchiveMaxEmailBytes > 0 {
+		opts.OnAttachmentMaxBytes = int64(a.ArchiveMaxEmailBytes)
+	}
 	if yara != nil && len(a.YaraRules) > 0 && a.dispatches(DispatchYara) {
 		opts.Yara = yara
 	}
-	opts.OnAttachment = archive
+	if a.ArchiveAttachments == nil || *a.ArchiveAttachments {
+		opts.OnAttachment = archive
+	}
 	return opts
 }
 

@@ -149,12 +149,19 @@ type AnalysisConfig struct {
 	// ResultsFormat is "record" (default: the email record, <id>.json) or
 	// "stoq" (the stoQ v3 envelope, named after its scan_id).
 	ResultsFormat string `toml:"results_format"`
-	// Zip limits of the unzip analyzer (0 = core's defaults: depth 4,
-	// 1000 members, 256 MiB, ratio 100).
+	// Zip limits of the unzip analyzer per zip attachment (0 = core's
+	// defaults: depth 4, 1000 members, 256 MiB, ratio 100).
 	ZipMaxDepth     int      `toml:"zip_max_depth"`
 	ZipMaxMembers   int      `toml:"zip_max_members"`
 	ZipMaxTotalSize ByteSize `toml:"zip_max_total_size"`
 	ZipMaxRatio     float64  `toml:"zip_max_ratio"`
+	// Zip limits per email, all its zip attachments together (0 = core's
+	// defaults: 2000 members, 256 MiB).
+	ZipMaxEmailMembers   int      `toml:"zip_max_email_members"`
+	ZipMaxEmailTotalSize ByteSize `toml:"zip_max_email_total_size"`
+	// ArchiveMaxEmailBytes caps the attachment bytes one email writes to
+	// the archive (each of archive/ and archive_dir; 0 = 256 MiB).
+	ArchiveMaxEmailBytes ByteSize `toml:"archive_max_email_bytes"`
 }
 
 // Analyzer names accepted in always_dispatch.
@@ -206,8 +213,12 @@ func (a AnalysisConfig) validate() []error {
 	if a.ResultsFormat != "" && a.ResultsDir == "" {
 		errs = append(errs, errors.New("analysis.results_format is set but analysis.results_dir is not"))
 	}
-	if a.ZipMaxDepth < 0 || a.ZipMaxMembers < 0 || a.ZipMaxTotalSize < 0 || a.ZipMaxRatio < 0 || math.IsNaN(a.ZipMaxRatio) {
+	if a.ZipMaxDepth < 0 || a.ZipMaxMembers < 0 || a.ZipMaxTotalSize < 0 || a.ZipMaxRatio < 0 || math.IsNaN(a.ZipMaxRatio) ||
+		a.ZipMaxEmailMembers < 0 || a.ZipMaxEmailTotalSize < 0 {
 		errs = append(errs, errors.New("analysis.zip_max_*: limits must be 0 (default) or positive"))
+	}
+	if a.ArchiveMaxEmailBytes < 0 {
+		errs = append(errs, errors.New("analysis.archive_max_email_bytes: must be 0 (default) or positive"))
 	}
 	return errs
 }

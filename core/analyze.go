@@ -53,6 +53,12 @@ type Options struct {
 	// OnAttachment, when set, receives every attachment's decoded bytes
 	// (for archiving); data is only valid during the call.
 	OnAttachment func(a *Attachment, data []byte)
+	// OnAttachmentMaxBytes caps the bytes handed to OnAttachment per
+	// email, each distinct content (SHA-1) counted once; 0 or less: no
+	// cap. An attachment that does not fit in what is left is not handed
+	// over (smaller ones after it still are): it gets an error, the email
+	// the flag "archive_limit".
+	OnAttachmentMaxBytes int64
 }
 
 // DefaultOptions are stoQ's smtp plugin defaults: bodies kept, IOCs from
@@ -65,6 +71,8 @@ func DefaultOptions() Options {
 		YaraTimeout: DefaultYaraTimeout,
 		Unzip:       true,
 		ZipLimits:   DefaultZipLimits(),
+
+		OnAttachmentMaxBytes: 256 << 20,
 	}
 }
 
@@ -196,6 +204,8 @@ type walker struct {
 	e        *Email
 	iocs     *IOCSet
 	hitDepth bool
+	zips     zipSpent    // the per-email zip limits used so far
+	handed   handedBytes // what OnAttachment received
 }
 
 // message analyses a message (the email itself at depth 0, an attached
@@ -401,10 +411,43 @@ func (w *walker) addAttachment(at Attachment, data []byte) {
 			at.YARA = m
 		}
 	}
-	if w.a.opts.OnAttachment != nil && data != nil {
-		w.a.opts.OnAttachment(&at, data)
-	}
+	w.handOver(&at, data)
 	w.e.Attachments = append(w.e.Attachments, at)
+}
+
+// handedBytes counts the distinct contents an email handed to
+// OnAttachment.
+type handedBytes struct {
+	sha1  map[string]bool
+	bytes int64
+	full  bool // an attachment did not fit
+}
+
+// handOver gives an attachment's bytes to OnAttachment within the
+// per-email OnAttachmentMaxBytes.
+func (w *walker) handOver(at *Attachment, data []byte) {
+	cb, limit := w.a.opts.OnAttachment, w.a.opts.OnAttachmentMaxBytes
+	if cb == nil || data == nil {
+		return
+	}
+	if limit > 0 && !w.handed.sha1[at.SHA1] {
+		if w.handed.bytes+int64(len(data)) > limit {
+			msg := fmt.Sprintf("not archived: archive limit of %d bytes per email reached (%d archived)", limit, w.handed.bytes)
+			at.Errors = append(at.Errors, msg)
+			if !w.handed.full {
+				w.handed.full = true
+				w.errorf("part %s: %s; attachments that do not fit in what is left are not archived", at.Part, msg)
+				w.e.Flags = appendUnique(w.e.Flags, "archive_limit")
+			}
+			return
+		}
+		if w.handed.sha1 == nil {
+			w.handed.sha1 = map[string]bool{}
+		}
+		w.handed.sha1[at.SHA1] = true
+		w.handed.bytes += int64(len(data))
+	}
+	cb(at, data)
 }
 
 func isZip(b []byte) bool {
@@ -412,17 +455,18 @@ func isZip(b []byte) bool {
 }
 
 // unzip records the members of a zip attachment at part P as attachments
-// "P!name" (nested: "P!inner.zip!name"), with their archive as parent.
+// "P!name" (nested: "P!inner.zip!name"), with their archive as parent,
+// within the zip limits of the email (all its archives together).
 func (w *walker) unzip(info Part, data []byte) {
-	members, warnings, err := UnzipMembers(data, w.a.opts.ZipLimits)
+	members, warnings, err := unzipWithin(data, w.a.opts.ZipLimits, &w.zips)
 	if err != nil {
 		w.errorf("part %s: unzip: %v", info.Part, err)
 		return
 	}
 	for _, wn := range warnings {
 		w.errorf("part %s: unzip: %s", info.Part, wn)
-		if strings.HasPrefix(wn, ZipWarnBomb) {
-			w.e.Flags = appendUnique(w.e.Flags, "zip_bomb")
+		if f := zipWarnFlag(wn); f != "" {
+			w.e.Flags = appendUnique(w.e.Flags, f)
 		}
 	}
 	for _, m := range members {
@@ -448,6 +492,19 @@ func (w *walker) unzip(info Part, data []byte) {
 		}
 		w.addAttachment(at, m.Data)
 	}
+}
+
+// zipWarnFlag is the email flag an unzip warning raises: zip_bomb for a
+// bomb, zip_limit for a limit that stopped listing or extraction.
+func zipWarnFlag(warning string) string {
+	prefix, _, _ := strings.Cut(warning, ":")
+	switch prefix {
+	case ZipWarnBomb:
+		return "zip_bomb"
+	case ZipWarnMembers, ZipWarnSize, ZipWarnDepth:
+		return "zip_limit"
+	}
+	return ""
 }
 
 func detectType(data []byte) string {

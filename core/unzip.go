@@ -1,17 +1,22 @@
 package core
 
 // The unzip analyzer: list and extract the members of a zip archive,
-// recursively into nested zips, under hard limits. Archives are hostile
-// input: sizes in headers are never trusted for memory, decompression is
-// streamed through a hard cap, zip bombs (high ratio, overlapping members,
-// huge totals, huge member counts) are reported and not expanded, and
-// encrypted members are listed and flagged, never decrypted.
+// recursively into nested zips, under hard limits per archive and per
+// email. Archives are hostile input: sizes in headers are never trusted
+// for memory, a member is decompressed only when its declared size fits
+// every limit and then never past that size plus one byte (so the work
+// stops at the limits, nothing is inflated to be thrown away), zip bombs
+// (high ratio, overlapping members, more data than declared) are reported
+// and not expanded, limits reached (members, bytes, depth) are reported,
+// and encrypted members are listed and flagged, never decrypted.
 
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"path/filepath"
@@ -20,7 +25,9 @@ import (
 )
 
 // ZipLimits bound what UnzipMembers expands. A field that is 0 or less
-// takes its DefaultZipLimits value.
+// takes its DefaultZipLimits value. The first four bound one archive (a
+// zip attachment with the zips inside it); the MaxEmail ones bound all
+// the archives of one email together, however many it carries.
 type ZipLimits struct {
 	// MaxDepth is how many archive levels are listed: 1 lists only the
 	// members of the given archive, 2 also the members of zips inside
@@ -36,11 +43,19 @@ type ZipLimits struct {
 	// zip bomb and is not expanded. (Ordinary files deflate 2-20x; a
 	// bomb's ratio is in the hundreds or thousands.)
 	MaxRatio float64
+	// MaxEmailMembers caps the members listed per email: all the
+	// archives of one email and all their levels together.
+	MaxEmailMembers int
+	// MaxEmailTotalSize caps the bytes extracted per email, all archives
+	// and levels together.
+	MaxEmailTotalSize int64
 }
 
-// DefaultZipLimits: 4 levels, 1000 members, 256 MiB in total, ratio 100.
+// DefaultZipLimits: per archive 4 levels, 1000 members, 256 MiB in
+// total, ratio 100; per email 2000 members, 256 MiB.
 func DefaultZipLimits() ZipLimits {
-	return ZipLimits{MaxDepth: 4, MaxMembers: 1000, MaxTotalSize: 256 << 20, MaxRatio: 100}
+	return ZipLimits{MaxDepth: 4, MaxMembers: 1000, MaxTotalSize: 256 << 20, MaxRatio: 100,
+		MaxEmailMembers: 2000, MaxEmailTotalSize: 256 << 20}
 }
 
 func (l ZipLimits) withDefaults() ZipLimits {
@@ -56,6 +71,12 @@ func (l ZipLimits) withDefaults() ZipLimits {
 	}
 	if l.MaxRatio <= 0 || math.IsNaN(l.MaxRatio) {
 		l.MaxRatio = d.MaxRatio
+	}
+	if l.MaxEmailMembers <= 0 {
+		l.MaxEmailMembers = d.MaxEmailMembers
+	}
+	if l.MaxEmailTotalSize <= 0 {
+		l.MaxEmailTotalSize = d.MaxEmailTotalSize
 	}
 	return l
 }
@@ -114,12 +135,14 @@ const (
 // UnzipMembers lists the members of the zip archive in data and extracts
 // them, recursing into members that are themselves zip archives (by their
 // content, not their name) down to lim.MaxDepth. Members come in archive
-// order, each nested archive's members right after it.
+// order, each nested archive's members right after it. The archive is
+// taken as an email's only one: the per-email limits apply to it too.
 //
 // The warnings report what an analyst must know about the archive as a
 // whole; each starts with one of the ZipWarn* prefixes and a colon: zip
 // bombs (members whose ratio is beyond MaxRatio, members sharing their
-// compressed data), limits hit (members not listed, bytes not extracted,
+// compressed data, members holding more data than their header
+// declares), limits hit (members not listed, bytes not extracted,
 // archives not expanded), names that would escape a directory. Problems
 // of one member are in its Err.
 //
@@ -127,7 +150,21 @@ const (
 // all. UnzipMembers never panics: an internal failure becomes a warning
 // and the members found so far are returned.
 func UnzipMembers(data []byte, lim ZipLimits) (members []ZipMember, warnings []string, err error) {
-	u := &unzipper{lim: lim.withDefaults(), warned: map[string]bool{}}
+	return unzipWithin(data, lim, &zipSpent{})
+}
+
+// zipSpent is what the archives of one email have used of the per-email
+// limits so far, and whether reaching them was reported.
+type zipSpent struct {
+	members                   int
+	total                     int64
+	membersWarned, sizeWarned bool
+}
+
+// unzipWithin is UnzipMembers for one of an email's archives: spent is
+// shared by all of them, and updated.
+func unzipWithin(data []byte, lim ZipLimits, spent *zipSpent) (members []ZipMember, warnings []string, err error) {
+	u := &unzipper{lim: lim.withDefaults(), spent: spent, warned: map[string]bool{}}
 	defer func() {
 		if p := recover(); p != nil {
 			u.warn(ZipWarnInternal, fmt.Sprintf("unzip stopped early: %v", p))
@@ -163,11 +200,12 @@ func isZipData(b []byte) bool {
 
 type unzipper struct {
 	lim      ZipLimits
+	spent    *zipSpent // the email's, all its archives
 	members  []ZipMember
 	warnings []string
 	warned   map[string]bool
-	listed   int   // members listed, all levels
-	total    int64 // bytes extracted, all levels
+	listed   int   // members listed, this archive, all levels
+	total    int64 // bytes extracted, this archive, all levels
 
 	sizeWarned bool
 }
@@ -180,13 +218,61 @@ func (u *unzipper) warn(prefix, msg string) {
 	}
 }
 
-// sizeLimit warns, once, that the total size limit stopped extraction.
-func (u *unzipper) sizeLimit(path string) {
-	if !u.sizeWarned {
-		u.sizeWarned = true
-		u.warn(ZipWarnSize, fmt.Sprintf("limit of %d bytes reached at member %q (%d bytes extracted); it and members too large for the rest are not extracted",
-			u.lim.MaxTotalSize, path, u.total))
+// emailBinds reports whether the per-email limit is the tighter one,
+// given what is left of the archive's and of the email's.
+func emailBinds[T int | int64](archiveLeft, emailLeft T) bool {
+	return emailLeft <= archiveLeft
+}
+
+// memberRoom is how many more members may be listed.
+func (u *unzipper) memberRoom() int {
+	return max(min(u.lim.MaxMembers-u.listed, u.lim.MaxEmailMembers-u.spent.members), 0)
+}
+
+// membersNotListed warns that n members of an archive were not listed,
+// naming the limit that stopped them; for the per-email limit only once
+// an email.
+func (u *unzipper) membersNotListed(where string, n int) {
+	if !emailBinds(u.lim.MaxMembers-u.listed, u.lim.MaxEmailMembers-u.spent.members) {
+		u.warn(ZipWarnMembers, fmt.Sprintf("%s: %d more members not listed (limit %d members)", where, n, u.lim.MaxMembers))
+		return
 	}
+	if !u.spent.membersWarned {
+		u.spent.membersWarned = true
+		u.warn(ZipWarnMembers, fmt.Sprintf("%s: %d more members not listed, nor any member of the email's later archives (limit %d members per email)",
+			where, n, u.lim.MaxEmailMembers))
+	}
+}
+
+// sizeRoom is how many more bytes may be extracted.
+func (u *unzipper) sizeRoom() int64 {
+	return max(min(u.lim.MaxTotalSize-u.total, u.lim.MaxEmailTotalSize-u.spent.total), 0)
+}
+
+// sizeLimit warns, once an archive (once an email for the per-email
+// limit), that a total size limit stopped extraction at path; it returns
+// the member's error.
+func (u *unzipper) sizeLimit(path string) string {
+	if !emailBinds(u.lim.MaxTotalSize-u.total, u.lim.MaxEmailTotalSize-u.spent.total) {
+		if !u.sizeWarned {
+			u.sizeWarned = true
+			u.warn(ZipWarnSize, fmt.Sprintf("limit of %d bytes reached at member %q (%d bytes extracted); it and members too large for the rest are not extracted",
+				u.lim.MaxTotalSize, path, u.total))
+		}
+		return "not extracted: total size limit reached"
+	}
+	if !u.spent.sizeWarned {
+		u.spent.sizeWarned = true
+		u.warn(ZipWarnSize, fmt.Sprintf("limit of %d bytes per email reached at member %q (%d bytes extracted from the email's archives); it and members too large for the rest, in this archive and later ones, are not extracted",
+			u.lim.MaxEmailTotalSize, path, u.spent.total))
+	}
+	return "not extracted: total size limit per email reached"
+}
+
+// took counts n bytes extracted.
+func (u *unzipper) took(n int) {
+	u.total += int64(n)
+	u.spent.total += int64(n)
 }
 
 func isDirEntry(f *zip.File) bool {
@@ -211,13 +297,13 @@ func (u *unzipper) walk(zr *zip.Reader, depth int, prefix string) {
 	// archive whose directory claims millions of entries costs no more
 	// than MaxMembers of them.
 	notListed := 0
-	if room := max(u.lim.MaxMembers-u.listed, 0); len(files) > room {
+	if room := u.memberRoom(); len(files) > room {
 		notListed = len(files) - room
 		files = files[:room]
 	}
 	defer func() {
 		if notListed > 0 {
-			u.warn(ZipWarnMembers, fmt.Sprintf("%s: %d more members not listed (limit %d members)", where, notListed, u.lim.MaxMembers))
+			u.membersNotListed(where, notListed)
 		}
 	}()
 	overlapping := zipOverlaps(files)
@@ -226,42 +312,20 @@ func (u *unzipper) walk(zr *zip.Reader, depth int, prefix string) {
 	}
 
 	for i, f := range files {
-		if u.listed >= u.lim.MaxMembers {
+		if u.memberRoom() == 0 {
 			// A nested archive used up the room.
 			notListed += len(files) - i
 			break
 		}
 		u.listed++
-		path := f.Name
-		if prefix != "" {
-			path = prefix + "!" + f.Name
-		}
-		m := ZipMember{
-			Name:  f.Name,
-			Size:  int64(min(f.UncompressedSize64, math.MaxInt64)),
-			Depth: depth,
-			Path:  path,
-		}
-		if !filepath.IsLocal(filepath.FromSlash(strings.ReplaceAll(f.Name, `\`, "/"))) {
-			u.warn(ZipWarnInsecure, fmt.Sprintf("member %q is absolute or leaves its directory", path))
-		}
-		switch {
-		case f.Flags&0x1 != 0 || f.Method == zipMethodAES:
-			m.Encrypted = true
-		case overlapping[f]:
-			m.Err = "not extracted: shares its compressed data with another member (overlapping zip bomb)"
-		default:
-			m.Data, m.Err = u.extract(f, path)
-			if m.Data != nil {
-				m.Size = int64(len(m.Data))
-			}
-		}
+		u.spent.members++
+		m := u.member(f, depth, prefix, overlapping[f])
 		u.members = append(u.members, m)
 		if m.Data == nil || !isZipData(m.Data) {
 			continue
 		}
 		if depth >= u.lim.MaxDepth {
-			u.warn(ZipWarnDepth, fmt.Sprintf("nested archive %q not expanded (limit %d levels)", path, u.lim.MaxDepth))
+			u.warn(ZipWarnDepth, fmt.Sprintf("nested archive %q not expanded (limit %d levels)", m.Path, u.lim.MaxDepth))
 			continue
 		}
 		nz, err := openZip(m.Data)
@@ -269,8 +333,38 @@ func (u *unzipper) walk(zr *zip.Reader, depth int, prefix string) {
 			u.members[len(u.members)-1].Err = "nested archive unreadable: " + err.Error()
 			continue
 		}
-		u.walk(nz, depth+1, path)
+		u.walk(nz, depth+1, m.Path)
 	}
+}
+
+// member lists one member and extracts it unless it is encrypted or
+// overlaps another.
+func (u *unzipper) member(f *zip.File, depth int, prefix string, overlaps bool) ZipMember {
+	path := f.Name
+	if prefix != "" {
+		path = prefix + "!" + f.Name
+	}
+	m := ZipMember{
+		Name:  f.Name,
+		Size:  int64(min(f.UncompressedSize64, math.MaxInt64)),
+		Depth: depth,
+		Path:  path,
+	}
+	if !filepath.IsLocal(filepath.FromSlash(strings.ReplaceAll(f.Name, `\`, "/"))) {
+		u.warn(ZipWarnInsecure, fmt.Sprintf("member %q is absolute or leaves its directory", path))
+	}
+	switch {
+	case f.Flags&0x1 != 0 || f.Method == zipMethodAES:
+		m.Encrypted = true
+	case overlaps:
+		m.Err = "not extracted: shares its compressed data with another member (overlapping zip bomb)"
+	default:
+		m.Data, m.Err = u.extract(f, path)
+		if m.Data != nil {
+			m.Size = int64(len(m.Data))
+		}
+	}
+	return m
 }
 
 // zipOverlaps returns the members whose compressed data overlaps another
@@ -320,56 +414,62 @@ func (u *unzipper) extract(f *zip.File, path string) ([]byte, string) {
 	declared := f.UncompressedSize64
 	comp := f.CompressedSize64
 	// The ratio allowance: what this member may expand to.
-	allow := float64(comp) * u.lim.MaxRatio
-	if allow < zipRatioFloor {
-		allow = zipRatioFloor
-	}
+	allow := max(float64(comp)*u.lim.MaxRatio, zipRatioFloor)
 	if float64(declared) > allow {
 		u.warn(ZipWarnBomb, fmt.Sprintf("member %q declares %d bytes from %d compressed (ratio above %g); not expanded",
 			path, declared, comp, u.lim.MaxRatio))
 		return nil, fmt.Sprintf("not extracted: zip bomb (declares %d bytes from %d compressed)", declared, comp)
 	}
-	remaining := u.lim.MaxTotalSize - u.total
-	if remaining <= 0 || declared > uint64(remaining) {
-		u.sizeLimit(path)
-		return nil, "not extracted: total size limit reached"
+	if declared > uint64(u.sizeRoom()) {
+		return nil, u.sizeLimit(path)
 	}
-	limit := remaining
-	if allow < float64(limit) {
-		limit = int64(allow)
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return nil, "not extracted: " + err.Error()
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	// Preallocate from the header only as far as the limit allows, and
-	// never more than 8 MiB on its word.
-	buf.Grow(int(min(declared, uint64(limit), 8<<20)))
-	n, err := io.Copy(&buf, io.LimitReader(rc, limit+1))
-	if n > limit {
-		if limit < remaining {
-			u.warn(ZipWarnBomb, fmt.Sprintf("member %q expands beyond %d bytes from %d compressed; not expanded", path, limit, comp))
-			return nil, "not extracted: zip bomb (expands beyond its ratio allowance)"
-		}
-		u.sizeLimit(path)
-		return nil, "not extracted: total size limit reached"
-	}
+	data, err := inflate(f, int64(declared))
 	switch {
-	case err == nil:
+	case errors.Is(err, errZipMore):
+		u.warn(ZipWarnBomb, fmt.Sprintf("member %q holds more than the %d bytes its header declares; not expanded", path, declared))
+		return nil, fmt.Sprintf("not extracted: zip bomb (holds more than the %d bytes it declares)", declared)
 	case errors.Is(err, zip.ErrChecksum):
 		// All bytes are there; the archive's CRC disagrees. Keep them.
-		u.total += n
-		return buf.Bytes(), "checksum mismatch (data kept)"
-	case errors.Is(err, zip.ErrFormat):
-		return nil, fmt.Sprintf("not extracted: data larger than its declared %d bytes, or corrupt", declared)
-	default:
+		u.took(len(data))
+		return data, "checksum mismatch (data kept)"
+	case err != nil:
 		return nil, "not extracted: " + err.Error()
 	}
-	u.total += n
-	if n == 0 {
-		return []byte{}, ""
+	u.took(len(data))
+	return data, ""
+}
+
+// errZipMore: a member holds more data than its header declares.
+var errZipMore = errors.New("more data than declared")
+
+// inflate decompresses f, whose header declares the given size (which
+// the caller has checked against every limit), reading at most one byte
+// more: however the stream was crafted, the work stops there. It returns
+// errZipMore when that byte exists, the data with zip.ErrChecksum when
+// the CRC-32 the archive gives (if any) disagrees.
+func inflate(f *zip.File, declared int64) ([]byte, error) {
+	raw, err := f.OpenRaw()
+	if err != nil {
+		return nil, err
 	}
-	return buf.Bytes(), ""
+	r := raw
+	if f.Method == zip.Deflate {
+		fr := flate.NewReader(raw)
+		defer fr.Close()
+		r = fr
+	}
+	// Preallocate from the header only as far as 8 MiB on its word.
+	buf := bytes.NewBuffer(make([]byte, 0, min(declared, 8<<20)))
+	n, err := io.Copy(buf, io.LimitReader(r, declared+1))
+	switch {
+	case n > declared:
+		return nil, errZipMore
+	case err != nil:
+		return nil, err
+	case n < declared:
+		return nil, fmt.Errorf("truncated: %d of the %d bytes it declares", n, declared)
+	case f.CRC32 != 0 && crc32.ChecksumIEEE(buf.Bytes()) != f.CRC32:
+		return buf.Bytes(), zip.ErrChecksum
+	}
+	return buf.Bytes(), nil
 }

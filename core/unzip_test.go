@@ -241,21 +241,31 @@ func TestUnzipBombHighRatio(t *testing.T) {
 	}
 }
 
-// TestUnzipBombLyingHeader: the header claims a small size; decompression
-// stops as soon as the data passes it.
+// TestUnzipBombLyingHeader: a member holding more than its header
+// declares is a zip bomb: decompression stops one byte past the declared
+// size and the member is not extracted. One holding less is truncated,
+// not a bomb.
 func TestUnzipBombLyingHeader(t *testing.T) {
 	stream, _ := zeroDeflate(t, 1024)
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	rawMember(t, zw, &zip.FileHeader{Name: "small.txt", Method: zip.Deflate, CRC32: 0,
 		CompressedSize64: uint64(len(stream)), UncompressedSize64: 100_000}, stream)
+	rawMember(t, zw, &zip.FileHeader{Name: "short.txt", Method: zip.Store,
+		CompressedSize64: 100, UncompressedSize64: 5000}, make([]byte, 100))
 	zw.Close()
-	ms, _, err := UnzipMembers(buf.Bytes(), DefaultZipLimits())
-	if err != nil || len(ms) != 1 {
+	ms, warns, err := UnzipMembers(buf.Bytes(), DefaultZipLimits())
+	if err != nil || len(ms) != 2 {
 		t.Fatalf("%v %v", memberPaths(ms), err)
 	}
-	if ms[0].Data != nil || !strings.Contains(ms[0].Err, "larger than its declared 100000 bytes") {
+	if ms[0].Data != nil || !strings.Contains(ms[0].Err, "zip bomb (holds more than the 100000 bytes it declares)") {
 		t.Errorf("lying member: %d bytes, err %q", len(ms[0].Data), ms[0].Err)
+	}
+	if !hasWarning(warns, ZipWarnBomb, `"small.txt" holds more than the 100000 bytes its header declares`) || len(warns) != 1 {
+		t.Errorf("warnings = %q", warns)
+	}
+	if ms[1].Data != nil || !strings.Contains(ms[1].Err, "truncated: 100 of the 5000 bytes") {
+		t.Errorf("short member: %d bytes, err %q", len(ms[1].Data), ms[1].Err)
 	}
 }
 
@@ -557,38 +567,52 @@ func zipFixtures(t testing.TB) map[string][]byte {
 	return out
 }
 
-// FuzzUnzip: no panic, and the limits hold whatever the input.
+// FuzzUnzip: no panic, and the limits hold whatever the input, for an
+// archive alone and for one of an email's archives that finds part of the
+// per-email limits used already.
 func FuzzUnzip(f *testing.F) {
 	for _, data := range zipFixtures(f) {
-		f.Add(data)
+		f.Add(data, uint16(0), uint32(0))
+		f.Add(data, uint16(3), uint32(1<<20))
 	}
-	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
-	lim := ZipLimits{MaxDepth: 3, MaxMembers: 50, MaxTotalSize: 2 << 20, MaxRatio: 50}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		ms, _, err := UnzipMembers(data, lim)
+	f.Add([]byte("PK\x05\x06"+strings.Repeat("\x00", 18)), uint16(0), uint32(0))
+	lim := ZipLimits{MaxDepth: 3, MaxMembers: 50, MaxTotalSize: 2 << 20, MaxRatio: 50, MaxEmailMembers: 60, MaxEmailTotalSize: 3 << 20}
+	f.Fuzz(func(t *testing.T, data []byte, usedMembers uint16, usedBytes uint32) {
+		before := zipSpent{members: int(usedMembers), total: int64(usedBytes)}
+		spent := before
+		ms, _, err := unzipWithin(data, lim, &spent)
 		if err != nil && len(ms) != 0 {
 			t.Fatalf("error %v with %d members", err, len(ms))
 		}
-		if len(ms) > lim.MaxMembers {
-			t.Fatalf("%d members listed, limit %d", len(ms), lim.MaxMembers)
+		if len(ms) > max(min(lim.MaxMembers, lim.MaxEmailMembers-before.members), 0) {
+			t.Fatalf("%d members listed, limit %d, %d per email of which %d used", len(ms), lim.MaxMembers, lim.MaxEmailMembers, before.members)
 		}
 		var total int64
 		for _, m := range ms {
 			total += int64(len(m.Data))
-			if m.Depth < 1 || m.Depth > lim.MaxDepth {
-				t.Fatalf("member %q at depth %d", m.Path, m.Depth)
-			}
-			if m.Encrypted && m.Data != nil {
-				t.Fatalf("encrypted member %q extracted", m.Path)
-			}
-			if m.Data != nil && int64(len(m.Data)) != m.Size {
-				t.Fatalf("member %q: size %d, data %d", m.Path, m.Size, len(m.Data))
-			}
+			checkMember(t, m, lim)
 		}
-		if total > lim.MaxTotalSize {
-			t.Fatalf("extracted %d bytes, limit %d", total, lim.MaxTotalSize)
+		if total > lim.MaxTotalSize || before.total+total > max(lim.MaxEmailTotalSize, before.total) {
+			t.Fatalf("extracted %d bytes, limit %d, %d per email of which %d used", total, lim.MaxTotalSize, lim.MaxEmailTotalSize, before.total)
+		}
+		if spent.members != before.members+len(ms) || spent.total != before.total+total {
+			t.Fatalf("spent %+v after %+v, %d members, %d bytes", spent, before, len(ms), total)
 		}
 	})
+}
+
+// checkMember checks the invariants of one listed member.
+func checkMember(t *testing.T, m ZipMember, lim ZipLimits) {
+	t.Helper()
+	if m.Depth < 1 || m.Depth > lim.MaxDepth {
+		t.Fatalf("member %q at depth %d", m.Path, m.Depth)
+	}
+	if m.Encrypted && m.Data != nil {
+		t.Fatalf("encrypted member %q extracted", m.Path)
+	}
+	if m.Data != nil && int64(len(m.Data)) != m.Size {
+		t.Fatalf("member %q: size %d, data %d", m.Path, m.Size, len(m.Data))
+	}
 }
 
 // BenchmarkUnzip: extraction throughput over an archive of mixed members
