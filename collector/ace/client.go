@@ -163,7 +163,7 @@ func (c *Client) Ping(ctx context.Context, node string) error {
 }
 
 func permanent(node string, err error) *Error {
-	e := nodeError(node, 0, err.Error())
+	e := nodeError(node, 0, cleanErr(err))
 	e.Permanent = true
 	return e
 }

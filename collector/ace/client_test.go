@@ -116,6 +116,15 @@ func TestClientErrorsRedactCredentials(t *testing.T) {
 			}
 		}
 	}
+	// a URL net/url cannot parse: its error quotes the URL, escaped
+	node := "http://acé:pw\"SECRET%zz@127.0.0.1:1"
+	_, serr := c.Submit(ctx, node, &Submission{})
+	perr := c.Ping(ctx, node)
+	for what, err := range map[string]error{"submit": serr, "ping": perr} {
+		if err == nil || !IsPermanent(err) || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s to an unparsable URL: %v", what, err)
+		}
+	}
 }
 
 func TestRedactURL(t *testing.T) {
