@@ -438,15 +438,26 @@ func TestSubmissionOutcomes(t *testing.T) {
 	sink.FailNext(2)
 	good := httptest.NewServer(sink)
 	defer good.Close()
+	// answers pings, fails every submission: charged an attempt each
+	// time its ping brings it back
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/common/ping" {
+			_, _ = w.Write([]byte(`{"result":"pong"}`))
+			return
+		}
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
 	dead := "http://" + freeAddr(t)
 	spoolWrite(t, spool, "Cout", simpleSession(1, 1), time.Time{})
 	ms := collector.Duration(20 * time.Millisecond)
 	cfg := &collector.Config{Spool: spool, Data: data,
-		Submission: collector.SubmissionConfig{BackoffMin: ms, BackoffMax: ms, MaxAttempts: 2, PingInterval: collector.Duration(time.Hour)},
+		Submission: collector.SubmissionConfig{BackoffMin: ms, BackoffMax: ms, MaxAttempts: 2, PingInterval: collector.Duration(time.Hour),
+			NodeBackoffMin: ms, NodeBackoffMax: ms},
 		Groups: []collector.GroupConfig{
 			{Name: "perm", Nodes: []string{reject.URL}},
 			{Name: "flaky", Nodes: []string{good.URL}, FullDelivery: true, Concurrency: 1},
-			{Name: "giveup", Nodes: []string{dead}},
+			{Name: "giveup", Nodes: []string{broken.URL}},
 			{Name: "multi", Nodes: []string{dead, good.URL}, FullDelivery: true},
 		}}
 	col, err := collector.New(cfg, collector.Options{})

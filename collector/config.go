@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/smtpscope/smtpscope/collector/ace"
 )
 
 // Duration is a time.Duration written as "90s", "5m", "720h" in config.
@@ -250,6 +251,14 @@ type SubmissionConfig struct {
 	BackoffMin   Duration `toml:"backoff_min"`   // default 1s
 	BackoffMax   Duration `toml:"backoff_max"`   // default 5m
 	PingInterval Duration `toml:"ping_interval"` // node health checks (default 30s)
+	// A node that fails (connection, timeout, redirect, HTTP 429 or 5xx)
+	// is down for a capped exponential backoff between these (defaults
+	// 1s, 1m), or for its Retry-After when longer, capped at
+	// RetryAfterMax (default 1h); then a ping must succeed before
+	// submissions resume.
+	NodeBackoffMin Duration `toml:"node_backoff_min"`
+	NodeBackoffMax Duration `toml:"node_backoff_max"`
+	RetryAfterMax  Duration `toml:"retry_after_max"`
 }
 
 // GroupConfig is one node group, as ACE's collection groups.
@@ -329,6 +338,15 @@ func (c *Config) ApplyDefaults() {
 	if s.PingInterval <= 0 {
 		s.PingInterval = Duration(30 * time.Second)
 	}
+	if s.NodeBackoffMin <= 0 {
+		s.NodeBackoffMin = Duration(time.Second)
+	}
+	if s.NodeBackoffMax <= 0 {
+		s.NodeBackoffMax = Duration(time.Minute)
+	}
+	if s.RetryAfterMax <= 0 {
+		s.RetryAfterMax = Duration(time.Hour)
+	}
 	if s.ToolInstance == "" {
 		if h, err := os.Hostname(); err == nil {
 			s.ToolInstance = h
@@ -384,7 +402,7 @@ func (c *Config) Validate() error {
 		}
 		for _, n := range g.Nodes {
 			if !strings.HasPrefix(n, "http://") && !strings.HasPrefix(n, "https://") {
-				errs = append(errs, fmt.Errorf("%s: node %q: want an http:// or https:// URL", where, n))
+				errs = append(errs, fmt.Errorf("%s: node %q: want an http:// or https:// URL", where, ace.RedactURL(n)))
 			}
 		}
 	}

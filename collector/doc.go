@@ -22,6 +22,13 @@
 // Reload (yara.go); analysis.archive_dir and analysis.results_dir are the
 // filedir-style outputs (outputs.go).
 //
+// Submission (submit.go) runs one dispatcher per node group with a
+// circuit breaker per node: a node failing for a node-level reason
+// (ace.NodeFailure) is down for its backoff or Retry-After, then probed
+// with a ping before submissions resume; while every node of a group is
+// down nothing is attempted and no queue entry is charged an attempt.
+// Node URLs are shown (logs, states, status) only through ace.RedactURL.
+//
 // Unparsable session files go to DATA/review/ with a .error file.
 // Retention removes the oldest sessions by age and total size, never one
 // with an email still queued.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,38 +16,93 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// node is one ACE node of a group with its health.
+// node is one ACE node of a group with its health: up, or down until a
+// time (circuit open), after which a ping must succeed before submissions
+// resume.
 type node struct {
-	url       string
-	healthy   atomic.Bool
+	url       string // as configured, credentials included: for requests only
+	name      string // url without credentials: for logs, status, records
 	mu        sync.Mutex
+	down      bool
+	failures  int       // consecutive failures (reset by a success)
+	until     time.Time // down: no request (submission or probe) before
 	lastCheck time.Time
 	lastErr   string
 }
 
 // NodeStatus is the health of one node.
 type NodeStatus struct {
-	URL       string    `json:"url"`
+	URL       string    `json:"url"` // credentials redacted
 	Healthy   bool      `json:"healthy"`
 	LastCheck time.Time `json:"last_check,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+	// DownUntil is when a down node is probed next (its backoff or the
+	// Retry-After it sent); Failures counts its consecutive failures.
+	DownUntil time.Time `json:"down_until,omitzero"`
+	Failures  int       `json:"failures,omitempty"`
 }
 
 func (n *node) status() NodeStatus {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return NodeStatus{URL: n.url, Healthy: n.healthy.Load(), LastCheck: n.lastCheck, LastError: n.lastErr}
+	st := NodeStatus{URL: n.name, Healthy: !n.down, LastCheck: n.lastCheck, LastError: n.lastErr, Failures: n.failures}
+	if n.down {
+		st.DownUntil = n.until
+	}
+	return st
 }
 
-func (n *node) setHealth(ok bool, err error) {
+// isUp reports whether submissions may go to n.
+func (n *node) isUp() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.healthy.Store(ok)
-	n.lastCheck = time.Now().UTC()
-	n.lastErr = ""
-	if err != nil {
-		n.lastErr = err.Error()
+	return !n.down
+}
+
+// probeDue reports whether n is down and its backoff has passed.
+func (n *node) probeDue(now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.down && !now.Before(n.until)
+}
+
+// succeeded records a request the node answered; it reports whether n
+// was down. A probe (ping) resumes n but keeps its failure count, so a
+// node that pings but fails submissions backs off further.
+func (n *node) succeeded(probe bool) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	was := n.down
+	n.down, n.until, n.lastErr, n.lastCheck = false, time.Time{}, "", time.Now().UTC()
+	if !probe || !was {
+		n.failures = 0
 	}
+	return was
+}
+
+// failed marks n down for its backoff, or for the Retry-After it asked
+// for when longer; it reports whether n was up. Failures of requests
+// already in flight when n went down do not count again.
+func (n *node) failed(err error, sub SubmissionConfig) bool {
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	was := !n.down
+	if was || !now.Before(n.until) {
+		n.failures++
+	}
+	wait := backoff(n.failures, sub.NodeBackoffMin.D(), sub.NodeBackoffMax.D())
+	wait = max(wait, min(ace.RetryAfter(err), sub.RetryAfterMax.D()))
+	n.down, n.until = true, later(n.until, now.Add(wait))
+	n.lastErr, n.lastCheck = err.Error(), now.UTC()
+	return was
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // groupRunner delivers one node group's queue.
@@ -57,7 +113,8 @@ type groupRunner struct {
 	client   *ace.Client
 	nodes    []*node
 	rr       atomic.Uint64
-	wake     chan struct{}
+	wake     chan struct{} // to run: a node came up, a submission ended
+	probe    chan struct{} // to pinger: a node went down
 	mu       sync.Mutex
 	inflight map[string]bool
 	wg       sync.WaitGroup
@@ -83,86 +140,110 @@ func newGroupRunner(c *Collector, g GroupConfig, sub SubmissionConfig) (*groupRu
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
-	r := &groupRunner{c: c, cfg: g, sub: sub, client: cl, wake: make(chan struct{}, 1), inflight: map[string]bool{}, done: make(chan struct{})}
+	r := &groupRunner{c: c, cfg: g, sub: sub, client: cl, wake: make(chan struct{}, 1), probe: make(chan struct{}, 1), inflight: map[string]bool{}, done: make(chan struct{})}
 	for _, u := range g.Nodes {
-		n := &node{url: u}
-		n.healthy.Store(true) // optimistic until the first check says otherwise
-		r.nodes = append(r.nodes, n)
+		// up (optimistic) until the first check says otherwise
+		r.nodes = append(r.nodes, &node{url: u, name: ace.RedactURL(u)})
 	}
 	return r, nil
 }
 
-func (r *groupRunner) poke() {
+func (r *groupRunner) poke() { signal(r.wake) }
+
+func signal(ch chan struct{}) {
 	select {
-	case r.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
-// pick chooses a node: round robin over the healthy ones, or over all of
-// them when none is known healthy.
+// pick chooses a node round robin over the up ones; nil when all are
+// down (then no submission is made).
 func (r *groupRunner) pick() *node {
-	var healthy []*node
+	var up []*node
 	for _, n := range r.nodes {
-		if n.healthy.Load() {
-			healthy = append(healthy, n)
+		if n.isUp() {
+			up = append(up, n)
 		}
 	}
-	if len(healthy) == 0 {
-		healthy = r.nodes
-	}
-	if len(healthy) == 0 {
+	if len(up) == 0 {
 		return nil
 	}
-	return healthy[int(r.rr.Add(1)%uint64(len(healthy)))]
+	return up[int(r.rr.Add(1)%uint64(len(up)))]
 }
 
-// pinger checks every node's health periodically (unhealthy ones more
-// often).
+// nodeFailed marks n down after a failed request.
+func (r *groupRunner) nodeFailed(n *node, err error) {
+	if n.failed(err, r.sub) {
+		st := n.status()
+		r.c.log.Warn("node down", "group", r.cfg.Name, "node", n.name, "until", st.DownUntil.Format(time.RFC3339Nano),
+			"failures", st.Failures, "err", st.LastError)
+	}
+	signal(r.probe)
+}
+
+// nodeAnswered records a request n answered; a node coming back wakes
+// the dispatcher.
+func (r *groupRunner) nodeAnswered(n *node, probe bool) {
+	if n.succeeded(probe) {
+		r.c.log.Info("node up", "group", r.cfg.Name, "node", n.name)
+		r.poke()
+	}
+}
+
+// ping checks one node and records the outcome.
+func (r *groupRunner) ping(ctx context.Context, n *node, probe bool) {
+	cctx, cancel := context.WithTimeout(ctx, min(r.sub.Timeout.D(), 10*time.Second))
+	err := r.client.Ping(cctx, n.url)
+	cancel()
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		r.nodeFailed(n, err)
+	default:
+		r.nodeAnswered(n, probe)
+	}
+}
+
+// pinger checks the up nodes every ping_interval and probes each down
+// node once its backoff has passed (the only requests a down node gets).
 func (r *groupRunner) pinger(ctx context.Context) {
-	check := func(all bool) {
+	nextFull := time.Now()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		full := !now.Before(nextFull)
+		if full {
+			nextFull = now.Add(r.sub.PingInterval.D())
+		}
 		for _, n := range r.nodes {
-			if !all && n.healthy.Load() {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := r.client.Ping(cctx, n.url)
-			cancel()
-			if ctx.Err() != nil {
-				return
-			}
-			was := n.healthy.Load()
-			n.setHealth(err == nil, err)
-			if was != (err == nil) {
-				r.c.log.Info("node health changed", "group", r.cfg.Name, "node", n.url, "healthy", err == nil, "err", errString(err))
-				if err == nil {
-					r.poke()
-				}
+			if due := n.probeDue(now); due || (full && n.isUp()) {
+				r.ping(ctx, n, due)
 			}
 		}
-	}
-	check(true)
-	full := time.NewTicker(r.sub.PingInterval.D())
-	defer full.Stop()
-	quick := time.NewTicker(min(r.sub.PingInterval.D(), 2*time.Second))
-	defer quick.Stop()
-	for {
+		t.Reset(max(time.Until(r.nextCheck(nextFull)), time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return
-		case <-full.C:
-			check(true)
-		case <-quick.C:
-			check(false)
+		case <-t.C:
+		case <-r.probe:
 		}
 	}
 }
 
-func errString(err error) string {
-	if err == nil {
-		return ""
+// nextCheck is when the pinger has work next: the full check at
+// nextFull or a down node's probe.
+func (r *groupRunner) nextCheck(nextFull time.Time) time.Time {
+	next := nextFull
+	for _, n := range r.nodes {
+		n.mu.Lock()
+		if n.down && n.until.Before(next) {
+			next = n.until
+		}
+		n.mu.Unlock()
 	}
-	return err.Error()
+	return next
 }
 
 // run dispatches due queue entries until ctx is done, then waits for the
@@ -178,7 +259,9 @@ func (r *groupRunner) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !r.c.Paused() {
+		// while every node is down nothing is dispatched: the pinger
+		// probes them and pokes when one is back
+		if !r.c.Paused() && r.anyUp() {
 			due, err := r.due(time.Now(), 4*r.cfg.Concurrency)
 			if err != nil {
 				r.c.fail("queue "+r.cfg.Name, err)
@@ -213,6 +296,10 @@ func (r *groupRunner) run(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+func (r *groupRunner) anyUp() bool {
+	return slices.ContainsFunc(r.nodes, (*node).isUp)
 }
 
 // due lists queue entries whose next attempt has come, not in flight.
@@ -254,25 +341,27 @@ func backoff(attempts int, lo, hi time.Duration) time.Duration {
 }
 
 // attempt makes one submission of an email to this group and records the
-// outcome.
+// outcome. With every node down it does nothing: the entry is not
+// charged an attempt and waits for a node to come back.
 func (r *groupRunner) attempt(id string) {
 	c := r.c
+	n := r.pick()
+	if n == nil {
+		return
+	}
 	body, ctype, err := r.build(id)
 	var uuid string
-	var n *node
 	if err == nil {
-		n = r.pick()
-		if n == nil {
-			err = &ace.Error{Message: "group has no nodes"}
+		// not canceled by shutdown: an in-flight submission finishes
+		// (bounded by the client timeout) so its uuid is recorded.
+		uuid, err = r.client.SubmitEncoded(context.Background(), n.url, body, ctype)
+		if ace.NodeFailure(err) {
+			r.nodeFailed(n, err)
 		} else {
-			// not canceled by shutdown: an in-flight submission finishes
-			// (bounded by the client timeout) so its uuid is recorded.
-			uuid, err = r.client.SubmitEncoded(context.Background(), n.url, body, ctype)
-			var ae *ace.Error
-			if errors.As(err, &ae) && ae.Status == 0 {
-				n.setHealth(false, err)
-			}
+			r.nodeAnswered(n, false)
 		}
+	} else {
+		n = nil // the node was not asked
 	}
 	now := time.Now().UTC()
 	var st *SubmissionStatus
@@ -289,7 +378,7 @@ func (r *groupRunner) attempt(id string) {
 		nw.Attempts++
 		nw.Updated = now
 		if n != nil {
-			nw.Node = n.url
+			nw.Node = n.name
 		}
 		switch {
 		case err == nil:
@@ -300,7 +389,8 @@ func (r *groupRunner) attempt(id string) {
 			nw.State, nw.LastError, nw.NextAttempt = StateFailed, fmt.Sprintf("gave up after %d attempts: %v", nw.Attempts, err), time.Time{}
 		default:
 			nw.State, nw.LastError = StateRetrying, err.Error()
-			nw.NextAttempt = now.Add(backoff(nw.Attempts, r.sub.BackoffMin.D(), r.sub.BackoffMax.D()))
+			wait := backoff(nw.Attempts, r.sub.BackoffMin.D(), r.sub.BackoffMax.D())
+			nw.NextAttempt = now.Add(max(wait, min(ace.RetryAfter(err), r.sub.RetryAfterMax.D())))
 		}
 		if err := setSub(tx, old, &nw); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/ace"
 )
 
 // StatusCmd prints the queue of a data dir.
@@ -147,11 +148,7 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 		}
 		var nodes []string
 		for _, n := range g.Nodes {
-			h := "up"
-			if !n.Healthy {
-				h = "down"
-			}
-			nodes = append(nodes, n.URL+" "+h)
+			nodes = append(nodes, nodeHealth(n))
 		}
 		cov := "-"
 		if g.Coverage > 0 {
@@ -178,6 +175,19 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 	for _, e := range errs {
 		fmt.Fprintf(w, "  %s  %s: %s\n", e.Time.Format(time.RFC3339), oneLine(e.Where), oneLine(e.Msg))
 	}
+}
+
+// nodeHealth is a node's URL (credentials redacted, also in a snapshot
+// an older version wrote) with up, or down and until when.
+func nodeHealth(n collector.NodeStatus) string {
+	u := oneLine(ace.RedactURL(n.URL))
+	switch {
+	case n.Healthy:
+		return u + " up"
+	case n.DownUntil.IsZero():
+		return u + " down"
+	}
+	return fmt.Sprintf("%s down (%d failures; next probe %s)", u, n.Failures, n.DownUntil.Local().Format(time.TimeOnly))
 }
 
 // oneLine makes attacker-influenced text safe for a terminal line.

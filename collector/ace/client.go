@@ -12,7 +12,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,19 +65,28 @@ func NewClient(o ClientOptions) (*Client, error) {
 	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = 16
 	return &Client{
-		http:      &http.Client{Transport: tr, Timeout: o.Timeout},
+		// Redirects are never followed: the API key and the email go to
+		// the configured node only, never to another host or scheme.
+		http: &http.Client{Transport: tr, Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
 		key:       o.APIKey,
 		keyHeader: o.APIKeyHeader,
 	}, nil
 }
 
-// Error is a failed submission. Permanent errors (HTTP 400, or a request
-// that cannot be built) must not be retried; others may.
+// Error is a failed submission or ping. Permanent errors (HTTP 400, or a
+// request that cannot be built) must not be retried; others may. Node is
+// the node's URL without credentials (RedactURL); Message never holds
+// them either.
 type Error struct {
 	Node      string
 	Status    int // HTTP status; 0 for transport errors
 	Message   string
 	Permanent bool
+	// RetryAfter is the delay the Retry-After header of a 429 or 503
+	// answer asked for (0: none).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -89,6 +100,32 @@ func (e *Error) Error() string {
 func IsPermanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Permanent
+}
+
+// NodeFailure reports whether err says the node itself is unavailable
+// rather than that it refused this one request: a connection error or
+// timeout, a redirect (refused), HTTP 429 or any 5xx.
+func NodeFailure(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Permanent {
+		return false
+	}
+	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 300 && e.Status < 400 || e.Status >= 500
+}
+
+// RetryAfter is the delay err's answer asked for (0: none).
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// nodeError makes the Error of a request to node, credentials removed
+// from the node and the message.
+func nodeError(node string, status int, msg string) *Error {
+	return &Error{Node: RedactURL(node), Status: status, Message: scrub(msg, node)}
 }
 
 func (c *Client) newRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
@@ -107,24 +144,90 @@ func (c *Client) newRequest(ctx context.Context, method, url string, body io.Rea
 func (c *Client) Ping(ctx context.Context, node string) error {
 	req, err := c.newRequest(ctx, http.MethodGet, strings.TrimRight(node, "/")+"/api/common/ping", nil)
 	if err != nil {
-		return &Error{Node: node, Message: err.Error(), Permanent: true}
+		return permanent(node, err)
 	}
-	resp, err := c.http.Do(req)
+	status, body, err := c.do(req, node, 64<<10)
 	if err != nil {
-		return &Error{Node: node, Message: cleanErr(err)}
+		return err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return &Error{Node: node, Status: resp.StatusCode, Message: snippet(body)}
+	if status != http.StatusOK {
+		return nodeError(node, status, snippet(body))
 	}
 	var r struct {
 		Result string `json:"result"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil || r.Result != "pong" {
-		return &Error{Node: node, Status: resp.StatusCode, Message: "ping: unexpected answer " + snippet(body)}
+		return nodeError(node, status, "ping: unexpected answer "+snippet(body))
 	}
 	return nil
+}
+
+func permanent(node string, err error) *Error {
+	e := nodeError(node, 0, cleanErr(err))
+	e.Permanent = true
+	return e
+}
+
+// do sends req to node and reads at most limit bytes of the answer. A
+// transport error, a redirect (never followed) and a 429 or 503 answer
+// (with its Retry-After) are returned as *Error; other statuses are the
+// caller's to judge.
+func (c *Client) do(req *http.Request, node string, limit int64) (int, []byte, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, nodeError(node, 0, cleanErr(err))
+	}
+	defer resp.Body.Close()
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, limit))
+	switch code := resp.StatusCode; {
+	case code >= 300 && code < 400:
+		return 0, nil, nodeError(node, code, "redirect to "+location(resp)+" refused (redirects are never followed: "+
+			"configure the node URL the API answers on)")
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		e := nodeError(node, code, snippet(body))
+		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return 0, nil, e
+	case rerr != nil:
+		return 0, nil, nodeError(node, code, "reading answer: "+cleanErr(rerr))
+	}
+	return resp.StatusCode, body, nil
+}
+
+// location is a redirect's Location, credentials removed, made printable.
+func location(resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "(no Location)"
+	}
+	return snippet([]byte(RedactURL(loc)))
+}
+
+// maxRetryAfter bounds what ParseRetryAfter returns.
+const maxRetryAfter = 7 * 24 * time.Hour
+
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
+// date (relative to now). It returns 0 for an empty, invalid or past
+// value, and at most a week.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return maxRetryAfter
+			}
+			return 0
+		}
+		return min(time.Duration(min(n, uint64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
+	}
+	t, err := http.ParseTime(v)
+	if err != nil || !t.After(now) {
+		return 0
+	}
+	return min(t.Sub(now), maxRetryAfter)
 }
 
 // Encode builds the multipart body of s; it returns the body and its
@@ -171,43 +274,44 @@ func (c *Client) Submit(ctx context.Context, node string, s *Submission) (string
 func (c *Client) SubmitEncoded(ctx context.Context, node string, body []byte, ctype string) (string, error) {
 	req, err := c.newRequest(ctx, http.MethodPost, strings.TrimRight(node, "/")+"/api/analysis/submit", bytes.NewReader(body))
 	if err != nil {
-		return "", &Error{Node: node, Message: err.Error(), Permanent: true}
+		return "", permanent(node, err)
 	}
 	req.Header.Set("Content-Type", ctype)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", &Error{Node: node, Message: cleanErr(err)}
-	}
-	defer resp.Body.Close()
-	rb, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	status, rb, err := c.do(req, node, 1<<20)
 	switch {
-	case resp.StatusCode == http.StatusOK:
-		if rerr != nil {
-			return "", &Error{Node: node, Status: resp.StatusCode, Message: "reading answer: " + cleanErr(rerr)}
-		}
+	case err != nil:
+		return "", err
+	case status == http.StatusOK:
 		var r struct {
 			Result struct {
 				UUID string `json:"uuid"`
 			} `json:"result"`
 		}
 		if err := json.Unmarshal(rb, &r); err != nil || r.Result.UUID == "" {
-			return "", &Error{Node: node, Status: resp.StatusCode, Message: "answer without result.uuid: " + snippet(rb)}
+			return "", nodeError(node, status, "answer without result.uuid: "+snippet(rb))
 		}
 		return r.Result.UUID, nil
-	case resp.StatusCode == http.StatusBadRequest:
-		return "", &Error{Node: node, Status: resp.StatusCode, Message: snippet(rb), Permanent: true}
+	case status == http.StatusBadRequest:
+		e := nodeError(node, status, snippet(rb))
+		e.Permanent = true
+		return "", e
 	default:
-		return "", &Error{Node: node, Status: resp.StatusCode, Message: snippet(rb)}
+		return "", nodeError(node, status, snippet(rb))
 	}
 }
 
-// cleanErr keeps transport errors short; the URL holds no secret but the
-// error strings of net/http are long.
+// cleanErr keeps transport errors short and free of the request URL,
+// which may hold credentials: the *url.Error net/http wraps them in is
+// dropped (the Error names the node already).
 func cleanErr(err error) string {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout: " + err.Error()
+	msg := err.Error()
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		msg = ue.Op + ": " + ue.Err.Error()
 	}
-	return err.Error()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout: " + msg
+	}
+	return msg
 }
 
 func snippet(b []byte) string {

@@ -4,4 +4,13 @@
 // Sink, a small ACE-API-compatible receiver used by `smtpscope ace-sink`,
 // the demo and the tests. It validates submissions the way ACE's
 // api/analysis submit handler does and stores each accepted one on disk.
+//
+// The client never follows a redirect (a 3xx is an error naming its
+// Location), so the API key and the email go to the configured node
+// only. Credentials in a node URL are used for the request and nowhere
+// else: errors name the node through RedactURL and carry no URL from
+// net/http. Errors tell a node that is unavailable (NodeFailure:
+// connection, timeout, redirect, 429, 5xx) from one refusing a single
+// submission, and carry Retry-After (ParseRetryAfter) for the caller's
+// per-node backoff.
 package ace
