@@ -398,6 +398,14 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 	if err := c.writeOutputs(rec, raw, js, now); err != nil {
 		return nil, err
 	}
+	em := emailMeta(rec, sessionKey, emlRel, resRel, now)
+	em.Size, em.Archive, em.Bytes = int64(len(raw)), archived, int64(len(raw)+len(js))
+	return em, nil
+}
+
+// emailMeta is what the queue database keeps of a record stored at
+// emlRel and resRel (Size, Archive and Bytes are the caller's).
+func emailMeta(rec *core.Email, sessionKey, emlRel, resRel string, now time.Time) *EmailMeta {
 	yara := len(rec.YARA)
 	for _, a := range rec.Attachments {
 		yara += len(a.YARA)
@@ -409,12 +417,11 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 	return &EmailMeta{
 		ID: rec.ID, Session: sessionKey, Index: rec.Index, Time: t, Stored: now,
 		SourceIP: rec.Session.SourceIP, MailFrom: rec.Envelope.MailFrom, RcptCount: len(rec.Envelope.RcptTo),
-		Subject: rec.Subject, Size: int64(len(raw)), SHA256: rec.SHA256,
+		Subject: rec.Subject, SHA256: rec.SHA256,
 		Attachments: len(rec.Attachments), IOCs: len(rec.IOCs), YARAHits: yara,
 		Rejected: rec.ServerReply != nil && rec.ServerReply.Code >= 500 && rec.ServerReply.Code <= 599,
-		EML:      emlRel, Record: resRel, Archive: archived, Source: rec.Source,
-		Bytes: int64(len(raw) + len(js)),
-	}, nil
+		EML:      emlRel, Record: resRel, Source: rec.Source,
+	}
 }
 
 // commit records a stored session and its emails in one transaction:
