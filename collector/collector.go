@@ -72,6 +72,8 @@ type Collector struct {
 	workerWG  sync.WaitGroup
 	closeOnce sync.Once
 	stats     runStats
+	// maxSession, when set, replaces the session file size limit (tests)
+	maxSession int64
 }
 
 type runStats struct {
@@ -215,6 +217,9 @@ func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
 			if err != nil {
 				return err
 			}
+			if left := c.claimFailures(); left > 0 {
+				return fmt.Errorf("%d spool entries could not be claimed and are left in the spool (see `smtpscope status`); %d submissions undelivered", left, n)
+			}
 			failed := c.stats.failed.Load()
 			switch {
 			case n > 0 && failed > 0:
@@ -242,23 +247,34 @@ func (c *Collector) idle() bool {
 		return false
 	}
 	n, err := c.undelivered()
-	return err == nil && n == 0 && (!c.spoolOn() || c.scanned.Load())
+	return err == nil && n == c.stuck() && (!c.spoolOn() || c.scanned.Load())
 }
 
-// undelivered counts queued and retrying submissions of the enabled
-// groups (entries of groups no longer configured are left alone).
+// undelivered counts the queue entries of the enabled groups (entries of
+// groups no longer configured are left alone).
 func (c *Collector) undelivered() (int64, error) {
-	counts, err := c.store.Counts()
-	if err != nil {
-		return 0, err
-	}
 	var n int64
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name := range c.groups {
-		n += counts[name][StateQueued] + counts[name][StateRetrying]
+		q, err := c.store.queuedIn(name)
+		if err != nil {
+			return 0, err
+		}
+		n += q
 	}
 	return n, nil
+}
+
+// stuck counts the queue entries the runners gave up dispatching.
+func (c *Collector) stuck() int64 {
+	var n int64
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.groups {
+		n += r.stuckCount()
+	}
+	return n
 }
 
 func (c *Collector) spoolHasReady() bool {
@@ -269,12 +285,22 @@ func (c *Collector) spoolHasReady() bool {
 	if err != nil {
 		return false
 	}
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), readySuffix) {
+		// entries whose claim failed stay in the spool, reported
+		if n, ok := strings.CutSuffix(e.Name(), readySuffix); ok && c.failures[n] == 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// claimFailures counts the spool entries whose last claim failed.
+func (c *Collector) claimFailures() int {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	return len(c.failures)
 }
 
 // Close releases a collector that was never run (Run and RunOnce close

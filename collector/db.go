@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -124,13 +127,22 @@ type db struct {
 // dir's database.
 var ErrLocked = errors.New("the queue database is in use by a running collector")
 
+// openDB opens the queue database after checking that bbolt can map it
+// safely (checkDBFile), then checks its consistency (checkDB). Damage is
+// a *DamageError; the file is never modified then.
 func openDB(path string, readOnly bool, timeout time.Duration) (*db, error) {
-	b, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		if err := checkDBFile(path, st.Size()); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	b, err := boltOpen(path, readOnly, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDB(path, b); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
 	if !readOnly {
 		err = b.Update(func(tx *bolt.Tx) error {
@@ -147,6 +159,24 @@ func openDB(path string, readOnly bool, timeout time.Duration) (*db, error) {
 		}
 	}
 	return &db{b: b}, nil
+}
+
+func boltOpen(path string, readOnly bool, timeout time.Duration) (b *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, &DamageError{Path: path, What: fmt.Sprintf("opening it failed: %v", r)}
+		}
+	}()
+	b, err = bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, &DamageError{Path: path, What: err.Error()}
+	case err != nil:
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return b, nil
 }
 
 func (d *db) close() error { return d.b.Close() }
@@ -222,7 +252,18 @@ func addMeta(tx *bolt.Tx, name string, delta int64) error {
 }
 
 // setSub stores st, keeping the per-state counters and the queue in step.
+// The keys are built from the ids in st, which must survive the JSON round
+// trip of the stored state unchanged (valid UTF-8, no NUL): else the next
+// update would miss the real entry.
 func setSub(tx *bolt.Tx, old *SubmissionStatus, st *SubmissionStatus) error {
+	for _, s := range []string{st.EmailID, st.Group} {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) || s == "" {
+			return fmt.Errorf("submission key %q: not valid UTF-8 (or empty, or with NUL): cannot be queued", s)
+		}
+	}
+	if old != nil && (old.EmailID != st.EmailID || old.Group != st.Group) {
+		return fmt.Errorf("submission of %q to %q would replace the one of %q to %q", st.EmailID, st.Group, old.EmailID, old.Group)
+	}
 	if old != nil {
 		if err := addCount(tx, countKey(old.Group, old.State), -1); err != nil {
 			return err
@@ -239,6 +280,15 @@ func setSub(tx *bolt.Tx, old *SubmissionStatus, st *SubmissionStatus) error {
 		return q.Put(queueKey(st.Group, st.EmailID), putU64(st.NextAttempt.UnixNano()))
 	}
 	return q.Delete(queueKey(st.Group, st.EmailID))
+}
+
+// staleQueueEntry reports a queue entry of group for id whose submission
+// state is missing or settled: the state cannot be kept in step with it.
+func staleQueueEntry(tx *bolt.Tx, group, id string) error {
+	if tx.Bucket(bQueue).Get(queueKey(group, id)) == nil {
+		return nil
+	}
+	return fmt.Errorf("queue entry of %q for %q has no queued submission state", id, group)
 }
 
 func getSub(tx *bolt.Tx, id, group string) (*SubmissionStatus, error) {

@@ -29,7 +29,18 @@
 // down nothing is attempted and no queue entry is charged an attempt.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
-// Unparsable session files go to DATA/review/ with a .error file.
+// Unparsable session files go to DATA/review/ (a copy) with a .error
+// file; oversize or non-regular entries are renamed whole into it, never
+// read. A .ready marker is deleted only when empty and not a session file
+// with its own marker: bytes that were not stored are never deleted.
+// Names from the wire become keys and file names only escaped (fileName,
+// core.EscapeID): injective, valid UTF-8, no separators.
+//
+// OpenStore refuses a damaged queue database (dbcheck.go: meta page and
+// size checked before bbolt maps it, then bbolt's Check; missing or empty
+// while emails are stored) with a DamageError; Repair rebuilds it from
+// the stored records and .eml files (repair.go).
+//
 // Retention removes the oldest sessions by age and total size, never one
 // with an email still queued.
 //
@@ -47,7 +58,8 @@
 //	emails/YYYY/MM/DD/<id>.eml        exact message bytes
 //	results/YYYY/MM/DD/<id>.json      the core.Email record
 //	archive/<c1>/<c2>/<c3>/<c4>/<c5>/<sha1>  attachments, once each
-//	review/<name>, review/<name>.error       unparsable session files
+//	review/<name>, review/<name>.error       unparsable, oversize or non-regular spool entries
+//	queue.db.damaged-<time>           a damaged queue.db Repair replaced
 //	requests/*.json                   resubmissions handed to a running collector
 //	status.json                       status snapshot of a running collector
 package collector

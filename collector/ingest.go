@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/smtpscope/smtpscope/collector/ace"
 	"github.com/smtpscope/smtpscope/core"
 	bolt "go.etcd.io/bbolt"
 )
@@ -23,8 +22,17 @@ import (
 const readySuffix = ".ready"
 
 // maxSessionFile bounds what is read of one session file (a larger file
-// goes to review/).
+// is moved whole to review/, unread).
 const maxSessionFile = 1 << 30
+
+// sessionLimit is the session file size limit (maxSessionFile unless a
+// test set a smaller one).
+func (c *Collector) sessionLimit() int64 {
+	if c.maxSession > 0 {
+		return c.maxSession
+	}
+	return maxSessionFile
+}
 
 // covers reports whether a group with this coverage receives the email:
 // a deterministic hash of the group name and email id, so the same email
@@ -61,32 +69,33 @@ type ingested struct {
 // entry either claimable again or committed (then released on the next
 // pass, counted as a duplicate claim).
 func (c *Collector) claim(spool, name string) (*ingested, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, filepath.Separator) {
+		return nil, fmt.Errorf("%q%s in %s: no session file name before the suffix; left in the spool", name, readySuffix, spool)
+	}
 	path := filepath.Join(spool, name)
-	ready := path + readySuffix
 	st, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		// A crash between releasing the file and its .ready, or a writer
-		// that made .ready without a file.
-		if rerr := os.Remove(ready); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			return nil, fmt.Errorf("removing orphan %s: %w", ready, rerr)
-		}
-		if !c.store.claimedName(name) {
-			c.log.Warn("ready file without session file", "file", ready)
-		}
-		return nil, nil
+		// A crash between releasing the file and its .ready, a writer
+		// that made .ready without a file, or "<name>.ready" is itself a
+		// session file (with its own marker).
+		return nil, c.removeOrphanMarker(path, name)
 	}
 	if err != nil {
 		return nil, err
 	}
+	limit := c.sessionLimit()
 	if !st.Mode().IsRegular() {
-		return c.toReview(spool, name, nil, fmt.Sprintf("%s: not a regular file (%s)", path, st.Mode().Type()))
+		return c.moveToReview(spool, name, st, fmt.Sprintf("%s: not a regular file (%s)", path, st.Mode().Type()))
 	}
-	if st.Size() > maxSessionFile {
-		return c.toReview(spool, name, nil, fmt.Sprintf("%s: %d bytes, larger than the %d byte limit", path, st.Size(), maxSessionFile))
+	if st.Size() > limit {
+		return c.moveToReview(spool, name, st, fmt.Sprintf("%s: %d bytes, larger than the %d byte limit", path, st.Size(), limit))
 	}
-	data, err := readNoFollow(path, maxSessionFile)
+	data, err := readNoFollow(path, limit)
 	if err != nil {
 		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return c.moveToReview(spool, name, st, fmt.Sprintf("%s: grew beyond the %d byte limit while read", path, limit))
 	}
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
@@ -150,37 +159,113 @@ func (c *Collector) release(spool, name string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("releasing %s: %w", path, err)
 	}
-	if err := os.Remove(path + readySuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("releasing %s: %w", path+readySuffix, err)
+	return removeMarker(path)
+}
+
+// removeMarker removes the .ready marker of path, unless it is itself a
+// session file with its own marker ("<name>.ready.ready": claimed on its
+// own) or holds bytes: markers are empty, and bytes that were not stored
+// are never deleted.
+func removeMarker(path string) error {
+	ready := path + readySuffix
+	if _, err := os.Lstat(ready + readySuffix); err == nil {
+		return nil
+	}
+	st, err := os.Lstat(ready)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Mode().IsRegular() && st.Size() > 0 {
+		return fmt.Errorf("%s: the marker holds %d bytes (a session file named *%s without its own marker?); not deleted, left in the spool", ready, st.Size(), readySuffix)
+	}
+	if err := os.Remove(ready); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("releasing %s: %w", ready, err)
 	}
 	return nil
 }
 
-// toReview quarantines an unparsable session file: DATA/review/<name> and
-// DATA/review/<name>.error, recorded in the database, then releases the
-// spool entry.
-func (c *Collector) toReview(spool, name string, data []byte, reason string) (*ingested, error) {
-	s := c.store
-	rname := ace.SafeName(name)
+// removeOrphanMarker handles a .ready whose session file is missing.
+func (c *Collector) removeOrphanMarker(path, name string) error {
+	if err := removeMarker(path); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path + readySuffix + readySuffix); err != nil && !c.store.claimedName(name) {
+		c.log.Warn("ready file without session file", "file", path+readySuffix)
+	}
+	return nil
+}
+
+// reviewName chooses the name of a quarantined spool entry in dir:
+// fileName's escaping, ".error" kept for the reason files, "+<n>" when
+// taken ('+' is escaped in every name).
+func reviewName(dir, name string) (string, error) {
+	rname := fileName(name)
 	if strings.HasSuffix(rname, errorSuffix) {
-		rname += "_"
+		rname = strings.TrimSuffix(rname, errorSuffix) + "%2Eerror"
 	}
-	// data is nil for entries that are not regular files (never followed:
-	// a symlink could point anywhere) or too large: only the reason is kept
-	dir := filepath.Join(s.dir, ReviewDir)
-	if _, err := os.Stat(filepath.Join(dir, rname)); err == nil {
-		rname = rname + "-" + time.Now().UTC().Format("20060102T150405.000000000")
+	for n := 0; n < 10000; n++ {
+		cand := rname
+		if n > 0 {
+			cand = fmt.Sprintf("%s+%d", rname, n)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, cand)); errors.Is(err, os.ErrNotExist) {
+			return cand, nil
+		}
 	}
-	if err := s.fw.write(filepath.Join(dir, rname), data, time.Time{}); err != nil {
+	return "", fmt.Errorf("no free name in %s for %q", dir, name)
+}
+
+// toReview quarantines an unparsable session file: a copy of its bytes in
+// DATA/review/<name> and the reason in DATA/review/<name>.error, recorded
+// in the database, then releases the spool entry.
+func (c *Collector) toReview(spool, name string, data []byte, reason string) (*ingested, error) {
+	dir := filepath.Join(c.store.dir, ReviewDir)
+	rname, err := reviewName(dir, name)
+	if err != nil {
 		return nil, err
 	}
+	if err := c.store.fw.write(filepath.Join(dir, rname), data, time.Time{}); err != nil {
+		return nil, err
+	}
+	return c.reviewed(spool, name, rname, int64(len(data)), reason)
+}
+
+// moveToReview quarantines a spool entry that is not read (too large, or
+// not a regular file: a symlink is moved, never followed) by renaming it
+// whole into DATA/review/. When it cannot be renamed there (another file
+// system) it stays in the spool and the claim fails.
+func (c *Collector) moveToReview(spool, name string, st os.FileInfo, reason string) (*ingested, error) {
+	dir := filepath.Join(c.store.dir, ReviewDir)
+	rname, err := reviewName(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(filepath.Join(spool, name), filepath.Join(dir, rname)); err != nil {
+		return nil, fmt.Errorf("%s; moving it to %s failed, left in the spool: %w", reason, dir, err)
+	}
+	if c.cfg().FsyncOn() {
+		if err := errors.Join(syncDir(dir), syncDir(spool)); err != nil {
+			return nil, err
+		}
+	}
+	return c.reviewed(spool, name, rname, st.Size(), reason)
+}
+
+// reviewed writes the reason of a review entry, records it and releases
+// the spool entry.
+func (c *Collector) reviewed(spool, name, rname string, size int64, reason string) (*ingested, error) {
+	s := c.store
+	dir := filepath.Join(s.dir, ReviewDir)
 	if err := s.fw.write(filepath.Join(dir, rname+errorSuffix), []byte(reason+"\n"), time.Time{}); err != nil {
 		return nil, err
 	}
 	if err := s.fw.sync(); err != nil {
 		return nil, err
 	}
-	e := &ReviewEntry{Name: rname, Reason: reason, Time: time.Now().UTC(), Size: int64(len(data))}
+	e := &ReviewEntry{Name: rname, Reason: reason, Time: time.Now().UTC(), Size: size}
 	err := s.db.b.Update(func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bReview), []byte(rname), e); err != nil {
 			return err
@@ -202,9 +287,9 @@ func (c *Collector) toReview(spool, name string, data []byte, reason string) (*i
 func (c *Collector) storeSession(name string, data []byte, sha string, mtime time.Time, sess *core.Session) (*ingested, error) {
 	s := c.store
 	now := time.Now().UTC()
-	key := ace.SafeName(name)
+	key := fileName(name)
 	if other, ok := s.sessionSHA(key); ok && other != sha {
-		key = key + "-" + sha[:12]
+		key = key + "+" + sha[:12]
 	}
 	sessRel := SessionsDir + "/" + dayDir(now) + "/" + key
 	if err := s.fw.write(s.Path(sessRel), data, mtime); err != nil {
@@ -256,16 +341,35 @@ func (c *Collector) storeSession(name string, data []byte, sha string, mtime tim
 	return ing, nil
 }
 
-// fileName maps an email id to a file name: the id itself when it is
-// safe, else its safe form plus a hash of the id, so that two ids never
-// share a file.
-func fileName(id string) string {
-	safe := ace.SafeName(id)
-	if safe == id {
-		return safe
+// maxFileName bounds the names fileName makes (file systems allow 255
+// bytes; suffixes such as ".json" and "+<n>" are added).
+const maxFileName = 200
+
+// fileName maps a name from the wire (an email id, a spool file name) to
+// a file name in the data dir: every byte other than an ASCII letter,
+// digit, '_', '-' or a '.' not in first place becomes %XX, so two names
+// never share a file and the name is never "." or "..". A result longer
+// than maxFileName is cut and ends in '+' and 32 hex digits of the
+// name's SHA-256 (fileName escapes '+' everywhere else).
+func fileName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || (c == '.' && i > 0) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
 	}
-	sum := sha256.Sum256([]byte(id))
-	return safe + "-" + hex.EncodeToString(sum[:4])
+	out := b.String()
+	if out == "" {
+		return "%"
+	}
+	if len(out) > maxFileName {
+		sum := sha256.Sum256([]byte(s))
+		out = out[:maxFileName-33] + "+" + hex.EncodeToString(sum[:16])
+	}
+	return out
 }
 
 func claimKey(name, sha string) []byte { return []byte(name + "\x00" + sha) }
@@ -294,6 +398,14 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 	if err := c.writeOutputs(rec, raw, js, now); err != nil {
 		return nil, err
 	}
+	em := emailMeta(rec, sessionKey, emlRel, resRel, now)
+	em.Size, em.Archive, em.Bytes = int64(len(raw)), archived, int64(len(raw)+len(js))
+	return em, nil
+}
+
+// emailMeta is what the queue database keeps of a record stored at
+// emlRel and resRel (Size, Archive and Bytes are the caller's).
+func emailMeta(rec *core.Email, sessionKey, emlRel, resRel string, now time.Time) *EmailMeta {
 	yara := len(rec.YARA)
 	for _, a := range rec.Attachments {
 		yara += len(a.YARA)
@@ -305,12 +417,11 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 	return &EmailMeta{
 		ID: rec.ID, Session: sessionKey, Index: rec.Index, Time: t, Stored: now,
 		SourceIP: rec.Session.SourceIP, MailFrom: rec.Envelope.MailFrom, RcptCount: len(rec.Envelope.RcptTo),
-		Subject: rec.Subject, Size: int64(len(raw)), SHA256: rec.SHA256,
+		Subject: rec.Subject, SHA256: rec.SHA256,
 		Attachments: len(rec.Attachments), IOCs: len(rec.IOCs), YARAHits: yara,
 		Rejected: rec.ServerReply != nil && rec.ServerReply.Code >= 500 && rec.ServerReply.Code <= 599,
-		EML:      emlRel, Record: resRel, Archive: archived, Source: rec.Source,
-		Bytes: int64(len(raw) + len(js)),
-	}, nil
+		EML:      emlRel, Record: resRel, Source: rec.Source,
+	}
 }
 
 // commit records a stored session and its emails in one transaction:

@@ -64,8 +64,9 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 				return nil, fmt.Errorf("data dir: %w", err)
 			}
 		}
-	} else if _, err := os.Stat(filepath.Join(dir, DBFile)); err != nil {
-		return nil, fmt.Errorf("data dir %s: no %s (not a smtpscope data dir, or nothing collected yet)", dir, DBFile)
+	}
+	if err := checkDBPresent(dir, o.ReadOnly); err != nil {
+		return nil, err
 	}
 	d, err := openDB(filepath.Join(dir, DBFile), o.ReadOnly, o.Timeout)
 	if err != nil {
@@ -79,6 +80,23 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		}
 	}
 	return &Store{dir: dir, db: d, fw: newFileWriter(!o.NoFsync), readOnly: o.ReadOnly}, nil
+}
+
+// checkDBPresent refuses a data dir whose queue database is missing or
+// empty (0 bytes) while it holds stored emails: starting afresh would drop
+// their queue entries. A read-only open also needs the database.
+func checkDBPresent(dir string, readOnly bool) error {
+	path := filepath.Join(dir, DBFile)
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		return nil
+	}
+	if eml := storedEmail(dir); eml != "" {
+		return &DamageError{Path: path, What: "missing or empty (0 bytes) while the store holds emails (" + eml + ")"}
+	}
+	if readOnly {
+		return fmt.Errorf("data dir %s: no %s (not a smtpscope data dir, or nothing collected yet)", dir, DBFile)
+	}
+	return nil
 }
 
 // Close closes the queue database.
@@ -326,7 +344,8 @@ func (s *Store) ReviewFile(name string) ([]byte, string, error) {
 	if name != filepath.Base(name) || name == "." || name == ".." || strings.HasSuffix(name, errorSuffix) {
 		return nil, "", fmt.Errorf("review entry %q: %w", name, ErrNotFound)
 	}
-	b, err := os.ReadFile(filepath.Join(s.dir, ReviewDir, name))
+	// a moved entry may be a symlink or huge: never followed, bounded
+	b, err := readNoFollow(filepath.Join(s.dir, ReviewDir, name), maxSessionFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, "", fmt.Errorf("review entry %q: %w", name, ErrNotFound)
 	}
@@ -427,6 +446,21 @@ func (s *Store) Pending(group string, limit int) ([]string, error) {
 		return nil
 	})
 	return out, err
+}
+
+// queuedIn counts the queue entries of group (queued or retrying): the
+// entries the runners deliver, whatever the per-state counters say.
+func (s *Store) queuedIn(group string) (int64, error) {
+	var n int64
+	err := s.db.b.View(func(tx *bolt.Tx) error {
+		prefix := []byte(group + "\x00")
+		c := tx.Bucket(bQueue).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // QueueDepth is the number of undelivered (queued or retrying) entries,

@@ -117,6 +117,7 @@ type groupRunner struct {
 	probe    chan struct{} // to pinger: a node went down
 	mu       sync.Mutex
 	inflight map[string]bool
+	stuck    map[string]bool // entries whose state could not be recorded: never dispatched again by this runner
 	wg       sync.WaitGroup
 	started  bool          // run was called (guarded by Collector.mu)
 	done     chan struct{} // closed when run has returned
@@ -140,7 +141,7 @@ func newGroupRunner(c *Collector, g GroupConfig, sub SubmissionConfig) (*groupRu
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
-	r := &groupRunner{c: c, cfg: g, sub: sub, client: cl, wake: make(chan struct{}, 1), probe: make(chan struct{}, 1), inflight: map[string]bool{}, done: make(chan struct{})}
+	r := &groupRunner{c: c, cfg: g, sub: sub, client: cl, wake: make(chan struct{}, 1), probe: make(chan struct{}, 1), inflight: map[string]bool{}, stuck: map[string]bool{}, done: make(chan struct{})}
 	for _, u := range g.Nodes {
 		// up (optimistic) until the first check says otherwise
 		r.nodes = append(r.nodes, &node{url: u, name: ace.RedactURL(u)})
@@ -312,7 +313,7 @@ func (r *groupRunner) due(now time.Time, limit int) ([]string, error) {
 		c := tx.Bucket(bQueue).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			id := string(k[len(prefix):])
-			if r.inflight[id] || u64(v) > now.UnixNano() {
+			if r.inflight[id] || r.stuck[id] || u64(v) > now.UnixNano() {
 				continue
 			}
 			out = append(out, id)
@@ -372,7 +373,7 @@ func (r *groupRunner) attempt(id string) {
 			return gerr
 		}
 		if old == nil || (old.State != StateQueued && old.State != StateRetrying) {
-			return nil // removed or already settled meanwhile
+			return staleQueueEntry(tx, r.cfg.Name, id) // removed or already settled meanwhile
 		}
 		nw := *old
 		nw.Attempts++
@@ -404,7 +405,12 @@ func (r *groupRunner) attempt(id string) {
 		return nil
 	})
 	if txErr != nil {
-		c.fail("recording submission of "+id, txErr)
+		// retrying would submit again and again: the entry stays queued
+		// (counted as undelivered) but is not dispatched again
+		r.mu.Lock()
+		r.stuck[id] = true
+		r.mu.Unlock()
+		c.fail("recording submission of "+id+" to "+r.cfg.Name+" (not retried until restart)", txErr)
 		return
 	}
 	if st == nil {
@@ -460,6 +466,12 @@ func (r *groupRunner) build(id string) ([]byte, string, error) {
 		return nil, "", &ace.Error{Message: "encoding: " + err.Error(), Permanent: true}
 	}
 	return body, ctype, nil
+}
+
+func (r *groupRunner) stuckCount() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(len(r.stuck))
 }
 
 func (r *groupRunner) nodeStatus() []NodeStatus {

@@ -31,6 +31,10 @@
 //	@uid CHhAvVGS1DHFjwGM9      connection uid (else the file name)
 //	@ts 1700000000.123456       precise start time
 //
+// The uid, from either place, is escaped by EscapeID (invalid UTF-8,
+// control characters, '/', '\' and '%' become %XX), and so are the email
+// ids made from it ("<uid>.<index>").
+//
 // Body lines:
 //
 //	> COMMAND argument          client command (the end of DATA is "> . .")

@@ -104,8 +104,8 @@ func ParseSessionFile(path string) (*Session, error) {
 }
 
 // ParseSession parses a session file read from r. name is used in errors
-// and, without it, as the uid (its base name); mtime is the time used when
-// the file has no header.
+// and, without an @uid line, as the uid (its base name); either is escaped
+// by EscapeID. mtime is the time used when the file has no header.
 func ParseSession(r io.Reader, name string, mtime time.Time) (*Session, error) {
 	return parseSession(r, name, mtime, 0)
 }
@@ -119,7 +119,7 @@ func parseSession(r io.Reader, name string, mtime time.Time, size int64) (*Sessi
 		s:    &Session{},
 		size: size,
 	}
-	p.s.Info.UID = strings.TrimSuffix(filepath.Base(name), ".session")
+	p.s.Info.UID = EscapeID(strings.TrimSuffix(filepath.Base(name), ".session"))
 	if err := p.run(mtime); err != nil {
 		return nil, err
 	}
@@ -359,7 +359,7 @@ func (p *sessionParser) extension(kv string) {
 		}
 	case "uid":
 		if v != "" {
-			p.s.Info.UID = v
+			p.s.Info.UID = EscapeID(v)
 		}
 	case "ts":
 		if t, ok := parseEpoch(v); ok {

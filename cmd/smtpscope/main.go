@@ -28,6 +28,7 @@ type CLI struct {
 	Search  SearchCmd  `cmd:"" help:"Search the index of a data dir."`
 	Index   IndexCmd   `cmd:"" help:"Index every stored email of a data dir that is not indexed yet."`
 	Reindex ReindexCmd `cmd:"" help:"Rebuild the index of a data dir from the store."`
+	Repair  RepairCmd  `cmd:"" help:"Rebuild a damaged queue database from the stored emails (queues again what is not known as sent)."`
 }
 
 func main() {

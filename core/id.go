@@ -1,0 +1,68 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// EscapeID makes a name from the wire (a session file name, an @uid value)
+// usable as a uid or email id: every byte of an invalid UTF-8 sequence,
+// every ASCII control character (NUL included), '/', '\\' and the escape
+// character '%' itself become "%XX" (two upper-case hex digits); all else
+// is kept. The result is valid UTF-8 without path separators or NUL, so it
+// survives a JSON round trip unchanged and is safe in database keys; two
+// different names never give the same id (UnescapeID reverses it).
+func EscapeID(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || escapedRune(r) {
+			for _, c := range []byte(s[i : i+n]) {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+func escapedRune(r rune) bool {
+	return r < 0x20 || r == 0x7f || r == '%' || r == '/' || r == '\\'
+}
+
+func needsEscape(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	return strings.ContainsFunc(s, escapedRune)
+}
+
+// UnescapeID reverses EscapeID.
+func UnescapeID(s string) (string, error) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) || !isUpperHex(s[i+1]) || !isUpperHex(s[i+2]) {
+			return "", errors.New("bad escape in id " + fmt.Sprintf("%q", s))
+		}
+		b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
