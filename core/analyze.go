@@ -218,6 +218,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 				return
 			}
 		}
+		endUnclosed(root)
 	}
 	var visit func(p *enmime.Part, path, parentType string)
 	visit = func(p *enmime.Part, path, parentType string) {
