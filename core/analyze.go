@@ -120,6 +120,7 @@ func (a *Analyzer) SessionEmails(s *Session) []*Email {
 		e.Envelope = m.Envelope
 		e.ServerReply = m.Reply
 		e.Flags = append(append([]string(nil), m.Flags...), e.Flags...)
+		e.Errors = append(append([]string(nil), m.Errors...), e.Errors...)
 		out = append(out, e)
 	}
 	return out

@@ -49,6 +49,10 @@
 //	                            message it cuts is flagged partial and "gap",
 //	                            no bytes are invented.
 //
+// A BDAT chunk whose bytes the file does not carry (no @raw block, or a
+// shorter one; ACE's Zeek script records none) makes its message partial
+// with the flag "no_data" and an error saying how many bytes are missing.
+//
 // Replies are matched to commands in order (pipelining): a reply line whose
 // command has a pending request answers the oldest one; a line for a
 // command with nothing pending continues the previous reply.
