@@ -162,7 +162,7 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 	if a.opts.ExtractIOCs {
 		w.iocs = NewIOCSet()
 	}
-	w.message(raw, "", 0)
+	w.message(w.skipFromLine(raw), "", 0)
 	if a.opts.Yara != nil {
 		if m, err := a.opts.Yara.Scan(raw, a.opts.YaraTimeout); err != nil {
 			e.Errors = append(e.Errors, "yara (email): "+err.Error())
