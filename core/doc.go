@@ -4,6 +4,9 @@
 // RFC 822 files) become Email records: MIME tree, decoded headers and
 // bodies, attachments with hashes and detected types, IOCs, YARA hits.
 //
+// Raw files may start with an mbox From_ line, and mbox files are split
+// into their messages (mbox.go).
+//
 // core depends on nothing else in this module. The Email type in record.go
 // is the one record type of smtpscope.
 //
