@@ -9,11 +9,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime"
 	"mime/quotedprintable"
 	"net/mail"
 	"os"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -129,6 +128,7 @@ func (a *Analyzer) SessionEmails(s *Session) []*Email {
 		e.Envelope = m.Envelope
 		e.ServerReply = m.Reply
 		e.Flags = append(append([]string(nil), m.Flags...), e.Flags...)
+		e.Errors = append(append([]string(nil), m.Errors...), e.Errors...)
 		out = append(out, e)
 	}
 	return out
@@ -170,7 +170,7 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 	if a.opts.ExtractIOCs {
 		w.iocs = NewIOCSet()
 	}
-	w.message(raw, "", 0)
+	w.message(w.skipFromLine(raw), "", 0)
 	if a.opts.Yara != nil {
 		if m, err := a.opts.Yara.Scan(raw, a.opts.YaraTimeout); err != nil {
 			e.Errors = append(e.Errors, "yara (email): "+err.Error())
@@ -229,6 +229,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 				return
 			}
 		}
+		endUnclosed(root)
 	}
 	var visit func(p *enmime.Part, path, parentType string)
 	visit = func(p *enmime.Part, path, parentType string) {
@@ -239,14 +240,11 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			w.errorf("part %s: %s", path, pe.Error())
 		}
 		multipart := strings.HasPrefix(p.ContentType, "multipart/") || p.FirstChild != nil
-		name := p.FileName
-		if name == "" {
-			name = fallbackFilename(p.Header)
-		}
+		name, rawName := partFilename(p)
 		info := Part{
 			Part: path, ContentType: p.ContentType, Charset: p.Charset,
 			Encoding:    strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))),
-			Disposition: p.Disposition, Filename: name, ContentID: strings.Trim(p.ContentID, "<> "),
+			Disposition: p.Disposition, Filename: name, FilenameRaw: rawName, ContentID: strings.Trim(p.ContentID, "<> "),
 			Depth: depth, Parent: prefix,
 		}
 		if multipart {
@@ -390,7 +388,7 @@ func joinBody(body, part string) string {
 // attachment records one non-body part, and the members of a zip.
 func (w *walker) attachment(info Part, data []byte) {
 	at := Attachment{
-		Filename: info.Filename, ContentType: info.ContentType, Size: int64(len(data)),
+		Filename: info.Filename, FilenameRaw: info.FilenameRaw, ContentType: info.ContentType, Size: int64(len(data)),
 		Disposition: info.Disposition, ContentID: info.ContentID, Part: info.Part,
 		Depth: info.Depth, Parent: info.Parent,
 	}
@@ -587,12 +585,24 @@ func (w *walker) addressList(name string) []string {
 	return out
 }
 
+// decodeHeader decodes the RFC 2047 encoded words of a header value. Raw
+// 8-bit bytes inside a word are bytes of the word's charset (mailers that
+// skip the Q escaping write them): they are escaped first, so the word is
+// still decoded. Go's word decoder comes first (enmime's quotes whatever
+// follows an "=" in the decoded text); enmime's, which also repairs words
+// broken by spaces, when words remain.
 func decodeHeader(v string) string {
 	if !strings.Contains(v, "=?") {
 		return v
 	}
+	v = escapeEightBitWords(v)
+	if s, err := wordDecoder.DecodeHeader(v); err == nil && !strings.Contains(s, "=?") {
+		return s
+	}
 	return enmime.DecodeRFC2047(v)
 }
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: charset.NewReaderLabel}
 
 // parseRawHeader returns the header fields of a message as written
 // (continuation lines unfolded) and the offset where the body starts.
@@ -900,124 +910,4 @@ func detectCharset(data []byte, html bool) (encoding.Encoding, string) {
 	}
 	enc, name := charset.Lookup(best.Charset)
 	return enc, name
-}
-
-// fallbackFilename finds a file name enmime could not decode: RFC 2231
-// extended values written in quotes (filename*="iso-8859-1”a%F6.txt"),
-// which real mailers produce although the RFC does not allow the quotes,
-// and continuations (filename*0*=...; filename*1*=...).
-func fallbackFilename(h map[string][]string) string {
-	for _, hn := range []string{"Content-Disposition", "Content-Type"} {
-		for _, v := range h[hn] {
-			want := "filename"
-			if hn == "Content-Type" {
-				want = "name"
-			}
-			if name := rfc2231Param(v, want); name != "" {
-				return name
-			}
-		}
-	}
-	return ""
-}
-
-// rfc2231Param extracts parameter want from a header value, joining
-// continuations and decoding charset'lang'%XX values.
-func rfc2231Param(v, want string) string {
-	type piece struct {
-		n       int
-		val     string
-		encoded bool
-	}
-	var pieces []piece
-	plain := ""
-	for _, param := range splitParams(v) {
-		k, val, ok := strings.Cut(param, "=")
-		if !ok {
-			continue
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		val = strings.TrimSpace(val)
-		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
-			val = strings.ReplaceAll(val[1:len(val)-1], `\"`, `"`)
-		}
-		if k == want {
-			plain = val
-			continue
-		}
-		if !strings.HasPrefix(k, want+"*") {
-			continue
-		}
-		rest := k[len(want)+1:]
-		encoded := strings.HasSuffix(rest, "*") || rest == ""
-		rest = strings.TrimSuffix(rest, "*")
-		n := 0
-		if rest != "" {
-			var err error
-			if n, err = strconv.Atoi(rest); err != nil {
-				continue
-			}
-		}
-		pieces = append(pieces, piece{n, val, encoded})
-	}
-	if len(pieces) == 0 {
-		return plain
-	}
-	sort.SliceStable(pieces, func(i, j int) bool { return pieces[i].n < pieces[j].n })
-	var cs string
-	var buf []byte
-	for i, p := range pieces {
-		val := p.val
-		if p.encoded {
-			if i == 0 {
-				if parts := strings.SplitN(val, "'", 3); len(parts) == 3 {
-					cs, val = parts[0], parts[2]
-				}
-			}
-			buf = append(buf, percentDecode(val)...)
-		} else {
-			buf = append(buf, val...)
-		}
-	}
-	if cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-		if enc, _ := charset.Lookup(cs); enc != nil {
-			if s, err := decodeWith(enc, buf); err == nil {
-				return s
-			}
-		}
-	}
-	return string(buf)
-}
-
-// splitParams splits "type; a=1; b=\"x;y\"" on semicolons outside quotes.
-func splitParams(v string) []string {
-	var out []string
-	inQ, start := false, 0
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '\\':
-			i++
-		case '"':
-			inQ = !inQ
-		case ';':
-			if !inQ {
-				out = append(out, v[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, v[start:])
-}
-
-func percentDecode(s string) []byte {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		out = append(out, s[i])
-	}
-	return out
 }

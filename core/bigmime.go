@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/textproto"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -162,7 +163,8 @@ func splitParts(body []byte, boundary string) (parts [][]byte, closed bool) {
 		// As enmime: "--boundary--" closes whatever follows it; otherwise
 		// the boundary must be followed by white space (so "--boundary-1"
 		// of a nested multipart is not a delimiter of "boundary").
-		isDelim := isClose || after < len(body) && (body[after] == ' ' || body[after] == '\t' || body[after] == '\r' || body[after] == '\n')
+		// A delimiter that is the last line may have no line end.
+		isDelim := isClose || after == len(body) || body[after] == ' ' || body[after] == '\t' || body[after] == '\r' || body[after] == '\n'
 		if !lineStart || !isDelim {
 			pos = at + 1
 			continue
@@ -187,4 +189,66 @@ func splitParts(body []byte, boundary string) (parts [][]byte, closed bool) {
 		parts = append(parts, body[start:])
 	}
 	return parts, false
+}
+
+// endUnclosed repairs the end of a tree read by enmime's part reader: in an
+// unclosed multipart whose last line is a delimiter line of it (LF line
+// ends, or no final line end), enmime leaves that line in the content of
+// the last leaf. As in splitParts, the delimiter (with the line end before
+// it) is cut off and opens an empty last part.
+func endUnclosed(root *enmime.Part) {
+	var chain []*enmime.Part // the multiparts from root to the last leaf
+	leaf := root
+	for leaf.FirstChild != nil {
+		chain = append(chain, leaf)
+		leaf = leaf.FirstChild
+		for leaf.NextSibling != nil {
+			leaf = leaf.NextSibling
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		mp := chain[i]
+		if !hasError(mp, enmime.ErrorMissingBoundary) {
+			continue
+		}
+		if n := trailingDelimiter(leaf.Content, mp.Boundary); n >= 0 {
+			leaf.Content = leaf.Content[:n]
+			mp.AddChild(&enmime.Part{Header: textproto.MIMEHeader{}})
+			return
+		}
+	}
+}
+
+func hasError(p *enmime.Part, name string) bool {
+	for _, e := range p.Errors {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// trailingDelimiter returns where the last line of b starts (before its
+// preceding line end) when that line is "--boundary" followed by white
+// space only; -1 otherwise.
+func trailingDelimiter(b []byte, boundary string) int {
+	end := len(b)
+	for end > 0 && (b[end-1] == ' ' || b[end-1] == '\t' || b[end-1] == '\r' || b[end-1] == '\n') {
+		end--
+	}
+	start := end - len(boundary) - 2
+	if boundary == "" || start < 0 || string(b[start:end]) != "--"+boundary {
+		return -1
+	}
+	if start == 0 {
+		return 0
+	}
+	if b[start-1] != '\n' {
+		return -1
+	}
+	start--
+	if start > 0 && b[start-1] == '\r' {
+		start--
+	}
+	return start
 }

@@ -179,7 +179,9 @@ func TestCorpusStalwartAttachments(t *testing.T) {
 		e := a.AnalyzeBytes(raw)
 		var got []string
 		for _, at := range e.Attachments {
-			if at.Depth == 0 {
+			if at.Depth == 0 && at.FilenameRaw != "" {
+				got = append(got, at.FilenameRaw) // stalwart names the file as the header does
+			} else if at.Depth == 0 {
 				got = append(got, at.Filename)
 			}
 		}

@@ -4,6 +4,9 @@
 // RFC 822 files) become Email records: MIME tree, decoded headers and
 // bodies, attachments with hashes and detected types, IOCs, YARA hits.
 //
+// Raw files may start with an mbox From_ line, and mbox files are split
+// into their messages (mbox.go).
+//
 // core depends on nothing else in this module. The Email type in record.go
 // is the one record type of smtpscope.
 //
@@ -52,6 +55,10 @@
 //	@gap N                      ours: the capture lost N bytes here; the
 //	                            message it cuts is flagged partial and "gap",
 //	                            no bytes are invented.
+//
+// A BDAT chunk whose bytes the file does not carry (no @raw block, or a
+// shorter one; ACE's Zeek script records none) makes its message partial
+// with the flag "no_data" and an error saying how many bytes are missing.
 //
 // Replies are matched to commands in order (pipelining): a reply line whose
 // command has a pending request answers the oldest one; a line for a

@@ -112,6 +112,10 @@ type Part struct {
 	Encoding    string `json:"encoding,omitempty"`
 	Disposition string `json:"disposition,omitempty"`
 	Filename    string `json:"filename,omitempty"`
+	// FilenameRaw is the file name as the header gives it (after RFC 2047
+	// and RFC 2231 decoding), when Filename differs from it: Filename is
+	// its last path component, as mail clients save the file.
+	FilenameRaw string `json:"filename_raw,omitempty"`
 	ContentID   string `json:"content_id,omitempty"`
 	Size        int64  `json:"size"` // decoded size
 	Depth       int    `json:"depth"`
@@ -122,6 +126,7 @@ type Part struct {
 // found recursively, including attached messages and their contents.
 type Attachment struct {
 	Filename     string      `json:"filename"`
+	FilenameRaw  string      `json:"filename_raw,omitempty"` // as Part.FilenameRaw
 	ContentType  string      `json:"content_type"`
 	DetectedType string      `json:"detected_type"`
 	Size         int64       `json:"size"`

@@ -54,6 +54,9 @@ type Message struct {
 	Reply    *Reply
 	Partial  bool
 	Flags    []string
+	// Errors say what is wrong with the message as captured (e.g. BDAT
+	// chunks the file does not carry).
+	Errors []string
 }
 
 // Message flags.
@@ -64,6 +67,7 @@ const (
 	FlagTruncated  = "truncated"    // the session ended inside the message
 	FlagGap        = "gap"          // the capture lost bytes inside the message
 	FlagNoMailFrom = "no_mail_from" // the message had no MAIL FROM in its transaction
+	FlagNoData     = "no_data"      // a BDAT chunk's bytes are not in the session file
 )
 
 // SessionError is a session file that cannot be parsed at all.
@@ -156,6 +160,8 @@ type msgBuilder struct {
 	data  chunkBuffer
 	done  bool
 	event int // index of its EventData event
+	// BDAT chunk bytes declared but not in the file, and their chunks
+	missing, missingChunks int64
 }
 
 type sessionParser struct {
@@ -178,6 +184,10 @@ type sessionParser struct {
 	size     int64 // input size when known (0: unknown)
 	consumed int64 // bytes read so far
 	bdatLast bool  // the last BDAT command had LAST: finish after its chunk
+	// bdatWant is the size of the last BDAT chunk while its @raw block
+	// has not been read (bdatMsg is its message).
+	bdatWant int64
+	bdatMsg  *msgBuilder
 }
 
 type replyState struct {
@@ -447,6 +457,7 @@ func (p *sessionParser) body(l []byte) error {
 	}
 	if isProtoLine(l) || (len(l) == 1 && (l[0] == '>' || l[0] == '<')) {
 		p.protocol++
+		p.chunkMissing(0)
 		if p.bdatLast && p.cur != nil {
 			p.finishBDAT() // BDAT LAST with no chunk bytes in the file
 		}
@@ -508,6 +519,9 @@ func (p *sessionParser) rawBlock(l []byte, inData bool) error {
 	}
 	got, err := mb.data.ReadFrom(io.LimitReader(p.br, n))
 	p.consumed += got
+	if !inData {
+		p.chunkMissing(got)
+	}
 	p.s.Events[mb.event].Bytes = int64(mb.data.Len())
 	if err != nil || got < n {
 		mb.m.Partial = true
@@ -562,6 +576,9 @@ func (p *sessionParser) gap(l []byte) bool {
 	if p.cur != nil {
 		p.cur.m.Partial = true
 		addFlag(p.cur.m, FlagGap)
+	}
+	if !p.dataMode {
+		p.bdatWant = max(p.bdatWant-n, 0) // lost, not missing from the file
 	}
 	p.anomaly("capture gap: %d bytes missing", n)
 	return true
@@ -705,7 +722,9 @@ func (p *sessionParser) command(l []byte) {
 		// The chunk bytes follow as an @raw block; the message is complete
 		// once the LAST chunk is read (or at the next line if none follows).
 		p.bdatLast = last
-		if n, err := strconv.ParseInt(firstField(f), 10, 64); err == nil && n == 0 && last {
+		n, _ := strconv.ParseInt(firstField(f), 10, 64)
+		p.bdatWant, p.bdatMsg = n, p.cur
+		if n == 0 && last {
 			p.finishBDAT()
 		}
 		return
@@ -750,6 +769,30 @@ func firstField(f []string) string {
 		return ""
 	}
 	return f[0]
+}
+
+// chunkMissing is called when the last BDAT's chunk has been read (got
+// bytes of it) or cannot follow any more (got 0): the bytes it lacks are
+// counted against its message.
+func (p *sessionParser) chunkMissing(got int64) {
+	if p.bdatWant > got && p.bdatMsg != nil {
+		p.bdatMsg.missing += p.bdatWant - got
+		p.bdatMsg.missingChunks++
+	}
+	p.bdatWant, p.bdatMsg = 0, nil
+}
+
+// noData marks a message whose BDAT chunks the session file lacks (ACE's
+// Zeek script cannot record BDAT data): partial, never a complete message
+// that never existed.
+func noData(mb *msgBuilder) {
+	if mb.missing == 0 {
+		return
+	}
+	mb.m.Partial = true
+	addFlag(mb.m, FlagNoData)
+	mb.m.Errors = append(mb.m.Errors, fmt.Sprintf("BDAT: %d bytes of %d chunk(s) are not in the session file "+
+		"(the capture did not record the chunk data; ACE's Zeek script cannot)", mb.missing, mb.missingChunks))
 }
 
 // finishBDAT completes the message of a BDAT ... LAST.
@@ -927,6 +970,7 @@ func (p *sessionParser) finish() error {
 	if p.protocol == 0 && p.garbage > 0 {
 		return p.fail(0, "not a session file: no SMTP command or reply lines")
 	}
+	p.chunkMissing(0)
 	if p.cur != nil && !p.cur.done {
 		if p.bdatLast {
 			p.finishBDAT()
@@ -940,6 +984,7 @@ func (p *sessionParser) finish() error {
 	for _, mb := range p.msgs {
 		m := mb.m
 		m.Data = mb.data.Bytes()
+		noData(mb)
 		tx := mb.tx
 		m.Envelope = Envelope{MailFrom: tx.mailFrom, MailFromRaw: tx.mailFromRaw, MailParams: tx.params, RcptTo: []string{}}
 		for _, r := range tx.rcpts {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ type ParseCmd struct {
 	OmitBody  bool     `help:"Leave body_text and body_html out of the records (IOCs are still extracted)." name:"omit-body"`
 	Eml       bool     `help:"Inputs are raw RFC 822 messages (.eml), not session files." xor:"kind"`
 	Pcap      bool     `help:"Inputs are pcap/pcapng captures." xor:"kind"`
+	Mbox      bool     `help:"Inputs are mbox files (mboxrd/mboxo): one record per message, source FILE#n." xor:"kind"`
 	Ports     []int    `help:"With --pcap: TCP ports carrying SMTP." default:"25,587,2525"`
 	NoIOCs    bool     `help:"Do not extract IOCs." name:"no-iocs"`
 	IOCKeys   []string `help:"Where IOCs come from: header names and body, body_html (default: stoQ's list)." name:"ioc-keys"`
@@ -69,12 +71,15 @@ func (c *ParseCmd) Run() error {
 	if c.Pcap {
 		return c.runPcap(an, emit)
 	}
-	files, err := expandInputs(c.Paths, c.Eml)
+	files, err := expandInputs(c.Paths, c.Eml || c.Mbox)
 	if err != nil {
 		return err
 	}
 	failed := 0
 	err = forEachOrdered(files, c.Jobs, func(path string) ([]*core.Email, error) {
+		if c.Mbox {
+			return analyzeMbox(an, path)
+		}
 		if c.Eml {
 			e, err := an.AnalyzeFile(path)
 			if err != nil {
@@ -88,15 +93,14 @@ func (c *ParseCmd) Run() error {
 		}
 		return an.SessionEmails(s), nil
 	}, func(path string, emails []*core.Email, err error) error {
-		if err != nil {
-			failed++
-			fmt.Fprintf(os.Stderr, "smtpscope parse: %v\n", err)
-			return nil
-		}
-		for _, e := range emails {
+		for _, e := range emails { // what was read before an error too
 			if err := emit(e); err != nil {
 				return err
 			}
+		}
+		if err != nil {
+			failed++
+			fmt.Fprintf(os.Stderr, "smtpscope parse: %v\n", err)
 		}
 		return nil
 	})
@@ -203,4 +207,29 @@ func forEachOrdered[T any](items []string, jobs int, work func(string) (T, error
 		}
 	}
 	return nil
+}
+
+// analyzeMbox analyses every message of an mbox file; source is
+// "FILE#n" (n from 0). The messages read before an error are returned
+// with it.
+func analyzeMbox(an *core.Analyzer, path string) ([]*core.Email, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := core.NewMboxReader(f, 0)
+	var out []*core.Email
+	for n := 0; ; n++ {
+		msg, err := r.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", path, err)
+		}
+		e := an.AnalyzeBytes(msg)
+		e.Source = fmt.Sprintf("%s#%d", path, n)
+		out = append(out, e)
+	}
 }
