@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -35,15 +36,16 @@ func (l *errorList) AddWarning(name, format string, args ...any) {
 // RawContent, but every leaf's Content is a subslice of raw: nothing is
 // copied. Headers and media types are parsed with enmime's own functions.
 // Callers must not modify a leaf's Content (it is the message).
-func splitMIME(raw []byte) *enmime.Part {
-	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0)
+// Oversized header blocks are reduced as scanMIME reduces them (lim).
+func splitMIME(raw []byte, lim scanLimits) *enmime.Part {
+	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0, lim)
 }
 
-func splitEntity(b []byte, defaultCT string, depth int) *enmime.Part {
+func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.Part {
 	var errs errorList
 	p := &enmime.Part{}
 	hdrEnd := headerEnd(b)
-	hdr, err := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(b[:hdrEnd])), &errs)
+	hdr, err := enmime.ReadHeader(bufio.NewReader(headerReader(b[:hdrEnd], lim)), &errs)
 	if err != nil {
 		errs.AddWarning(enmime.ErrorMalformedHeader, "%v", err)
 	}
@@ -98,7 +100,7 @@ func splitEntity(b []byte, defaultCT string, depth int) *enmime.Part {
 				Detail: fmt.Sprintf("Boundary %q was not closed correctly", p.Boundary)})
 		}
 		for _, part := range parts {
-			p.AddChild(splitEntity(part, "", depth+1))
+			p.AddChild(splitEntity(part, "", depth+1, lim))
 		}
 		return p
 	}
@@ -187,4 +189,13 @@ func splitParts(body []byte, boundary string) (parts [][]byte, closed bool) {
 		parts = append(parts, body[start:])
 	}
 	return parts, false
+}
+
+// headerReader returns a header block as the MIME parser should read it:
+// reduced when oversized (reduceHeader).
+func headerReader(block []byte, lim scanLimits) io.Reader {
+	if red, ok := reduceHeader(block, lim); ok {
+		return mimeScan{segs: red}.reader()
+	}
+	return bytes.NewReader(block)
 }
