@@ -52,6 +52,12 @@ func analysisOptions(a AnalysisConfig, yara core.Scanner, archive func(*core.Att
 		lim.MaxRatio = a.ZipMaxRatio
 	}
 	opts.ZipLimits = lim
+	opts.MaxHeaderValue = int(a.MaxHeaderValue)
+	opts.MaxHeaderFields = a.MaxHeaderFields
+	opts.MaxBodyBytes = int(a.MaxBodyBytes)
+	opts.MaxParts = a.MaxParts
+	opts.MaxMIMEDepth = a.MaxMIMEDepth
+	opts.AnalysisTimeout = a.AnalysisTimeout.D()
 	if yara != nil && len(a.YaraRules) > 0 && a.dispatches(DispatchYara) {
 		opts.Yara = yara
 	}

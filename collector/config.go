@@ -155,6 +155,16 @@ type AnalysisConfig struct {
 	ZipMaxMembers   int      `toml:"zip_max_members"`
 	ZipMaxTotalSize ByteSize `toml:"zip_max_total_size"`
 	ZipMaxRatio     float64  `toml:"zip_max_ratio"`
+	// Per-email limits (0 = core's defaults; README "Limits"): what the
+	// record keeps of a header value, of the header fields and of each
+	// body; the MIME parts and multipart nesting analysed; the analysis
+	// time after which later steps are skipped.
+	MaxHeaderValue  ByteSize `toml:"max_header_value"`
+	MaxHeaderFields int      `toml:"max_header_fields"`
+	MaxBodyBytes    ByteSize `toml:"max_body_bytes"`
+	MaxParts        int      `toml:"max_parts"`
+	MaxMIMEDepth    int      `toml:"max_mime_depth"`
+	AnalysisTimeout Duration `toml:"analysis_timeout"`
 }
 
 // Analyzer names accepted in always_dispatch.
@@ -208,6 +218,12 @@ func (a AnalysisConfig) validate() []error {
 	}
 	if a.ZipMaxDepth < 0 || a.ZipMaxMembers < 0 || a.ZipMaxTotalSize < 0 || a.ZipMaxRatio < 0 || math.IsNaN(a.ZipMaxRatio) {
 		errs = append(errs, errors.New("analysis.zip_max_*: limits must be 0 (default) or positive"))
+	}
+	if a.MaxHeaderValue < 0 || a.MaxHeaderFields < 0 || a.MaxBodyBytes < 0 || a.MaxParts < 0 || a.MaxMIMEDepth < 0 || a.AnalysisTimeout < 0 {
+		errs = append(errs, errors.New("analysis.max_header_value, max_header_fields, max_body_bytes, max_parts, max_mime_depth, analysis_timeout: limits must be 0 (default) or positive"))
+	}
+	if a.MaxHeaderValue > math.MaxInt32 || a.MaxBodyBytes > math.MaxInt32 {
+		errs = append(errs, errors.New("analysis.max_header_value, max_body_bytes: at most 2GB"))
 	}
 	return errs
 }

@@ -73,6 +73,13 @@ func DefaultOptions() Options {
 		YaraTimeout: DefaultYaraTimeout,
 		Unzip:       true,
 		ZipLimits:   DefaultZipLimits(),
+
+		MaxHeaderValue:  DefaultMaxHeaderValue,
+		MaxHeaderFields: DefaultMaxHeaderFields,
+		MaxBodyBytes:    DefaultMaxBodyBytes,
+		MaxParts:        DefaultMaxParts,
+		MaxMIMEDepth:    DefaultMaxMIMEDepth,
+		AnalysisTimeout: DefaultAnalysisTimeout,
 	}
 }
 
