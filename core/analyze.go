@@ -251,6 +251,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 	if len(raw) >= w.a.splitAt {
 		root, owned = splitMIME(raw[:scan.cut], w.scanLimits()), false
 	} else {
+		for _, b := range scan.unclosed { // closed for the parser (scanMIME)
+			w.errorf("mime%s: boundary %q was not closed", at(prefix), clipString(b, 80))
+		}
 		var err error
 		if root, err = w.a.parser.ReadParts(scan.reader()); err != nil {
 			w.errorf("mime%s: %v", at(prefix), err)

@@ -23,6 +23,9 @@ type mimeScan struct {
 	parts int    // part delimiters before the cut
 	cut   int    // raw[cut:] is left out (len(raw) when nothing is)
 	why   string // the limit reached, "" when none
+	// unclosed lists the boundaries the message never closes,
+	// innermost first (the parser is given their close delimiters).
+	unclosed []string
 }
 
 // reader returns the scanned message as one stream.
@@ -121,9 +124,28 @@ func (s *mimeScanner) header(pos int) (int, bool) {
 	return pos + len(block), true
 }
 
+// cutAt ends the scan at offset at. Multiparts still open are closed
+// with synthesized close delimiters: the parser's cost for unclosed
+// nested multiparts grows exponentially with their depth (20 levels: a
+// second). Those the message leaves open are reported in unclosed.
 func (s *mimeScanner) cutAt(at int, why string) mimeScan {
 	s.segs = append(s.segs, s.raw[s.emitted:at])
-	return mimeScan{segs: s.segs, parts: s.parts, cut: at, why: why}
+	m := mimeScan{parts: s.parts, cut: at, why: why}
+	if len(s.open) > 0 {
+		var closing []byte
+		if at > 0 && s.raw[at-1] != '\n' {
+			closing = append(closing, "\r\n"...)
+		}
+		for k := len(s.open) - 1; k >= 0; k-- {
+			closing = append(append(closing, s.open[k]...), "--\r\n"...)
+			if why == "" {
+				m.unclosed = append(m.unclosed, string(s.open[k][2:]))
+			}
+		}
+		s.segs = append(s.segs, closing)
+	}
+	m.segs = s.segs
+	return m
 }
 
 // eachField calls fn with every field of a header block: its name and
@@ -173,7 +195,7 @@ func multipartBoundary(block []byte, max int) string {
 		return ""
 	}
 	_, v, _ := strings.Cut(string(ct.buf), ":")
-	mtype, params, _, _ := mediatype.Parse(v)
+	mtype, params, _, _ := mediatype.Parse(strings.TrimSpace(v))
 	if !strings.HasPrefix(mtype, "multipart/") {
 		return ""
 	}
