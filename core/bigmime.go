@@ -14,9 +14,9 @@ import (
 // BigMessage is the size from which a message's MIME structure is split
 // without copying (splitMIME) instead of read through enmime's part
 // reader, which holds every part's content twice while reading it. The
-// parts are the same; for a 100 MB email the peak memory drops from about
-// 4x to about 2x the message.
-const BigMessage = 32 << 20
+// parts are the same; the peak memory drops from about 4x to about 2x the
+// message. Below it, enmime's 4x is a few tens of MB at most.
+const BigMessage = 8 << 20
 
 // maxSplitDepth bounds multipart nesting in splitMIME.
 const maxSplitDepth = 100
