@@ -62,6 +62,12 @@ func analysisOptions(a AnalysisConfig, yara core.Scanner, archive func(*core.Att
 	if a.ArchiveMaxEmailBytes > 0 {
 		opts.OnAttachmentMaxBytes = int64(a.ArchiveMaxEmailBytes)
 	}
+	opts.MaxHeaderValue = int(a.MaxHeaderValue)
+	opts.MaxHeaderFields = a.MaxHeaderFields
+	opts.MaxBodyBytes = int(a.MaxBodyBytes)
+	opts.MaxParts = a.MaxParts
+	opts.MaxMIMEDepth = a.MaxMIMEDepth
+	opts.AnalysisTimeout = a.AnalysisTimeout.D()
 	if yara != nil && len(a.YaraRules) > 0 && a.dispatches(DispatchYara) {
 		opts.Yara = yara
 	}

@@ -163,6 +163,16 @@ type AnalysisConfig struct {
 	// ArchiveMaxEmailBytes caps the attachment bytes one email writes to
 	// the archive (each of archive/ and archive_dir; 0 = 256 MiB).
 	ArchiveMaxEmailBytes ByteSize `toml:"archive_max_email_bytes"`
+	// Per-email limits (0 = core's defaults; README "Limits"): what the
+	// record keeps of a header value, of the header fields and of each
+	// body; the MIME parts and multipart nesting analysed; the analysis
+	// time after which later steps are skipped.
+	MaxHeaderValue  ByteSize `toml:"max_header_value"`
+	MaxHeaderFields int      `toml:"max_header_fields"`
+	MaxBodyBytes    ByteSize `toml:"max_body_bytes"`
+	MaxParts        int      `toml:"max_parts"`
+	MaxMIMEDepth    int      `toml:"max_mime_depth"`
+	AnalysisTimeout Duration `toml:"analysis_timeout"`
 }
 
 // Analyzer names accepted in always_dispatch.
@@ -220,6 +230,12 @@ func (a AnalysisConfig) validate() []error {
 	}
 	if a.ArchiveMaxEmailBytes < 0 {
 		errs = append(errs, errors.New("analysis.archive_max_email_bytes: must be 0 (default) or positive"))
+	}
+	if a.MaxHeaderValue < 0 || a.MaxHeaderFields < 0 || a.MaxBodyBytes < 0 || a.MaxParts < 0 || a.MaxMIMEDepth < 0 || a.AnalysisTimeout < 0 {
+		errs = append(errs, errors.New("analysis.max_header_value, max_header_fields, max_body_bytes, max_parts, max_mime_depth, analysis_timeout: limits must be 0 (default) or positive"))
+	}
+	if a.MaxHeaderValue > math.MaxInt32 || a.MaxBodyBytes > math.MaxInt32 {
+		errs = append(errs, errors.New("analysis.max_header_value, max_body_bytes: at most 2GB"))
 	}
 	return errs
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,11 +30,19 @@ func tmpSuffix() string { return atomicfile.TempSuffix() }
 // write stores data at path atomically; mtime, when not zero, is set on
 // the file before it becomes visible.
 func (w *fileWriter) write(path string, data []byte, mtime time.Time) error {
+	return w.writeWith(path, func(f io.Writer) error {
+		_, err := f.Write(data)
+		return err
+	}, mtime)
+}
+
+// writeWith is write for content that fill streams into the file.
+func (w *fileWriter) writeWith(path string, fill func(io.Writer) error, mtime time.Time) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	if err := atomicfile.Write(path, data, mtime, w.fsync); err != nil {
+	if err := atomicfile.WriteWith(path, mtime, w.fsync, fill); err != nil {
 		return err
 	}
 	w.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -388,18 +387,15 @@ func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, n
 	if c.cfg().ArchiveOn() {
 		archived = c.archived(rec)
 	}
-	js, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encoding record %s: %w", rec.ID, err)
-	}
-	if err := s.fw.write(s.Path(resRel), js, time.Time{}); err != nil {
+	var js byteCounter
+	if err := s.fw.writeWith(s.Path(resRel), recordWriter(rec, &js), time.Time{}); err != nil {
 		return nil, err
 	}
-	if err := c.writeOutputs(rec, raw, js, now); err != nil {
+	if err := c.writeOutputs(rec, raw, now); err != nil {
 		return nil, err
 	}
 	em := emailMeta(rec, sessionKey, emlRel, resRel, now)
-	em.Size, em.Archive, em.Bytes = int64(len(raw)), archived, int64(len(raw)+len(js))
+	em.Size, em.Archive, em.Bytes = int64(len(raw)), archived, int64(len(raw))+int64(js)
 	return em, nil
 }
 
@@ -422,6 +418,25 @@ func emailMeta(rec *core.Email, sessionKey, emlRel, resRel string, now time.Time
 		Rejected: rec.ServerReply != nil && rec.ServerReply.Code >= 500 && rec.ServerReply.Code <= 599,
 		EML:      emlRel, Record: resRel, Source: rec.Source,
 	}
+}
+
+// recordWriter streams rec as one line of terminal-safe compact JSON
+// (core.NewJSONEncoder), adding the bytes written to n.
+func recordWriter(rec *core.Email, n *byteCounter) func(io.Writer) error {
+	return func(w io.Writer) error {
+		if err := core.NewJSONEncoder(io.MultiWriter(w, n)).Encode(rec); err != nil {
+			return fmt.Errorf("encoding record %s: %w", rec.ID, err)
+		}
+		return nil
+	}
+}
+
+// byteCounter counts the bytes written to it.
+type byteCounter int64
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
 }
 
 // commit records a stored session and its emails in one transaction:

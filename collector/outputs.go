@@ -20,8 +20,7 @@ import (
 )
 
 // writeOutputs writes the email's archive_dir and results_dir outputs.
-// js is the record as stored in the data dir.
-func (c *Collector) writeOutputs(rec *core.Email, raw []byte, js []byte, now time.Time) error {
+func (c *Collector) writeOutputs(rec *core.Email, raw []byte, now time.Time) error {
 	cfg := c.cfg()
 	a := cfg.Analysis
 	if a.ArchiveDir == "" && a.ResultsDir == "" {
@@ -59,7 +58,8 @@ func (c *Collector) writeOutputs(rec *core.Email, raw []byte, js []byte, now tim
 		}
 		return c.store.fw.write(filepath.Join(a.ResultsDir, id), b, time.Time{})
 	}
-	return c.store.fw.write(filepath.Join(a.ResultsDir, fileName(rec.ID)+".json"), append(js, '\n'), time.Time{})
+	var n byteCounter
+	return c.store.fw.writeWith(filepath.Join(a.ResultsDir, fileName(rec.ID)+".json"), recordWriter(rec, &n), time.Time{})
 }
 
 // StoqScanID is the scan_id of an email's stoQ results (and the name of

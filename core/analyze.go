@@ -58,6 +58,14 @@ type Options struct {
 	// over (smaller ones after it still are): it gets an error, the email
 	// the flag "archive_limit".
 	OnAttachmentMaxBytes int64
+
+	// Limits (limits.go); zero means the Default* value.
+	MaxHeaderValue  int           // bytes kept of one header value
+	MaxHeaderFields int           // header fields kept
+	MaxBodyBytes    int           // bytes kept of body_text, of body_html
+	MaxParts        int           // MIME parts analysed per email
+	MaxMIMEDepth    int           // multipart nesting analysed per message
+	AnalysisTimeout time.Duration // per email; later steps are skipped
 }
 
 // DefaultOptions are stoQ's smtp plugin defaults: bodies kept, IOCs from
@@ -72,6 +80,12 @@ func DefaultOptions() Options {
 		ZipLimits:   DefaultZipLimits(),
 
 		OnAttachmentMaxBytes: 256 << 20,
+		MaxHeaderValue:       DefaultMaxHeaderValue,
+		MaxHeaderFields:      DefaultMaxHeaderFields,
+		MaxBodyBytes:         DefaultMaxBodyBytes,
+		MaxParts:             DefaultMaxParts,
+		MaxMIMEDepth:         DefaultMaxMIMEDepth,
+		AnalysisTimeout:      DefaultAnalysisTimeout,
 	}
 }
 
@@ -89,6 +103,7 @@ func NewAnalyzer(opts Options) *Analyzer {
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = 10
 	}
+	opts = withLimitDefaults(opts)
 	a := &Analyzer{
 		opts: opts,
 		// enmime parses the structure (boundaries, headers, media types,
@@ -166,12 +181,13 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 		}
 	}()
 
-	w := &walker{a: a, e: e}
+	w := &walker{a: a, e: e, partsLeft: a.opts.MaxParts, deadline: time.Now().Add(a.opts.AnalysisTimeout)}
 	if a.opts.ExtractIOCs {
 		w.iocs = NewIOCSet()
 	}
 	w.message(w.skipFromLine(raw), "", 0)
-	if a.opts.Yara != nil {
+	w.finishBodies()
+	if a.opts.Yara != nil && !w.expired("the YARA scan of the email") {
 		if m, err := a.opts.Yara.Scan(raw, a.opts.YaraTimeout); err != nil {
 			e.Errors = append(e.Errors, "yara (email): "+err.Error())
 		} else {
@@ -184,11 +200,23 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 			e.IOCs = []IOC{}
 		}
 	}
-	if a.opts.OmitBody {
-		e.BodyText, e.BodyHTML = "", ""
-		e.BodyOmitted = true
-	}
 	return e
+}
+
+// finishBodies puts the bodies into the record (bounded), or marks them
+// omitted.
+func (w *walker) finishBodies() {
+	if w.a.opts.OmitBody {
+		w.e.BodyOmitted = true
+		return
+	}
+	var t *Truncation
+	if w.e.BodyText, t = w.bodyText.result("body_text"); t != nil {
+		w.truncated(*t)
+	}
+	if w.e.BodyHTML, t = w.bodyHTML.result("body_html"); t != nil {
+		w.truncated(*t)
+	}
 }
 
 func hashes(b []byte) (string, string, string) {
@@ -206,6 +234,12 @@ type walker struct {
 	hitDepth bool
 	zips     zipSpent    // the per-email zip limits used so far
 	handed   handedBytes // what OnAttachment received
+	bodyText bodyAcc
+	bodyHTML bodyAcc
+	// partsLeft is what remains of MaxParts for this email.
+	partsLeft int
+	deadline  time.Time
+	stopped   bool // the deadline passed (expired)
 }
 
 // message analyses a message (the email itself at depth 0, an attached
@@ -214,16 +248,23 @@ type walker struct {
 func (w *walker) message(raw []byte, prefix string, depth int) {
 	top := depth == 0
 	if top {
-		fields, _ := parseRawHeader(raw)
-		w.headers(fields)
+		h := parseRawHeader(raw, w.a.opts.MaxHeaderValue, w.a.opts.MaxHeaderFields)
+		for _, t := range h.cuts {
+			w.truncated(t)
+		}
+		w.headers(h.fields)
 	}
+	scan := w.scanMIME(raw, prefix)
 	var root *enmime.Part
 	owned := true // part contents are buffers of their own (may be decoded in place)
 	if len(raw) >= w.a.splitAt {
-		root, owned = splitMIME(raw), false
+		root, owned = splitMIME(raw[:scan.cut], w.scanLimits()), false
 	} else {
+		for _, b := range scan.unclosed { // closed for the parser (scanMIME)
+			w.errorf("mime%s: boundary %q was not closed", at(prefix), clipString(b, 80))
+		}
 		var err error
-		if root, err = w.a.parser.ReadParts(bytes.NewReader(raw)); err != nil {
+		if root, err = w.a.parser.ReadParts(scan.reader()); err != nil {
 			w.errorf("mime%s: %v", at(prefix), err)
 			if root == nil {
 				return
@@ -254,6 +295,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 				n++
 				visit(c, childPath(path, n, prefix), p.ContentType)
 			}
+			return
+		}
+		if w.expired("part " + path) {
 			return
 		}
 		content := p.Content
@@ -288,9 +332,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			}
 			if top {
 				if html {
-					w.e.BodyHTML = joinBody(w.e.BodyHTML, text)
+					w.bodyHTML.add(text, w.a.opts.MaxBodyBytes)
 				} else {
-					w.e.BodyText = joinBody(w.e.BodyText, text)
+					w.bodyText.add(text, w.a.opts.MaxBodyBytes)
 				}
 				w.iocsFrom(source, source, text)
 			} else {
@@ -310,7 +354,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 				}
 				return
 			}
-			w.message(data, path, depth+1)
+			if !w.expired("attached message " + path) {
+				w.message(data, path, depth+1)
+			}
 		}
 	}
 	rootPath := "1"
@@ -321,6 +367,25 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		rootPath = prefix + "." + rootPath
 	}
 	visit(root, rootPath, "")
+}
+
+// scanLimits are the limits scanMIME applies now.
+func (w *walker) scanLimits() scanLimits {
+	o := w.a.opts
+	return scanLimits{parts: w.partsLeft, depth: o.MaxMIMEDepth, value: o.MaxHeaderValue, fields: o.MaxHeaderFields}
+}
+
+// scanMIME pre-scans a message (the email or an attached one) before
+// the MIME parser sees it, counts its parts against the email's budget
+// and records a limit reached as an anomaly.
+func (w *walker) scanMIME(raw []byte, prefix string) mimeScan {
+	m := scanMIME(raw, w.scanLimits())
+	w.partsLeft -= m.parts
+	if m.why != "" {
+		w.anomaly(FlagMIMELimit, "mime%s: %s: bytes %d-%d not analysed (they are in the stored message)",
+			at(prefix), m.why, m.cut, len(raw))
+	}
+	return m
 }
 
 func at(prefix string) string {
@@ -367,22 +432,11 @@ func appendUnique(list []string, v ...string) []string {
 
 // iocsFrom extracts IOCs from text when key is one of the configured
 // ioc_keys; source says where in the record it was found.
-func (w *walker) iocsFrom(key, source, text string) {
-	if w.iocs == nil || text == "" || !w.a.keys[key] {
+func (w *walker) iocsFrom(key, source string, text []byte) {
+	if w.iocs == nil || len(text) == 0 || !w.a.keys[key] || w.expired("IOCs of "+source) {
 		return
 	}
-	w.iocs.Add([]byte(text), source)
-}
-
-// joinBody appends a further inline body part, as enmime does.
-func joinBody(body, part string) string {
-	if body == "" {
-		return part
-	}
-	if part == "" {
-		return body
-	}
-	return body + "\n--\n" + part
+	w.iocs.Add(text, source)
 }
 
 // attachment records one non-body part, and the members of a zip.
@@ -393,7 +447,7 @@ func (w *walker) attachment(info Part, data []byte) {
 		Depth: info.Depth, Parent: info.Parent,
 	}
 	w.addAttachment(at, data)
-	if w.a.opts.Unzip && isZip(data) {
+	if w.a.opts.Unzip && isZip(data) && !w.expired("unzip of part "+info.Part) {
 		w.unzip(info, data)
 	}
 }
@@ -402,7 +456,7 @@ func (w *walker) attachment(info Part, data []byte) {
 func (w *walker) addAttachment(at Attachment, data []byte) {
 	at.MD5, at.SHA1, at.SHA256 = hashes(data)
 	at.DetectedType = detectType(data)
-	if w.a.opts.Yara != nil && data != nil {
+	if w.a.opts.Yara != nil && data != nil && !w.expired("YARA scan of part "+at.Part) {
 		if m, err := w.a.opts.Yara.Scan(data, w.a.opts.YaraTimeout); err != nil {
 			at.Errors = append(at.Errors, "yara: "+err.Error())
 		} else {
@@ -604,38 +658,6 @@ func decodeHeader(v string) string {
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: charset.NewReaderLabel}
 
-// parseRawHeader returns the header fields of a message as written
-// (continuation lines unfolded) and the offset where the body starts.
-func parseRawHeader(raw []byte) ([]HeaderField, int) {
-	var out []HeaderField
-	pos := 0
-	for pos < len(raw) {
-		end := bytes.IndexByte(raw[pos:], '\n')
-		var line []byte
-		next := len(raw)
-		if end >= 0 {
-			line = raw[pos : pos+end]
-			next = pos + end + 1
-		} else {
-			line = raw[pos:]
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) == 0 {
-			return out, next
-		}
-		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
-			out[len(out)-1].Value += " " + strings.TrimSpace(string(line))
-		} else if i := bytes.IndexByte(line, ':'); i > 0 {
-			out = append(out, HeaderField{Name: strings.TrimSpace(string(line[:i])), Value: strings.TrimSpace(string(line[i+1:]))})
-		} else if len(out) == 0 {
-			// Not a header at all: the message has no header block.
-			return out, pos
-		}
-		pos = next
-	}
-	return out, pos
-}
-
 // transferDecode undoes the Content-Transfer-Encoding, leniently: junk in
 // base64 is skipped (and reported), a broken quoted-printable sequence is
 // kept as written.
@@ -833,7 +855,7 @@ func unhex(c byte) byte {
 // decodeText converts a body part to UTF-8: the declared charset when it
 // is known and fits; detection only when none is declared (or the declared
 // one is wrong) and the bytes are not valid UTF-8.
-func (w *walker) decodeText(data []byte, p *enmime.Part, path string, html bool) string {
+func (w *walker) decodeText(data []byte, p *enmime.Part, path string, html bool) []byte {
 	label := strings.Trim(strings.TrimSpace(p.Charset), `"'`)
 	if i := strings.LastIndexByte(label, '='); i >= 0 {
 		label = label[i+1:] // charset="charset=utf-8"
@@ -841,18 +863,18 @@ func (w *walker) decodeText(data []byte, p *enmime.Part, path string, html bool)
 	low := strings.ToLower(label)
 	if low == "" || low == "us-ascii" || low == "ascii" || low == "utf-8" || low == "utf8" {
 		if utf8.Valid(data) {
-			return string(data)
+			return data
 		}
 		if low == "" && html {
 			enc, name, _ := charset.DetermineEncoding(data, "text/html")
 			if name != "utf-8" {
-				if s, err := decodeWith(enc, data); err == nil {
+				if s, err := decodeBytes(enc, data); err == nil {
 					return s
 				}
 			}
 		}
 		if enc, name := detectCharset(data, html); enc != nil {
-			if s, err := decodeWith(enc, data); err == nil {
+			if s, err := decodeBytes(enc, data); err == nil {
 				if low != "" && low != "us-ascii" && low != "ascii" {
 					w.errorf("part %s: declared charset %q but bytes are %s", path, label, name)
 				}
@@ -860,33 +882,35 @@ func (w *walker) decodeText(data []byte, p *enmime.Part, path string, html bool)
 			}
 		}
 		w.errorf("part %s: invalid UTF-8 kept as written", path)
-		return string(data)
+		return data
 	}
 	enc, _ := charset.Lookup(label)
 	if enc == nil {
 		if e2, name := detectCharset(data, html); e2 != nil {
 			w.errorf("part %s: unknown charset %q, detected %s", path, label, name)
-			if s, err := decodeWith(e2, data); err == nil {
+			if s, err := decodeBytes(e2, data); err == nil {
 				return s
 			}
 		}
 		w.errorf("part %s: unknown charset %q, bytes kept as written", path, label)
-		return string(data)
+		return data
 	}
-	s, err := decodeWith(enc, data)
+	s, err := decodeBytes(enc, data)
 	if err != nil {
 		w.errorf("part %s: charset %q: %v", path, label, err)
-		return string(data)
+		return data
 	}
 	return s
 }
 
 func decodeWith(enc encoding.Encoding, data []byte) (string, error) {
-	out, err := enc.NewDecoder().Bytes(data)
-	if err != nil {
-		return "", err
-	}
-	return string(out), nil
+	out, err := decodeBytes(enc, data)
+	return string(out), err
+}
+
+// decodeBytes converts data to UTF-8 (bodies: no string copy).
+func decodeBytes(enc encoding.Encoding, data []byte) ([]byte, error) {
+	return enc.NewDecoder().Bytes(data)
 }
 
 // detectCharset guesses the charset of bytes that are not valid UTF-8.

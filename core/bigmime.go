@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net/textproto"
 	"strings"
 
@@ -14,9 +15,9 @@ import (
 // BigMessage is the size from which a message's MIME structure is split
 // without copying (splitMIME) instead of read through enmime's part
 // reader, which holds every part's content twice while reading it. The
-// parts are the same; for a 100 MB email the peak memory drops from about
-// 4x to about 2x the message.
-const BigMessage = 32 << 20
+// parts are the same; the peak memory drops from about 4x to about 2x the
+// message. Below it, enmime's 4x is a few tens of MB at most.
+const BigMessage = 8 << 20
 
 // maxSplitDepth bounds multipart nesting in splitMIME.
 const maxSplitDepth = 100
@@ -36,15 +37,16 @@ func (l *errorList) AddWarning(name, format string, args ...any) {
 // RawContent, but every leaf's Content is a subslice of raw: nothing is
 // copied. Headers and media types are parsed with enmime's own functions.
 // Callers must not modify a leaf's Content (it is the message).
-func splitMIME(raw []byte) *enmime.Part {
-	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0)
+// Oversized header blocks are reduced as scanMIME reduces them (lim).
+func splitMIME(raw []byte, lim scanLimits) *enmime.Part {
+	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0, lim)
 }
 
-func splitEntity(b []byte, defaultCT string, depth int) *enmime.Part {
+func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.Part {
 	var errs errorList
 	p := &enmime.Part{}
 	hdrEnd := headerEnd(b)
-	hdr, err := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(b[:hdrEnd])), &errs)
+	hdr, err := enmime.ReadHeader(bufio.NewReader(headerReader(b[:hdrEnd], lim)), &errs)
 	if err != nil {
 		errs.AddWarning(enmime.ErrorMalformedHeader, "%v", err)
 	}
@@ -99,7 +101,7 @@ func splitEntity(b []byte, defaultCT string, depth int) *enmime.Part {
 				Detail: fmt.Sprintf("Boundary %q was not closed correctly", p.Boundary)})
 		}
 		for _, part := range parts {
-			p.AddChild(splitEntity(part, "", depth+1))
+			p.AddChild(splitEntity(part, "", depth+1, lim))
 		}
 		return p
 	}
@@ -251,4 +253,13 @@ func trailingDelimiter(b []byte, boundary string) int {
 		start--
 	}
 	return start
+}
+
+// headerReader returns a header block as the MIME parser should read it:
+// reduced when oversized (reduceHeader).
+func headerReader(block []byte, lim scanLimits) io.Reader {
+	if red, ok := reduceHeader(block, lim); ok {
+		return mimeScan{segs: red}.reader()
+	}
+	return bytes.NewReader(block)
 }

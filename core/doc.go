@@ -8,7 +8,10 @@
 // into their messages (mbox.go).
 //
 // core depends on nothing else in this module. The Email type in record.go
-// is the one record type of smtpscope.
+// is the one record type of smtpscope; NewJSONEncoder (jsonout.go) is the
+// one writer of its JSON form. What one email may cost (header and body
+// bytes kept, MIME parts and nesting, analysis time) is bounded in
+// limits.go; the record says what was cut or skipped.
 //
 // # Session file format
 //

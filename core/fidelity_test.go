@@ -133,7 +133,7 @@ func TestCorpusEightBitEncodedWordSubjects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fields, _ := parseRawHeader(raw)
+		fields := parseRawHeader(raw, DefaultMaxHeaderValue, DefaultMaxHeaderFields).fields
 		if !subjectHasEightBitWord(fields) {
 			continue
 		}

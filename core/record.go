@@ -48,6 +48,13 @@ type Email struct {
 	// Flags name conditions an analyst should know about, e.g. "no_354"
 	// (data seen without the server's go-ahead), "bdat", "depth_limit".
 	Flags []string `json:"flags,omitempty"`
+	// Anomalies explain conditions of the email itself in words: a
+	// limit reached (flags "mime_limit", "analysis_timeout") and what was
+	// left unanalysed. The general place for structural defects.
+	Anomalies []string `json:"anomalies,omitempty"`
+	// Truncated lists the values the record keeps only in part (flag
+	// "record_truncated"); the stored message has every byte.
+	Truncated []Truncation `json:"truncated,omitempty"`
 	// Errors lists every per-part or per-step failure; an email is never
 	// dropped because one of its parts is broken.
 	Errors []string `json:"errors"`

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -64,8 +63,7 @@ func (c *ParseCmd) Run() error {
 	an := core.NewAnalyzer(opts)
 	out := bufio.NewWriterSize(os.Stdout, 256<<10)
 	defer out.Flush()
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
+	enc := core.NewJSONEncoder(out)
 	emit := func(e *core.Email) error { return enc.Encode(e) }
 
 	if c.Pcap {

@@ -78,8 +78,7 @@ func (c *SearchCmd) Run() error {
 		table = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(table, "TIME\tSOURCE\tFROM\tRCPT\tSUBJECT\tATT\tIOC\tYARA\tSTATUS")
 	}
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
+	enc := core.NewJSONEncoder(out)
 
 	var after []string
 	printed := 0

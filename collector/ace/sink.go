@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // SinkOptions configure a Sink.
@@ -405,11 +407,21 @@ func (s *Sink) writeSubmission(stage, id, remote, analysis string, files []uploa
 		}
 		rec.Files = append(rec.Files, SinkFile{Filename: u.filename, Stored: name, Size: u.size, SHA256: u.sha256})
 	}
-	mb, err := json.MarshalIndent(rec, "", "  ")
+	return writeMeta(filepath.Join(stage, "meta.json"), rec)
+}
+
+// writeMeta streams a submission's record to path as terminal-safe
+// compact JSON (file names come from the wire).
+func writeMeta(path string, rec SinkRecord) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(stage, "meta.json"), mb, 0o640)
+	err = core.NewJSONEncoder(f).Encode(rec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (s *Sink) status(w http.ResponseWriter, id string) {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,12 +25,20 @@ func TempSuffix() string {
 // the file before it becomes visible. The directory itself is not
 // fsynced: callers that need the rename to be durable sync it.
 func Write(path string, data []byte, mtime time.Time, fsync bool) error {
+	return WriteWith(path, mtime, fsync, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteWith is Write for content that fill streams into the file.
+func WriteWith(path string, mtime time.Time, fsync bool, fill func(io.Writer) error) error {
 	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-"+TempSuffix())
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	_, err = f.Write(data)
+	err = fill(f)
 	if err == nil && fsync {
 		err = f.Sync()
 	}
