@@ -250,6 +250,10 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		}
 		content := p.Content
 		data, derr := transferDecode(content, info.Encoding, owned)
+		if isUUEncoding(info.Encoding) {
+			data = w.uuPart(&info, content) // its begin line names it when the header does not
+			name = info.Filename
+		}
 		p.Content = nil // data is all we need; let a large raw part go
 		if derr != nil && isMessageType(p.ContentType) && info.Encoding != "" && looksLikeHeader(content) {
 			// RFC 2046 allows only 7bit/8bit/binary on message/rfc822;
@@ -273,6 +277,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		isAttachment := p.Disposition == "attachment" || name != ""
 		if !isAttachment && (ct == "text/plain" || ct == "text/html") {
 			html := ct == "text/html"
+			if !html {
+				data = w.uuBody(info, data) // embedded blocks become attachments
+			}
 			text := w.decodeText(data, p, path, html)
 			source := "body"
 			if html {
