@@ -82,18 +82,18 @@ func uuLine(b []byte, pos int) ([]byte, int) {
 	return bytes.TrimSuffix(b[pos:pos+end], []byte{'\r'}), pos + end + 1
 }
 
-// parseUUBegin parses "begin <octal mode> <name>".
+// parseUUBegin parses "begin <octal mode> <name>"; the name may be
+// missing (the block is decoded all the same).
 func parseUUBegin(line []byte) (mode, name string, ok bool) {
 	rest, found := bytes.CutPrefix(line, []byte("begin "))
 	if !found {
 		return "", "", false
 	}
-	m, n, found := bytes.Cut(rest, []byte{' '})
-	if !found || len(m) == 0 || len(m) > 6 || strings.Trim(string(m), "01234567") != "" {
+	m, n, _ := bytes.Cut(rest, []byte{' '})
+	if len(m) == 0 || len(m) > 6 || strings.Trim(string(m), "01234567") != "" {
 		return "", "", false
 	}
-	name = strings.TrimSpace(string(n))
-	return string(m), name, name != ""
+	return string(m), strings.TrimSpace(string(n)), true
 }
 
 // uuBlockStarts reports whether the line at pos is a well-formed data
@@ -289,13 +289,18 @@ func (w *walker) uuBody(info Part, data []byte) []byte {
 	return StripUU(data, blocks)
 }
 
-// uuFiles records blocks found in part info as attachments "P!name" with
-// parent P, through the same path as any attachment (hashes, type, zip
-// members, YARA, archiving).
+// uuFiles records blocks found in part info as attachments "P!name"
+// ("P!uuencoded-N" for the Nth block when it has no name) with parent P,
+// through the same path as any attachment (hashes, type, zip members,
+// YARA, archiving).
 func (w *walker) uuFiles(info Part, files []UUFile) {
-	for _, f := range files {
+	for i, f := range files {
+		seg := f.Name
+		if seg == "" {
+			seg = fmt.Sprintf("uuencoded-%d", i+1)
+		}
 		at := Part{
-			Part: info.Part + "!" + f.Name, ContentType: "application/octet-stream",
+			Part: info.Part + "!" + seg, ContentType: "application/octet-stream",
 			Encoding: "x-uuencode", Disposition: "uuencoded", Filename: f.Name,
 			Size: int64(len(f.Data)), Depth: info.Depth, Parent: info.Part,
 		}

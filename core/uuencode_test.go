@@ -169,6 +169,20 @@ func TestUUBounded(t *testing.T) {
 	}
 }
 
+// TestUUBeginLine: the mode is octal, the name may be missing; prose
+// that starts with "begin" is not a begin line.
+func TestUUBeginLine(t *testing.T) {
+	for line, want := range map[string]string{
+		"begin 644 a b.zip ": "644|a b.zip", "begin 0755 x": "0755|x", "begin 644 ": "644|", "begin 644": "644|",
+		"begin 8 x": "", "begin now": "", "begin  644 x": "", "Begin 644 x": "", "begin 1234567 x": "",
+	} {
+		mode, name, ok := parseUUBegin([]byte(line))
+		if got := mode + "|" + name; ok != (want != "") || ok && got != want {
+			t.Errorf("%q: %q %v, want %q", line, got, ok, want)
+		}
+	}
+}
+
 func TestUUDecodePartNoBegin(t *testing.T) {
 	if _, _, _, err := UUDecodePart([]byte("M0V%T\n")); err == nil || !strings.Contains(err.Error(), "no begin line") {
 		t.Errorf("err %v", err)
@@ -224,6 +238,21 @@ var uuCorpus = map[string][]uuCorpusCase{
 		{"1!up.gif", "up.gif", 110, "3714b7bf6df15c3f650e224c76228db1ea642944af4301b78ff82d32b09749d1"},
 		{"1!zeegee.gif", "zeegee.gif", 4834, "2ecf8cdc2d1a976d54a58ff697465db8296a36ec430e68db8513445a3704f844"},
 	},
+	"stalwart-mail-parser/legacy/049.eml": {
+		{"1!blueball.png", "blueball.png", 1325, "68aa843030f8c6ad625450054732fe0f3a680496d98f957d578192fa4469cec2"},
+		{"1!greenball.png", "greenball.png", 1298, "258bcdd418e60b1f2dd911c83133e7aa07dd3d87ff09708384aba85e06f80e34"},
+		{"1!redball.png", "redball.png", 1453, "63aa82493459d1a5ac267e20109d380ba995788f7fa13ed43021ebb37ead6fc5"},
+	},
+	"zbateson-mail-mime-parser/m0018.txt": {
+		{"1!blueball.png", "blueball.png", 1325, "68aa843030f8c6ad625450054732fe0f3a680496d98f957d578192fa4469cec2"},
+		{"1!greenball.png", "greenball.png", 1298, "258bcdd418e60b1f2dd911c83133e7aa07dd3d87ff09708384aba85e06f80e34"},
+		{"1!redball.png", "redball.png", 1453, "63aa82493459d1a5ac267e20109d380ba995788f7fa13ed43021ebb37ead6fc5"},
+	},
+	// The second block's begin line has no name ("begin 644 ").
+	"james-mime4j/mimetools-testmsgs/sig-uu.msg": {
+		{"1!.signature", ".signature", 276, "8d13ccb71881ee1744c62952c647f751452dc8abb45bd997c613b65ce7f5d32d"},
+		{"1!uuencoded-2", "", 236, "025b56cc60fb9cd2f8cdcec0bf7c0dbb20f046b1b867e385e7cc0301f73475d0"},
+	},
 	"james-mime4j/mimetools-testmsgs/uu-junk.msg": {
 		{"2!up.gif", "up.gif", 110, "3714b7bf6df15c3f650e224c76228db1ea642944af4301b78ff82d32b09749d1"},
 		{"2!zeegee.gif", "zeegee.gif", 4834, "2ecf8cdc2d1a976d54a58ff697465db8296a36ec430e68db8513445a3704f844"},
@@ -231,7 +260,8 @@ var uuCorpus = map[string][]uuCorpusCase{
 }
 
 // TestUUCorpus: uuencoded attachments of the shared corpus come out with
-// the reference's names, sizes and sha256.
+// the reference's names, sizes and sha256; embedded blocks are
+// attachments "P!name" of their body part.
 func TestUUCorpus(t *testing.T) {
 	root := sharedDir(t, "corpus", "eml")
 	a := NewAnalyzer(DefaultOptions())
