@@ -395,6 +395,7 @@ func (w *walker) attachment(info Part, data []byte) {
 	if w.a.opts.Unzip && isZip(data) {
 		w.unzip(info, data)
 	}
+	w.tnef(info, data) // winmail.dat: its attachments are members, like a zip's
 }
 
 // addAttachment hashes, types and scans one attachment and records it.
