@@ -251,8 +251,10 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		content := p.Content
 		data, derr := transferDecode(content, info.Encoding, owned)
 		if isUUEncoding(info.Encoding) {
-			data = w.uuPart(&info, content) // its begin line names it when the header does not
+			// A file, named by its begin line when the header does not.
+			data = w.uuPart(&info, content)
 			name = info.Filename
+			p.Disposition = "attachment" // (info keeps the declared one)
 		}
 		p.Content = nil // data is all we need; let a large raw part go
 		if derr != nil && isMessageType(p.ContentType) && info.Encoding != "" && looksLikeHeader(content) {

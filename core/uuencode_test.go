@@ -363,6 +363,21 @@ func TestUUPartWithoutName(t *testing.T) {
 	}
 }
 
+// TestUUPartNamelessInline: a part declared x-uuencode is a file even
+// when nothing names it and it is declared inline text.
+func TestUUPartNamelessInline(t *testing.T) {
+	data := []byte("MZ\x90\x00 still not a PE")
+	msg := "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n" +
+		"--b\r\nContent-Type: text/plain\r\nContent-Disposition: inline\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n" +
+		strings.Replace(string(uuEncode("x", data)), "begin 644 x", "begin 644 ", 1) + "--b--\r\n"
+	e := NewAnalyzer(DefaultOptions()).AnalyzeBytes([]byte(msg))
+	at := findAttachment(e, "2")
+	if at == nil || at.SHA256 != sha(data) || strings.Contains(e.BodyText, "still not") || e.BodyText != "hi" {
+		t.Fatalf("attachments %+v body %q", e.Attachments, e.BodyText)
+	}
+}
+
 // FuzzUudecode: any input decodes without panic, blocks lie inside the
 // input, their bytes never outgrow it, stripping only removes bytes, and
 // encoding the input's bytes gives them back.
