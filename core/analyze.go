@@ -302,6 +302,12 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		}
 		content := p.Content
 		data, derr := transferDecode(content, info.Encoding, owned)
+		if isUUEncoding(info.Encoding) {
+			// A file, named by its begin line when the header does not.
+			data = w.uuPart(&info, content)
+			name = info.Filename
+			p.Disposition = "attachment" // (info keeps the declared one)
+		}
 		p.Content = nil // data is all we need; let a large raw part go
 		if derr != nil && isMessageType(p.ContentType) && info.Encoding != "" && looksLikeHeader(content) {
 			// RFC 2046 allows only 7bit/8bit/binary on message/rfc822;
@@ -325,6 +331,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		isAttachment := p.Disposition == "attachment" || name != ""
 		if !isAttachment && (ct == "text/plain" || ct == "text/html") {
 			html := ct == "text/html"
+			if !html {
+				data = w.uuBody(info, data) // embedded blocks become attachments
+			}
 			text := w.decodeText(data, p, path, html)
 			source := "body"
 			if html {
@@ -450,6 +459,7 @@ func (w *walker) attachment(info Part, data []byte) {
 	if w.a.opts.Unzip && isZip(data) && !w.expired("unzip of part "+info.Part) {
 		w.unzip(info, data)
 	}
+	w.tnef(info, data) // winmail.dat: its attachments are members, like a zip's
 }
 
 // addAttachment hashes, types and scans one attachment and records it.

@@ -2,7 +2,8 @@
 // (as written by Zeek's ACE script, by our Zeek scripts, and by
 // `smtpscope pcap`) become messages with exact bytes, and messages (or raw
 // RFC 822 files) become Email records: MIME tree, decoded headers and
-// bodies, attachments with hashes and detected types, IOCs, YARA hits.
+// bodies, attachments with hashes and detected types (uuencoded files and
+// the members of zip and TNEF containers too), IOCs, YARA hits.
 //
 // Raw files may start with an mbox From_ line, and mbox files are split
 // into their messages (mbox.go).
