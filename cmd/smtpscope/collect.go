@@ -14,6 +14,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // CollectCmd runs the headless collector.
@@ -209,7 +210,22 @@ func collectorLogger(w io.Writer, format, level string) *slog.Logger {
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
+	o.ReplaceAttr = terminalSafeAttr
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// terminalSafeAttr escapes the strings and errors of text log lines (they
+// carry file names, ids and messages from mail and the wire, and are read
+// in terminals): the text handler's own quoting lets zero-width and other
+// invisible characters through.
+func terminalSafeAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindString {
+		return slog.String(a.Key, sanitize.Line(a.Value.String()))
+	}
+	if err, ok := a.Value.Any().(error); ok {
+		return slog.String(a.Key, sanitize.Line(err.Error()))
+	}
+	return a
 }
 
 // Run runs the collector until SIGTERM/SIGINT (drains, then exits) and

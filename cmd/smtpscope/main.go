@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // version is set by the Makefile (-ldflags "-X main.version=...").
@@ -39,7 +40,8 @@ func main() {
 		kong.Vars{"version": version},
 	)
 	if err := ctx.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "smtpscope %s: %v\n", ctx.Command(), err)
+		// Errors name files and ids from the input: shown escaped.
+		fmt.Fprintf(os.Stderr, "smtpscope %s: %s\n", ctx.Command(), sanitize.Text(err.Error()))
 		os.Exit(exitCode(err))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // StatusCmd prints the queue of a data dir.
@@ -85,11 +86,11 @@ func (c *StatusCmd) emailStatus() error {
 	fmt.Fprintln(tw, "EMAIL\tGROUP\tSTATE\tATTEMPTS\tUUID\tUPDATED\tLAST ERROR")
 	for _, r := range rows {
 		if len(r.Submissions) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t(not queued to any group)\t\t\t\t\n", oneLine(r.Email.ID))
+			fmt.Fprintf(tw, "%s\t-\t(not queued to any group)\t\t\t\t\n", cell(r.Email.ID))
 		}
 		for _, st := range r.Submissions {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", oneLine(st.EmailID), oneLine(st.Group), st.State, st.Attempts,
-				st.UUID, st.Updated.Format(time.RFC3339), oneLine(st.LastError))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", cell(st.EmailID), cell(st.Group), cell(st.State), st.Attempts,
+				cell(st.UUID), st.Updated.Format(time.RFC3339), cell(st.LastError))
 		}
 	}
 	return tw.Flush()
@@ -118,15 +119,15 @@ func readStatus(dir string, cfg *collector.Config) (*collector.Status, string, e
 }
 
 func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
-	fmt.Fprintf(w, "data dir   %s (%s)\n", st.Data, note)
+	fmt.Fprintf(w, "data dir   %s (%s)\n", sanitize.Line(st.Data), note)
 	if st.Spool != "" && st.Spool != "-" {
-		fmt.Fprintf(w, "spool      %s\n", st.Spool)
+		fmt.Fprintf(w, "spool      %s\n", sanitize.Line(st.Spool))
 	}
 	for _, d := range st.Maildirs {
-		fmt.Fprintf(w, "maildir    %s\n", d)
+		fmt.Fprintf(w, "maildir    %s\n", sanitize.Line(d))
 	}
 	for _, d := range st.EMLDirs {
-		fmt.Fprintf(w, "eml dir    %s\n", d)
+		fmt.Fprintf(w, "eml dir    %s\n", sanitize.Line(d))
 	}
 	fmt.Fprintf(w, "stored     %d sessions, %d emails, %s\n", st.Stats.Sessions, st.Stats.Emails, humanBytes(st.Stats.Bytes))
 	fmt.Fprintf(w, "duplicates %d spool entries claimed again, %d emails already stored\n", st.Stats.DuplicateClaims, st.Stats.DuplicateEmails)
@@ -151,13 +152,13 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 			if !n.Healthy {
 				h = "down"
 			}
-			nodes = append(nodes, n.URL+" "+h)
+			nodes = append(nodes, cell(n.URL)+" "+h)
 		}
 		cov := "-"
 		if g.Coverage > 0 {
 			cov = fmt.Sprintf("%d%%", g.Coverage)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", g.Name, enabled, cov,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", cell(g.Name), enabled, cov,
 			g.Counts[collector.StateQueued], g.Counts[collector.StateRetrying], g.Counts[collector.StateSent],
 			g.Counts[collector.StateFailed], strings.Join(nodes, ", "))
 	}
@@ -168,7 +169,7 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 
 	fmt.Fprintf(w, "\nreview/    %d entries\n", len(st.Review))
 	for _, r := range st.Review {
-		fmt.Fprintf(w, "  %s  %s  %s\n", r.Time.Format(time.RFC3339), r.Name, oneLine(r.Reason))
+		fmt.Fprintf(w, "  %s  %s  %s\n", r.Time.Format(time.RFC3339), cell(r.Name), cell(r.Reason))
 	}
 	errs := st.LastErrors
 	if len(errs) > nerr {
@@ -176,23 +177,13 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 	}
 	fmt.Fprintf(w, "\nlast errors (%d)\n", len(errs))
 	for _, e := range errs {
-		fmt.Fprintf(w, "  %s  %s: %s\n", e.Time.Format(time.RFC3339), oneLine(e.Where), oneLine(e.Msg))
+		fmt.Fprintf(w, "  %s  %s: %s\n", e.Time.Format(time.RFC3339), cell(e.Where), cell(e.Msg))
 	}
 }
 
-// oneLine makes attacker-influenced text safe for a terminal line.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
+// cell makes text from mail, the wire or the file system (ids, names,
+// reasons, errors) safe and short for one terminal line.
+func cell(s string) string { return sanitize.Clip(s, 200) }
 
 func humanBytes(n int64) string {
 	const unit = 1024

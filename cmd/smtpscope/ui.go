@@ -12,6 +12,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/ui"
 	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // UICmd opens the terminal UI on a data dir. It runs the collector
@@ -73,7 +74,7 @@ func (c *UICmd) Run() error {
 		l.Start(ctx)
 		defer func() {
 			if err := l.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "smtpscope ui: closing the collector:", err)
+				fmt.Fprintln(os.Stderr, "smtpscope ui: closing the collector:", sanitize.Line(err.Error()))
 			}
 		}()
 		// Other processes (smtpscope search/status) can go through us.
