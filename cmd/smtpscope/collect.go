@@ -31,7 +31,7 @@ type CollectCmd struct {
 	LogFormat     string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
 	LogLevel      string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
 	Workers       int           `help:"Session files processed in parallel (default 2)." env:"SMTPSCOPE_WORKERS"`
-	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date and serve the UI socket (DATA/smtpscope.sock); --no-index runs the bare collector."`
+	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date and serve the UI socket (DATA/run/smtpscope.sock); --no-index runs the bare collector."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
 
 	// Raw email input (stoQ's dirmon provider).
@@ -274,7 +274,7 @@ func (c *CollectCmd) Run() error {
 	if local == nil {
 		return col.Run(ctx)
 	}
-	if ln, err := backend.Listen(cfg.Data); err != nil {
+	if ln, err := backend.Listen(cfg.Data, backend.ListenOptions{Group: cfg.UIGroup, Log: log}); err != nil {
 		log.Warn("UI socket not served", "err", err)
 	} else {
 		go func() {

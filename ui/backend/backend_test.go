@@ -53,7 +53,7 @@ func memoryFixture(t testing.TB) *Memory {
 func TestRemoteOverUnixSocket(t *testing.T) {
 	mem := memoryFixture(t)
 	dir := t.TempDir()
-	l, err := Listen(dir)
+	l, err := Listen(dir, ListenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestRemoteOverUnixSocket(t *testing.T) {
 	if st, err := os.Stat(SocketPath(dir)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v %v", st.Mode(), err)
 	}
-	if _, err := Listen(dir); err == nil {
+	if _, err := Listen(dir, ListenOptions{}); err == nil {
 		t.Fatal("a second Listen on a served data dir succeeded")
 	}
 	r, err := DialRemote(ctx, dir)
