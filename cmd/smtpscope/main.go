@@ -1,5 +1,9 @@
 // Command smtpscope is the one binary of smtpscope: a forensic inspector for
 // SMTP traffic. Each verb lives in its own file of this package.
+//
+// Every string from mail, the wire or the file system that a verb prints
+// as text or in a table (names, ids, reasons, errors) goes through
+// ui/sanitize first; JSON output is left to its encoder.
 package main
 
 import (
