@@ -310,7 +310,7 @@ var facetTitles = []struct{ name, title string }{
 
 func printFacets(w io.Writer, facets []facetBlock) {
 	for _, fb := range facets {
-		fmt.Fprintf(w, "\n%s:\n", fb.title)
+		fmt.Fprintf(w, "\n%s:\n", sanitize.Line(fb.title))
 		fcs := append([]index.FacetCount(nil), fb.counts...)
 		sort.SliceStable(fcs, func(i, j int) bool { return fcs[i].Count > fcs[j].Count })
 		if len(fcs) == 0 {

@@ -79,7 +79,8 @@ func noControls(t *testing.T, s string, multi bool) {
 }
 
 func FuzzSanitize(f *testing.F) {
-	for _, s := range []string{"", "hello", "\x1b[31mred", "\x1b]52;c;AAAA\x07", "\u009b2J", "\xff\xc3", "a\tb\nc\r\n", "\u202e", "\x1bP1$r\x1b\\"} {
+	for _, s := range []string{"", "hello", "\x1b[31mred", "\x1b]52;c;AAAA\x07", "\u009b2J", "\xff\xc3", "a\tb\nc\r\n", "\u202e", "\x1bP1$r\x1b\\",
+		"a\u200db\u2060c\ufe0f", "\U000e0041\U000e0100", "…日本"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -94,6 +95,13 @@ func FuzzSanitize(f *testing.F) {
 		}
 		if Line(l) != l {
 			t.Fatalf("Line not idempotent on %q", s)
+		}
+		for _, n := range []int{0, 1, 7, 80} {
+			c := Clip(s, n)
+			noControls(t, c, false)
+			if utf8.RuneCountInString(c) > n+1 || !strings.HasPrefix(l, strings.TrimSuffix(c, "…")) {
+				t.Fatalf("Clip(%q, %d) = %q: not a prefix of %q of at most %d runes", s, n, c, l, n)
+			}
 		}
 		fn := Filename(s, "x")
 		if fn == "" || strings.ContainsAny(fn, `/\`) || strings.HasPrefix(fn, ".") {
