@@ -93,6 +93,9 @@ type Config struct {
 	// MetricsListen is the address of the Prometheus /metrics endpoint
 	// ("" = off), e.g. "127.0.0.1:9464".
 	MetricsListen string `toml:"metrics_listen"`
+	// UIGroup names a group whose members may use the UI socket
+	// (DATA/run/smtpscope.sock) besides the data dir's owner and root.
+	UIGroup string `toml:"ui_group"`
 	// RescanInterval is how often the spool is listed in addition to
 	// fsnotify events (default 5s).
 	RescanInterval Duration `toml:"rescan_interval"`

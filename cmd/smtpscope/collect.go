@@ -14,6 +14,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // CollectCmd runs the headless collector.
@@ -30,7 +31,7 @@ type CollectCmd struct {
 	LogFormat     string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
 	LogLevel      string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
 	Workers       int           `help:"Session files processed in parallel (default 2)." env:"SMTPSCOPE_WORKERS"`
-	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date and serve the UI socket (DATA/smtpscope.sock); --no-index runs the bare collector."`
+	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date and serve the UI socket (DATA/run/smtpscope.sock); --no-index runs the bare collector."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
 
 	// Raw email input (stoQ's dirmon provider).
@@ -209,7 +210,22 @@ func collectorLogger(w io.Writer, format, level string) *slog.Logger {
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
+	o.ReplaceAttr = terminalSafeAttr
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// terminalSafeAttr escapes the strings and errors of text log lines (they
+// carry file names, ids and messages from mail and the wire, and are read
+// in terminals): the text handler's own quoting lets zero-width and other
+// invisible characters through.
+func terminalSafeAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindString {
+		return slog.String(a.Key, sanitize.Line(a.Value.String()))
+	}
+	if err, ok := a.Value.Any().(error); ok {
+		return slog.String(a.Key, sanitize.Line(err.Error()))
+	}
+	return a
 }
 
 // Run runs the collector until SIGTERM/SIGINT (drains, then exits) and
@@ -258,7 +274,7 @@ func (c *CollectCmd) Run() error {
 	if local == nil {
 		return col.Run(ctx)
 	}
-	if ln, err := backend.Listen(cfg.Data); err != nil {
+	if ln, err := backend.Listen(cfg.Data, backend.ListenOptions{Group: cfg.UIGroup, Log: log}); err != nil {
 		log.Warn("UI socket not served", "err", err)
 	} else {
 		go func() {

@@ -47,7 +47,7 @@ func (c *DemoCmd) Run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	l.Start(ctx)
-	if ln, err := backend.Listen(d.Data); err == nil {
+	if ln, err := backend.Listen(d.Data, backend.ListenOptions{Log: log}); err == nil {
 		go func() { _ = backend.Serve(ctx, ln, l) }()
 	}
 	go func() {

@@ -118,7 +118,7 @@ func TestE2ETUIDemo(t *testing.T) {
 }
 
 // TestE2ETUIAttach: a headless `smtpscope collect` owns the data dir (and
-// serves DATA/smtpscope.sock); `smtpscope ui --data DIR` attaches to it
+// serves DATA/run/smtpscope.sock); `smtpscope ui --data DIR` attaches to it
 // instead of failing on the locks, shows the same screens, and resubmits
 // through it.
 func TestE2ETUIAttach(t *testing.T) {
@@ -164,7 +164,7 @@ func TestE2ETUIAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { col.Process.Signal(os.Interrupt); col.Wait() }()
-	sock := filepath.Join(data, "smtpscope.sock")
+	sock := filepath.Join(data, "run", "smtpscope.sock")
 	for i := 0; ; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			break

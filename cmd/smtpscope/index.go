@@ -12,6 +12,7 @@ import (
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/index"
 	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // IndexCmd indexes what the store holds and the index does not.
@@ -47,7 +48,7 @@ func syncIndex(ix *index.Index, src *backend.StoreSource, bar *indexProgress) er
 	start := time.Now()
 	if ix.Stale() {
 		if d := ix.Damaged(); d != nil {
-			fmt.Fprintf(os.Stderr, "%v: rebuilding it\n", d)
+			fmt.Fprintf(os.Stderr, "%s: rebuilding it\n", sanitize.Line(fmt.Sprint(d)))
 		} else {
 			fmt.Fprintln(os.Stderr, "the index was built by another version of smtpscope: rebuilding it")
 		}

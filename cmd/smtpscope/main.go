@@ -1,5 +1,9 @@
 // Command smtpscope is the one binary of smtpscope: a forensic inspector for
 // SMTP traffic. Each verb lives in its own file of this package.
+//
+// Every string from mail, the wire or the file system that a verb prints
+// as text or in a table (names, ids, reasons, errors) goes through
+// ui/sanitize first; JSON output is left to its encoder.
 package main
 
 import (
@@ -8,6 +12,7 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // version is set by the Makefile (-ldflags "-X main.version=...").
@@ -40,7 +45,8 @@ func main() {
 		kong.Vars{"version": version},
 	)
 	if err := ctx.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "smtpscope %s: %v\n", ctx.Command(), err)
+		// Errors name files and ids from the input: shown escaped.
+		fmt.Fprintf(os.Stderr, "smtpscope %s: %s\n", ctx.Command(), sanitize.Text(err.Error()))
 		os.Exit(exitCode(err))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // ParseCmd prints email records as JSON Lines.
@@ -98,7 +99,7 @@ func (c *ParseCmd) Run() error {
 		}
 		if err != nil {
 			failed++
-			fmt.Fprintf(os.Stderr, "smtpscope parse: %v\n", err)
+			fmt.Fprintf(os.Stderr, "smtpscope parse: %s\n", sanitize.Line(err.Error()))
 		}
 		return nil
 	})

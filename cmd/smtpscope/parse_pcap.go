@@ -9,6 +9,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // runPcap prints the records of every message in the captures. Each
@@ -25,7 +26,7 @@ func (c *ParseCmd) runPcap(an *core.Analyzer, emit func(*core.Email) error) erro
 		s, err := core.ParseSession(bytes.NewReader(sf.Data), sf.UID, sf.Start)
 		if err != nil {
 			failed++
-			fmt.Fprintf(os.Stderr, "smtpscope parse: session %s: %v\n", sf.UID, err)
+			fmt.Fprintf(os.Stderr, "smtpscope parse: session %s: %s\n", sanitize.Line(sf.UID), sanitize.Line(err.Error()))
 			return nil
 		}
 		s.Info.TimeSource = "capture" // the time of the capture's first packet
@@ -40,7 +41,7 @@ func (c *ParseCmd) runPcap(an *core.Analyzer, emit func(*core.Email) error) erro
 		return err
 	}
 	for _, w := range stats.Warnings {
-		fmt.Fprintf(os.Stderr, "smtpscope parse: warning: %s\n", w)
+		fmt.Fprintf(os.Stderr, "smtpscope parse: warning: %s\n", sanitize.Line(w))
 	}
 	if failed > 0 {
 		return exitError{code: 1, err: fmt.Errorf("%d sessions could not be parsed", failed)}

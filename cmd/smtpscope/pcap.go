@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/smtpscope/smtpscope/collector/capture"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // PcapCmd reassembles SMTP sessions from captures into session files.
@@ -37,14 +38,14 @@ func (c *PcapCmd) Run() error {
 		fmt.Fprintln(os.Stderr)
 	}
 	for _, w := range st.Warnings {
-		fmt.Fprintf(os.Stderr, "smtpscope pcap: warning: %s\n", w)
+		fmt.Fprintf(os.Stderr, "smtpscope pcap: warning: %s\n", sanitize.Line(w))
 	}
 	if err != nil {
 		return err
 	}
 	if !c.Quiet {
 		fmt.Fprintf(os.Stderr, "smtpscope pcap: %d session(s), %d message(s) (%d partial) from %d packets (%d on SMTP ports) written to %s\n",
-			n, st.Messages, st.PartialMsgs, st.Packets, st.TCPPackets, c.Out)
+			n, st.Messages, st.PartialMsgs, st.Packets, st.TCPPackets, sanitize.Line(c.Out))
 		if st.GapBytes > 0 {
 			fmt.Fprintf(os.Stderr, "smtpscope pcap: %d bytes missing from the capture (gaps; messages with gaps are partial)\n", st.GapBytes)
 		}

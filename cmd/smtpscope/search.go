@@ -13,13 +13,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
 	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // SearchCmd searches the index of a data dir.
@@ -235,8 +235,10 @@ func queryError(q string, err error) error {
 	default:
 		return err
 	}
-	shown := cleanCell(q, 1000)
-	caret := strings.Repeat(" ", max(0, min(pe.Col-1, utf8.RuneCountInString(shown))))
+	// The caret goes under the escaped form of the query.
+	shown := sanitize.Clip(q, 1000)
+	before := sanitize.Line(q[:max(0, min(pe.Col-1, len(q)))])
+	caret := strings.Repeat(" ", min(utf8.RuneCountInString(before), utf8.RuneCountInString(shown)))
 	return fmt.Errorf("%v\n  %s\n  %s^", err, shown, caret)
 }
 
@@ -251,7 +253,7 @@ func writeRecord(ctx context.Context, enc *json.Encoder, record func(context.Con
 		if errors.Is(err, errNoRecords) {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "warning: email %s is in the index but its record cannot be read: %v\n", cleanCell(h.ID, 200), err)
+		fmt.Fprintf(os.Stderr, "warning: email %s is in the index but its record cannot be read: %s\n", sanitize.Clip(h.ID, 200), sanitize.Line(err.Error()))
 		return nil
 	}
 	return enc.Encode(rec)
@@ -287,8 +289,8 @@ func writeRow(w io.Writer, h index.Hit) {
 	if h.Partial {
 		subject = "[partial] " + subject
 	}
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when, cleanCell(orDash(src), 40), cleanCell(orDash(from), 40),
-		num(h.RcptCount), cleanCell(orDash(subject), 60), num(h.Attachments), num(h.IOCCount), num(h.YaraCount), cleanCell(status, 40))
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when, sanitize.Clip(orDash(src), 40), sanitize.Clip(orDash(from), 40),
+		num(h.RcptCount), sanitize.Clip(orDash(subject), 60), num(h.Attachments), num(h.IOCCount), num(h.YaraCount), sanitize.Clip(status, 40))
 }
 
 func orDash(s string) string {
@@ -296,35 +298,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// cleanCell makes text from mail safe and short for a terminal: control
-// characters (escape sequences included), tabs and newlines become
-// visible escapes or spaces, invalid UTF-8 is shown as \xNN, and the result
-// is cut at max characters.
-func cleanCell(s string, max int) string {
-	var sb strings.Builder
-	n := 0
-	for i := 0; i < len(s); {
-		if n >= max {
-			sb.WriteString("…")
-			break
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&sb, `\x%02x`, s[i])
-		case r == '\t' || r == '\n' || r == '\r':
-			sb.WriteByte(' ')
-		case unicode.IsControl(r) || r == 0x7f || unicode.Is(unicode.Cf, r):
-			fmt.Fprintf(&sb, `\u%04x`, r)
-		default:
-			sb.WriteRune(r)
-		}
-		i += size
-		n++
-	}
-	return sb.String()
 }
 
 var facetTitles = []struct{ name, title string }{
@@ -336,14 +309,14 @@ var facetTitles = []struct{ name, title string }{
 
 func printFacets(w io.Writer, facets []facetBlock) {
 	for _, fb := range facets {
-		fmt.Fprintf(w, "\n%s:\n", fb.title)
+		fmt.Fprintf(w, "\n%s:\n", sanitize.Line(fb.title))
 		fcs := append([]index.FacetCount(nil), fb.counts...)
 		sort.SliceStable(fcs, func(i, j int) bool { return fcs[i].Count > fcs[j].Count })
 		if len(fcs) == 0 {
 			fmt.Fprintln(w, "  (none)")
 		}
 		for _, fc := range fcs {
-			fmt.Fprintf(w, "  %7d  %s\n", fc.Count, cleanCell(fc.Term, 80))
+			fmt.Fprintf(w, "  %7d  %s\n", fc.Count, sanitize.Clip(fc.Term, 80))
 		}
 	}
 }

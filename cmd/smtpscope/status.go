@@ -13,6 +13,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // StatusCmd prints the queue of a data dir.
@@ -86,11 +87,11 @@ func (c *StatusCmd) emailStatus() error {
 	fmt.Fprintln(tw, "EMAIL\tGROUP\tSTATE\tATTEMPTS\tUUID\tUPDATED\tLAST ERROR")
 	for _, r := range rows {
 		if len(r.Submissions) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t(not queued to any group)\t\t\t\t\n", oneLine(r.Email.ID))
+			fmt.Fprintf(tw, "%s\t-\t(not queued to any group)\t\t\t\t\n", cell(r.Email.ID))
 		}
 		for _, st := range r.Submissions {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", oneLine(st.EmailID), oneLine(st.Group), st.State, st.Attempts,
-				st.UUID, st.Updated.Format(time.RFC3339), oneLine(st.LastError))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", cell(st.EmailID), cell(st.Group), cell(st.State), st.Attempts,
+				cell(st.UUID), st.Updated.Format(time.RFC3339), cell(st.LastError))
 		}
 	}
 	return tw.Flush()
@@ -119,15 +120,15 @@ func readStatus(dir string, cfg *collector.Config) (*collector.Status, string, e
 }
 
 func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
-	fmt.Fprintf(w, "data dir   %s (%s)\n", st.Data, note)
+	fmt.Fprintf(w, "data dir   %s (%s)\n", sanitize.Line(st.Data), note)
 	if st.Spool != "" && st.Spool != "-" {
-		fmt.Fprintf(w, "spool      %s\n", st.Spool)
+		fmt.Fprintf(w, "spool      %s\n", sanitize.Line(st.Spool))
 	}
 	for _, d := range st.Maildirs {
-		fmt.Fprintf(w, "maildir    %s\n", d)
+		fmt.Fprintf(w, "maildir    %s\n", sanitize.Line(d))
 	}
 	for _, d := range st.EMLDirs {
-		fmt.Fprintf(w, "eml dir    %s\n", d)
+		fmt.Fprintf(w, "eml dir    %s\n", sanitize.Line(d))
 	}
 	fmt.Fprintf(w, "stored     %d sessions, %d emails, %s\n", st.Stats.Sessions, st.Stats.Emails, humanBytes(st.Stats.Bytes))
 	fmt.Fprintf(w, "duplicates %d spool entries claimed again, %d emails already stored\n", st.Stats.DuplicateClaims, st.Stats.DuplicateEmails)
@@ -154,7 +155,7 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 		if g.Coverage > 0 {
 			cov = fmt.Sprintf("%d%%", g.Coverage)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", g.Name, enabled, cov,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", cell(g.Name), enabled, cov,
 			g.Counts[collector.StateQueued], g.Counts[collector.StateRetrying], g.Counts[collector.StateSent],
 			g.Counts[collector.StateFailed], strings.Join(nodes, ", "))
 	}
@@ -165,7 +166,7 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 
 	fmt.Fprintf(w, "\nreview/    %d entries\n", len(st.Review))
 	for _, r := range st.Review {
-		fmt.Fprintf(w, "  %s  %s  %s\n", r.Time.Format(time.RFC3339), r.Name, oneLine(r.Reason))
+		fmt.Fprintf(w, "  %s  %s  %s\n", r.Time.Format(time.RFC3339), cell(r.Name), cell(r.Reason))
 	}
 	errs := st.LastErrors
 	if len(errs) > nerr {
@@ -173,14 +174,14 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 	}
 	fmt.Fprintf(w, "\nlast errors (%d)\n", len(errs))
 	for _, e := range errs {
-		fmt.Fprintf(w, "  %s  %s: %s\n", e.Time.Format(time.RFC3339), oneLine(e.Where), oneLine(e.Msg))
+		fmt.Fprintf(w, "  %s  %s: %s\n", e.Time.Format(time.RFC3339), cell(e.Where), cell(e.Msg))
 	}
 }
 
 // nodeHealth is a node's URL (credentials redacted, also in a snapshot
 // an older version wrote) with up, or down and until when.
 func nodeHealth(n collector.NodeStatus) string {
-	u := oneLine(ace.RedactURL(n.URL))
+	u := cell(ace.RedactURL(n.URL))
 	switch {
 	case n.Healthy:
 		return u + " up"
@@ -190,19 +191,9 @@ func nodeHealth(n collector.NodeStatus) string {
 	return fmt.Sprintf("%s down (%d failures; next probe %s)", u, n.Failures, n.DownUntil.Local().Format(time.TimeOnly))
 }
 
-// oneLine makes attacker-influenced text safe for a terminal line.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
+// cell makes text from mail, the wire or the file system (ids, names,
+// reasons, errors) safe and short for one terminal line.
+func cell(s string) string { return sanitize.Clip(s, 200) }
 
 func humanBytes(n int64) string {
 	const unit = 1024

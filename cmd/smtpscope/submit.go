@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // SubmitCmd queues emails again for submission.
@@ -43,7 +44,7 @@ func (c *SubmitCmd) Run() error {
 		if werr != nil {
 			return werr
 		}
-		fmt.Printf("a collector is running on %s: handed %d ids to it (%s); see `smtpscope status`\n", c.Data, len(ids), p)
+		fmt.Printf("a collector is running on %s: handed %d ids to it (%s); see `smtpscope status`\n", sanitize.Line(c.Data), len(ids), sanitize.Line(p))
 		return nil
 	}
 	if err != nil {
@@ -55,7 +56,7 @@ func (c *SubmitCmd) Run() error {
 		return err
 	}
 	n, err := s.Resubmit(ids, groups)
-	fmt.Printf("queued %d submissions (%d ids x groups %s); the next `smtpscope collect` delivers them\n", n, len(ids), strings.Join(groups, ","))
+	fmt.Printf("queued %d submissions (%d ids x groups %s); the next `smtpscope collect` delivers them\n", n, len(ids), sanitize.Line(strings.Join(groups, ",")))
 	return err
 }
 

@@ -12,12 +12,13 @@ import (
 
 	"github.com/smtpscope/smtpscope/ui"
 	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 // UICmd opens the terminal UI on a data dir. It runs the collector
 // in-process (spool watching, ACE submission, indexing); when a headless
 // `smtpscope collect` already owns the data dir, it attaches to it over
-// DATA/smtpscope.sock instead.
+// DATA/run/smtpscope.sock instead.
 type UICmd struct {
 	Data       string   `help:"Data directory (store, queue, index)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
 	Spool      string   `help:"Spool directory to watch (without it, the in-process collector only delivers the queue)." env:"SMTPSCOPE_SPOOL" placeholder:"DIR"`
@@ -73,11 +74,11 @@ func (c *UICmd) Run() error {
 		l.Start(ctx)
 		defer func() {
 			if err := l.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "smtpscope ui: closing the collector:", err)
+				fmt.Fprintln(os.Stderr, "smtpscope ui: closing the collector:", sanitize.Line(err.Error()))
 			}
 		}()
 		// Other processes (smtpscope search/status) can go through us.
-		if ln, lerr := backend.Listen(cfg.Data); lerr == nil {
+		if ln, lerr := backend.Listen(cfg.Data, backend.ListenOptions{Group: cfg.UIGroup, Log: log}); lerr == nil {
 			go func() { _ = backend.Serve(ctx, ln, l) }()
 		} else {
 			log.Warn("not serving the UI socket", "err", lerr)

@@ -5,8 +5,9 @@
 //   - Local runs in the UI process: it wraps an in-process collector (its
 //     store, queue and events) and the search index the same process owns.
 //   - Remote talks to a headless `smtpscope collect` that already owns the
-//     data dir, over HTTP/JSON on the unix socket DATA/smtpscope.sock. The
-//     collector serves it with Serve.
+//     data dir, over HTTP/JSON on the unix socket DATA/run/smtpscope.sock.
+//     The collector serves it with Serve on a Listen listener, which lets
+//     in only the data dir's owner, root and the config's ui_group.
 //
 // Memory is a third, small implementation over records held in memory, for
 // tests and fixtures.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
@@ -304,6 +306,35 @@ func quoteTerm(s string) string {
 	return strconv.Quote(s)
 }
 
+// memWord is a word of a query and its 1-based column in characters (an
+// invalid byte counts as one), the unit QueryError.Col is in.
+type memWord struct {
+	text string
+	col  int
+}
+
+// memWords splits q at white space as strings.Fields does, keeping each
+// word's column. (Searching for the word again would not do: a word can
+// also occur inside the bytes of a multi-byte space before it.)
+func memWords(q string) []memWord {
+	var words []memWord
+	start, col, startCol := -1, 0, 0
+	for i, r := range q {
+		col++
+		switch {
+		case unicode.IsSpace(r) && start >= 0:
+			words = append(words, memWord{q[start:i], startCol})
+			start = -1
+		case !unicode.IsSpace(r) && start < 0:
+			start, startCol = i, col
+		}
+	}
+	if start >= 0 {
+		words = append(words, memWord{q[start:], startCol})
+	}
+	return words
+}
+
 // memQuery compiles the small query subset Memory understands.
 func memQuery(q string) (func(Row, *core.Email) bool, error) {
 	type clause struct {
@@ -311,13 +342,11 @@ func memQuery(q string) (func(Row, *core.Email) bool, error) {
 		field, value string
 	}
 	var cls []clause
-	pos := 0
-	for _, f := range strings.Fields(q) {
-		col := strings.Index(q[pos:], f) + pos + 1
-		pos = col - 1 + len(f)
+	for _, w := range memWords(q) {
+		f, col := w.text, w.col
 		c := clause{}
 		if strings.HasPrefix(f, "-") && len(f) > 1 {
-			c.neg, f = true, f[1:]
+			c.neg, f, col = true, f[1:], col+1
 		}
 		if name, v, ok := strings.Cut(f, ":"); ok {
 			switch name {
@@ -326,7 +355,7 @@ func memQuery(q string) (func(Row, *core.Email) bool, error) {
 				return nil, &QueryError{Col: col, Msg: fmt.Sprintf("unknown field %q", name)}
 			}
 			if v == "" {
-				return nil, &QueryError{Col: col + len(name) + 1, Msg: fmt.Sprintf("%s: needs a value", name)}
+				return nil, &QueryError{Col: col + utf8.RuneCountInString(name) + 1, Msg: fmt.Sprintf("%s: needs a value", name)}
 			}
 			c.field, c.value = name, strings.ToLower(strings.Trim(v, `"`))
 		} else {

@@ -26,7 +26,7 @@ type Remote struct {
 	sc   *http.Client // event stream (no timeout)
 }
 
-// DialRemote connects to the API served on DATA/smtpscope.sock and checks
+// DialRemote connects to the API served on DATA/run/smtpscope.sock and checks
 // that it answers.
 func DialRemote(ctx context.Context, dataDir string) (*Remote, error) {
 	path := SocketPath(dataDir)

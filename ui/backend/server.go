@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -182,7 +180,7 @@ func writeErr(w http.ResponseWriter, code int, e apiError) {
 }
 
 // Serve serves the API of b on l until ctx ends. It is what a headless
-// collector runs on DATA/smtpscope.sock (see Listen).
+// collector runs on DATA/run/smtpscope.sock (see Listen).
 func Serve(ctx context.Context, l net.Listener, b Backend) error {
 	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
@@ -202,32 +200,4 @@ func Serve(ctx context.Context, l net.Listener, b Backend) error {
 		return nil
 	}
 	return err
-}
-
-// Listen creates the unix socket DATA/smtpscope.sock (mode 0600: only the
-// owner may attach), replacing a stale one left by a dead process.
-func Listen(dataDir string) (net.Listener, error) {
-	path := SocketPath(dataDir)
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: another process is serving this data dir", path)
-	}
-	_ = os.Remove(path)
-	// The process umask is not changed (other goroutines create files):
-	// the socket is made owner-only right after it exists, and the data
-	// dir itself is not meant to be readable by others.
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
-}
-
-// SocketPath is the socket of a data dir.
-func SocketPath(dataDir string) string {
-	return strings.TrimSuffix(dataDir, "/") + "/" + SocketName
 }
