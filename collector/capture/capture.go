@@ -43,9 +43,29 @@ type Options struct {
 	// GapWait is how long, in capture time, out-of-order data waits for the
 	// missing bytes before they are declared lost (default 30 s).
 	GapWait time.Duration
-	// MaxStreamBytes caps the bytes kept per direction of one session
-	// (default 1 GiB); beyond it the rest is recorded as a gap.
-	MaxStreamBytes int
+	// MaxFlows caps the TCP connections open at once (default
+	// DefaultMaxFlows). Beyond it the least recently active sixteenth are
+	// closed: their sessions are written as they are (SessionFile.Cut
+	// CutFlowLimit; an unfinished message is partial), counted in
+	// Stats.FlowsEvicted.
+	MaxFlows int
+	// MaxHalfOpen caps the connections that have carried no payload yet
+	// (a SYN, a handshake; default DefaultMaxHalfOpen). Beyond it the
+	// oldest are dropped (they hold nothing to write; if one carries data
+	// later it starts a new session), counted in Stats.HalfOpenEvicted.
+	MaxHalfOpen int
+	// MaxFlowBytes caps the bytes buffered for one session (both
+	// directions; default DefaultMaxFlowBytes). When reached, the session
+	// so far is written (Cut CutFlowBytes, its last message partial) and
+	// the connection goes on into a new session file; counted in
+	// Stats.FlowBytesCuts.
+	MaxFlowBytes int
+	// MaxBufferedBytes caps the bytes buffered for all open sessions
+	// (default DefaultMaxBufferedBytes). When reached, the largest
+	// sessions are written as they are (Cut CutTotalBytes) until a quarter
+	// of it is free, and go on into new session files; counted in
+	// Stats.TotalBytesCuts.
+	MaxBufferedBytes int64
 	// NoSync skips fsync in WriteDir (tests and benchmarks on tmpfs).
 	NoSync bool
 	// MessageData fills SessionFile.Messages[].Data with each message's
@@ -69,7 +89,16 @@ type Stats struct {
 	Messages    int
 	PartialMsgs int
 	GapBytes    int64 // bytes missing from reassembled streams
-	Warnings    []string
+	// Limits (see Options): how often each one was hit.
+	HalfOpenEvicted int64 // half-open flows dropped at MaxHalfOpen
+	FlowsEvicted    int64 // sessions written early (partial) at MaxFlows
+	FlowBytesCuts   int64 // sessions cut (written partial) at MaxFlowBytes
+	TotalBytesCuts  int64 // sessions cut (written partial) at MaxBufferedBytes
+	IdleClosed      int64 // sessions closed by IdleTimeout
+	PeakFlows       int   // most TCP flows open at once
+	PeakBuffered    int64 // most session bytes buffered at once
+	BadTimestamps   int64 // packets whose time was implausible (replaced)
+	Warnings        []string
 }
 
 func (s *Stats) warn(format string, args ...any) {
@@ -85,6 +114,11 @@ type SessionFile struct {
 	// Data is the session file content (Zeek/ACE format with our
 	// extensions), ready to be written as <dir>/<UID>.
 	Data []byte
+	// Cut is empty when the TCP connection ended (FIN or RST); otherwise
+	// it says why the session was written before that (CutFlowLimit,
+	// CutFlowBytes, CutTotalBytes, CutIdle, CutInputEnd). A session cut
+	// at a byte limit continues in a later SessionFile.
+	Cut string
 	// Messages are the messages found in the session, computed directly
 	// from the reassembled streams (bytes only with Options.MessageData).
 	// They are what core's session parser must find again in Data (the
@@ -112,8 +146,17 @@ func (o *Options) defaults() {
 	if o.GapWait <= 0 {
 		o.GapWait = 30 * time.Second
 	}
-	if o.MaxStreamBytes <= 0 {
-		o.MaxStreamBytes = 1 << 30
+	if o.MaxFlows <= 0 {
+		o.MaxFlows = DefaultMaxFlows
+	}
+	if o.MaxHalfOpen <= 0 {
+		o.MaxHalfOpen = DefaultMaxHalfOpen
+	}
+	if o.MaxFlowBytes <= 0 {
+		o.MaxFlowBytes = DefaultMaxFlowBytes
+	}
+	if o.MaxBufferedBytes <= 0 {
+		o.MaxBufferedBytes = DefaultMaxBufferedBytes
 	}
 }
 
@@ -369,6 +412,7 @@ func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLa
 			break
 		}
 		n++
+		ci.Timestamp = e.plausible(ci.Timestamp, name, n)
 		if n&0x3ff == 0 {
 			if err := ctx.Err(); err != nil {
 				return first, last, err
@@ -395,6 +439,27 @@ func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLa
 	return first, last, nil
 }
 
+// maxCaptureTime bounds the packet times believed: session files carry
+// epoch seconds from 0 to 1e11, as core's session parser accepts them.
+var maxCaptureTime = time.Unix(1e11, 0)
+
+// plausible replaces a packet time outside 1970..maxCaptureTime (a corrupt
+// or hostile record) with the last plausible one, and counts it.
+func (e *engine) plausible(ts time.Time, name string, n int) time.Time {
+	if ts.Unix() >= 0 && ts.Before(maxCaptureTime) {
+		e.lastTS = ts
+		return ts
+	}
+	if e.st.BadTimestamps == 0 {
+		e.st.warn("%s: packet %d: implausible time %d s, the previous packet's is used (see Stats.BadTimestamps)", name, n, ts.Unix())
+	}
+	e.st.BadTimestamps++
+	if e.lastTS.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return e.lastTS
+}
+
 // engine decodes packets and drives the reassembly.
 type engine struct {
 	opts      *Options
@@ -408,9 +473,22 @@ type engine struct {
 	now       time.Time
 	final     bool
 	held      []*stream
-	uids      map[string]bool
+	uids      map[string]bool // uids given (the newer generation)
+	oldUIDs   map[string]bool // the previous generation
 	bytesSeen int64
-	pktSeq    int64 // index of the packet being processed
+	pktSeq    int64     // index of the packet being processed
+	lastTS    time.Time // the last plausible packet time
+
+	// Limits (limits.go).
+	halfOpen, open flowList
+	buffered       int64      // bytes held by open sessions
+	cur            *stream    // the stream of the packet being assembled
+	injecting      bool       // closeFlow is feeding a RST
+	rst            layers.TCP // the RST it feeds
+	sweep          string     // the cut reason of the flush under way
+	warnedHalfOpen bool
+	warnedFlows    bool
+	warnedBytes    bool
 
 	// Conversion workers (see emit).
 	jobs    chan *job
@@ -454,6 +532,7 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 		return
 	}
 	e.st.TCPPackets++
+	payload := len(tcp.Payload) > 0
 	if ci.Timestamp.After(e.now) {
 		e.now = ci.Timestamp
 	}
@@ -462,22 +541,48 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 	// directions by capture order.
 	ci.InterfaceIndex = int(e.pktSeq)
 	ac := &asmContext{ci: ci}
+	e.cur = nil
 	e.asm.AssembleWithContext(netFlow, tcp, ac)
+	if s := e.cur; s != nil && !s.done {
+		e.touch(s, payload)
+		if s.reset && (s.ended[0] || s.ended[1]) {
+			// A RST ended one direction: the connection is over.
+			e.closeFlow(s)
+		}
+	}
+	e.enforce()
 	if e.nextFlush.IsZero() {
 		e.nextFlush = e.now.Add(5 * time.Second)
 	} else if e.now.After(e.nextFlush) {
 		e.nextFlush = e.now.Add(5 * time.Second)
+		e.sweep = CutIdle
 		e.asm.FlushWithOptions(reassembly.FlushOptions{
 			T:  e.now.Add(-e.opts.GapWait),
 			TC: e.now.Add(-e.opts.IdleTimeout),
 		})
+		e.sweep = cutNone
+	}
+}
+
+// grew accounts for n more bytes buffered by s and cuts it at MaxFlowBytes.
+func (e *engine) grew(s *stream, n int) {
+	s.bytes += n
+	e.buffered += int64(n)
+	if e.buffered > e.st.PeakBuffered {
+		e.st.PeakBuffered = e.buffered
+	}
+	if s.bytes > e.opts.MaxFlowBytes {
+		e.st.FlowBytesCuts++
+		e.cut(s, CutFlowBytes)
 	}
 }
 
 // flushAll completes every open session and emits them in start order.
 func (e *engine) flushAll() {
 	e.final = true
+	e.sweep = CutInputEnd
 	e.asm.FlushAll()
+	e.sweep = cutNone
 	e.final = false
 	held := e.held
 	e.held = nil
@@ -494,11 +599,25 @@ func (e *engine) finish() {
 
 // complete is called when the reassembly is done with a session.
 func (e *engine) complete(s *stream) {
+	e.untrack(s)
+	s.cutWhy = e.sweep
+	if s.hasPayload() {
+		switch s.cutWhy {
+		case CutFlowLimit:
+			e.st.FlowsEvicted++
+		case CutIdle:
+			e.st.IdleClosed++
+		}
+	}
 	if e.final {
 		e.held = append(e.held, s)
 		return
 	}
 	e.emit(s)
+}
+
+func (s *stream) hasPayload() bool {
+	return len(s.half[0].data) != 0 || len(s.half[1].data) != 0 || len(s.half[0].gaps) != 0 || len(s.half[1].gaps) != 0
 }
 
 // job is one session being converted by a worker.
@@ -515,7 +634,7 @@ func (e *engine) emit(s *stream) {
 	if e.failed() {
 		return
 	}
-	if len(s.half[0].data) == 0 && len(s.half[1].data) == 0 && len(s.half[0].gaps) == 0 && len(s.half[1].gaps) == 0 {
+	if !s.hasPayload() {
 		return // no payload at all: a scan or an empty connection
 	}
 	e.startWorkers()
