@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -19,8 +18,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/gopacket/gopacket/reassembly"
-
-	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 )
 
 // DefaultPorts are the TCP ports treated as SMTP when Options.Ports is empty.
@@ -229,8 +226,10 @@ func process(ctx context.Context, inputs []input, total int64, opts *Options, st
 }
 
 // WriteDir runs Process and writes every session into dir as <uid> (temp
-// name, fsync, rename) and then <uid>.ready, so that a watcher never sees
-// half a file. It returns the number of sessions written.
+// name, fsync, hard link) and then <uid>.ready, so that a watcher never
+// sees half a file. It never replaces a file: a uid whose name is taken
+// is written as <uid>-2, <uid>-3, … (see writeSession). It returns the
+// number of sessions written.
 func WriteDir(ctx context.Context, files []string, opts Options, dir string) (int, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return 0, fmt.Errorf("capture: %w", err)
@@ -238,7 +237,7 @@ func WriteDir(ctx context.Context, files []string, opts Options, dir string) (in
 	n := 0
 	opts.recycle = true
 	err := Process(ctx, files, opts, func(sf *SessionFile) error {
-		if err := writeSession(dir, sf, !opts.NoSync); err != nil {
+		if _, err := writeSession(dir, sf, !opts.NoSync); err != nil {
 			return err
 		}
 		n++
@@ -248,21 +247,6 @@ func WriteDir(ctx context.Context, files []string, opts Options, dir string) (in
 		err = syncDir(dir)
 	}
 	return n, err
-}
-
-func writeSession(dir string, sf *SessionFile, sync bool) error {
-	path := filepath.Join(dir, sf.UID)
-	if err := atomicWrite(path, sf.Data, sf.Start, sync); err != nil {
-		return err
-	}
-	return atomicWrite(path+".ready", nil, time.Time{}, sync)
-}
-
-func atomicWrite(path string, data []byte, mtime time.Time, sync bool) error {
-	if err := atomicfile.Write(path, data, mtime, sync); err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	return nil
 }
 
 func syncDir(dir string) error {
