@@ -169,9 +169,9 @@ func (s *stream) roles() (client int, cIP net.IP, cPort int, sIP net.IP, sPort i
 		client = s.synFrom
 	case s.synAckBy >= 0:
 		client = 1 - s.synAckBy
-	case s.e.ports[p1] && !s.e.ports[p0]:
+	case s.e.ports.has(uint16(p1)) && !s.e.ports.has(uint16(p0)):
 		client = 0
-	case s.e.ports[p0] && !s.e.ports[p1]:
+	case s.e.ports.has(uint16(p0)) && !s.e.ports.has(uint16(p1)):
 		client = 1
 	}
 	if client == 0 {

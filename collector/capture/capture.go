@@ -173,7 +173,8 @@ func Process(ctx context.Context, files []string, opts Options, fn func(*Session
 		st = &Stats{}
 	}
 	var total int64
-	for _, f := range files {
+	inputs := make([]input, len(files))
+	for i, f := range files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			return fmt.Errorf("capture: %w", err)
@@ -182,11 +183,7 @@ func Process(ctx context.Context, files []string, opts Options, fn func(*Session
 			return fmt.Errorf("capture: %s is a directory, not a capture file", f)
 		}
 		total += fi.Size()
-	}
-	inputs := make([]input, len(files))
-	for i, f := range files {
-		f := f
-		inputs[i] = input{name: f, open: func() (io.ReadCloser, error) { return os.Open(f) }}
+		inputs[i] = input{name: f, size: fi.Size(), open: func() (io.ReadCloser, error) { return os.Open(f) }}
 	}
 	return process(ctx, inputs, total, &opts, st, fn)
 }
@@ -194,7 +191,15 @@ func Process(ctx context.Context, files []string, opts Options, fn func(*Session
 // input is one capture to read.
 type input struct {
 	name string
+	size int64 // bytes in the file (sizes the read buffers)
 	open func() (io.ReadCloser, error)
+}
+
+// readBufSize sizes the read buffers for a file of n bytes: 1 MiB for
+// large files, less for small ones (small files are read many at a time
+// by the tests and the fuzzer).
+func readBufSize(n int64) int {
+	return int(min(max(n, 4<<10), 1<<20))
 }
 
 func process(ctx context.Context, inputs []input, total int64, opts *Options, st *Stats, fn func(*SessionFile) error) error {
@@ -315,20 +320,20 @@ type packetSource interface {
 
 // openCapture detects pcap/pcapng (and gzip) by magic and returns a packet
 // source plus a function giving the link type of a packet.
-func openCapture(name string, r io.Reader) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+func openCapture(name string, r io.Reader, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+	br := bufio.NewReaderSize(r, bufSize)
 	magic, err := br.Peek(4)
 	if err != nil {
 		return nil, nil, fmt.Errorf("capture: %s: too short to be a capture file", name)
 	}
 	if magic[0] == 0x1f && magic[1] == 0x8b {
 		// pcapgo handles gzip itself; peek through it for the inner magic.
-		return openGzip(name, br)
+		return openGzip(name, br, bufSize)
 	}
-	return openByMagic(name, br, magic)
+	return openByMagic(name, br, magic, bufSize)
 }
 
-func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+func openByMagic(name string, br *bufio.Reader, magic []byte, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
 	switch binary.BigEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
 		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
@@ -350,7 +355,7 @@ func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, fun
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: truncated header", name)
 		}
-		pr, err := newPcapReader(br, hdr[:])
+		pr, err := newPcapReader(br, hdr[:], bufSize)
 		if err != nil {
 			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: %w", name, err)
 		}
@@ -360,10 +365,10 @@ func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, fun
 	return nil, nil, fmt.Errorf("capture: %s: not a pcap or pcapng file (magic %x)", name, magic)
 }
 
-func openGzip(name string, br *bufio.Reader) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+func openGzip(name string, br *bufio.Reader, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
 	// Both pcapgo readers detect gzip; try pcap first, then pcapng, on a
 	// fresh view of the stream each time (Peek keeps the bytes).
-	gz, err := newGzipPeek(br)
+	gz, err := newGzipPeek(br, bufSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("capture: %s: bad gzip stream: %w", name, err)
 	}
@@ -371,7 +376,7 @@ func openGzip(name string, br *bufio.Reader) (packetSource, func(ci gopacket.Cap
 	if err != nil {
 		return nil, nil, fmt.Errorf("capture: %s: gzip stream too short to be a capture", name)
 	}
-	return openByMagic(name, gz, magic)
+	return openByMagic(name, gz, magic, bufSize)
 }
 
 // readInput reads one capture into the engine.
@@ -382,7 +387,7 @@ func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLa
 		return first, last, fmt.Errorf("capture: %w", err)
 	}
 	defer f.Close()
-	src, linkOf, err := openCapture(name, &countingReader{r: f, p: prog})
+	src, linkOf, err := openCapture(name, &countingReader{r: f, p: prog}, readBufSize(in.size))
 	if err != nil {
 		return first, last, err
 	}
@@ -449,9 +454,9 @@ type engine struct {
 	opts      *Options
 	st        *Stats
 	fn        func(*SessionFile) error
-	ports     [65536]bool
+	ports     portSet
 	dec       *decoder
-	pool      *reassembly.StreamPool
+	re        *reassembler
 	asm       *reassembly.Assembler
 	nextFlush time.Time
 	now       time.Time
@@ -466,6 +471,7 @@ type engine struct {
 	// Limits (limits.go).
 	halfOpen, open flowList
 	buffered       int64      // bytes held by open sessions
+	peakFlows      int        // most flows open at once in this run
 	cur            *stream    // the stream of the packet being assembled
 	injecting      bool       // closeFlow is feeding a RST
 	rst            layers.TCP // the RST it feeds
@@ -488,17 +494,56 @@ func newEngine(opts *Options, st *Stats, fn func(*SessionFile) error) *engine {
 	e := &engine{opts: opts, st: st, fn: fn, dec: newDecoder(), uids: map[string]bool{}}
 	for _, p := range opts.Ports {
 		if p > 0 && p < 65536 {
-			e.ports[p] = true
+			e.ports.add(uint16(p))
 		}
 	}
-	e.pool = reassembly.NewStreamPool(&factory{e: e})
-	e.asm = reassembly.NewAssembler(e.pool)
-	// Bound the memory spent waiting for missing segments: ~1900 bytes a
-	// page, so 8 MiB per connection and 256 MiB in all.
-	e.asm.MaxBufferedPagesPerConnection = 4096
-	e.asm.MaxBufferedPagesTotal = 1 << 17
 	return e
 }
+
+// reassemble sets up the reassembly, on the first packet that needs it.
+func (e *engine) reassemble() {
+	r, _ := reassemblers.Get().(*reassembler)
+	if r == nil {
+		r = &reassembler{}
+		r.pool = reassembly.NewStreamPool(&r.f)
+		r.asm = reassembly.NewAssembler(r.pool)
+		// Bound the memory spent waiting for missing segments: ~1900
+		// bytes a page, so 8 MiB per connection and 256 MiB in all.
+		r.asm.MaxBufferedPagesPerConnection = 4096
+		r.asm.MaxBufferedPagesTotal = 1 << 17
+	}
+	r.f.e = e
+	e.re, e.asm = r, r.asm
+}
+
+// reassembler is gopacket's stream pool and assembler. Creating them (a
+// 1024-connection slab and a map for as many) cost more than a whole short
+// run, so those of runs that stayed within that size are recycled.
+type reassembler struct {
+	f    factory
+	pool *reassembly.StreamPool
+	asm  *reassembly.Assembler
+}
+
+var reassemblers sync.Pool
+
+// recycle returns the reassembler once every connection has left it.
+func (e *engine) recycle() {
+	if e.re == nil {
+		return
+	}
+	if e.peakFlows <= 1024 && e.halfOpen.n+e.open.n == 0 {
+		e.re.f.e = nil
+		reassemblers.Put(e.re)
+	}
+	e.re = nil
+}
+
+// portSet is a set of TCP ports (a bitmap: 8 KiB, not 64).
+type portSet [1024]uint64
+
+func (p *portSet) add(port uint16)      { p[port>>6] |= 1 << (port & 63) }
+func (p *portSet) has(port uint16) bool { return p[port>>6]&(1<<(port&63)) != 0 }
 
 type asmContext struct{ ci gopacket.CaptureInfo }
 
@@ -512,7 +557,7 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 		e.st.Undecodable++
 		return
 	}
-	if !e.ports[tcp.SrcPort] && !e.ports[tcp.DstPort] {
+	if !e.ports.has(uint16(tcp.SrcPort)) && !e.ports.has(uint16(tcp.DstPort)) {
 		return
 	}
 	e.st.TCPPackets++
@@ -526,6 +571,9 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 	ci.InterfaceIndex = int(e.pktSeq)
 	ac := &asmContext{ci: ci}
 	e.cur = nil
+	if e.asm == nil {
+		e.reassemble()
+	}
 	e.asm.AssembleWithContext(netFlow, tcp, ac)
 	if s := e.cur; s != nil && !s.done {
 		e.touch(s, payload)
@@ -563,6 +611,9 @@ func (e *engine) grew(s *stream, n int) {
 
 // flushAll completes every open session and emits them in start order.
 func (e *engine) flushAll() {
+	if e.asm == nil {
+		return
+	}
 	e.final = true
 	e.sweep = CutInputEnd
 	e.asm.FlushAll()
@@ -578,6 +629,7 @@ func (e *engine) flushAll() {
 
 func (e *engine) finish() {
 	e.flushAll()
+	e.recycle()
 	e.stopWorkers()
 }
 

@@ -65,8 +65,9 @@ func (l *flowList) remove(s *stream) {
 // track puts a new flow on the half-open list.
 func (e *engine) track(s *stream) {
 	e.halfOpen.pushBack(s)
-	if n := e.halfOpen.n + e.open.n; n > e.st.PeakFlows {
-		e.st.PeakFlows = n
+	if n := e.halfOpen.n + e.open.n; n > e.peakFlows {
+		e.peakFlows = n
+		e.st.PeakFlows = max(e.st.PeakFlows, n)
 	}
 }
 
@@ -102,8 +103,8 @@ func (e *engine) enforce() {
 			e.st.warn("more than %d half-open connections (no payload yet): the oldest are dropped (see Stats.HalfOpenEvicted)", e.opts.MaxHalfOpen)
 		}
 		e.closeFlow(s)
-		if s.list != nil { // not closed: stop tracking it
-			e.untrack(s)
+		if s.list != nil { // not closed (data queued ahead): left to MaxFlows
+			e.touch(s, true)
 		}
 	}
 	if e.halfOpen.n+e.open.n > e.opts.MaxFlows {
