@@ -51,7 +51,7 @@ type stream struct {
 	reset      bool                   // a RST arrived in the last packet
 	done       bool                   // ReassemblyComplete was called
 	bytes      int                    // buffered (capacity of both halves)
-	cont       bool                   // continues a session cut at a byte limit
+	discard    bool                   // cut at a byte limit: the rest is only counted
 	cutWhy     string                 // SessionFile.Cut
 }
 
@@ -115,6 +115,10 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	s.nx[d] = s.nx[d].Add(n)
 	s.ended[d] = s.ended[d] || end
 	if s.e.injecting && n == 0 {
+		return
+	}
+	if s.discard {
+		s.e.st.CutBytes += int64(n)
 		return
 	}
 	h := &s.half[d]

@@ -52,16 +52,16 @@ type Options struct {
 	// later it starts a new session), counted in Stats.HalfOpenEvicted.
 	MaxHalfOpen int
 	// MaxFlowBytes caps the bytes buffered for one session (both
-	// directions; default DefaultMaxFlowBytes). When reached, the session
-	// so far is written (Cut CutFlowBytes, its last message partial) and
-	// the connection goes on into a new session file; counted in
+	// directions, buffer capacity; default DefaultMaxFlowBytes). When
+	// reached, the session so far is written (Cut CutFlowBytes, its
+	// unfinished message partial); the rest of the connection is not kept,
+	// its bytes are counted in Stats.CutBytes. Cuts are counted in
 	// Stats.FlowBytesCuts.
 	MaxFlowBytes int
 	// MaxBufferedBytes caps the bytes buffered for all open sessions
 	// (default DefaultMaxBufferedBytes). When reached, the largest
-	// sessions are written as they are (Cut CutTotalBytes) until a quarter
-	// of it is free, and go on into new session files; counted in
-	// Stats.TotalBytesCuts.
+	// sessions are cut like at MaxFlowBytes (Cut CutTotalBytes) until a
+	// quarter of it is free; counted in Stats.TotalBytesCuts.
 	MaxBufferedBytes int64
 	// NoSync skips fsync in WriteDir (tests and benchmarks on tmpfs).
 	NoSync bool
@@ -91,6 +91,7 @@ type Stats struct {
 	FlowsEvicted    int64 // sessions written early (partial) at MaxFlows
 	FlowBytesCuts   int64 // sessions cut (written partial) at MaxFlowBytes
 	TotalBytesCuts  int64 // sessions cut (written partial) at MaxBufferedBytes
+	CutBytes        int64 // bytes of cut sessions received after the cut, not kept
 	IdleClosed      int64 // sessions closed by IdleTimeout
 	PeakFlows       int   // most TCP flows open at once
 	PeakBuffered    int64 // most session bytes buffered at once
@@ -113,8 +114,7 @@ type SessionFile struct {
 	Data []byte
 	// Cut is empty when the TCP connection ended (FIN or RST); otherwise
 	// it says why the session was written before that (CutFlowLimit,
-	// CutFlowBytes, CutTotalBytes, CutIdle, CutInputEnd). A session cut
-	// at a byte limit continues in a later SessionFile.
+	// CutFlowBytes, CutTotalBytes, CutIdle, CutInputEnd).
 	Cut string
 	// Messages are the messages found in the session, computed directly
 	// from the reassembled streams (bytes only with Options.MessageData).
@@ -460,7 +460,6 @@ type engine struct {
 	asm       *reassembly.Assembler
 	nextFlush time.Time
 	now       time.Time
-	final     bool
 	held      []*stream
 	uids      map[string]bool // uids given (the newer generation)
 	oldUIDs   map[string]bool // the previous generation
@@ -587,12 +586,12 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 		e.nextFlush = e.now.Add(5 * time.Second)
 	} else if e.now.After(e.nextFlush) {
 		e.nextFlush = e.now.Add(5 * time.Second)
-		e.sweep = CutIdle
-		e.asm.FlushWithOptions(reassembly.FlushOptions{
-			T:  e.now.Add(-e.opts.GapWait),
-			TC: e.now.Add(-e.opts.IdleTimeout),
+		e.flush(CutIdle, func() {
+			e.asm.FlushWithOptions(reassembly.FlushOptions{
+				T:  e.now.Add(-e.opts.GapWait),
+				TC: e.now.Add(-e.opts.IdleTimeout),
+			})
 		})
-		e.sweep = cutNone
 	}
 }
 
@@ -614,11 +613,16 @@ func (e *engine) flushAll() {
 	if e.asm == nil {
 		return
 	}
-	e.final = true
-	e.sweep = CutInputEnd
-	e.asm.FlushAll()
+	e.flush(CutInputEnd, func() { e.asm.FlushAll() })
+}
+
+// flush runs one of the reassembly's flushes; the sessions it completes
+// (in the order of a map) are emitted in start order, so that the output
+// is deterministic.
+func (e *engine) flush(why string, run func()) {
+	e.sweep = why
+	run()
 	e.sweep = cutNone
-	e.final = false
 	held := e.held
 	e.held = nil
 	sort.SliceStable(held, func(i, j int) bool { return held[i].start.Before(held[j].start) })
@@ -645,7 +649,7 @@ func (e *engine) complete(s *stream) {
 			e.st.IdleClosed++
 		}
 	}
-	if e.final {
+	if e.sweep != cutNone {
 		e.held = append(e.held, s)
 		return
 	}

@@ -119,14 +119,19 @@ func (e *engine) enforce() {
 // the reassembly's own age-based flush (their pending out-of-order data is
 // pushed as gaps), so that each eviction pays for many flows.
 func (e *engine) evictOldest() {
-	k := e.opts.MaxFlows/16 + 1
+	// The cut-off is the last packet time of the k-th least recently
+	// active flow, the two lists merged.
 	var cut time.Time
-	for _, l := range []*flowList{&e.halfOpen, &e.open} {
-		i := 0
-		for s := l.head; s != nil && i < k; s, i = s.next, i+1 {
-			if s.last.After(cut) {
-				cut = s.last
-			}
+	a, b := e.halfOpen.head, e.open.head
+	for k := e.opts.MaxFlows/16 + 1; k > 0 && (a != nil || b != nil); k-- {
+		s := a
+		if a == nil || b != nil && b.last.Before(a.last) {
+			s, b = b, b.next
+		} else {
+			a = a.next
+		}
+		if s.last.After(cut) {
+			cut = s.last
 		}
 	}
 	if !e.warnedFlows {
@@ -134,12 +139,10 @@ func (e *engine) evictOldest() {
 		e.st.warn("more than %d connections open at once: the least recently active are written early, partial (see Stats.FlowsEvicted)", e.opts.MaxFlows)
 	}
 	cut = cut.Add(time.Nanosecond)
-	e.sweep = CutFlowLimit
-	e.asm.FlushWithOptions(reassembly.FlushOptions{T: cut, TC: cut})
-	e.sweep = cutNone
+	e.flush(CutFlowLimit, func() { e.asm.FlushWithOptions(reassembly.FlushOptions{T: cut, TC: cut}) })
 }
 
-// cutLargest writes the largest sessions as they are until a quarter of
+// cutLargest cuts the largest sessions until a quarter of
 // MaxBufferedBytes is free.
 func (e *engine) cutLargest() {
 	var all []*stream
@@ -152,6 +155,9 @@ func (e *engine) cutLargest() {
 		e.st.warn("more than %d bytes of sessions buffered: the largest are written early, partial (see Stats.TotalBytesCuts)", e.opts.MaxBufferedBytes)
 	}
 	for _, s := range all {
+		if s.discard {
+			continue
+		}
 		if e.buffered <= e.opts.MaxBufferedBytes/4*3 {
 			break
 		}
@@ -160,8 +166,8 @@ func (e *engine) cutLargest() {
 	}
 }
 
-// cut emits what s holds now as a session of its own and lets the
-// connection go on into a new session file (which starts mid-session).
+// cut emits what s holds now as its session file; the rest of the
+// connection is not kept, only counted (Stats.CutBytes).
 func (e *engine) cut(s *stream, reason string) {
 	part := *s
 	part.list, part.prev, part.next = nil, nil, nil
@@ -169,8 +175,7 @@ func (e *engine) cut(s *stream, reason string) {
 	e.untrack(s)
 	e.open.pushBack(s)
 	s.half = [2]halfBuf{}
-	s.start = s.last
-	s.cont = true
+	s.discard = true
 	e.emit(&part)
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // manyConns writes a gzip-compressed raw-IP pcap of n short connections to
@@ -242,5 +244,59 @@ func TestBoundedMemory(t *testing.T) {
 	}
 	if growth := res[1].HWMKiB - res[0].HWMKiB; growth > res[0].HWMKiB/4+(16<<10) {
 		t.Errorf("peak RSS grew by %d MiB (from %d MiB) when the connections doubled", growth>>10, res[0].HWMKiB>>10)
+	}
+}
+
+// TestMaxFlowsEvicts: with MaxFlows 2, three connections open at once (no
+// FIN) make the least recently active one be written early, flagged and
+// counted; every session is still written, complete.
+func TestMaxFlowsEvicts(t *testing.T) {
+	var pk []pkt
+	for i := 0; i < 3; i++ {
+		s := synthSession(synthOpts{cport: uint16(41000 + i)}, smtpSession(testMsgs[:1]))
+		pk = append(pk, s[:len(s)-3]...) // no FINs
+	}
+	var buf bytes.Buffer
+	if err := writePcap(&buf, synthOpts{}, pk, false); err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	sfs := runBytes(t, buf.Bytes(), Options{MaxFlows: 2, Stats: &st})
+	if len(sfs) != 3 || st.FlowsEvicted == 0 {
+		t.Fatalf("%d sessions, %d evicted", len(sfs), st.FlowsEvicted)
+	}
+	if sfs[0].Cut != CutFlowLimit || !strings.HasPrefix(string(sfs[0].Data), "10.0.0.1:41000/tcp\n") {
+		t.Errorf("first session written: cut %q\n%s", sfs[0].Cut, sfs[0].Data)
+	}
+	for _, sf := range sfs {
+		checkRoundTrip(t, sf, testMsgs[:1])
+	}
+}
+
+// TestMaxFlowBytesCuts: a session larger than MaxFlowBytes is written as
+// soon as it reaches it, flagged and counted, its message partial; the
+// bytes that follow are counted, not kept.
+func TestMaxFlowBytesCuts(t *testing.T) {
+	line := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n"
+	msg := []byte("Subject: big\r\n\r\n" + strings.Repeat(line, 2000) + "the end\r\n")
+	var buf bytes.Buffer
+	o := synthOpts{}
+	if err := writePcap(&buf, o, synthSession(o, smtpSession([][]byte{msg})), false); err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	sfs := runBytes(t, buf.Bytes(), Options{MaxFlowBytes: 40 << 10, Stats: &st})
+	if len(sfs) != 1 || st.FlowBytesCuts != 1 || sfs[0].Cut != CutFlowBytes {
+		t.Fatalf("%d session files, %d cuts", len(sfs), st.FlowBytesCuts)
+	}
+	s, err := core.ParseSession(bytes.NewReader(sfs[0].Data), sfs[0].UID, sfs[0].Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Messages) != 1 || !s.Messages[0].Partial || !bytes.HasPrefix(msg, s.Messages[0].Data) {
+		t.Fatalf("the cut message is not a partial prefix of the original")
+	}
+	if kept := int64(len(s.Messages[0].Data)); kept+st.CutBytes < int64(len(msg)) || st.CutBytes == 0 {
+		t.Errorf("%d bytes kept + %d counted after the cut < %d sent", kept, st.CutBytes, len(msg))
 	}
 }

@@ -250,8 +250,8 @@ func (b *msgBuild) bytes() []byte {
 func (s *stream) convert(uid string, keepData bool) *SessionFile {
 	client, cIP, cPort, sIP, sPort := s.roles()
 	cv := &conv{c: newSide(&s.half[client]), s: newSide(&s.half[1-client]), keepData: keepData}
-	cv.serverFromStart = !s.cont && (s.synAckBy == 1-client && len(s.half[1-client].gaps) == 0 ||
-		s.synAckBy == 1-client && s.half[1-client].gaps[0].off > 0)
+	cv.serverFromStart = s.synAckBy == 1-client && len(s.half[1-client].gaps) == 0 ||
+		s.synAckBy == 1-client && s.half[1-client].gaps[0].off > 0
 	// Lines gain at most a few bytes of prefix; replies are small.
 	cv.w.Grow(len(cv.c.buf) + 2*len(cv.s.buf) + 4096)
 	fmt.Fprintf(&cv.w, "%s:%d/tcp\n%d\n", ipString(cIP), cPort, s.start.Unix())
