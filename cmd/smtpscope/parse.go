@@ -18,17 +18,18 @@ import (
 
 // ParseCmd prints email records as JSON Lines.
 type ParseCmd struct {
-	OmitBody  bool     `help:"Leave body_text and body_html out of the records (IOCs are still extracted)." name:"omit-body"`
-	Eml       bool     `help:"Inputs are raw RFC 822 messages (.eml), not session files." xor:"kind"`
-	Pcap      bool     `help:"Inputs are pcap/pcapng captures." xor:"kind"`
-	Mbox      bool     `help:"Inputs are mbox files (mboxrd/mboxo): one record per message, source FILE#n." xor:"kind"`
-	Ports     []int    `help:"With --pcap: TCP ports carrying SMTP." default:"25,587,2525"`
-	NoIOCs    bool     `help:"Do not extract IOCs." name:"no-iocs"`
-	IOCKeys   []string `help:"Where IOCs come from: header names and body, body_html (default: stoQ's list)." name:"ioc-keys"`
-	MaxDepth  int      `help:"How deep attached messages are followed." default:"10" name:"max-depth"`
-	YaraRules []string `help:"YARA rule files or directories (needs a build with YARA)." name:"yara-rules" type:"path"`
-	Jobs      int      `help:"Files analysed in parallel (default: number of CPUs)." default:"0"`
-	Paths     []string `arg:"" help:"Session files, directories of them, .eml files (--eml) or captures (--pcap)." type:"path"`
+	OmitBody  bool       `help:"Leave body_text and body_html out of the records (IOCs are still extracted)." name:"omit-body"`
+	Eml       bool       `help:"Inputs are raw RFC 822 messages (.eml), not session files." xor:"kind"`
+	Pcap      bool       `help:"Inputs are pcap/pcapng captures." xor:"kind"`
+	Mbox      bool       `help:"Inputs are mbox files (mboxrd/mboxo): one record per message, source FILE#n." xor:"kind"`
+	Ports     []int      `help:"With --pcap: TCP ports carrying SMTP." default:"25,587,2525"`
+	Limits    pcapLimits `embed:"" group:"With --pcap"`
+	NoIOCs    bool       `help:"Do not extract IOCs." name:"no-iocs"`
+	IOCKeys   []string   `help:"Where IOCs come from: header names and body, body_html (default: stoQ's list)." name:"ioc-keys"`
+	MaxDepth  int        `help:"How deep attached messages are followed." default:"10" name:"max-depth"`
+	YaraRules []string   `help:"YARA rule files or directories (needs a build with YARA)." name:"yara-rules" type:"path"`
+	Jobs      int        `help:"Files analysed in parallel (default: number of CPUs)." default:"0"`
+	Paths     []string   `arg:"" help:"Session files, directories of them, .eml files (--eml) or captures (--pcap)." type:"path"`
 }
 
 // analyzerOptions turns the flags into core options.

@@ -21,6 +21,7 @@ func (c *ParseCmd) runPcap(an *core.Analyzer, emit func(*core.Email) error) erro
 	defer stop()
 	var stats capture.Stats
 	opts := capture.Options{Ports: c.Ports, Stats: &stats}
+	c.Limits.apply(&opts)
 	failed := 0
 	err := capture.Process(ctx, c.Paths, opts, func(sf *capture.SessionFile) error {
 		s, err := core.ParseSession(bytes.NewReader(sf.Data), sf.UID, sf.Start)
@@ -43,6 +44,7 @@ func (c *ParseCmd) runPcap(an *core.Analyzer, emit func(*core.Email) error) erro
 	for _, w := range stats.Warnings {
 		fmt.Fprintf(os.Stderr, "smtpscope parse: warning: %s\n", sanitize.Line(w))
 	}
+	printLimits("parse", &stats)
 	if failed > 0 {
 		return exitError{code: 1, err: fmt.Errorf("%d sessions could not be parsed", failed)}
 	}

@@ -16,10 +16,11 @@ import (
 
 // PcapCmd reassembles SMTP sessions from captures into session files.
 type PcapCmd struct {
-	Out   string   `help:"Directory the session files (<uid> then <uid>.ready) are written to." default:"." type:"path"`
-	Ports []int    `help:"TCP ports carrying SMTP (either end of a connection)." default:"25,587,2525"`
-	Quiet bool     `help:"No progress bar and no summary." short:"q"`
-	Files []string `arg:"" help:"pcap or pcapng captures (gzip-compressed ones too), read in order as one capture when their times follow on." type:"existingfile"`
+	Out    string     `help:"Directory the session files (<uid> then <uid>.ready) are written to." default:"." type:"path"`
+	Ports  []int      `help:"TCP ports carrying SMTP (either end of a connection)." default:"25,587,2525"`
+	Quiet  bool       `help:"No progress bar and no summary." short:"q"`
+	Limits pcapLimits `embed:""`
+	Files  []string   `arg:"" help:"pcap or pcapng captures (gzip-compressed ones too), read in order as one capture when their times follow on." type:"existingfile"`
 }
 
 // Run writes one session file per SMTP TCP session found in the captures.
@@ -28,6 +29,7 @@ func (c *PcapCmd) Run() error {
 	defer stop()
 	var st capture.Stats
 	opts := capture.Options{Ports: c.Ports, Stats: &st}
+	c.Limits.apply(&opts)
 	bar := !c.Quiet && term.IsTerminal(int(os.Stderr.Fd()))
 	if bar {
 		start := time.Now()
@@ -49,8 +51,45 @@ func (c *PcapCmd) Run() error {
 		if st.GapBytes > 0 {
 			fmt.Fprintf(os.Stderr, "smtpscope pcap: %d bytes missing from the capture (gaps; messages with gaps are partial)\n", st.GapBytes)
 		}
+		printLimits("pcap", &st)
 	}
 	return nil
+}
+
+// pcapLimits are the memory limits of `pcap` and `parse --pcap` (see
+// capture.Options and the README).
+type pcapLimits struct {
+	MaxFlows       int           `help:"TCP connections open at once; beyond it the least recently active are written early (partial)." default:"100000" name:"max-flows"`
+	MaxHalfOpen    int           `help:"Connections that carried no payload yet (SYN, handshake); beyond it the oldest are dropped." default:"10000" name:"max-half-open"`
+	MaxFlowMiB     int           `help:"MiB buffered for one session; when reached it is written (partial) and the rest of the connection is only counted." default:"256" name:"max-flow-mib"`
+	MaxBufferedMiB int           `help:"MiB buffered for all open sessions; when reached the largest are cut as at --max-flow-mib." default:"1024" name:"max-buffered-mib"`
+	IdleTimeout    time.Duration `help:"A connection idle this long in capture time is closed and written." default:"5m" name:"idle-timeout"`
+}
+
+func (l pcapLimits) apply(o *capture.Options) {
+	o.MaxFlows, o.MaxHalfOpen, o.IdleTimeout = l.MaxFlows, l.MaxHalfOpen, l.IdleTimeout
+	o.MaxFlowBytes = l.MaxFlowMiB << 20
+	o.MaxBufferedBytes = int64(l.MaxBufferedMiB) << 20
+}
+
+// printLimits reports on stderr the limits a run hit.
+func printLimits(verb string, st *capture.Stats) {
+	for _, x := range []struct {
+		n    int64
+		what string
+	}{
+		{st.HalfOpenEvicted, "half-open connection(s) dropped at --max-half-open"},
+		{st.FlowsEvicted, "session(s) written early at --max-flows (partial)"},
+		{st.FlowBytesCuts, "session(s) cut at --max-flow-mib (partial)"},
+		{st.TotalBytesCuts, "session(s) cut at --max-buffered-mib (partial)"},
+		{st.CutBytes, "byte(s) of cut sessions not kept"},
+		{st.IdleClosed, "session(s) closed by --idle-timeout"},
+		{st.BadTimestamps, "packet(s) with an implausible time (the previous packet's used)"},
+	} {
+		if x.n > 0 {
+			fmt.Fprintf(os.Stderr, "smtpscope %s: %d %s\n", verb, x.n, x.what)
+		}
+	}
 }
 
 // drawBar draws "[=====>     ]  45%  123.4/274.0 MB  56.7 MB/s" on stderr.

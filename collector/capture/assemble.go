@@ -30,7 +30,6 @@ type halfBuf struct {
 	data  []byte
 	marks []mark
 	gaps  []gapMark
-	full  bool // MaxStreamBytes reached
 }
 
 // stream collects one TCP session for the reassembly.
@@ -43,13 +42,27 @@ type stream struct {
 	half     [2]halfBuf // indexed by reassembly direction (0: first packet's sender)
 	synFrom  int        // direction that sent a SYN without ACK, -1 if none seen
 	synAckBy int        // direction that sent SYN+ACK, -1 if none seen
+
+	// Flow tracking for the limits (see limits.go).
+	list       *flowList // the engine list it is on, nil once closed
+	prev, next *stream
+	nx         [2]reassembly.Sequence // next sequence number per direction, as the reassembly has it
+	ended      [2]bool                // the half is closed
+	reset      bool                   // a RST arrived in the last packet
+	done       bool                   // ReassemblyComplete was called
+	bytes      int                    // buffered (capacity of both halves)
+	discard    bool                   // cut at a byte limit: the rest is only counted
+	cutWhy     string                 // SessionFile.Cut
 }
 
 type factory struct{ e *engine }
 
 func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
 	ts := ac.GetCaptureInfo().Timestamp
-	return &stream{e: f.e, netFlow: netFlow, tcpFlow: tcpFlow, start: ts, last: ts, synFrom: -1, synAckBy: -1}
+	s := &stream{e: f.e, netFlow: netFlow, tcpFlow: tcpFlow, start: ts, last: ts, synFrom: -1, synAckBy: -1,
+		nx: [2]reassembly.Sequence{invalidSeq, invalidSeq}}
+	f.e.track(s)
+	return s
 }
 
 func dirIndex(d reassembly.TCPFlowDirection) int {
@@ -63,6 +76,20 @@ func dirIndex(d reassembly.TCPFlowDirection) int {
 // (captures begin mid-session; one-sided captures never see a SYN-ACK).
 func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
 	*start = true
+	d := dirIndex(dir)
+	switch {
+	case nextSeq != invalidSeq:
+		s.nx[d] = nextSeq
+	case tcp.SYN:
+		s.nx[d] = reassembly.Sequence(tcp.Seq).Add(1)
+	default:
+		s.nx[d] = reassembly.Sequence(tcp.Seq)
+	}
+	if s.e.injecting {
+		return true
+	}
+	s.e.cur = s
+	s.reset = tcp.RST
 	if tcp.SYN {
 		if tcp.ACK {
 			if s.synAckBy < 0 {
@@ -79,26 +106,27 @@ func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly
 }
 
 func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
-	dir, _, _, skip := sg.Info()
+	dir, _, end, skip := sg.Info()
 	n, _ := sg.Lengths()
-	h := &s.half[dirIndex(dir)]
+	d := dirIndex(dir)
+	if skip > 0 {
+		s.nx[d] = s.nx[d].Add(skip)
+	}
+	s.nx[d] = s.nx[d].Add(n)
+	s.ended[d] = s.ended[d] || end
+	if s.e.injecting && n == 0 {
+		return
+	}
+	if s.discard {
+		s.e.st.CutBytes += int64(n)
+		return
+	}
+	h := &s.half[d]
 	if skip > 0 {
 		h.gaps = append(h.gaps, gapMark{off: len(h.data), n: int64(skip)})
 		s.e.st.GapBytes += int64(skip)
 	}
 	if n == 0 {
-		return
-	}
-	if h.full || len(h.data)+n > s.e.opts.MaxStreamBytes {
-		if !h.full {
-			s.e.st.warn("session %s %s: more than %d bytes in one direction, the rest is dropped", s.netFlow, s.tcpFlow, s.e.opts.MaxStreamBytes)
-		}
-		h.full = true
-		if k := len(h.gaps); k > 0 && h.gaps[k-1].off == len(h.data) {
-			h.gaps[k-1].n += int64(n)
-		} else {
-			h.gaps = append(h.gaps, gapMark{off: len(h.data), n: int64(n)})
-		}
 		return
 	}
 	// The packet index travels in CaptureInfo.InterfaceIndex (set by the
@@ -115,7 +143,9 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 			h.addMark(len(h.data)+off, int64(sg.CaptureInfo(off).InterfaceIndex))
 		}
 	}
+	c := cap(h.data)
 	h.data = appendGrow(h.data, sg.Fetch(n))
+	s.e.grew(s, cap(h.data)-c)
 }
 
 func (h *halfBuf) addMark(off int, seq int64) {
@@ -125,6 +155,8 @@ func (h *halfBuf) addMark(off int, seq int64) {
 }
 
 func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	s.done = true
+	s.ended = [2]bool{true, true}
 	s.e.complete(s)
 	return true
 }
@@ -141,9 +173,9 @@ func (s *stream) roles() (client int, cIP net.IP, cPort int, sIP net.IP, sPort i
 		client = s.synFrom
 	case s.synAckBy >= 0:
 		client = 1 - s.synAckBy
-	case s.e.ports[p1] && !s.e.ports[p0]:
+	case s.e.ports.has(uint16(p1)) && !s.e.ports.has(uint16(p0)):
 		client = 0
-	case s.e.ports[p0] && !s.e.ports[p1]:
+	case s.e.ports.has(uint16(p0)) && !s.e.ports.has(uint16(p1)):
 		client = 1
 	}
 	if client == 0 {

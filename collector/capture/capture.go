@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -19,8 +18,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/gopacket/gopacket/reassembly"
-
-	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 )
 
 // DefaultPorts are the TCP ports treated as SMTP when Options.Ports is empty.
@@ -43,9 +40,29 @@ type Options struct {
 	// GapWait is how long, in capture time, out-of-order data waits for the
 	// missing bytes before they are declared lost (default 30 s).
 	GapWait time.Duration
-	// MaxStreamBytes caps the bytes kept per direction of one session
-	// (default 1 GiB); beyond it the rest is recorded as a gap.
-	MaxStreamBytes int
+	// MaxFlows caps the TCP connections open at once (default
+	// DefaultMaxFlows). Beyond it the least recently active sixteenth are
+	// closed: their sessions are written as they are (SessionFile.Cut
+	// CutFlowLimit; an unfinished message is partial), counted in
+	// Stats.FlowsEvicted.
+	MaxFlows int
+	// MaxHalfOpen caps the connections that have carried no payload yet
+	// (a SYN, a handshake; default DefaultMaxHalfOpen). Beyond it the
+	// oldest are dropped (they hold nothing to write; if one carries data
+	// later it starts a new session), counted in Stats.HalfOpenEvicted.
+	MaxHalfOpen int
+	// MaxFlowBytes caps the bytes buffered for one session (both
+	// directions, buffer capacity; default DefaultMaxFlowBytes). When
+	// reached, the session so far is written (Cut CutFlowBytes, its
+	// unfinished message partial); the rest of the connection is not kept,
+	// its bytes are counted in Stats.CutBytes. Cuts are counted in
+	// Stats.FlowBytesCuts.
+	MaxFlowBytes int
+	// MaxBufferedBytes caps the bytes buffered for all open sessions
+	// (default DefaultMaxBufferedBytes). When reached, the largest
+	// sessions are cut like at MaxFlowBytes (Cut CutTotalBytes) until a
+	// quarter of it is free; counted in Stats.TotalBytesCuts.
+	MaxBufferedBytes int64
 	// NoSync skips fsync in WriteDir (tests and benchmarks on tmpfs).
 	NoSync bool
 	// MessageData fills SessionFile.Messages[].Data with each message's
@@ -69,7 +86,17 @@ type Stats struct {
 	Messages    int
 	PartialMsgs int
 	GapBytes    int64 // bytes missing from reassembled streams
-	Warnings    []string
+	// Limits (see Options): how often each one was hit.
+	HalfOpenEvicted int64 // half-open flows dropped at MaxHalfOpen
+	FlowsEvicted    int64 // sessions written early (partial) at MaxFlows
+	FlowBytesCuts   int64 // sessions cut (written partial) at MaxFlowBytes
+	TotalBytesCuts  int64 // sessions cut (written partial) at MaxBufferedBytes
+	CutBytes        int64 // bytes of cut sessions received after the cut, not kept
+	IdleClosed      int64 // sessions closed by IdleTimeout
+	PeakFlows       int   // most TCP flows open at once
+	PeakBuffered    int64 // most session bytes buffered at once
+	BadTimestamps   int64 // packets whose time was implausible (replaced)
+	Warnings        []string
 }
 
 func (s *Stats) warn(format string, args ...any) {
@@ -85,6 +112,10 @@ type SessionFile struct {
 	// Data is the session file content (Zeek/ACE format with our
 	// extensions), ready to be written as <dir>/<UID>.
 	Data []byte
+	// Cut is empty when the TCP connection ended (FIN or RST); otherwise
+	// it says why the session was written before that (CutFlowLimit,
+	// CutFlowBytes, CutTotalBytes, CutIdle, CutInputEnd).
+	Cut string
 	// Messages are the messages found in the session, computed directly
 	// from the reassembled streams (bytes only with Options.MessageData).
 	// They are what core's session parser must find again in Data (the
@@ -112,8 +143,17 @@ func (o *Options) defaults() {
 	if o.GapWait <= 0 {
 		o.GapWait = 30 * time.Second
 	}
-	if o.MaxStreamBytes <= 0 {
-		o.MaxStreamBytes = 1 << 30
+	if o.MaxFlows <= 0 {
+		o.MaxFlows = DefaultMaxFlows
+	}
+	if o.MaxHalfOpen <= 0 {
+		o.MaxHalfOpen = DefaultMaxHalfOpen
+	}
+	if o.MaxFlowBytes <= 0 {
+		o.MaxFlowBytes = DefaultMaxFlowBytes
+	}
+	if o.MaxBufferedBytes <= 0 {
+		o.MaxBufferedBytes = DefaultMaxBufferedBytes
 	}
 }
 
@@ -133,7 +173,8 @@ func Process(ctx context.Context, files []string, opts Options, fn func(*Session
 		st = &Stats{}
 	}
 	var total int64
-	for _, f := range files {
+	inputs := make([]input, len(files))
+	for i, f := range files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			return fmt.Errorf("capture: %w", err)
@@ -142,11 +183,7 @@ func Process(ctx context.Context, files []string, opts Options, fn func(*Session
 			return fmt.Errorf("capture: %s is a directory, not a capture file", f)
 		}
 		total += fi.Size()
-	}
-	inputs := make([]input, len(files))
-	for i, f := range files {
-		f := f
-		inputs[i] = input{name: f, open: func() (io.ReadCloser, error) { return os.Open(f) }}
+		inputs[i] = input{name: f, size: fi.Size(), open: func() (io.ReadCloser, error) { return os.Open(f) }}
 	}
 	return process(ctx, inputs, total, &opts, st, fn)
 }
@@ -154,7 +191,15 @@ func Process(ctx context.Context, files []string, opts Options, fn func(*Session
 // input is one capture to read.
 type input struct {
 	name string
+	size int64 // bytes in the file (sizes the read buffers)
 	open func() (io.ReadCloser, error)
+}
+
+// readBufSize sizes the read buffers for a file of n bytes: 1 MiB for
+// large files, less for small ones (small files are read many at a time
+// by the tests and the fuzzer).
+func readBufSize(n int64) int {
+	return int(min(max(n, 4<<10), 1<<20))
 }
 
 func process(ctx context.Context, inputs []input, total int64, opts *Options, st *Stats, fn func(*SessionFile) error) error {
@@ -186,8 +231,10 @@ func process(ctx context.Context, inputs []input, total int64, opts *Options, st
 }
 
 // WriteDir runs Process and writes every session into dir as <uid> (temp
-// name, fsync, rename) and then <uid>.ready, so that a watcher never sees
-// half a file. It returns the number of sessions written.
+// name, fsync, hard link) and then <uid>.ready, so that a watcher never
+// sees half a file. It never replaces a file: a uid whose name is taken
+// is written as <uid>-2, <uid>-3, … (see writeSession). It returns the
+// number of sessions written.
 func WriteDir(ctx context.Context, files []string, opts Options, dir string) (int, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return 0, fmt.Errorf("capture: %w", err)
@@ -195,7 +242,7 @@ func WriteDir(ctx context.Context, files []string, opts Options, dir string) (in
 	n := 0
 	opts.recycle = true
 	err := Process(ctx, files, opts, func(sf *SessionFile) error {
-		if err := writeSession(dir, sf, !opts.NoSync); err != nil {
+		if _, err := writeSession(dir, sf, !opts.NoSync); err != nil {
 			return err
 		}
 		n++
@@ -205,21 +252,6 @@ func WriteDir(ctx context.Context, files []string, opts Options, dir string) (in
 		err = syncDir(dir)
 	}
 	return n, err
-}
-
-func writeSession(dir string, sf *SessionFile, sync bool) error {
-	path := filepath.Join(dir, sf.UID)
-	if err := atomicWrite(path, sf.Data, sf.Start, sync); err != nil {
-		return err
-	}
-	return atomicWrite(path+".ready", nil, time.Time{}, sync)
-}
-
-func atomicWrite(path string, data []byte, mtime time.Time, sync bool) error {
-	if err := atomicfile.Write(path, data, mtime, sync); err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	return nil
 }
 
 func syncDir(dir string) error {
@@ -288,20 +320,20 @@ type packetSource interface {
 
 // openCapture detects pcap/pcapng (and gzip) by magic and returns a packet
 // source plus a function giving the link type of a packet.
-func openCapture(name string, r io.Reader) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+func openCapture(name string, r io.Reader, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+	br := bufio.NewReaderSize(r, bufSize)
 	magic, err := br.Peek(4)
 	if err != nil {
 		return nil, nil, fmt.Errorf("capture: %s: too short to be a capture file", name)
 	}
 	if magic[0] == 0x1f && magic[1] == 0x8b {
 		// pcapgo handles gzip itself; peek through it for the inner magic.
-		return openGzip(name, br)
+		return openGzip(name, br, bufSize)
 	}
-	return openByMagic(name, br, magic)
+	return openByMagic(name, br, magic, bufSize)
 }
 
-func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+func openByMagic(name string, br *bufio.Reader, magic []byte, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
 	switch binary.BigEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
 		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
@@ -323,7 +355,7 @@ func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, fun
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: truncated header", name)
 		}
-		pr, err := newPcapReader(br, hdr[:])
+		pr, err := newPcapReader(br, hdr[:], bufSize)
 		if err != nil {
 			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: %w", name, err)
 		}
@@ -333,10 +365,10 @@ func openByMagic(name string, br *bufio.Reader, magic []byte) (packetSource, fun
 	return nil, nil, fmt.Errorf("capture: %s: not a pcap or pcapng file (magic %x)", name, magic)
 }
 
-func openGzip(name string, br *bufio.Reader) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+func openGzip(name string, br *bufio.Reader, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
 	// Both pcapgo readers detect gzip; try pcap first, then pcapng, on a
 	// fresh view of the stream each time (Peek keeps the bytes).
-	gz, err := newGzipPeek(br)
+	gz, err := newGzipPeek(br, bufSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("capture: %s: bad gzip stream: %w", name, err)
 	}
@@ -344,7 +376,7 @@ func openGzip(name string, br *bufio.Reader) (packetSource, func(ci gopacket.Cap
 	if err != nil {
 		return nil, nil, fmt.Errorf("capture: %s: gzip stream too short to be a capture", name)
 	}
-	return openByMagic(name, gz, magic)
+	return openByMagic(name, gz, magic, bufSize)
 }
 
 // readInput reads one capture into the engine.
@@ -355,7 +387,7 @@ func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLa
 		return first, last, fmt.Errorf("capture: %w", err)
 	}
 	defer f.Close()
-	src, linkOf, err := openCapture(name, &countingReader{r: f, p: prog})
+	src, linkOf, err := openCapture(name, &countingReader{r: f, p: prog}, readBufSize(in.size))
 	if err != nil {
 		return first, last, err
 	}
@@ -369,6 +401,7 @@ func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLa
 			break
 		}
 		n++
+		ci.Timestamp = e.plausible(ci.Timestamp, name, n)
 		if n&0x3ff == 0 {
 			if err := ctx.Err(); err != nil {
 				return first, last, err
@@ -395,22 +428,56 @@ func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLa
 	return first, last, nil
 }
 
+// maxCaptureTime bounds the packet times believed: session files carry
+// epoch seconds from 0 to 1e11, as core's session parser accepts them.
+var maxCaptureTime = time.Unix(1e11, 0)
+
+// plausible replaces a packet time outside 1970..maxCaptureTime (a corrupt
+// or hostile record) with the last plausible one, and counts it.
+func (e *engine) plausible(ts time.Time, name string, n int) time.Time {
+	if ts.Unix() >= 0 && ts.Before(maxCaptureTime) {
+		e.lastTS = ts
+		return ts
+	}
+	if e.st.BadTimestamps == 0 {
+		e.st.warn("%s: packet %d: implausible time %d s, the previous packet's is used (see Stats.BadTimestamps)", name, n, ts.Unix())
+	}
+	e.st.BadTimestamps++
+	if e.lastTS.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return e.lastTS
+}
+
 // engine decodes packets and drives the reassembly.
 type engine struct {
 	opts      *Options
 	st        *Stats
 	fn        func(*SessionFile) error
-	ports     [65536]bool
+	ports     portSet
 	dec       *decoder
-	pool      *reassembly.StreamPool
+	re        *reassembler
 	asm       *reassembly.Assembler
 	nextFlush time.Time
 	now       time.Time
-	final     bool
 	held      []*stream
-	uids      map[string]bool
+	uids      map[string]bool // uids given (the newer generation)
+	oldUIDs   map[string]bool // the previous generation
 	bytesSeen int64
-	pktSeq    int64 // index of the packet being processed
+	pktSeq    int64     // index of the packet being processed
+	lastTS    time.Time // the last plausible packet time
+
+	// Limits (limits.go).
+	halfOpen, open flowList
+	buffered       int64      // bytes held by open sessions
+	peakFlows      int        // most flows open at once in this run
+	cur            *stream    // the stream of the packet being assembled
+	injecting      bool       // closeFlow is feeding a RST
+	rst            layers.TCP // the RST it feeds
+	sweep          string     // the cut reason of the flush under way
+	warnedHalfOpen bool
+	warnedFlows    bool
+	warnedBytes    bool
 
 	// Conversion workers (see emit).
 	jobs    chan *job
@@ -426,17 +493,56 @@ func newEngine(opts *Options, st *Stats, fn func(*SessionFile) error) *engine {
 	e := &engine{opts: opts, st: st, fn: fn, dec: newDecoder(), uids: map[string]bool{}}
 	for _, p := range opts.Ports {
 		if p > 0 && p < 65536 {
-			e.ports[p] = true
+			e.ports.add(uint16(p))
 		}
 	}
-	e.pool = reassembly.NewStreamPool(&factory{e: e})
-	e.asm = reassembly.NewAssembler(e.pool)
-	// Bound the memory spent waiting for missing segments: ~1900 bytes a
-	// page, so 8 MiB per connection and 256 MiB in all.
-	e.asm.MaxBufferedPagesPerConnection = 4096
-	e.asm.MaxBufferedPagesTotal = 1 << 17
 	return e
 }
+
+// reassemble sets up the reassembly, on the first packet that needs it.
+func (e *engine) reassemble() {
+	r, _ := reassemblers.Get().(*reassembler)
+	if r == nil {
+		r = &reassembler{}
+		r.pool = reassembly.NewStreamPool(&r.f)
+		r.asm = reassembly.NewAssembler(r.pool)
+		// Bound the memory spent waiting for missing segments: ~1900
+		// bytes a page, so 8 MiB per connection and 256 MiB in all.
+		r.asm.MaxBufferedPagesPerConnection = 4096
+		r.asm.MaxBufferedPagesTotal = 1 << 17
+	}
+	r.f.e = e
+	e.re, e.asm = r, r.asm
+}
+
+// reassembler is gopacket's stream pool and assembler. Creating them (a
+// 1024-connection slab and a map for as many) cost more than a whole short
+// run, so those of runs that stayed within that size are recycled.
+type reassembler struct {
+	f    factory
+	pool *reassembly.StreamPool
+	asm  *reassembly.Assembler
+}
+
+var reassemblers sync.Pool
+
+// recycle returns the reassembler once every connection has left it.
+func (e *engine) recycle() {
+	if e.re == nil {
+		return
+	}
+	if e.peakFlows <= 1024 && e.halfOpen.n+e.open.n == 0 {
+		e.re.f.e = nil
+		reassemblers.Put(e.re)
+	}
+	e.re = nil
+}
+
+// portSet is a set of TCP ports (a bitmap: 8 KiB, not 64).
+type portSet [1024]uint64
+
+func (p *portSet) add(port uint16)      { p[port>>6] |= 1 << (port & 63) }
+func (p *portSet) has(port uint16) bool { return p[port>>6]&(1<<(port&63)) != 0 }
 
 type asmContext struct{ ci gopacket.CaptureInfo }
 
@@ -450,10 +556,11 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 		e.st.Undecodable++
 		return
 	}
-	if !e.ports[tcp.SrcPort] && !e.ports[tcp.DstPort] {
+	if !e.ports.has(uint16(tcp.SrcPort)) && !e.ports.has(uint16(tcp.DstPort)) {
 		return
 	}
 	e.st.TCPPackets++
+	payload := len(tcp.Payload) > 0
 	if ci.Timestamp.After(e.now) {
 		e.now = ci.Timestamp
 	}
@@ -462,23 +569,60 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 	// directions by capture order.
 	ci.InterfaceIndex = int(e.pktSeq)
 	ac := &asmContext{ci: ci}
+	e.cur = nil
+	if e.asm == nil {
+		e.reassemble()
+	}
 	e.asm.AssembleWithContext(netFlow, tcp, ac)
+	if s := e.cur; s != nil && !s.done {
+		e.touch(s, payload)
+		if s.reset && (s.ended[0] || s.ended[1]) {
+			// A RST ended one direction: the connection is over.
+			e.closeFlow(s)
+		}
+	}
+	e.enforce()
 	if e.nextFlush.IsZero() {
 		e.nextFlush = e.now.Add(5 * time.Second)
 	} else if e.now.After(e.nextFlush) {
 		e.nextFlush = e.now.Add(5 * time.Second)
-		e.asm.FlushWithOptions(reassembly.FlushOptions{
-			T:  e.now.Add(-e.opts.GapWait),
-			TC: e.now.Add(-e.opts.IdleTimeout),
+		e.flush(CutIdle, func() {
+			e.asm.FlushWithOptions(reassembly.FlushOptions{
+				T:  e.now.Add(-e.opts.GapWait),
+				TC: e.now.Add(-e.opts.IdleTimeout),
+			})
 		})
+	}
+}
+
+// grew accounts for n more bytes buffered by s and cuts it at MaxFlowBytes.
+func (e *engine) grew(s *stream, n int) {
+	s.bytes += n
+	e.buffered += int64(n)
+	if e.buffered > e.st.PeakBuffered {
+		e.st.PeakBuffered = e.buffered
+	}
+	if s.bytes > e.opts.MaxFlowBytes {
+		e.st.FlowBytesCuts++
+		e.cut(s, CutFlowBytes)
 	}
 }
 
 // flushAll completes every open session and emits them in start order.
 func (e *engine) flushAll() {
-	e.final = true
-	e.asm.FlushAll()
-	e.final = false
+	if e.asm == nil {
+		return
+	}
+	e.flush(CutInputEnd, func() { e.asm.FlushAll() })
+}
+
+// flush runs one of the reassembly's flushes; the sessions it completes
+// (in the order of a map) are emitted in start order, so that the output
+// is deterministic.
+func (e *engine) flush(why string, run func()) {
+	e.sweep = why
+	run()
+	e.sweep = cutNone
 	held := e.held
 	e.held = nil
 	sort.SliceStable(held, func(i, j int) bool { return held[i].start.Before(held[j].start) })
@@ -489,16 +633,31 @@ func (e *engine) flushAll() {
 
 func (e *engine) finish() {
 	e.flushAll()
+	e.recycle()
 	e.stopWorkers()
 }
 
 // complete is called when the reassembly is done with a session.
 func (e *engine) complete(s *stream) {
-	if e.final {
+	e.untrack(s)
+	s.cutWhy = e.sweep
+	if s.hasPayload() {
+		switch s.cutWhy {
+		case CutFlowLimit:
+			e.st.FlowsEvicted++
+		case CutIdle:
+			e.st.IdleClosed++
+		}
+	}
+	if e.sweep != cutNone {
 		e.held = append(e.held, s)
 		return
 	}
 	e.emit(s)
+}
+
+func (s *stream) hasPayload() bool {
+	return len(s.half[0].data) != 0 || len(s.half[1].data) != 0 || len(s.half[0].gaps) != 0 || len(s.half[1].gaps) != 0
 }
 
 // job is one session being converted by a worker.
@@ -515,7 +674,7 @@ func (e *engine) emit(s *stream) {
 	if e.failed() {
 		return
 	}
-	if len(s.half[0].data) == 0 && len(s.half[1].data) == 0 && len(s.half[0].gaps) == 0 && len(s.half[1].gaps) == 0 {
+	if !s.hasPayload() {
 		return // no payload at all: a scan or an empty connection
 	}
 	e.startWorkers()

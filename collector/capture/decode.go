@@ -92,10 +92,10 @@ func (d *decoder) decode(data []byte, lt layers.LinkType) (*layers.TCP, gopacket
 }
 
 // newGzipPeek decompresses a gzip stream and returns a peekable reader.
-func newGzipPeek(br *bufio.Reader) (*bufio.Reader, error) {
+func newGzipPeek(br *bufio.Reader, bufSize int) (*bufio.Reader, error) {
 	gz, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, err
 	}
-	return bufio.NewReaderSize(gz, 1<<20), nil
+	return bufio.NewReaderSize(gz, bufSize), nil
 }

@@ -17,17 +17,25 @@
 // @resp, @uid, @ts, @raw and @gap; see the README section in
 // collector/zeek/README.md and core/doc.go.
 //
-// Sessions are buffered in memory until their TCP connection ends (FIN/RST
-// in both directions, idle timeout in capture time, or the end of the
-// input), then converted (by worker goroutines, beside the reader) and
-// handed to the caller from one goroutine. Sessions are emitted in
-// completion order; those still open when the input ends are emitted in
-// start order, so the output is deterministic for a given input. The two
+// Sessions are buffered in memory until their TCP connection ends (FIN in
+// both directions, or a RST from either side: the other half is then
+// closed by feeding it a RST at its next sequence number), then converted
+// (by worker goroutines, beside the reader) and handed to the caller from
+// one goroutine. Memory is bounded by the limits of Options (limits.go):
+// idle timeout in capture time, half-open connections (dropped, oldest
+// first), open connections (least recently active closed with the
+// reassembly's age flush and written early), bytes per session and in all
+// (the session so far written, the rest counted); SessionFile.Cut says
+// why a session was written early, Stats counts each limit. Sessions are
+// emitted in completion order; those completed together by a flush (idle,
+// limit, end of input) in start order, so the output is deterministic for
+// a given input. The two
 // directions of a session are interleaved by capture order (the index of
 // the packet that carried each byte), not by timestamps, which some
 // captures have equal or skewed per direction.
 //
 // Entry points: Process (a callback per session file) and WriteDir
-// (<uid> then <uid>.ready into a directory), used by `smtpscope pcap` and
-// `smtpscope parse --pcap`.
+// (<uid> then <uid>.ready into a directory, never replacing a file: a
+// taken name becomes <uid>-2, <uid>-3, …; writer.go), used by
+// `smtpscope pcap` and `smtpscope parse --pcap`.
 package capture

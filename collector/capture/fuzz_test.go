@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -105,15 +106,23 @@ func FuzzCaptureFile(f *testing.F) {
 	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0})
 	f.Add([]byte{0x1f, 0x8b, 8, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in := input{name: "fuzz.pcap", open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
+		in := input{name: "fuzz.pcap", size: int64(len(data)), open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 		opts := Options{MessageData: true}
 		opts.defaults()
+		// fn runs on the engine's emitter goroutine: it must not call
+		// t.Fatal (Goexit there would leave the reader blocked forever,
+		// a "hang" that stalls the fuzzer); it stops the run instead.
+		var bad error
 		_ = process(context.Background(), []input{in}, int64(len(data)), &opts, &Stats{}, func(sf *SessionFile) error {
 			if _, err := core.ParseSession(bytes.NewReader(sf.Data), sf.UID, sf.Start); err != nil {
-				t.Fatalf("session file does not parse: %v\n%q", err, sf.Data)
+				bad = fmt.Errorf("session file does not parse: %v\n%q", err, sf.Data)
+				return bad
 			}
 			return nil
 		})
+		if bad != nil {
+			t.Fatal(bad)
+		}
 	})
 }
 

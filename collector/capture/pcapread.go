@@ -22,12 +22,11 @@ type pcapReader struct {
 	snaplen  uint32
 	linkType layers.LinkType
 	buf      []byte
+	chunk    int // bytes read ahead
 	start    int // unread data is buf[start:end]
 	end      int
 	eof      bool
 }
-
-const pcapReadBuf = 1 << 20
 
 // maxPcapRecord is the record size always accepted (tcpdump's maximum
 // snap length); larger records need a snap length that allows them, and
@@ -38,11 +37,11 @@ const (
 	hardMaxPcapRecord = 16 << 20
 )
 
-func newPcapReader(r io.Reader, hdr []byte) (*pcapReader, error) {
+func newPcapReader(r io.Reader, hdr []byte, chunk int) (*pcapReader, error) {
 	if len(hdr) < 24 {
 		return nil, errors.New("truncated pcap file header")
 	}
-	p := &pcapReader{r: r, buf: make([]byte, pcapReadBuf)}
+	p := &pcapReader{r: r, buf: make([]byte, chunk), chunk: chunk}
 	switch binary.LittleEndian.Uint32(hdr) {
 	case 0xa1b2c3d4:
 		p.order = binary.LittleEndian
@@ -68,7 +67,7 @@ func (p *pcapReader) fill(n int) error {
 		return nil
 	}
 	if n > len(p.buf) {
-		nb := make([]byte, n+pcapReadBuf)
+		nb := make([]byte, n+p.chunk)
 		p.end = copy(nb, p.buf[p.start:p.end])
 		p.start, p.buf = 0, nb
 	} else if p.start > 0 {

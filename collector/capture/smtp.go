@@ -275,7 +275,7 @@ func (s *stream) convert(uid string, keepData bool) *SessionFile {
 		putBuf(s.half[i].data)
 		s.half[i] = halfBuf{}
 	}
-	return &SessionFile{UID: uid, Start: s.start, Data: cv.w.Bytes(), Messages: cv.msgs}
+	return &SessionFile{UID: uid, Start: s.start, Data: cv.w.Bytes(), Messages: cv.msgs, Cut: s.cutWhy}
 }
 
 func ipString(ip net.IP) string {
@@ -288,7 +288,10 @@ func ipString(ip net.IP) string {
 var uidEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // uid derives a stable Zeek-like uid ("S" + 17 base32 characters) from the
-// 5-tuple and the start time; a repeat within one run gets a counter mixed in.
+// 5-tuple and the start time; a repeat among the recent uids gets a counter
+// mixed in. Only two generations of uidGeneration uids are remembered, so
+// that memory does not grow with the number of sessions; WriteDir never
+// overwrites a file, whatever the uid (see writeSession).
 func (e *engine) uid(cIP net.IP, cPort int, sIP net.IP, sPort int, start time.Time) string {
 	for n := 0; ; n++ {
 		h := sha256.New()
@@ -299,12 +302,17 @@ func (e *engine) uid(cIP net.IP, cPort int, sIP net.IP, sPort int, start time.Ti
 			h.Write(b[:])
 		}
 		u := "S" + uidEnc.EncodeToString(h.Sum(nil))[:17]
-		if !e.uids[u] {
+		if !e.uids[u] && !e.oldUIDs[u] {
+			if len(e.uids) >= uidGeneration {
+				e.oldUIDs, e.uids = e.uids, make(map[string]bool, uidGeneration)
+			}
 			e.uids[u] = true
 			return u
 		}
 	}
 }
+
+const uidGeneration = 1 << 15
 
 func (cv *conv) run() {
 	c, s := &cv.c, &cv.s

@@ -215,7 +215,7 @@ func runBytes(t testing.TB, capture []byte, opts Options) []*SessionFile {
 	t.Helper()
 	var out []*SessionFile
 	opts.MessageData = true
-	in := input{name: "synthetic.pcap", open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(capture)), nil }}
+	in := input{name: "synthetic.pcap", size: int64(len(capture)), open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(capture)), nil }}
 	opts.defaults()
 	st := opts.Stats
 	if st == nil {
