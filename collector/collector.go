@@ -72,6 +72,7 @@ type Collector struct {
 	workerWG  sync.WaitGroup
 	closeOnce sync.Once
 	stats     runStats
+	inflight  inflight // names of sessions being stored (ingest.go)
 	// maxSession, when set, replaces the session file size limit (tests)
 	maxSession int64
 }

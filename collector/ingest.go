@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -137,7 +138,19 @@ func readNoFollow(path string, limit int64) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	return io.ReadAll(io.LimitReader(f, limit+1))
+	// Read into a buffer of the file's size (plus one byte to see growth):
+	// io.ReadAll's doubling would hold up to twice a large session.
+	buf := make([]byte, min(st.Size(), limit)+1)
+	n, err := io.ReadFull(f, buf)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return buf[:n], nil // the file is no larger than it was
+	}
+	if err != nil {
+		return nil, err
+	}
+	// It grew while read: read on up to the limit, as before.
+	rest, err := io.ReadAll(io.LimitReader(f, limit+1-int64(n)))
+	return append(buf, rest...), err
 }
 
 // parseSession runs core's parser, turning a panic (a parser bug on
@@ -286,24 +299,28 @@ func (c *Collector) reviewed(spool, name, rname string, size int64, reason strin
 func (c *Collector) storeSession(name string, data []byte, sha string, mtime time.Time, sess *core.Session) (*ingested, error) {
 	s := c.store
 	now := time.Now().UTC()
+	defer c.inflight.release(sha)
 	key := fileName(name)
-	if other, ok := s.sessionSHA(key); ok && other != sha {
+	if other, ok := s.sessionSHA(key); (ok && other != sha) || !c.inflight.take("session\x00"+key, sha) {
 		key = key + "+" + sha[:12]
+		c.inflight.take("session\x00"+key, sha)
 	}
 	sessRel := SessionsDir + "/" + dayDir(now) + "/" + key
 	if err := s.fw.write(s.Path(sessRel), data, mtime); err != nil {
 		return nil, err
 	}
+	size := int64(len(data))
+	data = nil // stored: the garbage collector may take it during the analysis
 	sess.Info.File = sessRel
 
 	emails := c.analyze(sess)
 	ing := &ingested{queued: map[string][]string{}}
 	sm := &SessionMeta{
-		Key: key, Name: name, UID: sess.Info.UID, File: sessRel, SHA256: sha, Size: int64(len(data)),
+		Key: key, Name: name, UID: sess.Info.UID, File: sessRel, SHA256: sha, Size: size,
 		Time: sess.Info.Time, TimeSource: sess.Info.TimeSource, Stored: now,
 		SourceIP: sess.Info.SourceIP, SourcePort: sess.Info.SourcePort,
 		DestIP: sess.Info.DestIP, DestPort: sess.Info.DestPort, Helo: sess.Info.Helo,
-		Emails: []string{}, Bytes: int64(len(data)),
+		Emails: []string{}, Bytes: size,
 	}
 	msgs := map[int]*core.Message{}
 	for _, m := range sess.Messages {
@@ -318,8 +335,9 @@ func (c *Collector) storeSession(name string, data []byte, sha string, mtime tim
 		if rec.ID == "" {
 			rec.ID = fmt.Sprintf("%s.%d", sess.Info.UID, rec.Index)
 		}
-		if s.emailConflict(rec.ID, key) {
+		if s.emailConflict(rec.ID, key) || !c.inflight.take("email\x00"+rec.ID, sha) {
 			rec.ID = rec.ID + "-" + sha[:12]
+			c.inflight.take("email\x00"+rec.ID, sha)
 		}
 		em, err := c.storeEmail(rec, raw, key, now)
 		if err != nil {
@@ -338,6 +356,41 @@ func (c *Collector) storeSession(name string, data []byte, sha string, mtime tim
 		return nil, err
 	}
 	return ing, nil
+}
+
+// inflight reserves the session keys and email ids of sessions being
+// stored and not yet committed: two workers storing sessions with the
+// same uid (a hostile or buggy writer, two spools) must not both take the
+// same names, since the later would overwrite the earlier's files. A name
+// is held by the sha256 of its session file until that session's commit.
+type inflight struct {
+	mu    sync.Mutex
+	owner map[string]string // name -> session sha256
+}
+
+// take reserves name for owner; false when another owner holds it.
+func (f *inflight) take(name, owner string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if o, ok := f.owner[name]; ok {
+		return o == owner
+	}
+	if f.owner == nil {
+		f.owner = map[string]string{}
+	}
+	f.owner[name] = owner
+	return true
+}
+
+// release drops every name owner holds.
+func (f *inflight) release(owner string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n, o := range f.owner {
+		if o == owner {
+			delete(f.owner, n)
+		}
+	}
 }
 
 // maxFileName bounds the names fileName makes (file systems allow 255
