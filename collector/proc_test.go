@@ -43,6 +43,9 @@ var (
 
 // TestMain removes the binary the process tests built.
 func TestMain(m *testing.M) {
+	if os.Getenv(rusageEnv) != "" {
+		os.Exit(rusageWrapper()) // the hostile suite's measuring parent
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
