@@ -80,7 +80,7 @@ func extractedBytes(e *Email) (n int64) {
 	return n
 }
 
-func hasError(e *Email, substr string) bool {
+func emailHasError(e *Email, substr string) bool {
 	for _, s := range e.Errors {
 		if strings.Contains(s, substr) {
 			return true
@@ -111,7 +111,7 @@ func TestAnalyzeZipEmailBudget(t *testing.T) {
 	if !hasFlag(e.Flags, "zip_limit") || hasFlag(e.Flags, "zip_bomb") {
 		t.Errorf("flags %v, want zip_limit (and no zip_bomb: no archive is one)", e.Flags)
 	}
-	if !hasError(e, "per email") {
+	if !emailHasError(e, "per email") {
 		t.Errorf("errors %q do not name the per-email limit", e.Errors)
 	}
 	top := 0
@@ -144,7 +144,7 @@ func TestAnalyzeZipEmailMembers(t *testing.T) {
 			members++
 		}
 	}
-	if members != 120 || !hasFlag(e.Flags, "zip_limit") || !hasError(e, "per email") {
+	if members != 120 || !hasFlag(e.Flags, "zip_limit") || !emailHasError(e, "per email") {
 		t.Errorf("%d members listed, flags %v, errors %q; want 120, zip_limit, the per-email limit named", members, e.Flags, e.Errors)
 	}
 }
@@ -168,7 +168,7 @@ func TestAnalyzeZipLyingMember(t *testing.T) {
 		t.Errorf("flags %v, want zip_bomb", e.Flags)
 	}
 	for _, name := range []string{"small.txt", "stored.txt"} {
-		if !hasError(e, fmt.Sprintf("%q holds more than", name)) {
+		if !emailHasError(e, fmt.Sprintf("%q holds more than", name)) {
 			t.Errorf("errors %q do not report %s", e.Errors, name)
 		}
 	}
@@ -194,7 +194,7 @@ func TestAnalyzeNestedZipBombs(t *testing.T) {
 	}
 
 	e = NewAnalyzer(acc.options(DefaultZipLimits())).AnalyzeBytes(zipsEmail([][]byte{nestedZip(t, 6)}))
-	if !hasFlag(e.Flags, "zip_limit") || !hasError(e, "depth limit") {
+	if !hasFlag(e.Flags, "zip_limit") || !emailHasError(e, "depth limit") {
 		t.Errorf("6 levels: flags %v errors %q, want zip_limit and the depth limit named", e.Flags, e.Errors)
 	}
 
@@ -238,7 +238,7 @@ func TestAnalyzeOnAttachmentCap(t *testing.T) {
 	if sum > opts.OnAttachmentMaxBytes {
 		t.Errorf("%d distinct bytes handed over, cap %d", sum, opts.OnAttachmentMaxBytes)
 	}
-	if !hasFlag(e.Flags, "archive_limit") || !hasError(e, "archive limit") {
+	if !hasFlag(e.Flags, "archive_limit") || !emailHasError(e, "archive limit") {
 		t.Errorf("flags %v errors %q, want archive_limit", e.Flags, e.Errors)
 	}
 	byName := map[string]Attachment{}
