@@ -58,6 +58,9 @@ type Options struct {
 	// over (smaller ones after it still are): it gets an error, the email
 	// the flag "archive_limit".
 	OnAttachmentMaxBytes int64
+	// FuzzyMaxBytes bounds the email and attachment sizes that get
+	// ssdeep and TLSH (DefaultFuzzyMaxBytes); 0: none get them.
+	FuzzyMaxBytes int64
 }
 
 // DefaultOptions are stoQ's smtp plugin defaults: bodies kept, IOCs from
@@ -72,6 +75,7 @@ func DefaultOptions() Options {
 		ZipLimits:   DefaultZipLimits(),
 
 		OnAttachmentMaxBytes: 256 << 20,
+		FuzzyMaxBytes:        DefaultFuzzyMaxBytes,
 	}
 }
 
@@ -158,6 +162,9 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 	}
 	e.Size = int64(len(raw))
 	e.MD5, e.SHA1, e.SHA256 = hashes(raw)
+	if int64(len(raw)) <= a.opts.FuzzyMaxBytes {
+		e.SSDeep, e.TLSH = FuzzyHashes(raw)
+	}
 	e.ID = "eml-" + e.SHA256[:24]
 	defer func() {
 		if r := recover(); r != nil {
@@ -257,6 +264,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			return
 		}
 		content := p.Content
+		zeek := zeekContent(content, info.Encoding, strings.HasPrefix(parentType, "multipart/")) // before in-place decoding
 		data, derr := transferDecode(content, info.Encoding, owned)
 		p.Content = nil // data is all we need; let a large raw part go
 		if derr != nil && isMessageType(p.ContentType) && info.Encoding != "" && looksLikeHeader(content) {
@@ -280,6 +288,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		// attachment.
 		isAttachment := p.Disposition == "attachment" || name != ""
 		if !isAttachment && (ct == "text/plain" || ct == "text/html") {
+			bp := &w.e.Parts[len(w.e.Parts)-1]
+			bp.MD5, bp.SHA1, bp.SHA256 = hashes(data)
+			bp.ZeekHashes = zeekHashes(zeek, data)
 			html := ct == "text/html"
 			text := w.decodeText(data, p, path, html)
 			source := "body"
@@ -300,7 +311,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			}
 			return
 		}
-		w.attachment(info, data)
+		w.attachment(info, data, zeekHashes(zeek, data))
 		if isMessageType(ct) {
 			if depth+1 > w.a.opts.MaxDepth {
 				if !w.hitDepth {
@@ -386,9 +397,10 @@ func joinBody(body, part string) string {
 }
 
 // attachment records one non-body part, and the members of a zip.
-func (w *walker) attachment(info Part, data []byte) {
+func (w *walker) attachment(info Part, data []byte, zeek ZeekHashes) {
 	at := Attachment{
 		Filename: info.Filename, FilenameRaw: info.FilenameRaw, ContentType: info.ContentType, Size: int64(len(data)),
+		ZeekHashes:  zeek,
 		Disposition: info.Disposition, ContentID: info.ContentID, Part: info.Part,
 		Depth: info.Depth, Parent: info.Parent,
 	}
@@ -401,6 +413,9 @@ func (w *walker) attachment(info Part, data []byte) {
 // addAttachment hashes, types and scans one attachment and records it.
 func (w *walker) addAttachment(at Attachment, data []byte) {
 	at.MD5, at.SHA1, at.SHA256 = hashes(data)
+	if int64(len(data)) <= w.a.opts.FuzzyMaxBytes {
+		at.SSDeep, at.TLSH = FuzzyHashes(data)
+	}
 	at.DetectedType = detectType(data)
 	if w.a.opts.Yara != nil && data != nil {
 		if m, err := w.a.opts.Yara.Scan(data, w.a.opts.YaraTimeout); err != nil {
