@@ -3,6 +3,8 @@
 // `smtpscope pcap`) become messages with exact bytes, and messages (or raw
 // RFC 822 files) become Email records: MIME tree, decoded headers and
 // bodies, attachments with hashes and detected types, IOCs, YARA hits.
+// Hashes include ssdeep and TLSH within bounds (fuzzy.go) and, where Zeek
+// hashes a part over other bytes, Zeek's hash set (zeek.go).
 //
 // Raw files may start with an mbox From_ line, and mbox files are split
 // into their messages (mbox.go).

@@ -17,7 +17,7 @@ const (
 	// DefaultFuzzyMaxBytes bounds the inputs that get fuzzy hashes: both
 	// are byte-at-a-time loops slower than the rest of the pipeline
 	// (README, Performance).
-	DefaultFuzzyMaxBytes = 256 << 10
+	DefaultFuzzyMaxBytes = 16 << 10
 )
 
 // FuzzyHashes returns the ssdeep and TLSH digests of b, each "" when b
