@@ -2,7 +2,8 @@
 // (scorch) index at DATA/index/ over emails, sessions that carried no email,
 // and review/ quarantine entries; the query language analysts type in the CLI
 // and the TUI (ParseQuery; its fields are fieldNames, which the README's
-// table must list, and similar: scores ssdeep digests, similar.go); and search with facets and search-after paging.
+// table must list, and similar: scores ssdeep digests, similar.go); and
+// search with facets and search-after paging.
 //
 // The index is derived data: every record lives in the collector's store, and
 // the index holds only what is needed to find records and to draw the list

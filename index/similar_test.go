@@ -15,7 +15,9 @@ func similarEmail(t *testing.T, id string, att []byte) EmailDoc {
 	msg := "From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: text/plain; name=\"r.txt\"\r\n\r\n" +
 		string(att) + "\r\n--b--\r\n"
-	e := core.NewAnalyzer(core.DefaultOptions()).AnalyzeBytes([]byte(msg))
+	opts := core.DefaultOptions()
+	opts.FuzzyMaxBytes = 1 << 20
+	e := core.NewAnalyzer(opts).AnalyzeBytes([]byte(msg))
 	if len(e.Attachments) != 1 || e.Attachments[0].SSDeep == "" {
 		t.Fatalf("%s: no attachment ssdeep: %+v", id, e.Attachments)
 	}
