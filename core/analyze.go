@@ -66,6 +66,9 @@ type Options struct {
 	MaxParts        int           // MIME parts analysed per email
 	MaxMIMEDepth    int           // multipart nesting analysed per message
 	AnalysisTimeout time.Duration // per email; later steps are skipped
+	// FuzzyMaxBytes bounds the email and attachment sizes that get
+	// ssdeep and TLSH (DefaultFuzzyMaxBytes); 0: none get them.
+	FuzzyMaxBytes int64
 }
 
 // DefaultOptions are stoQ's smtp plugin defaults: bodies kept, IOCs from
@@ -86,6 +89,7 @@ func DefaultOptions() Options {
 		MaxParts:             DefaultMaxParts,
 		MaxMIMEDepth:         DefaultMaxMIMEDepth,
 		AnalysisTimeout:      DefaultAnalysisTimeout,
+		FuzzyMaxBytes:        DefaultFuzzyMaxBytes,
 	}
 }
 
@@ -173,6 +177,9 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 	}
 	e.Size = int64(len(raw))
 	e.MD5, e.SHA1, e.SHA256 = hashes(raw)
+	if int64(len(raw)) <= a.opts.FuzzyMaxBytes {
+		e.SSDeep, e.TLSH = FuzzyHashes(raw)
+	}
 	e.ID = "eml-" + e.SHA256[:24]
 	defer func() {
 		if r := recover(); r != nil {
@@ -301,6 +308,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			return
 		}
 		content := p.Content
+		zeek := zeekContent(content, info.Encoding, strings.HasPrefix(parentType, "multipart/")) // before in-place decoding
 		data, derr := transferDecode(content, info.Encoding, owned)
 		if isUUEncoding(info.Encoding) {
 			// A file, named by its begin line when the header does not.
@@ -330,6 +338,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		// attachment.
 		isAttachment := p.Disposition == "attachment" || name != ""
 		if !isAttachment && (ct == "text/plain" || ct == "text/html") {
+			bp := &w.e.Parts[len(w.e.Parts)-1]
+			bp.MD5, bp.SHA1, bp.SHA256 = hashes(data)
+			bp.ZeekHashes = zeekHashes(zeek, data)
 			html := ct == "text/html"
 			if !html {
 				data = w.uuBody(info, data) // embedded blocks become attachments
@@ -353,7 +364,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			}
 			return
 		}
-		w.attachment(info, data)
+		w.attachment(info, data, zeekHashes(zeek, data))
 		if isMessageType(ct) {
 			if depth+1 > w.a.opts.MaxDepth {
 				if !w.hitDepth {
@@ -449,9 +460,10 @@ func (w *walker) iocsFrom(key, source string, text []byte) {
 }
 
 // attachment records one non-body part, and the members of a zip.
-func (w *walker) attachment(info Part, data []byte) {
+func (w *walker) attachment(info Part, data []byte, zeek ZeekHashes) {
 	at := Attachment{
 		Filename: info.Filename, FilenameRaw: info.FilenameRaw, ContentType: info.ContentType, Size: int64(len(data)),
+		ZeekHashes:  zeek,
 		Disposition: info.Disposition, ContentID: info.ContentID, Part: info.Part,
 		Depth: info.Depth, Parent: info.Parent,
 	}
@@ -465,6 +477,9 @@ func (w *walker) attachment(info Part, data []byte) {
 // addAttachment hashes, types and scans one attachment and records it.
 func (w *walker) addAttachment(at Attachment, data []byte) {
 	at.MD5, at.SHA1, at.SHA256 = hashes(data)
+	if int64(len(data)) <= w.a.opts.FuzzyMaxBytes {
+		at.SSDeep, at.TLSH = FuzzyHashes(data)
+	}
 	at.DetectedType = detectType(data)
 	if w.a.opts.Yara != nil && data != nil && !w.expired("YARA scan of part "+at.Part) {
 		if m, err := w.a.opts.Yara.Scan(data, w.a.opts.YaraTimeout); err != nil {

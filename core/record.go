@@ -24,6 +24,10 @@ type Email struct {
 	MD5    string `json:"md5"`
 	SHA1   string `json:"sha1"`
 	SHA256 string `json:"sha256"`
+	// SSDeep and TLSH are fuzzy hashes of the message bytes (see
+	// FuzzyHashes and Options.FuzzyMaxBytes); "" when out of bounds.
+	SSDeep string `json:"ssdeep,omitempty"`
+	TLSH   string `json:"tlsh,omitempty"`
 
 	Subject   string              `json:"subject"`
 	From      string              `json:"from"`
@@ -127,27 +131,49 @@ type Part struct {
 	Size        int64  `json:"size"` // decoded size
 	Depth       int    `json:"depth"`
 	Parent      string `json:"parent,omitempty"`
+	// Body leaves (inline text, not in attachments) carry the hashes of
+	// their transfer-decoded bytes, and Zeek's when they differ (see
+	// Attachment.ZeekMD5): Zeek logs body parts as files too.
+	MD5    string `json:"md5,omitempty"`
+	SHA1   string `json:"sha1,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	ZeekHashes
+}
+
+// ZeekHashes are the hashes Zeek's files.log gives a MIME part, when they
+// differ from smtpscope's: Zeek's MIME analyzer ends every quoted-printable
+// line it decodes with CRLF, the last one before the boundary too (unless
+// it is a soft line break), and passes 7bit/8bit/binary lines through
+// with CRLF line ends, keeping the last CRLF only outside a multipart.
+// Base64 parts always agree.
+type ZeekHashes struct {
+	ZeekMD5    string `json:"zeek_md5,omitempty"`
+	ZeekSHA1   string `json:"zeek_sha1,omitempty"`
+	ZeekSHA256 string `json:"zeek_sha256,omitempty"`
 }
 
 // Attachment is every non-body part (inline parts with a Content-ID too),
 // found recursively, including attached messages and their contents.
 type Attachment struct {
-	Filename     string      `json:"filename"`
-	FilenameRaw  string      `json:"filename_raw,omitempty"` // as Part.FilenameRaw
-	ContentType  string      `json:"content_type"`
-	DetectedType string      `json:"detected_type"`
-	Size         int64       `json:"size"`
-	MD5          string      `json:"md5"`
-	SHA1         string      `json:"sha1"`
-	SHA256       string      `json:"sha256"`
-	Disposition  string      `json:"disposition"`
-	ContentID    string      `json:"content_id,omitempty"`
-	Part         string      `json:"part"`
-	Depth        int         `json:"depth"`
-	Parent       string      `json:"parent"`
-	Encrypted    bool        `json:"encrypted,omitempty"` // archive member or archive that is encrypted
-	YARA         []YaraMatch `json:"yara,omitempty"`
-	Errors       []string    `json:"errors,omitempty"`
+	Filename     string `json:"filename"`
+	FilenameRaw  string `json:"filename_raw,omitempty"` // as Part.FilenameRaw
+	ContentType  string `json:"content_type"`
+	DetectedType string `json:"detected_type"`
+	Size         int64  `json:"size"`
+	MD5          string `json:"md5"`
+	SHA1         string `json:"sha1"`
+	SHA256       string `json:"sha256"`
+	ZeekHashes
+	SSDeep      string      `json:"ssdeep,omitempty"` // as Email.SSDeep
+	TLSH        string      `json:"tlsh,omitempty"`
+	Disposition string      `json:"disposition"`
+	ContentID   string      `json:"content_id,omitempty"`
+	Part        string      `json:"part"`
+	Depth       int         `json:"depth"`
+	Parent      string      `json:"parent"`
+	Encrypted   bool        `json:"encrypted,omitempty"` // archive member or archive that is encrypted
+	YARA        []YaraMatch `json:"yara,omitempty"`
+	Errors      []string    `json:"errors,omitempty"`
 }
 
 // IOC is one indicator of compromise, refanged, with where it was found.

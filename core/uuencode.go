@@ -305,7 +305,7 @@ func (w *walker) uuFiles(info Part, files []UUFile) {
 			Size: int64(len(f.Data)), Depth: info.Depth, Parent: info.Part,
 		}
 		w.uuWarnings(at.Part, f.Warnings, "")
-		w.attachment(at, f.Data)
+		w.attachment(at, f.Data, ZeekHashes{}) // Zeek hashes the part, not the decoded block
 	}
 }
 

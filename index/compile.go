@@ -23,6 +23,7 @@ var fieldNames = map[string]struct{}{
 	"helo": {}, "msgid": {}, "ip": {}, "domain": {}, "url": {}, "ioc": {}, "hash": {},
 	"filename": {}, "type": {}, "yara": {}, "status": {}, "group": {}, "uid": {}, "id": {},
 	"has": {}, "is": {}, "kind": {}, "sender": {}, "ioctype": {}, "after": {}, "before": {}, "larger": {}, "smaller": {},
+	"similar": {},
 }
 
 func knownFields() string {
@@ -308,6 +309,12 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		return query.NewDocIDQuery([]string{v}), nil
 	case "hash":
 		return kw(fHash, v), nil
+	case "similar":
+		sig, min, err := parseSimilar(v)
+		if err != nil {
+			return nil, c.errAt(n.vpos, "similar: %v", err)
+		}
+		return &similarQuery{sig: sig, min: min}, nil
 	case "yara":
 		return kw(fYara, v), nil
 	case "group":

@@ -1,7 +1,9 @@
 // Package index owns the full-text index of a smtpscope data dir: a bleve v2
 // (scorch) index at DATA/index/ over emails, sessions that carried no email,
 // and review/ quarantine entries; the query language analysts type in the CLI
-// and the TUI (ParseQuery); and search with facets and search-after paging.
+// and the TUI (ParseQuery; its fields are fieldNames, which the README's
+// table must list, and similar: scores ssdeep digests, similar.go); and
+// search with facets and search-after paging.
 //
 // The index is derived data: every record lives in the collector's store, and
 // the index holds only what is needed to find records and to draw the list

@@ -163,6 +163,20 @@ func (b *builder) kwRaw(field, v string) {
 	b.kws[field] = append(b.kws[field], strings.ReplaceAll(validUTF8(v), "\x00", " "))
 }
 
+// ssdeep adds a digest as written (case matters) and its 7-grams.
+func (b *builder) ssdeep(sig string) {
+	grams := ssdeepGrams(sig)
+	if grams == nil || slices.Contains(b.kws[fSSDeep], sig) {
+		return
+	}
+	b.kwRaw(fSSDeep, sig)
+	for _, g := range grams {
+		if len(b.kws[fSSDeep7]) < maxValuesPerField {
+			b.kwRaw(fSSDeep7, g) // a repeated gram only counts twice
+		}
+	}
+}
+
 // finish adds the gathered keyword fields and returns the document.
 func (b *builder) finish() *document.Document {
 	for _, field := range b.order {
@@ -298,7 +312,11 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	}
 	b.kw(fMsgID, normMsgID(e.MessageID))
 	b.kw(fUID, e.Session.UID)
-	b.kw(fHash, e.MD5, e.SHA1, e.SHA256)
+	b.kw(fHash, e.MD5, e.SHA1, e.SHA256, e.TLSH)
+	b.ssdeep(e.SSDeep)
+	for _, p := range e.Parts { // body parts: Zeek logs them as files
+		b.kw(fHash, p.MD5, p.SHA1, p.SHA256, p.ZeekMD5, p.ZeekSHA1, p.ZeekSHA256)
+	}
 
 	b.kw(fIP, normIP(e.Session.SourceIP), normIP(e.Session.DestIP))
 	for _, h := range e.Headers["received"] {
@@ -351,7 +369,8 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	var names strings.Builder
 	for _, a := range e.Attachments {
 		addYara(a.YARA)
-		b.kw(fHash, a.MD5, a.SHA1, a.SHA256)
+		b.kw(fHash, a.MD5, a.SHA1, a.SHA256, a.ZeekMD5, a.ZeekSHA1, a.ZeekSHA256, a.TLSH)
+		b.ssdeep(a.SSDeep)
 		if a.Filename != "" {
 			if names.Len() < maxBody {
 				names.WriteString(truncUTF8(a.Filename, maxValue))

@@ -16,7 +16,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 4
+const MappingVersion = 5
 
 // Document kinds.
 const (
@@ -80,6 +80,8 @@ const (
 	fIOC        = "ioc"
 	fIOCType    = "ioc_type"
 	fHash       = "hash"
+	fSSDeep     = "ssdeep"   // ssdeep digests as written (similar: scores them)
+	fSSDeep7    = "ssdeep7"  // "<block size>:<7-gram>" of the ssdeep chunks
 	fFilename   = "filename" // attachment names, lower-cased, whole
 	fExt        = "ext"      // attachment name extensions, lower-cased
 	fType       = "type"     // detected attachment types
@@ -118,6 +120,8 @@ var fields = map[string]fieldSpec{
 	fIOC:        {typ: ftKeyword},
 	fIOCType:    {typ: ftKeyword, docValues: true}, // facet
 	fHash:       {typ: ftKeyword},
+	fSSDeep:     {typ: ftKeyword, docValues: true}, // read back by similar:
+	fSSDeep7:    {typ: ftKeyword},
 	fFilename:   {typ: ftKeyword},
 	fExt:        {typ: ftKeyword},
 	fType:       {typ: ftKeyword, docValues: true}, // facet
@@ -136,7 +140,7 @@ var fields = map[string]fieldSpec{
 // explicit per-kind mappings).
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
-		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fDomain, fURL, fIOC, fIOCType, fHash, fFilename, fExt,
+		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
 		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom},
 	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fDomain, fUID, fIs},
 	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs},
