@@ -273,11 +273,15 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		var err error
 		if root, err = w.a.parser.ReadParts(scan.reader()); err != nil {
 			w.errorf("mime%s: %v", at(prefix), err)
-			if root == nil {
-				return
-			}
 		}
-		endUnclosed(root)
+		if root == nil || childlessMultipart(root) {
+			// enmime gave up on the message, or dropped the body of a
+			// multipart whose boundary never occurs: our own splitter
+			// keeps such a body as one part (as Python's email does).
+			root, owned = splitMIME(raw[:scan.cut], w.scanLimits()), false
+		} else {
+			endUnclosed(root)
+		}
 	}
 	var visit func(p *enmime.Part, path, parentType string)
 	visit = func(p *enmime.Part, path, parentType string) {
@@ -287,7 +291,9 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		for _, pe := range p.Errors {
 			w.errorf("part %s: %s", path, pe.Error())
 		}
-		multipart := strings.HasPrefix(p.ContentType, "multipart/") || p.FirstChild != nil
+		// A multipart whose boundary never occurs keeps its body as content
+		// (splitEntity): it is analysed as one leaf.
+		multipart := (strings.HasPrefix(p.ContentType, "multipart/") && p.Content == nil) || p.FirstChild != nil
 		name, rawName := partFilename(p)
 		info := Part{
 			Part: path, ContentType: p.ContentType, Charset: p.Charset,

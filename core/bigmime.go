@@ -96,6 +96,13 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 	p.Errors = errs.errs
 	if strings.HasPrefix(p.ContentType, "multipart/") && p.Boundary != "" && depth < maxSplitDepth {
 		parts, closed := splitParts(body, p.Boundary)
+		if len(parts) == 0 && len(bytes.TrimSpace(body)) > 0 {
+			// The boundary never occurs: the body is one part, never dropped.
+			p.Errors = append(p.Errors, &enmime.Error{Name: enmime.ErrorMissingBoundary,
+				Detail: fmt.Sprintf("boundary %q not found: the body is kept as one part", clipString(p.Boundary, 80))})
+			p.Content = body
+			return p
+		}
 		if !closed {
 			p.Errors = append(p.Errors, &enmime.Error{Name: enmime.ErrorMissingBoundary,
 				Detail: fmt.Sprintf("Boundary %q was not closed correctly", p.Boundary)})
@@ -107,6 +114,20 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 	}
 	p.Content = body
 	return p
+}
+
+// childlessMultipart reports whether enmime left a multipart of the tree
+// without parts (it then drops the multipart's body).
+func childlessMultipart(p *enmime.Part) bool {
+	for ; p != nil; p = p.NextSibling {
+		if p.FirstChild == nil && strings.HasPrefix(p.ContentType, "multipart/") {
+			return true
+		}
+		if childlessMultipart(p.FirstChild) {
+			return true
+		}
+	}
+	return false
 }
 
 // headerEnd returns the offset where the body of an entity starts: after
