@@ -23,13 +23,20 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Indexer is the hook the cmd layer wires to the search index (the
-// collector does not import package index). Its methods are called after
-// the change is committed to the store; an error is logged and recorded,
-// never fatal (`smtpscope index` catches up from the store).
+// Indexer is the one path from the store to the search index (the
+// collector does not import package index; collector/service implements
+// it). Every commit reaches it: a new email, a session that carried no
+// email, a review/ entry, a submission state change, a removal. Its
+// methods are called synchronously after the change is committed to the
+// store; an error is logged and recorded, never fatal (`smtpscope index`
+// catches up from the store).
 type Indexer interface {
 	// IndexEmail adds or replaces one email.
 	IndexEmail(rec *core.Email, meta *EmailMeta, subs []SubmissionStatus) error
+	// IndexSession adds a stored session that carried no email.
+	IndexSession(s *SessionMeta) error
+	// IndexReview adds a review/ entry.
+	IndexReview(r *ReviewEntry) error
 	// UpdateSubmissions records new submission states of an email.
 	UpdateSubmissions(id string, subs []SubmissionStatus) error
 	// DeleteEmail removes an email retention removed from the store.
@@ -545,6 +552,11 @@ func (c *Collector) processOne(name string) {
 	if ing.review != nil {
 		c.stats.reviewed.Add(1)
 		c.metrics.reviewed.Inc()
+		if c.indexer != nil {
+			if err := c.indexer.IndexReview(ing.review); err != nil {
+				c.fail("indexing review entry "+ing.review.Name, err)
+			}
+		}
 		c.hub.publish(Event{Type: EventReview, Review: ing.review})
 		return
 	}
@@ -582,6 +594,11 @@ func (c *Collector) afterCommit(ing *ingested) {
 		c.hub.publish(Event{Type: EventEmail, EmailID: em.ID, Email: em, Record: rec})
 	}
 	if ing.session != nil {
+		if c.indexer != nil && len(ing.session.Emails) == 0 {
+			if err := c.indexer.IndexSession(ing.session); err != nil {
+				c.fail("indexing session "+ing.session.Key, err)
+			}
+		}
 		c.hub.publish(Event{Type: EventSession, Session: ing.session})
 	}
 	c.mu.Lock()
@@ -647,37 +664,6 @@ func (c *Collector) housekeeping(ctx context.Context) {
 			ret.Reset(c.cfg().Retention.Interval.D())
 		}
 	}
-}
-
-// Status describes the collector and its queue.
-type Status struct {
-	Time        time.Time     `json:"time"`
-	PID         int           `json:"pid,omitempty"`
-	Running     bool          `json:"running"`
-	Paused      bool          `json:"paused"`
-	Started     time.Time     `json:"started,omitzero"`
-	Spool       string        `json:"spool,omitempty"`
-	Maildirs    []string      `json:"maildirs,omitempty"` // raw email inputs
-	EMLDirs     []string      `json:"eml_dirs,omitempty"`
-	Data        string        `json:"data"`
-	Stats       StoreStats    `json:"stats"`
-	QueueDepth  int           `json:"queue_depth"`
-	Groups      []GroupStatus `json:"groups"`
-	Review      []ReviewEntry `json:"review"`
-	LastErrors  []ErrorEntry  `json:"last_errors"`
-	RunSessions int64         `json:"run_sessions"` // stored since start
-	RunEmails   int64         `json:"run_emails"`
-}
-
-// GroupStatus is one node group's queue.
-type GroupStatus struct {
-	Name         string           `json:"name"`
-	Configured   bool             `json:"configured"` // false: only in the database (removed from config)
-	Enabled      bool             `json:"enabled"`
-	Coverage     int              `json:"coverage,omitempty"`
-	FullDelivery bool             `json:"full_delivery"`
-	Counts       map[string]int64 `json:"counts"` // state -> emails
-	Nodes        []NodeStatus     `json:"nodes,omitempty"`
 }
 
 // StoreStatus builds a Status from a store alone (no running collector).

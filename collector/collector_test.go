@@ -27,6 +27,24 @@ type fakeIndexer struct {
 	indexed map[string]int
 	updates map[string][]collector.SubmissionStatus
 	deleted []string
+	// sessions and reviews are the sessions without email and the
+	// review entries indexed
+	sessions []string
+	reviews  []string
+}
+
+func (f *fakeIndexer) IndexSession(s *collector.SessionMeta) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sessions = append(f.sessions, s.Key)
+	return nil
+}
+
+func (f *fakeIndexer) IndexReview(r *collector.ReviewEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reviews = append(f.reviews, r.Name)
+	return nil
 }
 
 func (f *fakeIndexer) IndexEmail(rec *core.Email, meta *collector.EmailMeta, subs []collector.SubmissionStatus) error {
@@ -207,6 +225,11 @@ func TestCollectorInProcess(t *testing.T) {
 	ix.mu.Lock()
 	if len(ix.indexed) != 4 || ix.indexed["Catt.0"] != 1 || len(ix.updates["Cplain.0"]) != 1 {
 		t.Errorf("indexer calls: %v %v", ix.indexed, ix.updates)
+	}
+	// the review entry reaches the index through the same hook, not
+	// through the (lossy) event stream
+	if len(ix.reviews) != 1 || ix.reviews[0] != "Cbad" || len(ix.sessions) != 0 {
+		t.Errorf("indexer: reviews %v, sessions without email %v", ix.reviews, ix.sessions)
 	}
 	ix.mu.Unlock()
 	subsAtSink, _ := ace.ReadSubmissions(filepath.Join(tmp, "sink"))

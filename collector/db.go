@@ -15,17 +15,6 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// Submission states, per email per node group.
-const (
-	StateQueued   = "queued"   // waiting for its first attempt (or resubmitted)
-	StateRetrying = "retrying" // at least one attempt failed; will be retried
-	StateSent     = "sent"     // accepted by a node; UUID holds ACE's uuid
-	StateFailed   = "failed"   // permanent failure (HTTP 400) or attempts exhausted
-)
-
-// States lists the submission states in display order.
-var States = []string{StateQueued, StateRetrying, StateSent, StateFailed}
-
 var (
 	bEmails       = []byte("emails")        // email id -> EmailMeta
 	bSessions     = []byte("sessions")      // session key -> SessionMeta
@@ -86,37 +75,6 @@ type SessionMeta struct {
 	Helo       string    `json:"helo"`
 	Emails     []string  `json:"emails"`
 	Bytes      int64     `json:"bytes"` // bytes stored for the session and its emails
-}
-
-// SubmissionStatus is the state of one email for one node group.
-type SubmissionStatus struct {
-	EmailID     string    `json:"email_id"`
-	Group       string    `json:"group"`
-	State       string    `json:"state"`
-	UUID        string    `json:"uuid,omitempty"`
-	Node        string    `json:"node,omitempty"`
-	Attempts    int       `json:"attempts"`
-	LastError   string    `json:"last_error,omitempty"`
-	Queued      time.Time `json:"queued"`
-	Updated     time.Time `json:"updated"`
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-	Sent        time.Time `json:"sent,omitzero"`
-	Manual      bool      `json:"manual,omitempty"` // queued by a resubmission
-}
-
-// ReviewEntry is a session file that could not be parsed.
-type ReviewEntry struct {
-	Name   string    `json:"name"`   // file name under DATA/review/
-	Reason string    `json:"reason"` // also in <name>.error
-	Time   time.Time `json:"time"`
-	Size   int64     `json:"size"`
-}
-
-// ErrorEntry is one recent error, for status displays.
-type ErrorEntry struct {
-	Time  time.Time `json:"time"`
-	Where string    `json:"where"`
-	Msg   string    `json:"msg"`
 }
 
 type db struct {

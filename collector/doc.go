@@ -48,8 +48,14 @@
 // access without a running collector, Store for the UI (records, raw
 // emails, session files, attachments, submission states, review entries),
 // Subscribe for live events, Resubmit, Reload, IngestRaw (Maildir/.eml
-// input). The Indexer interface is how the cmd layer connects the search
-// index without this package importing it; its methods run after commit.
+// input). The Indexer interface is the one path from the store to the
+// search index (collector/service implements it; this package does not
+// import package index): every commit (email, session without email,
+// review entry, submission state, removal) reaches it synchronously after
+// the commit. The plain state types (Status, SubmissionStatus, ...) are
+// defined in collector/api, which imports no database, and aliased here.
+// The running service around a collector (index, socket API, events) is
+// collector/service.
 //
 // Data dir layout:
 //
@@ -60,6 +66,7 @@
 //	archive/<c1>/<c2>/<c3>/<c4>/<c5>/<sha1>  attachments, once each
 //	review/<name>, review/<name>.error       unparsable, oversize or non-regular spool entries
 //	queue.db.damaged-<time>           a damaged queue.db Repair replaced
-//	requests/*.json                   resubmissions handed to a running collector
+//	requests/*.json                   resubmissions handed to a running collector (fallback when its socket does not answer)
+//	run/smtpscope.sock                the service's API socket (collector/service)
 //	status.json                       status snapshot of a running collector
 package collector

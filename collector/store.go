@@ -379,17 +379,6 @@ func (s *Store) Counts() (map[string]map[string]int64, error) {
 	return out, err
 }
 
-// StoreStats are totals kept by the queue database.
-type StoreStats struct {
-	Sessions        int64 `json:"sessions"`
-	Emails          int64 `json:"emails"`
-	Bytes           int64 `json:"bytes"`
-	Reviewed        int64 `json:"reviewed"`
-	DuplicateClaims int64 `json:"duplicate_claims"` // session files claimed again after a crash or resent
-	DuplicateEmails int64 `json:"duplicate_emails"` // emails already stored, not queued again
-	Removed         int64 `json:"removed"`          // emails removed by retention
-}
-
 // Stats returns the store's totals.
 func (s *Store) Stats() (StoreStats, error) {
 	var st StoreStats

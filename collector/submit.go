@@ -30,18 +30,6 @@ type node struct {
 	lastErr   string
 }
 
-// NodeStatus is the health of one node.
-type NodeStatus struct {
-	URL       string    `json:"url"` // credentials redacted
-	Healthy   bool      `json:"healthy"`
-	LastCheck time.Time `json:"last_check,omitzero"`
-	LastError string    `json:"last_error,omitempty"`
-	// DownUntil is when a down node is probed next (its backoff or the
-	// Retry-After it sent); Failures counts its consecutive failures.
-	DownUntil time.Time `json:"down_until,omitzero"`
-	Failures  int       `json:"failures,omitempty"`
-}
-
 func (n *node) status() NodeStatus {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -2,9 +2,10 @@ package ui
 
 import (
 	"context"
+	"github.com/smtpscope/smtpscope/collector/service"
 	"testing"
 
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
 )
 
 // BenchmarkQueryPage: one page (200 rows) of representative queries
@@ -14,7 +15,7 @@ func BenchmarkQueryPage(b *testing.B) {
 	for _, q := range []string{"invoice", "from:*@evil-payload.example.com", "has:attachment status:failed", "ioc:evil-payload.example.com", "subject:\"wire transfer\" -status:sent", ""} {
 		b.Run(q, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := backend.SearchIndex(context.Background(), ix, q, backend.SearchOptions{Limit: 200, Kind: backend.KindEmail}); err != nil {
+				if _, err := service.SearchIndex(context.Background(), ix, q, api.SearchOptions{Limit: 200, Kind: api.KindEmail}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -3,6 +3,8 @@ package ui
 import (
 	"context"
 	"fmt"
+	"github.com/smtpscope/smtpscope/collector/service"
+	"github.com/smtpscope/smtpscope/internal/fakebackend"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,9 +14,9 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
-	"github.com/smtpscope/smtpscope/ui/backend"
 	"github.com/smtpscope/smtpscope/ui/list"
 	"github.com/smtpscope/smtpscope/ui/search"
 )
@@ -103,12 +105,12 @@ func benchIndex(b *testing.B) *index.Index {
 // ixBackend is the Local backend's search over a bare index (no
 // collector: the benchmarks measure the UI and the index).
 type ixBackend struct {
-	*backend.Memory
+	*fakebackend.Memory
 	ix *index.Index
 }
 
-func (x *ixBackend) Search(ctx context.Context, q string, o backend.SearchOptions) (*backend.SearchResult, error) {
-	return backend.SearchIndex(ctx, x.ix, q, o)
+func (x *ixBackend) Search(ctx context.Context, q string, o api.SearchOptions) (*api.SearchResult, error) {
+	return service.SearchIndex(ctx, x.ix, q, o)
 }
 
 // loop is a stand-in for the Bubble Tea loop: commands run in their own
@@ -165,7 +167,7 @@ func drive(m *Model, cmd tea.Cmd) {
 
 func benchModel(b *testing.B) *Model {
 	ix := benchIndex(b)
-	mem := backend.NewMemory("default")
+	mem := fakebackend.NewMemory("default")
 	dark := true
 	m := New(Options{Backend: &ixBackend{Memory: mem, ix: ix}, Dark: &dark, NoTick: true})
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
@@ -255,7 +257,7 @@ func BenchmarkFacets(b *testing.B) {
 	ix := benchIndex(b)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := backend.SearchIndex(context.Background(), ix, "", backend.SearchOptions{Limit: 1, Facets: true, IDsOnly: true}); err != nil {
+		if _, err := service.SearchIndex(context.Background(), ix, "", api.SearchOptions{Limit: 1, Facets: true, IDsOnly: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

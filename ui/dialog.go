@@ -12,8 +12,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
-	"github.com/smtpscope/smtpscope/ui/backend"
 	"github.com/smtpscope/smtpscope/ui/common"
 	"github.com/smtpscope/smtpscope/ui/detail"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
@@ -45,17 +45,17 @@ type dialog struct {
 	ids   []string // one email, or nil for "every result"
 	all   bool
 	query string
-	opts  backend.SearchOptions
+	opts  api.SearchOptions
 	total uint64
 	group string
 
 	// export
-	row    backend.Row
+	row    api.Row
 	what   string
 	att    *core.Attachment
 	email  *core.Email
 	sess   *core.Session
-	review *backend.Review
+	review *api.Review
 }
 
 func (d *dialog) paste(s string) {
@@ -256,7 +256,7 @@ func (m *Model) runResubmit() tea.Cmd {
 	return resubPage(m.ctx.Backend, d.query, d.opts, nil, d.group)
 }
 
-func resubStep(b backend.Backend, ids []string, group string) tea.Cmd {
+func resubStep(b api.Backend, ids []string, group string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -266,19 +266,19 @@ func resubStep(b backend.Backend, ids []string, group string) tea.Cmd {
 }
 
 // resubPage resubmits one page of the result set (ids only).
-func resubPage(b backend.Backend, q string, o backend.SearchOptions, after []string, group string) tea.Cmd {
+func resubPage(b api.Backend, q string, o api.SearchOptions, after []string, group string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		o.Limit, o.After, o.Facets, o.IDsOnly = 1000, after, false, true
-		o.Kind = backend.KindEmail
+		o.Kind = api.KindEmail
 		res, err := b.Search(ctx, q, o)
 		if err != nil {
 			return resubMsg{err: err, last: true}
 		}
 		ids := make([]string, 0, len(res.Rows))
 		for _, r := range res.Rows {
-			if r.Kind == backend.KindEmail || r.Kind == "" {
+			if r.Kind == api.KindEmail || r.Kind == "" {
 				ids = append(ids, r.ID)
 			}
 		}
@@ -321,14 +321,14 @@ func (m *Model) onResub(msg resubMsg) tea.Cmd {
 
 // startExport opens the export dialog for a row; d is the open detail
 // screen (nil from the list).
-func (m *Model) startExport(row backend.Row, d *detail.Model) {
+func (m *Model) startExport(row api.Row, d *detail.Model) {
 	dl := &dialog{step: stepWhat, row: row, title: "Export"}
 	if d != nil {
 		dl.email, dl.sess, dl.review = d.Email, d.Session, d.Review
 		dl.att = d.SelectedAttachment()
 	}
 	switch row.Kind {
-	case backend.KindEmail:
+	case api.KindEmail:
 		if dl.att != nil {
 			name := dl.att.Filename
 			if name == "" {
@@ -340,9 +340,9 @@ func (m *Model) startExport(row backend.Row, d *detail.Model) {
 			choice{label: "raw message (.eml)", value: "eml"},
 			choice{label: "JSON record", value: "json"},
 			choice{label: "SMTP transcript (text)", value: "transcript"})
-	case backend.KindSession:
+	case api.KindSession:
 		dl.choices = []choice{{label: "SMTP transcript (text)", value: "transcript"}}
-	case backend.KindReview:
+	case api.KindReview:
 		dl.choices = []choice{{label: "the quarantined file", value: "review"}}
 	}
 	m.dlg = dl
@@ -406,7 +406,7 @@ func (m *Model) runExport() tea.Cmd {
 	}
 }
 
-func exportData(ctx context.Context, b backend.Backend, row backend.Row, what string, att *core.Attachment, email *core.Email) ([]byte, error) {
+func exportData(ctx context.Context, b api.Backend, row api.Row, what string, att *core.Attachment, email *core.Email) ([]byte, error) {
 	switch what {
 	case "attachment":
 		return b.Attachment(ctx, row.ID, att.SHA1)
@@ -423,14 +423,14 @@ func exportData(ctx context.Context, b backend.Backend, row backend.Row, what st
 		return append(out, '\n'), err
 	case "transcript":
 		id := row.ID
-		if row.Kind == backend.KindSession {
+		if row.Kind == api.KindSession {
 			id = "session/" + strings.TrimPrefix(row.UID, "session/")
 		}
 		s, err := b.Session(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		return []byte(backend.TranscriptText(s, true)), nil
+		return []byte(api.TranscriptText(s, true)), nil
 	case "review":
 		r, err := b.Review(ctx, row.Name)
 		if err != nil {

@@ -8,6 +8,6 @@
 // backend runs in a tea.Cmd, never in Update. Every string that comes from
 // mail is passed through ui/sanitize before it is drawn.
 //
-// The data comes from a backend.Backend: Local (in-process collector and
+// The data comes from a api.Backend: Local (in-process collector and
 // index) or Remote (a headless collector over its unix socket).
 package ui

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"github.com/smtpscope/smtpscope/internal/fakebackend"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/smtpscope/smtpscope/core"
-	"github.com/smtpscope/smtpscope/ui/backend"
 	"github.com/smtpscope/smtpscope/ui/detail"
 )
 
@@ -20,7 +20,7 @@ func FuzzRenderEmail(f *testing.F) {
 		f.Add(s, s, s)
 	}
 	f.Fuzz(func(t *testing.T, subj, name, body string) {
-		mem := backend.NewMemory("default")
+		mem := fakebackend.NewMemory("default")
 		mem.Now = func() time.Time { return fixedNow }
 		e := &core.Email{
 			ID: "fz.0", Subject: subj, From: name, To: []string{name}, BodyText: body, BodyHTML: "<a href=\"" + name + "\">" + body + "</a>",

@@ -12,7 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
 	"github.com/smtpscope/smtpscope/ui/detail"
 	"github.com/smtpscope/smtpscope/ui/facets"
@@ -30,7 +30,7 @@ const PageSize = 200
 
 // Options configure a Model.
 type Options struct {
-	Backend backend.Backend
+	Backend api.Backend
 	// Dark selects the dark or light styles; nil asks the terminal.
 	Dark *bool
 	// Plain draws with no colours or attributes (tests).
@@ -51,9 +51,9 @@ type Options struct {
 
 // views cycled by `v`.
 var views = []struct{ name, kind string }{
-	{"emails", backend.KindEmail},
-	{"sessions without email", backend.KindSession},
-	{"review", backend.KindReview},
+	{"emails", api.KindEmail},
+	{"sessions without email", api.KindSession},
+	{"review", api.KindReview},
 	{"all", ""},
 }
 
@@ -83,13 +83,13 @@ type Model struct {
 	took     time.Duration
 	searched bool
 
-	status    *backend.Status
+	status    *api.Status
 	statusErr error
 	msg       string
 	msgErr    bool
 	msgAt     time.Time
 
-	events       <-chan backend.Event
+	events       <-chan api.Event
 	newRows      int
 	statusDirty  bool
 	refreshDirty bool
@@ -143,23 +143,23 @@ func (m *Model) Close() { m.cancel() }
 type (
 	searchMsg struct {
 		seq    int
-		res    *backend.SearchResult
+		res    *api.SearchResult
 		err    error
 		append bool
 		keepID string
 	}
 	statusMsg struct {
-		st  *backend.Status
+		st  *api.Status
 		err error
 	}
 	facetsMsg struct {
 		seq    int
-		facets []backend.Facet
+		facets []api.Facet
 		err    error
 	}
-	eventsMsg struct{ ch <-chan backend.Event }
+	eventsMsg struct{ ch <-chan api.Event }
 	eventMsg  struct {
-		ev backend.Event
+		ev api.Event
 		ok bool
 	}
 	tickMsg   time.Time
@@ -185,8 +185,8 @@ func tick() tea.Cmd {
 	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
 
-func (m *Model) searchOpts() backend.SearchOptions {
-	return backend.SearchOptions{Limit: PageSize, Sort: backend.Sorts[m.sort], Facets: true, Kind: views[m.view].kind}
+func (m *Model) searchOpts() api.SearchOptions {
+	return api.SearchOptions{Limit: PageSize, Sort: api.Sorts[m.sort], Facets: true, Kind: views[m.view].kind}
 }
 
 // runSearch starts a search of the current query (first page, or the next
@@ -249,7 +249,7 @@ func (m *Model) subscribe() tea.Cmd {
 	}
 }
 
-func waitEvent(ch <-chan backend.Event) tea.Cmd {
+func waitEvent(ch <-chan api.Event) tea.Cmd {
 	return func() tea.Msg {
 		ev, ok := <-ch
 		return eventMsg{ev: ev, ok: ok}
@@ -409,13 +409,13 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	}
 	m.shown = msg.seq
 	m.list.Loading = false
-	if msg.err != nil && errors.Is(msg.err, backend.ErrSortUnsupported) && m.sort != 0 {
+	if msg.err != nil && errors.Is(msg.err, api.ErrSortUnsupported) && m.sort != 0 {
 		// Skip orders the backend cannot give (the cycle ends at newest).
-		m.sort = (m.sort + 1) % len(backend.Sorts)
+		m.sort = (m.sort + 1) % len(api.Sorts)
 		return m.runSearch(false, "")
 	}
 	if msg.err != nil {
-		var qe *backend.QueryError
+		var qe *api.QueryError
 		if errors.As(msg.err, &qe) {
 			m.search.Err, m.search.ErrCol = qe.Msg, qe.Col
 		} else {
@@ -440,15 +440,15 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) onEvent(ev backend.Event) {
+func (m *Model) onEvent(ev api.Event) {
 	switch ev.Type {
-	case backend.EventEmail, backend.EventIndexed, backend.EventReview, backend.EventSession, backend.EventRemoved:
-		if ev.Type == backend.EventEmail {
+	case api.EventEmail, api.EventIndexed, api.EventReview, api.EventSession, api.EventRemoved:
+		if ev.Type == api.EventEmail {
 			m.newRows++
 		}
 		m.refreshDirty = true
 		m.statusDirty = true
-	case backend.EventSubmission:
+	case api.EventSubmission:
 		m.list.UpdateStatus(ev.ID, ev.Group, ev.State)
 		m.statusDirty = true
 		m.facetsDirty = true
@@ -456,7 +456,7 @@ func (m *Model) onEvent(ev backend.Event) {
 			m.detail.Row.Status = mergeStatus(m.detail.Row.Status, ev.Group, ev.State)
 			m.refreshSubs = true
 		}
-	case backend.EventError:
+	case api.EventError:
 		m.notice("collector: "+ev.Err, true)
 		m.statusDirty = true
 	}
@@ -577,7 +577,7 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.detail = nil
 		return nil
 	case key.Matches(msg, k.Resubmit):
-		if m.detail.Row.Kind == backend.KindEmail {
+		if m.detail.Row.Kind == api.KindEmail {
 			m.startResubmit([]string{m.detail.Row.ID}, false)
 		}
 		return nil
@@ -635,7 +635,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.layout()
 		return nil
 	case key.Matches(msg, k.Sort):
-		m.sort = (m.sort + 1) % len(backend.Sorts)
+		m.sort = (m.sort + 1) % len(api.Sorts)
 		return m.runSearch(false, "")
 	case key.Matches(msg, k.View):
 		m.view = (m.view + 1) % len(views)
@@ -646,7 +646,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.runSearch(false, "")
 	case key.Matches(msg, k.Resubmit):
 		if r := m.list.Selected(); r != nil {
-			m.startResubmit([]string{r.ID}, r.Kind == backend.KindEmail)
+			m.startResubmit([]string{r.ID}, r.Kind == api.KindEmail)
 		}
 		return nil
 	case key.Matches(msg, k.Export):
@@ -757,9 +757,9 @@ func (m *Model) header() string {
 		r := m.detail.Row
 		what := "email " + r.ID
 		switch r.Kind {
-		case backend.KindSession:
+		case api.KindSession:
 			what = "session " + r.UID
-		case backend.KindReview:
+		case api.KindReview:
 			what = "review " + r.Name
 		}
 		left += s.Muted.Render(" ‹ esc · ") + common.Trunc(what, max(c.Width/2, 20))
@@ -767,7 +767,7 @@ func (m *Model) header() string {
 			left += s.Muted.Render(" · ") + common.Trunc(r.Subject, max(c.Width-lipgloss.Width(left)-4, 5))
 		}
 	} else {
-		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(backend.Sorts[m.sort]))
+		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(api.Sorts[m.sort]))
 		if m.searched {
 			if m.took < time.Millisecond {
 				info += " · <1ms"
@@ -785,9 +785,9 @@ func (m *Model) header() string {
 
 func sortName(s string) string {
 	switch s {
-	case backend.SortOldest:
+	case api.SortOldest:
 		return "oldest first"
-	case backend.SortLarger:
+	case api.SortLarger:
 		return "largest first"
 	}
 	return "newest first"

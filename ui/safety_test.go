@@ -1,14 +1,14 @@
 package ui
 
 import (
+	"github.com/smtpscope/smtpscope/internal/fakebackend"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
-	"github.com/smtpscope/smtpscope/ui/backend"
 )
 
 // assertClean fails when a frame drawn with plain styles (which emit no
@@ -108,7 +108,7 @@ const invisibleSession = "198.51.100.77:4444/tcp\n1763810900\n@resp 198.51.100.2
 
 // invisibleBackend is the fixture plus the invisible-character email, a
 // review entry and a submission error carrying them too.
-func invisibleBackend(t *testing.T) *backend.Memory {
+func invisibleBackend(t *testing.T) *fakebackend.Memory {
 	t.Helper()
 	b := fixtureBackend(t)
 	s, err := core.ParseSession(strings.NewReader(invisibleSession), "zw\u200d.session", fixedNow)
@@ -120,8 +120,8 @@ func invisibleBackend(t *testing.T) *backend.Memory {
 		t.Fatalf("invisible session: %d emails", len(es))
 	}
 	b.AddEmail(es[0], s.Messages[0].Data, s, nil)
-	b.SetState(es[0].ID, "default", collector.StateFailed, "uu\u2060id", "HTTP 500: bad\u200dgateway \u2064")
-	b.AddReview(collector.ReviewEntry{Name: "junk\u2060\u200d\ufe0f.session", Reason: "not\u200b a session", Time: fixedNow}, []byte("x"))
+	b.SetState(es[0].ID, "default", api.StateFailed, "uu\u2060id", "HTTP 500: bad\u200dgateway \u2064")
+	b.AddReview(api.ReviewEntry{Name: "junk\u2060\u200d\ufe0f.session", Reason: "not\u200b a session", Time: fixedNow}, []byte("x"))
 	return b
 }
 

@@ -14,8 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
-	"github.com/smtpscope/smtpscope/collector"
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
 )
 
 // updating reports -update (the flag is defined by teatest's golden
@@ -30,11 +29,11 @@ const (
 	testH = 36
 )
 
-func newTestModel(t *testing.T, b backend.Backend, plain bool) (*Model, *teatest.TestModel) {
+func newTestModel(t *testing.T, b api.Backend, plain bool) (*Model, *teatest.TestModel) {
 	return newTestModelIn(t, b, plain, t.TempDir())
 }
 
-func newTestModelIn(t *testing.T, b backend.Backend, plain bool, exportDir string) (*Model, *teatest.TestModel) {
+func newTestModelIn(t *testing.T, b api.Backend, plain bool, exportDir string) (*Model, *teatest.TestModel) {
 	t.Helper()
 	dark := true
 	m := New(Options{Backend: b, Dark: &dark, Plain: plain, Now: func() time.Time { return fixedNow }, NoTick: true, ExportDir: exportDir, Title: "fixture"})
@@ -279,7 +278,7 @@ func TestResubmitFlow(t *testing.T) {
 	press(tm, "enter")
 	waitFor(t, m, "1 results")
 	// The collector delivers: the row goes to "sent" live.
-	b.SetState("demo-phish.0", "default", collector.StateSent, "uuid-1", "")
+	b.SetState("demo-phish.0", "default", api.StateSent, "uuid-1", "")
 	waitFor(t, m, "sent")
 	press(tm, "r")
 	waitFor(t, m, "Resubmit to which node group?")
@@ -300,7 +299,7 @@ func TestResubmitFlow(t *testing.T) {
 		t.Fatalf("message = %q", fm.msg)
 	}
 	subs, _ := b.Submissions(t.Context(), "demo-phish.0")
-	if len(subs) != 1 || subs[0].State != collector.StateQueued {
+	if len(subs) != 1 || subs[0].State != api.StateQueued {
 		t.Fatalf("after resubmit: %+v", subs)
 	}
 }

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
@@ -31,7 +32,7 @@ type CollectCmd struct {
 	LogFormat     string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
 	LogLevel      string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
 	Workers       int           `help:"Session files processed in parallel (default 2)." env:"SMTPSCOPE_WORKERS"`
-	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date and serve the UI socket (DATA/run/smtpscope.sock); --no-index runs the bare collector."`
+	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date; --no-index runs without it (the socket DATA/run/smtpscope.sock still serves status, resubmit and pause)."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
 
 	// Raw email input (stoQ's dirmon provider).
@@ -55,12 +56,6 @@ type CollectCmd struct {
 	ZipMaxSize         string        `name:"zip-max-size" help:"unzip: bytes extracted per attachment, all levels (default 256MB)." placeholder:"SIZE"`
 	ZipMaxRatio        float64       `name:"zip-max-ratio" help:"unzip: largest compression ratio of a member over 1 MiB before it counts as a zip bomb (default 100)."`
 }
-
-// CollectorIndexer, when set (cmd/smtpscope/index.go wires package index),
-// gives `collect --once` its search index hook: the indexer and a function
-// closing it. The daemon uses ui/backend's Local instead, which also
-// serves the UI socket.
-var CollectorIndexer func(dataDir string) (collector.Indexer, func() error, error)
 
 // collectExit is an error with an exit status.
 type collectExit struct {
@@ -229,10 +224,11 @@ func terminalSafeAttr(_ []string, a slog.Attr) slog.Attr {
 }
 
 // Run runs the collector until SIGTERM/SIGINT (drains, then exits) and
-// reloads the config file on SIGHUP. By default it also keeps the search
-// index current and serves the UI's unix socket, so `smtpscope ui` can
-// attach; the index is derived data, so when it cannot be opened the
-// collector runs without it (rebuild later with `smtpscope reindex`).
+// reloads the config file on SIGHUP. It serves the API on the unix socket,
+// so `smtpscope ui`, `search`, `status` and `submit` go through it, and by
+// default keeps the search index current; the index is derived data, so
+// when it cannot be opened the collector runs without it (rebuild later
+// with `smtpscope index`).
 func (c *CollectCmd) Run() error {
 	cfg, err := c.loadConfig()
 	if err != nil {
@@ -244,84 +240,51 @@ func (c *CollectCmd) Run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	svc, err := openServiceWaiting(ctx, cfg, serviceOpts{log: log, index: c.Index, indexOptional: true})
+	if err != nil {
+		return err
+	}
 	if c.Once {
-		return c.runOnce(ctx, cfg, log)
-	}
-
-	var col *collector.Collector
-	var local *backend.Local
-	if c.Index {
-		local, err = openLocalWaiting(ctx, cfg, log)
-		switch {
-		case err == nil:
-			col = local.Collector()
-		case errors.Is(err, backend.ErrBusy), errors.Is(err, collector.ErrLocked):
-			return fmt.Errorf("%w (another smtpscope collect or UI owns %s)", err, cfg.Data)
-		default:
-			log.Error("search index unavailable; collecting without it (rebuild later with `smtpscope reindex`)", "err", err)
-		}
-	}
-	if col == nil {
-		if col, err = newCollector(cfg, log, nil); err != nil {
-			return err
-		}
+		return runOnce(ctx, svc, c.OnceTimeout)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go c.reloadOnHUP(ctx, hup, col, log)
-
-	if local == nil {
-		return col.Run(ctx)
-	}
-	if ln, err := backend.Listen(cfg.Data, backend.ListenOptions{Group: cfg.UIGroup, Log: log}); err != nil {
-		log.Warn("UI socket not served", "err", err)
-	} else {
-		go func() {
-			if err := backend.Serve(ctx, ln, local); err != nil {
-				log.Error("UI socket", "err", err)
-			}
-		}()
-		log.Info("UI socket listening", "path", backend.SocketPath(cfg.Data))
-	}
-	local.Start(ctx)
+	go c.reloadOnHUP(ctx, hup, svc.Collector(), log)
+	serveSocket(ctx, cfg, svc, log)
+	svc.Start(ctx)
 	<-ctx.Done()
-	return local.Close()
+	return svc.Close()
 }
 
-// runOnce is --once: process the spool, deliver, exit (status 3 when
-// something is left undelivered).
-func (c *CollectCmd) runOnce(ctx context.Context, cfg *collector.Config, log *slog.Logger) error {
-	var ix collector.Indexer
-	if c.Index && CollectorIndexer != nil {
-		hook, closeIx, err := CollectorIndexer(cfg.Data)
-		if err != nil {
-			log.Error("search index unavailable; collecting without it (rebuild later with `smtpscope reindex`)", "err", err)
-		} else {
-			defer func() {
-				if err := closeIx(); err != nil {
-					log.Error("closing the index", "err", err)
-				}
-			}()
-			ix = hook
-		}
+// runOnce is --once: catch the index up, process the spool, deliver,
+// exit with everything indexed (status 3 when something is left
+// undelivered).
+func runOnce(ctx context.Context, svc *service.Service, timeout time.Duration) error {
+	err := svc.RunOnce(ctx, timeout)
+	if cerr := svc.Close(); err == nil && cerr != nil {
+		return cerr
 	}
-	col, err := newCollector(cfg, log, ix)
 	if err != nil {
-		return err
-	}
-	if err := col.RunOnce(ctx, c.OnceTimeout); err != nil {
 		return collectExit{code: 3, err: err}
 	}
 	return nil
 }
 
-func newCollector(cfg *collector.Config, log *slog.Logger, ix collector.Indexer) (*collector.Collector, error) {
-	col, err := collector.New(cfg, collector.Options{Logger: log, Indexer: ix})
-	if errors.Is(err, collector.ErrLocked) {
-		return nil, fmt.Errorf("%w (another smtpscope collect or UI owns %s)", err, cfg.Data)
+// serveSocket serves the API of svc on DATA/run/smtpscope.sock until ctx
+// ends (a warning when it cannot).
+func serveSocket(ctx context.Context, cfg *collector.Config, svc *service.Service, log *slog.Logger) {
+	ln, err := service.Listen(cfg.Data, service.ListenOptions{Group: cfg.UIGroup, Log: log})
+	if err != nil {
+		log.Warn("UI socket not served", "err", err)
+		return
 	}
-	return col, err
+	go func() {
+		if err := service.Serve(ctx, ln, svc); err != nil {
+			log.Error("UI socket", "err", err)
+		}
+	}()
+	log.Info("UI socket listening", "path", api.SocketPath(cfg.Data))
 }
 
 // reloadOnHUP reloads the configuration on SIGHUP: the config file (if
@@ -351,13 +314,48 @@ func (c *CollectCmd) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, col 
 // error says who.
 const busyWait = 10 * time.Second
 
-// openLocalWaiting opens the data dir, retrying while it is busy.
-func openLocalWaiting(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*backend.Local, error) {
+// serviceOpts say how to open a data dir's service.
+type serviceOpts struct {
+	log     *slog.Logger
+	noSpool bool
+	// index keeps the search index; indexOptional runs without it (an
+	// error logged) when it cannot be opened for another reason than
+	// another process holding it.
+	index, indexOptional bool
+}
+
+// openService opens the service of a data dir: its index (when asked)
+// injected into its collector.
+func openService(cfg *collector.Config, o serviceOpts) (*service.Service, error) {
+	so := service.Options{Logger: o.log, NoSpool: o.noSpool}
+	if o.index {
+		ix, err := service.OpenIndex(cfg.Data)
+		switch {
+		case err == nil:
+			so.Index = ix
+		case errors.Is(err, service.ErrBusy) || !o.indexOptional:
+			return nil, err
+		default:
+			o.log.Error("search index unavailable; collecting without it (rebuild later with `smtpscope index`)", "err", err)
+		}
+	}
+	return service.Open(cfg, so)
+}
+
+// openServiceWaiting opens the service, retrying while the data dir is
+// busy.
+func openServiceWaiting(ctx context.Context, cfg *collector.Config, o serviceOpts) (*service.Service, error) {
 	deadline := time.Now().Add(busyWait)
 	for {
-		local, err := backend.OpenLocal(cfg, backend.LocalOptions{Logger: log})
-		if err == nil || !(errors.Is(err, backend.ErrBusy) || errors.Is(err, collector.ErrLocked)) || time.Now().After(deadline) {
-			return local, err
+		svc, err := openService(cfg, o)
+		switch {
+		case err == nil:
+			return svc, nil
+		case !errors.Is(err, service.ErrBusy) || time.Now().After(deadline):
+			if errors.Is(err, service.ErrBusy) {
+				err = fmt.Errorf("%w (%s is in use by a running collector or UI)", err, cfg.Data)
+			}
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():

@@ -9,9 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/smtpscope/smtpscope/cmd/smtpscope/internal/demo"
 	"github.com/smtpscope/smtpscope/ui"
-	"github.com/smtpscope/smtpscope/ui/backend"
-	"github.com/smtpscope/smtpscope/ui/demo"
 )
 
 // DemoCmd is the self-contained demo (`make run`): a temporary data dir,
@@ -40,16 +39,14 @@ func (c *DemoCmd) Run() error {
 	defer logf.Close()
 	log := collectorLogger(logf, "text", "info")
 
-	l, err := backend.OpenLocal(d.Config, backend.LocalOptions{Logger: log})
+	l, err := openService(d.Config, serviceOpts{log: log, index: true})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	l.Start(ctx)
-	if ln, err := backend.Listen(d.Data, backend.ListenOptions{Log: log}); err == nil {
-		go func() { _ = backend.Serve(ctx, ln, l) }()
-	}
+	serveSocket(ctx, d.Config, l, log)
 	go func() {
 		if err := d.Feed(ctx, c.Interval); err != nil && ctx.Err() == nil {
 			log.Error("demo feed", "err", err)

@@ -149,9 +149,9 @@ func TestE2ETUIAttach(t *testing.T) {
 
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
 	os.MkdirAll(spool, 0o700)
-	samples, _ := filepath.Glob(filepath.Join("..", "..", "ui", "demo", "samples", "*.session"))
+	samples, _ := filepath.Glob(filepath.Join("internal", "demo", "samples", "*.session"))
 	if len(samples) == 0 {
-		t.Fatal("no samples under ui/demo/samples")
+		t.Fatal("no samples under internal/demo/samples")
 	}
 	for _, p := range samples {
 		b, _ := os.ReadFile(p)

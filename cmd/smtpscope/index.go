@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,8 +11,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/index"
-	"github.com/smtpscope/smtpscope/ui/backend"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
@@ -21,30 +22,30 @@ type IndexCmd struct {
 }
 
 // Run adds every stored email, session without email and review/ entry
-// that is missing from the index (rebuilding it when its mapping is old).
+// that is missing from the index and brings the submission states of the
+// indexed emails up to date (rebuilding the index when its mapping is
+// old).
 func (c *IndexCmd) Run() error {
-	return withIndexAndStore(c.Data, "indexing", func(ix *index.Index, src *backend.StoreSource, bar *indexProgress) error {
-		return syncIndex(ix, src, bar)
-	})
+	return withIndexAndStore(c.Data, "indexing", syncIndex)
 }
 
 // withIndexAndStore opens the index and the store of a data dir, runs fn
 // with a progress bar, and closes both.
-func withIndexAndStore(data, label string, fn func(*index.Index, *backend.StoreSource, *indexProgress) error) error {
+func withIndexAndStore(data, label string, fn func(*index.Index, *service.StoreSource, *indexProgress) error) error {
 	ix, st, err := openIndexAndStore(data)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	defer ix.Close()
-	if err := fn(ix, &backend.StoreSource{Store: st}, newIndexProgress(label)); err != nil {
+	if err := fn(ix, &service.StoreSource{Store: st}, newIndexProgress(label)); err != nil {
 		return err
 	}
 	return ix.Close()
 }
 
-// syncIndex adds what is missing, or rebuilds a stale index.
-func syncIndex(ix *index.Index, src *backend.StoreSource, bar *indexProgress) error {
+// syncIndex catches the index up with the store (service.CatchUp).
+func syncIndex(ix *index.Index, src *service.StoreSource, bar *indexProgress) error {
 	start := time.Now()
 	if ix.Stale() {
 		if d := ix.Damaged(); d != nil {
@@ -52,19 +53,15 @@ func syncIndex(ix *index.Index, src *backend.StoreSource, bar *indexProgress) er
 		} else {
 			fmt.Fprintln(os.Stderr, "the index was built by another version of smtpscope: rebuilding it")
 		}
-		if err := ix.Rebuild(src, bar.update); err != nil {
-			return err
-		}
-		bar.done()
-	} else {
-		n, err := ix.Sync(src, bar.update)
-		if err != nil {
-			return err
-		}
-		bar.done()
-		total, _ := ix.Count()
-		fmt.Fprintf(os.Stderr, "indexed %d new documents in %v (%d in the index)\n", n, time.Since(start).Round(time.Millisecond), total)
 	}
+	stale := ix.Stale()
+	n, updated, err := service.CatchUp(context.Background(), ix, src, bar.update)
+	bar.done()
+	if err != nil || stale {
+		return err
+	}
+	total, _ := ix.Count()
+	fmt.Fprintf(os.Stderr, "indexed %d new documents and %d submission state changes in %v (%d in the index)\n", n, updated, time.Since(start).Round(time.Millisecond), total)
 	return nil
 }
 
@@ -77,7 +74,7 @@ func openIndex(data string) (*index.Index, error) {
 	if _, err := os.Stat(data); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	ix, err := index.Open(backend.IndexDir(data))
+	ix, err := index.Open(service.IndexDir(data))
 	if errors.Is(err, index.ErrLocked) {
 		return nil, fmt.Errorf("%w (a running `smtpscope collect` or UI owns %s; search from its UI, or stop it)", err, data)
 	}

@@ -5,8 +5,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/index"
-	"github.com/smtpscope/smtpscope/ui/backend"
 )
 
 // ReindexCmd rebuilds the index of a data dir from its store.
@@ -17,7 +17,7 @@ type ReindexCmd struct {
 // Run rebuilds DATA/index from the store (a progress bar on a terminal);
 // the old index answers until the new one replaces it.
 func (c *ReindexCmd) Run() error {
-	return withIndexAndStore(c.Data, "reindexing", func(ix *index.Index, src *backend.StoreSource, bar *indexProgress) error {
+	return withIndexAndStore(c.Data, "reindexing", func(ix *index.Index, src *service.StoreSource, bar *indexProgress) error {
 		start := time.Now()
 		err := ix.Rebuild(src, bar.update)
 		bar.done()

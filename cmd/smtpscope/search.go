@@ -16,9 +16,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
-	"github.com/smtpscope/smtpscope/ui/backend"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
@@ -137,7 +137,7 @@ func (c *SearchCmd) Run() error {
 func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*searchSource, error) {
 	ix, err := openIndex(c.Data)
 	if errors.Is(err, index.ErrLocked) {
-		r, rerr := backend.DialRemote(ctx, c.Data)
+		r, rerr := api.DialRemote(ctx, c.Data)
 		if rerr != nil {
 			return nil, fmt.Errorf("%w; and its socket does not answer: %v", err, rerr)
 		}
@@ -187,7 +187,7 @@ func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*
 }
 
 // remoteSource searches through a running collector's UI socket.
-func remoteSource(r *backend.Remote, q string, kinds []string) (*searchSource, error) {
+func remoteSource(r *api.Remote, q string, kinds []string) (*searchSource, error) {
 	if len(kinds) > 1 {
 		r.Close()
 		return nil, errors.New("through a running collector, --kind takes one kind")
@@ -199,7 +199,7 @@ func remoteSource(r *backend.Remote, q string, kinds []string) (*searchSource, e
 	fmt.Fprintln(os.Stderr, "(searching through the running collector)")
 	src := &searchSource{close: func() { r.Close() }}
 	src.page = func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error) {
-		res, err := r.Search(ctx, q, backend.SearchOptions{Limit: size, After: after, Facets: facets, Kind: kind})
+		res, err := r.Search(ctx, q, api.SearchOptions{Limit: size, After: after, Facets: facets, Kind: kind})
 		if err != nil {
 			return nil, 0, nil, nil, err
 		}
@@ -226,7 +226,7 @@ func remoteSource(r *backend.Remote, q string, kinds []string) (*searchSource, e
 // queryError shows where a malformed query goes wrong.
 func queryError(q string, err error) error {
 	var pe *index.ParseError
-	var qe *backend.QueryError
+	var qe *api.QueryError
 	switch {
 	case errors.As(err, &pe):
 	case errors.As(err, &qe):

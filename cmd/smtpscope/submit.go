@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
@@ -23,9 +26,12 @@ type SubmitCmd struct {
 	IDs    []string `arg:"" optional:"" name:"id" help:"Email ids."`
 }
 
-// Run queues the emails. With a collector running on the data dir, the
-// request is handed to it (DATA/requests/); otherwise the queue is
-// updated directly and the next `collect` delivers.
+// Run queues the emails. With a collector (or UI) running on the data
+// dir, the request goes to it over its socket (DATA/run/smtpscope.sock),
+// or, when that does not answer, is handed to it in DATA/requests/;
+// otherwise the queue is updated directly, the index (when there is one)
+// gets the new submission states through the service's index hook, and
+// the next `collect` delivers.
 func (c *SubmitCmd) Run() error {
 	ids := append([]string(nil), c.IDs...)
 	if c.From != "" {
@@ -37,6 +43,9 @@ func (c *SubmitCmd) Run() error {
 	}
 	if len(ids) == 0 {
 		return errors.New("no email ids given")
+	}
+	if done, err := c.viaSocket(ids); done || err != nil {
+		return err
 	}
 	s, err := collector.OpenStore(c.Data, collector.StoreOptions{Timeout: 500 * time.Millisecond})
 	if errors.Is(err, collector.ErrLocked) {
@@ -57,7 +66,53 @@ func (c *SubmitCmd) Run() error {
 	}
 	n, err := s.Resubmit(ids, groups)
 	fmt.Printf("queued %d submissions (%d ids x groups %s); the next `smtpscope collect` delivers them\n", n, len(ids), sanitize.Line(strings.Join(groups, ",")))
-	return err
+	if err != nil {
+		return err
+	}
+	return indexSubmissions(c.Data, s, ids)
+}
+
+// viaSocket hands the resubmission to the service serving the data dir's
+// socket; done is false when none answers.
+func (c *SubmitCmd) viaSocket(ids []string) (done bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
+	r, err := api.DialRemote(dctx, c.Data)
+	dcancel()
+	if err != nil {
+		return false, nil
+	}
+	defer r.Close()
+	n, err := r.Resubmit(ctx, ids, c.Group)
+	if err != nil {
+		return true, err
+	}
+	fmt.Printf("a collector is running on %s: queued %d submissions (%d ids); see `smtpscope status`\n", sanitize.Line(c.Data), n, len(ids))
+	return true, nil
+}
+
+// indexSubmissions gives the index of the data dir the new submission
+// states of ids, through the same hook the collector uses. The index is
+// derived data: when it cannot be opened, a warning says how to catch up.
+func indexSubmissions(data string, s *collector.Store, ids []string) error {
+	ix, err := service.OpenIndex(data)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "warning: search index not updated (%s); run `smtpscope index`\n", sanitize.Line(err.Error()))
+		return nil
+	}
+	defer ix.Close()
+	hook := service.NewIndexer(ix, s)
+	for _, id := range ids {
+		subs, err := s.Submissions(id)
+		if err != nil || len(subs) == 0 {
+			continue // unknown id: Resubmit reported it
+		}
+		if err := hook.UpdateSubmissions(id, subs); err != nil {
+			return fmt.Errorf("indexing the submission states of %s: %w", id, err)
+		}
+	}
+	return ix.Close()
 }
 
 func (c *SubmitCmd) groups(s *collector.Store) ([]string, error) {

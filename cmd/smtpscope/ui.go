@@ -10,8 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/ui"
-	"github.com/smtpscope/smtpscope/ui/backend"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
@@ -68,7 +69,7 @@ func (c *UICmd) Run() error {
 	defer logf.Close()
 	log := collectorLogger(logf, cfg.Log.Format, cfg.Log.Level)
 
-	l, err := backend.OpenLocal(cfg, backend.LocalOptions{Logger: log, NoSpool: noSpool})
+	l, err := openService(cfg, serviceOpts{log: log, noSpool: noSpool, index: true})
 	switch {
 	case err == nil:
 		l.Start(ctx)
@@ -77,16 +78,12 @@ func (c *UICmd) Run() error {
 				fmt.Fprintln(os.Stderr, "smtpscope ui: closing the collector:", sanitize.Line(err.Error()))
 			}
 		}()
-		// Other processes (smtpscope search/status) can go through us.
-		if ln, lerr := backend.Listen(cfg.Data, backend.ListenOptions{Group: cfg.UIGroup, Log: log}); lerr == nil {
-			go func() { _ = backend.Serve(ctx, ln, l) }()
-		} else {
-			log.Warn("not serving the UI socket", "err", lerr)
-		}
+		// Other processes (smtpscope search/status/submit) go through us.
+		serveSocket(ctx, cfg, l, log)
 		o.Backend, o.Title = l, cfg.Data
-	case errors.Is(err, backend.ErrBusy):
+	case errors.Is(err, service.ErrBusy):
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		r, derr := backend.DialRemote(dctx, cfg.Data)
+		r, derr := api.DialRemote(dctx, cfg.Data)
 		cancel()
 		if derr != nil {
 			return fmt.Errorf("%v; and attaching to the running collector failed: %w", err, derr)

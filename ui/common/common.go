@@ -12,7 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/keys"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 	"github.com/smtpscope/smtpscope/ui/styles"
@@ -20,7 +20,7 @@ import (
 
 // Context is shared (by pointer) by the root model and its components.
 type Context struct {
-	Backend backend.Backend
+	Backend api.Backend
 	Styles  *styles.Styles
 	Keys    *keys.KeyMap
 	Width   int

@@ -13,9 +13,8 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
-	"github.com/smtpscope/smtpscope/ui/backend"
 	"github.com/smtpscope/smtpscope/ui/common"
 )
 
@@ -44,15 +43,15 @@ type LoadedMsg struct {
 	Email   *core.Email
 	Session *core.Session
 	SessErr error
-	Subs    []collector.SubmissionStatus
-	Review  *backend.Review
+	Subs    []api.SubmissionStatus
+	Review  *api.Review
 	Err     error
 }
 
 // SubsMsg carries fresh submission states of an email.
 type SubsMsg struct {
 	ID   string
-	Subs []collector.SubmissionStatus
+	Subs []api.SubmissionStatus
 	Err  error
 }
 
@@ -60,19 +59,19 @@ type SubsMsg struct {
 type CopyMsg struct{ What, Value string }
 
 // Load fetches everything the detail of row shows.
-func Load(b backend.Backend, row backend.Row) tea.Cmd {
+func Load(b api.Backend, row api.Row) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		out := LoadedMsg{ID: row.ID}
 		switch row.Kind {
-		case backend.KindReview:
+		case api.KindReview:
 			name := row.Name
 			if name == "" {
 				name = strings.TrimPrefix(row.ID, "review/")
 			}
 			out.Review, out.Err = b.Review(ctx, name)
-		case backend.KindSession:
+		case api.KindSession:
 			uid := row.UID
 			if uid == "" {
 				uid = strings.TrimPrefix(row.ID, "session/")
@@ -90,7 +89,7 @@ func Load(b backend.Backend, row backend.Row) tea.Cmd {
 }
 
 // LoadSubs fetches the submission states of an email.
-func LoadSubs(b backend.Backend, id string) tea.Cmd {
+func LoadSubs(b api.Backend, id string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -102,12 +101,12 @@ func LoadSubs(b backend.Backend, id string) tea.Cmd {
 // Model is the detail screen.
 type Model struct {
 	ctx     *common.Context
-	Row     backend.Row
+	Row     api.Row
 	Email   *core.Email
 	Session *core.Session
 	sessErr error
-	Subs    []collector.SubmissionStatus
-	Review  *backend.Review
+	Subs    []api.SubmissionStatus
+	Review  *api.Review
 	err     error
 	loading bool
 
@@ -125,12 +124,12 @@ type Model struct {
 }
 
 // New returns the detail screen of row (Load fills it).
-func New(ctx *common.Context, row backend.Row) Model {
+func New(ctx *common.Context, row api.Row) Model {
 	m := Model{ctx: ctx, Row: row, loading: true, scroll: map[string]int{}, sel: map[string]int{}, fold: true, dirty: true}
 	switch row.Kind {
-	case backend.KindSession:
+	case api.KindSession:
 		m.tabs = sessionTabs
-	case backend.KindReview:
+	case api.KindReview:
 		m.tabs = reviewTabs
 	default:
 		m.tabs = emailTabs

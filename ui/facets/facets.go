@@ -10,7 +10,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
 )
 
@@ -46,7 +46,7 @@ func New(ctx *common.Context) Model { return Model{ctx: ctx} }
 
 // SetFacets replaces the counts; active holds the clauses already in the
 // query (shown checked).
-func (m *Model) SetFacets(fs []backend.Facet, active map[string]bool) {
+func (m *Model) SetFacets(fs []api.Facet, active map[string]bool) {
 	m.items = m.items[:0]
 	m.active = active
 	for _, f := range fs {

@@ -11,7 +11,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
 )
 
@@ -21,7 +21,7 @@ type NeedMoreMsg struct{}
 // Model is the list.
 type Model struct {
 	ctx    *common.Context
-	rows   []backend.Row
+	rows   []api.Row
 	total  uint64
 	next   []string // cursor of the next page; nil when all is loaded
 	cursor int
@@ -43,7 +43,7 @@ func (m *Model) SetSize(w, h int) {
 
 // SetResult replaces the rows with a first page; the cursor stays on the
 // same row id when it is still there (live refresh), else at the top.
-func (m *Model) SetResult(res *backend.SearchResult, keepID string) {
+func (m *Model) SetResult(res *api.SearchResult, keepID string) {
 	m.rows = res.Rows
 	m.total = res.Total
 	m.next = res.Next
@@ -61,7 +61,7 @@ func (m *Model) SetResult(res *backend.SearchResult, keepID string) {
 }
 
 // Append adds the next page.
-func (m *Model) Append(res *backend.SearchResult) {
+func (m *Model) Append(res *api.SearchResult) {
 	m.rows = append(m.rows, res.Rows...)
 	m.next = res.Next
 	m.total = res.Total
@@ -84,7 +84,7 @@ func (m *Model) Cursor() int { return m.cursor }
 func (m *Model) AtTop() bool { return m.offset == 0 }
 
 // Selected returns the selected row, or nil.
-func (m *Model) Selected() *backend.Row {
+func (m *Model) Selected() *api.Row {
 	if m.cursor < 0 || m.cursor >= len(m.rows) {
 		return nil
 	}
@@ -235,13 +235,13 @@ func num(n int) string {
 	return strconv.Itoa(n)
 }
 
-func (m *Model) renderRow(r *backend.Row, c columns, sel bool) string {
+func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 	s := m.ctx.Styles
 	from, subj, rcpt := r.MailFrom, r.Subject, num(r.Rcpt)
 	switch r.Kind {
-	case backend.KindSession:
+	case api.KindSession:
 		from, subj, rcpt = "(no email)", r.UID+": "+r.Reason, ""
-	case backend.KindReview:
+	case api.KindReview:
 		from, subj, rcpt = "(review)", r.Name+": "+r.Reason, ""
 	default:
 		if from == "" {
@@ -260,7 +260,7 @@ func (m *Model) renderRow(r *backend.Row, c columns, sel bool) string {
 		parts = append(parts, common.FitRight(num(r.Att), c.att), common.FitRight(num(r.IOC), c.ioc), common.FitRight(num(r.YARA), c.yara))
 	}
 	word, state := common.StatusSummary(r.Status)
-	if r.Kind != backend.KindEmail {
+	if r.Kind != api.KindEmail {
 		word, state = r.Kind, ""
 	}
 	status := common.Fit(word, c.status)

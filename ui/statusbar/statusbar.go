@@ -11,13 +11,13 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/smtpscope/smtpscope/ui/backend"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
 )
 
 // View renders the status bar in the context's width. msg is a transient
 // message (may be empty); msgErr colours it as an error.
-func View(ctx *common.Context, st *backend.Status, stErr error, msg string, msgErr bool) string {
+func View(ctx *common.Context, st *api.Status, stErr error, msg string, msgErr bool) string {
 	s := ctx.Styles
 	var parts []string
 	switch {

@@ -1,8 +1,10 @@
-package backend
+package service
 
 import (
 	"bytes"
 	"context"
+	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/internal/fakebackend"
 	"io"
 	"log/slog"
 	"net"
@@ -61,18 +63,18 @@ func TestListenPrivateDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := mode(t, filepath.Join(dir, RunDir)); !m.IsDir() || m.Perm() != 0o700 {
+	if m := mode(t, filepath.Join(dir, api.RunDir)); !m.IsDir() || m.Perm() != 0o700 {
 		t.Errorf("run dir mode %v, want drwx------", m)
 	}
-	if m := mode(t, SocketPath(dir)); m&os.ModeSocket == 0 || m.Perm() != 0o600 {
+	if m := mode(t, api.SocketPath(dir)); m&os.ModeSocket == 0 || m.Perm() != 0o600 {
 		t.Errorf("socket mode %v, want srw-------", m)
 	}
-	if filepath.Dir(SocketPath(dir)) != filepath.Join(dir, RunDir) {
-		t.Errorf("socket %s is not in the run dir", SocketPath(dir))
+	if filepath.Dir(api.SocketPath(dir)) != filepath.Join(dir, api.RunDir) {
+		t.Errorf("socket %s is not in the run dir", api.SocketPath(dir))
 	}
 	l.Close()
 
-	run := filepath.Join(dir, RunDir)
+	run := filepath.Join(dir, api.RunDir)
 	os.Chmod(run, 0o711) // loose but not writable: ours, so fixed
 	l, err = Listen(dir, ListenOptions{})
 	if err != nil {
@@ -87,7 +89,7 @@ func TestListenPrivateDir(t *testing.T) {
 	if _, err := Listen(dir, ListenOptions{}); err == nil || !strings.Contains(err.Error(), "writable") {
 		t.Errorf("world-writable run dir accepted: %v", err)
 	}
-	os.Remove(SocketPath(dir))
+	os.Remove(api.SocketPath(dir))
 	os.Remove(run)
 	other := t.TempDir()
 	if err := os.Symlink(other, run); err != nil {
@@ -186,16 +188,16 @@ func TestSocketPeerCheck(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- Serve(ctx, l, NewMemory("default")) }()
+		go func() { done <- Serve(ctx, l, fakebackend.NewMemory("default")) }()
 		return func() { cancel(); <-done }
 	}
 
 	var logs bytes.Buffer
 	data := filepath.Join(base, "data")
 	stop := serve(data, ListenOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))})
-	os.Chmod(filepath.Join(data, RunDir), 0o777)
-	os.Chmod(SocketPath(data), 0o777)
-	out := asNobody(SocketPath(data))
+	os.Chmod(filepath.Join(data, api.RunDir), 0o777)
+	os.Chmod(api.SocketPath(data), 0o777)
+	out := asNobody(api.SocketPath(data))
 	stop()
 	if strings.Contains(out, "200 OK") || strings.Contains(out, "running") {
 		t.Errorf("nobody was served by a socket of root's data dir:\n%s", out)
@@ -207,13 +209,13 @@ func TestSocketPeerCheck(t *testing.T) {
 	data = filepath.Join(base, "data-group")
 	stop = serve(data, ListenOptions{Group: grp.Name})
 	defer stop()
-	if m := mode(t, filepath.Join(data, RunDir)); m.Perm() != 0o750 {
+	if m := mode(t, filepath.Join(data, api.RunDir)); m.Perm() != 0o750 {
 		t.Errorf("run dir with a UI group: %v, want drwxr-x---", m)
 	}
-	if m := mode(t, SocketPath(data)); m.Perm() != 0o660 {
+	if m := mode(t, api.SocketPath(data)); m.Perm() != 0o660 {
 		t.Errorf("socket with a UI group: %v, want srw-rw----", m)
 	}
-	if out := asNobody(SocketPath(data)); !strings.Contains(out, "200 OK") {
+	if out := asNobody(api.SocketPath(data)); !strings.Contains(out, "200 OK") {
 		t.Errorf("a member of ui_group %s was not served:\n%s", grp.Name, out)
 	}
 }

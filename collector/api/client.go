@@ -1,4 +1,4 @@
-package backend
+package api
 
 import (
 	"bufio"
@@ -15,11 +15,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
 )
 
-// Remote is a Backend over the unix-socket API of a running collector.
+// Remote is a Backend over the unix-socket API of a running service.
 type Remote struct {
 	path string
 	hc   *http.Client // requests (bounded)
@@ -74,7 +73,7 @@ func (r *Remote) do(ctx context.Context, method, p string, body any) (*http.Resp
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		var e apiError
+		var e ErrorBody
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			return nil, fmt.Errorf("%s %s: HTTP %d", method, p, resp.StatusCode)
@@ -160,8 +159,8 @@ func (r *Remote) Attachment(ctx context.Context, emailID, sha1 string) ([]byte, 
 }
 
 // Submissions implements Backend.
-func (r *Remote) Submissions(ctx context.Context, id string) ([]collector.SubmissionStatus, error) {
-	var s []collector.SubmissionStatus
+func (r *Remote) Submissions(ctx context.Context, id string) ([]SubmissionStatus, error) {
+	var s []SubmissionStatus
 	err := r.getJSON(ctx, "/v1/submissions/"+esc(id), &s)
 	return s, err
 }

@@ -1,4 +1,6 @@
-package backend
+// Package fakebackend is an api.Backend over records held in memory, for
+// the UI's tests and fixtures. Test-only: no product code imports it.
+package fakebackend
 
 import (
 	"context"
@@ -11,11 +13,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 )
 
-// Memory is a Backend over records held in memory. Its search understands
+// Memory is a api.Backend over records held in memory. Its search understands
 // a small subset of the query language (bare words, field:value with
 // substring match, has:, is:, status:, group:, negation with -): enough for
 // tests and fixtures, not a replacement for the index.
@@ -25,12 +27,12 @@ type Memory struct {
 	raw      map[string][]byte
 	sessions map[string]*core.Session // by email id and by session uid
 	atts     map[string][]byte        // sha1 -> bytes
-	rows     []Row                    // newest first
-	subs     map[string]map[string]*collector.SubmissionStatus
-	review   map[string]*Review
-	status   collector.Status
+	rows     []api.Row                // newest first
+	subs     map[string]map[string]*api.SubmissionStatus
+	review   map[string]*api.Review
+	status   api.CollectorStatus
 	groups   []string
-	subsc    []chan Event
+	subsc    []chan api.Event
 	// Now is the clock used for submission times (tests fix it).
 	Now func() time.Time
 }
@@ -42,27 +44,27 @@ func NewMemory(groups ...string) *Memory {
 		raw:      map[string][]byte{},
 		sessions: map[string]*core.Session{},
 		atts:     map[string][]byte{},
-		subs:     map[string]map[string]*collector.SubmissionStatus{},
-		review:   map[string]*Review{},
+		subs:     map[string]map[string]*api.SubmissionStatus{},
+		review:   map[string]*api.Review{},
 		groups:   groups,
 		Now:      time.Now,
 	}
-	m.status = collector.Status{Running: true, Data: "(memory)"}
+	m.status = api.CollectorStatus{Running: true, Data: "(memory)"}
 	for _, g := range groups {
-		m.status.Groups = append(m.status.Groups, collector.GroupStatus{Name: g, Configured: true, Enabled: true, Coverage: 100, FullDelivery: true, Counts: map[string]int64{}})
+		m.status.Groups = append(m.status.Groups, api.GroupStatus{Name: g, Configured: true, Enabled: true, Coverage: 100, FullDelivery: true, Counts: map[string]int64{}})
 	}
 	return m
 }
 
 // RowOf builds the list row of an email with its submission states.
-func RowOf(e *core.Email, status map[string]string) Row {
+func RowOf(e *core.Email, status map[string]string) api.Row {
 	yara := len(e.YARA)
 	for _, a := range e.Attachments {
 		yara += len(a.YARA)
 	}
 	from := e.From
-	return Row{
-		ID: e.ID, Kind: KindEmail, Time: e.Session.Time, SourceIP: e.Session.SourceIP,
+	return api.Row{
+		ID: e.ID, Kind: api.KindEmail, Time: e.Session.Time, SourceIP: e.Session.SourceIP,
 		MailFrom: e.Envelope.MailFrom, From: from, Rcpt: len(e.Envelope.RcptTo), Subject: e.Subject,
 		Att: len(e.Attachments), IOC: len(e.IOCs), YARA: yara, Status: status, Partial: e.Partial,
 		Size: e.Size, UID: e.Session.UID,
@@ -81,11 +83,11 @@ func (m *Memory) AddEmail(e *core.Email, raw []byte, s *core.Session, atts map[s
 	for k, v := range atts {
 		m.atts[k] = v
 	}
-	subs := map[string]*collector.SubmissionStatus{}
+	subs := map[string]*api.SubmissionStatus{}
 	st := map[string]string{}
 	for _, g := range m.groups {
-		subs[g] = &collector.SubmissionStatus{EmailID: e.ID, Group: g, State: collector.StateQueued, Queued: m.Now()}
-		st[g] = collector.StateQueued
+		subs[g] = &api.SubmissionStatus{EmailID: e.ID, Group: g, State: api.StateQueued, Queued: m.Now()}
+		st[g] = api.StateQueued
 	}
 	m.subs[e.ID] = subs
 	r := RowOf(e, st)
@@ -93,24 +95,24 @@ func (m *Memory) AddEmail(e *core.Email, raw []byte, s *core.Session, atts map[s
 	sortRows(m.rows)
 	m.recount()
 	m.mu.Unlock()
-	m.publish(Event{Type: EventEmail, Time: m.Now(), ID: e.ID, Row: &r})
+	m.publish(api.Event{Type: api.EventEmail, Time: m.Now(), ID: e.ID})
 }
 
 // AddSession adds a session that carried no email.
 func (m *Memory) AddSession(s *core.Session, reason string) {
 	m.mu.Lock()
 	m.sessions[s.Info.UID] = s
-	m.rows = append(m.rows, Row{ID: "session/" + s.Info.UID, Kind: KindSession, Time: s.Info.Time, SourceIP: s.Info.SourceIP, UID: s.Info.UID, Reason: reason})
+	m.rows = append(m.rows, api.Row{ID: "session/" + s.Info.UID, Kind: api.KindSession, Time: s.Info.Time, SourceIP: s.Info.SourceIP, UID: s.Info.UID, Reason: reason})
 	sortRows(m.rows)
 	m.mu.Unlock()
 }
 
 // AddReview adds a review/ entry.
-func (m *Memory) AddReview(e collector.ReviewEntry, data []byte) {
+func (m *Memory) AddReview(e api.ReviewEntry, data []byte) {
 	m.mu.Lock()
-	m.review[e.Name] = &Review{Entry: e, Data: data}
+	m.review[e.Name] = &api.Review{Entry: e, Data: data}
 	m.status.Review = append(m.status.Review, e)
-	m.rows = append(m.rows, Row{ID: "review/" + e.Name, Kind: KindReview, Time: e.Time, Name: e.Name, Reason: e.Reason, Size: e.Size})
+	m.rows = append(m.rows, api.Row{ID: "review/" + e.Name, Kind: api.KindReview, Time: e.Time, Name: e.Name, Reason: e.Reason, Size: e.Size})
 	sortRows(m.rows)
 	m.mu.Unlock()
 }
@@ -126,15 +128,15 @@ func (m *Memory) SetState(id, group, state, uuid, lastErr string) {
 	}
 	s := subs[group]
 	if s == nil {
-		s = &collector.SubmissionStatus{EmailID: id, Group: group, Queued: m.Now()}
+		s = &api.SubmissionStatus{EmailID: id, Group: group, Queued: m.Now()}
 		subs[group] = s
 	}
 	s.State, s.UUID, s.LastError = state, uuid, lastErr
 	s.Updated = m.Now()
-	if state != collector.StateQueued {
+	if state != api.StateQueued {
 		s.Attempts++
 	}
-	if state == collector.StateSent {
+	if state == api.StateSent {
 		s.Sent = s.Updated
 	}
 	for i := range m.rows {
@@ -149,7 +151,7 @@ func (m *Memory) SetState(id, group, state, uuid, lastErr string) {
 	}
 	m.recount()
 	m.mu.Unlock()
-	m.publish(Event{Type: EventSubmission, Time: m.Now(), ID: id, Group: group, State: state})
+	m.publish(api.Event{Type: api.EventSubmission, Time: m.Now(), ID: id, Group: group, State: state})
 }
 
 func (m *Memory) recount() {
@@ -157,13 +159,13 @@ func (m *Memory) recount() {
 	for gi := range m.status.Groups {
 		g := &m.status.Groups[gi]
 		g.Counts = map[string]int64{}
-		for _, st := range collector.States {
+		for _, st := range api.States {
 			g.Counts[st] = 0
 		}
 		for _, subs := range m.subs {
 			if s := subs[g.Name]; s != nil {
 				g.Counts[s.State]++
-				if s.State == collector.StateQueued || s.State == collector.StateRetrying {
+				if s.State == api.StateQueued || s.State == api.StateRetrying {
 					depth++
 				}
 			}
@@ -173,7 +175,7 @@ func (m *Memory) recount() {
 	m.status.Stats.Emails = int64(len(m.emails))
 }
 
-func sortRows(rows []Row) {
+func sortRows(rows []api.Row) {
 	sort.SliceStable(rows, func(i, j int) bool {
 		if !rows[i].Time.Equal(rows[j].Time) {
 			return rows[i].Time.After(rows[j].Time)
@@ -182,7 +184,7 @@ func sortRows(rows []Row) {
 	})
 }
 
-func (m *Memory) publish(e Event) {
+func (m *Memory) publish(e api.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range m.subsc {
@@ -193,15 +195,15 @@ func (m *Memory) publish(e Event) {
 	}
 }
 
-// Search implements Backend.
-func (m *Memory) Search(ctx context.Context, q string, o SearchOptions) (*SearchResult, error) {
+// Search implements api.Backend.
+func (m *Memory) Search(ctx context.Context, q string, o api.SearchOptions) (*api.SearchResult, error) {
 	start := time.Now()
 	match, err := memQuery(q)
 	if err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
-	var hits []Row
+	var hits []api.Row
 	for _, r := range m.rows {
 		if o.Kind != "" && r.Kind != o.Kind {
 			continue
@@ -212,14 +214,14 @@ func (m *Memory) Search(ctx context.Context, q string, o SearchOptions) (*Search
 	}
 	m.mu.Unlock()
 	switch o.Sort {
-	case SortOldest:
+	case api.SortOldest:
 		for i, j := 0, len(hits)-1; i < j; i, j = i+1, j-1 {
 			hits[i], hits[j] = hits[j], hits[i]
 		}
-	case SortLarger:
+	case api.SortLarger:
 		sort.SliceStable(hits, func(i, j int) bool { return hits[i].Size > hits[j].Size })
 	}
-	res := &SearchResult{Total: uint64(len(hits))}
+	res := &api.SearchResult{Total: uint64(len(hits))}
 	if o.Facets {
 		res.Facets = m.facets(hits)
 	}
@@ -235,10 +237,10 @@ func (m *Memory) Search(ctx context.Context, q string, o SearchOptions) (*Search
 		off = len(hits)
 	}
 	end := min(off+limit, len(hits))
-	res.Rows = append([]Row(nil), hits[off:end]...)
+	res.Rows = append([]api.Row(nil), hits[off:end]...)
 	if o.IDsOnly {
 		for i := range res.Rows {
-			res.Rows[i] = Row{ID: res.Rows[i].ID, Kind: res.Rows[i].Kind}
+			res.Rows[i] = api.Row{ID: res.Rows[i].ID, Kind: res.Rows[i].Kind}
 		}
 	}
 	if end < len(hits) {
@@ -248,7 +250,7 @@ func (m *Memory) Search(ctx context.Context, q string, o SearchOptions) (*Search
 	return res, nil
 }
 
-func (m *Memory) facets(hits []Row) []Facet {
+func (m *Memory) facets(hits []api.Row) []api.Facet {
 	dom, typ, ioc, st := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	m.mu.Lock()
 	for _, r := range hits {
@@ -282,10 +284,10 @@ func (m *Memory) facets(hits []Row) []Facet {
 		}
 	}
 	m.mu.Unlock()
-	mk := func(name, field string, c map[string]int) Facet {
-		f := Facet{Name: name}
+	mk := func(name, field string, c map[string]int) api.Facet {
+		f := api.Facet{Name: name}
 		for k, v := range c {
-			f.Terms = append(f.Terms, FacetTerm{Term: k, Count: v, Filter: field + ":" + quoteTerm(k)})
+			f.Terms = append(f.Terms, api.FacetTerm{Term: k, Count: v, Filter: field + ":" + api.QuoteTerm(k)})
 		}
 		sort.Slice(f.Terms, func(i, j int) bool {
 			if f.Terms[i].Count != f.Terms[j].Count {
@@ -295,19 +297,13 @@ func (m *Memory) facets(hits []Row) []Facet {
 		})
 		return f
 	}
-	return []Facet{mk("sender domain", "mailfrom", dom), mk("attachment type", "type", typ), mk("IOC type", "ioctype", ioc), mk("status", "status", st)}
+	return []api.Facet{mk("sender domain", "mailfrom", dom), mk("attachment type", "type", typ), mk("IOC type", "ioctype", ioc), mk("status", "status", st)}
 }
 
 // quoteTerm quotes a facet value for the query language when needed.
-func quoteTerm(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\"()") {
-		return s
-	}
-	return strconv.Quote(s)
-}
 
 // memWord is a word of a query and its 1-based column in characters (an
-// invalid byte counts as one), the unit QueryError.Col is in.
+// invalid byte counts as one), the unit api.QueryError.Col is in.
 type memWord struct {
 	text string
 	col  int
@@ -336,7 +332,7 @@ func memWords(q string) []memWord {
 }
 
 // memQuery compiles the small query subset Memory understands.
-func memQuery(q string) (func(Row, *core.Email) bool, error) {
+func memQuery(q string) (func(api.Row, *core.Email) bool, error) {
 	type clause struct {
 		neg          bool
 		field, value string
@@ -352,10 +348,10 @@ func memQuery(q string) (func(Row, *core.Email) bool, error) {
 			switch name {
 			case "from", "mailfrom", "subject", "ip", "ioc", "status", "group", "has", "is", "type", "ioctype", "uid", "filename":
 			default:
-				return nil, &QueryError{Col: col, Msg: fmt.Sprintf("unknown field %q", name)}
+				return nil, &api.QueryError{Col: col, Msg: fmt.Sprintf("unknown field %q", name)}
 			}
 			if v == "" {
-				return nil, &QueryError{Col: col + utf8.RuneCountInString(name) + 1, Msg: fmt.Sprintf("%s: needs a value", name)}
+				return nil, &api.QueryError{Col: col + utf8.RuneCountInString(name) + 1, Msg: fmt.Sprintf("%s: needs a value", name)}
 			}
 			c.field, c.value = name, strings.ToLower(strings.Trim(v, `"`))
 		} else {
@@ -364,7 +360,7 @@ func memQuery(q string) (func(Row, *core.Email) bool, error) {
 		cls = append(cls, c)
 	}
 	has := func(s, v string) bool { return strings.Contains(strings.ToLower(s), v) }
-	one := func(c clause, r Row, e *core.Email) bool {
+	one := func(c clause, r api.Row, e *core.Email) bool {
 		switch c.field {
 		case "":
 			if has(r.Subject, c.value) || has(r.MailFrom, c.value) || has(r.From, c.value) || has(r.Reason, c.value) || has(r.Name, c.value) {
@@ -406,11 +402,11 @@ func memQuery(q string) (func(Row, *core.Email) bool, error) {
 			case "partial":
 				return r.Partial
 			case "session":
-				return r.Kind == KindSession
+				return r.Kind == api.KindSession
 			case "review":
-				return r.Kind == KindReview
+				return r.Kind == api.KindReview
 			case "email":
-				return r.Kind == KindEmail
+				return r.Kind == api.KindEmail
 			}
 		}
 		if e == nil {
@@ -444,7 +440,7 @@ func memQuery(q string) (func(Row, *core.Email) bool, error) {
 		}
 		return false
 	}
-	return func(r Row, e *core.Email) bool {
+	return func(r api.Row, e *core.Email) bool {
 		for _, c := range cls {
 			if one(c, r, e) == c.neg {
 				return false
@@ -454,37 +450,37 @@ func memQuery(q string) (func(Row, *core.Email) bool, error) {
 	}, nil
 }
 
-// Email implements Backend.
+// Email implements api.Backend.
 func (m *Memory) Email(ctx context.Context, id string) (*core.Email, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e := m.emails[id]; e != nil {
 		return e, nil
 	}
-	return nil, fmt.Errorf("email %q: %w", id, ErrNotFound)
+	return nil, fmt.Errorf("email %q: %w", id, api.ErrNotFound)
 }
 
-// Raw implements Backend.
+// Raw implements api.Backend.
 func (m *Memory) Raw(ctx context.Context, id string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if b, ok := m.raw[id]; ok {
 		return b, nil
 	}
-	return nil, fmt.Errorf("email %q: %w", id, ErrNotFound)
+	return nil, fmt.Errorf("email %q: %w", id, api.ErrNotFound)
 }
 
-// Session implements Backend.
+// Session implements api.Backend.
 func (m *Memory) Session(ctx context.Context, id string) (*core.Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s := m.sessions[strings.TrimPrefix(id, "session/")]; s != nil {
 		return s, nil
 	}
-	return nil, fmt.Errorf("session of %q: %w", id, ErrNotFound)
+	return nil, fmt.Errorf("session of %q: %w", id, api.ErrNotFound)
 }
 
-// Attachment implements Backend.
+// Attachment implements api.Backend.
 func (m *Memory) Attachment(ctx context.Context, emailID, sha1 string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -493,16 +489,16 @@ func (m *Memory) Attachment(ctx context.Context, emailID, sha1 string) ([]byte, 
 	}
 	raw, ok := m.raw[emailID]
 	if !ok {
-		return nil, fmt.Errorf("attachment %s: %w", sha1, ErrNotFound)
+		return nil, fmt.Errorf("attachment %s: %w", sha1, api.ErrNotFound)
 	}
-	return ExtractAttachment(raw, sha1)
+	return api.ExtractAttachment(raw, sha1)
 }
 
-// Submissions implements Backend.
-func (m *Memory) Submissions(ctx context.Context, id string) ([]collector.SubmissionStatus, error) {
+// Submissions implements api.Backend.
+func (m *Memory) Submissions(ctx context.Context, id string) ([]api.SubmissionStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []collector.SubmissionStatus
+	var out []api.SubmissionStatus
 	for _, s := range m.subs[id] {
 		out = append(out, *s)
 	}
@@ -510,26 +506,26 @@ func (m *Memory) Submissions(ctx context.Context, id string) ([]collector.Submis
 	return out, nil
 }
 
-// Review implements Backend.
-func (m *Memory) Review(ctx context.Context, name string) (*Review, error) {
+// api.Review implements api.Backend.
+func (m *Memory) Review(ctx context.Context, name string) (*api.Review, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r := m.review[strings.TrimPrefix(name, "review/")]; r != nil {
 		return r, nil
 	}
-	return nil, fmt.Errorf("review entry %q: %w", name, ErrNotFound)
+	return nil, fmt.Errorf("review entry %q: %w", name, api.ErrNotFound)
 }
 
-// Status implements Backend.
-func (m *Memory) Status(ctx context.Context) (*Status, error) {
+// Status implements api.Backend.
+func (m *Memory) Status(ctx context.Context) (*api.Status, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := m.status
-	st.Groups = append([]collector.GroupStatus(nil), st.Groups...)
-	return &Status{Status: st, Mode: "memory"}, nil
+	st.Groups = append([]api.GroupStatus(nil), st.Groups...)
+	return &api.Status{CollectorStatus: st, Mode: "memory"}, nil
 }
 
-// Resubmit implements Backend: every id is queued again (state "queued").
+// Resubmit implements api.Backend: every id is queued again (state "queued").
 func (m *Memory) Resubmit(ctx context.Context, ids []string, group string) (int, error) {
 	groups := m.groups
 	if group != "" {
@@ -551,14 +547,14 @@ func (m *Memory) Resubmit(ctx context.Context, ids []string, group string) (int,
 			continue
 		}
 		for _, g := range groups {
-			m.SetState(id, g, collector.StateQueued, "", "")
+			m.SetState(id, g, api.StateQueued, "", "")
 			n++
 		}
 	}
 	return n, nil
 }
 
-// SetPaused implements Backend.
+// SetPaused implements api.Backend.
 func (m *Memory) SetPaused(ctx context.Context, p bool) error {
 	m.mu.Lock()
 	m.status.Paused = p
@@ -566,13 +562,13 @@ func (m *Memory) SetPaused(ctx context.Context, p bool) error {
 	return nil
 }
 
-// Events implements Backend.
-func (m *Memory) Events(ctx context.Context) (<-chan Event, error) {
-	c := make(chan Event, 256)
+// Events implements api.Backend.
+func (m *Memory) Events(ctx context.Context) (<-chan api.Event, error) {
+	c := make(chan api.Event, 256)
 	m.mu.Lock()
 	m.subsc = append(m.subsc, c)
 	m.mu.Unlock()
-	out := make(chan Event, 256)
+	out := make(chan api.Event, 256)
 	go func() {
 		defer close(out)
 		defer func() {

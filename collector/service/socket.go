@@ -1,8 +1,9 @@
-package backend
+package service
 
 import (
 	"errors"
 	"fmt"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -15,17 +16,11 @@ import (
 	"time"
 )
 
-// RunDir is the directory of the data dir that holds the UI socket. It is
-// created 0700 (0750 with a UI group) and must be ours, not a symlink and
-// writable by nobody else: the socket is never reachable, even for the
-// instant between its creation and its chmod, by anyone the directory
-// does not let through.
-const RunDir = "run"
-
-// SocketPath is the socket of a data dir: DATA/run/smtpscope.sock.
-func SocketPath(dataDir string) string {
-	return filepath.Join(dataDir, RunDir, SocketName)
-}
+// The run directory (api.RunDir) holds the socket. It is created 0700
+// (0750 with a UI group) and must be ours, not a symlink and writable by
+// nobody else: the socket is never reachable, even for the instant between
+// its creation and its chmod, by anyone the directory does not let
+// through.
 
 // ListenOptions say who may use the socket besides its owner.
 type ListenOptions struct {
@@ -77,11 +72,11 @@ func Listen(dataDir string, o ListenOptions) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := filepath.Join(dataDir, RunDir)
+	run := filepath.Join(dataDir, api.RunDir)
 	if err := privateDir(run, gid); err != nil {
 		return nil, err
 	}
-	path := SocketPath(dataDir)
+	path := api.SocketPath(dataDir)
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: another process is serving this data dir", path)

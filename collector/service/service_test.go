@@ -1,8 +1,10 @@
-package backend
+package service
 
 import (
 	"context"
 	"errors"
+	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/internal/fakebackend"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -10,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/ace"
@@ -19,18 +20,18 @@ import (
 
 func samples(t testing.TB) []string {
 	t.Helper()
-	ps, _ := filepath.Glob(filepath.Join("..", "demo", "samples", "*.session"))
+	ps, _ := filepath.Glob(filepath.Join("..", "..", "cmd", "smtpscope", "internal", "demo", "samples", "*.session"))
 	if len(ps) == 0 {
-		t.Fatal("no samples in ui/demo/samples")
+		t.Fatal("no samples in cmd/smtpscope/internal/demo/samples")
 	}
 	sort.Strings(ps)
 	return ps
 }
 
 // memoryFixture loads the samples into a Memory backend.
-func memoryFixture(t testing.TB) *Memory {
+func memoryFixture(t testing.TB) *fakebackend.Memory {
 	t.Helper()
-	m := NewMemory("default")
+	m := fakebackend.NewMemory("default")
 	an := core.NewAnalyzer(core.DefaultOptions())
 	for _, p := range samples(t) {
 		s, err := core.ParseSessionFile(p)
@@ -41,7 +42,7 @@ func memoryFixture(t testing.TB) *Memory {
 		}
 		es := an.SessionEmails(s)
 		if len(es) == 0 {
-			m.AddSession(s, NoEmailReason(s))
+			m.AddSession(s, api.NoEmailReason(s))
 		}
 		for _, e := range es {
 			m.AddEmail(e, s.Messages[e.Index].Data, s, nil)
@@ -66,19 +67,19 @@ func TestRemoteOverUnixSocket(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
-	if st, err := os.Stat(SocketPath(dir)); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(api.SocketPath(dir)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v %v", st.Mode(), err)
 	}
 	if _, err := Listen(dir, ListenOptions{}); err == nil {
 		t.Fatal("a second Listen on a served data dir succeeded")
 	}
-	r, err := DialRemote(ctx, dir)
+	r, err := api.DialRemote(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 
-	res, err := r.Search(ctx, "ioc:login.evil-payload.example.com", SearchOptions{Facets: true, Kind: KindEmail})
+	res, err := r.Search(ctx, "ioc:login.evil-payload.example.com", api.SearchOptions{Facets: true, Kind: api.KindEmail})
 	if err != nil || len(res.Rows) != 1 || res.Rows[0].ID != "demo-phish.0" || len(res.Facets) != 4 {
 		t.Fatalf("search: %+v %v", res, err)
 	}
@@ -86,7 +87,7 @@ func TestRemoteOverUnixSocket(t *testing.T) {
 	var ids []string
 	var after []string
 	for {
-		p, err := r.Search(ctx, "", SearchOptions{Limit: 2, After: after, Kind: KindEmail, IDsOnly: true})
+		p, err := r.Search(ctx, "", api.SearchOptions{Limit: 2, After: after, Kind: api.KindEmail, IDsOnly: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,8 +102,8 @@ func TestRemoteOverUnixSocket(t *testing.T) {
 	if len(ids) != 7 {
 		t.Fatalf("paged %d ids: %v", len(ids), ids)
 	}
-	_, err = r.Search(ctx, "subject:x bogus:1", SearchOptions{})
-	var qe *QueryError
+	_, err = r.Search(ctx, "subject:x bogus:1", api.SearchOptions{})
+	var qe *api.QueryError
 	if !errors.As(err, &qe) || qe.Col != 11 {
 		t.Fatalf("query error over the socket: %v", err)
 	}
@@ -121,7 +122,7 @@ func TestRemoteOverUnixSocket(t *testing.T) {
 	if s, err := r.Session(ctx, "session/demo-starttls"); err != nil || !s.Info.StartTLS {
 		t.Fatalf("session without email: %v", err)
 	}
-	if _, err := r.Email(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Email(ctx, "nope"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("missing email: %v", err)
 	}
 	inv, _ := mem.Email(ctx, "demo-invoice.0")
@@ -154,7 +155,7 @@ func TestRemoteOverUnixSocket(t *testing.T) {
 	for {
 		select {
 		case ev := <-ch:
-			if ev.Type == EventSubmission && ev.ID == "demo-phish.0" && ev.State == collector.StateSent {
+			if ev.Type == api.EventSubmission && ev.ID == "demo-phish.0" && ev.State == collector.StateSent {
 				if err := r.SetPaused(ctx, true); err != nil {
 					t.Fatal(err)
 				}
@@ -169,9 +170,9 @@ func TestRemoteOverUnixSocket(t *testing.T) {
 	}
 }
 
-// TestLocal runs the real collector and index on the sample sessions with
+// TestService runs the real collector and index on the sample sessions with
 // an in-process ACE sink, then searches, reads and resubmits.
-func TestLocal(t *testing.T) {
+func TestService(t *testing.T) {
 	dir := t.TempDir()
 	sink, err := ace.NewSink(filepath.Join(dir, "sink"), ace.SinkOptions{})
 	if err != nil {
@@ -190,13 +191,20 @@ func TestLocal(t *testing.T) {
 	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &f,
 		Groups: []collector.GroupConfig{{Name: "default", Coverage: 100, FullDelivery: true, Nodes: []string{srv.URL}}}}
 	cfg.Submission.BackoffMin = collector.Duration(50 * time.Millisecond)
-	l, err := OpenLocal(cfg, LocalOptions{})
+	ix, err := OpenIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(cfg, Options{Index: ix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second opener is told the data dir is busy.
-	if _, err := OpenLocal(cfg, LocalOptions{}); !errors.Is(err, ErrBusy) {
-		t.Fatalf("second OpenLocal: %v", err)
+	if _, err := OpenIndex(data); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second OpenIndex: %v", err)
+	}
+	if _, err := Open(cfg, Options{}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second Open: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -209,36 +217,36 @@ func TestLocal(t *testing.T) {
 	for len(sent) < 7 {
 		select {
 		case ev := <-evs:
-			if ev.Type == EventSubmission && ev.State == collector.StateSent {
+			if ev.Type == api.EventSubmission && ev.State == collector.StateSent {
 				sent[ev.ID] = true
 			}
 		case <-deadline:
 			t.Fatalf("only %d emails reached sent: %v", len(sent), sent)
 		}
 	}
-	res, err := l.Search(ctx, "ioc:login.evil-payload.example.com", SearchOptions{Facets: true})
+	res, err := l.Search(ctx, "ioc:login.evil-payload.example.com", api.SearchOptions{Facets: true})
 	if err != nil || len(res.Rows) != 1 || res.Rows[0].ID != "demo-phish.0" {
 		t.Fatalf("search: %+v %v", res, err)
 	}
 	if res.Rows[0].Status["default"] != collector.StateSent {
 		t.Fatalf("indexed status: %v", res.Rows[0].Status)
 	}
-	if _, err := l.Search(ctx, "bogus:(", SearchOptions{}); !errors.As(err, new(*QueryError)) {
+	if _, err := l.Search(ctx, "bogus:(", api.SearchOptions{}); !errors.As(err, new(*api.QueryError)) {
 		t.Fatalf("bad query: %v", err)
 	}
-	all, err := l.Search(ctx, "", SearchOptions{Kind: KindEmail, Limit: 3})
+	all, err := l.Search(ctx, "", api.SearchOptions{Kind: api.KindEmail, Limit: 3})
 	if err != nil || all.Total != 7 || len(all.Rows) != 3 || all.Next == nil {
 		t.Fatalf("page 1: %+v %v", all, err)
 	}
-	p2, err := l.Search(ctx, "", SearchOptions{Kind: KindEmail, Limit: 3, After: all.Next})
+	p2, err := l.Search(ctx, "", api.SearchOptions{Kind: api.KindEmail, Limit: 3, After: all.Next})
 	if err != nil || len(p2.Rows) != 3 || p2.Rows[0].ID == all.Rows[2].ID {
 		t.Fatalf("page 2: %+v %v", p2, err)
 	}
-	old, err := l.Search(ctx, "", SearchOptions{Kind: KindEmail, Limit: 7, Sort: SortOldest})
+	old, err := l.Search(ctx, "", api.SearchOptions{Kind: api.KindEmail, Limit: 7, Sort: api.SortOldest})
 	if err != nil || len(old.Rows) != 7 || old.Rows[0].Time.After(old.Rows[6].Time) {
 		t.Fatalf("oldest first: %+v %v", old, err)
 	}
-	if _, err := l.Search(ctx, "", SearchOptions{Sort: SortLarger}); !errors.Is(err, ErrSortUnsupported) {
+	if _, err := l.Search(ctx, "", api.SearchOptions{Sort: api.SortLarger}); !errors.Is(err, api.ErrSortUnsupported) {
 		t.Fatalf("size sort: %v", err)
 	}
 	s, err := l.Session(ctx, "demo-phish.0")
@@ -253,9 +261,9 @@ func TestLocal(t *testing.T) {
 		t.Fatalf("attachment: %v", err)
 	}
 	// Sessions without email and review entries are searchable.
-	var sess *SearchResult
+	var sess *api.SearchResult
 	for i := 0; i < 100; i++ {
-		if sess, err = l.Search(ctx, "", SearchOptions{Kind: KindSession}); err == nil && sess.Total >= 2 {
+		if sess, err = l.Search(ctx, "", api.SearchOptions{Kind: api.KindSession}); err == nil && sess.Total >= 2 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -263,7 +271,7 @@ func TestLocal(t *testing.T) {
 	if sess == nil || sess.Total < 2 {
 		t.Fatalf("sessions without email: %+v %v", sess, err)
 	}
-	rs, err := l.Search(ctx, "", SearchOptions{Kind: KindReview})
+	rs, err := l.Search(ctx, "", api.SearchOptions{Kind: api.KindReview})
 	if err != nil || rs.Total != 1 {
 		t.Fatalf("review entries: %+v %v", rs, err)
 	}
@@ -285,38 +293,4 @@ func TestLocal(t *testing.T) {
 	if err != nil || st.Mode != "local" || st.Stats.Emails != 7 {
 		t.Fatalf("status: %+v %v", st, err)
 	}
-}
-
-// FuzzMemoryQuery: the Memory backend's small query parser never panics
-// and reports errors with a column in characters (what the search bar and
-// the CLI put their caret under, as the index does) that points at the
-// clause at fault: the start of a word or of its field name, or the end
-// of a "field:" that lacks its value.
-func FuzzMemoryQuery(f *testing.F) {
-	for _, s := range []string{"", "ioc:x", "-has:ioc bogus:1", "from:", "a:b:c", "日本 -",
-		"日本 from:", "ü -bogus:1", "\u0085\x85 bogus:1", "\u00a0\xa0\u00a0\xa0 \xa0:x"} {
-		f.Add(s)
-	}
-	mem := NewMemory("default")
-	f.Fuzz(func(t *testing.T, q string) {
-		_, err := mem.Search(context.Background(), q, SearchOptions{Facets: true})
-		var qe *QueryError
-		if !errors.As(err, &qe) {
-			return
-		}
-		rs := []rune(q)
-		if qe.Col < 1 || qe.Col > len(rs)+1 {
-			t.Fatalf("column %d outside the %d characters of %q", qe.Col, len(rs), q)
-		}
-		// The start of a word (or of its field name after "-"), or the
-		// end of a "field:".
-		if qe.Col > 1 {
-			if prev := rs[qe.Col-2]; !unicode.IsSpace(prev) && prev != '-' && prev != ':' {
-				t.Fatalf("column %d of %q (%v) is inside a word", qe.Col, q, err)
-			}
-		}
-		if qe.Col <= len(rs) && unicode.IsSpace(rs[qe.Col-1]) && (qe.Col == 1 || rs[qe.Col-2] != ':') {
-			t.Fatalf("column %d of %q (%v) points at white space", qe.Col, q, err)
-		}
-	})
 }

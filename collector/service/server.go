@@ -1,48 +1,23 @@
-package backend
+package service
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
 )
 
-// The unix-socket API (HTTP/JSON), served by a headless collector with
-// Serve and used by Remote:
-//
-//	GET  /v1/search?q=&limit=&after=&sort=&facets=1&kind=&ids=1  SearchResult
-//	GET  /v1/email/{id}                 core.Email
-//	GET  /v1/raw/{id}                   message/rfc822 bytes
-//	GET  /v1/session/{id}               core.Session (id: email id or session/<uid>)
-//	GET  /v1/attachment/{id}/{sha1}     bytes
-//	GET  /v1/submissions/{id}           []collector.SubmissionStatus
-//	GET  /v1/review/{name}              Review
-//	GET  /v1/status                     Status
-//	POST /v1/resubmit  {"ids":[],"group":""}  {"queued":n}
-//	POST /v1/pause     {"paused":true}
-//	GET  /v1/events                     text/event-stream of Event (JSON)
-//
-// Errors are {"error": "...", "col": n (query errors), "not_found": bool}
-// with a 4xx/5xx status.
-
-type apiError struct {
-	Error    string `json:"error"`
-	Col      int    `json:"col,omitempty"`
-	Query    bool   `json:"query,omitempty"`
-	NotFound bool   `json:"not_found,omitempty"`
-	Sort     bool   `json:"sort,omitempty"`
-}
-
-// Handler returns the HTTP handler of the API over b.
-func Handler(b Backend) http.Handler {
+// Handler returns the HTTP handler of the API (see package api) over b.
+func Handler(b api.Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/search", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		o := SearchOptions{Sort: q.Get("sort"), Facets: q.Get("facets") == "1", Kind: q.Get("kind"), IDsOnly: q.Get("ids") == "1"}
+		o := api.SearchOptions{Sort: q.Get("sort"), Facets: q.Get("facets") == "1", Kind: q.Get("kind"), IDsOnly: q.Get("ids") == "1"}
 		o.Limit, _ = strconv.Atoi(q.Get("limit"))
 		if a := q["after"]; len(a) > 0 {
 			o.After = a
@@ -87,7 +62,7 @@ func Handler(b Backend) http.Handler {
 			Group string   `json:"group"`
 		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil {
-			writeErr(w, http.StatusBadRequest, apiError{Error: "resubmit: bad request: " + err.Error()})
+			writeErr(w, http.StatusBadRequest, api.ErrorBody{Error: "resubmit: bad request: " + err.Error()})
 			return
 		}
 		n, err := b.Resubmit(r.Context(), req.IDs, req.Group)
@@ -98,7 +73,7 @@ func Handler(b Backend) http.Handler {
 			Paused bool `json:"paused"`
 		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&req); err != nil {
-			writeErr(w, http.StatusBadRequest, apiError{Error: "pause: bad request: " + err.Error()})
+			writeErr(w, http.StatusBadRequest, api.ErrorBody{Error: "pause: bad request: " + err.Error()})
 			return
 		}
 		reply(w, map[string]bool{"paused": req.Paused}, b.SetPaused(r.Context(), req.Paused))
@@ -106,7 +81,7 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		fl, ok := w.(http.Flusher)
 		if !ok {
-			writeErr(w, http.StatusInternalServerError, apiError{Error: "streaming unsupported"})
+			writeErr(w, http.StatusInternalServerError, api.ErrorBody{Error: "streaming unsupported"})
 			return
 		}
 		ch, err := b.Events(r.Context())
@@ -146,16 +121,16 @@ func Handler(b Backend) http.Handler {
 
 func reply(w http.ResponseWriter, v any, err error) {
 	if err != nil {
-		var qe *QueryError
+		var qe *api.QueryError
 		switch {
 		case errors.As(err, &qe):
-			writeErr(w, http.StatusBadRequest, apiError{Error: qe.Msg, Col: qe.Col, Query: true})
-		case errors.Is(err, ErrNotFound):
-			writeErr(w, http.StatusNotFound, apiError{Error: err.Error(), NotFound: true})
-		case errors.Is(err, ErrSortUnsupported):
-			writeErr(w, http.StatusBadRequest, apiError{Error: err.Error(), Sort: true})
+			writeErr(w, http.StatusBadRequest, api.ErrorBody{Error: qe.Msg, Col: qe.Col, Query: true})
+		case errors.Is(err, api.ErrNotFound):
+			writeErr(w, http.StatusNotFound, api.ErrorBody{Error: err.Error(), NotFound: true})
+		case errors.Is(err, api.ErrSortUnsupported):
+			writeErr(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error(), Sort: true})
 		default:
-			writeErr(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+			writeErr(w, http.StatusInternalServerError, api.ErrorBody{Error: err.Error()})
 		}
 		return
 	}
@@ -173,7 +148,7 @@ func replyBytes(w http.ResponseWriter, d []byte, err error) {
 	_, _ = w.Write(d)
 }
 
-func writeErr(w http.ResponseWriter, code int, e apiError) {
+func writeErr(w http.ResponseWriter, code int, e api.ErrorBody) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(e)
@@ -181,7 +156,7 @@ func writeErr(w http.ResponseWriter, code int, e apiError) {
 
 // Serve serves the API of b on l until ctx ends. It is what a headless
 // collector runs on DATA/run/smtpscope.sock (see Listen).
-func Serve(ctx context.Context, l net.Listener, b Backend) error {
+func Serve(ctx context.Context, l net.Listener, b api.Backend) error {
 	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {

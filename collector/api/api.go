@@ -1,37 +1,44 @@
-// Package backend is what the TUI talks to: one interface (Backend) over a
-// smtpscope data dir, with two implementations that the screens cannot tell
-// apart.
-//
-//   - Local runs in the UI process: it wraps an in-process collector (its
-//     store, queue and events) and the search index the same process owns.
-//   - Remote talks to a headless `smtpscope collect` that already owns the
-//     data dir, over HTTP/JSON on the unix socket DATA/run/smtpscope.sock.
-//     The collector serves it with Serve on a Listen listener, which lets
-//     in only the data dir's owner, root and the config's ui_group.
-//
-// Memory is a third, small implementation over records held in memory, for
-// tests and fixtures.
-//
-// Every method may be slow (disk, index, socket): the UI calls them from
-// tea.Cmd goroutines, never from Update.
-package backend
+package api
 
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
 )
 
-// SocketName is the name of the unix socket a headless collector serves the
-// UI API on, inside the data dir.
+// SocketName is the name of the unix socket the service serves the API
+// on, inside RunDir of the data dir.
 const SocketName = "smtpscope.sock"
+
+// RunDir is the directory of the data dir that holds the socket (created
+// private by the service, see collector/service.Listen).
+const RunDir = "run"
+
+// SocketPath is the socket of a data dir: DATA/run/smtpscope.sock.
+func SocketPath(dataDir string) string {
+	return filepath.Join(dataDir, RunDir, SocketName)
+}
 
 // ErrNotFound is returned for unknown ids.
 var ErrNotFound = errors.New("not found")
+
+// ErrSortUnsupported is returned by backends that cannot sort as asked.
+var ErrSortUnsupported = errors.New("sort order not supported by the index")
+
+// ErrorBody is the JSON body of an API error reply: a 4xx/5xx status
+// with the message and what kind of error it is.
+type ErrorBody struct {
+	Error    string `json:"error"`
+	Col      int    `json:"col,omitempty"`
+	Query    bool   `json:"query,omitempty"`
+	NotFound bool   `json:"not_found,omitempty"`
+	Sort     bool   `json:"sort,omitempty"`
+}
 
 // Row kinds.
 const (
@@ -109,6 +116,15 @@ type FacetTerm struct {
 	Filter string `json:"filter"`
 }
 
+// QuoteTerm writes a facet value as a query-language term: bare when it
+// can be, quoted otherwise.
+func QuoteTerm(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\"()") {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
 // QueryError is a malformed query: Col is the 1-based column of the
 // problem. Backends return it (possibly wrapped) for bad queries.
 type QueryError struct {
@@ -120,14 +136,14 @@ func (e *QueryError) Error() string { return "col " + strconv.Itoa(e.Col) + ": "
 
 // Review is one review/ entry with its bytes.
 type Review struct {
-	Entry collector.ReviewEntry `json:"entry"`
-	Data  []byte                `json:"data"`
+	Entry ReviewEntry `json:"entry"`
+	Data  []byte      `json:"data"`
 }
 
-// Status is the collector's state for the status bar; Mode says how the UI
-// reaches it ("local" or "remote").
+// Status is the collector's state for the status bar; Mode says how the
+// client reaches it ("local" or "remote").
 type Status struct {
-	collector.Status
+	CollectorStatus
 	Mode string `json:"mode"`
 }
 
@@ -144,7 +160,7 @@ func (s *Status) GroupNames() []string {
 
 // Event types.
 const (
-	EventEmail      = "email"      // a new email (Row set)
+	EventEmail      = "email"      // a new email (ID)
 	EventSession    = "session"    // a session was stored
 	EventSubmission = "submission" // a submission changed state (ID, Group, State)
 	EventReview     = "review"     // a review entry appeared
@@ -158,7 +174,6 @@ type Event struct {
 	Type  string    `json:"type"`
 	Time  time.Time `json:"time"`
 	ID    string    `json:"id,omitempty"`
-	Row   *Row      `json:"row,omitempty"`
 	Group string    `json:"group,omitempty"`
 	State string    `json:"state,omitempty"`
 	Err   string    `json:"error,omitempty"`
@@ -179,7 +194,7 @@ type Backend interface {
 	// Attachment returns an attachment's bytes by its sha1.
 	Attachment(ctx context.Context, emailID, sha1 string) ([]byte, error)
 	// Submissions returns the submission state per node group of an email.
-	Submissions(ctx context.Context, id string) ([]collector.SubmissionStatus, error)
+	Submissions(ctx context.Context, id string) ([]SubmissionStatus, error)
 	// Review returns one review/ entry with its bytes.
 	Review(ctx context.Context, name string) (*Review, error)
 	// Status returns the collector's state and queue.

@@ -1,0 +1,28 @@
+// Package api is the contract between the smtpscope service (package
+// collector/service, which owns a data dir) and its clients (the
+// terminal UI, `smtpscope search` and `status`): the Backend interface,
+// the list row, search options and results, events, the collector's
+// state types (aliased by package collector), and Remote, the client of
+// the HTTP/JSON API the service serves on DATA/run/smtpscope.sock:
+//
+//	GET  /v1/search?q=&limit=&after=&sort=&facets=1&kind=&ids=1  SearchResult
+//	GET  /v1/email/{id}                 core.Email
+//	GET  /v1/raw/{id}                   message/rfc822 bytes
+//	GET  /v1/session/{id}               core.Session (id: email id or session/<uid>)
+//	GET  /v1/attachment/{id}/{sha1}     bytes
+//	GET  /v1/submissions/{id}           []SubmissionStatus
+//	GET  /v1/review/{name}              Review
+//	GET  /v1/status                     Status
+//	POST /v1/resubmit  {"ids":[],"group":""}  {"queued":n}
+//	POST /v1/pause     {"paused":true}
+//	GET  /v1/events                     text/event-stream of Event (JSON)
+//
+// Errors are an ErrorBody with a 4xx/5xx status. Without a search index
+// (`collect --no-index`) search answers an error; everything else works.
+//
+// It imports no database and no index (only core and the standard
+// library), so a client links neither bbolt nor bleve.
+//
+// Every Backend method may be slow (disk, index, socket): the UI calls
+// them from tea.Cmd goroutines, never from Update.
+package api

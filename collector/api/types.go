@@ -1,0 +1,99 @@
+package api
+
+import "time"
+
+// Submission states, per email per node group.
+const (
+	StateQueued   = "queued"   // waiting for its first attempt (or resubmitted)
+	StateRetrying = "retrying" // at least one attempt failed; will be retried
+	StateSent     = "sent"     // accepted by a node; UUID holds ACE's uuid
+	StateFailed   = "failed"   // permanent failure (HTTP 400) or attempts exhausted
+)
+
+// States lists the submission states in display order.
+var States = []string{StateQueued, StateRetrying, StateSent, StateFailed}
+
+// SubmissionStatus is the state of one email for one node group.
+type SubmissionStatus struct {
+	EmailID     string    `json:"email_id"`
+	Group       string    `json:"group"`
+	State       string    `json:"state"`
+	UUID        string    `json:"uuid,omitempty"`
+	Node        string    `json:"node,omitempty"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error,omitempty"`
+	Queued      time.Time `json:"queued"`
+	Updated     time.Time `json:"updated"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	Sent        time.Time `json:"sent,omitzero"`
+	Manual      bool      `json:"manual,omitempty"` // queued by a resubmission
+}
+
+// ReviewEntry is a session file that could not be parsed.
+type ReviewEntry struct {
+	Name   string    `json:"name"`   // file name under DATA/review/
+	Reason string    `json:"reason"` // also in <name>.error
+	Time   time.Time `json:"time"`
+	Size   int64     `json:"size"`
+}
+
+// ErrorEntry is one recent error, for status displays.
+type ErrorEntry struct {
+	Time  time.Time `json:"time"`
+	Where string    `json:"where"`
+	Msg   string    `json:"msg"`
+}
+
+// CollectorStatus describes the collector and its queue.
+type CollectorStatus struct {
+	Time        time.Time     `json:"time"`
+	PID         int           `json:"pid,omitempty"`
+	Running     bool          `json:"running"`
+	Paused      bool          `json:"paused"`
+	Started     time.Time     `json:"started,omitzero"`
+	Spool       string        `json:"spool,omitempty"`
+	Maildirs    []string      `json:"maildirs,omitempty"` // raw email inputs
+	EMLDirs     []string      `json:"eml_dirs,omitempty"`
+	Data        string        `json:"data"`
+	Stats       StoreStats    `json:"stats"`
+	QueueDepth  int           `json:"queue_depth"`
+	Groups      []GroupStatus `json:"groups"`
+	Review      []ReviewEntry `json:"review"`
+	LastErrors  []ErrorEntry  `json:"last_errors"`
+	RunSessions int64         `json:"run_sessions"` // stored since start
+	RunEmails   int64         `json:"run_emails"`
+}
+
+// GroupStatus is one node group's queue.
+type GroupStatus struct {
+	Name         string           `json:"name"`
+	Configured   bool             `json:"configured"` // false: only in the database (removed from config)
+	Enabled      bool             `json:"enabled"`
+	Coverage     int              `json:"coverage,omitempty"`
+	FullDelivery bool             `json:"full_delivery"`
+	Counts       map[string]int64 `json:"counts"` // state -> emails
+	Nodes        []NodeStatus     `json:"nodes,omitempty"`
+}
+
+// NodeStatus is the health of one node.
+type NodeStatus struct {
+	URL       string    `json:"url"` // credentials redacted
+	Healthy   bool      `json:"healthy"`
+	LastCheck time.Time `json:"last_check,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	// DownUntil is when a down node is probed next (its backoff or the
+	// Retry-After it sent); Failures counts its consecutive failures.
+	DownUntil time.Time `json:"down_until,omitzero"`
+	Failures  int       `json:"failures,omitempty"`
+}
+
+// StoreStats are totals kept by the queue database.
+type StoreStats struct {
+	Sessions        int64 `json:"sessions"`
+	Emails          int64 `json:"emails"`
+	Bytes           int64 `json:"bytes"`
+	Reviewed        int64 `json:"reviewed"`
+	DuplicateClaims int64 `json:"duplicate_claims"` // session files claimed again after a crash or resent
+	DuplicateEmails int64 `json:"duplicate_emails"` // emails already stored, not queued again
+	Removed         int64 `json:"removed"`          // emails removed by retention
+}

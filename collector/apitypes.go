@@ -1,0 +1,27 @@
+package collector
+
+import "github.com/smtpscope/smtpscope/collector/api"
+
+// The plain data types of the collector's state live in collector/api,
+// which imports no database, so that clients of the service (the UI)
+// can share them; these aliases keep their collector names.
+type (
+	SubmissionStatus = api.SubmissionStatus
+	ReviewEntry      = api.ReviewEntry
+	ErrorEntry       = api.ErrorEntry
+	Status           = api.CollectorStatus
+	GroupStatus      = api.GroupStatus
+	NodeStatus       = api.NodeStatus
+	StoreStats       = api.StoreStats
+)
+
+// Submission states, per email per node group (see api.States).
+const (
+	StateQueued   = api.StateQueued
+	StateRetrying = api.StateRetrying
+	StateSent     = api.StateSent
+	StateFailed   = api.StateFailed
+)
+
+// States lists the submission states in display order.
+var States = api.States

@@ -1,0 +1,517 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/index"
+)
+
+// ErrBusy means another process (a headless `smtpscope collect`) owns the
+// data dir: attach to it with api.DialRemote instead.
+var ErrBusy = errors.New("the data dir is in use by another process")
+
+// ErrNoIndex is what Search answers when the service runs without an
+// index (`collect --no-index`).
+var ErrNoIndex = errors.New("no search index: the collector runs with --no-index (build one with `smtpscope index`)")
+
+// Index is the search index the service keeps current and searches;
+// *index.Index implements it, and cmd opens it and hands it to Open.
+type Index interface {
+	IndexEmails(docs []index.EmailDoc) error
+	IndexSession(d index.SessionDoc) error
+	IndexReview(d index.ReviewDoc) error
+	UpdateStatus(id string, status map[string]string) error
+	Delete(ids ...string) error
+	Search(ctx context.Context, q string, o index.SearchOptions) (*index.Result, error)
+	Stale() bool
+	Sync(src index.Source, progress func(done, total int)) (int, error)
+	RebuildContext(ctx context.Context, src index.Source, progress func(done, total int)) error
+	SetSource(src index.Source)
+	Close() error
+}
+
+// OpenIndex opens the index of a data dir (DATA/index); when another
+// process holds it the error wraps ErrBusy.
+func OpenIndex(data string) (*index.Index, error) {
+	ix, err := index.Open(IndexDir(data))
+	if errors.Is(err, index.ErrLocked) {
+		return nil, fmt.Errorf("%w: %v", ErrBusy, err)
+	}
+	return ix, err
+}
+
+// IndexDir is the index directory inside a data dir.
+func IndexDir(data string) string { return filepath.Join(data, "index") }
+
+// Options configure Open.
+type Options struct {
+	Logger *slog.Logger
+	// NoSpool runs the collector without watching the spool (serve the
+	// store and deliver the queue only).
+	NoSpool bool
+	// Index is the search index to keep current (nil: none; Search then
+	// answers ErrNoIndex). The service owns it from Open: Close closes it.
+	Index Index
+}
+
+// Service owns a data dir: its collector, the index hook, the events and
+// the API (it implements api.Backend). Start (or RunOnce) runs the
+// collector; Close stops everything.
+type Service struct {
+	col   *collector.Collector
+	store *collector.Store
+	ix    Index
+	log   *slog.Logger
+	hub   hub
+
+	runErr  chan error
+	cancel  context.CancelFunc
+	started bool
+	mu      sync.Mutex
+	closed  bool
+}
+
+// Open opens the collector of cfg's data dir with o.Index (if any) as its
+// one index hook. When another process holds the data dir the error wraps
+// ErrBusy; o.Index is closed on error.
+func Open(cfg *collector.Config, o Options) (*Service, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Service{ix: o.Index, log: o.Logger, runErr: make(chan error, 1)}
+	var h *hook
+	var indexer collector.Indexer
+	if l.ix != nil {
+		h = &hook{ix: l.ix}
+		indexer = h
+	}
+	col, err := collector.New(cfg, collector.Options{Logger: o.Logger, Indexer: indexer, NoSpool: o.NoSpool})
+	if err != nil {
+		if l.ix != nil {
+			l.ix.Close()
+		}
+		if errors.Is(err, collector.ErrLocked) {
+			return nil, fmt.Errorf("%w: %v", ErrBusy, err)
+		}
+		return nil, err
+	}
+	l.col, l.store = col, col.Store()
+	if h != nil {
+		h.store = l.store
+		l.ix.SetSource(&StoreSource{Store: l.store})
+	}
+	return l, nil
+}
+
+// Collector is the in-process collector.
+func (l *Service) Collector() *collector.Collector { return l.col }
+
+// Start catches the index up with the store (rebuilding it after a
+// mapping change) and runs the collector until ctx ends or Close.
+func (l *Service) Start(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	l.mu.Lock()
+	l.cancel, l.started = cancel, true
+	l.mu.Unlock()
+	events, unsub := l.col.Subscribe(4096)
+	go l.relay(ctx, events, unsub)
+	go l.catchUp(ctx)
+	go func() { l.runErr <- l.col.Run(ctx) }()
+}
+
+// RunOnce catches the index up, then processes the spool and delivers
+// like collector.RunOnce; every commit is indexed before it returns.
+func (l *Service) RunOnce(ctx context.Context, timeout time.Duration) error {
+	l.mu.Lock()
+	l.started = true
+	l.mu.Unlock()
+	l.catchUp(ctx)
+	err := l.col.RunOnce(ctx, timeout)
+	l.runErr <- nil
+	return err
+}
+
+// catchUp brings the index up to date with the store: what is missing,
+// and every email's submission states; a stale index is rebuilt.
+func (l *Service) catchUp(ctx context.Context) {
+	if l.ix == nil {
+		return
+	}
+	_, _, err := CatchUp(ctx, l.ix, &StoreSource{Store: l.store}, nil)
+	if err != nil && ctx.Err() == nil {
+		l.log.Error("index catch-up", "err", err)
+		l.hub.publish(api.Event{Type: api.EventError, Time: time.Now(), Err: "index: " + err.Error()})
+	} else {
+		l.hub.publish(api.Event{Type: api.EventIndexed, Time: time.Now()})
+	}
+}
+
+// Close stops the collector (draining in-flight work) and closes the
+// index.
+func (l *Service) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	started := l.started
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.mu.Unlock()
+	var err error
+	if started {
+		if e := <-l.runErr; e != nil && !errors.Is(e, context.Canceled) {
+			err = e
+		}
+	} else {
+		err = l.store.Close()
+	}
+	l.hub.close()
+	if l.ix == nil {
+		return err
+	}
+	if e := l.ix.Close(); e != nil && err == nil {
+		err = e
+	}
+	return err
+}
+
+// relay turns collector events into API events (the index is not kept
+// here: the collector's hook does that, after every commit).
+func (l *Service) relay(ctx context.Context, events <-chan collector.Event, unsub func()) {
+	defer unsub()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if out, ok := translate(ev); ok {
+				l.hub.publish(out)
+			}
+		}
+	}
+}
+
+func translate(ev collector.Event) (api.Event, bool) {
+	out := api.Event{Time: ev.Time}
+	switch ev.Type {
+	case collector.EventEmail:
+		out.Type, out.ID = api.EventEmail, ev.EmailID
+	case collector.EventSubmission:
+		if ev.Submission == nil {
+			return out, false
+		}
+		out.Type, out.ID, out.Group, out.State = api.EventSubmission, ev.Submission.EmailID, ev.Submission.Group, ev.Submission.State
+	case collector.EventSession:
+		out.Type = api.EventSession
+		if ev.Session != nil && len(ev.Session.Emails) == 0 {
+			out.ID = index.SessionDocID(ev.Session.UID)
+		}
+	case collector.EventReview:
+		out.Type = api.EventReview
+		if ev.Review != nil {
+			out.ID = index.ReviewDocID(ev.Review.Name)
+		}
+	case collector.EventRemoved:
+		out.Type, out.ID = api.EventRemoved, ev.EmailID
+	case collector.EventError:
+		out.Type, out.Err = api.EventError, ev.Err
+	default:
+		return out, false
+	}
+	if out.Time.IsZero() {
+		out.Time = time.Now()
+	}
+	return out, true
+}
+
+func statusMap(subs []collector.SubmissionStatus) map[string]string {
+	if len(subs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(subs))
+	for _, s := range subs {
+		m[s.Group] = s.State
+	}
+	return m
+}
+
+// Search implements api.Backend over the index.
+func (l *Service) Search(ctx context.Context, q string, o api.SearchOptions) (*api.SearchResult, error) {
+	if l.ix == nil {
+		return nil, ErrNoIndex
+	}
+	return SearchIndex(ctx, l.ix, q, o)
+}
+
+// SearchIndex runs an API search on an index (shared by Service and tests).
+func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (*api.SearchResult, error) {
+	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets}
+	switch o.Sort {
+	case "", api.SortNewest:
+	case api.SortOldest:
+		io.Sort = index.SortOldest
+	default:
+		return nil, fmt.Errorf("%w: %s", api.ErrSortUnsupported, o.Sort)
+	}
+	if io.Limit <= 0 {
+		io.Limit = 100
+	}
+	if o.Kind != "" {
+		io.Kinds = []string{o.Kind}
+	}
+	res, err := ix.Search(ctx, q, io)
+	if err != nil {
+		var pe *index.ParseError
+		if errors.As(err, &pe) {
+			return nil, &api.QueryError{Col: pe.Col, Msg: pe.Msg}
+		}
+		return nil, err
+	}
+	out := &api.SearchResult{Total: res.Total, Took: res.Took, Rows: make([]api.Row, len(res.Hits))}
+	for i, h := range res.Hits {
+		out.Rows[i] = api.Row{ID: h.ID, Kind: h.Kind, Time: h.Time, SourceIP: h.SourceIP, MailFrom: h.MailFrom, From: h.From,
+			Rcpt: h.RcptCount, Subject: h.Subject, Att: h.Attachments, IOC: h.IOCCount, YARA: h.YaraCount,
+			Status: h.Status, Partial: h.Partial, Size: h.Size, UID: h.UID, Reason: h.Reason, Name: h.Name}
+	}
+	if n := len(res.Hits); n > 0 && n == io.Limit && uint64(n) < res.Total {
+		out.Next = res.Hits[n-1].Sort
+	}
+	if o.Facets && res.Facets != nil {
+		out.Facets = indexFacets(res.Facets)
+	}
+	return out, nil
+}
+
+// indexFacets maps the index's facets to panel sections with the query
+// clause that narrows to each value.
+func indexFacets(fs map[string][]index.FacetCount) []api.Facet {
+	defs := []struct {
+		key, name string
+		filter    func(string) string
+	}{
+		// sender: and ioctype: match the facet fields exactly.
+		{index.FacetSenderDomain, "sender domain", func(v string) string { return "sender:" + api.QuoteTerm(v) }},
+		{index.FacetAttachType, "attachment type", func(v string) string { return "type:" + api.QuoteTerm(v) }},
+		{index.FacetIOCType, "IOC type", func(v string) string { return "ioctype:" + api.QuoteTerm(v) }},
+		{index.FacetStatus, "status", func(v string) string { return "status:" + api.QuoteTerm(v) }},
+	}
+	var out []api.Facet
+	for _, d := range defs {
+		f := api.Facet{Name: d.name}
+		for _, c := range fs[d.key] {
+			t := api.FacetTerm{Term: c.Term, Count: c.Count}
+			if d.filter != nil {
+				t.Filter = d.filter(c.Term)
+			}
+			f.Terms = append(f.Terms, t)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// Email implements api.Backend.
+func (l *Service) Email(ctx context.Context, id string) (*core.Email, error) {
+	e, err := l.store.Record(id)
+	return e, notFound(err)
+}
+
+// Raw implements api.Backend.
+func (l *Service) Raw(ctx context.Context, id string) ([]byte, error) {
+	b, err := l.store.Raw(id)
+	return b, notFound(err)
+}
+
+// Session implements api.Backend.
+func (l *Service) Session(ctx context.Context, id string) (*core.Session, error) {
+	return StoreSession(l.store, id)
+}
+
+// StoreSession parses again the session an email (by id) or a session
+// without email ("session/<uid>") came from.
+func StoreSession(st *collector.Store, id string) (*core.Session, error) {
+	if uid, ok := strings.CutPrefix(id, "session/"); ok {
+		var key string
+		err := st.ListSessions(func(m *collector.SessionMeta) bool {
+			if m.UID == uid {
+				key = m.Key
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if key == "" {
+			return nil, fmt.Errorf("session %q: %w", uid, api.ErrNotFound)
+		}
+		s, err := st.ParsedSession(key)
+		return s, notFound(err)
+	}
+	m, err := st.Email(id)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if m.Session == "" {
+		return nil, fmt.Errorf("email %q did not come from an SMTP session: %w", id, api.ErrNotFound)
+	}
+	s, err := st.ParsedSession(m.Session)
+	return s, notFound(err)
+}
+
+// Attachment implements api.Backend: from the archive, else extracted from
+// the raw message.
+func (l *Service) Attachment(ctx context.Context, emailID, sha1 string) ([]byte, error) {
+	return StoreAttachment(l.store, emailID, sha1)
+}
+
+// StoreAttachment returns an attachment's bytes from a store.
+func StoreAttachment(st *collector.Store, emailID, sha1 string) ([]byte, error) {
+	if b, err := st.Attachment(sha1); err == nil {
+		return b, nil
+	}
+	raw, err := st.Raw(emailID)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return api.ExtractAttachment(raw, sha1)
+}
+
+// Submissions implements api.Backend.
+func (l *Service) Submissions(ctx context.Context, id string) ([]collector.SubmissionStatus, error) {
+	return l.store.Submissions(id)
+}
+
+// Review implements api.Backend.
+func (l *Service) Review(ctx context.Context, name string) (*api.Review, error) {
+	return StoreReview(l.store, name)
+}
+
+// StoreReview returns one review/ entry of a store.
+func StoreReview(st *collector.Store, name string) (*api.Review, error) {
+	name = strings.TrimPrefix(name, "review/")
+	data, reason, err := st.ReviewFile(name)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	r := &api.Review{Data: data, Entry: collector.ReviewEntry{Name: name, Reason: reason, Size: int64(len(data))}}
+	if all, err := st.Review(); err == nil {
+		for _, e := range all {
+			if e.Name == name {
+				r.Entry = e
+			}
+		}
+	}
+	return r, nil
+}
+
+// Status implements api.Backend.
+func (l *Service) Status(ctx context.Context) (*api.Status, error) {
+	st, err := l.col.Status()
+	if err != nil {
+		return nil, err
+	}
+	return &api.Status{CollectorStatus: *st, Mode: "local"}, nil
+}
+
+// Resubmit implements api.Backend.
+func (l *Service) Resubmit(ctx context.Context, ids []string, group string) (int, error) {
+	return l.col.Resubmit(ids, group)
+}
+
+// SetPaused implements api.Backend.
+func (l *Service) SetPaused(ctx context.Context, p bool) error {
+	l.col.SetPaused(p)
+	return nil
+}
+
+// Events implements api.Backend.
+func (l *Service) Events(ctx context.Context) (<-chan api.Event, error) {
+	return l.hub.subscribe(ctx, 1024), nil
+}
+
+func notFound(err error) error {
+	if err != nil && errors.Is(err, collector.ErrNotFound) && !errors.Is(err, api.ErrNotFound) {
+		return fmt.Errorf("%w (%v)", api.ErrNotFound, err)
+	}
+	return err
+}
+
+// hub fans events out to subscribers; a slow subscriber loses events.
+type hub struct {
+	mu     sync.Mutex
+	subs   map[chan api.Event]struct{}
+	closed bool
+}
+
+func (h *hub) subscribe(ctx context.Context, buf int) <-chan api.Event {
+	c := make(chan api.Event, buf)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		close(c)
+		return c
+	}
+	if h.subs == nil {
+		h.subs = map[chan api.Event]struct{}{}
+	}
+	h.subs[c] = struct{}{}
+	h.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		h.mu.Lock()
+		if _, ok := h.subs[c]; ok {
+			delete(h.subs, c)
+			close(c)
+		}
+		h.mu.Unlock()
+	}()
+	return c
+}
+
+func (h *hub) publish(e api.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.subs {
+		select {
+		case c <- e:
+		default:
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for c := range h.subs {
+		close(c)
+		delete(h.subs, c)
+	}
+}
+
+// sessionDoc builds the index document of a stored session that carried
+// no email.
+func sessionDoc(st *collector.Store, m *collector.SessionMeta) (index.SessionDoc, error) {
+	s, err := st.ParsedSession(m.Key)
+	if err != nil {
+		return index.SessionDoc{}, err
+	}
+	return index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}, nil
+}
