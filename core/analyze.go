@@ -116,6 +116,7 @@ func NewAnalyzer(opts Options) *Analyzer {
 			enmime.RawContent(true),
 			enmime.SkipMalformedParts(false),
 			enmime.MaxStoredPartErrors(50),
+			enmime.MultipartWOBoundaryAsSinglePart(true),
 		),
 		keys:    map[string]bool{},
 		splitAt: BigMessage,
@@ -284,7 +285,9 @@ func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 		for _, pe := range p.Errors {
 			w.errorf("part %s: %s", path, pe.Error())
 		}
-		multipart := strings.HasPrefix(p.ContentType, "multipart/") || p.FirstChild != nil
+		// A multipart without a boundary has no parts to find: its body
+		// is its content (boundary_missing), never dropped.
+		multipart := p.FirstChild != nil || strings.HasPrefix(p.ContentType, "multipart/") && p.Boundary != ""
 		name, rawName := partFilename(p)
 		info := Part{
 			Part: path, ContentType: p.ContentType, Charset: p.Charset,

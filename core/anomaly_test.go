@@ -154,3 +154,24 @@ func TestAnomalyBounded(t *testing.T) {
 		t.Errorf("anomalies %q", e.Anomalies)
 	}
 }
+
+// TestMultipartWithoutBoundaryKept: the body of a multipart without a
+// boundary parameter is not dropped: it is the part's content (an
+// attachment, hashed and scanned), on both MIME paths.
+func TestMultipartWithoutBoundaryKept(t *testing.T) {
+	for _, msg := range []string{
+		"Content-Type: multipart/mixed\r\n\r\n--b\r\n\r\nhidden payload\r\n--b--\r\n",
+		mp("o", "--o\r\nContent-Type: multipart/related\r\n\r\nhidden payload\r\n--o--\r\n"),
+	} {
+		for _, split := range []bool{false, true} {
+			a := NewAnalyzer(DefaultOptions())
+			if split {
+				a.splitAt = 0
+			}
+			e := a.AnalyzeBytes([]byte(msg))
+			if len(e.Attachments) != 1 || e.Attachments[0].Size < int64(len("hidden payload")) {
+				t.Errorf("split=%v %q: attachments %+v", split, msg, e.Attachments)
+			}
+		}
+	}
+}
