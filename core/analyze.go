@@ -120,6 +120,7 @@ func NewAnalyzer(opts Options) *Analyzer {
 			enmime.RawContent(true),
 			enmime.SkipMalformedParts(false),
 			enmime.MaxStoredPartErrors(50),
+			enmime.MultipartWOBoundaryAsSinglePart(true),
 		),
 		keys:    map[string]bool{},
 		splitAt: BigMessage,
@@ -192,7 +193,7 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 	if a.opts.ExtractIOCs {
 		w.iocs = NewIOCSet()
 	}
-	w.message(w.skipFromLine(raw), "", 0)
+	w.message(w.skipFromLine(raw), "", 0, -1)
 	w.finishBodies()
 	if a.opts.Yara != nil && !w.expired("the YARA scan of the email") {
 		if m, err := a.opts.Yara.Scan(raw, a.opts.YaraTimeout); err != nil {
@@ -251,16 +252,20 @@ type walker struct {
 
 // message analyses a message (the email itself at depth 0, an attached
 // message deeper). prefix is the part path of the attached message ("" for
-// the email).
-func (w *walker) message(raw []byte, prefix string, depth int) {
+// the email), owner the index of its part in the record (-1 for the
+// email): where the anomalies of its header block go.
+func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 	top := depth == 0
+	hdrEnd := headerEnd(raw)
 	if top {
 		h := parseRawHeader(raw, w.a.opts.MaxHeaderValue, w.a.opts.MaxHeaderFields)
 		for _, t := range h.cuts {
 			w.truncated(t)
 		}
 		w.headers(h.fields)
+		hdrEnd = h.body
 	}
+	w.note(owner, headerDefects(raw[:hdrEnd])...)
 	scan := w.scanMIME(raw, prefix)
 	var root *enmime.Part
 	owned := true // part contents are buffers of their own (may be decoded in place)
@@ -283,17 +288,18 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			endUnclosed(root)
 		}
 	}
-	var visit func(p *enmime.Part, path, parentType string)
-	visit = func(p *enmime.Part, path, parentType string) {
+	var visit func(p *enmime.Part, path, parentType string, bounds []string)
+	visit = func(p *enmime.Part, path, parentType string, bounds []string) {
 		if p.ContentType == "" && parentType == "multipart/digest" && p.FirstChild == nil {
 			p.ContentType = "message/rfc822" // RFC 2046 5.1.5: the default in a digest
 		}
 		for _, pe := range p.Errors {
 			w.errorf("part %s: %s", path, pe.Error())
 		}
-		// A multipart whose boundary never occurs keeps its body as content
-		// (splitEntity): it is analysed as one leaf.
-		multipart := (strings.HasPrefix(p.ContentType, "multipart/") && p.Content == nil) || p.FirstChild != nil
+		// A multipart keeps its body as content when it has no boundary
+		// (boundary_missing) or its boundary never occurs (splitEntity):
+		// it is then analysed as one leaf, never dropped.
+		multipart := p.FirstChild != nil || strings.HasPrefix(p.ContentType, "multipart/") && p.Boundary != "" && p.Content == nil
 		name, rawName := partFilename(p)
 		info := Part{
 			Part: path, ContentType: p.ContentType, Charset: p.Charset,
@@ -301,25 +307,29 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			Disposition: p.Disposition, Filename: name, FilenameRaw: rawName, ContentID: strings.Trim(p.ContentID, "<> "),
 			Depth: depth, Parent: prefix,
 		}
+		if !multipart && w.expired("part "+path) {
+			return
+		}
+		idx := len(w.e.Parts)
+		w.e.Parts = append(w.e.Parts, info)
+		w.entityDefects(idx, entity{p: p, root: p == root, owner: owner, unclosed: scan.unclosed, bounds: bounds})
 		if multipart {
-			w.e.Parts = append(w.e.Parts, info)
 			n := 0
 			for c := p.FirstChild; c != nil; c = c.NextSibling {
 				n++
-				visit(c, childPath(path, n, prefix), p.ContentType)
+				visit(c, childPath(path, n, prefix), p.ContentType, append(bounds[:len(bounds):len(bounds)], p.Boundary))
 			}
-			return
-		}
-		if w.expired("part " + path) {
 			return
 		}
 		content := p.Content
 		zeek := zeekContent(content, info.Encoding, strings.HasPrefix(parentType, "multipart/")) // before in-place decoding
-		data, derr := transferDecode(content, info.Encoding, owned)
+		data, bad, derr := transferDecode(content, info.Encoding, owned)
+		w.note(idx, bad...)
 		if isUUEncoding(info.Encoding) {
 			// A file, named by its begin line when the header does not.
-			data = w.uuPart(&info, content)
+			data = w.uuPart(&info, idx, content)
 			name = info.Filename
+			w.e.Parts[idx].Filename = name
 			p.Disposition = "attachment" // (info keeps the declared one)
 		}
 		p.Content = nil // data is all we need; let a large raw part go
@@ -334,7 +344,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 			w.errorf("part %s: %v", path, derr)
 		}
 		info.Size = int64(len(data))
-		w.e.Parts = append(w.e.Parts, info)
+		w.e.Parts[idx].Size = info.Size
 		ct := p.ContentType
 		if ct == "" {
 			ct = "text/plain"
@@ -344,14 +354,15 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 		// attachment.
 		isAttachment := p.Disposition == "attachment" || name != ""
 		if !isAttachment && (ct == "text/plain" || ct == "text/html") {
-			bp := &w.e.Parts[len(w.e.Parts)-1]
+			bp := &w.e.Parts[idx]
 			bp.MD5, bp.SHA1, bp.SHA256 = hashes(data)
 			bp.ZeekHashes = zeekHashes(zeek, data)
 			html := ct == "text/html"
 			if !html {
-				data = w.uuBody(info, data) // embedded blocks become attachments
+				data = w.uuBody(info, idx, data) // embedded blocks become attachments
 			}
-			text := w.decodeText(data, p, path, html)
+			text := w.decodeText(data, p, idx, html)
+			w.textDefects(idx, text)
 			source := "body"
 			if html {
 				source = "body_html"
@@ -381,7 +392,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 				return
 			}
 			if !w.expired("attached message " + path) {
-				w.message(data, path, depth+1)
+				w.message(data, path, depth+1, idx)
 			}
 		}
 	}
@@ -392,7 +403,7 @@ func (w *walker) message(raw []byte, prefix string, depth int) {
 	if prefix != "" {
 		rootPath = prefix + "." + rootPath
 	}
-	visit(root, rootPath, "")
+	visit(root, rootPath, "", nil)
 }
 
 // scanLimits are the limits scanMIME applies now.
@@ -408,8 +419,8 @@ func (w *walker) scanMIME(raw []byte, prefix string) mimeScan {
 	m := scanMIME(raw, w.scanLimits())
 	w.partsLeft -= m.parts
 	if m.why != "" {
-		w.anomaly(FlagMIMELimit, "mime%s: %s: bytes %d-%d not analysed (they are in the stored message)",
-			at(prefix), m.why, m.cut, len(raw))
+		w.anomaly(FlagMIMELimit, "%s%s: bytes %d-%d not analysed (they are in the stored message)",
+			m.why, at(prefix), m.cut, len(raw))
 	}
 	return m
 }
@@ -690,26 +701,27 @@ func decodeHeader(v string) string {
 var wordDecoder = &mime.WordDecoder{CharsetReader: charset.NewReaderLabel}
 
 // transferDecode undoes the Content-Transfer-Encoding, leniently: junk in
-// base64 is skipped (and reported), a broken quoted-printable sequence is
-// kept as written.
-func transferDecode(b []byte, enc string, owned bool) ([]byte, error) {
+// base64 is skipped (and reported, as are its anomalies), a broken
+// quoted-printable sequence is kept as written.
+func transferDecode(b []byte, enc string, owned bool) ([]byte, []string, error) {
 	switch enc {
 	case "base64":
 		if owned && len(b) >= inPlaceSize && cleanBase64(b) {
 			// Large and well-formed: decode into the part's own buffer
 			// (the output is never longer than what has been read), so a
 			// 100 MB attachment is not held twice.
-			return decodeInPlace(b, base64.NewDecoder(base64.StdEncoding, bytes.NewReader(b)))
+			out, err := decodeInPlace(b, base64.NewDecoder(base64.StdEncoding, bytes.NewReader(b)))
+			return out, nil, err
 		}
 		return decodeBase64(b)
 	case "quoted-printable":
 		out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(b)))
 		if err != nil {
-			return lenientQP(b), nil
+			return lenientQP(b), nil, nil
 		}
-		return out, nil
+		return out, nil, nil
 	default:
-		return b, nil
+		return b, nil, nil
 	}
 }
 
@@ -735,26 +747,35 @@ func looksLikeHeader(b []byte) bool {
 // inPlaceSize is the part size from which content is decoded in place.
 const inPlaceSize = 1 << 20
 
-// base64OK marks the bytes allowed in well-formed base64 with line breaks.
-var base64OK = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\r\n") {
-		t[c] = true
+// base64Class is 1 for the bytes of the base64 alphabet, 2 for line
+// breaks, 0 for any other byte.
+var base64Class = func() (t [256]byte) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = 1
 	}
+	t['\r'], t['\n'] = 2, 2
 	return t
 }()
 
-// cleanBase64 reports whether b is plain base64 (padding only at the end).
+// cleanBase64 reports whether b is plain base64: alphabet and line
+// breaks, then exactly the padding its last group needs.
 func cleanBase64(b []byte) bool {
-	end := len(b)
+	end, pad := len(b), 0
 	for end > 0 && (b[end-1] == '\n' || b[end-1] == '\r' || b[end-1] == '=') {
+		if b[end-1] == '=' {
+			pad++
+		}
 		end--
 	}
+	n := 0
 	for _, c := range b[:end] {
-		if !base64OK[c] {
+		k := base64Class[c]
+		if k == 0 {
 			return false
 		}
+		n += int(k & 1)
 	}
-	return true
+	return n%4 == 0 && pad == 0 || n%4 > 1 && pad == 4-n%4
 }
 
 // decodeInPlace reads r (a decoder over buf) into buf itself. Decoders
@@ -778,67 +799,119 @@ func decodeInPlace(buf []byte, r io.Reader) ([]byte, error) {
 }
 
 // decodeBase64 keeps only alphabet characters (line breaks, spaces and junk
-// are common) and decodes what is there, padding or not.
-func decodeBase64(b []byte) ([]byte, error) {
+// are common) and decodes what is there, padding or not. What was wrong
+// is returned as anomalies, and the first problem as the error.
+func decodeBase64(b []byte) ([]byte, []string, error) {
 	// Fast path: well-formed base64 (the standard decoder skips CR and LF).
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
 	if n, err := base64.StdEncoding.Decode(out, b); err == nil {
-		return out[:n], nil
+		return out[:n], nil, nil
 	}
-	return decodeBase64Lenient(b, out[:0]) // reuse the buffer for the cleaned input
+	d := &b64Lenient{clean: out[:0]} // reuse the buffer for the cleaned input
+	return d.decode(b)
 }
 
-// decodeBase64Lenient is the slow path for base64 with junk, missing
-// padding or data after the padding.
-func decodeBase64Lenient(b, clean []byte) ([]byte, error) {
-	junk, segments := 0, 1
-	var out []byte
-	var err error
-	// flush decodes the group collected so far. Padding in the middle
-	// ("NA==Mg==": chunks encoded separately and pasted together) ends a
-	// group; decoding goes on with the next one, as Suricata does.
-	flush := func() {
-		if rem := len(clean) % 4; rem == 1 {
-			clean = clean[:len(clean)-1]
-			if err == nil {
-				err = fmt.Errorf("base64: truncated group (one stray character dropped)")
-			}
-		}
-		dst := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
-		n, derr := base64.RawStdEncoding.Decode(dst, clean)
-		if derr != nil && err == nil {
-			err = fmt.Errorf("base64: %v", derr)
-		}
-		out = append(out, dst[:n]...)
-		clean = clean[:0]
-	}
+// b64Lenient is the slow path for base64 with junk, missing or wrong
+// padding, or data after the padding.
+type b64Lenient struct {
+	clean, out     []byte
+	err            error
+	junk, segments int
+	stray          bool // a group of one character was dropped
+	badPad         int  // padding runs of the wrong length
+	padRem, pads   int  // in a padding run: the group's length mod 4, '='s seen
+}
+
+func (d *b64Lenient) decode(b []byte) ([]byte, []string, error) {
+	d.segments = 1
 	padded := false
 	for _, c := range b {
 		switch {
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
 			if padded {
+				d.endPadding()
 				padded = false
-				segments++
+				d.segments++
 			}
-			clean = append(clean, c)
+			d.clean = append(d.clean, c)
 		case c == '=':
 			if !padded {
-				flush()
+				d.padRem, d.pads = len(d.clean)%4, 0
+				d.flush()
 				padded = true
 			}
+			d.pads++
 		case c == '\r' || c == '\n' || c == ' ' || c == '\t':
 		default:
-			junk++
+			d.junk++
 		}
 	}
-	flush()
-	if junk > 0 && err == nil {
-		err = fmt.Errorf("base64: %d characters outside the alphabet skipped", junk)
+	missing := !padded && len(d.clean)%4 > 1
+	if padded {
+		d.endPadding()
 	}
-	if segments > 1 && err == nil {
-		err = fmt.Errorf("base64: padding inside the data (%d groups decoded one after the other)", segments)
+	d.flush()
+	return d.out, d.anomalies(missing), d.error()
+}
+
+// flush decodes the group collected so far. Padding in the middle
+// ("NA==Mg==": chunks encoded separately and pasted together) ends a
+// group; decoding goes on with the next one, as Suricata does.
+func (d *b64Lenient) flush() {
+	if len(d.clean)%4 == 1 {
+		d.clean = d.clean[:len(d.clean)-1]
+		d.stray = true
 	}
-	return out, err
+	dst := make([]byte, base64.RawStdEncoding.DecodedLen(len(d.clean)))
+	n, derr := base64.RawStdEncoding.Decode(dst, d.clean)
+	if derr != nil && d.err == nil {
+		d.err = fmt.Errorf("base64: %v", derr)
+	}
+	d.out = append(d.out, dst[:n]...)
+	d.clean = d.clean[:0]
+}
+
+// endPadding checks a padding run: two '=' after a group of two
+// characters, one after three, none after a whole group.
+func (d *b64Lenient) endPadding() {
+	if d.padRem != 1 && d.pads != (4-d.padRem)%4 {
+		d.badPad++
+	}
+}
+
+func (d *b64Lenient) anomalies(missing bool) []string {
+	var a []string
+	if d.junk > 0 {
+		a = append(a, anomalyEntry(AnomalyBase64Characters, "%d characters outside the alphabet skipped", d.junk))
+	}
+	if d.stray {
+		a = append(a, anomalyEntry(AnomalyBase64Length, "a group of one character dropped"))
+	}
+	if missing {
+		a = append(a, anomalyEntry(AnomalyBase64Padding, "padding missing at the end"))
+	}
+	if d.badPad > 0 {
+		a = append(a, anomalyEntry(AnomalyBase64Padding, "%d padding runs of the wrong length", d.badPad))
+	}
+	if d.segments > 1 {
+		a = append(a, anomalyEntry(AnomalyBase64Padding, "padding inside the data (%d groups decoded one after the other)", d.segments))
+	}
+	return a
+}
+
+// error is the first problem, in words, as Errors has always said it.
+func (d *b64Lenient) error() error {
+	switch {
+	case d.err != nil:
+		return d.err
+	case d.stray:
+		return fmt.Errorf("base64: truncated group (one stray character dropped)")
+	case d.junk > 0:
+		return fmt.Errorf("base64: %d characters outside the alphabet skipped", d.junk)
+	case d.segments > 1:
+		return fmt.Errorf("base64: padding inside the data (%d groups decoded one after the other)", d.segments)
+	}
+	return nil
 }
 
 // lenientQP decodes quoted-printable, keeping bad escapes as written.
@@ -886,7 +959,8 @@ func unhex(c byte) byte {
 // decodeText converts a body part to UTF-8: the declared charset when it
 // is known and fits; detection only when none is declared (or the declared
 // one is wrong) and the bytes are not valid UTF-8.
-func (w *walker) decodeText(data []byte, p *enmime.Part, path string, html bool) []byte {
+func (w *walker) decodeText(data []byte, p *enmime.Part, idx int, html bool) []byte {
+	path := w.e.Parts[idx].Part
 	label := strings.Trim(strings.TrimSpace(p.Charset), `"'`)
 	if i := strings.LastIndexByte(label, '='); i >= 0 {
 		label = label[i+1:] // charset="charset=utf-8"
@@ -917,6 +991,7 @@ func (w *walker) decodeText(data []byte, p *enmime.Part, path string, html bool)
 	}
 	enc, _ := charset.Lookup(label)
 	if enc == nil {
+		w.defect(idx, AnomalyCharsetUnknown, "body charset %q", clipString(label, 40))
 		if e2, name := detectCharset(data, html); e2 != nil {
 			w.errorf("part %s: unknown charset %q, detected %s", path, label, name)
 			if s, err := decodeBytes(e2, data); err == nil {

@@ -14,7 +14,9 @@
 // is the one record type of smtpscope; NewJSONEncoder (jsonout.go) is the
 // one writer of its JSON form. What one email may cost (header and body
 // bytes kept, MIME parts and nesting, analysis time) is bounded in
-// limits.go; the record says what was cut or skipped.
+// limits.go; the record says what was cut or skipped. What was malformed
+// (boundaries, header lines, base64, uuencode, conflicting fields) is
+// recorded as anomaly codes on the email and on each part (anomaly.go).
 //
 // # Session file format
 //

@@ -46,11 +46,15 @@ func FuzzParseSession(f *testing.F) {
 
 // FuzzAnalyze: any message bytes give a complete record, never a panic
 // (AnalyzeBytes records internal errors instead of panicking: that would
-// be a bug, so the fuzzer fails on it).
+// be a bug, so the fuzzer fails on it), and every anomaly code in it is
+// a documented one (AnomalyCodes).
 func FuzzAnalyze(f *testing.F) {
 	f.Add([]byte("Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: y\r\n\r\nhi\r\n--b--\r\n"))
 	f.Add([]byte("Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: base64\r\n\r\n8NLJ18XU\r\n"))
 	f.Add([]byte("Content-Disposition: attachment; filename*0*=utf-8''a%C3; filename*1*=%A9.txt\r\n\r\nx"))
+	for _, c := range anomalyCases {
+		f.Add([]byte(c.msg))
+	}
 	a := NewAnalyzer(DefaultOptions())
 	split := NewAnalyzer(DefaultOptions())
 	split.splitAt = 0 // the zero-copy MIME path of large messages, on every input
@@ -64,6 +68,7 @@ func FuzzAnalyze(f *testing.F) {
 					t.Fatalf("panic inside analysis (split path): %s", er)
 				}
 			}
+			checkCodes(t, e)
 		}
 		e := a.AnalyzeBytes(in)
 		for _, er := range e.Errors {
@@ -71,6 +76,7 @@ func FuzzAnalyze(f *testing.F) {
 				t.Fatalf("panic inside analysis: %s", er)
 			}
 		}
+		checkCodes(t, e)
 		if e.Size != int64(len(in)) || len(e.SHA256) != 64 {
 			t.Fatalf("bad record")
 		}

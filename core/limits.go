@@ -8,7 +8,6 @@ package core
 // both are explained in Email.Anomalies. The email is always produced.
 
 import (
-	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -123,10 +122,10 @@ func (w *walker) truncated(t Truncation) {
 	w.e.Flags = appendUnique(w.e.Flags, FlagRecordTruncated)
 }
 
-// anomaly records a condition of the email itself (a limit reached, a
-// structural defect) with its flag.
+// anomaly records a limit reached: an anomaly of the email whose code is
+// also its flag.
 func (w *walker) anomaly(flag, format string, args ...any) {
-	w.e.Anomalies = append(w.e.Anomalies, fmt.Sprintf(format, args...))
+	w.defect(-1, flag, format, args...)
 	w.e.Flags = appendUnique(w.e.Flags, flag)
 }
 

@@ -199,7 +199,7 @@ func TestLinearCPU(t *testing.T) {
 			if !hasFlag(e.Flags, s.flag) || e.ID == "" {
 				t.Fatalf("flags %v anomalies %v", e.Flags, e.Anomalies)
 			}
-			if s.flag == FlagMIMELimit && (len(e.Anomalies) == 0 || len(e.Parts) == 0 || len(e.Parts) > DefaultMaxParts+1) {
+			if s.flag == FlagMIMELimit && (!hasAnomaly(e.Anomalies, AnomalyMIMELimit) || len(e.Parts) == 0 || len(e.Parts) > DefaultMaxParts+1) {
 				t.Errorf("anomalies %v, %d parts", e.Anomalies, len(e.Parts))
 			}
 			c1 := cpuPerOp(func() { an.AnalyzeBytes(small) })
@@ -261,7 +261,7 @@ func TestAnalysisDeadline(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Yara, opts.AnalysisTimeout = sc, 20*time.Millisecond
 	e := NewAnalyzer(opts).AnalyzeBytes(wideMultipartAttachments(5))
-	if !hasFlag(e.Flags, FlagAnalysisTimeout) || len(e.Anomalies) != 1 || !strings.Contains(e.Anomalies[0], "part 2") {
+	if !hasFlag(e.Flags, FlagAnalysisTimeout) || len(e.Anomalies) != 1 || !strings.HasPrefix(e.Anomalies[0], AnomalyAnalysisTimeout+": ") || !strings.Contains(e.Anomalies[0], "part 2") {
 		t.Fatalf("flags %v anomalies %v", e.Flags, e.Anomalies)
 	}
 	if sc.scans != 1 || len(e.Attachments) != 1 || e.SHA256 == "" || e.Subject != "many" {

@@ -199,5 +199,6 @@ func (w *walker) skipFromLine(raw []byte) []byte {
 		return raw
 	}
 	w.e.Flags = appendUnique(w.e.Flags, FlagMboxFrom)
+	w.defect(-1, AnomalyMboxFrom, "%q", clip(bytes.TrimRight(raw[:n], "\r\n"), 80))
 	return unquoteFrom(raw[n:])
 }

@@ -52,9 +52,11 @@ type Email struct {
 	// Flags name conditions an analyst should know about, e.g. "no_354"
 	// (data seen without the server's go-ahead), "bdat", "depth_limit".
 	Flags []string `json:"flags,omitempty"`
-	// Anomalies explain conditions of the email itself in words: a
-	// limit reached (flags "mime_limit", "analysis_timeout") and what was
-	// left unanalysed. The general place for structural defects.
+	// Anomalies are what was malformed or limited in the email as a
+	// whole, each "code" or "code: detail" (anomaly.go): its header block
+	// as written, an mbox From_ line, a limit reached ("mime_limit",
+	// "analysis_timeout", also flags) and what was left unanalysed.
+	// Defects of one MIME part are in that Part's Anomalies.
 	Anomalies []string `json:"anomalies,omitempty"`
 	// Truncated lists the values the record keeps only in part (flag
 	// "record_truncated"); the stored message has every byte.
@@ -131,6 +133,11 @@ type Part struct {
 	Size        int64  `json:"size"` // decoded size
 	Depth       int    `json:"depth"`
 	Parent      string `json:"parent,omitempty"`
+	// Anomalies are what was malformed in this MIME entity, each "code"
+	// or "code: detail" (anomaly.go): its Content-* fields, boundaries,
+	// body encoding; for a message/rfc822 part also the header of the
+	// message it holds.
+	Anomalies []string `json:"anomalies,omitempty"`
 	// Body leaves (inline text, not in attachments) carry the hashes of
 	// their transfer-decoded bytes, and Zeek's when they differ (see
 	// Attachment.ZeekMD5): Zeek logs body parts as files too.

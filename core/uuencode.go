@@ -31,8 +31,10 @@ type UUFile struct {
 	// DataStart is the offset just after the begin line, End the offset
 	// just after the block (its end line, or where it stopped).
 	DataStart, End int
-	// Warnings say what was lenient about the block.
-	Warnings []string
+	// Warnings say what was lenient about the block; Anomalies say it
+	// as anomaly entries (anomaly.go).
+	Warnings  []string
+	Anomalies []string
 }
 
 // isUUEncoding reports whether a Content-Transfer-Encoding names uuencode.
@@ -160,14 +162,16 @@ func decodeUUBlock(b []byte, pos int, text bool, budget int) UUFile {
 		}
 		pos = next
 	}
-	f.End, f.Data, f.Warnings = pos, s.out, s.warnings()
+	f.End, f.Data, f.Warnings, f.Anomalies = pos, s.out, s.warnings(), s.anomalies()
 	switch {
 	case s.cut:
 		f.Warnings = append(f.Warnings, fmt.Sprintf("decoded size capped at %d bytes (the input's size): block cut", budget))
 	case stop != "":
 		f.Warnings = append(f.Warnings, "no end line: block ends at "+stop)
+		f.Anomalies = append(f.Anomalies, anomalyEntry(AnomalyUUNoEnd, "block ends at %s", stop))
 	case !ended:
 		f.Warnings = append(f.Warnings, "no end line: decoded to the end of the data")
+		f.Anomalies = append(f.Anomalies, anomalyEntry(AnomalyUUNoEnd, "decoded to the end of the data"))
 	}
 	if f.Data == nil {
 		f.Data = []byte{}
@@ -235,6 +239,19 @@ func (s *uuState) warnings() []string {
 	return w
 }
 
+func (s *uuState) anomalies() []string {
+	var a []string
+	for _, c := range []struct {
+		n    int
+		code string
+	}{{s.short, AnomalyUUShortLines}, {s.garbage, AnomalyUUExtraChars}, {s.badChar, AnomalyUUBadChars}} {
+		if c.n > 0 {
+			a = append(a, anomalyEntry(c.code, "%d", c.n))
+		}
+	}
+	return a
+}
+
 // UUDecodePart decodes the content of a part declared uuencode: its first
 // block is the part's data; further blocks are returned as extra files.
 func UUDecodePart(content []byte) (first UUFile, extra []UUFile, warn string, err error) {
@@ -260,23 +277,26 @@ func StripUU(text []byte, blocks []UUFile) []byte {
 // uuPart decodes a part declared uuencode: its first block is the part's
 // data (and names it when the header does not); further blocks become
 // attachments of their own, as in a body.
-func (w *walker) uuPart(info *Part, content []byte) []byte {
+// Its anomalies go on the part (w.e.Parts[idx]).
+func (w *walker) uuPart(info *Part, idx int, content []byte) []byte {
 	first, extra, warn, err := UUDecodePart(content)
 	if err != nil {
 		w.errorf("part %s: %v", info.Part, err)
+		w.defect(idx, AnomalyUUNoBegin, "")
 		return content
 	}
 	if info.Filename == "" {
 		info.Filename = first.Name
 	}
 	w.uuWarnings(info.Part, first.Warnings, warn)
-	w.uuFiles(*info, extra)
+	w.uuAnomalies(idx, first)
+	w.uuFiles(*info, idx, extra)
 	return first.Data
 }
 
 // uuBody records the uuencoded blocks of a plain-text body part as
 // attachments and returns the text without their encoded lines.
-func (w *walker) uuBody(info Part, data []byte) []byte {
+func (w *walker) uuBody(info Part, idx int, data []byte) []byte {
 	if !bytes.Contains(data, []byte("begin ")) {
 		return data
 	}
@@ -285,15 +305,15 @@ func (w *walker) uuBody(info Part, data []byte) []byte {
 	if len(blocks) == 0 {
 		return data
 	}
-	w.uuFiles(info, blocks)
+	w.uuFiles(info, idx, blocks)
 	return StripUU(data, blocks)
 }
 
 // uuFiles records blocks found in part info as attachments "P!name"
 // ("P!uuencoded-N" for the Nth block when it has no name) with parent P,
 // through the same path as any attachment (hashes, type, zip members,
-// YARA, archiving).
-func (w *walker) uuFiles(info Part, files []UUFile) {
+// YARA, archiving). Their anomalies go on part info (w.e.Parts[idx]).
+func (w *walker) uuFiles(info Part, idx int, files []UUFile) {
 	for i, f := range files {
 		seg := f.Name
 		if seg == "" {
@@ -305,7 +325,15 @@ func (w *walker) uuFiles(info Part, files []UUFile) {
 			Size: int64(len(f.Data)), Depth: info.Depth, Parent: info.Part,
 		}
 		w.uuWarnings(at.Part, f.Warnings, "")
+		w.uuAnomalies(idx, f)
 		w.attachment(at, f.Data, ZeekHashes{}) // Zeek hashes the part, not the decoded block
+	}
+}
+
+// uuAnomalies records a block's anomalies, naming the block.
+func (w *walker) uuAnomalies(idx int, f UUFile) {
+	for _, a := range f.Anomalies {
+		w.note(idx, fmt.Sprintf("%s (block %q)", a, clipString(f.Name, 60)))
 	}
 }
 

@@ -424,7 +424,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	if encrypted {
 		has = append(has, "encrypted")
 	}
-	if len(e.Session.Anomalies) > 0 {
+	if anomalous(e) {
 		has = append(has, "anomaly")
 	}
 	b.kw(fHas, has...)
@@ -466,6 +466,13 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		UID:      validUTF8(e.Session.UID),
 	})
 	return b
+}
+
+// anomalous reports whether the email's session, the email or any of
+// its parts recorded an anomaly (has:anomaly).
+func anomalous(e *core.Email) bool {
+	return len(e.Session.Anomalies) > 0 || len(e.Anomalies) > 0 ||
+		slices.ContainsFunc(e.Parts, func(p core.Part) bool { return len(p.Anomalies) > 0 })
 }
 
 func maps(m map[string]string) map[string]string {
