@@ -371,13 +371,18 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		addYara(a.YARA)
 		b.kw(fHash, a.MD5, a.SHA1, a.SHA256, a.ZeekMD5, a.ZeekSHA1, a.ZeekSHA256, a.TLSH)
 		b.ssdeep(a.SSDeep)
-		if a.Filename != "" {
+		// The name as saved (last path component) and, when it differs,
+		// the name as written ("C:\\TEMP\\x.png", "../../x.exe").
+		for _, name := range []string{a.Filename, a.FilenameRaw} {
+			if name == "" {
+				continue
+			}
 			if names.Len() < maxBody {
-				names.WriteString(truncUTF8(a.Filename, maxValue))
+				names.WriteString(truncUTF8(name, maxValue))
 				names.WriteByte('\n')
 			}
-			b.kw(fFilename, a.Filename)
-			b.kw(fExt, fileExt(a.Filename))
+			b.kw(fFilename, name)
+			b.kw(fExt, fileExt(name))
 		}
 		b.kw(fType, a.DetectedType)
 		b.kw(fCType, a.ContentType)
