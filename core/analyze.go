@@ -355,8 +355,7 @@ func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 		isAttachment := p.Disposition == "attachment" || name != ""
 		if !isAttachment && (ct == "text/plain" || ct == "text/html") {
 			bp := &w.e.Parts[idx]
-			bp.MD5, bp.SHA1, bp.SHA256 = hashes(data)
-			bp.ZeekHashes = zeekHashes(zeek, data)
+			bp.MD5, bp.SHA1, bp.SHA256, bp.ZeekHashes = hashesWith(data, zeek)
 			html := ct == "text/html"
 			if !html {
 				data = w.uuBody(info, idx, data) // embedded blocks become attachments
@@ -381,7 +380,7 @@ func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 			}
 			return
 		}
-		w.attachment(info, data, zeekHashes(zeek, data))
+		w.attachment(info, data, zeek)
 		if isMessageType(ct) {
 			if depth+1 > w.a.opts.MaxDepth {
 				if !w.hitDepth {
@@ -477,13 +476,13 @@ func (w *walker) iocsFrom(key, source string, text []byte) {
 }
 
 // attachment records one non-body part, and the members of a zip.
-func (w *walker) attachment(info Part, data []byte, zeek ZeekHashes) {
+func (w *walker) attachment(info Part, data, zeek []byte) {
 	at := Attachment{
 		Filename: info.Filename, FilenameRaw: info.FilenameRaw, ContentType: info.ContentType, Size: int64(len(data)),
-		ZeekHashes:  zeek,
 		Disposition: info.Disposition, ContentID: info.ContentID, Part: info.Part,
 		Depth: info.Depth, Parent: info.Parent,
 	}
+	at.MD5, at.SHA1, at.SHA256, at.ZeekHashes = hashesWith(data, zeek)
 	w.addAttachment(at, data)
 	if w.a.opts.Unzip && isZip(data) && !w.expired("unzip of part "+info.Part) {
 		w.unzip(info, data)
@@ -493,7 +492,9 @@ func (w *walker) attachment(info Part, data []byte, zeek ZeekHashes) {
 
 // addAttachment hashes, types and scans one attachment and records it.
 func (w *walker) addAttachment(at Attachment, data []byte) {
-	at.MD5, at.SHA1, at.SHA256 = hashes(data)
+	if at.SHA256 == "" { // not hashed by the caller
+		at.MD5, at.SHA1, at.SHA256 = hashes(data)
+	}
 	if int64(len(data)) <= w.a.opts.FuzzyMaxBytes {
 		at.SSDeep, at.TLSH = FuzzyHashes(data)
 	}

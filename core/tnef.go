@@ -383,5 +383,5 @@ func (w *walker) tnefMember(m Part, a TNEFAttachment) {
 	if a.Err != "" {
 		w.errorf("part %s: tnef: %s", m.Part, a.Err)
 	}
-	w.attachment(m, a.Data, ZeekHashes{}) // Zeek sees no member of a container
+	w.attachment(m, a.Data, nil) // Zeek sees no member of a container
 }

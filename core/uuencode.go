@@ -326,7 +326,7 @@ func (w *walker) uuFiles(info Part, idx int, files []UUFile) {
 		}
 		w.uuWarnings(at.Part, f.Warnings, "")
 		w.uuAnomalies(idx, f)
-		w.attachment(at, f.Data, ZeekHashes{}) // Zeek hashes the part, not the decoded block
+		w.attachment(at, f.Data, nil) // Zeek hashes the part, not the decoded block
 	}
 }
 

@@ -1,6 +1,13 @@
 package core
 
-import "bytes"
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+)
 
 // zeekContent returns the bytes Zeek's MIME analyzer hands to file
 // analysis for a leaf part whose raw (transfer-encoded) content is raw, or
@@ -23,23 +30,26 @@ func zeekContent(raw []byte, enc string, inMultipart bool) []byte {
 		}
 		return bytes.Clone(raw) // decoded by us, passed through by Zeek
 	}
-	lines := bytes.Split(raw, []byte("\n"))
-	if !inMultipart && len(lines[len(lines)-1]) == 0 {
-		lines = lines[:len(lines)-1] // the message's last line break
+	if !inMultipart && raw[len(raw)-1] == '\n' {
+		raw = raw[:len(raw)-1] // the message's last line break
 	}
 	out := make([]byte, 0, len(raw)+2)
-	for i, l := range lines {
+	for rest := raw; ; {
+		l, more, found := bytes.Cut(rest, []byte("\n"))
 		l = bytes.TrimSuffix(l, []byte("\r"))
 		if enc == "quoted-printable" {
 			out = zeekQPLine(out, l)
-			continue
+		} else {
+			out = append(out, l...)
+			if found || !inMultipart {
+				out = append(out, '\r', '\n')
+			}
 		}
-		out = append(out, l...)
-		if i < len(lines)-1 || !inMultipart {
-			out = append(out, '\r', '\n')
+		if !found {
+			return out
 		}
+		rest = more
 	}
-	return out
 }
 
 // zeekQPLine appends one quoted-printable line decoded as Zeek does.
@@ -64,13 +74,37 @@ func zeekQPLine(out, l []byte) []byte {
 	return append(out, '\r', '\n')
 }
 
-// zeekHashes are Zeek's hashes of a part whose decoded bytes are data,
-// when they differ from data's.
-func zeekHashes(zeek, data []byte) ZeekHashes {
-	if zeek == nil || bytes.Equal(zeek, data) {
-		return ZeekHashes{}
+// hashesWith returns the hashes of a part's decoded bytes and Zeek's
+// hashes of it when they differ (zeek: zeekContent's bytes, nil when the
+// same). Zeek's bytes are most often the decoded bytes plus a final CRLF:
+// data is then hashed once and the hash states are cloned for the suffix.
+func hashesWith(data, zeek []byte) (md5s, sha1s, sha256s string, z ZeekHashes) {
+	if len(zeek) > len(data) && bytes.HasPrefix(zeek, data) {
+		return hashesSuffix(data, zeek[len(data):])
 	}
-	var z ZeekHashes
-	z.ZeekMD5, z.ZeekSHA1, z.ZeekSHA256 = hashes(zeek)
-	return z
+	md5s, sha1s, sha256s = hashes(data)
+	if zeek != nil && !bytes.Equal(zeek, data) {
+		z.ZeekMD5, z.ZeekSHA1, z.ZeekSHA256 = hashes(zeek)
+	}
+	return md5s, sha1s, sha256s, z
+}
+
+// hashesSuffix hashes data and data+suffix, reading data once.
+func hashesSuffix(data, suffix []byte) (md5s, sha1s, sha256s string, z ZeekHashes) {
+	hs := [3]hash.Hash{md5.New(), sha1.New(), sha256.New()}
+	var base, ext [3]string
+	for i, h := range hs {
+		h.Write(data)
+		c, err := h.(hash.Cloner).Clone()
+		base[i] = hex.EncodeToString(h.Sum(nil))
+		if err != nil { // the standard hashes always clone
+			h.Write(suffix)
+			ext[i] = hex.EncodeToString(h.Sum(nil))
+			continue
+		}
+		c.Write(suffix)
+		ext[i] = hex.EncodeToString(c.Sum(nil))
+	}
+	z = ZeekHashes{ZeekMD5: ext[0], ZeekSHA1: ext[1], ZeekSHA256: ext[2]}
+	return base[0], base[1], base[2], z
 }

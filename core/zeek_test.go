@@ -72,3 +72,28 @@ func FuzzZeekContent(f *testing.F) {
 		}
 	})
 }
+
+// TestHashesWith: hashing the shared prefix once gives the same hashes as
+// hashing both byte strings in full.
+func TestHashesWith(t *testing.T) {
+	for _, c := range []struct{ data, zeek string }{
+		{"body", ""}, {"body", "body"}, {"body", "body\r\n"}, {"", "\r\n"}, {"body", "other\r\n"}, {"body\r\n", "body"},
+	} {
+		var zeek []byte
+		if c.zeek != "" {
+			zeek = []byte(c.zeek)
+		}
+		m, s1, s2, z := hashesWith([]byte(c.data), zeek)
+		wm, ws1, ws2 := hashes([]byte(c.data))
+		if m != wm || s1 != ws1 || s2 != ws2 {
+			t.Errorf("%q: data hashes differ", c.data)
+		}
+		var wz ZeekHashes
+		if zeek != nil && c.zeek != c.data {
+			wz.ZeekMD5, wz.ZeekSHA1, wz.ZeekSHA256 = hashes(zeek)
+		}
+		if z != wz {
+			t.Errorf("%q/%q: zeek hashes %+v, want %+v", c.data, c.zeek, z, wz)
+		}
+	}
+}
