@@ -14,6 +14,11 @@
 // duplicate claim). A submission sent but not yet recorded when the
 // process dies is sent again: ACE may receive duplicates, never fewer.
 //
+// Memory: a claim holds one copy of each message. The session file is
+// parsed and hashed in one streaming read and copied into the store (or
+// review/) by a second read checked against that hash; a submission's
+// body streams the stored session file and email (ace.Encode).
+//
 // Raw emails come from Maildirs (new/ watched, processed files moved to
 // cur/ with ":2,") and directories of .eml files (ingested files
 // remembered in the database), through IngestRaw, with or without a

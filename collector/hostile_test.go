@@ -7,7 +7,8 @@ package collector_test
 // is asserted:
 //
 //   - peak RSS stays under 3x the largest message plus the footprint of
-//     the same command on a tiny session (the Go runtime, bbolt, the index);
+//     the same command on a tiny session (the Go runtime, bbolt, the index)
+//     and a fixed allowance for what does not scale (rssAllowance);
 //   - CPU time grows linearly: four times the input costs well under
 //     eight times the CPU (a quadratic step costs sixteen);
 //   - no loop and no loss: every email is stored with its exact bytes and
@@ -204,14 +205,28 @@ func tail(s string, n int) string {
 	return s
 }
 
-// checkRSS asserts peak RSS under 3x the largest message over the baseline.
+// rssAllowance is what peak RSS may exceed baseline + 3x the largest
+// message by, whatever the message's size. It is not a copy of the
+// message (the ingest path holds one: the session file is streamed, the
+// submission body read from the stored files): it is what does not scale
+// with the message. The Go runtime's heap goal (GOGC=100) lets garbage
+// grow to the size of the live heap before a collection, and analysis has
+// fixed budgets that a small message can fill (4 MB of body_text and of
+// body_html kept and their JSON, the part readers of up to max_parts MIME
+// parts, zip extraction buffers). Measured: at most ~6 MB beyond 3x (a
+// wide multipart of 0.9 MB, an 8 MB one-line HTML body); 16 MB leaves
+// room for a noisy machine.
+const rssAllowance = 16 << 20
+
+// checkRSS asserts peak RSS under 3x the largest message over the
+// baseline, plus rssAllowance.
 func checkRSS(t *testing.T, u, base childUsage, largest int) {
 	t.Helper()
-	limit := base.MaxRSS + 3*int64(largest)
+	limit := base.MaxRSS + 3*int64(largest) + rssAllowance
 	t.Logf("peak RSS %.1f MB (baseline %.1f MB, largest message %.1f MB, limit %.1f MB); CPU %s",
 		mb(u.MaxRSS), mb(base.MaxRSS), mb(int64(largest)), mb(limit), u.CPU)
 	if u.MaxRSS > limit {
-		t.Errorf("peak RSS %.1f MB > %.1f MB (baseline + 3x the largest message)", mb(u.MaxRSS), mb(limit))
+		t.Errorf("peak RSS %.1f MB > %.1f MB (baseline + 3x the largest message + %.0f MB)", mb(u.MaxRSS), mb(limit), mb(rssAllowance))
 	}
 }
 

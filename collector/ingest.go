@@ -90,43 +90,125 @@ func (c *Collector) claim(spool, name string) (*ingested, error) {
 	if st.Size() > limit {
 		return c.moveToReview(spool, name, st, fmt.Sprintf("%s: %d bytes, larger than the %d byte limit", path, st.Size(), limit))
 	}
-	data, err := readNoFollow(path, limit)
+	f, err := openNoFollow(path)
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(data)) > limit {
+	defer f.Close()
+	src := &spoolFile{f: f, path: path, limit: limit}
+	sess, perr, err := src.parse(name, st.ModTime())
+	if err != nil {
+		return nil, err
+	}
+	if src.size > limit {
 		return c.moveToReview(spool, name, st, fmt.Sprintf("%s: grew beyond the %d byte limit while read", path, limit))
 	}
-	sum := sha256.Sum256(data)
-	sha := hex.EncodeToString(sum[:])
-
-	if key, ok := c.store.claimed(name, sha); ok {
+	if key, ok := c.store.claimed(name, src.sha); ok {
 		// Committed before a crash (or the same file delivered twice).
 		c.store.addMetaCount("dup_claims", 1)
 		c.metrics.duplicates.Inc()
 		c.log.Info("session already stored; releasing spool entry", "file", name, "session", key)
 		return &ingested{duplicate: true}, c.release(spool, name)
 	}
-
-	sess, perr := parseSession(data, name, st.ModTime())
 	if perr != nil {
-		return c.toReview(spool, name, data, perr.Error())
+		return c.toReview(spool, name, src, perr.Error())
 	}
 	if len(sess.Messages) == 0 && len(sess.Events) == 0 {
-		return c.toReview(spool, name, data, fmt.Sprintf("%s: no SMTP transcript found (%d bytes)", name, len(data)))
+		return c.toReview(spool, name, src, fmt.Sprintf("%s: no SMTP transcript found (%d bytes)", name, src.size))
 	}
-	ing, err := c.storeSession(name, data, sha, st.ModTime(), sess)
+	ing, err := c.storeSession(name, src, st.ModTime(), sess)
 	if err != nil {
 		return nil, err
 	}
 	return ing, c.release(spool, name)
 }
 
-// readNoFollow reads a regular file without following a symlink (the
+// spoolFile is a claimed session file, open. It is read once to be
+// parsed and hashed together (parse), then again for each copy
+// (copyTo), checked against that hash: the session's bytes are never
+// held in memory beside its messages, and what is stored is what was
+// parsed.
+type spoolFile struct {
+	f     *os.File
+	path  string
+	limit int64
+	size  int64  // bytes read by parse (limit+1: larger than the limit)
+	sha   string // hex sha256 of those bytes
+}
+
+// parse parses the file (perr: the parser's verdict) and hashes it;
+// err is a failure to read it.
+func (sf *spoolFile) parse(name string, mtime time.Time) (sess *core.Session, perr, err error) {
+	st, err := sf.f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	h := sha256.New()
+	r := &countingReader{r: io.TeeReader(io.NewSectionReader(sf.f, 0, sf.limit+1), h)}
+	sess, perr = parseSession(r, name, mtime, min(st.Size(), sf.limit))
+	if _, err := io.Copy(io.Discard, r); err != nil { // what the parser left
+		return nil, nil, err
+	}
+	if r.err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", sf.path, r.err)
+	}
+	sf.size, sf.sha = r.n, hex.EncodeToString(h.Sum(nil))
+	return sess, perr, nil
+}
+
+// copyTo writes the file's bytes to w; they must be the bytes parse read.
+func (sf *spoolFile) copyTo(w io.Writer) error {
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.NewSectionReader(sf.f, 0, sf.size+1))
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", sf.path, err)
+	}
+	if n != sf.size || hex.EncodeToString(h.Sum(nil)) != sf.sha {
+		return fmt.Errorf("%s changed while it was claimed (%d bytes, then %d); left in the spool", sf.path, sf.size, n)
+	}
+	return nil
+}
+
+// countingReader counts what r yields and keeps its first error other
+// than EOF.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// openNoFollow opens a regular file without following a symlink (the
 // spool is written by another program; a file replaced by a link after
 // the Lstat must not make us read elsewhere).
-func readNoFollow(path string, limit int64) ([]byte, error) {
+func openNoFollow(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// readNoFollow reads a regular file (openNoFollow) of at most limit
+// bytes (limit+1 when it is larger).
+func readNoFollow(path string, limit int64) ([]byte, error) {
+	f, err := openNoFollow(path)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +216,6 @@ func readNoFollow(path string, limit int64) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	// Read into a buffer of the file's size (plus one byte to see growth):
 	// io.ReadAll's doubling would hold up to twice a large session.
@@ -153,15 +232,16 @@ func readNoFollow(path string, limit int64) ([]byte, error) {
 	return append(buf, rest...), err
 }
 
-// parseSession runs core's parser, turning a panic (a parser bug on
-// hostile input) into an error so the file goes to review/.
-func parseSession(data []byte, name string, mtime time.Time) (s *core.Session, err error) {
+// parseSession runs core's parser on an input of about size bytes,
+// turning a panic (a parser bug on hostile input) into an error so the
+// file goes to review/.
+func parseSession(r io.Reader, name string, mtime time.Time, size int64) (s *core.Session, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("%s: parser panic: %v", name, r)
 		}
 	}()
-	return core.ParseSession(bytes.NewReader(data), name, mtime)
+	return core.ParseSessionSize(r, name, mtime, size)
 }
 
 // release removes a committed spool entry: the session file first, then
@@ -233,16 +313,16 @@ func reviewName(dir, name string) (string, error) {
 // toReview quarantines an unparsable session file: a copy of its bytes in
 // DATA/review/<name> and the reason in DATA/review/<name>.error, recorded
 // in the database, then releases the spool entry.
-func (c *Collector) toReview(spool, name string, data []byte, reason string) (*ingested, error) {
+func (c *Collector) toReview(spool, name string, src *spoolFile, reason string) (*ingested, error) {
 	dir := filepath.Join(c.store.dir, ReviewDir)
 	rname, err := reviewName(dir, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.store.fw.write(filepath.Join(dir, rname), data, time.Time{}); err != nil {
+	if err := c.store.fw.writeWith(filepath.Join(dir, rname), src.copyTo, time.Time{}); err != nil {
 		return nil, err
 	}
-	return c.reviewed(spool, name, rname, int64(len(data)), reason)
+	return c.reviewed(spool, name, rname, src.size, reason)
 }
 
 // moveToReview quarantines a spool entry that is not read (too large, or
@@ -296,8 +376,9 @@ func (c *Collector) reviewed(spool, name, rname string, size int64, reason strin
 
 // storeSession writes the session file, every email and its attachments,
 // then commits everything to the queue in one transaction.
-func (c *Collector) storeSession(name string, data []byte, sha string, mtime time.Time, sess *core.Session) (*ingested, error) {
+func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, sess *core.Session) (*ingested, error) {
 	s := c.store
+	sha := src.sha
 	now := time.Now().UTC()
 	defer c.inflight.release(sha)
 	key := fileName(name)
@@ -306,11 +387,10 @@ func (c *Collector) storeSession(name string, data []byte, sha string, mtime tim
 		c.inflight.take("session\x00"+key, sha)
 	}
 	sessRel := SessionsDir + "/" + dayDir(now) + "/" + key
-	if err := s.fw.write(s.Path(sessRel), data, mtime); err != nil {
+	if err := s.fw.writeWith(s.Path(sessRel), src.copyTo, mtime); err != nil {
 		return nil, err
 	}
-	size := int64(len(data))
-	data = nil // stored: the garbage collector may take it during the analysis
+	size := src.size
 	sess.Info.File = sessRel
 
 	emails := c.analyze(sess)

@@ -338,12 +338,12 @@ func (r *groupRunner) attempt(id string) {
 	if n == nil {
 		return
 	}
-	body, ctype, err := r.build(id)
+	body, err := r.build(id)
 	var uuid string
 	if err == nil {
 		// not canceled by shutdown: an in-flight submission finishes
 		// (bounded by the client timeout) so its uuid is recorded.
-		uuid, err = r.client.SubmitEncoded(context.Background(), n.url, body, ctype)
+		uuid, err = r.client.SubmitEncoded(context.Background(), n.url, body)
 		if ace.NodeFailure(err) {
 			r.nodeFailed(n, err)
 		} else {
@@ -420,40 +420,42 @@ func (r *groupRunner) attempt(id string) {
 	c.submissionChanged(st)
 }
 
-// build makes the multipart body of an email's submission from the store.
-func (r *groupRunner) build(id string) ([]byte, string, error) {
+// build encodes an email's submission from the store: the record is
+// read, the session file and the email are streamed from their files
+// when the body is sent (never held in memory).
+func (r *groupRunner) build(id string) (*ace.Body, error) {
 	s := r.c.store
 	rec, err := s.Record(id)
 	if err != nil {
-		return nil, "", &ace.Error{Message: "reading record: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
+		return nil, &ace.Error{Message: "reading record: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
+	}
+	m, err := s.Email(id)
+	if err != nil {
+		return nil, &ace.Error{Message: "reading email: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
 	}
 	if rec.Session.Time.IsZero() {
-		// raw emails (no session): the event time is their arrival
-		if m, err := s.Email(id); err == nil {
-			rec.Session.Time = m.Time
-		}
-	}
-	raw, err := s.Raw(id)
-	if err != nil {
-		return nil, "", &ace.Error{Message: "reading email: " + err.Error(), Permanent: errors.Is(err, os.ErrNotExist)}
+		rec.Session.Time = m.Time // raw emails (no session): the event time is their arrival
 	}
 	sessName := ""
 	var files []ace.File
-	if sm, data, err := s.SessionFile(id); err == nil {
+	if m.Session != "" {
+		sm, err := s.Session(m.Session)
+		if err != nil {
+			return nil, &ace.Error{Message: "reading session: " + err.Error()}
+		}
 		sessName = ace.SafeName(sm.Name)
-		files = append(files, ace.File{Name: sessName, Data: data})
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, "", &ace.Error{Message: "reading session file: " + err.Error()}
+		files = append(files, ace.File{Name: sessName, Path: s.Path(sm.File)})
 	}
-	files = append(files, ace.File{Name: ace.EmailFileName(rec), Data: raw})
+	files = append(files, ace.File{Name: ace.EmailFileName(rec), Path: s.Path(m.EML)})
 	tmpl := ace.Template{Tool: r.sub.Tool, ToolInstance: r.sub.ToolInstance, Type: r.sub.Type,
 		Description: r.sub.Description, Queue: r.sub.Queue, Instructions: r.sub.Instructions}
 	sub := &ace.Submission{Analysis: ace.BuildAnalysis(rec, sessName, r.cfg.CompanyID, tmpl), Files: files}
-	body, ctype, err := ace.Encode(sub)
+	body, err := ace.Encode(sub)
 	if err != nil {
-		return nil, "", &ace.Error{Message: "encoding: " + err.Error(), Permanent: true}
+		// a stored file that is gone will not come back
+		return nil, &ace.Error{Message: "encoding: " + err.Error(), Permanent: errors.Is(err, os.ErrNotExist)}
 	}
-	return body, ctype, nil
+	return body, nil
 }
 
 func (r *groupRunner) stuckCount() int64 {

@@ -40,6 +40,16 @@ func FuzzParseSession(f *testing.F) {
 		if total > 2*len(in)+2 {
 			t.Fatalf("messages (%d bytes) larger than the input allows (%d)", total, len(in))
 		}
+		// The size hint only changes how message buffers are allocated.
+		sized, err := ParseSessionSize(bytes.NewReader(in), "fuzz-session", time.Unix(0, 0), int64(len(in)))
+		if err != nil || len(sized.Messages) != len(s.Messages) {
+			t.Fatalf("with the size hint: %v, %d messages (%d without)", err, len(sized.Messages), len(s.Messages))
+		}
+		for i, m := range sized.Messages {
+			if !bytes.Equal(m.Data, s.Messages[i].Data) {
+				t.Fatalf("message %d differs with the size hint", i)
+			}
+		}
 		NewAnalyzer(DefaultOptions()).SessionEmails(s)
 	})
 }

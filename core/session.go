@@ -114,6 +114,14 @@ func ParseSession(r io.Reader, name string, mtime time.Time) (*Session, error) {
 	return parseSession(r, name, mtime, 0)
 }
 
+// ParseSessionSize is ParseSession for an input of size bytes (a hint:
+// 0 for unknown). A large message is then collected in one buffer sized
+// by what is left of the input instead of being assembled from blocks
+// at the end, which would hold it twice.
+func ParseSessionSize(r io.Reader, name string, mtime time.Time, size int64) (*Session, error) {
+	return parseSession(r, name, mtime, max(size, 0))
+}
+
 // parseSession parses with the input's size, when known, as a hint for
 // sizing message buffers.
 func parseSession(r io.Reader, name string, mtime time.Time, size int64) (*Session, error) {
@@ -516,6 +524,9 @@ func (p *sessionParser) rawBlock(l []byte, inData bool) error {
 		mb.m.Flags = append(mb.m.Flags, FlagBDAT)
 		p.cur = mb
 		p.anomaly("@raw block with no BDAT or DATA before it")
+	}
+	if p.size > 0 {
+		mb.data.expect(n, p.size-p.consumed)
 	}
 	got, err := mb.data.ReadFrom(io.LimitReader(p.br, n))
 	p.consumed += got
@@ -1107,6 +1118,18 @@ func (c *chunkBuffer) Write(b []byte) {
 		*last = append(*last, b[:room]...)
 		b = b[room:]
 		c.n += room
+	}
+}
+
+// expect prepares for n bytes to come (an @raw block) when left bytes of
+// the input remain: a large block that starts the message is read into
+// one buffer of its exact size, so the message is never assembled from
+// chunks (which would hold it twice). A block larger than what the input
+// holds (a lying count) changes nothing.
+func (c *chunkBuffer) expect(n, left int64) {
+	if c.n == 0 && n > chunkSize && n <= left && n < 1<<31-1<<26 {
+		c.blocks = [][]byte{make([]byte, 0, n)}
+		c.hint = 0
 	}
 }
 

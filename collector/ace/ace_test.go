@@ -94,15 +94,15 @@ func TestSafeName(t *testing.T) {
 func TestEncodeMultipart(t *testing.T) {
 	s := &Submission{Analysis: BuildAnalysis(testRecord(), "CX1", 0, Template{}),
 		Files: []File{{Name: "CX1", Data: []byte("session")}, {Name: "CX1.0.email.rfc822", Data: []byte("email")}}}
-	body, ctype, err := Encode(s)
+	body, err := Encode(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, params, err := mime.ParseMediaType(ctype)
+	_, params, err := mime.ParseMediaType(body.ContentType)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	mr := multipart.NewReader(body.Open(), params["boundary"])
 	var names, files []string
 	for {
 		p, err := mr.NextPart()
@@ -330,10 +330,11 @@ func FuzzParseEventTime(f *testing.F) {
 // answer (never panic) and store only what it accepted.
 func FuzzSinkSubmit(f *testing.F) {
 	s := &Submission{Analysis: BuildAnalysis(testRecord(), "CX1", 0, Template{}), Files: []File{{Name: "CX1", Data: []byte("x")}}}
-	body, ctype, _ := Encode(s)
-	_, params, _ := mime.ParseMediaType(ctype)
+	body, _ := Encode(s)
+	_, params, _ := mime.ParseMediaType(body.ContentType)
 	boundary := params["boundary"]
-	f.Add(body)
+	encoded, _ := io.ReadAll(body.Open())
+	f.Add(encoded)
 	f.Add([]byte("--" + boundary + "--\r\n"))
 	f.Add([]byte("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../../x\"\r\n\r\nabc\r\n--" + boundary + "--\r\n"))
 	dir := f.TempDir()

@@ -1,7 +1,6 @@
 package ace
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
@@ -87,6 +84,9 @@ type Error struct {
 	// RetryAfter is the delay the Retry-After header of a 429 or 503
 	// answer asked for (0: none).
 	RetryAfter time.Duration
+	// Local: the request failed on this side (its body's files could
+	// not be read), which says nothing about the node.
+	Local bool
 }
 
 func (e *Error) Error() string {
@@ -107,7 +107,7 @@ func IsPermanent(err error) bool {
 // timeout, a redirect (refused), HTTP 429 or any 5xx.
 func NodeFailure(err error) bool {
 	var e *Error
-	if !errors.As(err, &e) || e.Permanent {
+	if !errors.As(err, &e) || e.Permanent || e.Local {
 		return false
 	}
 	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 300 && e.Status < 400 || e.Status >= 500
@@ -174,6 +174,11 @@ func permanent(node string, err error) *Error {
 // caller's to judge.
 func (c *Client) do(req *http.Request, node string, limit int64) (int, []byte, error) {
 	resp, err := c.http.Do(req)
+	if be, ok := errors.AsType[*bodyError](err); ok {
+		e := nodeError(node, 0, "reading the submission: "+be.Error())
+		e.Local, e.Permanent = true, errors.Is(be, os.ErrNotExist)
+		return 0, nil, e
+	}
 	if err != nil {
 		return 0, nil, nodeError(node, 0, cleanErr(err))
 	}
@@ -230,53 +235,27 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return min(t.Sub(now), maxRetryAfter)
 }
 
-// Encode builds the multipart body of s; it returns the body and its
-// content type.
-func Encode(s *Submission) ([]byte, string, error) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	js, err := json.Marshal(s.Analysis)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := mw.WriteField("analysis", string(js)); err != nil {
-		return nil, "", err
-	}
-	for _, f := range s.Files {
-		h := make(textproto.MIMEHeader)
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, f.Name))
-		h.Set("Content-Type", "application/octet-stream")
-		w, err := mw.CreatePart(h)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := w.Write(f.Data); err != nil {
-			return nil, "", err
-		}
-	}
-	if err := mw.Close(); err != nil {
-		return nil, "", err
-	}
-	return buf.Bytes(), mw.FormDataContentType(), nil
-}
-
 // Submit posts s to node's /api/analysis/submit and returns the uuid ACE
 // gave the analysis. Failures are *Error; HTTP 400 is permanent.
 func (c *Client) Submit(ctx context.Context, node string, s *Submission) (string, error) {
-	body, ctype, err := Encode(s)
+	body, err := Encode(s)
 	if err != nil {
-		return "", &Error{Node: node, Message: "encode: " + err.Error(), Permanent: true}
+		return "", &Error{Node: RedactURL(node), Message: "encode: " + err.Error(), Permanent: true}
 	}
-	return c.SubmitEncoded(ctx, node, body, ctype)
+	return c.SubmitEncoded(ctx, node, body)
 }
 
-// SubmitEncoded posts an already encoded body (see Encode).
-func (c *Client) SubmitEncoded(ctx context.Context, node string, body []byte, ctype string) (string, error) {
-	req, err := c.newRequest(ctx, http.MethodPost, strings.TrimRight(node, "/")+"/api/analysis/submit", bytes.NewReader(body))
+// SubmitEncoded posts an already encoded body (see Encode) with its exact
+// Content-Length; the body is read from its files as it is sent, and
+// again (GetBody) when net/http retries the request.
+func (c *Client) SubmitEncoded(ctx context.Context, node string, body *Body) (string, error) {
+	req, err := c.newRequest(ctx, http.MethodPost, strings.TrimRight(node, "/")+"/api/analysis/submit", nil)
 	if err != nil {
 		return "", permanent(node, err)
 	}
-	req.Header.Set("Content-Type", ctype)
+	req.Body, req.ContentLength = body.Open(), body.Length
+	req.GetBody = func() (io.ReadCloser, error) { return body.Open(), nil }
+	req.Header.Set("Content-Type", body.ContentType)
 	status, rb, err := c.do(req, node, 1<<20)
 	switch {
 	case err != nil:

@@ -1,5 +1,7 @@
 // Package ace owns smtpscope's side of ACE's HTTP API: building the
-// submission ACE's SMTP collector makes for one email (BuildAnalysis), the
+// submission ACE's SMTP collector makes for one email (BuildAnalysis), its
+// multipart body (Encode: files given by path are streamed from disk
+// when sent, with an exact Content-Length, never held in memory), the
 // client that posts it to a node (Client: ping, submit, TLS, API key), and
 // Sink, a small ACE-API-compatible receiver used by `smtpscope ace-sink`,
 // the demo and the tests. It validates submissions the way ACE's

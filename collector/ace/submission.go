@@ -59,10 +59,13 @@ type Analysis struct {
 	Instructions string         `json:"instructions"`
 }
 
-// File is one file part of a submission (multipart name "file").
+// File is one file part of a submission (multipart name "file"): its
+// content is Data or, when Path is set, the file at Path, read only while
+// the body is sent (see Body).
 type File struct {
 	Name string // the filename; equals a file observable's value
 	Data []byte
+	Path string
 }
 
 // Submission is what one POST to /api/analysis/submit carries.
