@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smtpscope/smtpscope/collector/mtatest"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 	"github.com/smtpscope/smtpscope/core"
 )
 

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector/capture"
-	"github.com/smtpscope/smtpscope/collector/mtatest"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 	"github.com/smtpscope/smtpscope/core"
 )
 
