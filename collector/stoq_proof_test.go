@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smtpscope/smtpscope/collector/mtatest"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 // TestProcStoqMaildirPostfix is the proof of stoQ parity: mail delivered

@@ -272,7 +272,9 @@ func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 	if len(raw) >= w.a.splitAt {
 		root, owned = splitMIME(raw[:scan.cut], w.scanLimits()), false
 	} else {
-		for _, b := range scan.unclosed { // closed for the parser (scanMIME)
+		// enmime's cost for unclosed nested multiparts grows exponentially
+		// with their depth: scanMIME closed them for it (enmime.go).
+		for _, b := range scan.unclosed {
 			w.errorf("mime%s: boundary %q was not closed", at(prefix), clipString(b, 80))
 		}
 		var err error
@@ -280,18 +282,23 @@ func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 			w.errorf("mime%s: %v", at(prefix), err)
 		}
 		if root == nil || childlessMultipart(root) {
-			// enmime gave up on the message, or dropped the body of a
-			// multipart whose boundary never occurs: our own splitter
-			// keeps such a body as one part (as Python's email does).
+			// enmime fails the whole message on a Content-Type that does
+			// not parse, and drops the body of a multipart whose boundary
+			// never occurs: our own splitter records the one and keeps
+			// the other as one part (as Python's email does; enmime.go).
 			root, owned = splitMIME(raw[:scan.cut], w.scanLimits()), false
 		} else {
+			// enmime's boundary reader leaves the delimiter line that ends
+			// an unclosed multipart in its last part (enmime.go).
 			endUnclosed(root)
 		}
 	}
 	var visit func(p *enmime.Part, path, parentType string, bounds []string)
 	visit = func(p *enmime.Part, path, parentType string, bounds []string) {
 		if p.ContentType == "" && parentType == "multipart/digest" && p.FirstChild == nil {
-			p.ContentType = "message/rfc822" // RFC 2046 5.1.5: the default in a digest
+			// RFC 2046 5.1.5: the default in a digest, which enmime does
+			// not apply (it leaves the type empty).
+			p.ContentType = "message/rfc822"
 		}
 		for _, pe := range p.Errors {
 			w.errorf("part %s: %s", path, pe.Error())

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/textproto"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -116,20 +115,6 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 	return p
 }
 
-// childlessMultipart reports whether enmime left a multipart of the tree
-// without parts (it then drops the multipart's body).
-func childlessMultipart(p *enmime.Part) bool {
-	for ; p != nil; p = p.NextSibling {
-		if p.FirstChild == nil && strings.HasPrefix(p.ContentType, "multipart/") {
-			return true
-		}
-		if childlessMultipart(p.FirstChild) {
-			return true
-		}
-	}
-	return false
-}
-
 // headerEnd returns the offset where the body of an entity starts: after
 // the empty line that ends the header block (0 when b starts with one, or
 // when b has no header block at all).
@@ -212,68 +197,6 @@ func splitParts(body []byte, boundary string) (parts [][]byte, closed bool) {
 		parts = append(parts, body[start:])
 	}
 	return parts, false
-}
-
-// endUnclosed repairs the end of a tree read by enmime's part reader: in an
-// unclosed multipart whose last line is a delimiter line of it (LF line
-// ends, or no final line end), enmime leaves that line in the content of
-// the last leaf. As in splitParts, the delimiter (with the line end before
-// it) is cut off and opens an empty last part.
-func endUnclosed(root *enmime.Part) {
-	var chain []*enmime.Part // the multiparts from root to the last leaf
-	leaf := root
-	for leaf.FirstChild != nil {
-		chain = append(chain, leaf)
-		leaf = leaf.FirstChild
-		for leaf.NextSibling != nil {
-			leaf = leaf.NextSibling
-		}
-	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		mp := chain[i]
-		if !hasError(mp, enmime.ErrorMissingBoundary) {
-			continue
-		}
-		if n := trailingDelimiter(leaf.Content, mp.Boundary); n >= 0 {
-			leaf.Content = leaf.Content[:n]
-			mp.AddChild(&enmime.Part{Header: textproto.MIMEHeader{}})
-			return
-		}
-	}
-}
-
-func hasError(p *enmime.Part, name string) bool {
-	for _, e := range p.Errors {
-		if e.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// trailingDelimiter returns where the last line of b starts (before its
-// preceding line end) when that line is "--boundary" followed by white
-// space only; -1 otherwise.
-func trailingDelimiter(b []byte, boundary string) int {
-	end := len(b)
-	for end > 0 && (b[end-1] == ' ' || b[end-1] == '\t' || b[end-1] == '\r' || b[end-1] == '\n') {
-		end--
-	}
-	start := end - len(boundary) - 2
-	if boundary == "" || start < 0 || string(b[start:end]) != "--"+boundary {
-		return -1
-	}
-	if start == 0 {
-		return 0
-	}
-	if b[start-1] != '\n' {
-		return -1
-	}
-	start--
-	if start > 0 && b[start-1] == '\r' {
-		start--
-	}
-	return start
 }
 
 // headerReader returns a header block as the MIME parser should read it:

@@ -17,6 +17,8 @@
 // limits.go; the record says what was cut or skipped. What was malformed
 // (boundaries, header lines, base64, uuencode, conflicting fields) is
 // recorded as anomaly codes on the email and on each part (anomaly.go).
+// MIME structure is read by enmime; where its behaviour would lose or
+// misplace bytes, enmime.go lists the workaround and where it applies.
 //
 // # Session file format
 //

@@ -125,9 +125,9 @@ func (s *mimeScanner) header(pos int) (int, bool) {
 }
 
 // cutAt ends the scan at offset at. Multiparts still open are closed
-// with synthesized close delimiters: the parser's cost for unclosed
-// nested multiparts grows exponentially with their depth (20 levels: a
-// second). Those the message leaves open are reported in unclosed.
+// with synthesized close delimiters: the parser's (enmime's boundary
+// reader's) cost for unclosed nested multiparts grows exponentially with
+// their depth (20 levels: a second). Those the message leaves open are reported in unclosed.
 func (s *mimeScanner) cutAt(at int, why string) mimeScan {
 	s.segs = append(s.segs, s.raw[s.emitted:at])
 	m := mimeScan{parts: s.parts, cut: at, why: why}

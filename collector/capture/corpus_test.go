@@ -17,8 +17,8 @@ import (
 	"testing"
 
 	"github.com/smtpscope/smtpscope/collector/capture"
-	"github.com/smtpscope/smtpscope/collector/mtatest"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 func corpusDir(t testing.TB) string {

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector/capture"
-	"github.com/smtpscope/smtpscope/collector/mtatest"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 var update = flag.Bool("update", false, "TestGenerate: write the captures to testdata/pcap and their session files to testdata/sessions/generated")
