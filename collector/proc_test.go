@@ -31,6 +31,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 )
 
@@ -599,17 +600,31 @@ func TestProcRunningStatusAndSubmit(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// status reads the running collector's snapshot
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		out, err := exec.Command(smtpscopeBin(t), "status", "--data", data).CombinedOutput()
-		if err == nil && bytes.Contains(out, []byte("collector running (pid")) && regexpMatch(`default\s+yes\s+100%\s+0\s+0\s+1\s+0`, out) {
-			break
+	// status asks the running collector over its socket; when the socket
+	// does not answer (moved away here), it reads the snapshot.
+	waitStatus := func(how string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := exec.Command(smtpscopeBin(t), "status", "--data", data).CombinedOutput()
+			if err == nil && bytes.Contains(out, []byte("collector running (pid")) && bytes.Contains(out, []byte(how)) &&
+				regexpMatch(`default\s+yes\s+100%\s+0\s+0\s+1\s+0`, out) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status while running (want %q): %v\n%s", how, err, out)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status while running: %v\n%s", err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
+	}
+	waitStatus("live from its socket")
+	sock := api.SocketPath(data)
+	if err := os.Rename(sock, sock+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus("snapshot from")
+	if err := os.Rename(sock+".moved", sock); err != nil {
+		t.Fatal(err)
 	}
 	// submit hands the request to the running collector
 	out, err := exec.Command(smtpscopeBin(t), "submit", "--data", data, "Crun.0").CombinedOutput()

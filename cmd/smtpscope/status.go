@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
@@ -26,7 +28,8 @@ type StatusCmd struct {
 }
 
 // Run prints the status: from the database when no collector runs, else
-// from the snapshot the running collector keeps in DATA/status.json.
+// from the running collector over its socket, or (when the socket refuses
+// this user) from the snapshot it keeps in DATA/status.json.
 func (c *StatusCmd) Run() error {
 	var cfg *collector.Config
 	if c.Config != "" {
@@ -107,6 +110,11 @@ func readStatus(dir string, cfg *collector.Config) (*collector.Status, string, e
 	if !errors.Is(err, collector.ErrLocked) {
 		return nil, "", err
 	}
+	// A collector runs: ask it over its socket (live); its snapshot
+	// DATA/status.json is the fallback for a user the socket refuses.
+	if st, serr := socketStatus(dir); serr == nil {
+		return st, fmt.Sprintf("collector running (pid %d); live from its socket", st.PID), nil
+	}
 	b, rerr := os.ReadFile(filepath.Join(dir, collector.StatusFile))
 	if rerr != nil {
 		return nil, "", fmt.Errorf("%w, and it has not written %s yet (%v)", err, collector.StatusFile, rerr)
@@ -117,6 +125,22 @@ func readStatus(dir string, cfg *collector.Config) (*collector.Status, string, e
 	}
 	note := fmt.Sprintf("collector running (pid %d); snapshot from %s ago", st.PID, time.Since(st.Time).Round(time.Second))
 	return &st, note, nil
+}
+
+// socketStatus asks the service that owns dir for its status.
+func socketStatus(dir string) (*collector.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r, err := api.DialRemote(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	st, err := r.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &st.CollectorStatus, nil
 }
 
 func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
