@@ -285,9 +285,7 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 	}
 	out := &api.SearchResult{Total: res.Total, Took: res.Took, Rows: make([]api.Row, len(res.Hits))}
 	for i, h := range res.Hits {
-		out.Rows[i] = api.Row{ID: h.ID, Kind: h.Kind, Time: h.Time, SourceIP: h.SourceIP, MailFrom: h.MailFrom, From: h.From,
-			Rcpt: h.RcptCount, Subject: h.Subject, Att: h.Attachments, IOC: h.IOCCount, YARA: h.YaraCount,
-			Status: h.Status, Partial: h.Partial, Size: h.Size, UID: h.UID, Reason: h.Reason, Name: h.Name}
+		out.Rows[i] = h.Row
 	}
 	if n := len(res.Hits); n > 0 && n == io.Limit && uint64(n) < res.Total {
 		out.Next = res.Hits[n-1].Sort

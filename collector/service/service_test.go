@@ -246,8 +246,8 @@ func TestService(t *testing.T) {
 	if err != nil || len(old.Rows) != 7 || old.Rows[0].Time.After(old.Rows[6].Time) {
 		t.Fatalf("oldest first: %+v %v", old, err)
 	}
-	if _, err := l.Search(ctx, "", api.SearchOptions{Sort: api.SortLarger}); !errors.Is(err, api.ErrSortUnsupported) {
-		t.Fatalf("size sort: %v", err)
+	if _, err := l.Search(ctx, "", api.SearchOptions{Sort: "size"}); !errors.Is(err, api.ErrSortUnsupported) {
+		t.Fatalf("unknown sort: %v", err)
 	}
 	s, err := l.Session(ctx, "demo-phish.0")
 	if err != nil || len(s.Messages) != 1 {

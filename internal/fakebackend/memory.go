@@ -218,8 +218,6 @@ func (m *Memory) Search(ctx context.Context, q string, o api.SearchOptions) (*ap
 		for i, j := 0, len(hits)-1; i < j; i, j = i+1, j-1 {
 			hits[i], hits[j] = hits[j], hits[i]
 		}
-	case api.SortLarger:
-		sort.SliceStable(hits, func(i, j int) bool { return hits[i].Size > hits[j].Size })
 	}
 	res := &api.SearchResult{Total: uint64(len(hits))}
 	if o.Facets {
