@@ -267,6 +267,12 @@ func TestHelpGolden(t *testing.T) {
 	waitFor(t, m, "Quick filters")
 	_, f := frame(t, m, tm)
 	golden(t, "help", f)
+	// The query-language examples come from the one field table.
+	for _, ex := range api.Examples() {
+		if !strings.Contains(ansi.Strip(f), ex) {
+			t.Errorf("help lacks the example %q of the field table", ex)
+		}
+	}
 }
 
 func TestResubmitFlow(t *testing.T) {
