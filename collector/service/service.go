@@ -286,6 +286,9 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 	out := &api.SearchResult{Total: res.Total, Took: res.Took, Rows: make([]api.Row, len(res.Hits))}
 	for i, h := range res.Hits {
 		out.Rows[i] = h.Row
+		if o.IDsOnly {
+			out.Rows[i] = api.Row{ID: h.ID, Kind: h.Kind}
+		}
 	}
 	if n := len(res.Hits); n > 0 && n == io.Limit && uint64(n) < res.Total {
 		out.Next = res.Hits[n-1].Sort
