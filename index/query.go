@@ -28,7 +28,7 @@ const (
 	maxQueryTerms = 64
 )
 
-// ParseQuery parses the query language (see QueryLanguage) into a bleve
+// ParseQuery parses the query language (fields: api.Fields) into a bleve
 // query. An empty query matches everything.
 func ParseQuery(q string) (query.Query, error) {
 	return parseQueryAt(q, time.Now())

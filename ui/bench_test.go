@@ -102,7 +102,7 @@ func benchIndex(b *testing.B) *index.Index {
 	return benchIx
 }
 
-// ixBackend is the Local backend's search over a bare index (no
+// ixBackend is the service's search over a bare index (no
 // collector: the benchmarks measure the UI and the index).
 type ixBackend struct {
 	*fakebackend.Memory
