@@ -206,8 +206,8 @@ func (b *builder) size(v int64) {
 
 // row stores the document's list row (api.Row, the one stored field):
 // what the list shows, so that a page of results never opens the store.
+// Its ID is the document's (hitFrom sets it), not stored twice.
 func (b *builder) row(r *api.Row) {
-	r.ID = b.doc.ID()
 	data, err := json.Marshal(r)
 	if err != nil { // cannot happen: row holds only strings and numbers
 		return

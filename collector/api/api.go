@@ -54,7 +54,7 @@ const (
 // clients: package index stores it (JSON) with every document and returns
 // it in its hits, the service serves it, the UI and the CLI draw it.
 type Row struct {
-	ID       string            `json:"id"`
+	ID       string            `json:"id,omitempty"` // omitted only where the index stores the row under its document ID
 	Kind     string            `json:"kind"`
 	Time     time.Time         `json:"time"`
 	SourceIP string            `json:"source_ip,omitempty"`
