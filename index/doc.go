@@ -8,9 +8,9 @@
 //
 // The index is derived data: every record lives in the collector's store, and
 // the index holds only what is needed to find records and to draw the list
-// (one stored api.Row per document, returned in every Hit). It can always be rebuilt from a
-// Source (Rebuild), and a mapping version bump makes Open report that it
-// must be (Index.Stale).
+// (one stored api.Row per document, returned in every Hit). It can always be
+// rebuilt from a Source (Rebuild), and a mapping version bump makes Open
+// report that it must be (Index.Stale).
 //
 // One process writes: Open takes an exclusive lock on DATA/index and fails at
 // once with an error naming the directory and the holder's pid when another

@@ -29,7 +29,7 @@ func SocketPath(dataDir string) string {
 // ErrNotFound is returned for unknown ids.
 var ErrNotFound = errors.New("not found")
 
-// ErrSortUnsupported is returned by backends that cannot sort as asked.
+// ErrSortUnsupported is returned for a sort order not in Sorts.
 var ErrSortUnsupported = errors.New("sort order not supported by the index")
 
 // ErrorBody is the JSON body of an API error reply: a 4xx/5xx status
