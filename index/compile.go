@@ -14,36 +14,28 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	"github.com/blevesearch/bleve/v2/search/query"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 )
 
-// fieldNames is every field filter of the query language.
-var fieldNames = map[string]struct{}{
-	"from": {}, "to": {}, "cc": {}, "mailfrom": {}, "rcpt": {}, "subject": {}, "body": {},
-	"helo": {}, "msgid": {}, "ip": {}, "domain": {}, "url": {}, "ioc": {}, "hash": {},
-	"filename": {}, "type": {}, "yara": {}, "status": {}, "group": {}, "uid": {}, "id": {},
-	"has": {}, "is": {}, "kind": {}, "sender": {}, "ioctype": {}, "after": {}, "before": {}, "larger": {}, "smaller": {},
-	"similar": {},
-}
+// queryFields indexes api.Fields, the one table of the query language's
+// field filters, by name.
+var queryFields = func() map[string]api.Field {
+	m := make(map[string]api.Field, len(api.Fields))
+	for _, f := range api.Fields {
+		m[f.Name] = f
+	}
+	return m
+}()
 
 func knownFields() string {
-	names := make([]string, 0, len(fieldNames))
-	for n := range fieldNames {
-		names = append(names, n+":")
+	names := make([]string, 0, len(api.Fields))
+	for _, f := range api.Fields {
+		names = append(names, f.Name+":")
 	}
 	sort.Strings(names)
 	return strings.Join(names, " ")
 }
-
-// Values has: and status: accept.
-var (
-	// has: takes a flag (the has field) or an IOC type (ioc_type).
-	hasFlags      = []string{"attachment", "ioc", "yara", "errors", "html", "encrypted", "anomaly"}
-	iocTypeValues = []string{"url", "domain", "ipv4", "ipv6", "email", "md5", "sha1", "sha256", "sha512"}
-	hasValues     = append(slices.Clip(hasFlags), iocTypeValues...)
-	statusValues  = []string{"queued", "sent", "retrying", "failed"}
-	kindValues    = []string{KindEmail, KindSession, KindReview}
-)
 
 // Text fields bare words and phrases search, and keyword fields a bare
 // word is also looked up in.
@@ -57,12 +49,6 @@ type compiler struct {
 	now       time.Time
 	asYouType bool // see ParseQueryAsYouType
 }
-
-// prefixable fields take a trailing * for as-you-type; enumerated ones
-// (has:, status:, kind:) complete their value instead.
-var prefixable = map[string]bool{"": true, "from": true, "to": true, "cc": true, "mailfrom": true, "rcpt": true,
-	"subject": true, "body": true, "helo": true, "msgid": true, "uid": true, "hash": true, "yara": true,
-	"group": true, "ioc": true, "domain": true, "url": true, "filename": true, "type": true, "is": true, "sender": true}
 
 // typing reports whether n is the word being typed: the last thing in
 // the query, not quoted, nothing after it.
@@ -230,16 +216,8 @@ func (c *compiler) term(n *termNode) (query.Query, error) {
 // typingTerm compiles the word being typed: as typed, or as a prefix.
 func (c *compiler) typingTerm(n *termNode) (query.Query, error) {
 	v := n.value
-	var allowed []string
-	switch n.field {
-	case "has":
-		allowed = hasValues
-	case "status":
-		allowed = statusValues
-	case "kind":
-		allowed = kindValues
-	}
-	if allowed != nil && !strings.Contains(v, ":") {
+	f := queryFields[n.field]
+	if allowed := f.Values; allowed != nil && !strings.Contains(v, ":") {
 		var qs []query.Query
 		for _, a := range allowed {
 			if strings.HasPrefix(a, strings.ToLower(v)) {
@@ -256,7 +234,7 @@ func (c *compiler) typingTerm(n *termNode) (query.Query, error) {
 		return c.term1(n)
 	}
 	exact, err := c.term1(n)
-	if err != nil || !prefixable[n.field] || isGlob(v) || utf8.RuneCountInString(v) < 2 {
+	if err != nil || !(n.field == "" || f.Prefix) || isGlob(v) || utf8.RuneCountInString(v) < 2 {
 		return exact, err
 	}
 	pre, err := c.term1(&termNode{pos: n.pos, field: n.field, value: v + "*", vpos: n.vpos})
@@ -340,12 +318,12 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 	case "status":
 		v = strings.ToLower(v)
 		if g, st, ok := strings.Cut(v, ":"); ok {
-			if err := c.oneOf(n, "status", st, statusValues); err != nil {
+			if err := c.oneOf(n, "status", st, queryFields[api.FieldStatus].Values); err != nil {
 				return nil, err
 			}
 			return term(fGStatus, g+":"+st), nil
 		}
-		if err := c.oneOf(n, "status", v, statusValues); err != nil {
+		if err := c.oneOf(n, "status", v, queryFields[api.FieldStatus].Values); err != nil {
 			return nil, err
 		}
 		return term(fStatus, v), nil
@@ -354,10 +332,10 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		if v == "attachments" || v == "iocs" {
 			v = strings.TrimSuffix(v, "s")
 		}
-		if err := c.oneOf(n, "has", v, hasValues); err != nil {
+		if err := c.oneOf(n, "has", v, queryFields[api.FieldHas].Values); err != nil {
 			return nil, err
 		}
-		if slices.Contains(iocTypeValues, v) {
+		if slices.Contains(api.IOCTypes, v) {
 			return term(fIOCType, v), nil // has:url is ioctype:url
 		}
 		return term(fHas, v), nil
@@ -369,7 +347,7 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		return kw(fIOCType, v), nil
 	case "kind":
 		v = strings.ToLower(v)
-		if err := c.oneOf(n, "kind", v, kindValues); err != nil {
+		if err := c.oneOf(n, "kind", v, queryFields["kind"].Values); err != nil {
 			return nil, err
 		}
 		return term(fKind, v), nil

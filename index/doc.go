@@ -1,15 +1,16 @@
 // Package index owns the full-text index of a smtpscope data dir: a bleve v2
 // (scorch) index at DATA/index/ over emails, sessions that carried no email,
 // and review/ quarantine entries; the query language analysts type in the CLI
-// and the TUI (ParseQuery; its fields are fieldNames, which the README's
-// table must list, and similar: scores ssdeep digests, similar.go); and
-// search with facets and search-after paging.
+// and the TUI (ParseQuery; its fields are api.Fields, the one field table
+// the README's table and the UI's help and filters come from too, and
+// similar: scores ssdeep digests, similar.go); and search with facets and
+// search-after paging.
 //
 // The index is derived data: every record lives in the collector's store, and
 // the index holds only what is needed to find records and to draw the list
-// (one small stored "row" per document). It can always be rebuilt from a
-// Source (Rebuild), and a mapping version bump makes Open report that it
-// must be (Index.Stale).
+// (one stored api.Row per document, returned in every Hit). It can always be
+// rebuilt from a Source (Rebuild), and a mapping version bump makes Open
+// report that it must be (Index.Stale).
 //
 // One process writes: Open takes an exclusive lock on DATA/index and fails at
 // once with an error naming the directory and the holder's pid when another

@@ -15,6 +15,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/document"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 )
 
@@ -64,27 +65,6 @@ const (
 	maxTranscript = 64 << 10
 	maxValue      = 2 << 10 // one keyword value
 )
-
-// row is the one stored field: what the list shows, so that a page of
-// results never opens the store.
-type row struct {
-	Kind     string            `json:"k"`
-	Time     int64             `json:"t,omitempty"` // unix nanoseconds, 0 when unknown
-	SourceIP string            `json:"ip,omitempty"`
-	MailFrom string            `json:"mf,omitempty"`
-	From     string            `json:"f,omitempty"`
-	Rcpt     int               `json:"rc,omitempty"`
-	Subject  string            `json:"s,omitempty"`
-	Att      int               `json:"a,omitempty"`
-	IOC      int               `json:"i,omitempty"`
-	Yara     int               `json:"y,omitempty"`
-	Status   map[string]string `json:"st,omitempty"`
-	Partial  bool              `json:"p,omitempty"`
-	Size     int64             `json:"z,omitempty"`
-	UID      string            `json:"u,omitempty"`
-	Reason   string            `json:"r,omitempty"`
-	Name     string            `json:"n,omitempty"`
-}
 
 // builder accumulates the fields of one bleve document. Keyword values
 // are gathered per field and become one field each (see termField): far
@@ -224,7 +204,10 @@ func (b *builder) size(v int64) {
 	b.doc.AddField(document.NewTextFieldCustom(fSize, nil, int64Bytes(v), fields[fSize].options(), sizeAnalyzer))
 }
 
-func (b *builder) row(r *row) {
+// row stores the document's list row (api.Row, the one stored field):
+// what the list shows, so that a page of results never opens the store.
+// Its ID is the document's (hitFrom sets it), not stored twice.
+func (b *builder) row(r *api.Row) {
 	data, err := json.Marshal(r)
 	if err != nil { // cannot happen: row holds only strings and numbers
 		return
@@ -244,6 +227,14 @@ func sortKeyNs(ns int64) string { return fmt.Sprintf("%016x", uint64(max(ns, 0))
 // representable reports whether t fits bleve's datetime (int64 ns) range.
 func representable(t time.Time) bool {
 	return !t.IsZero() && t.Year() >= 1678 && t.Year() <= 2261
+}
+
+// rowTime is the time a row shows: t in UTC, zero when unknown.
+func rowTime(t time.Time) time.Time {
+	if !representable(t) {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 func unixNano(t time.Time) int64 {
@@ -454,9 +445,9 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	if len(d.Status) > 0 {
 		status = maps(d.Status)
 	}
-	b.row(&row{
+	b.row(&api.Row{
 		Kind:     KindEmail,
-		Time:     unixNano(t),
+		Time:     rowTime(t),
 		SourceIP: validUTF8(e.Session.SourceIP),
 		MailFrom: validUTF8(truncUTF8(e.Envelope.MailFrom, maxValue)),
 		From:     validUTF8(truncUTF8(e.From, maxValue)),
@@ -464,7 +455,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		Subject:  validUTF8(truncUTF8(e.Subject, maxSubject)),
 		Att:      len(e.Attachments),
 		IOC:      len(e.IOCs),
-		Yara:     yara,
+		YARA:     yara,
 		Status:   status,
 		Partial:  e.Partial,
 		Size:     e.Size,
@@ -513,9 +504,9 @@ func (ix *Index) sessionDocument(d SessionDoc) *builder {
 	if len(s.Anomalies) > 0 {
 		b.kw(fHas, "anomaly")
 	}
-	b.row(&row{
+	b.row(&api.Row{
 		Kind:     KindSession,
-		Time:     unixNano(s.Time),
+		Time:     rowTime(s.Time),
 		SourceIP: validUTF8(s.SourceIP),
 		UID:      validUTF8(s.UID),
 		Reason:   validUTF8(truncUTF8(d.Reason, maxSubject)),
@@ -532,9 +523,9 @@ func (ix *Index) reviewDocument(d ReviewDoc) *builder {
 	b.kw(fFilename, d.Name)
 	b.kw(fExt, fileExt(d.Name))
 	b.kw(fIs, KindReview)
-	b.row(&row{
+	b.row(&api.Row{
 		Kind:   KindReview,
-		Time:   unixNano(d.Time),
+		Time:   rowTime(d.Time),
 		Name:   validUTF8(truncUTF8(d.Name, maxValue)),
 		Reason: validUTF8(truncUTF8(d.Reason, maxSubject)),
 	})
@@ -757,14 +748,4 @@ func htmlText(s string, max int) string {
 		i += j + 1
 	}
 	return html.UnescapeString(sb.String())
-}
-
-// sortedKeys is used for deterministic output in tests and facets.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 )
 
@@ -240,9 +241,9 @@ func TestHitsCarryListFields(t *testing.T) {
 		t.Fatalf("hits %v", res.Hits)
 	}
 	h := res.Hits[0]
-	want := Hit{ID: "s1.0", Kind: KindEmail, Time: day("2026-01-10T12:00:00Z"), SourceIP: "203.0.113.5",
-		MailFrom: "bob@evil.example", From: "Bob Evil <bob@evil.example>", RcptCount: 2, Subject: "Invoice overdue payment",
-		Attachments: 1, IOCCount: 2, YaraCount: 1, Status: map[string]string{"prod": "sent"}, Size: 3 << 20, UID: "s1",
+	want := Hit{Row: api.Row{ID: "s1.0", Kind: KindEmail, Time: day("2026-01-10T12:00:00Z"), SourceIP: "203.0.113.5",
+		MailFrom: "bob@evil.example", From: "Bob Evil <bob@evil.example>", Rcpt: 2, Subject: "Invoice overdue payment",
+		Att: 1, IOC: 2, YARA: 1, Status: map[string]string{"prod": "sent"}, Size: 3 << 20, UID: "s1"},
 		Sort: []string{sortKey(day("2026-01-10T12:00:00Z")) + "s1.0"}}
 	if !reflect.DeepEqual(h, want) {
 		t.Errorf("hit\n got %+v\nwant %+v", h, want)
@@ -825,8 +826,8 @@ func TestHostileRecord(t *testing.T) {
 			t.Errorf("invalid UTF-8 in a hit: %q", s)
 		}
 	}
-	if h.IOCCount != 20000 || h.Attachments != 3000 {
-		t.Errorf("counts %d %d", h.IOCCount, h.Attachments)
+	if h.IOC != 20000 || h.Att != 3000 {
+		t.Errorf("counts %d %d", h.IOC, h.Att)
 	}
 }
 

@@ -11,18 +11,20 @@ import (
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/registry"
 	bindex "github.com/blevesearch/bleve_index_api"
+
+	"github.com/smtpscope/smtpscope/collector/api"
 )
 
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 5
+const MappingVersion = 6
 
-// Document kinds.
+// Document kinds (the kind: values and api.Row.Kind).
 const (
-	KindEmail   = "email"
-	KindSession = "session"
-	KindReview  = "review"
+	KindEmail   = api.KindEmail
+	KindSession = api.KindSession
+	KindReview  = api.KindReview
 )
 
 // Analyzer names. textAnalyzer is bleve's "standard" (Unicode word

@@ -28,7 +28,7 @@ const (
 	maxQueryTerms = 64
 )
 
-// ParseQuery parses the query language (see QueryLanguage) into a bleve
+// ParseQuery parses the query language (fields: api.Fields) into a bleve
 // query. An empty query matches everything.
 func ParseQuery(q string) (query.Query, error) {
 	return parseQueryAt(q, time.Now())
@@ -383,7 +383,7 @@ func (p *parser) parsePrimary(field string) (node, error) {
 			if field != "" {
 				return nil, p.errAt(t.pos, "field %s: inside %s:( ) group", name, field)
 			}
-			if _, known := fieldNames[name]; !known {
+			if _, known := queryFields[name]; !known {
 				return nil, p.errAt(t.pos, "unknown field %q (known: %s)", name, knownFields())
 			}
 			vpos := t.pos + len(name) + 1

@@ -6,10 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/smtpscope/smtpscope/collector/api"
 )
 
-// TestReadmeFieldTable: the README's query-language table lists exactly
-// the fields the parser knows (fieldNames is the one table).
+// TestReadmeFieldTable: the README's query-language table holds exactly
+// the rows api.FieldTable generates from api.Fields, the one table the
+// parser knows — both columns, in order — and every field parses.
 func TestReadmeFieldTable(t *testing.T) {
 	b, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -21,21 +24,26 @@ func TestReadmeFieldTable(t *testing.T) {
 	if start < 0 || end < 0 {
 		t.Fatal("README: query language table not found")
 	}
+	field := regexp.MustCompile("^\\| `[a-z]+:`")
 	var inReadme []string
 	for _, l := range strings.Split(s[start:start+end], "\n") {
-		if cells := strings.SplitN(l, "|", 3); len(cells) == 3 {
-			for _, m := range regexp.MustCompile("`([a-z]+):`").FindAllStringSubmatch(cells[1], -1) {
-				inReadme = append(inReadme, m[1])
-			}
+		if field.MatchString(l) {
+			inReadme = append(inReadme, l)
 		}
 	}
-	var known []string
-	for n := range fieldNames {
-		known = append(known, n)
+	want := api.FieldTable()
+	if !slices.Equal(inReadme, want) {
+		t.Errorf("README's field rows differ from api.FieldTable; want:\n%s\ngot:\n%s",
+			strings.Join(want, "\n"), strings.Join(inReadme, "\n"))
 	}
-	slices.Sort(known)
-	slices.Sort(inReadme)
-	if !slices.Equal(known, slices.Compact(inReadme)) {
-		t.Errorf("README table fields %v\nparser fields %v", inReadme, known)
+	for _, f := range api.Fields {
+		if _, err := ParseQuery(f.Name + ":x"); err != nil && strings.Contains(err.Error(), "unknown field") {
+			t.Errorf("field %s: %v", f.Name, err)
+		}
+	}
+	for _, ex := range append(api.Examples(), api.QuickFilters[:]...) {
+		if _, err := ParseQuery(ex); err != nil {
+			t.Errorf("example %q: %v", ex, err)
+		}
 	}
 }

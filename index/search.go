@@ -7,13 +7,14 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+
+	"github.com/smtpscope/smtpscope/collector/api"
 )
 
 // SearchOptions shape one page of results.
@@ -78,54 +79,14 @@ type Result struct {
 	Took time.Duration
 }
 
-// Hit is one match with what the list shows; the full record is in the
-// store under ID (or UID for sessions, Name for review entries).
+// Hit is one match: its list row (the api.Row stored with the document;
+// the full record is in the store under ID, or UID for sessions, Name for
+// review entries) and its position.
 type Hit struct {
-	ID          string            `json:"id"`
-	Kind        string            `json:"kind"`
-	Time        time.Time         `json:"time"` // zero when unknown
-	SourceIP    string            `json:"source_ip,omitempty"`
-	MailFrom    string            `json:"mail_from,omitempty"`
-	From        string            `json:"from,omitempty"`
-	RcptCount   int               `json:"rcpt_count,omitempty"`
-	Subject     string            `json:"subject,omitempty"`
-	Attachments int               `json:"attachments,omitempty"`
-	IOCCount    int               `json:"ioc_count,omitempty"`
-	YaraCount   int               `json:"yara_count,omitempty"`
-	Status      map[string]string `json:"status,omitempty"` // group -> state
-	Partial     bool              `json:"partial,omitempty"`
-	Size        int64             `json:"size,omitempty"`
-	UID         string            `json:"uid,omitempty"`    // session uid
-	Reason      string            `json:"reason,omitempty"` // sessions, review entries
-	Name        string            `json:"name,omitempty"`   // review entries: file name
+	api.Row
 	// Sort is the hit's position; pass the last hit's Sort as
 	// SearchOptions.After for the next page.
 	Sort []string `json:"sort"`
-}
-
-// StatusText sums up Status for a list column: the one state when every
-// group has the same, else "group:state ..." sorted by group.
-func (h Hit) StatusText() string {
-	if len(h.Status) == 0 {
-		return ""
-	}
-	keys := sortedKeys(h.Status)
-	first := h.Status[keys[0]]
-	same := true
-	for _, k := range keys[1:] {
-		if h.Status[k] != first {
-			same = false
-			break
-		}
-	}
-	if same {
-		return first
-	}
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ":" + h.Status[k]
-	}
-	return strings.Join(parts, " ")
 }
 
 const (
@@ -355,19 +316,10 @@ func hitFrom(dm *search.DocumentMatch) Hit {
 	if len(sortVals) == 0 {
 		sortVals = dm.Sort
 	}
-	h := Hit{ID: dm.ID, Sort: append([]string(nil), sortVals...)}
-	var r row
+	h := Hit{Sort: append([]string(nil), sortVals...)}
 	if s, ok := dm.Fields[fRow].(string); ok {
-		_ = json.Unmarshal([]byte(s), &r)
+		_ = json.Unmarshal([]byte(s), &h.Row)
 	}
-	h.Kind = r.Kind
-	if r.Time != 0 {
-		h.Time = time.Unix(0, r.Time).UTC()
-	}
-	h.SourceIP, h.MailFrom, h.From = r.SourceIP, r.MailFrom, r.From
-	h.RcptCount, h.Subject = r.Rcpt, r.Subject
-	h.Attachments, h.IOCCount, h.YaraCount = r.Att, r.IOC, r.Yara
-	h.Status, h.Partial, h.Size = r.Status, r.Partial, r.Size
-	h.UID, h.Reason, h.Name = r.UID, r.Reason, r.Name
+	h.ID = dm.ID
 	return h
 }

@@ -102,7 +102,7 @@ func benchIndex(b *testing.B) *index.Index {
 	return benchIx
 }
 
-// ixBackend is the Local backend's search over a bare index (no
+// ixBackend is the service's search over a bare index (no
 // collector: the benchmarks measure the UI and the index).
 type ixBackend struct {
 	*fakebackend.Memory
@@ -167,7 +167,7 @@ func drive(m *Model, cmd tea.Cmd) {
 
 func benchModel(b *testing.B) *Model {
 	ix := benchIndex(b)
-	mem := fakebackend.NewMemory("default")
+	mem := fakebackend.NewMemory(b, "default")
 	dark := true
 	m := New(Options{Backend: &ixBackend{Memory: mem, ix: ix}, Dark: &dark, NoTick: true})
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})

@@ -20,7 +20,7 @@ func FuzzRenderEmail(f *testing.F) {
 		f.Add(s, s, s)
 	}
 	f.Fuzz(func(t *testing.T, subj, name, body string) {
-		mem := fakebackend.NewMemory("default")
+		mem := fakebackend.NewMemory(t, "default")
 		mem.Now = func() time.Time { return fixedNow }
 		e := &core.Email{
 			ID: "fz.0", Subject: subj, From: name, To: []string{name}, BodyText: body, BodyHTML: "<a href=\"" + name + "\">" + body + "</a>",

@@ -409,11 +409,6 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	}
 	m.shown = msg.seq
 	m.list.Loading = false
-	if msg.err != nil && errors.Is(msg.err, api.ErrSortUnsupported) && m.sort != 0 {
-		// Skip orders the backend cannot give (the cycle ends at newest).
-		m.sort = (m.sort + 1) % len(api.Sorts)
-		return m.runSearch(false, "")
-	}
 	if msg.err != nil {
 		var qe *api.QueryError
 		if errors.As(msg.err, &qe) {
@@ -787,8 +782,6 @@ func sortName(s string) string {
 	switch s {
 	case api.SortOldest:
 		return "oldest first"
-	case api.SortLarger:
-		return "largest first"
 	}
 	return "newest first"
 }

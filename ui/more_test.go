@@ -41,11 +41,11 @@ func TestQuickFiltersFacetsSort(t *testing.T) {
 	waitFor(t, m, "7 results")
 	// Facet panel: focus, move to the first sender domain, select.
 	press(tm, "f", "enter")
-	waitFor(t, m, "/ mailfrom:news.example.org", "2 results", "✓ news.example.org")
+	waitFor(t, m, "/ sender:news.example.org", "2 results", "✓ news.example.org")
 	press(tm, "esc", "s")
 	waitFor(t, m, "oldest first")
 	fm, f := frame(t, m, tm)
-	if fm.query != "mailfrom:news.example.org" {
+	if fm.query != "sender:news.example.org" {
 		t.Fatalf("query = %q", fm.query)
 	}
 	if !strings.Contains(f, "oldest first") {

@@ -110,7 +110,7 @@ const invisibleSession = "198.51.100.77:4444/tcp\n1763810900\n@resp 198.51.100.2
 // review entry and a submission error carrying them too.
 func invisibleBackend(t *testing.T) *fakebackend.Memory {
 	t.Helper()
-	b := fixtureBackend(t)
+	b := memoryFixture(t)
 	s, err := core.ParseSession(strings.NewReader(invisibleSession), "zw\u200d.session", fixedNow)
 	if err != nil {
 		t.Fatalf("invisible session: %v", err)

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // updating reports -update (the flag is defined by teatest's golden
@@ -36,12 +38,67 @@ func newTestModel(t *testing.T, b api.Backend, plain bool) (*Model, *teatest.Tes
 func newTestModelIn(t *testing.T, b api.Backend, plain bool, exportDir string) (*Model, *teatest.TestModel) {
 	t.Helper()
 	dark := true
-	m := New(Options{Backend: b, Dark: &dark, Plain: plain, Now: func() time.Time { return fixedNow }, NoTick: true, ExportDir: exportDir, Title: "fixture"})
+	m := New(Options{Backend: testClock{b}, Dark: &dark, Plain: plain, Now: func() time.Time { return fixedNow }, NoTick: true, ExportDir: exportDir, Title: "fixture"})
 	t.Cleanup(m.Close)
 	tm := teatest.NewTestModel(t, m,
 		teatest.WithInitialTermSize(testW, testH),
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ANSI)))
 	return m, tm
+}
+
+// testClock pins what the backend reads off the wall clock — how long a
+// search took, when a submission was queued or updated, the day directory
+// the store filed a session under — to the test's clock, so frames of the
+// real service are the same on every run.
+type testClock struct{ api.Backend }
+
+func (c testClock) Email(ctx context.Context, id string) (*core.Email, error) {
+	e, err := c.Backend.Email(ctx, id)
+	if e != nil {
+		cp := *e
+		cp.Session.File = pinDay(cp.Session.File)
+		e = &cp
+	}
+	return e, err
+}
+
+func (c testClock) Session(ctx context.Context, id string) (*core.Session, error) {
+	s, err := c.Backend.Session(ctx, id)
+	if s != nil {
+		cp := *s
+		cp.Info.File = pinDay(cp.Info.File)
+		s = &cp
+	}
+	return s, err
+}
+
+// pinDay puts a stored session file (sessions/YYYY/MM/DD/name) under the
+// test clock's day.
+func pinDay(f string) string {
+	if rest, ok := strings.CutPrefix(f, "sessions/"); ok && len(rest) > len("2006/01/02/") {
+		return "sessions/" + fixedNow.Format("2006/01/02") + rest[len("2006/01/02"):]
+	}
+	return f
+}
+
+func (c testClock) Search(ctx context.Context, q string, o api.SearchOptions) (*api.SearchResult, error) {
+	res, err := c.Backend.Search(ctx, q, o)
+	if res != nil {
+		res.Took = 0
+	}
+	return res, err
+}
+
+func (c testClock) Submissions(ctx context.Context, id string) ([]api.SubmissionStatus, error) {
+	subs, err := c.Backend.Submissions(ctx, id)
+	for i := range subs {
+		for _, t := range []*time.Time{&subs[i].Queued, &subs[i].Updated, &subs[i].Sent} {
+			if !t.IsZero() {
+				*t = fixedNow
+			}
+		}
+	}
+	return subs, err
 }
 
 // waitFor waits until the model's last frame contains every string.
@@ -267,6 +324,12 @@ func TestHelpGolden(t *testing.T) {
 	waitFor(t, m, "Quick filters")
 	_, f := frame(t, m, tm)
 	golden(t, "help", f)
+	// The query-language examples come from the one field table.
+	for _, ex := range api.Examples() {
+		if !strings.Contains(ansi.Strip(f), ex) {
+			t.Errorf("help lacks the example %q of the field table", ex)
+		}
+	}
 }
 
 func TestResubmitFlow(t *testing.T) {
@@ -277,9 +340,19 @@ func TestResubmitFlow(t *testing.T) {
 	tm.Type("ioc:login.evil-payload.example.com")
 	press(tm, "enter")
 	waitFor(t, m, "1 results")
-	// The collector delivers: the row goes to "sent" live.
-	b.SetState("demo-phish.0", "default", api.StateSent, "uuid-1", "")
+	// The node accepts: the collector delivers every email and the row
+	// goes to "sent" live (the status bar keeps what it loaded first).
+	waitFor(t, m, "default: 7 queued")
+	b.Release()
 	waitFor(t, m, "sent")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if res, err := b.Search(t.Context(), "status:sent", api.SearchOptions{}); err == nil && res.Total == 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node never accepted every email")
+		}
+	}
 	press(tm, "r")
 	waitFor(t, m, "Resubmit to which node group?")
 	press(tm, "enter")
@@ -287,6 +360,8 @@ func TestResubmitFlow(t *testing.T) {
 	_, f := frame(t, m, tm)
 	golden(t, "resubmit_confirm", f)
 
+	// The node holds what comes next: the resubmissions stay queued.
+	b.Hold()
 	m, tm = newTestModel(t, b, false)
 	waitFor(t, m, "Weekly digest")
 	press(tm, "r", "2", "enter", "y")

@@ -205,9 +205,7 @@ func remoteSource(r *api.Remote, q string, kinds []string) (*searchSource, error
 		}
 		hits := make([]index.Hit, len(res.Rows))
 		for i, w := range res.Rows {
-			hits[i] = index.Hit{ID: w.ID, Kind: w.Kind, Time: w.Time, SourceIP: w.SourceIP, MailFrom: w.MailFrom, From: w.From,
-				RcptCount: w.Rcpt, Subject: w.Subject, Attachments: w.Att, IOCCount: w.IOC, YaraCount: w.YARA,
-				Status: w.Status, Partial: w.Partial, Size: w.Size, UID: w.UID, Reason: w.Reason, Name: w.Name}
+			hits[i] = index.Hit{Row: w}
 		}
 		var fbs []facetBlock
 		for _, f := range res.Facets {
@@ -290,7 +288,7 @@ func writeRow(w io.Writer, h index.Hit) {
 		subject = "[partial] " + subject
 	}
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when, sanitize.Clip(orDash(src), 40), sanitize.Clip(orDash(from), 40),
-		num(h.RcptCount), sanitize.Clip(orDash(subject), 60), num(h.Attachments), num(h.IOCCount), num(h.YaraCount), sanitize.Clip(status, 40))
+		num(h.Rcpt), sanitize.Clip(orDash(subject), 60), num(h.Att), num(h.IOC), num(h.YARA), sanitize.Clip(status, 40))
 }
 
 func orDash(s string) string {

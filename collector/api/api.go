@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +29,7 @@ func SocketPath(dataDir string) string {
 // ErrNotFound is returned for unknown ids.
 var ErrNotFound = errors.New("not found")
 
-// ErrSortUnsupported is returned by backends that cannot sort as asked.
+// ErrSortUnsupported is returned for a sort order not in Sorts.
 var ErrSortUnsupported = errors.New("sort order not supported by the index")
 
 // ErrorBody is the JSON body of an API error reply: a 4xx/5xx status
@@ -48,9 +50,11 @@ const (
 )
 
 // Row is one line of the list: what a search hit carries, so that drawing a
-// page never opens the store.
+// page never opens the store. It is the one row type from the index to its
+// clients: package index stores it (JSON) with every document and returns
+// it in its hits, the service serves it, the UI and the CLI draw it.
 type Row struct {
-	ID       string            `json:"id"`
+	ID       string            `json:"id,omitempty"` // omitted only where the index stores the row under its document ID
 	Kind     string            `json:"kind"`
 	Time     time.Time         `json:"time"`
 	SourceIP string            `json:"source_ip,omitempty"`
@@ -69,15 +73,36 @@ type Row struct {
 	Name     string            `json:"name,omitempty"`   // review entry file name
 }
 
+// StatusText sums up Status for a list column: the one state when every
+// group has the same, else "group:state ..." sorted by group.
+func (r Row) StatusText() string {
+	if len(r.Status) == 0 {
+		return ""
+	}
+	keys := slices.Sorted(maps.Keys(r.Status))
+	first := r.Status[keys[0]]
+	same := true
+	for _, k := range keys[1:] {
+		same = same && r.Status[k] == first
+	}
+	if same {
+		return first
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ":" + r.Status[k]
+	}
+	return strings.Join(parts, " ")
+}
+
 // Sort orders.
 const (
 	SortNewest = "newest" // session time, newest first (default)
 	SortOldest = "oldest"
-	SortLarger = "size" // largest first
 )
 
 // Sorts lists the sort orders in the order the UI cycles through them.
-var Sorts = []string{SortNewest, SortOldest, SortLarger}
+var Sorts = []string{SortNewest, SortOldest}
 
 // SearchOptions page and shape a search.
 type SearchOptions struct {

@@ -1,7 +1,10 @@
 // Package api is the contract between the smtpscope service (package
 // collector/service, which owns a data dir) and its clients (the
 // terminal UI, `smtpscope search` and `status`): the Backend interface,
-// the list row, search options and results, events, the collector's
+// the list row (Row, which package index also stores and returns), the
+// query language's field table (Fields: the parser, the UI's help and
+// filters and the README's table come from it), search options and
+// results, events, the collector's
 // state types (aliased by package collector), and Remote, the client of
 // the HTTP/JSON API the service serves on DATA/run/smtpscope.sock:
 //

@@ -285,9 +285,10 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 	}
 	out := &api.SearchResult{Total: res.Total, Took: res.Took, Rows: make([]api.Row, len(res.Hits))}
 	for i, h := range res.Hits {
-		out.Rows[i] = api.Row{ID: h.ID, Kind: h.Kind, Time: h.Time, SourceIP: h.SourceIP, MailFrom: h.MailFrom, From: h.From,
-			Rcpt: h.RcptCount, Subject: h.Subject, Att: h.Attachments, IOC: h.IOCCount, YARA: h.YaraCount,
-			Status: h.Status, Partial: h.Partial, Size: h.Size, UID: h.UID, Reason: h.Reason, Name: h.Name}
+		out.Rows[i] = h.Row
+		if o.IDsOnly {
+			out.Rows[i] = api.Row{ID: h.ID, Kind: h.Kind}
+		}
 	}
 	if n := len(res.Hits); n > 0 && n == io.Limit && uint64(n) < res.Total {
 		out.Next = res.Hits[n-1].Sort
@@ -299,27 +300,20 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 }
 
 // indexFacets maps the index's facets to panel sections with the query
-// clause that narrows to each value.
+// clause that narrows to each value (its field matches the facet field
+// exactly).
 func indexFacets(fs map[string][]index.FacetCount) []api.Facet {
-	defs := []struct {
-		key, name string
-		filter    func(string) string
-	}{
-		// sender: and ioctype: match the facet fields exactly.
-		{index.FacetSenderDomain, "sender domain", func(v string) string { return "sender:" + api.QuoteTerm(v) }},
-		{index.FacetAttachType, "attachment type", func(v string) string { return "type:" + api.QuoteTerm(v) }},
-		{index.FacetIOCType, "IOC type", func(v string) string { return "ioctype:" + api.QuoteTerm(v) }},
-		{index.FacetStatus, "status", func(v string) string { return "status:" + api.QuoteTerm(v) }},
+	defs := []struct{ key, name, field string }{
+		{index.FacetSenderDomain, "sender domain", api.FieldSender},
+		{index.FacetAttachType, "attachment type", api.FieldType},
+		{index.FacetIOCType, "IOC type", api.FieldIOCType},
+		{index.FacetStatus, "status", api.FieldStatus},
 	}
 	var out []api.Facet
 	for _, d := range defs {
 		f := api.Facet{Name: d.name}
 		for _, c := range fs[d.key] {
-			t := api.FacetTerm{Term: c.Term, Count: c.Count}
-			if d.filter != nil {
-				t.Filter = d.filter(c.Term)
-			}
-			f.Terms = append(f.Terms, t)
+			f.Terms = append(f.Terms, api.FacetTerm{Term: c.Term, Count: c.Count, Filter: api.Clause(d.field, c.Term)})
 		}
 		out = append(out, f)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"github.com/smtpscope/smtpscope/collector/api"
-	"github.com/smtpscope/smtpscope/internal/fakebackend"
 	"io"
 	"log/slog"
 	"net"
@@ -188,7 +187,7 @@ func TestSocketPeerCheck(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- Serve(ctx, l, fakebackend.NewMemory("default")) }()
+		go func() { done <- Serve(ctx, l, statusBackend{}) }()
 		return func() { cancel(); <-done }
 	}
 
@@ -218,4 +217,11 @@ func TestSocketPeerCheck(t *testing.T) {
 	if out := asNobody(api.SocketPath(data)); !strings.Contains(out, "200 OK") {
 		t.Errorf("a member of ui_group %s was not served:\n%s", grp.Name, out)
 	}
+}
+
+// statusBackend answers /v1/status only (what the peer tests fetch).
+type statusBackend struct{ api.Backend }
+
+func (statusBackend) Status(context.Context) (*api.Status, error) {
+	return &api.Status{CollectorStatus: api.CollectorStatus{Running: true}, Mode: "stub"}, nil
 }

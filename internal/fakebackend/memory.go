@@ -1,33 +1,39 @@
 // Package fakebackend is an api.Backend over records held in memory, for
-// the UI's tests and fixtures. Test-only: no product code imports it.
+// tests that need records no session file makes (fuzzed strings, any
+// submission state): the UI's fuzz and safety tests and benchmarks.
+// Test-only: no product code imports it. Its search is the real index's
+// (a temporary one, through service.SearchIndex), so it cannot speak
+// another query language; the conformance suite (internal/backendtest)
+// runs on it as on every backend.
 package fakebackend
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/index"
 )
 
-// Memory is a api.Backend over records held in memory. Its search understands
-// a small subset of the query language (bare words, field:value with
-// substring match, has:, is:, status:, group:, negation with -): enough for
-// tests and fixtures, not a replacement for the index.
+// Memory is an api.Backend over records held in memory, searched through
+// an index in a temporary directory.
 type Memory struct {
 	mu       sync.Mutex
+	t        testing.TB
+	ix       *index.Index
 	emails   map[string]*core.Email
 	raw      map[string][]byte
 	sessions map[string]*core.Session // by email id and by session uid
 	atts     map[string][]byte        // sha1 -> bytes
-	rows     []api.Row                // newest first
 	subs     map[string]map[string]*api.SubmissionStatus
 	review   map[string]*api.Review
 	status   api.CollectorStatus
@@ -37,9 +43,18 @@ type Memory struct {
 	Now func() time.Time
 }
 
-// NewMemory returns an empty Memory backend with the given node groups.
-func NewMemory(groups ...string) *Memory {
+// NewMemory returns an empty Memory backend with the given node groups;
+// its index lives in a temporary directory of t until t ends.
+func NewMemory(t testing.TB, groups ...string) *Memory {
+	t.Helper()
+	ix, err := index.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
 	m := &Memory{
+		t:        t,
+		ix:       ix,
 		emails:   map[string]*core.Email{},
 		raw:      map[string][]byte{},
 		sessions: map[string]*core.Session{},
@@ -56,18 +71,41 @@ func NewMemory(groups ...string) *Memory {
 	return m
 }
 
-// RowOf builds the list row of an email with its submission states.
-func RowOf(e *core.Email, status map[string]string) api.Row {
-	yara := len(e.YARA)
-	for _, a := range e.Attachments {
-		yara += len(a.YARA)
+// indexEmail (re)indexes an email with its submission states; m.mu held.
+func (m *Memory) indexEmail(id string) {
+	e := m.emails[id]
+	st := map[string]string{}
+	for g, s := range m.subs[id] {
+		st[g] = s.State
 	}
-	from := e.From
-	return api.Row{
-		ID: e.ID, Kind: api.KindEmail, Time: e.Session.Time, SourceIP: e.Session.SourceIP,
-		MailFrom: e.Envelope.MailFrom, From: from, Rcpt: len(e.Envelope.RcptTo), Subject: e.Subject,
-		Att: len(e.Attachments), IOC: len(e.IOCs), YARA: yara, Status: status, Partial: e.Partial,
-		Size: e.Size, UID: e.Session.UID,
+	d := index.EmailDoc{Email: e, Status: st}
+	if s := m.sessions[id]; s != nil {
+		d.Transcript = api.TranscriptText(s, false)
+	}
+	if err := m.ix.IndexEmails([]index.EmailDoc{d}); err != nil {
+		m.t.Errorf("fakebackend: index %s: %v", id, err)
+	}
+}
+
+// AddSessionFiles parses session files and adds what the collector would
+// store of each: its emails (with raw bytes and session), or the session
+// without email, or a review entry for a file that does not parse.
+func (m *Memory) AddSessionFiles(paths ...string) {
+	an := core.NewAnalyzer(core.DefaultOptions())
+	for _, p := range paths {
+		s, err := core.ParseSessionFile(p)
+		if err != nil {
+			data, _ := os.ReadFile(p)
+			m.AddReview(api.ReviewEntry{Name: filepath.Base(p), Reason: err.Error(), Time: m.Now(), Size: int64(len(data))}, data)
+			continue
+		}
+		es := an.SessionEmails(s)
+		if len(es) == 0 {
+			m.AddSession(s, api.NoEmailReason(s))
+		}
+		for _, e := range es {
+			m.AddEmail(e, s.Messages[e.Index].Data, s, nil)
+		}
 	}
 }
 
@@ -90,9 +128,7 @@ func (m *Memory) AddEmail(e *core.Email, raw []byte, s *core.Session, atts map[s
 		st[g] = api.StateQueued
 	}
 	m.subs[e.ID] = subs
-	r := RowOf(e, st)
-	m.rows = append(m.rows, r)
-	sortRows(m.rows)
+	m.indexEmail(e.ID)
 	m.recount()
 	m.mu.Unlock()
 	m.publish(api.Event{Type: api.EventEmail, Time: m.Now(), ID: e.ID})
@@ -102,8 +138,9 @@ func (m *Memory) AddEmail(e *core.Email, raw []byte, s *core.Session, atts map[s
 func (m *Memory) AddSession(s *core.Session, reason string) {
 	m.mu.Lock()
 	m.sessions[s.Info.UID] = s
-	m.rows = append(m.rows, api.Row{ID: "session/" + s.Info.UID, Kind: api.KindSession, Time: s.Info.Time, SourceIP: s.Info.SourceIP, UID: s.Info.UID, Reason: reason})
-	sortRows(m.rows)
+	if err := m.ix.IndexSession(index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: reason}); err != nil {
+		m.t.Errorf("fakebackend: index session %s: %v", s.Info.UID, err)
+	}
 	m.mu.Unlock()
 }
 
@@ -112,8 +149,9 @@ func (m *Memory) AddReview(e api.ReviewEntry, data []byte) {
 	m.mu.Lock()
 	m.review[e.Name] = &api.Review{Entry: e, Data: data}
 	m.status.Review = append(m.status.Review, e)
-	m.rows = append(m.rows, api.Row{ID: "review/" + e.Name, Kind: api.KindReview, Time: e.Time, Name: e.Name, Reason: e.Reason, Size: e.Size})
-	sortRows(m.rows)
+	if err := m.ix.IndexReview(index.ReviewDoc{Name: e.Name, Reason: e.Reason, Time: e.Time}); err != nil {
+		m.t.Errorf("fakebackend: index review entry %s: %v", e.Name, err)
+	}
 	m.mu.Unlock()
 }
 
@@ -139,16 +177,7 @@ func (m *Memory) SetState(id, group, state, uuid, lastErr string) {
 	if state == api.StateSent {
 		s.Sent = s.Updated
 	}
-	for i := range m.rows {
-		if m.rows[i].ID == id {
-			st := map[string]string{}
-			for k, v := range m.rows[i].Status {
-				st[k] = v
-			}
-			st[group] = state
-			m.rows[i].Status = st
-		}
-	}
+	m.indexEmail(id)
 	m.recount()
 	m.mu.Unlock()
 	m.publish(api.Event{Type: api.EventSubmission, Time: m.Now(), ID: id, Group: group, State: state})
@@ -175,15 +204,6 @@ func (m *Memory) recount() {
 	m.status.Stats.Emails = int64(len(m.emails))
 }
 
-func sortRows(rows []api.Row) {
-	sort.SliceStable(rows, func(i, j int) bool {
-		if !rows[i].Time.Equal(rows[j].Time) {
-			return rows[i].Time.After(rows[j].Time)
-		}
-		return rows[i].ID < rows[j].ID
-	})
-}
-
 func (m *Memory) publish(e api.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -195,259 +215,9 @@ func (m *Memory) publish(e api.Event) {
 	}
 }
 
-// Search implements api.Backend.
+// Search implements api.Backend with the index, as the service does.
 func (m *Memory) Search(ctx context.Context, q string, o api.SearchOptions) (*api.SearchResult, error) {
-	start := time.Now()
-	match, err := memQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	var hits []api.Row
-	for _, r := range m.rows {
-		if o.Kind != "" && r.Kind != o.Kind {
-			continue
-		}
-		if match(r, m.emails[r.ID]) {
-			hits = append(hits, r)
-		}
-	}
-	m.mu.Unlock()
-	switch o.Sort {
-	case api.SortOldest:
-		for i, j := 0, len(hits)-1; i < j; i, j = i+1, j-1 {
-			hits[i], hits[j] = hits[j], hits[i]
-		}
-	case api.SortLarger:
-		sort.SliceStable(hits, func(i, j int) bool { return hits[i].Size > hits[j].Size })
-	}
-	res := &api.SearchResult{Total: uint64(len(hits))}
-	if o.Facets {
-		res.Facets = m.facets(hits)
-	}
-	off := 0
-	if len(o.After) == 1 {
-		off, _ = strconv.Atoi(o.After[0])
-	}
-	limit := o.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	if off > len(hits) {
-		off = len(hits)
-	}
-	end := min(off+limit, len(hits))
-	res.Rows = append([]api.Row(nil), hits[off:end]...)
-	if o.IDsOnly {
-		for i := range res.Rows {
-			res.Rows[i] = api.Row{ID: res.Rows[i].ID, Kind: res.Rows[i].Kind}
-		}
-	}
-	if end < len(hits) {
-		res.Next = []string{strconv.Itoa(end)}
-	}
-	res.Took = time.Since(start)
-	return res, nil
-}
-
-func (m *Memory) facets(hits []api.Row) []api.Facet {
-	dom, typ, ioc, st := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
-	m.mu.Lock()
-	for _, r := range hits {
-		e := m.emails[r.ID]
-		if e == nil {
-			continue
-		}
-		if i := strings.LastIndexByte(e.Envelope.MailFrom, '@'); i >= 0 {
-			dom[e.Envelope.MailFrom[i+1:]]++
-		}
-		seen := map[string]bool{}
-		for _, a := range e.Attachments {
-			if !seen[a.DetectedType] && a.DetectedType != "" {
-				typ[a.DetectedType]++
-				seen[a.DetectedType] = true
-			}
-		}
-		seen = map[string]bool{}
-		for _, i := range e.IOCs {
-			if !seen[i.Type] {
-				ioc[i.Type]++
-				seen[i.Type] = true
-			}
-		}
-		seen = map[string]bool{}
-		for _, s := range r.Status {
-			if !seen[s] {
-				st[s]++
-				seen[s] = true
-			}
-		}
-	}
-	m.mu.Unlock()
-	mk := func(name, field string, c map[string]int) api.Facet {
-		f := api.Facet{Name: name}
-		for k, v := range c {
-			f.Terms = append(f.Terms, api.FacetTerm{Term: k, Count: v, Filter: field + ":" + api.QuoteTerm(k)})
-		}
-		sort.Slice(f.Terms, func(i, j int) bool {
-			if f.Terms[i].Count != f.Terms[j].Count {
-				return f.Terms[i].Count > f.Terms[j].Count
-			}
-			return f.Terms[i].Term < f.Terms[j].Term
-		})
-		return f
-	}
-	return []api.Facet{mk("sender domain", "mailfrom", dom), mk("attachment type", "type", typ), mk("IOC type", "ioctype", ioc), mk("status", "status", st)}
-}
-
-// quoteTerm quotes a facet value for the query language when needed.
-
-// memWord is a word of a query and its 1-based column in characters (an
-// invalid byte counts as one), the unit api.QueryError.Col is in.
-type memWord struct {
-	text string
-	col  int
-}
-
-// memWords splits q at white space as strings.Fields does, keeping each
-// word's column. (Searching for the word again would not do: a word can
-// also occur inside the bytes of a multi-byte space before it.)
-func memWords(q string) []memWord {
-	var words []memWord
-	start, col, startCol := -1, 0, 0
-	for i, r := range q {
-		col++
-		switch {
-		case unicode.IsSpace(r) && start >= 0:
-			words = append(words, memWord{q[start:i], startCol})
-			start = -1
-		case !unicode.IsSpace(r) && start < 0:
-			start, startCol = i, col
-		}
-	}
-	if start >= 0 {
-		words = append(words, memWord{q[start:], startCol})
-	}
-	return words
-}
-
-// memQuery compiles the small query subset Memory understands.
-func memQuery(q string) (func(api.Row, *core.Email) bool, error) {
-	type clause struct {
-		neg          bool
-		field, value string
-	}
-	var cls []clause
-	for _, w := range memWords(q) {
-		f, col := w.text, w.col
-		c := clause{}
-		if strings.HasPrefix(f, "-") && len(f) > 1 {
-			c.neg, f, col = true, f[1:], col+1
-		}
-		if name, v, ok := strings.Cut(f, ":"); ok {
-			switch name {
-			case "from", "mailfrom", "subject", "ip", "ioc", "status", "group", "has", "is", "type", "ioctype", "uid", "filename":
-			default:
-				return nil, &api.QueryError{Col: col, Msg: fmt.Sprintf("unknown field %q", name)}
-			}
-			if v == "" {
-				return nil, &api.QueryError{Col: col + utf8.RuneCountInString(name) + 1, Msg: fmt.Sprintf("%s: needs a value", name)}
-			}
-			c.field, c.value = name, strings.ToLower(strings.Trim(v, `"`))
-		} else {
-			c.value = strings.ToLower(f)
-		}
-		cls = append(cls, c)
-	}
-	has := func(s, v string) bool { return strings.Contains(strings.ToLower(s), v) }
-	one := func(c clause, r api.Row, e *core.Email) bool {
-		switch c.field {
-		case "":
-			if has(r.Subject, c.value) || has(r.MailFrom, c.value) || has(r.From, c.value) || has(r.Reason, c.value) || has(r.Name, c.value) {
-				return true
-			}
-			if e != nil && (has(e.BodyText, c.value) || has(e.BodyHTML, c.value)) {
-				return true
-			}
-		case "from":
-			return has(r.From, c.value)
-		case "mailfrom":
-			return has(r.MailFrom, c.value)
-		case "subject":
-			return has(r.Subject, c.value)
-		case "ip":
-			return has(r.SourceIP, c.value)
-		case "uid":
-			return has(r.UID, c.value)
-		case "status":
-			for _, s := range r.Status {
-				if s == c.value {
-					return true
-				}
-			}
-		case "group":
-			_, ok := r.Status[c.value]
-			return ok
-		case "has":
-			switch c.value {
-			case "attachment":
-				return r.Att > 0
-			case "ioc":
-				return r.IOC > 0
-			case "yara":
-				return r.YARA > 0
-			}
-		case "is":
-			switch c.value {
-			case "partial":
-				return r.Partial
-			case "session":
-				return r.Kind == api.KindSession
-			case "review":
-				return r.Kind == api.KindReview
-			case "email":
-				return r.Kind == api.KindEmail
-			}
-		}
-		if e == nil {
-			return false
-		}
-		switch c.field {
-		case "ioc":
-			for _, i := range e.IOCs {
-				if has(i.Value, c.value) {
-					return true
-				}
-			}
-		case "ioctype":
-			for _, i := range e.IOCs {
-				if i.Type == c.value {
-					return true
-				}
-			}
-		case "type":
-			for _, a := range e.Attachments {
-				if has(a.DetectedType, c.value) {
-					return true
-				}
-			}
-		case "filename":
-			for _, a := range e.Attachments {
-				if has(a.Filename, strings.Trim(c.value, "*")) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return func(r api.Row, e *core.Email) bool {
-		for _, c := range cls {
-			if one(c, r, e) == c.neg {
-				return false
-			}
-		}
-		return true
-	}, nil
+	return service.SearchIndex(ctx, m.ix, q, o)
 }
 
 // Email implements api.Backend.

@@ -7,6 +7,7 @@ import (
 
 	bhelp "charm.land/bubbles/v2/help"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
 	"github.com/smtpscope/smtpscope/ui/keys"
 )
@@ -41,16 +42,24 @@ func Full(ctx *common.Context) string {
 	b.WriteString(s.HelpDesc.Render("  tab/l and S-tab/h or 1-8 switch tabs · z folds the message bytes of the transcript and\n"+
 		"  switches headers between decoded and raw · in Attachments and IOCs, j/k select, e saves, y copies") + "\n")
 	b.WriteString("\n" + s.PanelHead.Render("Query language (examples)") + "\n")
-	for _, q := range []string{
-		`invoice "wire transfer"       words and phrases in subject, bodies, names`,
-		`from:*@example.com  rcpt:bob@corp.example  mailfrom:  subject:  helo:  msgid:`,
-		`ip:203.0.113.5  domain:evil.example  url:  ioc:evil[.]example  hash:<md5|sha1|sha256>`,
-		`filename:*.exe  type:application/zip  yara:RuleName  status:failed  group:default`,
-		`has:attachment has:ioc has:yara  is:partial is:starttls  after:2026-01-01 before:  larger:2M`,
-		`-negation  a OR b  (parentheses)`,
-	} {
+	for _, q := range queryExamples(min(max(ctx.Width-4, 10), 96)) {
 		b.WriteString("  " + s.HelpDesc.Render(common.Trunc(q, max(ctx.Width-4, 10))) + "\n")
 	}
 	b.WriteString("\n" + s.Muted.Render("  press ? or esc to close"))
 	return b.String()
+}
+
+// queryExamples are the help's query-language lines: words and phrases,
+// an example of each field of the one field table (api.Fields) packed
+// into lines of at most width cells, then the operators.
+func queryExamples(width int) []string {
+	lines := []string{`invoice "wire transfer"       words and phrases in subject, bodies, names`}
+	line := ""
+	for _, ex := range api.Examples() {
+		if line != "" && len(line)+2+len(ex) > width {
+			lines, line = append(lines, line), ""
+		}
+		line = strings.TrimPrefix(line+"  "+ex, "  ")
+	}
+	return append(lines, line, `-negation  a OR b  (parentheses)`)
 }

@@ -2,7 +2,11 @@
 // Vim keys and arrows both work.
 package keys
 
-import "charm.land/bubbles/v2/key"
+import (
+	"charm.land/bubbles/v2/key"
+
+	"github.com/smtpscope/smtpscope/collector/api"
+)
 
 // KeyMap holds every binding.
 type KeyMap struct {
@@ -18,8 +22,9 @@ type KeyMap struct {
 	Confirm, Cancel                         key.Binding
 }
 
-// QuickFilters are the query clauses keys 1..5 toggle.
-var QuickFilters = [5]string{"has:attachment", "has:ioc", "has:yara", "status:failed", "is:partial"}
+// QuickFilters are the query clauses keys 1..5 toggle (built from the
+// query language's field table).
+var QuickFilters = api.QuickFilters
 
 // Default returns the default key map.
 func Default() *KeyMap {
