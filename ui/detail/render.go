@@ -559,7 +559,7 @@ func (r *renderer) submissions(m *Model) {
 		r.muted("not queued to any node group")
 		return
 	}
-	r.muted("r: resubmit this email")
+	r.muted(r.keys(r.ctx.Keys.Detail.Resubmit) + ": resubmit this email")
 	r.add(s.ColHeader.Render(common.Fit("GROUP", 16) + " " + common.Fit("STATUS", 9) + " " + common.Fit("UUID", 36) + " " + common.FitRight("TRIES", 5) + " " + common.Fit("UPDATED", 19) + " " + common.Fit("NODE / LAST ERROR", max(r.w-91, 10))))
 	for _, sub := range m.Subs {
 		extra := sub.Node
