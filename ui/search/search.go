@@ -132,6 +132,11 @@ func (m *Model) Remember(q string) {
 // Update runs, cancels, browses the history, or lets textinput edit.
 func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 	k := m.ctx.Keys.Search
+	if p, ok := msg.(tea.PasteMsg); ok {
+		// One line: a pasted line break is one space (textinput makes two
+		// of CR LF).
+		msg = tea.PasteMsg{Content: strings.ReplaceAll(p.Content, "\r", "")}
+	}
 	if msg, ok := msg.(tea.KeyPressMsg); ok {
 		switch {
 		case key.Matches(msg, k.Run):
