@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"charm.land/bubbles/v2/key"
+
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
 	"github.com/smtpscope/smtpscope/ui/detail"
@@ -198,4 +200,73 @@ func lookup(toks []tok, i int) bool {
 		}
 	}
 	return false
+}
+
+// readmeKeys is the README's key tables, generated from the components'
+// full help: the global keys once, then each view's own.
+func readmeKeys(t *testing.T) string {
+	m := New(Options{Plain: true})
+	t.Cleanup(m.Close)
+	k := m.ctx.Keys
+	dlg := [][]key.Binding{}
+	for st := stepScope; st <= stepPath; st++ {
+		dlg = append(dlg, (&dialog{ctx: m.ctx, step: st}).FullHelp()...)
+	}
+	global := m.bar.FullHelp()
+	tables := []struct {
+		title string
+		keys  [][]key.Binding
+	}{
+		{"Everywhere but the search bar and dialogs", global},
+		{"List", m.list.FullHelp()},
+		{"Facet panel (`" + k.List.Facets.Help().Key + "`)", m.facets.FullHelp()},
+		{"Search bar (`" + k.List.Search.Help().Key + "`)", m.search.FullHelp()},
+		{"Detail (`" + k.List.Open.Help().Key + "`)", detail.New(m.ctx, api.Row{Kind: api.KindEmail}).FullHelp()},
+		{"Resubmit and export dialogs", dlg},
+		{"Help (`" + k.Global.Help.Help().Key + "`)", m.help.FullHelp()},
+	}
+	isGlobal := map[string]bool{}
+	var b strings.Builder
+	for i, tb := range tables {
+		b.WriteString("\n**" + tb.title + "**\n\n| Keys | Action |\n|---|---|\n")
+		seen := map[string]bool{}
+		for _, col := range tb.keys {
+			for _, kb := range col {
+				id := kb.Help().Key + " " + kb.Help().Desc
+				if isGlobal[id] || seen[id] {
+					continue
+				}
+				seen[id], isGlobal[id] = true, i == 0
+				b.WriteString("| `" + strings.Join(kb.Keys(), "` `") + "` | " + kb.Help().Desc + " |\n")
+			}
+		}
+	}
+	return b.String() + "\n"
+}
+
+// TestREADMEKeys: the README's key tables are the keymap's (go test ./ui
+// -run TestREADMEKeys -update rewrites them).
+func TestREADMEKeys(t *testing.T) {
+	const begin, end = "<!-- keys: generated from ui/keys by TestREADMEKeys -->\n", "<!-- end of keys -->"
+	path := filepath.Join("..", "README.md")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(src)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the markers %q … %q around the key tables", begin, end)
+	}
+	want := readmeKeys(t)
+	if got := readme[i+len(begin) : j]; got != want {
+		if updating() {
+			readme = readme[:i+len(begin)] + want + readme[j:]
+			if err := os.WriteFile(path, []byte(readme), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Fatalf("README.md key tables differ from the keymap (run go test ./ui -run TestREADMEKeys -update); want:\n%s", want)
+	}
 }

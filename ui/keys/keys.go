@@ -99,7 +99,7 @@ func Default() *KeyMap {
 			Back:     b([]string{"esc", "backspace", "q"}, "esc", "back"),
 			NextTab:  b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
 			PrevTab:  b([]string{"shift+tab", "h", "left"}, "S-tab/h", "previous tab"),
-			GoTab:    b([]string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}, "1-8", "go to tab"),
+			GoTab:    b([]string{"1", "2", "3", "4", "5", "6", "7", "8"}, "1-8", "go to tab"),
 			Toggle:   b([]string{"z"}, "z", "fold/unfold, raw/decoded"),
 			Copy:     b([]string{"y"}, "y", "copy (OSC 52)"),
 			Export:   b([]string{"e"}, "e", "export"),
