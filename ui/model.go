@@ -175,6 +175,9 @@ type (
 // Init starts the first search, the status and the event stream.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe()}
+	for _, c := range m.components() {
+		cmds = append(cmds, c.Init())
+	}
 	if m.opts.Dark == nil && !m.opts.Plain {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
@@ -305,7 +308,7 @@ func (m *Model) focused() common.Component {
 	return m.list
 }
 
-// components are every component of the screen (tests walk them).
+// components are every component on the screen.
 func (m *Model) components() []common.Component {
 	cs := []common.Component{m.list, m.search, m.facets, m.help, m.bar}
 	if m.detail != nil {
@@ -419,7 +422,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		return nil
 	case tea.MouseWheelMsg:
-		if m.dlg != nil || m.help.Open || m.search.Focused() {
+		if m.dlg != nil || m.help.Open {
 			return nil
 		}
 		if m.detail != nil {

@@ -97,8 +97,10 @@ func (m *Model) View() string {
 		}
 	}
 	left := " " + strings.Join(parts, s.Muted.Render(" │ "))
-	h := m.ctx.Keys.Global.Help.Help()
-	right := h.Key + " " + h.Desc + " "
+	right := ""
+	for _, b := range m.ShortHelp() {
+		right += b.Help().Key + " " + b.Help().Desc + " "
+	}
 	if msg != "" {
 		t := common.Trunc(msg, max(m.width/2, 20))
 		if msgErr {
