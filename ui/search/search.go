@@ -7,6 +7,7 @@ package search
 
 import (
 	"strings"
+	"unicode"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -56,13 +57,14 @@ func New(ctx *common.Context) *Model {
 
 // inputKeys maps the keymap's editing keys onto textinput's. There is no
 // completion (its keys are disabled) and no clipboard read (the terminal's
-// bracketed paste still works).
+// bracketed paste still works). Deleting the next word is the bar's own
+// (see deleteWordForward).
 func inputKeys(k keys.SearchKeys) textinput.KeyMap {
 	off := key.NewBinding(key.WithDisabled())
 	return textinput.KeyMap{
 		CharacterForward: k.Right, CharacterBackward: k.Left,
 		WordForward: k.WordRight, WordBackward: k.WordLeft,
-		DeleteWordBackward: k.DeleteWord, DeleteWordForward: k.DeleteWordForward,
+		DeleteWordBackward: k.DeleteWord, DeleteWordForward: off,
 		DeleteAfterCursor: k.DeleteToEnd, DeleteBeforeCursor: k.DeleteToStart,
 		DeleteCharacterBackward: k.Backspace, DeleteCharacterForward: k.Delete,
 		LineStart: k.Home, LineEnd: k.End,
@@ -152,6 +154,9 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 		case key.Matches(msg, k.Newer):
 			m.newer()
 			return m, nil
+		case key.Matches(msg, k.DeleteWordForward):
+			m.deleteWordForward()
+			return m, nil
 		case msg.Mod&(tea.ModCtrl|tea.ModAlt) != 0 && !m.editKey(msg):
 			return m, nil // no text from unbound ctrl/alt chords
 		}
@@ -168,6 +173,22 @@ func (m *Model) editKey(msg tea.KeyPressMsg) bool {
 		}
 	}
 	return false
+}
+
+// deleteWordForward deletes the spaces and the word after the cursor.
+// textinput's own indexes past the end of the text when that word ends it
+// and panics (bubbles v2.2.1).
+func (m *Model) deleteWordForward() {
+	v, pos := []rune(m.Value()), m.input.Position()
+	end := pos
+	for end < len(v) && unicode.IsSpace(v[end]) {
+		end++
+	}
+	for end < len(v) && !unicode.IsSpace(v[end]) {
+		end++
+	}
+	m.input.SetValue(string(v[:pos]) + string(v[end:]))
+	m.input.SetCursor(pos)
 }
 
 func (m *Model) older() {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,15 +17,17 @@ import (
 )
 
 // harness runs the bar alone, as the root does: a run query is
-// remembered, checked by check (message and 1-based column in
-// characters) and the bar blurred; focusMsg starts editing again.
+// remembered and checked by check (message and 1-based column in
+// characters); with refocus the bar is then emptied and edited again.
+// The frame's last line counts the queries run (SubmitMsg arrives after
+// the keys that follow enter).
 type harness struct {
-	bar   *Model
-	check func(q string) (string, int)
-	last  atomic.Pointer[string]
+	bar     *Model
+	check   func(q string) (string, int)
+	refocus bool
+	runs    int
+	last    atomic.Pointer[string]
 }
-
-type focusMsg struct{}
 
 func (h *harness) Init() tea.Cmd { h.bar.Focus(); return nil }
 
@@ -33,9 +36,11 @@ func (h *harness) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case SubmitMsg:
 		h.bar.Remember(msg.Query)
 		h.bar.Err, h.bar.ErrCol = h.check(msg.Query)
-		return h, nil
-	case focusMsg:
-		h.bar.Focus()
+		h.runs++
+		if h.refocus {
+			h.bar.SetValue("")
+			h.bar.Focus()
+		}
 		return h, nil
 	}
 	_, cmd := h.bar.Update(msg)
@@ -43,7 +48,7 @@ func (h *harness) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (h *harness) View() tea.View {
-	v := h.bar.View()
+	v := h.bar.View() + "\nruns " + strconv.Itoa(h.runs)
 	h.last.Store(&v)
 	return tea.NewView(v)
 }
@@ -61,19 +66,30 @@ func start(t *testing.T, check func(string) (string, int)) (*harness, *teatest.T
 	return h, tm
 }
 
-// waitLine waits until the first line of the bar is want.
-func waitLine(t *testing.T, h *harness, want string) []string {
+// waitLine waits until the first line of the bar is want after runs
+// queries; it returns the bar's lines.
+func waitLine(t *testing.T, h *harness, runs int, want string) []string {
 	t.Helper()
 	var lines []string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if p := h.last.Load(); p != nil {
-			if lines = strings.Split(ansi.Strip(*p), "\n"); lines[0] == want {
-				return lines
+			lines = strings.Split(ansi.Strip(*p), "\n")
+			if lines[0] == want && lines[len(lines)-1] == "runs "+strconv.Itoa(runs) {
+				return lines[:len(lines)-1]
 			}
 		}
 	}
-	t.Fatalf("bar never showed %q; last: %q", want, lines)
+	t.Fatalf("bar never showed %q after %d queries; last: %q", want, runs, lines)
 	return nil
+}
+
+// history quits and returns the bar's history.
+func history(t *testing.T, tm *teatest.TestModel) []string {
+	t.Helper()
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	return tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*harness).bar.History()
 }
 
 func press(tm *teatest.TestModel, ks ...tea.KeyPressMsg) {
@@ -101,19 +117,19 @@ func TestSearchBarTyping(t *testing.T) {
 	tm.Type("subject:x")
 	press(tm, home)
 	tm.Type("from:a ")
-	waitLine(t, h, "/ from:a ▏subject:x")
+	waitLine(t, h, 0, "/ from:a ▏subject:x")
 	press(tm, end)
 	tm.Type(" yy zz")
 	press(tm, wordLeft, ctrlX)
 	tm.Type("w")
-	waitLine(t, h, "/ from:a subject:x yy w▏zz")
+	waitLine(t, h, 0, "/ from:a subject:x yy w▏zz")
 	press(tm, delWord, delWord)
-	waitLine(t, h, "/ from:a subject:x ▏zz")
+	waitLine(t, h, 0, "/ from:a subject:x ▏zz")
 	tm.Send(tea.PasteMsg{Content: "a\x1b[31m\u0085b\r\nc"})
-	waitLine(t, h, "/ from:a subject:x a[31mb c▏zz")
+	waitLine(t, h, 0, "/ from:a subject:x a[31mb c▏zz")
 	press(tm, enter)
-	waitLine(t, h, "/ from:a subject:x a[31mb czz")
-	if got := h.bar.History(); len(got) != 1 || got[0] != "from:a subject:x a[31mb czz" {
+	waitLine(t, h, 1, "/ from:a subject:x a[31mb czz")
+	if got := history(t, tm); len(got) != 1 || got[0] != "from:a subject:x a[31mb czz" {
 		t.Fatalf("history = %q", got)
 	}
 }
@@ -122,23 +138,23 @@ func TestSearchBarTyping(t *testing.T) {
 // ↓ comes back and ends on the text being typed before.
 func TestSearchBarHistory(t *testing.T) {
 	h, tm := start(t, nil)
-	for _, q := range []string{"q1", "q2", "q2", "  "} {
+	h.refocus = true
+	for i, q := range []string{"q1", "q2", "q2", "  "} {
 		tm.Type(q)
 		press(tm, enter)
-		tm.Send(focusMsg{})
-		press(tm, home, tea.KeyPressMsg{Code: 'k', Mod: tea.ModCtrl})
+		waitLine(t, h, i+1, "/ ▏")
 	}
 	tm.Type("draft")
-	waitLine(t, h, "/ draft▏")
+	waitLine(t, h, 4, "/ draft▏")
 	press(tm, up)
-	waitLine(t, h, "/ q2▏")
+	waitLine(t, h, 4, "/ q2▏")
 	press(tm, up, up, up)
-	waitLine(t, h, "/ q1▏")
+	waitLine(t, h, 4, "/ q1▏")
 	press(tm, down)
-	waitLine(t, h, "/ q2▏")
+	waitLine(t, h, 4, "/ q2▏")
 	press(tm, down)
-	waitLine(t, h, "/ draft▏")
-	if got := h.bar.History(); len(got) != 2 {
+	waitLine(t, h, 4, "/ draft▏")
+	if got := history(t, tm); len(got) != 2 {
 		t.Fatalf("history = %q, want q1 q2 (no repeat, no blank)", got)
 	}
 }
@@ -157,12 +173,43 @@ func TestSearchBarErrorCaret(t *testing.T) {
 	h, tm := start(t, check)
 	tm.Type("subject:日本 \u202ex bogus:1")
 	press(tm, enter)
-	lines := waitLine(t, h, `/ subject:日本 \u202ex bogus:1`)
+	lines := waitLine(t, h, 1, `/ subject:日本 \u202ex bogus:1`)
 	if len(lines) != 3 || lines[2] != `✗ unknown field "bogus"` {
 		t.Fatalf("error lines = %q", lines)
 	}
 	want := ansi.StringWidth(lines[0][:strings.Index(lines[0], "bogus")])
 	if got := strings.Index(lines[1], "^"); got != want || strings.TrimSpace(lines[1]) != "^" {
 		t.Fatalf("caret at %d, want %d (under bogus):\n%s\n%s", got, want, lines[0], lines[1])
+	}
+}
+
+// TestSearchBarDeleteWordForward: alt+d deletes the spaces and the word
+// after the cursor, also when that word ends the text (textinput's own
+// deleteWordForward indexes past the end there and panics: bubbles
+// v2.2.1), and does nothing at the end.
+func TestSearchBarDeleteWordForward(t *testing.T) {
+	for _, c := range []struct {
+		value   string
+		pos     int
+		want    string
+		wantPos int
+	}{
+		{"a", 0, "", 0},
+		{"ab", 1, "a", 1},
+		{"a b", 1, "a", 1},
+		{"a  bc d", 1, "a d", 1},
+		{"a ", 1, "a", 1},
+		{"ab", 2, "ab", 2},
+		{" ", 0, "", 0},
+	} {
+		ctx := &common.Context{Styles: styles.NewPlain(), Keys: keys.Default()}
+		m := New(ctx)
+		m.Focus()
+		m.SetValue(c.value)
+		m.input.SetCursor(c.pos)
+		m.Update(tea.KeyPressMsg{Code: 'd', Mod: tea.ModAlt})
+		if m.Value() != c.want || m.input.Position() != c.wantPos {
+			t.Errorf("%q at %d: alt+d gave %q at %d, want %q at %d", c.value, c.pos, m.Value(), m.input.Position(), c.want, c.wantPos)
+		}
 	}
 }
