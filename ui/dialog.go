@@ -10,12 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/ui/common"
 	"github.com/smtpscope/smtpscope/ui/detail"
+	"github.com/smtpscope/smtpscope/ui/help"
+	"github.com/smtpscope/smtpscope/ui/keys"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
@@ -34,6 +37,9 @@ type choice struct{ label, value string }
 
 // dialog is the modal of the resubmit and export flows.
 type dialog struct {
+	ctx     *common.Context
+	width   int
+	out     outcome // of the last key
 	step    dialogStep
 	title   string
 	choices []choice
@@ -58,19 +64,73 @@ type dialog struct {
 	review *api.Review
 }
 
-func (d *dialog) paste(s string) {
+// outcome is what a key did to the dialog; the root acts on it.
+type outcome int
+
+const (
+	stay      outcome = iota
+	cancelled         // close (and stop a running resubmission)
+	selected          // the choice under the cursor was picked
+	confirmed         // resubmit confirmed
+	write             // export to the path typed
+)
+
+// Init does nothing.
+func (d *dialog) Init() tea.Cmd { return nil }
+
+// SetSize sets the screen size the dialog is centred in.
+func (d *dialog) SetSize(w, _ int) { d.width = w }
+
+// ShortHelp is the hint line of the current step.
+func (d *dialog) ShortHelp() []key.Binding {
+	k := d.ctx.Keys.Dialog
+	switch d.step {
+	case stepScope, stepGroup, stepWhat:
+		return []key.Binding{k.Up, k.Down, k.Choose, k.Select, k.Cancel}
+	case stepConfirm:
+		return []key.Binding{k.Confirm, k.Deny, k.Cancel}
+	case stepPath:
+		return []key.Binding{k.Write, k.ClearPath, k.Cancel}
+	}
+	return []key.Binding{k.Cancel}
+}
+
+// FullHelp is every key of the current step.
+func (d *dialog) FullHelp() [][]key.Binding {
+	k := d.ctx.Keys.Dialog
 	if d.step == stepPath {
-		for _, r := range s {
-			if r >= 0x20 && r != 0x7f {
-				d.input = append(d.input, r)
-			}
+		return [][]key.Binding{{k.Write, k.Backspace, k.ClearPath, k.DeleteDir, k.Cancel}}
+	}
+	return [][]key.Binding{d.ShortHelp()}
+}
+
+// Update handles keys and paste; the outcome of a key is left in out.
+func (d *dialog) Update(msg tea.Msg) (common.Component, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		d.out = d.key(msg)
+	case tea.PasteMsg:
+		d.typeText(msg.Content)
+	}
+	return d, nil
+}
+
+// typeText adds printable text to the path prompt.
+func (d *dialog) typeText(s string) {
+	if d.step != stepPath {
+		return
+	}
+	for _, r := range s {
+		if r >= 0x20 && r != 0x7f {
+			d.input = append(d.input, r)
 		}
 	}
 }
 
-func (d *dialog) view(c *common.Context) string {
-	s := c.Styles
-	w := min(max(c.Width-10, 30), 90)
+// View draws the dialog box.
+func (d *dialog) View() string {
+	s := d.ctx.Styles
+	w := min(max(d.width-10, 30), 90)
 	lines := []string{s.PanelHead.Render(common.Trunc(d.title, w))}
 	switch d.step {
 	case stepScope, stepGroup, stepWhat:
@@ -83,11 +143,6 @@ func (d *dialog) view(c *common.Context) string {
 				lines = append(lines, "  "+l)
 			}
 		}
-		lines = append(lines, "", s.Muted.Render("j/k or 1-9 choose · enter select · esc cancel"))
-	case stepConfirm:
-		lines = append(lines, "", s.Muted.Render("y/enter confirm · n/esc cancel"))
-	case stepProgress:
-		lines = append(lines, "", s.Muted.Render("working… esc stops"))
 	case stepPath:
 		in := sanitize.Line(string(d.input))
 		if !s.Plain {
@@ -95,68 +150,91 @@ func (d *dialog) view(c *common.Context) string {
 		} else {
 			in += "▏"
 		}
-		lines = append(lines, "", common.Trunc("path: ", 6)+in, "", s.Muted.Render("enter write (never overwrites) · ctrl+u clear · esc cancel"))
+		lines = append(lines, "", "path: "+in)
 	}
+	lines = append(lines, "", help.Short(d.ctx, w, d.ShortHelp()))
 	if d.err != "" {
 		lines = append(lines, s.Error.Render(common.Trunc(d.err, w)))
 	}
 	return s.Dialog.Width(w + 4).Render(strings.Join(lines, "\n"))
 }
 
-// dialogKey handles keys while a dialog is open.
+func (d *dialog) key(msg tea.KeyPressMsg) outcome {
+	k := d.ctx.Keys.Dialog
+	if key.Matches(msg, k.Cancel) || (d.step == stepConfirm && key.Matches(msg, k.Deny)) {
+		return cancelled
+	}
+	switch d.step {
+	case stepScope, stepGroup, stepWhat:
+		return d.chooseKey(msg)
+	case stepConfirm:
+		if key.Matches(msg, k.Confirm) {
+			return confirmed
+		}
+	case stepPath:
+		return d.pathKey(msg)
+	}
+	return stay
+}
+
+func (d *dialog) chooseKey(msg tea.KeyPressMsg) outcome {
+	k := d.ctx.Keys.Dialog
+	switch {
+	case key.Matches(msg, k.Up):
+		d.sel = (d.sel + len(d.choices) - 1) % len(d.choices)
+	case key.Matches(msg, k.Down):
+		d.sel = (d.sel + 1) % len(d.choices)
+	case key.Matches(msg, k.Choose):
+		if i := keys.Index(k.Choose, msg.String()); i < len(d.choices) {
+			d.sel = i
+			return selected
+		}
+	case key.Matches(msg, k.Select):
+		return selected
+	}
+	return stay
+}
+
+func (d *dialog) pathKey(msg tea.KeyPressMsg) outcome {
+	k := d.ctx.Keys.Dialog
+	switch {
+	case key.Matches(msg, k.Write):
+		return write
+	case key.Matches(msg, k.Backspace):
+		if len(d.input) > 0 {
+			d.input = d.input[:len(d.input)-1]
+		}
+	case key.Matches(msg, k.ClearPath):
+		d.input = nil
+	case key.Matches(msg, k.DeleteDir):
+		s := strings.TrimRight(string(d.input), "/")
+		if i := strings.LastIndexByte(s, '/'); i >= 0 {
+			d.input = []rune(s[:i+1])
+		} else {
+			d.input = nil
+		}
+	case msg.Mod&(tea.ModCtrl|tea.ModAlt) == 0:
+		d.typeText(msg.Text)
+	}
+	return stay
+}
+
+// dialogKey passes a key to the open dialog and acts on its outcome.
 func (m *Model) dialogKey(msg tea.KeyPressMsg) tea.Cmd {
 	d := m.dlg
-	k := msg.String()
-	if k == "esc" || k == "ctrl+c" || (k == "n" && d.step == stepConfirm) {
+	d.Update(msg)
+	switch d.out {
+	case cancelled:
 		if d.step == stepProgress && m.resub != nil {
 			m.resub.stop = true
 		}
 		m.dlg = nil
-		return nil
-	}
-	switch d.step {
-	case stepScope, stepGroup, stepWhat:
-		switch {
-		case k == "up" || k == "k":
-			d.sel = (d.sel + len(d.choices) - 1) % len(d.choices)
-		case k == "down" || k == "j" || k == "tab":
-			d.sel = (d.sel + 1) % len(d.choices)
-		case len(k) == 1 && k[0] >= '1' && k[0] <= '9' && int(k[0]-'1') < len(d.choices):
-			d.sel = int(k[0] - '1')
-			return m.dialogSelect()
-		case k == "enter":
-			return m.dialogSelect()
-		}
-	case stepConfirm:
-		if k == "y" || k == "enter" {
-			return m.runResubmit()
-		}
-	case stepPath:
-		switch k {
-		case "enter":
-			return m.runExport()
-		case "backspace", "ctrl+h":
-			if len(d.input) > 0 {
-				d.input = d.input[:len(d.input)-1]
-			}
-		case "ctrl+u":
-			d.input = nil
-		case "ctrl+w":
-			s := strings.TrimRight(string(d.input), "/")
-			if i := strings.LastIndexByte(s, '/'); i >= 0 {
-				d.input = []rune(s[:i+1])
-			} else {
-				d.input = nil
-			}
-		default:
-			if msg.Text != "" && msg.Mod&(tea.ModCtrl|tea.ModAlt) == 0 {
-				for _, r := range msg.Text {
-					if r >= 0x20 && r != 0x7f {
-						d.input = append(d.input, r)
-					}
-				}
-			}
-		}
+	case selected:
+		return m.dialogSelect()
+	case confirmed:
+		return m.runResubmit()
+	case write:
+		return m.runExport()
 	}
 	return nil
 }
@@ -200,7 +278,7 @@ func (m *Model) startResubmit(ids []string, canAll bool) {
 		m.notice("a resubmission is still running", true)
 		return
 	}
-	d := &dialog{ids: ids, query: m.query, opts: m.searchOpts(), total: m.list.Total()}
+	d := &dialog{ctx: m.ctx, width: m.ctx.Width, ids: ids, query: m.query, opts: m.searchOpts(), total: m.list.Total()}
 	m.dlg = d
 	if canAll && m.list.Total() > 1 {
 		d.step = stepScope
@@ -322,7 +400,7 @@ func (m *Model) onResub(msg resubMsg) tea.Cmd {
 // startExport opens the export dialog for a row; d is the open detail
 // screen (nil from the list).
 func (m *Model) startExport(row api.Row, d *detail.Model) {
-	dl := &dialog{step: stepWhat, row: row, title: "Export"}
+	dl := &dialog{ctx: m.ctx, width: m.ctx.Width, step: stepWhat, row: row, title: "Export"}
 	if d != nil {
 		dl.email, dl.sess, dl.review = d.Email, d.Session, d.Review
 		dl.att = d.SelectedAttachment()

@@ -1,10 +1,15 @@
 // Package ui is smtpscope's terminal UI (Bubble Tea v2): browse, search,
 // inspect and resubmit the emails of a data dir.
 //
-// The root Model routes messages to the component packages — list (the
-// virtualized result list), search (the query bar), facets (the side
-// panel), detail (the tabs of one email), help and statusbar — which share
-// a common.Context (backend, styles, keymap, size). Every call to the
+// The screen is made of components — list (the virtualized result list),
+// search (the query bar), facets (the side panel), detail (the tabs of one
+// email), help, statusbar, and the resubmit/export dialog of this package
+// — each a common.Component (Init/Update/View, ShortHelp/FullHelp,
+// SetSize) sharing a common.Context (backend, styles, keymap, size). The
+// root Model routes each key to the focused one (dialog, search bar being
+// edited, help, detail, facet panel, list) after the global keys; the
+// hint line is the focused component's ShortHelp and `?` shows its
+// FullHelp. Keys are only ever named in ui/keys. Every call to the
 // backend runs in a tea.Cmd, never in Update. Every string that comes from
 // mail is passed through ui/sanitize before it is drawn.
 //

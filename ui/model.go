@@ -64,14 +64,15 @@ type Model struct {
 	cancel context.CancelFunc
 	bg     context.Context
 
-	list   list.Model
-	search search.Model
-	facets facets.Model
-	detail *detail.Model
+	list   *list.Model
+	search *search.Model
+	facets *facets.Model
+	detail *detail.Model // nil: the list screen
+	help   *help.Model
+	bar    *statusbar.Model
 
 	showFacets bool
 	facetFocus bool
-	showHelp   bool
 	dlg        *dialog
 
 	query    string
@@ -130,6 +131,8 @@ func New(o Options) *Model {
 	m.search = search.New(c)
 	m.search.SetValue(o.Query)
 	m.facets = facets.New(c)
+	m.help = help.New(c)
+	m.bar = statusbar.New(c)
 	m.showFacets = true
 	m.list.Loading = true
 	m.layout()
@@ -172,6 +175,9 @@ type (
 // Init starts the first search, the status and the event stream.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe()}
+	for _, c := range m.components() {
+		cmds = append(cmds, c.Init())
+	}
 	if m.opts.Dark == nil && !m.opts.Plain {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
@@ -263,19 +269,56 @@ func (m *Model) notice(text string, isErr bool) {
 // layout gives the components their sizes.
 func (m *Model) layout() {
 	c := m.ctx
+	m.search.SetSize(c.Width, 1)
+	m.help.SetSize(c.Width, c.Height-1)
+	m.bar.SetSize(c.Width, 1)
 	main := m.mainHeight()
 	lw := c.Width
 	if m.showFacets && c.Width >= 100 {
 		lw -= facets.Width
-		m.facets.SetHeight(main)
+		m.facets.SetSize(facets.Width, main)
 	}
 	m.list.SetSize(lw, main)
 	if m.detail != nil {
 		m.detail.SetSize(c.Width, c.Height-3)
 	}
+	if m.dlg != nil {
+		m.dlg.SetSize(c.Width, c.Height)
+	}
 }
 
-func (m *Model) searchLines() []string { return m.search.View(m.ctx.Width) }
+func (m *Model) searchLines() []string { return m.search.Lines() }
+
+// focused is the component keys go to: an open dialog, the search bar
+// being edited, the help screen, the detail screen, the facet panel when
+// it has the focus, else the list.
+func (m *Model) focused() common.Component {
+	switch {
+	case m.dlg != nil:
+		return m.dlg
+	case m.search.Focused():
+		return m.search
+	case m.help.Open:
+		return m.help
+	case m.detail != nil:
+		return m.detail
+	case m.facetFocus && m.facetsVisible():
+		return m.facets
+	}
+	return m.list
+}
+
+// components are every component on the screen.
+func (m *Model) components() []common.Component {
+	cs := []common.Component{m.list, m.search, m.facets, m.help, m.bar}
+	if m.detail != nil {
+		cs = append(cs, m.detail)
+	}
+	if m.dlg != nil {
+		cs = append(cs, m.dlg)
+	}
+	return cs
+}
 
 func (m *Model) mainHeight() int {
 	return max(m.ctx.Height-3-len(m.searchLines()), 1) // header, hints, status bar
@@ -373,26 +416,20 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case tea.PasteMsg:
-		if m.search.Focused() {
-			var cmd tea.Cmd
-			m.search, cmd = m.search.Update(msg)
+		if f := m.focused(); f == m.search || f == m.dlg {
+			_, cmd := f.Update(msg)
 			return cmd
-		}
-		if m.dlg != nil {
-			m.dlg.paste(msg.Content)
 		}
 		return nil
 	case tea.MouseWheelMsg:
-		if m.dlg != nil || m.showHelp {
+		if m.dlg != nil || m.help.Open {
 			return nil
 		}
 		if m.detail != nil {
-			d, cmd := m.detail.Update(msg)
-			m.detail = &d
+			_, cmd := m.detail.Update(msg)
 			return cmd
 		}
-		var cmd tea.Cmd
-		m.list, cmd = m.list.Update(msg)
+		_, cmd := m.list.Update(msg)
 		return cmd
 	}
 	return nil
@@ -504,71 +541,91 @@ func (m *Model) openDetail() tea.Cmd {
 	if r == nil {
 		return nil
 	}
-	d := detail.New(m.ctx, *r)
-	m.detail = &d
+	m.detail = detail.New(m.ctx, *r)
 	m.layout()
 	return detail.Load(m.ctx.Backend, *r)
 }
 
+// onKey routes a key: dialogs, the search bar and the help screen take
+// every key; elsewhere the global keys come first, then the focused
+// screen's.
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := m.ctx.Keys
-	if msg.String() == "ctrl+c" && m.dlg == nil && !m.search.Focused() {
-		m.cancel()
-		return tea.Quit
-	}
-	if m.dlg != nil {
+	g := m.ctx.Keys.Global
+	switch f := m.focused(); {
+	case f == m.dlg:
 		return m.dialogKey(msg)
-	}
-	if m.search.Focused() {
-		var cmd tea.Cmd
-		m.search, cmd = m.search.Update(msg)
+	case f == m.search:
+		_, cmd := m.search.Update(msg)
 		m.layout()
 		return cmd
-	}
-	if m.showHelp {
-		if key.Matches(msg, k.Help, k.Back) || msg.String() == "q" {
-			m.showHelp = false
-		}
+	case key.Matches(msg, g.Quit):
+		m.cancel()
+		return tea.Quit
+	case f == m.help:
+		m.help.Update(msg)
 		return nil
-	}
-	switch {
-	case key.Matches(msg, k.Help):
-		m.showHelp = true
+	case key.Matches(msg, g.Help):
+		m.showHelp(f)
 		return nil
-	case key.Matches(msg, k.Theme):
-		m.ctx.Styles = styles.New(!m.ctx.Styles.Dark)
-		if m.opts.Plain {
-			m.ctx.Styles = styles.NewPlain()
-		}
-		if m.detail != nil {
-			m.detail.SetSize(0, 0)
-			m.layout()
-		}
+	case key.Matches(msg, g.Theme):
+		m.toggleTheme()
 		return nil
-	case key.Matches(msg, k.Pause):
-		paused := m.status != nil && m.status.Paused
-		b := m.ctx.Backend
-		return func() tea.Msg {
-			if err := b.SetPaused(context.Background(), !paused); err != nil {
-				return noticeMsg{text: "pause: " + err.Error(), err: true}
-			}
-			st, err := b.Status(context.Background())
-			return statusMsg{st: st, err: err}
-		}
-	case key.Matches(msg, k.Refresh):
+	case key.Matches(msg, g.Pause):
+		return m.togglePause()
+	case key.Matches(msg, g.Refresh):
 		m.newRows, m.refreshDirty = 0, false
 		return tea.Batch(m.runSearch(false, ""), m.loadStatus())
-	}
-	if m.detail != nil {
+	case f == m.detail:
 		return m.detailKey(msg)
+	case f == m.facets:
+		return m.facetKey(msg)
 	}
 	return m.listKey(msg)
 }
 
+// showHelp opens the help screen of the focused component f; the list's
+// also shows the search bar's keys and the query language.
+func (m *Model) showHelp(f common.Component) {
+	switch f {
+	case m.detail:
+		m.help.Show([]help.Section{{Title: "smtpscope — detail keys", Keys: f.FullHelp()}}, false)
+	case m.facets:
+		m.help.Show([]help.Section{{Title: "smtpscope — facet panel keys", Keys: f.FullHelp()}}, false)
+	default:
+		m.help.Show([]help.Section{
+			{Title: "smtpscope — keys", Keys: f.FullHelp()},
+			{Title: "Search bar", Keys: m.search.FullHelp()},
+		}, true)
+	}
+}
+
+func (m *Model) toggleTheme() {
+	m.ctx.Styles = styles.New(!m.ctx.Styles.Dark)
+	if m.opts.Plain {
+		m.ctx.Styles = styles.NewPlain()
+	}
+	if m.detail != nil {
+		m.detail.SetSize(0, 0)
+		m.layout()
+	}
+}
+
+func (m *Model) togglePause() tea.Cmd {
+	paused := m.status != nil && m.status.Paused
+	b := m.ctx.Backend
+	return func() tea.Msg {
+		if err := b.SetPaused(context.Background(), !paused); err != nil {
+			return noticeMsg{text: "pause: " + err.Error(), err: true}
+		}
+		st, err := b.Status(context.Background())
+		return statusMsg{st: st, err: err}
+	}
+}
+
 func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := m.ctx.Keys
+	k := m.ctx.Keys.Detail
 	switch {
-	case key.Matches(msg, k.Back) || msg.String() == "q":
+	case key.Matches(msg, k.Back):
 		m.detail = nil
 		return nil
 	case key.Matches(msg, k.Resubmit):
@@ -576,34 +633,32 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.startResubmit([]string{m.detail.Row.ID}, false)
 		}
 		return nil
-	case key.Matches(msg, k.Export):
-		m.startExport(m.detail.Row, m.detail)
-		return nil
-	case key.Matches(msg, k.Open) && m.detail.Tab() == detail.TabAttachments:
+	case key.Matches(msg, k.Export),
+		key.Matches(msg, k.Save) && m.detail.Tab() == detail.TabAttachments:
 		m.startExport(m.detail.Row, m.detail)
 		return nil
 	}
-	d, cmd := m.detail.Update(msg)
-	m.detail = &d
+	_, cmd := m.detail.Update(msg)
+	return cmd
+}
+
+func (m *Model) facetKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.ctx.Keys.Facets
+	switch {
+	case key.Matches(msg, k.Leave):
+		m.facetFocus = false
+		m.facets.Focused = false
+		return nil
+	case key.Matches(msg, k.Quit):
+		m.cancel()
+		return tea.Quit
+	}
+	_, cmd := m.facets.Update(msg)
 	return cmd
 }
 
 func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := m.ctx.Keys
-	if m.facetFocus && m.facetsVisible() {
-		switch {
-		case key.Matches(msg, k.Back), key.Matches(msg, k.Facets), key.Matches(msg, k.NextTab), key.Matches(msg, k.PrevTab):
-			m.facetFocus = false
-			m.facets.Focused = false
-			return nil
-		case key.Matches(msg, k.Quit):
-			m.cancel()
-			return tea.Quit
-		}
-		var cmd tea.Cmd
-		m.facets, cmd = m.facets.Update(msg)
-		return cmd
-	}
+	k := m.ctx.Keys.List
 	switch {
 	case key.Matches(msg, k.Quit):
 		m.cancel()
@@ -616,14 +671,12 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Open):
 		return m.openDetail()
 	case key.Matches(msg, k.Facets):
-		if !m.showFacets {
-			m.showFacets = true
-		}
+		m.showFacets = true
 		m.facetFocus = m.facetsVisible()
 		m.facets.Focused = m.facetFocus
 		m.layout()
 		return nil
-	case msg.String() == "F":
+	case key.Matches(msg, k.HideFacets):
 		m.showFacets = !m.showFacets
 		m.facetFocus = false
 		m.facets.Focused = false
@@ -635,7 +688,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.View):
 		m.view = (m.view + 1) % len(views)
 		return m.runSearch(false, "")
-	case key.Matches(msg, k.ClearFilters):
+	case key.Matches(msg, k.ClearFilters), key.Matches(msg, k.Clear) && m.query != "":
 		m.setQuery("")
 		m.search.SetValue("")
 		return m.runSearch(false, "")
@@ -649,13 +702,6 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.startExport(*r, nil)
 		}
 		return nil
-	case key.Matches(msg, k.Back):
-		if m.query != "" {
-			m.setQuery("")
-			m.search.SetValue("")
-			return m.runSearch(false, "")
-		}
-		return nil
 	}
 	for i, f := range k.Filters {
 		if key.Matches(msg, f) {
@@ -664,8 +710,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 			return m.runSearch(false, "")
 		}
 	}
-	var cmd tea.Cmd
-	m.list, cmd = m.list.Update(msg)
+	_, cmd := m.list.Update(msg)
 	return cmd
 }
 
@@ -723,12 +768,20 @@ func toggleClause(q, c string) string {
 	return strings.TrimSpace(strings.Join(append(cs, c), " "))
 }
 
+// under is the screen under a dialog.
+func (m *Model) under() common.Component {
+	if m.detail != nil {
+		return m.detail
+	}
+	return m.list
+}
+
 // View draws the screen.
 func (m *Model) View() tea.View {
 	var content string
-	if m.showHelp {
-		content = common.PadLines(strings.Split(help.Full(m.ctx), "\n"), m.ctx.Width, m.ctx.Height-1) + "\n" +
-			statusbar.View(m.ctx, m.status, m.statusErr, m.msg, m.msgErr)
+	m.bar.Set(m.status, m.statusErr, m.msg, m.msgErr)
+	if m.help.Open {
+		content = common.PadLines(strings.Split(m.help.View(), "\n"), m.ctx.Width, m.ctx.Height-1) + "\n" + m.bar.View()
 	} else {
 		content = m.screen()
 	}
@@ -757,7 +810,7 @@ func (m *Model) header() string {
 		case api.KindReview:
 			what = "review " + r.Name
 		}
-		left += s.Muted.Render(" ‹ esc · ") + common.Trunc(what, max(c.Width/2, 20))
+		left += s.Muted.Render(" ‹ "+c.Keys.Detail.Back.Help().Key+" · ") + common.Trunc(what, max(c.Width/2, 20))
 		if r.Subject != "" {
 			left += s.Muted.Render(" · ") + common.Trunc(r.Subject, max(c.Width-lipgloss.Width(left)-4, 5))
 		}
@@ -772,7 +825,7 @@ func (m *Model) header() string {
 		}
 		left += s.Muted.Render(" · " + info)
 		if m.newRows > 0 {
-			right = s.Warn.Render(fmt.Sprintf("%d new (^r) ", m.newRows))
+			right = s.Warn.Render(fmt.Sprintf("%d new (%s) ", m.newRows, c.Keys.Global.Refresh.Help().Key))
 		}
 	}
 	return common.PadLines([]string{left + strings.Repeat(" ", max(c.Width-lipgloss.Width(left)-lipgloss.Width(right), 1)) + right}, c.Width, 1)
@@ -788,17 +841,14 @@ func sortName(s string) string {
 
 func (m *Model) screen() string {
 	c := m.ctx
-	s := c.Styles
 	var parts []string
 	parts = append(parts, m.header())
-	var hints string
 	if m.detail != nil {
 		body := m.detail.View()
 		if m.dlg != nil {
 			body = m.overlay(body, c.Height-3)
 		}
 		parts = append(parts, body)
-		hints = s.HelpDesc.Render(" tab/h/l tabs · j/k scroll · z fold/raw · r resubmit · e export · y copy · esc back · ? help")
 	} else {
 		parts = append(parts, m.searchLines()...)
 		main := m.list.View()
@@ -809,20 +859,20 @@ func (m *Model) screen() string {
 			main = m.overlay(main, m.mainHeight())
 		}
 		parts = append(parts, main)
-		if m.facetFocus {
-			hints = s.HelpDesc.Render(" facets: j/k move · enter narrow/widen · esc back to the list")
-		} else {
-			hints = " " + help.Short(c)
-		}
 	}
-	parts = append(parts, common.PadLines([]string{hints}, c.Width, 1))
-	parts = append(parts, statusbar.View(c, m.status, m.statusErr, m.msg, m.msgErr))
+	// The hints are the focused screen's (a dialog's are in its box).
+	hints := m.focused()
+	if hints == m.dlg {
+		hints = m.under()
+	}
+	parts = append(parts, common.PadLines([]string{" " + help.Short(c, c.Width-1, hints.ShortHelp())}, c.Width, 1))
+	parts = append(parts, m.bar.View())
 	return strings.Join(parts, "\n")
 }
 
 // overlay draws the dialog centred over an area of height h.
 func (m *Model) overlay(under string, h int) string {
-	box := m.dlg.view(m.ctx)
+	box := m.dlg.View()
 	bw, bh := lipgloss.Size(box)
 	x, y := max((m.ctx.Width-bw)/2, 0), max((h-bh)/2, 0)
 	out := lipgloss.NewCompositor(lipgloss.NewLayer(under), lipgloss.NewLayer(box).X(x).Y(y).Z(1)).Render()

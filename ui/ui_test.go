@@ -321,7 +321,7 @@ func TestHelpGolden(t *testing.T) {
 	m, tm := newTestModel(t, fixtureBackend(t), false)
 	waitFor(t, m, "Weekly digest")
 	press(tm, "?")
-	waitFor(t, m, "Quick filters")
+	waitFor(t, m, "Search bar", "Query language")
 	_, f := frame(t, m, tm)
 	golden(t, "help", f)
 	// The query-language examples come from the one field table.

@@ -1,6 +1,7 @@
-// Package common is the context every TUI component shares: the backend,
-// styles, keymap, terminal size and clock, plus small rendering helpers
-// that always sanitize attacker-controlled text.
+// Package common is what every TUI component shares: the Component
+// interface they implement, the context (backend, styles, keymap,
+// terminal size and clock), and small rendering helpers that always
+// sanitize attacker-controlled text.
 package common
 
 import (

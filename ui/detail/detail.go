@@ -16,6 +16,7 @@ import (
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/ui/common"
+	"github.com/smtpscope/smtpscope/ui/keys"
 )
 
 // Tab names.
@@ -124,8 +125,8 @@ type Model struct {
 }
 
 // New returns the detail screen of row (Load fills it).
-func New(ctx *common.Context, row api.Row) Model {
-	m := Model{ctx: ctx, Row: row, loading: true, scroll: map[string]int{}, sel: map[string]int{}, fold: true, dirty: true}
+func New(ctx *common.Context, row api.Row) *Model {
+	m := &Model{ctx: ctx, Row: row, loading: true, scroll: map[string]int{}, sel: map[string]int{}, fold: true, dirty: true}
 	switch row.Kind {
 	case api.KindSession:
 		m.tabs = sessionTabs
@@ -135,6 +136,37 @@ func New(ctx *common.Context, row api.Row) Model {
 		m.tabs = emailTabs
 	}
 	return m
+}
+
+// Init does nothing: the root runs Load.
+func (m *Model) Init() tea.Cmd { return nil }
+
+// ShortHelp is the hint line: the keys the current tab answers to.
+func (m *Model) ShortHelp() []key.Binding {
+	k := m.ctx.Keys.Detail
+	out := []key.Binding{k.NextTab, k.PrevTab}
+	switch m.Tab() {
+	case TabTranscript, TabHeaders:
+		out = append(out, k.Toggle)
+	case TabAttachments:
+		out = append(out, k.Save, k.Copy)
+	case TabIOCs:
+		out = append(out, k.Copy)
+	}
+	if m.Row.Kind == api.KindEmail {
+		out = append(out, k.Resubmit)
+	}
+	return append(out, k.Export, k.Back, m.ctx.Keys.Global.Help)
+}
+
+// FullHelp is every key of the detail screen, in columns.
+func (m *Model) FullHelp() [][]key.Binding {
+	k, n, g := m.ctx.Keys.Detail, m.ctx.Keys.Nav, m.ctx.Keys.Global
+	return [][]key.Binding{
+		{k.NextTab, k.PrevTab, k.GoTab, k.Toggle, k.Copy, k.Save, k.Export, k.Resubmit, k.Back},
+		{n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom},
+		{g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
+	}
 }
 
 // SetSize sets the area.
@@ -205,8 +237,8 @@ func (m *Model) items() int {
 }
 
 // Update handles tabs, scrolling, selection, fold and copy.
-func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
-	k := m.ctx.Keys
+func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
+	k, n := m.ctx.Keys.Detail, m.ctx.Keys.Nav
 	tab := m.Tab()
 	scroll := func(d int) {
 		if n := m.items(); n > 0 {
@@ -228,17 +260,17 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		case key.Matches(msg, k.PrevTab):
 			m.tab = (m.tab + len(m.tabs) - 1) % len(m.tabs)
 			m.dirty = true
-		case key.Matches(msg, k.Up):
+		case key.Matches(msg, n.Up):
 			scroll(-1)
-		case key.Matches(msg, k.Down):
+		case key.Matches(msg, n.Down):
 			scroll(1)
-		case key.Matches(msg, k.PageUp):
+		case key.Matches(msg, n.PageUp):
 			scroll(-m.bodyHeight())
-		case key.Matches(msg, k.PageDown):
+		case key.Matches(msg, n.PageDown):
 			scroll(m.bodyHeight())
-		case key.Matches(msg, k.Top):
+		case key.Matches(msg, n.Top):
 			scroll(-1 << 30)
-		case key.Matches(msg, k.Bottom):
+		case key.Matches(msg, n.Bottom):
 			scroll(1 << 30)
 		case key.Matches(msg, k.Toggle):
 			switch tab {
@@ -261,13 +293,10 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 					return m, func() tea.Msg { return CopyMsg{What: "sha256", Value: v} }
 				}
 			}
-		default:
-			// Tabs by number: 1..8.
-			if s := msg.String(); len(s) == 1 && s[0] >= '1' && s[0] <= '9' {
-				if i := int(s[0] - '1'); i < len(m.tabs) {
-					m.tab = i
-					m.dirty = true
-				}
+		case key.Matches(msg, k.GoTab):
+			if i := keys.Index(k.GoTab, msg.String()); i < len(m.tabs) {
+				m.tab = i
+				m.dirty = true
 			}
 		}
 	case tea.MouseWheelMsg:
@@ -282,7 +311,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 }
 
 // View renders the tab bar and the current tab.
-func (m Model) View() string {
+func (m *Model) View() string {
 	s := m.ctx.Styles
 	m.render()
 	var tabs []string
@@ -322,8 +351,6 @@ func (m Model) View() string {
 func (m *Model) Prepare() { m.render() }
 
 // render rebuilds the lines of the current tab when something changed.
-// It is called with a pointer receiver from Update and on a copy from View
-// (the cache then lives only for that frame: still one render per frame).
 func (m *Model) render() {
 	if !m.dirty && m.lines != nil {
 		return

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/inbucket/html2text"
 	"golang.org/x/net/html"
@@ -28,6 +29,15 @@ type renderer struct {
 	w     int
 	lines []string
 	cut   bool
+}
+
+// keys names the keys of bindings for the hints drawn in a tab.
+func (r *renderer) keys(bs ...key.Binding) string {
+	ks := make([]string, len(bs))
+	for i, b := range bs {
+		ks[i] = b.Help().Key
+	}
+	return strings.Join(ks, " ")
 }
 
 func (r *renderer) add(l string) {
@@ -234,7 +244,7 @@ func (r *renderer) transcript(m *Model) {
 	if m.Email != nil {
 		want = m.Email.Index
 	}
-	r.muted(fmt.Sprintf("%d events · C: client  S: server · z: %s message bytes", len(m.Session.Events), map[bool]string{true: "unfold", false: "fold"}[m.fold]))
+	r.muted(fmt.Sprintf("%d events · C: client  S: server · %s: %s message bytes", len(m.Session.Events), r.keys(r.ctx.Keys.Detail.Toggle), map[bool]string{true: "unfold", false: "fold"}[m.fold]))
 	r.blank()
 	w := r.w - 3
 	for _, ev := range m.Session.Events {
@@ -299,9 +309,9 @@ func (r *renderer) headers(m *Model) {
 	}
 	s := r.ctx.Styles
 	if m.raw {
-		r.muted("raw header fields as written · z: decoded")
+		r.muted("raw header fields as written · " + r.keys(r.ctx.Keys.Detail.Toggle) + ": decoded")
 	} else {
-		r.muted("decoded header values · z: raw")
+		r.muted("decoded header values · " + r.keys(r.ctx.Keys.Detail.Toggle) + ": raw")
 	}
 	r.blank()
 	seen := map[string]int{}
@@ -441,7 +451,8 @@ func (r *renderer) attachments(m *Model, sel int) int {
 		r.muted("(no attachments)")
 		return -1
 	}
-	r.muted("j/k select · e save to a directory · y copy sha256")
+	k := r.ctx.Keys
+	r.muted(r.keys(k.Nav.Up, k.Nav.Down) + " select · " + r.keys(k.Detail.Export) + " save to a directory · " + r.keys(k.Detail.Copy) + " copy sha256")
 	nw := max(r.w-60, 12)
 	r.add(s.ColHeader.Render(common.Fit("FILENAME", nw) + " " + common.Fit("DETECTED TYPE", 28) + " " + common.FitRight("SIZE", 10) + " " + common.Fit("PART", 8) + " " + common.FitRight("YARA", 6)))
 	selLine := -1
@@ -499,7 +510,7 @@ func (r *renderer) iocs(m *Model, sel int) int {
 		r.muted("(no IOCs)")
 		return -1
 	}
-	r.muted("j/k select · y copy the value (OSC 52)")
+	r.muted(r.keys(r.ctx.Keys.Nav.Up, r.ctx.Keys.Nav.Down) + " select · " + r.keys(r.ctx.Keys.Detail.Copy) + " copy the value (OSC 52)")
 	counts := map[string]int{}
 	for _, i := range e.IOCs {
 		counts[i.Type]++
@@ -548,7 +559,7 @@ func (r *renderer) submissions(m *Model) {
 		r.muted("not queued to any node group")
 		return
 	}
-	r.muted("r: resubmit this email")
+	r.muted(r.keys(r.ctx.Keys.Detail.Resubmit) + ": resubmit this email")
 	r.add(s.ColHeader.Render(common.Fit("GROUP", 16) + " " + common.Fit("STATUS", 9) + " " + common.Fit("UUID", 36) + " " + common.FitRight("TRIES", 5) + " " + common.Fit("UPDATED", 19) + " " + common.Fit("NODE / LAST ERROR", max(r.w-91, 10))))
 	for _, sub := range m.Subs {
 		extra := sub.Node

@@ -35,14 +35,31 @@ type Model struct {
 	ctx     *common.Context
 	items   []item
 	cursor  int
-	offset  int
 	height  int
 	Focused bool
 	active  map[string]bool // filters in the current query
 }
 
 // New returns an empty panel.
-func New(ctx *common.Context) Model { return Model{ctx: ctx} }
+func New(ctx *common.Context) *Model { return &Model{ctx: ctx} }
+
+// Init does nothing: the root loads the counts.
+func (m *Model) Init() tea.Cmd { return nil }
+
+// SetSize sets the panel height (its width is fixed: Width).
+func (m *Model) SetSize(_, h int) { m.height = h }
+
+// ShortHelp is the hint line while the panel has the focus.
+func (m *Model) ShortHelp() []key.Binding {
+	k := m.ctx.Keys.Facets
+	return []key.Binding{k.Up, k.Down, k.Select, k.Leave}
+}
+
+// FullHelp is every key of the focused panel.
+func (m *Model) FullHelp() [][]key.Binding {
+	k, g := m.ctx.Keys.Facets, m.ctx.Keys.Global
+	return [][]key.Binding{{k.Up, k.Down, k.Select, k.Leave, k.Quit}, {g.Pause, g.Theme, g.Refresh, g.Help, g.Quit}}
+}
 
 // SetFacets replaces the counts; active holds the clauses already in the
 // query (shown checked).
@@ -69,9 +86,6 @@ func (m *Model) SetFacets(fs []api.Facet, active map[string]bool) {
 	m.skip(1)
 }
 
-// SetHeight sets the panel height.
-func (m *Model) SetHeight(h int) { m.height = h }
-
 // skip moves the cursor off headings in direction d.
 func (m *Model) skip(d int) {
 	for i := 0; i < len(m.items); i++ {
@@ -89,8 +103,8 @@ func (m *Model) skip(d int) {
 }
 
 // Update moves the selection and selects.
-func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
-	k := m.ctx.Keys
+func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
+	k := m.ctx.Keys.Facets
 	if msg, ok := msg.(tea.KeyPressMsg); ok {
 		switch {
 		case key.Matches(msg, k.Up):
@@ -105,7 +119,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 				m.cursor = 0
 			}
 			m.skip(1)
-		case key.Matches(msg, k.Open):
+		case key.Matches(msg, k.Select):
 			if m.cursor < len(m.items) && m.items[m.cursor].filter != "" {
 				f := m.items[m.cursor].filter
 				return m, func() tea.Msg { return SelectMsg{Filter: f} }
@@ -116,7 +130,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 }
 
 // View renders the panel (Width wide, height high).
-func (m Model) View() string {
+func (m *Model) View() string {
 	s := m.ctx.Styles
 	w := Width - 2
 	lines := []string{s.PanelHead.Render(common.Fit("FACETS", w))}
@@ -124,13 +138,8 @@ func (m Model) View() string {
 		lines = append(lines, s.Muted.Render(common.Fit("(none)", w)))
 	}
 	vis := max(m.height-1, 1)
-	if m.cursor < m.offset {
-		m.offset = m.cursor
-	}
-	if m.cursor >= m.offset+vis {
-		m.offset = m.cursor - vis + 1
-	}
-	for i := m.offset; i < len(m.items) && len(lines) < m.height; i++ {
+	off := max(m.cursor-vis+1, 0) // keep the cursor on screen
+	for i := off; i < len(m.items) && len(lines) < m.height; i++ {
 		it := m.items[i]
 		if it.heading {
 			lines = append(lines, s.Accent.Render(common.Fit(it.text, w)))

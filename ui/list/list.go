@@ -33,7 +33,27 @@ type Model struct {
 }
 
 // New returns an empty list.
-func New(ctx *common.Context) Model { return Model{ctx: ctx} }
+func New(ctx *common.Context) *Model { return &Model{ctx: ctx} }
+
+// Init does nothing: the root runs the searches.
+func (m *Model) Init() tea.Cmd { return nil }
+
+// ShortHelp is the hint line of the list.
+func (m *Model) ShortHelp() []key.Binding {
+	k := m.ctx.Keys
+	return []key.Binding{k.List.Search, k.List.Open, k.List.Facets, k.List.Resubmit, k.List.Export, k.Global.Help, k.List.Quit}
+}
+
+// FullHelp is every key of the list screen, in columns.
+func (m *Model) FullHelp() [][]key.Binding {
+	k := m.ctx.Keys
+	n, l, g := k.Nav, k.List, k.Global
+	return [][]key.Binding{
+		{n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom, l.Open, l.Clear, l.Quit},
+		append([]key.Binding{l.Search, l.Facets, l.HideFacets, l.Sort, l.View}, append(l.Filters[:], l.ClearFilters)...),
+		{l.Resubmit, l.Export, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
+	}
+}
 
 // SetSize sets the area the list draws in.
 func (m *Model) SetSize(w, h int) {
@@ -146,8 +166,8 @@ func (m *Model) maybeMore() tea.Cmd {
 }
 
 // Update handles navigation keys and the mouse wheel.
-func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
-	k := m.ctx.Keys
+func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
+	k := m.ctx.Keys.Nav
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		switch {
@@ -198,7 +218,7 @@ func (m *Model) columns() columns {
 }
 
 // View renders the visible rows.
-func (m Model) View() string {
+func (m *Model) View() string {
 	s := m.ctx.Styles
 	c := m.columns()
 	lines := make([]string, 0, m.height)

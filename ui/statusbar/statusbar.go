@@ -6,19 +6,57 @@ package statusbar
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
 )
 
-// View renders the status bar in the context's width. msg is a transient
-// message (may be empty); msgErr colours it as an error.
-func View(ctx *common.Context, st *api.Status, stErr error, msg string, msgErr bool) string {
-	s := ctx.Styles
+// Model is the status bar. Its keys are the global ones, which act on
+// what it shows (pause, refresh) or on the whole screen.
+type Model struct {
+	ctx    *common.Context
+	st     *api.Status
+	stErr  error
+	msg    string
+	msgErr bool
+	width  int
+}
+
+// New returns an empty bar.
+func New(ctx *common.Context) *Model { return &Model{ctx: ctx, width: ctx.Width} }
+
+// Set gives the bar the collector's status (or the error getting it) and
+// a transient message (may be empty; msgErr colours it as an error).
+func (m *Model) Set(st *api.Status, stErr error, msg string, msgErr bool) {
+	m.st, m.stErr, m.msg, m.msgErr = st, stErr, msg, msgErr
+}
+
+// Init does nothing.
+func (m *Model) Init() tea.Cmd { return nil }
+
+// Update does nothing: the root feeds the bar through Set.
+func (m *Model) Update(tea.Msg) (common.Component, tea.Cmd) { return m, nil }
+
+// SetSize sets the width (the bar is one line).
+func (m *Model) SetSize(w, _ int) { m.width = w }
+
+// ShortHelp is the hint drawn at the right of the bar.
+func (m *Model) ShortHelp() []key.Binding { return []key.Binding{m.ctx.Keys.Global.Help} }
+
+// FullHelp is the global keys.
+func (m *Model) FullHelp() [][]key.Binding {
+	g := m.ctx.Keys.Global
+	return [][]key.Binding{{g.Pause, g.Refresh, g.Theme, g.Help, g.Quit}}
+}
+
+// View renders the status bar.
+func (m *Model) View() string {
+	s, st, stErr, msg, msgErr := m.ctx.Styles, m.st, m.stErr, m.msg, m.msgErr
 	var parts []string
 	switch {
 	case stErr != nil:
@@ -36,8 +74,6 @@ func View(ctx *common.Context, st *api.Status, stErr error, msg string, msgErr b
 		parts = append(parts, s.StatusKey.Render(st.Mode)+s.StatusBar.Render(" "+state))
 		parts = append(parts, fmt.Sprintf("emails %d", st.Stats.Emails))
 		parts = append(parts, fmt.Sprintf("queue %d", st.QueueDepth))
-		groups := append([]string(nil), st.GroupNames()...)
-		sort.Strings(groups)
 		for _, g := range st.Groups {
 			if !g.Configured || !g.Enabled {
 				continue
@@ -61,21 +97,24 @@ func View(ctx *common.Context, st *api.Status, stErr error, msg string, msgErr b
 		}
 	}
 	left := " " + strings.Join(parts, s.Muted.Render(" │ "))
-	right := "? help "
+	right := ""
+	for _, b := range m.ShortHelp() {
+		right += b.Help().Key + " " + b.Help().Desc + " "
+	}
 	if msg != "" {
-		m := common.Trunc(msg, max(ctx.Width/2, 20))
+		t := common.Trunc(msg, max(m.width/2, 20))
 		if msgErr {
-			m = s.Error.Render(m)
+			t = s.Error.Render(t)
 		} else {
-			m = s.OK.Render(m)
+			t = s.OK.Render(t)
 		}
-		right = m + "  " + right
+		right = t + "  " + right
 	}
 	lw, rw := ansi.StringWidth(left), ansi.StringWidth(right)
-	if lw+rw+1 > ctx.Width {
-		left = ansi.Truncate(left, max(ctx.Width-rw-1, 0), "…")
+	if lw+rw+1 > m.width {
+		left = ansi.Truncate(left, max(m.width-rw-1, 0), "…")
 		lw = ansi.StringWidth(left)
 	}
-	gap := max(ctx.Width-lw-rw, 0)
+	gap := max(m.width-lw-rw, 0)
 	return s.StatusBar.Render(left + strings.Repeat(" ", gap) + right)
 }
