@@ -584,11 +584,20 @@ nodes = ["http://%s"]
 	sink.stop(t)
 }
 
+// TestProcRunningStatusAndSubmit: status and submit reach a running
+// collector over its socket, with the index on and with --no-index (the
+// socket is the one control channel either way).
 func TestProcRunningStatusAndSubmit(t *testing.T) {
+	for _, mode := range [][]string{nil, {"--no-index"}} {
+		t.Run(strings.Join(append([]string{"index"}, mode...), ""), func(t *testing.T) { runningStatusAndSubmit(t, mode) })
+	}
+}
+
+func runningStatusAndSubmit(t *testing.T, extra []string) {
 	tmp := t.TempDir()
 	spool, data, sinkDir := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data"), filepath.Join(tmp, "sink")
 	sink := startSink(t, sinkDir)
-	col := start(t, "collect", "--spool", spool, "--data", data, "--ace", sink.url)
+	col := start(t, append([]string{"collect", "--spool", spool, "--data", data, "--ace", sink.url}, extra...)...)
 	if err := os.MkdirAll(spool, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +637,7 @@ func TestProcRunningStatusAndSubmit(t *testing.T) {
 	}
 	// submit hands the request to the running collector
 	out, err := exec.Command(smtpscopeBin(t), "submit", "--data", data, "Crun.0").CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("a collector is running")) {
+	if err != nil || !bytes.Contains(out, []byte("a collector is running")) || !bytes.Contains(out, []byte("queued 1 submissions")) {
 		t.Fatalf("submit while running: %v\n%s", err, out)
 	}
 	deadline = time.Now().Add(20 * time.Second)
