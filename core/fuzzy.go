@@ -1,11 +1,6 @@
 package core
 
-import (
-	"strings"
-
-	"github.com/glaslos/ssdeep"
-	"github.com/glaslos/tlsh"
-)
+import "github.com/glaslos/ssdeep"
 
 // Fuzzy-hash bounds. ssdeep (github.com/glaslos/ssdeep) refuses inputs of
 // 4096 bytes or less; TLSH's reference implementation wants at least 50
@@ -31,9 +26,7 @@ func FuzzyHashes(b []byte) (ssd, tl string) {
 		}
 	}
 	if len(b) >= TLSHMinBytes {
-		if t, err := tlsh.HashBytes(b); err == nil && tlshVaried(t.Binary()) {
-			tl = "T1" + strings.ToUpper(t.String())
-		}
+		tl = tlshDigest(b)
 	}
 	return ssd, tl
 }
@@ -43,9 +36,9 @@ func FuzzyHashes(b []byte) (ssd, tl string) {
 // enough variety. The reference rejects input that leaves 64 or more of
 // the 128 buckets empty; then the median is 0, so no bucket has code 1
 // (above the first quartile, at most the median) and 64 or more have
-// code 0. The library does not reject such input, so the digest is
-// checked: every digest the reference refuses is refused here (and a few
-// it accepts, whose median equals their first quartile).
+// code 0. The digest is checked: every digest the reference refuses is
+// refused here (and a few it accepts, whose median equals their first
+// quartile).
 func tlshVaried(bin []byte) bool {
 	if len(bin) != 35 {
 		return false
