@@ -2,23 +2,18 @@ package core
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/glaslos/tlsh"
 )
-
-// tlshLibrary is the digest github.com/glaslos/tlsh gives, with the
-// variety rule of the reference applied.
-func tlshLibrary(b []byte) string {
-	t, err := tlsh.HashBytes(b)
-	if err != nil || !tlshVaried(t.Binary()) {
-		return ""
-	}
-	return "T1" + strings.ToUpper(t.String())
-}
 
 // tlshSizes are the lengths the differential test hashes: the window,
 // the reference's minimums (50, 256), the steps of the length encoding
@@ -70,55 +65,139 @@ var tlshShapes = map[string]func(r *rand.Rand, n int) []byte{
 	},
 }
 
-// TestTLSHMatchesLibrary: the one-pass TLSH gives the library's digest
-// (or refuses, as the reference would) on every shape at every size.
-func TestTLSHMatchesLibrary(t *testing.T) {
-	r := rand.New(rand.NewSource(4))
-	sizes := tlshSizes
-	for range 40 {
-		sizes = append(sizes, 5+r.Intn(20000))
+// tlshTool runs the reference tool (tlsh -r) on the inputs and returns
+// its digest of each ("" when it refuses one); it skips t without it.
+func tlshTool(t testing.TB, ins [][]byte) []string {
+	if _, err := exec.LookPath("tlsh"); err != nil {
+		t.Skip("tlsh tool not installed (apt-get install tlsh-tools)")
 	}
-	for name, shape := range tlshShapes {
-		for _, n := range sizes {
-			if n > 1<<20 && testing.Short() {
-				continue
-			}
-			in := shape(r, n)
-			if got, want := tlshDigest(in), tlshLibrary(in); got != want {
-				t.Errorf("%s, %d bytes: %q, library %q", name, n, got, want)
-			}
+	dir := t.TempDir()
+	for i, in := range ins {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), in, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _ := exec.Command("tlsh", "-r", dir).CombinedOutput()
+	digests := make([]string, len(ins))
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || len(f[0]) != 70 {
+			continue
+		}
+		i, err := strconv.Atoi(filepath.Base(f[1]))
+		if err != nil || i < 0 || i >= len(ins) {
+			t.Fatalf("tlsh tool: unexpected line %q", line)
+		}
+		digests[i] = f[0]
+	}
+	return digests
+}
+
+// tlshAgrees reports whether our TLSH of an input agrees with the
+// reference's digest ref of it: the same digest, or both none, or none
+// here for a digest tlshVaried refuses (the median equal to the first
+// quartile, which the reference accepts).
+func tlshAgrees(ours, ref string) bool {
+	if ours != "" || ref == "" {
+		return ours == tlshPrefixed(ref)
+	}
+	bin, err := hex.DecodeString(ref)
+	return err == nil && !tlshVaried(bin)
+}
+
+// tlshPrefixed is a reference digest as FuzzyHashes writes it.
+func tlshPrefixed(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	return "T1" + ref
+}
+
+// TestTLSHReferenceTable: the digests of testdata/tlsh_reference.txt,
+// made by the reference tool from generated inputs of every shape and of
+// lengths at the bounds (50, 255, 256), the steps of the length encoding
+// (656, 3199) and up to 4 MiB; the tool, where installed, still makes them.
+func TestTLSHReferenceTable(t *testing.T) {
+	raw, err := os.ReadFile("testdata/tlsh_reference.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins [][]byte
+	var want []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		var shape, digest string
+		var seed int64
+		var n int
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if _, err := fmt.Sscan(line, &shape, &seed, &n, &digest); err != nil || tlshShapes[shape] == nil {
+			t.Fatalf("tlsh_reference.txt: bad line %q (%v)", line, err)
+		}
+		ins = append(ins, tlshShapes[shape](rand.New(rand.NewSource(seed)), n))
+		want = append(want, tlshPrefixed(strings.Trim(digest, "-")))
+		if _, got := FuzzyHashes(ins[len(ins)-1]); got != want[len(want)-1] {
+			t.Errorf("%s: %q", line, got)
+		}
+	}
+	if len(ins) < 20 {
+		t.Fatalf("tlsh_reference.txt: %d digests", len(ins))
+	}
+	for i, ref := range tlshTool(t, ins) {
+		if tlshPrefixed(ref) != want[i] {
+			t.Errorf("table %q, tool now %q", want[i], ref)
 		}
 	}
 }
 
-// FuzzTLSH: any input of 5 bytes or more gets the library's digest.
+// TestTLSHMatchesTool: the reference agrees with FuzzyHashes on every
+// shape at every size, 5 bytes to 4 MiB.
+func TestTLSHMatchesTool(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	sizes := tlshSizes
+	for range 20 {
+		sizes = append(sizes, 5+r.Intn(20000))
+	}
+	var ins [][]byte
+	for _, name := range slices.Sorted(maps.Keys(tlshShapes)) {
+		for _, n := range sizes {
+			ins = append(ins, tlshShapes[name](r, n))
+		}
+	}
+	for i, ref := range tlshTool(t, ins) {
+		if _, tl := FuzzyHashes(ins[i]); !tlshAgrees(tl, ref) {
+			t.Errorf("%d bytes: %q, tool %q", len(ins[i]), tl, ref)
+		}
+	}
+}
+
+// FuzzTLSH: any input gets the reference's digest, or none when it gives
+// none; tlshDigest never panics, even below the bounds.
 func FuzzTLSH(f *testing.F) {
 	r := rand.New(rand.NewSource(5))
-	for _, shape := range tlshShapes {
+	for _, name := range slices.Sorted(maps.Keys(tlshShapes)) {
 		for _, n := range []int{5, 50, 256, 700} {
-			f.Add(shape(r, n))
+			f.Add(tlshShapes[name](r, n))
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if len(b) < tlshWindow {
-			if d := tlshDigest(b); d != "" {
-				t.Fatalf("%d bytes: %q", len(b), d)
-			}
-			return
+		if d := tlshDigest(b); d != "" && (len(b) < tlshWindow || len(d) != 72) {
+			t.Fatalf("%d bytes: %q", len(b), d)
 		}
-		if got, want := tlshDigest(b), tlshLibrary(b); got != want {
-			t.Fatalf("%q: %q, library %q", b, got, want)
+		_, tl := FuzzyHashes(b)
+		if ref := tlshTool(t, [][]byte{b})[0]; !tlshAgrees(tl, ref) {
+			t.Fatalf("%q: %q, tool %q", b, tl, ref)
 		}
 	})
 }
 
 // BenchmarkTLSH is TLSH alone on random input, fuzzy-bound sized and
-// large, one pass against the library (MB/cpu-s: the machine is shared).
+// large (MB/cpu-s: the machine is shared).
 func BenchmarkTLSH(b *testing.B) {
 	impls := []struct {
 		name string
 		f    func([]byte) string
-	}{{"onepass", tlshDigest}, {"library", tlshLibrary}}
+	}{{"onepass", tlshDigest}}
 	for _, n := range []int{16 << 10, 1 << 20} {
 		data := make([]byte, n)
 		rand.New(rand.NewSource(1)).Read(data)
