@@ -191,6 +191,14 @@ func FuzzTLSH(f *testing.F) {
 	})
 }
 
+// TestTLSHAllocs: one pass without allocating; only the digest is.
+func TestTLSHAllocs(t *testing.T) {
+	in := tlshShapes["text"](rand.New(rand.NewSource(6)), 1<<16)
+	if n := testing.AllocsPerRun(10, func() { tlshDigest(in) }); n != 1 {
+		t.Errorf("%v allocations per digest, want 1 (the string)", n)
+	}
+}
+
 // BenchmarkTLSH is TLSH alone on random input, fuzzy-bound sized and
 // large (MB/cpu-s: the machine is shared).
 func BenchmarkTLSH(b *testing.B) {
