@@ -3,15 +3,16 @@ package core
 import "github.com/glaslos/ssdeep"
 
 // Fuzzy-hash bounds. ssdeep (github.com/glaslos/ssdeep) refuses inputs of
-// 4096 bytes or less; TLSH's reference implementation wants at least 50
-// bytes (256 in its conservative mode, the one the tlsh tool used before
-// version 4), and enough variety: more than half of its 128 buckets used.
+// 4096 bytes or less; TLSH (tlsh.go) follows its reference implementation,
+// which wants at least 50 bytes (256 in its conservative mode, the one the
+// tlsh tool used before version 4), and enough variety: more than half of
+// its 128 buckets used.
 const (
 	SSDeepMinBytes = 4097
 	TLSHMinBytes   = 256
-	// DefaultFuzzyMaxBytes bounds the inputs that get fuzzy hashes: both
-	// are byte-at-a-time loops slower than the rest of the pipeline
-	// (README, Performance).
+	// DefaultFuzzyMaxBytes bounds the inputs that get fuzzy hashes: per
+	// byte, both together cost about as much as the rest of the pipeline
+	// (README, Fuzzy hashes; BenchmarkFuzzyBound).
 	DefaultFuzzyMaxBytes = 16 << 10
 )
 

@@ -127,7 +127,7 @@ func FuzzFuzzyHashes(f *testing.F) {
 // DefaultFuzzyMaxBytes costs.
 func BenchmarkFuzzyBound(b *testing.B) {
 	c := loadBenchCorpus(b)
-	for _, max := range []int64{0, 16 << 10, 64 << 10, 256 << 10, 1 << 20} {
+	for _, max := range []int64{0, 16 << 10, 32 << 10, 64 << 10, 128 << 10, 256 << 10} {
 		b.Run(fmt.Sprintf("%dKiB", max>>10), func(b *testing.B) {
 			opts := DefaultOptions()
 			opts.FuzzyMaxBytes = max
