@@ -47,19 +47,20 @@ var tlshFirst = func() (t [7][256]byte) {
 	return t
 }()
 
-// tlshLast[h<<8|y] is the Pearson hash from the state h after the second
-// key, with y the third: one lookup for the last two steps of a bucket's
-// hash instead of two (64 KiB, shared by the salts; about 15 % faster).
+// tlshLast[u<<8|y] is the last two Pearson steps, with u the state after
+// the first key xor the second key and y the third key: one lookup
+// instead of two for each bucket (64 KiB shared by the salts; the loop is
+// bound by its loads, and this makes it about 10 % faster).
 var tlshLast = func() (t [1 << 16]byte) {
-	for h := range 256 {
+	for u := range 256 {
 		for y := range 256 {
-			t[h<<8|y] = tlshPearson[tlshPearson[h]^byte(y)]
+			t[u<<8|y] = tlshPearson[tlshPearson[u]^byte(y)]
 		}
 	}
 	return t
 }()
 
-// tlshWindow is the window length: the reference's minimum input too.
+// tlshWindow is the window length, so the shortest input with a digest.
 const tlshWindow = 5
 
 // tlshDigest returns the TLSH digest of b as TLSH 4 writes it ("T1" and
@@ -123,8 +124,8 @@ func tlshQuartiles(buckets *[256]uint32) (q1, q2, q3 uint32) {
 	return s[31], s[63], s[95]
 }
 
-// tlshRatio is the reference's quartile ratio: q*100/q3 in single
-// precision, truncated, modulo 16.
+// tlshRatio is the reference's quartile ratio: q*100 (32 bits, as there)
+// over q3 in single precision, truncated, modulo 16.
 func tlshRatio(q, q3 uint32) byte {
 	return byte(uint32(float32(q*100)/float32(q3)) % 16)
 }
