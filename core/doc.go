@@ -4,8 +4,9 @@
 // RFC 822 files) become Email records: MIME tree, decoded headers and
 // bodies, attachments with hashes and detected types (uuencoded files and
 // the members of zip and TNEF containers too), IOCs, YARA hits.
-// Hashes include ssdeep and TLSH within bounds (fuzzy.go) and, where Zeek
-// hashes a part over other bytes, Zeek's hash set (zeek.go).
+// Hashes include ssdeep and TLSH within bounds (fuzzy.go; TLSH computed in
+// tlsh.go) and, where Zeek hashes a part over other bytes, Zeek's hash set
+// (zeek.go).
 //
 // Raw files may start with an mbox From_ line, and mbox files are split
 // into their messages (mbox.go).

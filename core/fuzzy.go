@@ -1,22 +1,18 @@
 package core
 
-import (
-	"strings"
-
-	"github.com/glaslos/ssdeep"
-	"github.com/glaslos/tlsh"
-)
+import "github.com/glaslos/ssdeep"
 
 // Fuzzy-hash bounds. ssdeep (github.com/glaslos/ssdeep) refuses inputs of
-// 4096 bytes or less; TLSH's reference implementation wants at least 50
-// bytes (256 in its conservative mode, the one the tlsh tool used before
-// version 4), and enough variety: more than half of its 128 buckets used.
+// 4096 bytes or less; TLSH (tlsh.go) follows its reference implementation,
+// which wants at least 50 bytes (256 in its conservative mode, the one the
+// tlsh tool used before version 4), and enough variety: more than half of
+// its 128 buckets used.
 const (
 	SSDeepMinBytes = 4097
 	TLSHMinBytes   = 256
-	// DefaultFuzzyMaxBytes bounds the inputs that get fuzzy hashes: both
-	// are byte-at-a-time loops slower than the rest of the pipeline
-	// (README, Performance).
+	// DefaultFuzzyMaxBytes bounds the inputs that get fuzzy hashes: per
+	// byte, both together cost about as much as the rest of the pipeline
+	// (README, Fuzzy hashes; BenchmarkFuzzyBound).
 	DefaultFuzzyMaxBytes = 16 << 10
 )
 
@@ -31,9 +27,7 @@ func FuzzyHashes(b []byte) (ssd, tl string) {
 		}
 	}
 	if len(b) >= TLSHMinBytes {
-		if t, err := tlsh.HashBytes(b); err == nil && tlshVaried(t.Binary()) {
-			tl = "T1" + strings.ToUpper(t.String())
-		}
+		tl = tlshDigest(b)
 	}
 	return ssd, tl
 }
@@ -43,9 +37,9 @@ func FuzzyHashes(b []byte) (ssd, tl string) {
 // enough variety. The reference rejects input that leaves 64 or more of
 // the 128 buckets empty; then the median is 0, so no bucket has code 1
 // (above the first quartile, at most the median) and 64 or more have
-// code 0. The library does not reject such input, so the digest is
-// checked: every digest the reference refuses is refused here (and a few
-// it accepts, whose median equals their first quartile).
+// code 0. The digest is checked: every digest the reference refuses is
+// refused here (and a few it accepts, whose median equals their first
+// quartile).
 func tlshVaried(bin []byte) bool {
 	if len(bin) != 35 {
 		return false

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fuzzyInputs are fixed inputs: random bytes and repetitive text.
@@ -119,4 +120,30 @@ func FuzzFuzzyHashes(f *testing.F) {
 			t.Errorf("tlsh %q", tl)
 		}
 	})
+}
+
+// BenchmarkFuzzyBound is the pipeline (BenchmarkSessionToRecords) with
+// fuzzy hashes off (0: the baseline) and up to several bounds: what
+// DefaultFuzzyMaxBytes costs.
+func BenchmarkFuzzyBound(b *testing.B) {
+	c := loadBenchCorpus(b)
+	for _, max := range []int64{0, 16 << 10, 32 << 10, 64 << 10, 128 << 10, 256 << 10} {
+		b.Run(fmt.Sprintf("%dKiB", max>>10), func(b *testing.B) {
+			opts := DefaultOptions()
+			opts.FuzzyMaxBytes = max
+			a := NewAnalyzer(opts)
+			b.SetBytes(c.bytes)
+			cpu0 := cpuTime()
+			for b.Loop() {
+				for _, s := range c.sessions {
+					sess, err := ParseSession(bytes.NewReader(s), "bench", time.Time{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					a.SessionEmails(sess)
+				}
+			}
+			reportCPU(b, cpu0, c.bytes)
+		})
+	}
 }
