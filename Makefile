@@ -9,7 +9,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 TAGS      := $(shell pkg-config --exists yara 2>/dev/null && echo yara)
 GOFLAGS_T := -tags '$(TAGS)'
 LDFLAGS   := -X main.version=$(VERSION)
-APT_PKGS  := libyara-dev pkg-config swaks postfix tcpdump tmux python3-aiosmtpd
+APT_PKGS  := libyara-dev pkg-config swaks postfix tcpdump tmux python3-aiosmtpd ssdeep tlsh-tools
 FUZZTIME  ?= 10s
 
 .PHONY: all build run demo test test-only test-short bench fuzz lint deps clean
