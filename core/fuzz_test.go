@@ -65,6 +65,12 @@ func FuzzAnalyze(f *testing.F) {
 	for _, c := range anomalyCases {
 		f.Add([]byte(c.msg))
 	}
+	crafted, _ := filepath.Glob("testdata/crafted/*.eml") // one per fidelity defect class
+	for _, name := range crafted {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
 	a := NewAnalyzer(DefaultOptions())
 	split := NewAnalyzer(DefaultOptions())
 	split.splitAt = 0 // the zero-copy MIME path of large messages, on every input
