@@ -113,42 +113,29 @@ func (s *StoreSource) Count() (int, error) {
 
 // Walk implements index.Source.
 func (s *StoreSource) Walk(want func(id string) bool, fn func(index.Doc) error) error {
-	var ferr error
-	err := s.Store.ListEmails(func(m *collector.EmailMeta) bool {
+	err := listDocs(s.Store.ListEmails, func(m *collector.EmailMeta) (index.Doc, bool) {
 		if want != nil && !want(m.ID) {
-			return true
+			return index.Doc{}, false
 		}
 		d, err := s.LoadEmail(m.ID)
 		if err != nil {
-			return true // a broken record must not stop the others
+			return index.Doc{}, false // a broken record must not stop the others
 		}
-		if ferr = fn(index.Doc{Email: &d}); ferr != nil {
-			return false
-		}
-		return true
-	})
-	if ferr != nil {
-		return ferr
-	}
+		return index.Doc{Email: &d}, true
+	}, fn)
 	if err != nil {
 		return err
 	}
-	err = s.Store.ListSessions(func(m *collector.SessionMeta) bool {
+	err = listDocs(s.Store.ListSessions, func(m *collector.SessionMeta) (index.Doc, bool) {
 		if len(m.Emails) > 0 || (want != nil && !want(index.SessionDocID(m.UID))) {
-			return true
+			return index.Doc{}, false
 		}
 		d, err := sessionDoc(s.Store, m)
 		if err != nil {
-			return true
+			return index.Doc{}, false
 		}
-		if ferr = fn(index.Doc{Session: &d}); ferr != nil {
-			return false
-		}
-		return true
-	})
-	if ferr != nil {
-		return ferr
-	}
+		return index.Doc{Session: &d}, true
+	}, fn)
 	if err != nil {
 		return err
 	}
@@ -165,6 +152,22 @@ func (s *StoreSource) Walk(want func(id string) bool, fn func(index.Doc) error) 
 		}
 	}
 	return nil
+}
+
+// listDocs runs one store listing and hands fn the document of every item
+// doc accepts; fn's error stops the listing and comes first.
+func listDocs[M any](list func(func(*M) bool) error, doc func(*M) (index.Doc, bool), fn func(index.Doc) error) error {
+	var ferr error
+	err := list(func(m *M) bool {
+		if d, ok := doc(m); ok {
+			ferr = fn(d)
+		}
+		return ferr == nil
+	})
+	if ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 // LoadEmail implements index.Source.
