@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -137,7 +138,7 @@ func checkDB(path string, b *bolt.DB) (err error) {
 func storedEmail(dir string) string {
 	found := ""
 	_ = filepath.WalkDir(filepath.Join(dir, EmailsDir), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".eml") && !strings.HasPrefix(d.Name(), ".tmp-") {
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".eml") && !atomicfile.IsTemp(d.Name()) {
 			found = p
 			return filepath.SkipAll
 		}

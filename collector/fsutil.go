@@ -91,7 +91,7 @@ func removeTemps(root string) {
 		if err != nil {
 			return nil
 		}
-		if !d.IsDir() && len(d.Name()) > 5 && d.Name()[:5] == ".tmp-" {
+		if !d.IsDir() && atomicfile.IsTemp(d.Name()) {
 			_ = os.Remove(p)
 		}
 		return nil

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 	"github.com/smtpscope/smtpscope/core"
 	bolt "go.etcd.io/bbolt"
 )
@@ -201,7 +202,7 @@ func rebuild(dir, tmp string, groups []GroupConfig, sent map[string]SubmissionSt
 			}
 			return err
 		}
-		if !e.Type().IsRegular() || !strings.HasSuffix(p, ".json") || strings.HasPrefix(e.Name(), ".tmp-") {
+		if !e.Type().IsRegular() || !strings.HasSuffix(p, ".json") || atomicfile.IsTemp(e.Name()) {
 			return nil
 		}
 		em, rec, why := readStored(dir, p)

@@ -24,7 +24,7 @@ const maxNameTries = 1000
 // collector), the session is written as <uid>-2, <uid>-3, … instead, with
 // its @uid line changed to match. It returns the name used.
 func writeSession(dir string, sf *SessionFile, sync bool) (string, error) {
-	tmp := filepath.Join(dir, ".tmp-"+sf.UID+"-"+atomicfile.TempSuffix())
+	tmp := filepath.Join(dir, atomicfile.TempPrefix+sf.UID+"-"+atomicfile.TempSuffix())
 	if err := writeTemp(tmp, sf.Data, sf.Start, sync); err != nil {
 		return "", err
 	}

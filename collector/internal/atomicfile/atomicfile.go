@@ -11,8 +11,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
+
+// TempPrefix starts the name of every temporary file written here (and by
+// the capture's session writer): a crash may leave one behind, and
+// readers of a directory skip them (IsTemp).
+const TempPrefix = ".tmp-"
+
+// IsTemp reports whether a file name is a temporary file's.
+func IsTemp(name string) bool { return strings.HasPrefix(name, TempPrefix) }
 
 // TempSuffix returns a random suffix for temporary names.
 func TempSuffix() string {
@@ -33,7 +42,7 @@ func Write(path string, data []byte, mtime time.Time, fsync bool) error {
 
 // WriteWith is Write for content that fill streams into the file.
 func WriteWith(path string, mtime time.Time, fsync bool, fill func(io.Writer) error) error {
-	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-"+TempSuffix())
+	tmp := filepath.Join(filepath.Dir(path), TempPrefix+filepath.Base(path)+"-"+TempSuffix())
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
