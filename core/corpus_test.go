@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,31 +23,16 @@ func sharedDir(t testing.TB, sub ...string) string {
 	return d
 }
 
-// corpusFiles lists every message file of the shared MIME corpus.
+// corpusFiles lists the message files of the shared MIME corpus that have
+// a message extension (differentialFiles lists the extensionless ones too).
 func corpusFiles(t testing.TB) []string {
 	root := sharedDir(t, "corpus", "eml")
 	var files []string
-	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		if info.IsDir() {
-			if info.Name() == "expected" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
+	for _, rel := range differentialFiles(t, root) {
+		switch strings.ToLower(path.Ext(rel)) {
 		case ".eml", ".raw", ".msg", ".txt":
-			if !strings.Contains(strings.ToUpper(info.Name()), "COPYING") && !strings.Contains(strings.ToUpper(info.Name()), "README") &&
-				!strings.Contains(info.Name(), "LICENSE") && !strings.HasSuffix(p, ".mbox.txt") {
-				files = append(files, p)
-			}
+			files = append(files, filepath.Join(root, filepath.FromSlash(rel)))
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return files
 }

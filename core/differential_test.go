@@ -51,7 +51,7 @@ func (d difference) id() string { return d.field + " " + d.path + " " + d.key }
 // differentialFiles lists every message file of the corpus (relative
 // paths): everything but expected/, mbox files and the licence, readme and
 // manifest files.
-func differentialFiles(t *testing.T, root string) []string {
+func differentialFiles(t testing.TB, root string) []string {
 	var files []string
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
