@@ -84,12 +84,7 @@ func attachmentSession(payload []byte) []byte {
 func TestCollectorInProcess(t *testing.T) {
 	tmp := t.TempDir()
 	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
-	sink, err := ace.NewSink(filepath.Join(tmp, "sink"), ace.SinkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
+	_, srv := sinkServer(t, filepath.Join(tmp, "sink"))
 	ix := &fakeIndexer{indexed: map[string]int{}, updates: map[string][]collector.SubmissionStatus{}}
 	cfg := &collector.Config{Spool: spool, Data: data, RescanInterval: collector.Duration(100 * time.Millisecond),
 		Groups: []collector.GroupConfig{{Name: "g1", Nodes: []string{srv.URL}, FullDelivery: true}}}

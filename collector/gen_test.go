@@ -2,12 +2,15 @@ package collector_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpscope/smtpscope/collector/ace"
 )
 
 // genMsg is one transaction of a generated session.
@@ -78,3 +81,16 @@ func simpleSession(n int, msgs int) []byte {
 }
 
 func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+// sinkServer serves an in-process ACE sink storing under dir on a loopback
+// httptest server, closed when the test ends.
+func sinkServer(t testing.TB, dir string) (*ace.Sink, *httptest.Server) {
+	t.Helper()
+	sink, err := ace.NewSink(dir, ace.SinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	return sink, srv
+}

@@ -6,7 +6,6 @@ package collector_test
 import (
 	"bytes"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
-	"github.com/smtpscope/smtpscope/collector/ace"
 )
 
 // TestInvalidUTF8NamesSubmittedOnce: spool names and @uid lines with
@@ -24,12 +22,7 @@ import (
 func TestInvalidUTF8NamesSubmittedOnce(t *testing.T) {
 	tmp := t.TempDir()
 	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
-	sink, err := ace.NewSink(filepath.Join(tmp, "sink"), ace.SinkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
+	sink, srv := sinkServer(t, filepath.Join(tmp, "sink"))
 	same := simpleSession(1, 1)
 	spoolWrite(t, spool, "bad\xff", same, time.Time{})
 	spoolWrite(t, spool, "bad\xfe", same, time.Time{})

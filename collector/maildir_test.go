@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
-	"github.com/smtpscope/smtpscope/collector/ace"
 	"github.com/smtpscope/smtpscope/core"
 )
 
@@ -127,12 +125,7 @@ func noFsync() *bool { f := false; return &f }
 func TestMaildirInput(t *testing.T) {
 	tmp := t.TempDir()
 	md, data := filepath.Join(tmp, "Maildir"), filepath.Join(tmp, "data")
-	sink, err := ace.NewSink(filepath.Join(tmp, "sink"), ace.SinkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
+	sink, srv := sinkServer(t, filepath.Join(tmp, "sink"))
 	first := deliverMaildir(t, md, "1700000001.M1P1.host", rawEmail("at start", "see hxxp://bad-site[.]com/x from 203.0.113.9", "", nil))
 	// a file already carrying Maildir info keeps its flags
 	flagged := deliverMaildir(t, md, "1700000002.M2P2.host:2,S", rawEmail("flagged", "seen already", "", nil))
@@ -604,12 +597,7 @@ func TestRawRetention(t *testing.T) {
 func TestSpoolAndMaildir(t *testing.T) {
 	tmp := t.TempDir()
 	spool, md, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "Maildir"), filepath.Join(tmp, "data")
-	sink, err := ace.NewSink(filepath.Join(tmp, "sink"), ace.SinkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
+	sink, srv := sinkServer(t, filepath.Join(tmp, "sink"))
 	spoolWrite(t, spool, "Cmixed", simpleSession(3, 2), time.Time{})
 	deliverMaildir(t, md, "1700000400.M1P1.host", rawEmail("from the maildir", "hello", "", nil))
 	ix := &fakeIndexer{indexed: map[string]int{}, updates: map[string][]collector.SubmissionStatus{}}
