@@ -78,12 +78,12 @@ func splitSession(name string, b []byte) Session {
 	return s
 }
 
-// readSessions reads every session file of dir (not .ready, not dot
+// sessionNames lists the session files of dir (not .ready, not dot
 // files), in name order.
-func readSessions(dir string) ([]Session, int64, error) {
+func sessionNames(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var names []string
 	for _, e := range ents {
@@ -93,17 +93,39 @@ func readSessions(dir string) ([]Session, int64, error) {
 		}
 	}
 	sort.Strings(names)
+	return names, nil
+}
+
+// readSessions reads every session file of dir, in name order, and their
+// total size.
+func readSessions(dir string) ([]Session, int64, error) {
 	var out []Session
+	total, err := eachSession(dir, func(s Session) error {
+		out = append(out, s)
+		return nil
+	})
+	return out, total, err
+}
+
+// eachSession calls fn with each session file of dir in name order, one
+// file in memory at a time, and returns their total size.
+func eachSession(dir string, fn func(Session) error) (int64, error) {
+	names, err := sessionNames(dir)
+	if err != nil {
+		return 0, err
+	}
 	var total int64
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
-			return nil, 0, err
+			return total, err
 		}
 		total += int64(len(b))
-		out = append(out, splitSession(n, b))
+		if err := fn(splitSession(n, b)); err != nil {
+			return total, err
+		}
 	}
-	return out, total, nil
+	return total, nil
 }
 
 // emailCount is the number of messages of the sessions.
@@ -115,21 +137,38 @@ func emailCount(ss []Session) int {
 	return n
 }
 
-// writeEML writes every message as dir/NNNNNNN.eml, in session order, and
-// returns how many it wrote.
+// emlWriter writes messages as dir/NNNNNNN.eml, numbered in the order
+// given.
+type emlWriter struct {
+	dir string
+	n   int
+}
+
+func newEMLWriter(dir string) (*emlWriter, error) {
+	return &emlWriter{dir: dir}, os.MkdirAll(dir, 0o755)
+}
+
+func (w *emlWriter) session(s Session) error {
+	for _, m := range s.Mails {
+		if err := os.WriteFile(filepath.Join(w.dir, fmt.Sprintf("%07d.eml", w.n)), m.Data, 0o644); err != nil {
+			return err
+		}
+		w.n++
+	}
+	return nil
+}
+
+// writeEML writes every message of ss as dir/NNNNNNN.eml, in session
+// order, and returns how many it wrote.
 func writeEML(ss []Session, dir string) (int, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	w, err := newEMLWriter(dir)
+	if err != nil {
 		return 0, err
 	}
-	n := 0
 	for _, s := range ss {
-		for _, m := range s.Mails {
-			p := filepath.Join(dir, fmt.Sprintf("%07d.eml", n))
-			if err := os.WriteFile(p, m.Data, 0o644); err != nil {
-				return n, err
-			}
-			n++
+		if err := w.session(s); err != nil {
+			return w.n, err
 		}
 	}
-	return n, nil
+	return w.n, nil
 }

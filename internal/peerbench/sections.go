@@ -434,16 +434,15 @@ func (b *bench) searchLarge() error {
 	if err := b.mkcorpus(spool, mb); err != nil {
 		return err
 	}
-	ss, _, err := readSessions(spool)
-	if err != nil {
-		return err
-	}
 	emlDir := filepath.Join(dir, "eml")
-	n, err := writeEML(ss, emlDir)
-	ss = nil
+	w, err := newEMLWriter(emlDir)
 	if err != nil {
 		return err
 	}
+	if _, err := eachSession(spool, w.session); err != nil {
+		return err
+	}
+	n := w.n
 	logf("search: %d emails; smtpscope collect --once --no-index, then index", n)
 	if _, err := Exec(Proc{Argv: []string{b.smtpscope, "collect", "--spool", spool, "--data", data, "--no-index", "--once", "--once-timeout", "24h"},
 		Log: b.logPath("large-collect")}); err != nil {
