@@ -72,7 +72,7 @@ PEERS_ARGS      ?=
 
 bench-peers: deps $(MAILPIT_BIN)
 	@$(MAKE) --no-print-directory build TAGS="$$(pkg-config --exists yara 2>/dev/null && echo yara)"
-	$(GO) run ./internal/peerbench --smtpscope $(BIN) --mailpit $(MAILPIT_BIN) --mb $(PEERS_MB) \
+	$(GO) run ./internal/peerbench --smtpscope $(BIN) --mailpit $(MAILPIT_BIN) --mailpit-version $(MAILPIT_VERSION) --mb $(PEERS_MB) \
 	  --rounds $(PEERS_ROUNDS) --search-n $(PEERS_SEARCH_N) $(PEERS_ARGS)
 
 $(MAILPIT_BIN):

@@ -18,6 +18,7 @@ type config struct {
 	shared     string
 	smtpscope  string
 	mailpit    string
+	mpVersion  string
 	mb         int
 	rounds     int
 	only       map[string]bool
@@ -34,7 +35,8 @@ func main() {
 	var only string
 	flag.StringVar(&c.shared, "shared", "../shared", "the shared material (corpus/eml, tools/peers)")
 	flag.StringVar(&c.smtpscope, "smtpscope", "bin/smtpscope", "the smtpscope binary under test")
-	flag.StringVar(&c.mailpit, "mailpit", "bin/peers/mailpit", "the Mailpit binary (the peer of collect, reindex and search)")
+	flag.StringVar(&c.mailpit, "mailpit", "bin/peers/mailpit-v1.33.1", "the Mailpit binary (the peer of collect, reindex and search)")
+	flag.StringVar(&c.mpVersion, "mailpit-version", "", "the version the Mailpit binary was built from, for the report (a binary built with go install calls itself dev)")
 	flag.IntVar(&c.mb, "mb", envInt("PEERS_MB", 60), "corpus size in MiB given to mkcorpus.py ($PEERS_MB)")
 	flag.IntVar(&c.rounds, "rounds", envInt("PEERS_ROUNDS", 3), "interleaved rounds (A, B, A, B ...); medians are printed ($PEERS_ROUNDS)")
 	flag.StringVar(&only, "only", "", "comma-separated sections to run: "+strings.Join(sections, ","))
@@ -113,6 +115,18 @@ func run(c config) int {
 	if _, err := os.Stat(b.smtpscope); err != nil {
 		logf("smtpscope binary: %v (make build)", err)
 		return 1
+	}
+	if b.want("collect") || b.want("reindex") || b.want("search") {
+		if _, err := os.Stat(b.mailpit); err != nil {
+			logf("Mailpit binary: %v (make bench-peers builds it; --only parse,pcap runs without it)", err)
+			return 1
+		}
+	}
+	for _, tool := range []string{"python3", "cp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			logf("%s not found: %v", tool, err)
+			return 1
+		}
 	}
 	var err error
 	if b.work, err = os.MkdirTemp("", "peerbench-"); err != nil {
@@ -215,7 +229,7 @@ func (b *bench) report() string {
 	fmt.Fprintf(&s, "Corpus: mkcorpus.py %d MiB → %s MB, %d sessions, %s emails. %d interleaved rounds, medians (min–max).\n",
 		b.mb, num(float64(b.bytes)/1e6), len(b.ss), thousands(int64(b.emails)), b.rounds)
 	fmt.Fprintf(&s, "Machine: %s.\n", machine())
-	fmt.Fprintf(&s, "smtpscope: %s. Mailpit: %s.\n\n", version(b.smtpscope, "--version"), version(b.mailpit, "version"))
+	fmt.Fprintf(&s, "smtpscope: %s. Mailpit: %s.\n\n", version(b.smtpscope, "--version"), b.mailpitVersion())
 	s.WriteString(Table(b.rows))
 	if len(b.notes) > 0 {
 		s.WriteString("\n")
@@ -260,6 +274,15 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%s, %d cores%s, %s/%s", model, runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH)
+}
+
+func (b *bench) mailpitVersion() string {
+	v := version(b.mailpit, "version")
+	_, v, _ = strings.Cut(v, " ") // "PATH dev compiled with go1.26 on linux/amd64"
+	if b.mpVersion != "" {
+		return b.mpVersion + " (" + v + ")"
+	}
+	return v
 }
 
 func version(bin string, arg string) string {
