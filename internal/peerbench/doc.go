@@ -20,6 +20,7 @@
 // table. Everything it starts listens on loopback (or a unix socket) only,
 // is stopped by its PID, and its temporary directory is removed.
 //
-// It imports collector/api only, as a client of the daemon's socket (to
-// see when every email is searchable).
+// Of this module it imports collector/api only, as a client of the
+// daemon's socket (to see when every email is searchable); gopacket writes
+// the synthesised capture.
 package main
