@@ -12,7 +12,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 APT_PKGS  := libyara-dev pkg-config swaks postfix tcpdump tmux python3-aiosmtpd ssdeep tlsh-tools
 FUZZTIME  ?= 10s
 
-.PHONY: all build run demo test test-only test-short bench fuzz lint deps clean
+.PHONY: all build run demo test test-only test-short bench bench-peers fuzz lint deps clean
 
 all: build
 
@@ -55,6 +55,31 @@ test-short:
 # Benchmarks: speed and memory targets live here, not in timed tests.
 bench: deps
 	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# smtpscope side by side with its peers (Mailpit, the Python pipeline of
+# ../shared/tools/peers, cp -r, tcpdump), interleaved, as one table with
+# each target's PASS/FAIL (internal/peerbench). Mailpit is a benchmark peer
+# only: built from the Go module proxy in a temp dir, outside this module,
+# into bin/peers/. PEERS_MB sizes the corpus, PEERS_ROUNDS the rounds,
+# PEERS_SEARCH_N > 0 adds search on a store of that many emails (slow),
+# PEERS_ARGS passes more flags (go run ./internal/peerbench --help).
+MAILPIT_VERSION ?= v1.33.1
+MAILPIT_BIN     := bin/peers/mailpit-$(MAILPIT_VERSION)
+PEERS_MB        ?= 60
+PEERS_ROUNDS    ?= 3
+PEERS_SEARCH_N  ?= 0
+PEERS_ARGS      ?=
+
+bench-peers: deps $(MAILPIT_BIN)
+	@$(MAKE) --no-print-directory build TAGS="$$(pkg-config --exists yara 2>/dev/null && echo yara)"
+	$(GO) run ./internal/peerbench --smtpscope $(BIN) --mailpit $(MAILPIT_BIN) --mailpit-version $(MAILPIT_VERSION) --mb $(PEERS_MB) \
+	  --rounds $(PEERS_ROUNDS) --search-n $(PEERS_SEARCH_N) $(PEERS_ARGS)
+
+$(MAILPIT_BIN):
+	@mkdir -p $(@D); tmp=$$(mktemp -d); \
+	echo "building Mailpit $(MAILPIT_VERSION) from the Go module proxy (a benchmark peer, not a dependency)"; \
+	(cd $$tmp && GOFLAGS=-mod=mod GOBIN=$$tmp/bin $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)) \
+	  && mv $$tmp/bin/mailpit $@; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # Short fuzzing of every fuzz target (FUZZTIME each).
 fuzz:
