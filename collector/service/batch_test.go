@@ -19,40 +19,6 @@ import (
 	"github.com/smtpscope/smtpscope/index"
 )
 
-// genSession is a session file (ACE/Zeek format) with one email, or none
-// (a session that only said EHLO and QUIT).
-func genSession(n int, withEmail bool) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "192.0.2.%d:%d/tcp\n%d.25\n", n%250+1, 40000+n, 1700000000+n)
-	b.WriteString("< > 220 mx.corp.example ESMTP\n> EHLO sender.example\n< EHLO 250 mx.corp.example\n")
-	if withEmail {
-		fmt.Fprintf(&b, "> MAIL FROM:<s%d@sender.example>\n< MAIL 250 ok\n> RCPT TO:<u%d@corp.example>\n< RCPT 250 ok\n", n, n)
-		b.WriteString("> DATA\n< DATA 354 go ahead\n")
-		fmt.Fprintf(&b, "From: s%d@sender.example\nTo: u%d@corp.example\nSubject: batch %d\nMessage-ID: <m%d@sender.example>\n\nsee http://evil%d.example/\n", n, n, n, n, n)
-		b.WriteString("> . .\n< . 250 done\n")
-	}
-	b.WriteString("> QUIT\n< QUIT 221 bye\n")
-	return []byte(b.String())
-}
-
-// spoolSessions writes sessions from..to-1 into spool (every fifth one
-// without email).
-func spoolSessions(t testing.TB, spool string, from, to int) {
-	t.Helper()
-	if err := os.MkdirAll(spool, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for n := from; n < to; n++ {
-		p := filepath.Join(spool, fmt.Sprintf("batch%05d", n))
-		if err := os.WriteFile(p, genSession(n, n%5 != 0), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p+".ready", nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // logBuf is a concurrency-safe log sink.
 type logBuf struct {
 	mu sync.Mutex
