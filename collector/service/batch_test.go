@@ -223,3 +223,61 @@ func TestCatchUpFromMarks(t *testing.T) {
 		t.Errorf("new index on a full store: full=%q, want sync", full)
 	}
 }
+
+// TestLiveRetention: retention in a running service removes the index
+// documents of the emails and of the sessions without email it removes.
+func TestLiveRetention(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	spoolSessions(t, spool, 0, 50)
+	f := false
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2}
+	ix, err := OpenIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(cfg, Options{Index: ix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l.Start(ctx)
+	st := l.Collector().Store()
+	waitSame := func(what string, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			s, i := storeIDs(t, st), indexIDs(t, ix)
+			if maps.Equal(s, i) && (want < 0 || len(s) == want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: store %d %v, index %d %v", what, len(s), sorted(s), len(i), sorted(i))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitSame("after ingest", 50)
+	stats, _ := st.Stats()
+	c := l.Collector()
+	ncfg := c.Config()
+	ncfg.Retention.MaxSize = collector.ByteSize(stats.Bytes / 2)
+	if err := c.Reload(&ncfg); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ApplyRetention(time.Now())
+	if err != nil || res.Sessions == 0 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	waitSame("after retention", -1)
+	left := 0
+	for id := range indexIDs(t, ix) {
+		if strings.HasPrefix(id, "session/") {
+			left++
+		}
+	}
+	if left == 10 { // 10 of the 50 sessions carried no email
+		t.Errorf("retention removed %d sessions but no session without email", res.Sessions)
+	}
+}
