@@ -74,6 +74,8 @@ type IndexItem struct {
 	Subs    []SubmissionStatus
 	Session *SessionMeta
 	Review  *ReviewEntry
+	// Err: its entry could not be read (the others of the call still are).
+	Err error
 }
 
 // IndexItems reads, in one transaction, the mark and the current state of
@@ -91,45 +93,43 @@ func (s *Store) IndexItems(keys []IndexKey) ([]IndexItem, error) {
 					it.Seq, it.UID = uint64(u64(v[:8])), string(v[8:])
 				}
 			}
-			switch k.Kind {
-			case IndexEmail:
-				var m EmailMeta
-				ok, err := getJSON(bucket(tx, bEmails), []byte(k.Name), &m)
-				if err != nil {
-					return err
-				}
-				if ok {
-					it.Email = &m
-					if it.Subs, err = subsOf(tx, k.Name); err != nil {
-						return err
-					}
-				}
-			case IndexSession:
-				var m SessionMeta
-				ok, err := getJSON(bucket(tx, bSessions), []byte(k.Name), &m)
-				if err != nil {
-					return err
-				}
-				if ok {
-					it.Session, it.UID = &m, m.UID
-				}
-			case IndexReview:
-				var r ReviewEntry
-				ok, err := getJSON(bucket(tx, bReview), []byte(k.Name), &r)
-				if err != nil {
-					return err
-				}
-				if ok {
-					it.Review = &r
-				}
-			default:
-				return fmt.Errorf("index key %q: unknown kind %q", k.Name, k.Kind)
-			}
+			it.Err = readIndexItem(tx, &it)
 			out[i] = it
 		}
 		return nil
 	})
 	return out, err
+}
+
+// readIndexItem fills it with the stored state of its key.
+func readIndexItem(tx *bolt.Tx, it *IndexItem) error {
+	k := it.Key
+	switch k.Kind {
+	case IndexEmail:
+		var m EmailMeta
+		ok, err := getJSON(bucket(tx, bEmails), []byte(k.Name), &m)
+		if err != nil || !ok {
+			return err
+		}
+		it.Email = &m
+		it.Subs, err = subsOf(tx, k.Name)
+		return err
+	case IndexSession:
+		var m SessionMeta
+		ok, err := getJSON(bucket(tx, bSessions), []byte(k.Name), &m)
+		if ok && err == nil {
+			it.Session, it.UID = &m, m.UID
+		}
+		return err
+	case IndexReview:
+		var r ReviewEntry
+		ok, err := getJSON(bucket(tx, bReview), []byte(k.Name), &r)
+		if ok && err == nil {
+			it.Review = &r
+		}
+		return err
+	}
+	return fmt.Errorf("index key %q: unknown kind %q", k.Name, k.Kind)
 }
 
 // ClearIndexed deletes the marks of items whose sequence did not change

@@ -329,6 +329,9 @@ func (b *batcher) write(batch []*entry) (int, error) {
 // doc is the index document of one item as the store has it now, or the
 // index ID to delete (the item is gone).
 func (b *batcher) doc(it collector.IndexItem, e *entry) (*index.Doc, string, error) {
+	if it.Err != nil {
+		return nil, "", it.Err
+	}
 	switch it.Key.Kind {
 	case collector.IndexEmail:
 		if it.Email == nil {
