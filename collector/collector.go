@@ -27,9 +27,14 @@ import (
 // collector does not import package index; collector/service implements
 // it). Every commit reaches it: a new email, a session that carried no
 // email, a review/ entry, a submission state change, a removal. Its
-// methods are called synchronously after the change is committed to the
-// store; an error is logged and recorded, never fatal (`smtpscope index`
-// catches up from the store).
+// methods are called after the change is committed to the store and must
+// not wait for the index (collector/service queues the change and indexes
+// it in a batch); an error is logged and recorded, never fatal. The same
+// transactions mark the changed documents in the store (unindexed.go), so
+// what a crash or an index-less run left out is found at the next start.
+// If the Indexer has a Flush() error method, the collector calls it after
+// its last commit and before it closes the store (Run, RunOnce, Close):
+// RunOnce returns with every commit indexed.
 type Indexer interface {
 	// IndexEmail adds or replaces one email.
 	IndexEmail(rec *core.Email, meta *EmailMeta, subs []SubmissionStatus) error
@@ -41,7 +46,12 @@ type Indexer interface {
 	UpdateSubmissions(id string, subs []SubmissionStatus) error
 	// DeleteEmail removes an email retention removed from the store.
 	DeleteEmail(id string) error
+	// DeleteSession removes a session without email retention removed.
+	DeleteSession(s *SessionMeta) error
 }
+
+// indexFlusher is an Indexer that indexes after a delay.
+type indexFlusher interface{ Flush() error }
 
 // Options are the Go-side settings of a Collector.
 type Options struct {
@@ -316,6 +326,11 @@ func (c *Collector) claimFailures() int {
 func (c *Collector) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		if f, ok := c.indexer.(indexFlusher); ok {
+			if ferr := f.Flush(); ferr != nil {
+				c.log.Error("indexing the last commits", "err", ferr)
+			}
+		}
 		c.writeStatusSnapshot(false)
 		c.hub.closeAll()
 		c.yara.close()

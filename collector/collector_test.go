@@ -29,8 +29,9 @@ type fakeIndexer struct {
 	deleted []string
 	// sessions and reviews are the sessions without email and the
 	// review entries indexed
-	sessions []string
-	reviews  []string
+	sessions        []string
+	reviews         []string
+	deletedSessions []string
 }
 
 func (f *fakeIndexer) IndexSession(s *collector.SessionMeta) error {
@@ -61,6 +62,13 @@ func (f *fakeIndexer) UpdateSubmissions(id string, subs []collector.SubmissionSt
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.updates[id] = subs
+	return nil
+}
+
+func (f *fakeIndexer) DeleteSession(s *collector.SessionMeta) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletedSessions = append(f.deletedSessions, s.Key)
 	return nil
 }
 

@@ -30,7 +30,7 @@ var (
 	bRawFiles     = []byte("raw_files")     // kind \0 path -> rawFileState (Maildir/.eml input)
 )
 
-var allBuckets = [][]byte{bEmails, bSessions, bSubs, bQueue, bArchive, bReview, bEmailOrder, bSessionOrder, bCounts, bMeta, bClaims, bRawFiles}
+var allBuckets = [][]byte{bEmails, bSessions, bSubs, bQueue, bArchive, bReview, bEmailOrder, bSessionOrder, bCounts, bMeta, bClaims, bRawFiles, bUnindexed}
 
 // EmailMeta is what the queue database knows of one stored email. The full
 // record is the JSON file at Record.
@@ -109,7 +109,7 @@ func openDB(path string, readOnly bool, timeout time.Duration) (*db, error) {
 					return err
 				}
 			}
-			return nil
+			return ensureStoreID(tx)
 		})
 		if err != nil {
 			_ = b.Close()
@@ -231,6 +231,9 @@ func setSub(tx *bolt.Tx, old *SubmissionStatus, st *SubmissionStatus) error {
 		return err
 	}
 	if err := putJSON(tx.Bucket(bSubs), subKey(st.EmailID, st.Group), st); err != nil {
+		return err
+	}
+	if err := markEmail(tx, st.EmailID); err != nil { // the index shows the states
 		return err
 	}
 	q := tx.Bucket(bQueue)

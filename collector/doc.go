@@ -56,8 +56,12 @@
 // input). The Indexer interface is the one path from the store to the
 // search index (collector/service implements it; this package does not
 // import package index): every commit (email, session without email,
-// review entry, submission state, removal) reaches it synchronously after
-// the commit. The plain state types (Status, SubmissionStatus, ...) are
+// review entry, submission state, removal) reaches it after the commit,
+// and it must not make the workers wait (an Indexer with Flush is flushed
+// before the store closes). The same transactions mark the changed
+// documents in the "unindexed" bucket (unindexed.go: IndexItems,
+// ClearIndexed, Unindexed, and the store's random ID), so an index can be
+// caught up after a crash or an index-less run from the marks alone. The plain state types (Status, SubmissionStatus, ...) are
 // defined in collector/api, which imports no database, and aliased here.
 // The running service around a collector (index, socket API, events) is
 // collector/service.

@@ -362,6 +362,9 @@ func (c *Collector) reviewed(spool, name, rname string, size int64, reason strin
 		if err := putJSON(tx.Bucket(bReview), []byte(rname), e); err != nil {
 			return err
 		}
+		if err := markUnindexed(tx, IndexKey{IndexReview, rname}, ""); err != nil {
+			return err
+		}
 		if err := addMeta(tx, "reviewed", 1); err != nil {
 			return err
 		}
@@ -599,6 +602,11 @@ func (c *Collector) commit(ing *ingested, claim []byte) error {
 			if err := putJSON(sb, []byte(sm.Key), sm); err != nil {
 				return err
 			}
+			if len(sm.Emails) == 0 {
+				if err := markUnindexed(tx, IndexKey{IndexSession, sm.Key}, sm.UID); err != nil {
+					return err
+				}
+			}
 		}
 		for _, em := range ing.emails {
 			var old EmailMeta
@@ -612,6 +620,9 @@ func (c *Collector) commit(ing *ingested, claim []byte) error {
 				continue
 			}
 			if err := putJSON(eb, []byte(em.ID), em); err != nil {
+				return err
+			}
+			if err := markEmail(tx, em.ID); err != nil {
 				return err
 			}
 			if exists {

@@ -29,7 +29,14 @@ func (c *Collector) ApplyRetention(now time.Time) (RetentionResult, error) {
 	if rc.MaxAge <= 0 && rc.MaxSize <= 0 {
 		return res, nil
 	}
-	removed, res, err := applyRetention(c.store, now, rc)
+	removed, sessions, res, err := applyRetention(c.store, now, rc)
+	for _, sm := range sessions {
+		if c.indexer != nil {
+			if err := c.indexer.DeleteSession(sm); err != nil {
+				c.fail("removing session "+sm.Key+" from the index", err)
+			}
+		}
+	}
 	for _, id := range removed {
 		c.metrics.removed.Inc()
 		if c.indexer != nil {
@@ -48,13 +55,16 @@ func (c *Collector) ApplyRetention(now time.Time) (RetentionResult, error) {
 
 // ApplyRetention runs one retention pass on a store no collector runs on.
 func (s *Store) ApplyRetention(now time.Time, rc RetentionConfig) (RetentionResult, error) {
-	_, res, err := applyRetention(s, now, rc)
+	_, _, res, err := applyRetention(s, now, rc)
 	return res, err
 }
 
-func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, RetentionResult, error) {
+// applyRetention returns the ids of the emails it removed and the
+// sessions without email it removed (both have index documents).
+func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, []*SessionMeta, RetentionResult, error) {
 	var res RetentionResult
 	var removedIDs []string
+	var removedSessions []*SessionMeta
 	for {
 		// one session per transaction keeps transactions short
 		var files []string
@@ -104,6 +114,9 @@ func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, Rete
 				}
 				files = paths
 				removedIDs = append(removedIDs, ids...)
+				if len(sm.Emails) == 0 {
+					removedSessions = append(removedSessions, &sm)
+				}
 				res.Sessions++
 				res.Emails += len(ids)
 				res.Bytes += freed
@@ -113,7 +126,7 @@ func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, Rete
 			return nil
 		})
 		if err != nil {
-			return removedIDs, res, err
+			return removedIDs, removedSessions, res, err
 		}
 		// files go after the commit: a crash leaves orphan files, never
 		// database entries pointing at missing files
@@ -125,7 +138,7 @@ func applyRetention(s *Store, now time.Time, rc RetentionConfig) ([]string, Rete
 		}
 		if done {
 			ids, err := applyRawRetention(s, now, rc, &res)
-			return append(removedIDs, ids...), res, err
+			return append(removedIDs, ids...), removedSessions, res, err
 		}
 		res.Kept = 0 // counted again on the next pass
 	}
@@ -173,6 +186,11 @@ func removeSession(s *Store, tx *bolt.Tx, sm *SessionMeta) ([]string, []string, 
 	if err := tx.Bucket(bSessions).Delete([]byte(sm.Key)); err != nil {
 		return nil, nil, 0, err
 	}
+	if len(sm.Emails) == 0 { // its index document goes too
+		if err := markUnindexed(tx, IndexKey{IndexSession, sm.Key}, sm.UID); err != nil {
+			return nil, nil, 0, err
+		}
+	}
 	if err := tx.Bucket(bClaims).Delete(claimKey(sm.Name, sm.SHA256)); err != nil {
 		return nil, nil, 0, err
 	}
@@ -218,6 +236,9 @@ func removeEmail(s *Store, tx *bolt.Tx, em *EmailMeta) ([]string, int64, error) 
 		return nil, 0, err
 	}
 	if err := tx.Bucket(bEmails).Delete([]byte(id)); err != nil {
+		return nil, 0, err
+	}
+	if err := markEmail(tx, id); err != nil {
 		return nil, 0, err
 	}
 	if err := addMeta(tx, "emails", -1); err != nil {

@@ -10,7 +10,13 @@
 // the index holds only what is needed to find records and to draw the list
 // (one stored api.Row per document, returned in every Hit). It can always be
 // rebuilt from a Source (Rebuild), and a mapping version bump makes Open
-// report that it must be (Index.Stale).
+// report that it must be (Index.Stale). Writers: IndexEmails and friends
+// (small concurrent writes grouped), Apply (one batch of documents and
+// deletions, with a callback once it is on disk: the live path of
+// collector/service), Sync and Rebuild (bulk, parallel). Stats counts the
+// bleve batches written; StoreID/SetStoreID keep, in the index's internal
+// store, the identity of the store it was last fully brought up to date
+// with.
 //
 // One process writes: Open takes an exclusive lock on DATA/index and fails at
 // once with an error naming the directory and the holder's pid when another

@@ -107,6 +107,9 @@ type Index struct {
 	gmu    sync.Mutex
 	gqueue []*writeReq
 	gbusy  bool
+
+	// bleve batches written to the index and their documents (Stats).
+	nBatches, nDocs atomic.Int64
 }
 
 // ErrLocked is wrapped by Open's error when another process holds the index.
@@ -471,14 +474,21 @@ type writeReq struct {
 
 // writeNow applies writes as one batch. During a rebuild it also remembers
 // the documents for the new index, which gets them last (see RebuildContext).
-func (ix *Index) writeNow(reqs []*writeReq) error {
+func (ix *Index) writeNow(reqs []*writeReq) error { return ix.writeNowCB(reqs, nil) }
+
+// writeNowCB is writeNow with a callback for when the batch is on disk.
+func (ix *Index) writeNowCB(reqs []*writeReq, persisted func(error)) error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if ix.closed {
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	if err := applyReqs(ix.idx, reqs); err != nil {
+	if err := applyReqs(ix.idx, reqs, persisted); err != nil {
 		return fmt.Errorf("index %s: %w", ix.dir, err)
+	}
+	ix.nBatches.Add(1)
+	for _, r := range reqs {
+		ix.nDocs.Add(int64(len(r.bs) + len(r.dels)))
 	}
 	for _, r := range reqs {
 		for _, b := range r.bs {
@@ -501,12 +511,17 @@ func (ix *Index) writeNow(reqs []*writeReq) error {
 }
 
 func apply(idx bleve.Index, bs []*builder, deletes []string) error {
-	return applyReqs(idx, []*writeReq{{bs: bs, dels: deletes}})
+	return applyReqs(idx, []*writeReq{{bs: bs, dels: deletes}}, nil)
 }
 
 // applyReqs writes one bleve batch; a later write of the same ID wins.
-func applyReqs(idx bleve.Index, reqs []*writeReq) error {
+// persisted, when not nil, is called once the batch is on disk (or with
+// the error that kept it off).
+func applyReqs(idx bleve.Index, reqs []*writeReq, persisted func(error)) error {
 	batch := idx.NewBatch()
+	if persisted != nil {
+		batch.SetPersistedCallback(persisted)
+	}
 	for _, r := range reqs {
 		for _, b := range r.bs {
 			if err := batch.IndexAdvanced(b.finish()); err != nil {
@@ -867,4 +882,74 @@ func (ix *Index) reopenAfterFailure(path string, cause error) error {
 	}
 	ix.idx = idx
 	return cause
+}
+
+// Apply writes documents and deletions as one bleve batch (deletions
+// after the documents) and returns once they are searchable. persisted
+// (may be nil) is called once the batch is on disk, or with the error
+// that kept it off; it is not called when Apply returns an error. A
+// document that cannot be built (no id) is an error.
+func (ix *Index) Apply(docs []Doc, deletes []string, persisted func(error)) error {
+	bs := make([]*builder, 0, len(docs))
+	for i, d := range docs {
+		b := ix.build(d)
+		if b == nil {
+			return fmt.Errorf("index %s: document %d of %d has no id", ix.dir, i+1, len(docs))
+		}
+		bs = append(bs, b)
+	}
+	if len(bs) == 0 && len(deletes) == 0 {
+		if persisted != nil {
+			persisted(nil)
+		}
+		return nil
+	}
+	return ix.writeNowCB([]*writeReq{{bs: bs, dels: deletes}}, persisted)
+}
+
+// WriteStats are the bleve batches written to the index since it was
+// opened, and the documents and deletions they held (small writes made
+// together share a batch: see write).
+type WriteStats struct{ Batches, Docs int64 }
+
+// Stats returns the write counters.
+func (ix *Index) Stats() WriteStats {
+	return WriteStats{Batches: ix.nBatches.Load(), Docs: ix.nDocs.Load()}
+}
+
+// storeKey is the internal key holding the identity of the store the
+// index was last fully synchronised with (see StoreID).
+const storeKey = "smtpscope.store_id"
+
+// StoreID is the identity of the store the index was last brought fully
+// up to date with (SetStoreID), or "" (a new index, or one older than
+// this key). A caller that keeps a record of what it has not indexed yet
+// (collector/service, from the store's "unindexed" marks) trusts an index
+// only with its store's ID.
+func (ix *Index) StoreID() string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return ""
+	}
+	v, err := ix.idx.GetInternal([]byte(storeKey))
+	if err != nil {
+		return ""
+	}
+	return string(v)
+}
+
+// SetStoreID records id as the store the index is now up to date with.
+// It is written in order after everything written before it: once it is
+// on disk, so is all that came before.
+func (ix *Index) SetStoreID(id string) error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
+	}
+	if err := ix.idx.SetInternal([]byte(storeKey), []byte(id)); err != nil {
+		return fmt.Errorf("index %s: %w", ix.dir, err)
+	}
+	return nil
 }

@@ -24,6 +24,13 @@ func (c *ReindexCmd) Run() error {
 		if err != nil {
 			return err
 		}
+		if id := src.Store.ID(); id != "" {
+			// built from this store: a collector trusts it (and catches up
+			// from the store's marks alone)
+			if err := ix.SetStoreID(id); err != nil {
+				return err
+			}
+		}
 		n, _ := ix.Count()
 		el := time.Since(start)
 		fmt.Fprintf(os.Stderr, "reindexed %d documents in %v (%.0f/s)\n", n, el.Round(time.Millisecond), float64(n)/max(el.Seconds(), 0.001))

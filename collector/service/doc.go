@@ -11,13 +11,25 @@
 // pause and live events.
 //
 // One indexing path, after commit: the collector calls its Indexer hook
-// (here: hook) synchronously after every store commit — email, session
-// without email, review entry, submission state change, removal — so
-// `collect`, `collect --once` (which has indexed everything when it
-// returns), the UI, `index` (CatchUp) and `submit` (NewIndexer) all index
-// the same way. CatchUp adds what an index-less run left out and re-indexes
-// the emails whose submission states changed meanwhile.
+// (here: hook) after every store commit — email, session without email,
+// review entry, submission state change, removal — and the hook only
+// queues the document's key for the batcher (batcher.go), which writes
+// what waits as one bleve batch per IndexWindow or IndexBatch documents
+// (a backlog at once, one batch per core), always as the store has it
+// then. The collector flushes it before closing the store, so `collect
+// --once` (RunOnce) returns with everything indexed. Events about a
+// document are relayed once it is searchable; EventIndexed follows each
+// batch. `collect`, `collect --once`, the UI, `index` (CatchUp) and
+// `submit` (NewIndexer, which flushes every call) all index this way.
 //
+// Catch-up: the store marks every changed document in the same
+// transaction (collector.Store.IndexItems, ClearIndexed, Unindexed); the
+// batcher deletes a mark once its batch is on disk. A start trusts an
+// index that records the store's identity (index StoreID) and applies
+// just the marks; any other index is rebuilt (stale, damaged, another
+// store's) or synced in full (new), then records the identity. CatchUp
+// (`smtpscope index`) always does the full pass, then the marks.
+
 // The API is served as HTTP/JSON on the unix socket DATA/run/smtpscope.sock
 // (Listen, Serve, Handler; the routes are listed in package api), also
 // without an index (`collect --no-index`: status, resubmit, pause work,

@@ -37,6 +37,9 @@ type Index interface {
 	Sync(src index.Source, progress func(done, total int)) (int, error)
 	RebuildContext(ctx context.Context, src index.Source, progress func(done, total int)) error
 	SetSource(src index.Source)
+	Apply(docs []index.Doc, deletes []string, persisted func(error)) error
+	StoreID() string
+	SetStoreID(id string) error
 	Close() error
 }
 
@@ -62,6 +65,10 @@ type Options struct {
 	// Index is the search index to keep current (nil: none; Search then
 	// answers ErrNoIndex). The service owns it from Open: Close closes it.
 	Index Index
+	// IndexWindow and IndexBatch bound the live index batches (default
+	// IndexWindow, IndexBatch).
+	IndexWindow time.Duration
+	IndexBatch  int
 }
 
 // Service owns a data dir: its collector, the index hook, the events and
@@ -71,6 +78,7 @@ type Service struct {
 	col   *collector.Collector
 	store *collector.Store
 	ix    Index
+	batch *batcher // nil without an index
 	log   *slog.Logger
 	hub   hub
 
@@ -89,10 +97,9 @@ func Open(cfg *collector.Config, o Options) (*Service, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Service{ix: o.Index, log: o.Logger, runErr: make(chan error, 1)}
-	var h *hook
+	h := &hook{}
 	var indexer collector.Indexer
 	if l.ix != nil {
-		h = &hook{ix: l.ix}
 		indexer = h
 	}
 	col, err := collector.New(cfg, collector.Options{Logger: o.Logger, Indexer: indexer, NoSpool: o.NoSpool})
@@ -106,9 +113,12 @@ func Open(cfg *collector.Config, o Options) (*Service, error) {
 		return nil, err
 	}
 	l.col, l.store = col, col.Store()
-	if h != nil {
-		h.store = l.store
+	if l.ix != nil {
 		l.ix.SetSource(&StoreSource{Store: l.store})
+		l.batch = newBatcher(l.ix, l.store, o.Logger, o.IndexWindow, o.IndexBatch)
+		l.batch.onBatch = func(int) { l.hub.publish(api.Event{Type: api.EventIndexed, Time: time.Now()}) }
+		l.batch.onError = func(msg string) { l.hub.publish(api.Event{Type: api.EventError, Time: time.Now(), Err: msg}) }
+		h.b = l.batch
 	}
 	return l, nil
 }
@@ -141,19 +151,59 @@ func (l *Service) RunOnce(ctx context.Context, timeout time.Duration) error {
 	return err
 }
 
-// catchUp brings the index up to date with the store: what is missing,
-// and every email's submission states; a stale index is rebuilt.
+// catchUp brings the index up to date with the store. An index the
+// service can trust (built from this store: its identity recorded in the
+// index, the mapping current) is caught up from the store's marks alone:
+// the documents changed since they were last written to the index on
+// disk (a crash, a --no-index run, retention meanwhile). Any other index
+// is first rebuilt (stale, damaged, or built from another store) or
+// synchronised in full (new, or older than the identity record); then it
+// records the store's identity.
 func (l *Service) catchUp(ctx context.Context) {
 	if l.ix == nil {
 		return
 	}
-	_, _, err := CatchUp(ctx, l.ix, &StoreSource{Store: l.store}, nil)
+	start := time.Now()
+	full, err := l.fullCatchUp(ctx)
+	n := 0
+	if err == nil {
+		n, err = l.batch.reconcile(ctx)
+	}
 	if err != nil && ctx.Err() == nil {
 		l.log.Error("index catch-up", "err", err)
 		l.hub.publish(api.Event{Type: api.EventError, Time: time.Now(), Err: "index: " + err.Error()})
-	} else {
+		return
+	}
+	if ctx.Err() == nil {
+		l.log.Info("index catch-up", "full", full, "marked", n, "took", time.Since(start).Round(time.Millisecond))
 		l.hub.publish(api.Event{Type: api.EventIndexed, Time: time.Now()})
 	}
+}
+
+// fullCatchUp runs the full catch-up when the index cannot be trusted
+// (and says which one it ran: "" for none, "rebuild", "sync").
+func (l *Service) fullCatchUp(ctx context.Context) (string, error) {
+	id, got := l.store.ID(), l.ix.StoreID()
+	src := &StoreSource{Store: l.store}
+	var kind string
+	var err error
+	switch {
+	case !l.ix.Stale() && id != "" && got == id:
+		return "", nil
+	case l.ix.Stale() || got != "":
+		kind = "rebuild"
+		l.log.Info("index: rebuilding from the store", "stale", l.ix.Stale(), "other_store", got != "" && got != id)
+		err = l.ix.RebuildContext(ctx, src, nil)
+	default:
+		kind = "sync"
+		if _, err = l.ix.Sync(src, nil); err == nil {
+			_, err = refreshStatus(ctx, l.ix, l.store)
+		}
+	}
+	if err == nil && id != "" {
+		err = l.ix.SetStoreID(id)
+	}
+	return kind, err
 }
 
 // Close stops the collector (draining in-flight work) and closes the
@@ -182,6 +232,7 @@ func (l *Service) Close() error {
 	if l.ix == nil {
 		return err
 	}
+	l.batch.close()
 	if e := l.ix.Close(); e != nil && err == nil {
 		err = e
 	}
@@ -189,7 +240,10 @@ func (l *Service) Close() error {
 }
 
 // relay turns collector events into API events (the index is not kept
-// here: the collector's hook does that, after every commit).
+// here: the collector's hook queues every commit for the batcher). An
+// event about a document (new email, submission state, removal, review
+// entry, session without email) waits until the document's batch is
+// searchable, so a client that searches on an event finds what it says.
 func (l *Service) relay(ctx context.Context, events <-chan collector.Event, unsub func()) {
 	defer unsub()
 	for {
@@ -201,10 +255,36 @@ func (l *Service) relay(ctx context.Context, events <-chan collector.Event, unsu
 				return
 			}
 			if out, ok := translate(ev); ok {
+				if k, ok := docKey(ev); ok && l.batch != nil {
+					// an event about a document is told once it is
+					// searchable
+					l.batch.waitKey(ctx, k)
+				}
 				l.hub.publish(out)
 			}
 		}
 	}
+}
+
+// docKey is the index document an event is about.
+func docKey(ev collector.Event) (collector.IndexKey, bool) {
+	switch ev.Type {
+	case collector.EventEmail, collector.EventSubmission, collector.EventRemoved:
+		id := ev.EmailID
+		if id == "" && ev.Submission != nil {
+			id = ev.Submission.EmailID
+		}
+		return collector.IndexKey{Kind: collector.IndexEmail, Name: id}, id != ""
+	case collector.EventSession:
+		if ev.Session != nil && len(ev.Session.Emails) == 0 {
+			return collector.IndexKey{Kind: collector.IndexSession, Name: ev.Session.Key}, true
+		}
+	case collector.EventReview:
+		if ev.Review != nil {
+			return collector.IndexKey{Kind: collector.IndexReview, Name: ev.Review.Name}, true
+		}
+	}
+	return collector.IndexKey{}, false
 }
 
 func translate(ev collector.Event) (api.Event, bool) {

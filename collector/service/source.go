@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 
@@ -12,59 +13,99 @@ import (
 )
 
 // hook is the collector's one index hook (collector.Indexer): every
-// commit of the collector reaches the index through it, after the commit.
-type hook struct {
-	ix    Index
-	store *collector.Store
-}
+// commit of the collector reaches the index through it. It only queues
+// the changed documents (by key) for the batcher, which writes them to
+// the index as the store has them when their batch is written.
+type hook struct{ b *batcher }
 
 // IndexEmail implements collector.Indexer.
 func (h *hook) IndexEmail(rec *core.Email, meta *collector.EmailMeta, subs []collector.SubmissionStatus) error {
-	return h.ix.IndexEmails([]index.EmailDoc{{Email: rec, Status: statusMap(subs)}})
+	h.b.add(collector.IndexKey{Kind: collector.IndexEmail, Name: meta.ID}, rec, "")
+	return nil
 }
 
 // IndexSession implements collector.Indexer.
 func (h *hook) IndexSession(m *collector.SessionMeta) error {
-	d, err := sessionDoc(h.store, m)
-	if err != nil {
-		return err
-	}
-	return h.ix.IndexSession(d)
+	h.b.add(collector.IndexKey{Kind: collector.IndexSession, Name: m.Key}, nil, m.UID)
+	return nil
 }
 
 // IndexReview implements collector.Indexer.
 func (h *hook) IndexReview(r *collector.ReviewEntry) error {
-	return h.ix.IndexReview(index.ReviewDoc{Name: r.Name, Reason: r.Reason, Time: r.Time})
+	h.b.add(collector.IndexKey{Kind: collector.IndexReview, Name: r.Name}, nil, "")
+	return nil
 }
 
 // UpdateSubmissions implements collector.Indexer.
 func (h *hook) UpdateSubmissions(id string, subs []collector.SubmissionStatus) error {
-	return h.ix.UpdateStatus(id, statusMap(subs))
+	h.b.add(collector.IndexKey{Kind: collector.IndexEmail, Name: id}, nil, "")
+	return nil
 }
 
 // DeleteEmail implements collector.Indexer.
-func (h *hook) DeleteEmail(id string) error { return h.ix.Delete(id) }
-
-// NewIndexer returns the index hook over ix for a store no collector
-// runs on (`smtpscope submit`): the same code path the collector uses.
-func NewIndexer(ix Index, st *collector.Store) collector.Indexer {
-	ix.SetSource(&StoreSource{Store: st})
-	return &hook{ix: ix, store: st}
+func (h *hook) DeleteEmail(id string) error {
+	h.b.add(collector.IndexKey{Kind: collector.IndexEmail, Name: id}, nil, "")
+	return nil
 }
 
-// CatchUp brings ix up to date with the store behind src: it rebuilds a
-// stale index, else adds what is missing (Sync) and re-indexes every email
-// whose submission states changed while nothing indexed them. It returns
-// how many documents it added and how many emails it updated.
+// DeleteSession implements collector.Indexer.
+func (h *hook) DeleteSession(m *collector.SessionMeta) error {
+	h.b.add(collector.IndexKey{Kind: collector.IndexSession, Name: m.Key}, nil, m.UID)
+	return nil
+}
+
+// Flush is called by the collector after its last commit, before it
+// closes the store: everything committed is indexed when it returns.
+func (h *hook) Flush() error { return h.b.Flush() }
+
+// syncHook indexes each change before it returns (`smtpscope submit`).
+type syncHook struct{ hook }
+
+func (h *syncHook) UpdateSubmissions(id string, subs []collector.SubmissionStatus) error {
+	_ = h.hook.UpdateSubmissions(id, subs)
+	return h.b.Flush()
+}
+
+// NewIndexer returns the index hook over ix for a store no collector
+// runs on (`smtpscope submit`): the same code path the collector uses,
+// with every call indexed (and on disk) before it returns.
+func NewIndexer(ix Index, st *collector.Store) collector.Indexer {
+	ix.SetSource(&StoreSource{Store: st})
+	return &syncHook{hook{b: newBatcher(ix, st, nil, 0, 0)}}
+}
+
+// CatchUp brings ix fully up to date with the store behind src, the
+// explicit way (`smtpscope index`, the repair tool): it rebuilds a stale
+// index, else adds what is missing (Sync) and re-indexes every email whose
+// submission states differ; then it applies what the store marks as not
+// indexed (removals included) and records the store's identity in the
+// index, so the next collector start trusts it (see Service). It returns
+// how many documents it added and how many it updated.
 func CatchUp(ctx context.Context, ix Index, src *StoreSource, progress func(done, total int)) (added, updated int, err error) {
 	ix.SetSource(src)
 	if ix.Stale() {
-		return 0, 0, ix.RebuildContext(ctx, src, progress)
+		err = ix.RebuildContext(ctx, src, progress)
+	} else if added, err = ix.Sync(src, progress); err == nil {
+		updated, err = refreshStatus(ctx, ix, src.Store)
 	}
-	if added, err = ix.Sync(src, progress); err != nil {
-		return added, 0, err
+	if err != nil {
+		return added, updated, err
 	}
-	updated, err = refreshStatus(ctx, ix, src.Store)
+	b := newBatcher(ix, src.Store, nil, 0, 0)
+	defer b.close()
+	n, err := b.reconcile(ctx)
+	if err == nil {
+		err = b.Flush()
+	}
+	if err != nil {
+		return added, updated, err
+	}
+	if n > 0 {
+		slog.Default().Debug("index: marked changes applied", "documents", n)
+	}
+	if id := src.Store.ID(); id != "" {
+		err = ix.SetStoreID(id)
+	}
 	return added, updated, err
 }
 

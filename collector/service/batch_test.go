@@ -1,0 +1,291 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/index"
+)
+
+// logBuf is a concurrency-safe log sink.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type onceRun struct {
+	ix   *index.Index
+	logs *logBuf
+}
+
+// runOnce runs `collect --once` in process on data (with the index when
+// withIndex), checks that everything the store holds is searchable when
+// RunOnce returns (before Close), and closes.
+func runOnce(t *testing.T, spool, data string, withIndex bool) onceRun {
+	t.Helper()
+	return runOnceWith(t, spool, data, withIndex, Options{})
+}
+
+func runOnceWith(t *testing.T, spool, data string, withIndex bool, o Options) onceRun {
+	t.Helper()
+	f := false
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2}
+	logs := &logBuf{}
+	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	var ix *index.Index
+	if withIndex {
+		var err error
+		if ix, err = OpenIndex(data); err != nil {
+			t.Fatal(err)
+		}
+		o.Index = ix
+	}
+	l, err := Open(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	if err := l.RunOnce(context.Background(), 60*time.Second); err != nil {
+		t.Fatalf("RunOnce: %v\n%s", err, logs)
+	}
+	if withIndex {
+		st, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true, NoFsync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		storeDocs, indexDocs := storeIDs(t, st), indexIDs(t, ix)
+		if !maps.Equal(storeDocs, indexDocs) {
+			t.Fatalf("after RunOnce the index is not the store:\nstore %d %v\nindex %d %v\n%s", len(storeDocs), sorted(storeDocs), len(indexDocs), sorted(indexDocs), logs)
+		}
+	}
+	return onceRun{ix: ix, logs: logs}
+}
+
+func sorted(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
+
+// storeIDs are the index documents the store should show: emails and
+// sessions without email.
+func storeIDs(t *testing.T, st *collector.Store) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	if err := st.ListEmails(func(m *collector.EmailMeta) bool { out[m.ID] = true; return true }); err != nil {
+		t.Fatal(err)
+	}
+	err := st.ListSessions(func(m *collector.SessionMeta) bool {
+		if len(m.Emails) == 0 {
+			out[index.SessionDocID(m.UID)] = true
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func indexIDs(t *testing.T, ix *index.Index) map[string]bool {
+	t.Helper()
+	res, err := ix.Search(context.Background(), "", index.SearchOptions{Limit: 100000, Kinds: []string{index.KindEmail, index.KindSession}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, h := range res.Hits {
+		out[h.ID] = true
+	}
+	return out
+}
+
+var catchUpLine = regexp.MustCompile(`msg="index catch-up" full=(\S*) marked=(\d+)`)
+
+// catchUp returns what the start-up catch-up logged: the full pass it ran
+// ("" for none) and how many marked documents it applied.
+func (r onceRun) catchUp(t *testing.T) (string, string) {
+	t.Helper()
+	m := catchUpLine.FindStringSubmatch(r.logs.String())
+	if m == nil {
+		t.Fatalf("no catch-up line in the log:\n%s", r.logs)
+	}
+	return strings.Trim(m[1], `"`), m[2]
+}
+
+func marks(t *testing.T, data string) int {
+	t.Helper()
+	st, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.UnindexedCount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLiveIndexBatches: the after-commit path writes multi-document
+// bleve batches (bounded by count: with an hour's window, only the count
+// or the final flush can close a batch, so this does not depend on the
+// machine's speed), and RunOnce returns with every commit searchable and
+// its marks cleared.
+func TestLiveIndexBatches(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	const sessions, per = 400, 100
+	spoolSessions(t, spool, 0, sessions)
+	r := runOnceWith(t, spool, data, true, Options{IndexWindow: time.Hour, IndexBatch: per})
+	ws := r.ix.Stats()
+	if ws.Docs != sessions {
+		t.Fatalf("write stats %+v for %d sessions", ws, sessions)
+	}
+	// one segment per commit would be 400 batches; a window that closed
+	// batches early would be more than 4 (+1: the flush of a remainder)
+	if ws.Batches > sessions/per+1 {
+		t.Errorf("%d documents in %d bleve batches of at most %d: the live index is not batched", ws.Docs, ws.Batches, per)
+	}
+	if n := marks(t, data); n != 0 {
+		t.Errorf("%d documents still marked unindexed after a clean close", n)
+	}
+	t.Logf("%d sessions: %d documents in %d bleve batches", sessions, ws.Docs, ws.Batches)
+}
+
+// TestCatchUpFromMarks: a --no-index run and a retention pass without
+// index are caught up at the next indexed start from the store's marks
+// alone (no full pass, only the marked documents written), removals
+// included; an index that lost its store identity is synced in full.
+func TestCatchUpFromMarks(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	spoolSessions(t, spool, 0, 60)
+	r := runOnce(t, spool, data, true)
+	if full, _ := r.catchUp(t); full != "sync" {
+		t.Errorf("first start on a new index: full=%q, want sync", full)
+	}
+
+	// without index: new sessions, then retention removes the oldest
+	spoolSessions(t, spool, 60, 100)
+	runOnce(t, spool, data, false)
+	st, err := collector.OpenStore(data, collector.StoreOptions{NoFsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, _ := st.Stats()
+	res, err := st.ApplyRetention(time.Now(), collector.RetentionConfig{MaxSize: collector.ByteSize(stats.Bytes / 2)})
+	if err != nil || res.Sessions == 0 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	st.Close()
+	want := marks(t, data)
+	if want < 40 {
+		t.Fatalf("only %d documents marked after a --no-index run of 40 sessions and retention", want)
+	}
+
+	// indexed again: the marks only
+	r = runOnce(t, spool, data, true) // checks index == store
+	full, marked := r.catchUp(t)
+	if full != "" || marked != fmt.Sprint(want) {
+		t.Errorf("catch-up full=%q marked=%s, want no full pass and %d marked", full, marked, want)
+	}
+	if ws := r.ix.Stats(); ws.Docs != int64(want) {
+		t.Errorf("catch-up wrote %d documents, want the %d marked", ws.Docs, want)
+	}
+	if n := marks(t, data); n != 0 {
+		t.Errorf("%d marks left after the catch-up", n)
+	}
+
+	// an index without this store's identity is not trusted
+	if err := os.RemoveAll(IndexDir(data)); err != nil {
+		t.Fatal(err)
+	}
+	r = runOnce(t, spool, data, true)
+	if full, _ := r.catchUp(t); full != "sync" {
+		t.Errorf("new index on a full store: full=%q, want sync", full)
+	}
+}
+
+// TestLiveRetention: retention in a running service removes the index
+// documents of the emails and of the sessions without email it removes.
+func TestLiveRetention(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	spoolSessions(t, spool, 0, 50)
+	f := false
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2}
+	ix, err := OpenIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(cfg, Options{Index: ix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l.Start(ctx)
+	st := l.Collector().Store()
+	waitSame := func(what string, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			s, i := storeIDs(t, st), indexIDs(t, ix)
+			if maps.Equal(s, i) && (want < 0 || len(s) == want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: store %d %v, index %d %v", what, len(s), sorted(s), len(i), sorted(i))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitSame("after ingest", 50)
+	stats, _ := st.Stats()
+	c := l.Collector()
+	ncfg := c.Config()
+	ncfg.Retention.MaxSize = collector.ByteSize(stats.Bytes / 2)
+	if err := c.Reload(&ncfg); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ApplyRetention(time.Now())
+	if err != nil || res.Sessions == 0 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	waitSame("after retention", -1)
+	left := 0
+	for id := range indexIDs(t, ix) {
+		if strings.HasPrefix(id, "session/") {
+			left++
+		}
+	}
+	if left == 10 { // 10 of the 50 sessions carried no email
+		t.Errorf("retention removed %d sessions but no session without email", res.Sessions)
+	}
+}

@@ -1,0 +1,401 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/index"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Live index batching: the collector's hook queues the documents its
+// commits changed, and the batcher writes them to the index together, one
+// bleve batch per IndexWindow or per IndexBatch documents (whichever comes
+// first), so the index makes one segment per batch instead of one or two
+// per email. A backlog (more than IndexBatch documents waiting) is written
+// at once, up to GOMAXPROCS batches at a time, like a bulk index.
+const (
+	// IndexWindow bounds how long a committed change waits before its
+	// batch is written (the delay until it is searchable, under light
+	// load).
+	IndexWindow = 250 * time.Millisecond
+	// IndexBatch bounds the documents of one batch.
+	IndexBatch = 1000
+	// maxHints bounds the records held in memory for queued documents
+	// (beyond it, records are read back from the store when written).
+	maxHints = 4 * IndexBatch
+	// persistWait bounds how long Flush waits for the index to reach the
+	// disk before the store's marks are left for the next start.
+	persistWait = 60 * time.Second
+)
+
+// entry is one queued document.
+type entry struct {
+	key  collector.IndexKey
+	rec  *core.Email   // the email's record as committed (a hint: checked against the store)
+	uid  string        // a session's uid (to delete its document when the session is gone)
+	done chan struct{} // closed once the batch holding it is searchable (or failed)
+}
+
+// batcher writes queued documents to the index in batches. The state
+// written is always the store's state when the batch is read (the queued
+// record only saves reading it back), so a later change of the same
+// document wins, and deleting a document is just its absence from the
+// store. After a batch is on disk, the store's marks of its documents are
+// deleted (collector.Store.ClearIndexed): what a crash lost is found again
+// from the marks at the next start.
+type batcher struct {
+	ix      Index
+	st      *collector.Store
+	log     *slog.Logger
+	onError func(msg string) // a failure (logged already)
+	onBatch func(n int)      // after each batch is searchable
+	window  time.Duration
+	max     int
+	par     int
+
+	mu       sync.Mutex
+	cond     *sync.Cond // a batch ended
+	pending  map[collector.IndexKey]*entry
+	queue    []collector.IndexKey // pending keys, oldest first, each once
+	inflight map[collector.IndexKey]*entry
+	hints    int
+	first    time.Time // when the oldest pending key was queued
+	running  int
+	flushing int
+	closed   bool
+	wake     chan struct{}
+	stop     chan struct{}
+	loopDone chan struct{}
+	persist  sync.WaitGroup // batches whose marks are not handled yet
+}
+
+func newBatcher(ix Index, st *collector.Store, log *slog.Logger, window time.Duration, maxDocs int) *batcher {
+	if window <= 0 {
+		window = IndexWindow
+	}
+	if maxDocs <= 0 {
+		maxDocs = IndexBatch
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &batcher{ix: ix, st: st, log: log, window: window, max: maxDocs, par: max(1, runtime.GOMAXPROCS(0)),
+		pending: map[collector.IndexKey]*entry{}, inflight: map[collector.IndexKey]*entry{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{})}
+	b.cond = sync.NewCond(&b.mu)
+	go b.loop()
+	return b
+}
+
+func (b *batcher) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add queues a document; it never waits for the index.
+func (b *batcher) add(k collector.IndexKey, rec *core.Email, uid string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return // the store's mark stays: the next start indexes it
+	}
+	e := b.pending[k]
+	if e == nil {
+		e = &entry{key: k, done: make(chan struct{})}
+		b.pending[k] = e
+		b.queue = append(b.queue, k)
+		if len(b.queue) == 1 {
+			b.first = time.Now()
+			b.poke()
+		} else if len(b.queue) >= b.max {
+			b.poke()
+		}
+	}
+	if rec != nil && b.hints < maxHints {
+		if e.rec == nil {
+			b.hints++
+		}
+		e.rec = rec
+	}
+	if uid != "" {
+		e.uid = uid
+	}
+}
+
+// waitKey waits until k, if queued or being written, is searchable.
+func (b *batcher) waitKey(ctx context.Context, k collector.IndexKey) {
+	b.mu.Lock()
+	e := b.pending[k]
+	if e == nil {
+		e = b.inflight[k]
+	}
+	b.mu.Unlock()
+	if e == nil {
+		return
+	}
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+	}
+}
+
+// Flush writes everything queued, waits until it is searchable, then
+// (bounded by persistWait) until it is on disk and its marks are cleared.
+func (b *batcher) Flush() error {
+	b.mu.Lock()
+	b.flushing++
+	b.poke()
+	for len(b.queue) > 0 || b.running > 0 {
+		b.cond.Wait()
+	}
+	b.flushing--
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.persist.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(persistWait):
+		return fmt.Errorf("index not on disk after %v: its marks stay for the next start", persistWait)
+	}
+}
+
+// close stops the batcher; what is still queued is left to the store's
+// marks.
+func (b *batcher) close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	b.mu.Unlock()
+	close(b.stop)
+	<-b.loopDone
+	b.mu.Lock()
+	for b.running > 0 {
+		b.cond.Wait()
+	}
+	for _, e := range b.pending {
+		close(e.done)
+	}
+	b.pending, b.queue = map[collector.IndexKey]*entry{}, nil
+	b.mu.Unlock()
+}
+
+func (b *batcher) loop() {
+	defer close(b.loopDone)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if d := b.dispatch(); d > 0 {
+			timer.Reset(d)
+		}
+		select {
+		case <-b.stop:
+			return
+		case <-b.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// dispatch starts every batch that is due and has a slot; it returns how
+// long until the next one is due (0: wait for a wake-up).
+func (b *batcher) dispatch() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.queue) > 0 {
+		if wait := b.window - time.Since(b.first); len(b.queue) < b.max && b.flushing == 0 && wait > 0 {
+			return wait
+		}
+		if b.running >= b.par {
+			return 0
+		}
+		var batch []*entry
+		rest := b.queue[:0:0]
+		for _, k := range b.queue {
+			if len(batch) < b.max && b.inflight[k] == nil {
+				e := b.pending[k]
+				delete(b.pending, k)
+				b.inflight[k] = e
+				if e.rec != nil {
+					b.hints--
+				}
+				batch = append(batch, e)
+			} else {
+				rest = append(rest, k)
+			}
+		}
+		b.queue = rest
+		if len(batch) == 0 {
+			return 0 // all being written: after that batch
+		}
+		b.running++
+		go b.run(batch)
+	}
+	return 0
+}
+
+// run writes one batch and releases its entries.
+func (b *batcher) run(batch []*entry) {
+	n, err := b.write(batch)
+	if err != nil {
+		b.log.Error("index batch", "documents", len(batch), "err", err)
+		if b.onError != nil {
+			b.onError("index: " + err.Error())
+		}
+	}
+	b.mu.Lock()
+	for _, e := range batch {
+		if b.inflight[e.key] == e {
+			delete(b.inflight, e.key)
+		}
+		close(e.done)
+	}
+	b.running--
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	b.poke()
+	if n > 0 && b.onBatch != nil {
+		b.onBatch(n)
+	}
+}
+
+// write reads the batch's documents from the store, writes them as one
+// bleve batch, and (once it is on disk) clears their marks. It returns
+// how many documents it wrote or deleted. A document that cannot be read
+// keeps its mark (reported; retried at the next start).
+func (b *batcher) write(batch []*entry) (int, error) {
+	keys := make([]collector.IndexKey, len(batch))
+	for i, e := range batch {
+		keys[i] = e.key
+	}
+	items, err := b.st.IndexItems(keys)
+	if err != nil {
+		return 0, fmt.Errorf("reading %d documents from the store: %w", len(keys), err)
+	}
+	var docs []index.Doc
+	var dels []string
+	cleared := make([]collector.IndexItem, 0, len(items))
+	var errs []error
+	for i, it := range items {
+		d, del, err := b.doc(it, batch[i])
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		case d != nil:
+			docs = append(docs, *d)
+		case del != "":
+			dels = append(dels, del)
+		}
+		cleared = append(cleared, it)
+	}
+	var once sync.Once
+	b.persist.Add(1)
+	done := func() { once.Do(b.persist.Done) }
+	persisted := func(perr error) {
+		go func() {
+			defer done()
+			if perr != nil {
+				b.log.Warn("index batch not on disk; its documents stay marked for the next start", "err", perr)
+				return
+			}
+			// a store closed before this late notice keeps its marks:
+			// nothing is lost, the next start indexes them again
+			if err := b.st.ClearIndexed(cleared); err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) {
+				b.log.Warn("clearing the store's marks of indexed documents (they are indexed again at the next start)", "err", err)
+			}
+		}()
+	}
+	if err := b.ix.Apply(docs, dels, persisted); err != nil {
+		done()
+		return 0, errors.Join(append(errs, err)...)
+	}
+	return len(docs) + len(dels), errors.Join(errs...)
+}
+
+// doc is the index document of one item as the store has it now, or the
+// index ID to delete (the item is gone).
+func (b *batcher) doc(it collector.IndexItem, e *entry) (*index.Doc, string, error) {
+	if it.Err != nil {
+		return nil, "", it.Err
+	}
+	switch it.Key.Kind {
+	case collector.IndexEmail:
+		if it.Email == nil {
+			return nil, it.Key.Name, nil
+		}
+		rec := e.rec
+		if rec == nil || rec.ID != it.Key.Name || rec.SHA256 != it.Email.SHA256 {
+			var err error
+			if rec, err = b.st.Record(it.Key.Name); err != nil {
+				return nil, "", fmt.Errorf("email %s: %w", it.Key.Name, err)
+			}
+		}
+		return &index.Doc{Email: &index.EmailDoc{Email: rec, Status: statusMap(it.Subs)}}, "", nil
+	case collector.IndexSession:
+		if it.Session != nil && len(it.Session.Emails) == 0 {
+			d, err := sessionDoc(b.st, it.Session)
+			if err != nil {
+				return nil, "", fmt.Errorf("session %s: %w", it.Key.Name, err)
+			}
+			return &index.Doc{Session: &d}, "", nil
+		}
+		uid := it.UID
+		if uid == "" {
+			uid = e.uid
+		}
+		if uid == "" {
+			return nil, "", nil // nothing to delete that we can name
+		}
+		return nil, index.SessionDocID(uid), nil
+	case collector.IndexReview:
+		if it.Review == nil {
+			return nil, index.ReviewDocID(it.Key.Name), nil
+		}
+		return &index.Doc{Review: &index.ReviewDoc{Name: it.Review.Name, Reason: it.Review.Reason, Time: it.Review.Time}}, "", nil
+	}
+	return nil, "", fmt.Errorf("unknown index key kind %q", it.Key.Kind)
+}
+
+// reconcile queues every document the store marks as not (surely)
+// indexed and waits until they are searchable; it returns how many. This
+// is the whole catch-up of a trusted index: one read of the marks.
+func (b *batcher) reconcile(ctx context.Context) (int, error) {
+	n := 0
+	var prev []collector.IndexKey
+	waitAll := func(keys []collector.IndexKey) {
+		for _, k := range keys {
+			b.waitKey(ctx, k)
+		}
+	}
+	err := b.st.Unindexed(IndexBatch, func(keys []collector.IndexKey) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		for _, k := range keys {
+			b.add(k, nil, "")
+		}
+		n += len(keys)
+		waitAll(prev) // one chunk ahead: batches overlap
+		prev = append(prev[:0], keys...)
+		return true
+	})
+	waitAll(prev)
+	if err == nil {
+		err = ctx.Err()
+	}
+	return n, err
+}
