@@ -20,6 +20,7 @@ import (
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
+	bindex "github.com/blevesearch/bleve_index_api"
 )
 
 // Batch bounds: a batch is sent to bleve when it holds this many documents
@@ -429,8 +430,12 @@ func (ix *Index) noteTime(t int64) {
 	}
 }
 
-// loadTimeBounds reads the time bounds from the sort field's terms (once
-// per open: one pass over a dictionary).
+// loadTimeBounds reads the time bounds from the sort field's dictionary,
+// whose terms (16 hex digits of the time, then the ID) sort by time: the
+// oldest is its first term; the newest is found by a binary search over
+// the 63 bits of the time, each step one range seek in every segment (about
+// 63 seeks, whatever the number of documents; reading every term cost
+// 160-180 ms at 220,000 emails).
 func (ix *Index) loadTimeBounds() {
 	ix.tmin.Store(math.MaxInt64) // none yet
 	ix.tmax.Store(0)
@@ -443,20 +448,52 @@ func (ix *Index) loadTimeBounds() {
 		return
 	}
 	defer r.Close()
-	d, err := r.FieldDict(fTSort)
+	lo, hi, ok := timeBounds(r)
+	if ok {
+		ix.noteTime(lo)
+		ix.noteTime(hi)
+	}
+}
+
+// firstTimeFrom returns the time of the first sort term not below start
+// ("" = the first term), skipping a few terms that are not sort keys.
+func firstTimeFrom(r bindex.IndexReader, start string) (int64, bool) {
+	var end []byte // no upper bound
+	d, err := r.FieldDictRange(fTSort, []byte(start), end)
 	if err != nil {
-		return
+		return 0, false
 	}
 	defer d.Close()
-	for {
+	for range 16 {
 		e, err := d.Next()
 		if err != nil || e == nil {
-			return
+			return 0, false
 		}
 		if t, ok := sortKeyTime(e.Term); ok {
-			ix.noteTime(t)
+			return t, true
 		}
 	}
+	return 0, false
+}
+
+// timeBounds is the oldest and newest time of the sort field's terms, ok
+// false when there is none.
+func timeBounds(r bindex.IndexReader) (lo, hi int64, ok bool) {
+	lo, ok = firstTimeFrom(r, "")
+	if !ok {
+		return 0, 0, false
+	}
+	// Invariant: a term of time >= a exists, none of time > b.
+	a, b := lo, int64(math.MaxInt64)
+	for a < b {
+		mid := a + (b-a)/2 + 1
+		if _, found := firstTimeFrom(r, sortKeyNs(mid)); found {
+			a = mid
+		} else {
+			b = mid - 1
+		}
+	}
+	return lo, a, true
 }
 
 // groupMax: writes this big go to the index on their own.
