@@ -42,9 +42,11 @@
 // core.EscapeID): injective, valid UTF-8, no separators.
 //
 // OpenStore refuses a damaged queue database (dbcheck.go: meta page and
-// size checked before bbolt maps it, then bbolt's Check; missing or empty
-// while emails are stored) with a DamageError; Repair rebuilds it from
-// the stored records and .eml files (repair.go).
+// size checked before bbolt maps it; missing or empty while emails are
+// stored; for a read-write open also bbolt's full Check, which reads every
+// page) with a DamageError; a read-only store returns a DamageError from
+// the read that meets a damaged page instead (Store.view). Repair rebuilds
+// it from the stored records and .eml files (repair.go).
 //
 // Retention removes the oldest sessions by age and total size, never one
 // with an email still queued.

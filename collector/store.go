@@ -141,7 +141,7 @@ func validSHA1(s string) bool {
 func (s *Store) Email(id string) (*EmailMeta, error) {
 	var m EmailMeta
 	var ok bool
-	err := s.db.b.View(func(tx *bolt.Tx) (err error) {
+	err := s.view(func(tx *bolt.Tx) (err error) {
 		ok, err = getJSON(bucket(tx, bEmails), []byte(id), &m)
 		return err
 	})
@@ -189,7 +189,7 @@ func (s *Store) Raw(id string) ([]byte, error) {
 func (s *Store) Session(key string) (*SessionMeta, error) {
 	var m SessionMeta
 	var ok bool
-	err := s.db.b.View(func(tx *bolt.Tx) (err error) {
+	err := s.view(func(tx *bolt.Tx) (err error) {
 		ok, err = getJSON(bucket(tx, bSessions), []byte(key), &m)
 		return err
 	})
@@ -259,7 +259,7 @@ func (s *Store) Attachment(sha1 string) ([]byte, error) {
 // it was queued to.
 func (s *Store) Submissions(id string) ([]SubmissionStatus, error) {
 	var out []SubmissionStatus
-	err := s.db.b.View(func(tx *bolt.Tx) (err error) {
+	err := s.view(func(tx *bolt.Tx) (err error) {
 		out, err = subsOf(tx, id)
 		return err
 	})
@@ -269,7 +269,7 @@ func (s *Store) Submissions(id string) ([]SubmissionStatus, error) {
 // ListEmails calls fn for every stored email, newest (session time) first,
 // until fn returns false.
 func (s *Store) ListEmails(fn func(*EmailMeta) bool) error {
-	return s.db.b.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		ob, eb := bucket(tx, bEmailOrder), bucket(tx, bEmails)
 		if ob == nil || eb == nil {
 			return nil
@@ -295,7 +295,7 @@ func (s *Store) ListEmails(fn func(*EmailMeta) bool) error {
 // ListSessions calls fn for every stored session, newest stored first,
 // until fn returns false. Sessions without emails are listed too.
 func (s *Store) ListSessions(fn func(*SessionMeta) bool) error {
-	return s.db.b.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		ob, sb := bucket(tx, bSessionOrder), bucket(tx, bSessions)
 		if ob == nil || sb == nil {
 			return nil
@@ -321,7 +321,7 @@ func (s *Store) ListSessions(fn func(*SessionMeta) bool) error {
 // Review lists the review/ quarantine entries, newest first.
 func (s *Store) Review() ([]ReviewEntry, error) {
 	var out []ReviewEntry
-	err := s.db.b.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := bucket(tx, bReview)
 		if b == nil {
 			return nil
@@ -359,7 +359,7 @@ func (s *Store) ReviewFile(name string) ([]byte, string, error) {
 // Counts returns, per group, the number of emails in each state.
 func (s *Store) Counts() (map[string]map[string]int64, error) {
 	out := map[string]map[string]int64{}
-	err := s.db.b.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := bucket(tx, bCounts)
 		if b == nil {
 			return nil
@@ -382,7 +382,7 @@ func (s *Store) Counts() (map[string]map[string]int64, error) {
 // Stats returns the store's totals.
 func (s *Store) Stats() (StoreStats, error) {
 	var st StoreStats
-	err := s.db.b.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		st.Sessions = metaCount(tx, "sessions")
 		st.Emails = metaCount(tx, "emails")
 		st.Bytes = metaCount(tx, "bytes")
@@ -398,7 +398,7 @@ func (s *Store) Stats() (StoreStats, error) {
 // LastErrors returns the most recent errors (oldest first).
 func (s *Store) LastErrors() ([]ErrorEntry, error) {
 	var out []ErrorEntry
-	err := s.db.b.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		out = lastErrors(tx)
 		return nil
 	})
@@ -419,7 +419,7 @@ func (s *Store) recordError(where string, err error) {
 // retrying), up to limit (0: all).
 func (s *Store) Pending(group string, limit int) ([]string, error) {
 	var out []string
-	err := s.db.b.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := bucket(tx, bQueue)
 		if b == nil {
 			return nil
@@ -441,7 +441,7 @@ func (s *Store) Pending(group string, limit int) ([]string, error) {
 // entries the runners deliver, whatever the per-state counters say.
 func (s *Store) queuedIn(group string) (int64, error) {
 	var n int64
-	err := s.db.b.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		prefix := []byte(group + "\x00")
 		c := tx.Bucket(bQueue).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -456,7 +456,7 @@ func (s *Store) queuedIn(group string) (int64, error) {
 // all groups together.
 func (s *Store) QueueDepth() (int, error) {
 	n := 0
-	err := s.db.b.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if b := bucket(tx, bQueue); b != nil {
 			n = b.Stats().KeyN
 		}

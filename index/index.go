@@ -19,7 +19,9 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/index/scorch/mergeplan"
 	"github.com/blevesearch/bleve/v2/mapping"
+	bindex "github.com/blevesearch/bleve_index_api"
 )
 
 // Batch bounds: a batch is sent to bleve when it holds this many documents
@@ -83,11 +85,12 @@ type Index struct {
 	textAna analysis.Analyzer
 	nameAna analysis.Analyzer
 
-	mu      sync.RWMutex // guards idx, shadow, stale, closed
-	idx     bleve.Index
-	stale   bool
-	closed  bool
-	damaged error // why Open replaced an unreadable index
+	mu       sync.RWMutex // guards idx, shadow, stale, closed
+	idx      bleve.Index
+	stale    bool
+	closed   bool
+	damaged  error // why Open replaced an unreadable index
+	readOnly bool  // OpenReadOnly: no writes, merges or persistence
 
 	// During Rebuild, shadow is the new index and live the documents
 	// written (nil: deleted) meanwhile; they go to shadow last.
@@ -121,6 +124,31 @@ var ErrLocked = errors.New("index is in use by another process")
 // the holder's pid. When the index was built with another MappingVersion,
 // Open succeeds and Stale reports true: call Rebuild.
 func Open(dir string) (*Index, error) {
+	return open(dir, false)
+}
+
+// OpenReadOnly opens the index in dir for searching only (`smtpscope
+// search`): bleve runs no merger and no persister, so a short-lived
+// process neither spends its time merging segments nor writes anything;
+// writes return ErrReadOnly. It takes the same lock as Open. When there is
+// no index yet, or it is unreadable, it does what Open does (creates or
+// replaces it, see Damaged), and the Index is writable.
+func OpenReadOnly(dir string) (*Index, error) {
+	return open(dir, true)
+}
+
+// ErrReadOnly is returned by writes to an Index opened with OpenReadOnly.
+var ErrReadOnly = errors.New("index opened read-only")
+
+// writable fails for a read-only Index.
+func (ix *Index) writable() error {
+	if ix.readOnly {
+		return fmt.Errorf("index %s: %w", ix.dir, ErrReadOnly)
+	}
+	return nil
+}
+
+func open(dir string, readOnly bool) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("index %s: %w", dir, err)
 	}
@@ -141,13 +169,13 @@ func Open(dir string) (*Index, error) {
 
 	path := filepath.Join(dir, bleveDir)
 	if _, err := os.Stat(filepath.Join(path, "index_meta.json")); err == nil {
-		idx, err := openBleve(path)
+		idx, err := openBleveMode(path, readOnly)
 		if err == nil {
 			v, err := idx.GetInternal([]byte(versionKey))
 			if err != nil || string(v) != strconv.Itoa(MappingVersion) {
 				ix.stale = true
 			}
-			ix.idx = idx
+			ix.idx, ix.readOnly = idx, readOnly
 			ix.loadTimeBounds()
 			return ix, nil
 		}
@@ -197,7 +225,16 @@ func runtimeConfig() map[string]interface{} {
 }
 
 func openBleve(path string) (bleve.Index, error) {
-	return bleve.OpenUsing(path, runtimeConfig())
+	return openBleveMode(path, false)
+}
+
+// openBleveMode opens an existing bleve index, read-only when asked.
+func openBleveMode(path string, readOnly bool) (bleve.Index, error) {
+	cfg := runtimeConfig()
+	if readOnly {
+		cfg["read_only"] = true
+	}
+	return bleve.OpenUsing(path, cfg)
 }
 
 func (ix *Index) createBleve(path string) (bleve.Index, error) {
@@ -281,7 +318,12 @@ func (ix *Index) Close() error {
 		return nil
 	}
 	ix.closed = true
-	err := closeBleve(ix.idx)
+	var err error
+	if ix.readOnly {
+		err = ix.idx.Close() // nothing to persist
+	} else {
+		err = closeBleve(ix.idx)
+	}
 	ix.lock.unlock()
 	if err != nil {
 		return fmt.Errorf("index %s: close: %w", ix.dir, err)
@@ -305,6 +347,9 @@ func (ix *Index) Count() (uint64, error) {
 // and bytes; large inputs are built and written by parallel workers.
 // Documents without an Email or with an empty ID are errors.
 func (ix *Index) IndexEmails(docs []EmailDoc) error {
+	if err := ix.writable(); err != nil {
+		return err
+	}
 	for i, d := range docs {
 		if d.Email == nil || d.Email.ID == "" {
 			return fmt.Errorf("index %s: email %d of %d has no record or no id", ix.dir, i+1, len(docs))
@@ -336,6 +381,9 @@ func approxSize(d EmailDoc) int {
 
 // IndexSession indexes a session that carried no email.
 func (ix *Index) IndexSession(d SessionDoc) error {
+	if err := ix.writable(); err != nil {
+		return err
+	}
 	if d.Info.UID == "" {
 		return fmt.Errorf("index %s: session without uid", ix.dir)
 	}
@@ -344,6 +392,9 @@ func (ix *Index) IndexSession(d SessionDoc) error {
 
 // IndexReview indexes a review/ quarantine entry.
 func (ix *Index) IndexReview(d ReviewDoc) error {
+	if err := ix.writable(); err != nil {
+		return err
+	}
 	if d.Name == "" {
 		return fmt.Errorf("index %s: review entry without name", ix.dir)
 	}
@@ -374,6 +425,9 @@ func (ix *Index) UpdateStatus(id string, status map[string]string) error {
 func (ix *Index) Delete(ids ...string) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if err := ix.writable(); err != nil {
+		return err
 	}
 	return ix.write(nil, ids)
 }
@@ -432,8 +486,12 @@ func (ix *Index) noteTime(t int64) {
 	}
 }
 
-// loadTimeBounds reads the time bounds from the sort field's terms (once
-// per open: one pass over a dictionary).
+// loadTimeBounds reads the time bounds from the sort field's dictionary,
+// whose terms (16 hex digits of the time, then the ID) sort by time: the
+// oldest is its first term; the newest is found by a binary search over
+// the 63 bits of the time, each step one range seek in every segment (about
+// 63 seeks, whatever the number of documents; reading every term cost
+// 160-180 ms at 220,000 emails).
 func (ix *Index) loadTimeBounds() {
 	ix.tmin.Store(math.MaxInt64) // none yet
 	ix.tmax.Store(0)
@@ -446,20 +504,52 @@ func (ix *Index) loadTimeBounds() {
 		return
 	}
 	defer r.Close()
-	d, err := r.FieldDict(fTSort)
+	lo, hi, ok := timeBounds(r)
+	if ok {
+		ix.noteTime(lo)
+		ix.noteTime(hi)
+	}
+}
+
+// firstTimeFrom returns the time of the first sort term not below start
+// ("" = the first term), skipping a few terms that are not sort keys.
+func firstTimeFrom(r bindex.IndexReader, start string) (int64, bool) {
+	var end []byte // no upper bound
+	d, err := r.FieldDictRange(fTSort, []byte(start), end)
 	if err != nil {
-		return
+		return 0, false
 	}
 	defer d.Close()
-	for {
+	for range 16 {
 		e, err := d.Next()
 		if err != nil || e == nil {
-			return
+			return 0, false
 		}
 		if t, ok := sortKeyTime(e.Term); ok {
-			ix.noteTime(t)
+			return t, true
 		}
 	}
+	return 0, false
+}
+
+// timeBounds is the oldest and newest time of the sort field's terms, ok
+// false when there is none.
+func timeBounds(r bindex.IndexReader) (lo, hi int64, ok bool) {
+	lo, ok = firstTimeFrom(r, "")
+	if !ok {
+		return 0, 0, false
+	}
+	// Invariant: a term of time >= a exists, none of time > b.
+	a, b := lo, int64(math.MaxInt64)
+	for a < b {
+		mid := a + (b-a)/2 + 1
+		if _, found := firstTimeFrom(r, sortKeyNs(mid)); found {
+			a = mid
+		} else {
+			b = mid - 1
+		}
+	}
+	return lo, a, true
 }
 
 // groupMax: writes this big go to the index on their own.
@@ -683,6 +773,9 @@ func docSize(d Doc) int {
 // Sync indexes every document of src that is not in the index yet (what a
 // crash or an index-less run left out) and returns how many it added.
 func (ix *Index) Sync(src Source, progress func(done, total int)) (int, error) {
+	if err := ix.writable(); err != nil {
+		return 0, err
+	}
 	have, err := ix.ids()
 	if err != nil {
 		return 0, err
@@ -767,6 +860,9 @@ func (ix *Index) Rebuild(src Source, progress func(done, total int)) error {
 // RebuildContext is Rebuild with cancellation: on cancel the current index
 // is left as it was.
 func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(done, total int)) (err error) {
+	if err := ix.writable(); err != nil {
+		return err
+	}
 	path := filepath.Join(ix.dir, rebuildDir)
 	ix.shadowMu.Lock()
 	if ix.shadow != nil {
@@ -813,7 +909,48 @@ func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(d
 	if err != nil {
 		return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
 	}
+	if err := compactBleve(ctx, shadow); err != nil {
+		return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
+	}
 	return ix.swap(path)
+}
+
+// Compact merges the index's segments into one. A bulk load leaves tens
+// of segments (bleve's tiered merging: ~37 at 220,000 emails), and every
+// search, and above all every open, pays per segment: at 220,000 emails
+// one segment makes a CLI search ~40 % cheaper in CPU. The merge costs
+// about 12 CPU-seconds at 220,000 emails. Rebuild compacts the new index
+// itself; `smtpscope index` calls this after adding many documents.
+func (ix *Index) Compact(ctx context.Context) error {
+	if err := ix.writable(); err != nil {
+		return err
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
+	}
+	if err := compactBleve(ctx, ix.idx); err != nil {
+		return fmt.Errorf("index %s: %w", ix.dir, err)
+	}
+	return nil
+}
+
+// compactBleve force-merges a scorch index into one segment and waits
+// until the result is persisted.
+func compactBleve(ctx context.Context, idx bleve.Index) error {
+	adv, err := idx.Advanced()
+	if err != nil {
+		return err
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return nil
+	}
+	if err := s.ForceMerge(ctx, &mergeplan.SingleSegmentMergePlanOptions); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	return flush(idx)
 }
 
 // swap applies the writes made during the rebuild to the new index, then

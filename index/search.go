@@ -150,19 +150,21 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	}
 	start := time.Now()
 
-	// The list with no query (all documents, maybe of some kinds) is the
-	// broad search people page through: sorting would visit every
-	// document, so its page is looked for among the newest documents
-	// first, in a time window sized from the document density and widened
-	// until it holds a full page. The window only skips documents older
-	// than every hit it returns: the page is the same as without it.
-	// Any other query is one pass: matches, sort, total and facets.
+	// Newest first, a query with many matches (the list with no query
+	// above all) would sort every match by reading its time: first a
+	// pass counts the matches (and the facets) without sorting, then the
+	// page is looked for among the newest documents, in a time window
+	// sized from the match density and widened until it holds a full
+	// page. The window only skips documents older than every hit it
+	// returns: the page is the same as without it. Oldest first, and a
+	// query with few matches, is one pass: matches, sort, total, facets.
 	var res *bleve.SearchResult
 	var total uint64
 	var facetRes search.FacetResults
-	if _, all := base.(*query.MatchAllQuery); all && !oldest {
+	if !oldest {
+		_, all := base.(*query.MatchAllQuery)
 		var err error
-		if total, facetRes, err = ix.count(ctx, pq, len(opts.Kinds) == 0, opts); err != nil {
+		if total, facetRes, err = ix.count(ctx, pq, all && len(opts.Kinds) == 0, opts); err != nil {
 			return nil, err
 		}
 		lo, hi := ix.tmin.Load(), ix.tmax.Load()

@@ -44,7 +44,12 @@ func withIndexAndStore(data, label string, fn func(*index.Index, *service.StoreS
 	return ix.Close()
 }
 
-// syncIndex catches the index up with the store (service.CatchUp).
+// compactAfter: `smtpscope index` merges the index into one segment
+// (index.Compact) after adding at least this many documents.
+const compactAfter = 10000
+
+// syncIndex catches the index up with the store (service.CatchUp), and
+// compacts the index after a bulk load.
 func syncIndex(ix *index.Index, src *service.StoreSource, bar *indexProgress) error {
 	start := time.Now()
 	if ix.Stale() {
@@ -60,6 +65,11 @@ func syncIndex(ix *index.Index, src *service.StoreSource, bar *indexProgress) er
 	if err != nil || stale {
 		return err
 	}
+	if n >= compactAfter {
+		if err := ix.Compact(context.Background()); err != nil {
+			return err
+		}
+	}
 	total, _ := ix.Count()
 	fmt.Fprintf(os.Stderr, "indexed %d new documents and %d submission state changes in %v (%d in the index)\n", n, updated, time.Since(start).Round(time.Millisecond), total)
 	return nil
@@ -68,13 +78,23 @@ func syncIndex(ix *index.Index, src *service.StoreSource, bar *indexProgress) er
 // openIndex opens the index of a data dir with an error that says what to
 // do when another process owns it.
 func openIndex(data string) (*index.Index, error) {
+	return openIndexWith(data, index.Open)
+}
+
+// openIndexReadOnly opens the index of a data dir to search it only (no
+// merges, nothing written: see index.OpenReadOnly).
+func openIndexReadOnly(data string) (*index.Index, error) {
+	return openIndexWith(data, index.OpenReadOnly)
+}
+
+func openIndexWith(data string, open func(string) (*index.Index, error)) (*index.Index, error) {
 	if data == "" {
 		return nil, errors.New("no data dir (--data or SMTPSCOPE_DATA)")
 	}
 	if _, err := os.Stat(data); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	ix, err := index.Open(service.IndexDir(data))
+	ix, err := open(service.IndexDir(data))
 	if errors.Is(err, index.ErrLocked) {
 		return nil, fmt.Errorf("%w (a running `smtpscope collect` or UI owns %s; search from its UI, or stop it)", err, data)
 	}

@@ -135,7 +135,7 @@ func (c *SearchCmd) Run() error {
 // openSource opens the index of the data dir, or, when a running
 // collector or UI owns it, goes through that process's socket.
 func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*searchSource, error) {
-	ix, err := openIndex(c.Data)
+	ix, err := openIndexReadOnly(c.Data)
 	if errors.Is(err, index.ErrLocked) {
 		r, rerr := api.DialRemote(ctx, c.Data)
 		if rerr != nil {

@@ -1,0 +1,153 @@
+package index
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// scanTimeBounds is the reference for timeBounds: every term of the sort
+// field read in turn (what Open did before it seeked).
+func scanTimeBounds(t *testing.T, ix *Index) (lo, hi int64) {
+	t.Helper()
+	lo, hi = math.MaxInt64, 0
+	adv, err := ix.idx.Advanced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d, err := r.FieldDict(fTSort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for {
+		e, err := d.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			return lo, hi
+		}
+		if v, ok := sortKeyTime(e.Term); ok {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+}
+
+// segments is how many segments the index has now.
+func segments(t *testing.T, ix *Index) int {
+	t.Helper()
+	st, ok := ix.idx.StatsMap()["index"].(map[string]interface{})
+	if !ok {
+		t.Fatalf("no index stats: %v", ix.idx.StatsMap())
+	}
+	n, ok := st["num_root_filesegments"].(uint64)
+	if !ok {
+		t.Fatalf("no num_root_filesegments in %v", st)
+	}
+	return int(n)
+}
+
+// TestTimeBoundsAfterOpen: the bounds Open finds by seeking are the ones
+// a scan of every term finds, on an empty index, over several segments,
+// after deleting the oldest and the newest documents, and with the
+// extremes a time can take (unknown, before 1970, year 2261).
+func TestTimeBoundsAfterOpen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "index")
+	reopen := func(ix *Index) *Index {
+		t.Helper()
+		if ix != nil {
+			if err := ix.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ix, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	}
+	check := func(ix *Index, what string) {
+		t.Helper()
+		lo, hi := scanTimeBounds(t, ix)
+		if glo, ghi := ix.tmin.Load(), ix.tmax.Load(); glo != lo || ghi != hi {
+			t.Errorf("%s: Open found bounds [%d, %d], a scan of every term [%d, %d]", what, glo, ghi, lo, hi)
+		}
+	}
+	ix := reopen(nil)
+	check(ix, "empty index")
+	if ix.tmin.Load() != math.MaxInt64 || ix.tmax.Load() != 0 {
+		t.Errorf("empty index: bounds [%d, %d], want none", ix.tmin.Load(), ix.tmax.Load())
+	}
+
+	gen := newCorpusGen(7)
+	r := rand.New(rand.NewPCG(7, 7))
+	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	var all []EmailDoc
+	// Six batches, each its own segment, times spread over a year.
+	for batch := range 6 {
+		var docs []EmailDoc
+		for i := range 40 {
+			d := gen.email(batch*1000 + i)
+			d.Email.Session.Time = base.Add(time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
+			docs = append(docs, d)
+		}
+		if err := ix.IndexEmails(docs); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, docs...)
+	}
+	ix = reopen(ix)
+	if n := segments(t, ix); n < 2 {
+		t.Errorf("%d segment(s): the test wants several", n)
+	}
+	check(ix, "six segments")
+	lo, hi := scanTimeBounds(t, ix)
+	if want := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).UnixNano(); lo < want || hi > want+int64(365*24*time.Hour) || lo >= hi {
+		t.Errorf("bounds [%d, %d] are not within the generated year", lo, hi)
+	}
+
+	// Delete the oldest and the newest emails: the scan and the seek
+	// agree on what the dictionary still holds.
+	oldest, newest := all[0], all[0]
+	for _, d := range all {
+		if d.Email.Session.Time.Before(oldest.Email.Session.Time) {
+			oldest = d
+		}
+		if d.Email.Session.Time.After(newest.Email.Session.Time) {
+			newest = d
+		}
+	}
+	if err := ix.Delete(oldest.Email.ID, newest.Email.ID); err != nil {
+		t.Fatal(err)
+	}
+	ix = reopen(ix)
+	check(ix, "after deleting the oldest and newest")
+
+	// Extremes: an unknown time (sorts as 0), a time before 1970 (0 too),
+	// and the last year bleve's datetime holds.
+	ext := []time.Time{{}, time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC), time.Date(2261, 12, 31, 23, 59, 59, 0, time.UTC)}
+	for i, tm := range ext {
+		d := gen.email(9000 + i)
+		d.Email.Session.Time = tm
+		d.Email.Date = ""
+		if err := ix.IndexEmails([]EmailDoc{d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix = reopen(ix)
+	check(ix, "with the extreme times")
+	if ix.tmin.Load() != 0 || ix.tmax.Load() != ext[2].UnixNano() {
+		t.Errorf("extremes: bounds [%d, %d], want [0, %d]", ix.tmin.Load(), ix.tmax.Load(), ext[2].UnixNano())
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
