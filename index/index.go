@@ -1027,6 +1027,9 @@ func (ix *Index) reopenAfterFailure(path string, cause error) error {
 // that kept it off; it is not called when Apply returns an error. A
 // document that cannot be built (no id) is an error.
 func (ix *Index) Apply(docs []Doc, deletes []string, persisted func(error)) error {
+	if err := ix.writable(); err != nil {
+		return err
+	}
 	bs := make([]*builder, 0, len(docs))
 	for i, d := range docs {
 		b := ix.build(d)

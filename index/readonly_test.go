@@ -102,11 +102,13 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Errorf("Open beside OpenReadOnly: %v, want ErrLocked", err)
 	}
 	gen := newCorpusGen(6)
+	applied := gen.email(2)
 	writes := map[string]error{
 		"IndexEmails": ro.IndexEmails([]EmailDoc{gen.email(1)}),
 		"Delete":      ro.Delete("x"),
 		"Rebuild":     ro.Rebuild(&memSource{}, nil),
 		"Compact":     ro.Compact(context.Background()),
+		"Apply":       ro.Apply([]Doc{{Email: &applied}}, nil, nil),
 	}
 	_, err = ro.Sync(&memSource{}, nil)
 	writes["Sync"] = err
