@@ -115,7 +115,7 @@ func BenchmarkPcap(b *testing.B) {
 		var s Stats
 		cpu0 := cpuTime()
 		start := time.Now()
-		n, err := WriteDir(context.Background(), []string{path}, Options{NoSync: true, Stats: &s}, out)
+		n, err := WriteDir(context.Background(), []string{path}, Options{Sync: SyncNone, Stats: &s}, out)
 		d := time.Since(start)
 		oursCPU += cpuTime() - cpu0
 		oursWall += d
@@ -149,4 +149,110 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// manySessionsCapture synthesises, deterministically, a capture of about
+// size bytes made of many SMTP sessions (~1,700 for 200 MB, as a busy
+// relay's): message sizes spread from 4 KiB to ~240 KiB, a third of the
+// sessions with a second message (sent with BDAT), 16 connections
+// interleaved packet by packet, Ethernet/IPv4 with 1448-byte segments.
+func manySessionsCapture(tb testing.TB, path string, size int64) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	pw := pcapgo.NewWriter(w)
+	if err := pw.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		tb.Fatal(err)
+	}
+	line := []byte("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkwYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4\r\n")
+	rng := uint64(0x9e3779b97f4a7c15) // xorshift: the same capture every time
+	next := func() uint64 {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return rng
+	}
+	message := func(i, n int) []byte {
+		m := []byte(fmt.Sprintf("From: s%d@example.test\r\nTo: sink@example.test\r\nSubject: session %d\r\n"+
+			"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n", i, i))
+		for len(m) < n {
+			m = append(m, line...)
+			if len(m)%211 == 0 {
+				m = append(m, ".stuffed\r\n"...)
+			}
+		}
+		return m
+	}
+	ts := time.Unix(1700000000, 0)
+	var written int64 = 24
+	const par = 16
+	var live [par][]pkt
+	sess := 0
+	newSession := func() []pkt {
+		n := 4<<10 + int(next()%(236<<10))
+		msgs := [][]byte{message(sess, n)}
+		if next()%3 == 0 {
+			msgs = append(msgs, message(sess, 4<<10+int(next()%(32<<10))))
+		}
+		o := synthOpts{cport: uint16(10000 + sess%50000), start: ts}
+		sess++
+		return synthSession(o, smtpSession(msgs))
+	}
+	more := true
+	for active := true; active; {
+		active = false
+		for k := range live {
+			if len(live[k]) == 0 && more {
+				live[k] = newSession()
+			}
+			if len(live[k]) == 0 {
+				continue
+			}
+			active = true
+			p := live[k][0]
+			live[k] = live[k][1:]
+			ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(p.data), Length: len(p.data)}
+			if err := pw.WritePacket(ci, p.data); err != nil {
+				tb.Fatal(err)
+			}
+			written += int64(16 + len(p.data))
+			ts = ts.Add(20 * time.Microsecond)
+			if written >= size {
+				more = false
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestWriteManySessionsCapture writes the benchmark's many-session capture
+// to $SMTPSCOPE_WRITE_BENCH_PCAP (for whole-process comparisons of
+// `smtpscope pcap` with other tools); skipped when it is not set.
+func TestWriteManySessionsCapture(t *testing.T) {
+	path := os.Getenv("SMTPSCOPE_WRITE_BENCH_PCAP")
+	if path == "" {
+		t.Skip("SMTPSCOPE_WRITE_BENCH_PCAP not set: no capture to write")
+	}
+	manySessionsCapture(t, path, benchSize())
+}
+
+// benchSize is the size of the benchmark captures: 200 MiB, or
+// SMTPSCOPE_BENCH_MB.
+func benchSize() int64 {
+	size := int64(200 << 20)
+	if s := os.Getenv("SMTPSCOPE_BENCH_MB"); s != "" {
+		var mb int64
+		if _, err := fmt.Sscan(s, &mb); err == nil && mb > 0 {
+			size = mb << 20
+		}
+	}
+	return size
 }

@@ -27,7 +27,7 @@ func TestWriteDirNeverOverwrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "spool")
-	if _, err := WriteDir(context.Background(), []string{in}, Options{NoSync: true}, out); err != nil {
+	if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone}, out); err != nil {
 		t.Fatal(err)
 	}
 	names := sessionNames(t, out)
@@ -41,7 +41,7 @@ func TestWriteDirNeverOverwrites(t *testing.T) {
 	os.WriteFile(filepath.Join(out, uid), other, 0o640)
 	os.WriteFile(filepath.Join(out, uid+"-2.ready"), nil, 0o640)
 	for run := 0; run < 2; run++ {
-		if _, err := WriteDir(context.Background(), []string{in}, Options{NoSync: true}, out); err != nil {
+		if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone}, out); err != nil {
 			t.Fatal(err)
 		}
 	}
