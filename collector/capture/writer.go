@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 )
 
@@ -76,10 +78,10 @@ const (
 // syncHooks are the system calls of the session writer, replaced by tests
 // to check their order.
 type syncHooks struct {
-	syncFS   func(dir *os.File, batch []string) error // SyncBatch: the batch's files (syncfs)
-	syncFile func(f *os.File, tmp string) error       // SyncEach: one file
-	ready    func(path string) error                  // create a .ready marker
-	batch    struct {                                 // SyncBatch bounds (0: the constants)
+	syncFS   func(dir *os.File, batch []string) error       // SyncBatch: the batch's files (names in dir)
+	syncFile func(fd int, tmp string) error                 // SyncEach: one file (tmp: its path)
+	ready    func(dir string, dirfd int, name string) error // create the .ready marker name
+	batch    struct {                                       // SyncBatch bounds (0: the constants)
 		files int
 		bytes int64
 		delay time.Duration
@@ -91,10 +93,10 @@ func (h *syncHooks) defaults() {
 		h.syncFS = syncFS
 	}
 	if h.syncFile == nil {
-		h.syncFile = func(f *os.File, _ string) error { return f.Sync() }
+		h.syncFile = func(fd int, _ string) error { return unix.Fsync(fd) }
 	}
 	if h.ready == nil {
-		h.ready = createReady
+		h.ready = func(dir string, dirfd int, name string) error { return createReady(dirfd, dir, name) }
 	}
 	if h.batch.files <= 0 {
 		h.batch.files = batchFiles
@@ -112,6 +114,7 @@ func (h *syncHooks) defaults() {
 type dirWriter struct {
 	dir   string
 	d     *os.File // the directory (syncfs, final fsync)
+	fd    int      // its descriptor, for the *at system calls
 	mode  SyncMode
 	hooks syncHooks
 	b     *batcher // SyncBatch
@@ -126,7 +129,7 @@ func newDirWriter(dir string, mode SyncMode, hooks syncHooks) (*dirWriter, error
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	hooks.defaults()
-	w := &dirWriter{dir: dir, d: d, mode: mode, hooks: hooks}
+	w := &dirWriter{dir: dir, d: d, fd: int(d.Fd()), mode: mode, hooks: hooks}
 	if mode == SyncBatch {
 		w.b = newBatcher(w)
 	}
@@ -136,15 +139,14 @@ func newDirWriter(dir string, mode SyncMode, hooks syncHooks) (*dirWriter, error
 // write writes one session file; its .ready marker is created now
 // (SyncEach, SyncNone) or once its batch is synced (SyncBatch).
 func (w *dirWriter) write(sf *SessionFile) error {
-	name, err := writeSession(w.dir, sf, w.mode == SyncEach, w.hooks.syncFile)
+	name, err := writeSession(w.fd, w.dir, sf, w.mode == SyncEach, w.hooks.syncFile)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(w.dir, name)
 	if w.b != nil {
-		return w.b.add(path, len(sf.Data))
+		return w.b.add(name, len(sf.Data))
 	}
-	return w.hooks.ready(path + ".ready")
+	return w.hooks.ready(w.dir, w.fd, name+".ready")
 }
 
 // close creates the .ready markers still pending (their files are
@@ -171,7 +173,7 @@ type batcher struct {
 	w       *dirWriter
 	mu      sync.Mutex
 	room    *sync.Cond // signalled when pending shrinks or err is set
-	pending []string   // paths of complete, not yet synced files
+	pending []string   // names of complete, not yet synced files
 	bytes   int64
 	first   time.Time // when the first pending file was added
 	closed  bool
@@ -197,7 +199,7 @@ func (b *batcher) wake() {
 // add queues a complete session file for the next sync. It waits while
 // two batches are pending already (the sync is behind), so that the files
 // not yet synced stay bounded.
-func (b *batcher) add(path string, n int) error {
+func (b *batcher) add(name string, n int) error {
 	lim := &b.w.hooks.batch
 	b.mu.Lock()
 	for b.err == nil && (len(b.pending) >= 2*lim.files || b.bytes >= 2*lim.bytes) {
@@ -208,7 +210,7 @@ func (b *batcher) add(path string, n int) error {
 		b.mu.Unlock()
 		return err
 	}
-	b.pending = append(b.pending, path)
+	b.pending = append(b.pending, name)
 	b.bytes += int64(n)
 	first := len(b.pending) == 1
 	if first {
@@ -269,8 +271,8 @@ func (b *batcher) commit(batch []string) error {
 	if err := b.w.hooks.syncFS(b.w.d, batch); err != nil {
 		return fmt.Errorf("capture: syncing %s: %w (%d session files left without .ready)", b.w.dir, err, len(batch))
 	}
-	for _, p := range batch {
-		if err := b.w.hooks.ready(p + ".ready"); err != nil {
+	for _, name := range batch {
+		if err := b.w.hooks.ready(b.w.dir, b.w.fd, name+".ready"); err != nil {
 			return err
 		}
 	}
@@ -287,75 +289,93 @@ func (b *batcher) close() error {
 	return b.err
 }
 
-// writeSession writes sf into dir as <uid>, never replacing a file: the
-// data goes to a temporary file (fsynced with syncFile when sync is set)
-// that is hard-linked to its final name, which fails if the name exists.
-// When <uid> or <uid>.ready already exists (an earlier run, another
-// capture with the same session, a file not yet claimed by the
-// collector), the session is written as <uid>-2, <uid>-3, … instead, with
-// its @uid line changed to match. It returns the name used; the caller
-// creates the .ready marker.
-func writeSession(dir string, sf *SessionFile, sync bool, syncFile func(*os.File, string) error) (string, error) {
-	tmp := filepath.Join(dir, atomicfile.TempPrefix+sf.UID+"-"+atomicfile.TempSuffix())
-	if err := writeTemp(tmp, sf.Data, sf.Start, sync, syncFile); err != nil {
+// writeSession writes sf into the directory dirfd (named dir in errors)
+// as <uid>, never replacing a file: the data goes to a temporary file
+// (fsynced with syncFile when sync is set) that is hard-linked to its
+// final name, which fails if the name exists. When <uid> or <uid>.ready
+// already exists (an earlier run, another capture with the same session,
+// a file not yet claimed by the collector), the session is written as
+// <uid>-2, <uid>-3, … instead, with its @uid line changed to match. It
+// returns the name used; the caller creates the .ready marker. System
+// calls go to the directory's descriptor, not through os.File (no path
+// walk, no poller registration: a quarter of the writer's time).
+func writeSession(dirfd int, dir string, sf *SessionFile, sync bool, syncFile func(fd int, tmp string) error) (string, error) {
+	tmp := atomicfile.TempPrefix + sf.UID + "-" + atomicfile.TempSuffix()
+	if err := writeTemp(dirfd, dir, tmp, sf.Data, sf.Start, sync, syncFile); err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp)
+	defer unix.Unlinkat(dirfd, tmp, 0)
 	for n := 1; n <= maxNameTries; n++ {
 		name := sf.UID
 		if n > 1 {
 			name += "-" + strconv.Itoa(n)
-			if err := writeTemp(tmp, renameUID(sf.Data, sf.UID, name), sf.Start, sync, syncFile); err != nil {
+			if err := writeTemp(dirfd, dir, tmp, renameUID(sf.Data, sf.UID, name), sf.Start, sync, syncFile); err != nil {
 				return "", err
 			}
 		}
-		path := filepath.Join(dir, name)
-		if _, err := os.Lstat(path + ".ready"); err == nil {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dirfd, name+".ready", &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
 			continue // a .ready whose session file is gone: the name is taken
 		}
-		err := os.Link(tmp, path)
+		err := unix.Linkat(dirfd, tmp, dirfd, name, 0)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("capture: writing %s: %w", path, err)
+			return "", fmt.Errorf("capture: writing %s: %w", filepath.Join(dir, name), err)
 		}
 		return name, nil
 	}
 	return "", fmt.Errorf("capture: writing %s: %d files with this uid exist already", filepath.Join(dir, sf.UID), maxNameTries)
 }
 
-// writeTemp (re)writes a temporary file.
-func writeTemp(path string, data []byte, mtime time.Time, sync bool, syncFile func(*os.File, string) error) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+// writeTemp (re)writes the temporary file name of dirfd.
+func writeTemp(dirfd int, dir, name string, data []byte, mtime time.Time, sync bool, syncFile func(int, string) error) error {
+	err := func() error {
+		fd, err := unix.Openat(dirfd, name, unix.O_CREAT|unix.O_TRUNC|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+		if err != nil {
+			return err
+		}
+		for p := data; len(p) > 0 && err == nil; {
+			var n int
+			n, err = unix.Write(fd, p)
+			if err == unix.EINTR {
+				err = nil
+			}
+			p = p[max(n, 0):]
+		}
+		if err == nil && sync {
+			err = syncFile(fd, filepath.Join(dir, name))
+		}
+		if cerr := unix.Close(fd); err == nil {
+			err = cerr
+		}
+		if err == nil && !mtime.IsZero() {
+			ts := unix.NsecToTimespec(mtime.UnixNano())
+			err = unix.UtimesNanoAt(dirfd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		return err
+	}()
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = syncFile(f, path)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && !mtime.IsZero() {
-		err = os.Chtimes(path, mtime, mtime)
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("capture: writing %s: %w", path, err)
+		unix.Unlinkat(dirfd, name, 0)
+		return fmt.Errorf("capture: writing %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
 }
 
-// createReady creates the empty .ready marker, failing if it exists.
-func createReady(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-	if err != nil {
-		return fmt.Errorf("capture: %w", err)
+// createReady creates the empty .ready marker name in dirfd, failing if
+// it exists: mknod makes it in one system call where it can.
+func createReady(dirfd int, dir, name string) error {
+	err := mknodReady(dirfd, name)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		// A file system without mknod for regular files.
+		var fd int
+		if fd, err = unix.Openat(dirfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o640); err == nil {
+			err = unix.Close(fd)
+		}
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("capture: %w", err)
+	if err != nil {
+		return fmt.Errorf("capture: creating %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
 }

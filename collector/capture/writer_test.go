@@ -149,7 +149,7 @@ func TestBatchSyncBeforeReady(t *testing.T) {
 			}
 		}
 		for _, p := range batch {
-			if _, ok := files[filepath.Base(p)]; !ok {
+			if _, ok := files[p]; !ok {
 				t.Errorf("sync %d: %s is in the batch but not in the directory", syncs, p)
 			}
 		}
@@ -160,11 +160,12 @@ func TestBatchSyncBeforeReady(t *testing.T) {
 		}
 		return syncFS(d, batch)
 	}
-	h.ready = func(p string) error {
+	h.ready = func(dir string, dirfd int, marker string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		readies++
-		name := filepath.Base(strings.TrimSuffix(p, ".ready"))
+		name := strings.TrimSuffix(marker, ".ready")
+		p := filepath.Join(dir, marker)
 		want, ok := synced[name]
 		if !ok {
 			t.Errorf("%s.ready created before a sync of its file", name)
@@ -172,7 +173,7 @@ func TestBatchSyncBeforeReady(t *testing.T) {
 		if got, _ := os.ReadFile(strings.TrimSuffix(p, ".ready")); !bytes.Equal(got, want) {
 			t.Errorf("%s changed after it was synced", name)
 		}
-		return createReady(p)
+		return createReady(dirfd, dir, marker)
 	}
 	n, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncBatch, hooks: h}, out)
 	if err != nil {
@@ -241,29 +242,29 @@ func TestSyncEachFsyncsEveryFile(t *testing.T) {
 	fsynced := map[uint64]bool{} // inodes
 	fsyncs, fsSyncs := 0, 0
 	var h syncHooks
-	h.syncFile = func(f *os.File, tmp string) error {
+	h.syncFile = func(fd int, tmp string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		fsyncs++
-		fi, err := f.Stat()
-		if err != nil {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(fd, &st); err != nil {
 			return err
 		}
-		fsynced[fi.Sys().(*syscall.Stat_t).Ino] = true
-		return f.Sync()
+		fsynced[st.Ino] = true
+		return syscall.Fsync(fd)
 	}
 	h.syncFS = func(*os.File, []string) error { fsSyncs++; return nil }
-	h.ready = func(p string) error {
+	h.ready = func(dir string, dirfd int, marker string) error {
 		mu.Lock()
 		defer mu.Unlock()
-		fi, err := os.Stat(strings.TrimSuffix(p, ".ready"))
+		fi, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(marker, ".ready")))
 		if err != nil {
 			return err
 		}
 		if !fsynced[fi.Sys().(*syscall.Stat_t).Ino] {
-			t.Errorf("%s created before its file was fsynced", p)
+			t.Errorf("%s created before its file was fsynced", marker)
 		}
-		return createReady(p)
+		return createReady(dirfd, dir, marker)
 	}
 	n, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncEach, hooks: h}, out)
 	if err != nil {
@@ -347,5 +348,43 @@ func TestWriterChild(t *testing.T) {
 	}
 	if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncBatch, hooks: h}, out); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSessionFileAttributes: a session file has the session's start as
+// its mtime (to the nanosecond) and its exact bytes; its .ready marker is
+// an empty regular file; no temporary file is left.
+func TestSessionFileAttributes(t *testing.T) {
+	for _, mode := range []SyncMode{SyncBatch, SyncEach, SyncNone} {
+		out := t.TempDir()
+		w, err := newDirWriter(out, mode, syncHooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Unix(1700000000, 123456789)
+		data := []byte("10.0.0.1:1/tcp\n1700000000\n@uid Sattr\n> QUIT\n")
+		if err := w.write(&SessionFile{UID: "Sattr", Start: start, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.close(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(out, "Sattr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.ModTime().Equal(start) {
+			t.Errorf("%v: mtime %v, want %v", mode, fi.ModTime(), start)
+		}
+		if got, _ := os.ReadFile(filepath.Join(out, "Sattr")); !bytes.Equal(got, data) {
+			t.Errorf("%v: content %q", mode, got)
+		}
+		ri, err := os.Lstat(filepath.Join(out, "Sattr.ready"))
+		if err != nil || !ri.Mode().IsRegular() || ri.Size() != 0 {
+			t.Errorf("%v: .ready %v %v", mode, ri, err)
+		}
+		if names := sessionNames(t, out); len(names) != 1 {
+			t.Errorf("%v: files %v", mode, names)
+		}
 	}
 }

@@ -2,14 +2,18 @@
 
 package capture
 
-import "os"
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
 
 // syncFS makes the session files of a batch durable, with the directory
 // entries naming them. Without syncfs(2) each file is fsynced, then the
 // directory.
 func syncFS(dir *os.File, batch []string) error {
 	for _, p := range batch {
-		f, err := os.Open(p)
+		f, err := os.Open(filepath.Join(dir.Name(), p))
 		if err != nil {
 			return err
 		}
@@ -21,3 +25,7 @@ func syncFS(dir *os.File, batch []string) error {
 	}
 	return dir.Sync()
 }
+
+// mknodReady reports that mknod is not used here (createReady opens the
+// file instead).
+func mknodReady(int, string) error { return errors.ErrUnsupported }
