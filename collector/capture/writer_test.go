@@ -388,3 +388,20 @@ func TestSessionFileAttributes(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSyncMode: the --sync names map to the modes and back; an
+// unknown name is an error that names it.
+func TestParseSyncMode(t *testing.T) {
+	for _, m := range []SyncMode{SyncBatch, SyncEach, SyncNone} {
+		got, err := ParseSyncMode(m.String())
+		if err != nil || got != m {
+			t.Errorf("%v: %v %v", m, got, err)
+		}
+	}
+	if m, err := ParseSyncMode(""); err != nil || m != SyncBatch {
+		t.Errorf("empty: %v %v, want the default batch", m, err)
+	}
+	if _, err := ParseSyncMode("always"); err == nil || !strings.Contains(err.Error(), `"always"`) {
+		t.Errorf("unknown mode: %v", err)
+	}
+}
