@@ -18,6 +18,7 @@ import (
 type PcapCmd struct {
 	Out    string     `help:"Directory the session files (<uid> then <uid>.ready) are written to." default:"." type:"path"`
 	Ports  []int      `help:"TCP ports carrying SMTP (either end of a connection)." default:"25,587,2525"`
+	Sync   string     `help:"How session files are made durable before their .ready: batch (one file-system sync per batch of files; the capture stays the truth), each (fsync every file: for captures deleted once read), none (no sync: tmpfs)." enum:"batch,each,none" default:"batch"`
 	Quiet  bool       `help:"No progress bar and no summary." short:"q"`
 	Limits pcapLimits `embed:""`
 	Files  []string   `arg:"" help:"pcap or pcapng captures (gzip-compressed ones too), read in order as one capture when their times follow on." type:"existingfile"`
@@ -30,6 +31,11 @@ func (c *PcapCmd) Run() error {
 	var st capture.Stats
 	opts := capture.Options{Ports: c.Ports, Stats: &st}
 	c.Limits.apply(&opts)
+	mode, err := capture.ParseSyncMode(c.Sync)
+	if err != nil {
+		return err
+	}
+	opts.Sync = mode
 	bar := !c.Quiet && term.IsTerminal(int(os.Stderr.Fd()))
 	if bar {
 		start := time.Now()

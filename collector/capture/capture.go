@@ -63,8 +63,11 @@ type Options struct {
 	// sessions are cut like at MaxFlowBytes (Cut CutTotalBytes) until a
 	// quarter of it is free; counted in Stats.TotalBytesCuts.
 	MaxBufferedBytes int64
-	// NoSync skips fsync in WriteDir (tests and benchmarks on tmpfs).
-	NoSync bool
+	// Sync says how WriteDir makes session files durable before their
+	// .ready markers appear (default SyncBatch; see SyncMode).
+	Sync SyncMode
+	// hooks replace the writer's system calls (tests).
+	hooks syncHooks
 	// MessageData fills SessionFile.Messages[].Data with each message's
 	// bytes (for cross-checks); without it only sizes and flags are given.
 	MessageData bool
@@ -231,39 +234,28 @@ func process(ctx context.Context, inputs []input, total int64, opts *Options, st
 }
 
 // WriteDir runs Process and writes every session into dir as <uid> (temp
-// name, fsync, hard link) and then <uid>.ready, so that a watcher never
-// sees half a file. It never replaces a file: a uid whose name is taken
-// is written as <uid>-2, <uid>-3, … (see writeSession). It returns the
+// name, hard link) and then <uid>.ready, so that a watcher never sees half
+// a file; with SyncBatch and SyncEach a .ready appears only once its
+// session file is durable (see SyncMode). It never replaces a file: a uid
+// whose name is taken is written as <uid>-2, <uid>-3, … (see
+// writeSession). When the run ends early (an error, ctx cancelled) the
+// session files already written still get their .ready. It returns the
 // number of sessions written.
 func WriteDir(ctx context.Context, files []string, opts Options, dir string) (int, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, fmt.Errorf("capture: %w", err)
+	w, err := newDirWriter(dir, opts.Sync, opts.hooks)
+	if err != nil {
+		return 0, err
 	}
 	n := 0
 	opts.recycle = true
-	err := Process(ctx, files, opts, func(sf *SessionFile) error {
-		if _, err := writeSession(dir, sf, !opts.NoSync); err != nil {
+	err = Process(ctx, files, opts, func(sf *SessionFile) error {
+		if err := w.write(sf); err != nil {
 			return err
 		}
 		n++
 		return nil
 	})
-	if err == nil && !opts.NoSync {
-		err = syncDir(dir)
-	}
-	return n, err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("capture: fsync %s: %w", dir, err)
-	}
-	return nil
+	return n, errors.Join(err, w.close())
 }
 
 // progress reports bytes read / total.

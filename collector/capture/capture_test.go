@@ -380,7 +380,7 @@ func TestWriteDir(t *testing.T) {
 	}
 	// Stable uids: the same capture gives the same names.
 	out2 := filepath.Join(dir, "out2")
-	if _, err := WriteDir(context.Background(), []string{in}, Options{NoSync: true}, out2); err != nil {
+	if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone}, out2); err != nil {
 		t.Fatal(err)
 	}
 	ents2, _ := os.ReadDir(out2)

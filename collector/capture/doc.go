@@ -36,6 +36,8 @@
 //
 // Entry points: Process (a callback per session file) and WriteDir
 // (<uid> then <uid>.ready into a directory, never replacing a file: a
-// taken name becomes <uid>-2, <uid>-3, …; writer.go), used by
-// `smtpscope pcap` and `smtpscope parse --pcap`.
+// taken name becomes <uid>-2, <uid>-3, …; a .ready only once its file is
+// durable, synced per batch with syncfs or per file, see SyncMode;
+// writer.go, fs_*.go), used by `smtpscope pcap` and `smtpscope parse
+// --pcap`.
 package capture

@@ -162,3 +162,67 @@ func FuzzSMTPStreams(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWriteLinesStuffed checks the one-pass writeLinesStuffed against the
+// checks it replaced (canLines on the stuffed payload, then the stuffed
+// lines' own checks, then the writing): same verdict, same bytes.
+func FuzzWriteLinesStuffed(f *testing.F) {
+	for _, s := range []string{
+		"a\r\n.\r\n", "..x\r\n.\r\n", "@raw 5\r\n.\r\n", "x\r\n.@raw 5\r\n.\r\n", ".@x\r\n.\r\n",
+		"<a\r\n.\r\n", ">b\r\n.\r\n", "x\r\n> . .\r\n.\r\n", "a\r\r\n.\r\n", "a\nb\r\n.\r\n",
+		"\r\n\r\n.\r\n", "..\r\r\n.\r\n", ".\r\n", "x\r\n..@gap 1\r\n.\r\n", "a\r\nb.\r\n",
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, p []byte, no354 bool) {
+		raw, stuffed, _, ok := findData(p)
+		if !ok {
+			return
+		}
+		var want []byte
+		wantOK := oldCanLinesStuffed(raw, stuffed, no354)
+		if wantOK {
+			msg := unstuffed(raw, stuffed)
+			for len(msg) > 0 {
+				i := bytes.IndexByte(msg, '\n')
+				want = append(want, msg[:i-1]...)
+				want = append(want, '\n')
+				msg = msg[i+1:]
+			}
+		}
+		cv := &conv{no354: no354}
+		cv.w.WriteString("head\n")
+		gotOK := cv.writeLinesStuffed(raw, stuffed)
+		if gotOK != wantOK {
+			t.Fatalf("%q (no354 %v): lines %v, want %v", raw, no354, gotOK, wantOK)
+		}
+		got := cv.w.Bytes()
+		if !gotOK {
+			want = nil
+		}
+		if !bytes.Equal(got, append([]byte("head\n"), want...)) {
+			t.Fatalf("%q: wrote %q, want %q", raw, got, want)
+		}
+	})
+}
+
+// oldCanLinesStuffed is the check writeLinesStuffed made before it became
+// one pass.
+func oldCanLinesStuffed(raw []byte, stuffed []int, no354 bool) bool {
+	if !canLines(raw, no354) {
+		return false
+	}
+	for _, d := range stuffed {
+		l := raw[d+1:]
+		for _, p := range [][]byte{[]byte("> . .\r\n"), []byte("@raw "), []byte("@gap ")} {
+			if bytes.HasPrefix(l, p) {
+				return false
+			}
+		}
+		if d == 0 && no354 && len(l) > 0 && (l[0] == '@' || l[0] == '>' || l[0] == '<') {
+			return false
+		}
+	}
+	return true
+}

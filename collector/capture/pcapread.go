@@ -41,7 +41,10 @@ func newPcapReader(r io.Reader, hdr []byte, chunk int) (*pcapReader, error) {
 	if len(hdr) < 24 {
 		return nil, errors.New("truncated pcap file header")
 	}
-	p := &pcapReader{r: r, buf: make([]byte, chunk), chunk: chunk}
+	// Twice the chunk: the reads into it are then at least a chunk long,
+	// which the bufio.Reader under it (of chunk bytes) passes straight to
+	// the file instead of copying them through its own buffer.
+	p := &pcapReader{r: r, buf: make([]byte, 2*chunk), chunk: chunk}
 	switch binary.LittleEndian.Uint32(hdr) {
 	case 0xa1b2c3d4:
 		p.order = binary.LittleEndian
