@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/textproto"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -60,9 +61,14 @@ func splitEntity(b []byte, defaultCT string, depth int, atEnd bool, lim scanLimi
 		line, _ := lineAt(b, 0)
 		errs.AddWarning(enmime.ErrorMalformedHeader, "no header block: the first line %q is not a header field; the part is all body", clip(line, 60))
 	}
-	hdr, err := enmime.ReadHeader(bufio.NewReader(headerReader(b[:hdrEnd], lim)), &errs)
-	if err != nil {
-		errs.AddWarning(enmime.ErrorMalformedHeader, "%v", err)
+	hdr := textproto.MIMEHeader{}
+	if block := b[:hdrEnd]; len(bytes.TrimSpace(block)) > 0 {
+		// The reader's buffer holds the whole block (no 4 KiB per part).
+		var err error
+		hdr, err = enmime.ReadHeader(bufio.NewReaderSize(headerReader(block, lim), len(block)+16), &errs)
+		if err != nil {
+			errs.AddWarning(enmime.ErrorMalformedHeader, "%v", err)
+		}
 	}
 	p.Header = hdr
 	body := b[hdrEnd:]
