@@ -47,13 +47,15 @@ func (l *errorList) AddWarning(name, format string, args ...any) {
 //   - the end of the message closes the multiparts left open, taking
 //     the line end before it as a delimiter does.
 func splitMIME(raw []byte, lim scanLimits) *enmime.Part {
-	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0, true, lim)
+	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0, true, true, lim)
 }
 
 // splitEntity reads one entity (header block and body). atEnd says that b
 // ends where the message ends (the root, and the last part of a multipart
-// the message leaves open at its end).
-func splitEntity(b []byte, defaultCT string, depth int, atEnd bool, lim scanLimits) *enmime.Part {
+// the message leaves open at its end); lineEnd that the line end before
+// the end of the message is not yet taken (by an enclosing multipart the
+// end closes).
+func splitEntity(b []byte, defaultCT string, depth int, atEnd, lineEnd bool, lim scanLimits) *enmime.Part {
 	var errs errorList
 	p := &enmime.Part{}
 	hdrEnd := headerEnd(b)
@@ -132,19 +134,21 @@ func splitEntity(b []byte, defaultCT string, depth int, atEnd bool, lim scanLimi
 			return p
 		}
 		switch {
-		case !closed && atEnd && len(parts) > 0:
+		case !closed && atEnd:
 			// The end of the message closes the multipart (scanMIME
 			// reports it): like a delimiter, it takes the line end
-			// before it.
-			last := bytes.TrimSuffix(parts[len(parts)-1], []byte{'\n'})
-			parts[len(parts)-1] = bytes.TrimSuffix(last, []byte{'\r'})
+			// before it, once for all the multiparts it closes.
+			if lineEnd && len(parts) > 0 {
+				last := bytes.TrimSuffix(parts[len(parts)-1], []byte{'\n'})
+				parts[len(parts)-1] = bytes.TrimSuffix(last, []byte{'\r'})
+			}
 		case !closed:
 			// A delimiter of an enclosing multipart closes it.
 			p.Errors = append(p.Errors, &enmime.Error{Name: enmime.ErrorMissingBoundary,
 				Detail: fmt.Sprintf("Boundary %q was not closed correctly", clipString(p.Boundary, 80))})
 		}
 		for i, part := range parts {
-			p.AddChild(splitEntity(part, "", depth+1, atEnd && !closed && i == len(parts)-1, lim))
+			p.AddChild(splitEntity(part, "", depth+1, atEnd && !closed && i == len(parts)-1, false, lim))
 		}
 		return p
 	}

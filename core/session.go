@@ -1124,13 +1124,13 @@ func (c *chunkBuffer) Write(b []byte) {
 // nextBlock is the size of the next block: the first holds what the
 // hint says may come when that is small (a message of a small file then
 // needs one block and no assembly; data lines grow by one byte each,
-// LF -> CRLF: room for lines of 32 bytes on average), else 4 KiB; each
+// LF -> CRLF: room for lines of 8 bytes on average), else 4 KiB; each
 // further block doubles, up to chunkSize. Small messages never get a
 // 256 KiB block.
 func (c *chunkBuffer) nextBlock(n int) int {
 	if len(c.blocks) == 0 {
 		if c.hint > 0 && c.hint < chunkSize {
-			return max(int(c.hint+c.hint/32)+64, n)
+			return max(int(c.hint+c.hint/8)+64, n)
 		}
 		return max(4096, min(n, chunkSize))
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -75,6 +76,7 @@ func (c *ParseCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	paceGC(files, c.Jobs)
 	failed := 0
 	err = forEachOrdered(files, c.Jobs, func(path string) ([]*core.Email, error) {
 		if c.Mbox {
@@ -112,6 +114,29 @@ func (c *ParseCmd) Run() error {
 		return exitError{code: 1, err: fmt.Errorf("%d of %d files could not be parsed", failed, len(files))}
 	}
 	return nil
+}
+
+// paceGC sets the garbage collector for a batch run: it collects when the
+// heap has grown 4x (GOGC=400) instead of 2x, which about halves the
+// collections of a run over many small files (their heap is a few MB), and
+// a soft memory limit of 256 MiB plus 3x the largest input per job keeps
+// the peak of large messages where the default leaves it. GOGC or
+// GOMEMLIMIT in the environment are left as the user set them.
+func paceGC(files []string, jobs int) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if jobs <= 0 {
+		jobs = runtime.GOMAXPROCS(0)
+	}
+	var largest int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Size() > largest {
+			largest = st.Size()
+		}
+	}
+	debug.SetMemoryLimit(256<<20 + int64(jobs)*3*largest)
+	debug.SetGCPercent(400)
 }
 
 type exitError struct {
