@@ -192,7 +192,9 @@ func expandInputs(paths []string, eml bool) ([]string, error) {
 }
 
 // forEachOrdered runs work on every item with up to jobs goroutines and
-// hands the results to done in input order.
+// hands the results to done in input order. Up to 4*jobs items may be
+// finished and waiting for an earlier one, so a large file does not leave
+// the other cores idle while it is analysed.
 func forEachOrdered[T any](items []string, jobs int, work func(string) (T, error), done func(string, T, error) error) error {
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
@@ -205,13 +207,19 @@ func forEachOrdered[T any](items []string, jobs int, work func(string) (T, error
 	for i := range results {
 		results[i] = make(chan result, 1)
 	}
-	sem := make(chan struct{}, jobs)
+	running := make(chan struct{}, jobs)  // items being worked on
+	window := make(chan struct{}, 4*jobs) // items started and not yet done
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	go func() {
 		for i, it := range items {
 			select {
-			case sem <- struct{}{}:
+			case window <- struct{}{}:
+			case <-stop:
+				return
+			}
+			select {
+			case running <- struct{}{}:
 			case <-stop:
 				return
 			}
@@ -219,6 +227,7 @@ func forEachOrdered[T any](items []string, jobs int, work func(string) (T, error
 			go func(i int, it string) {
 				defer wg.Done()
 				v, err := work(it)
+				<-running
 				results[i] <- result{v, err}
 			}(i, it)
 		}
@@ -226,7 +235,7 @@ func forEachOrdered[T any](items []string, jobs int, work func(string) (T, error
 	defer func() { close(stop); wg.Wait() }()
 	for i, it := range items {
 		r := <-results[i]
-		<-sem
+		<-window
 		if err := done(it, r.v, r.err); err != nil {
 			return err
 		}

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestPaceGC: parse collects at 4x heap growth under a memory limit of
@@ -31,5 +33,36 @@ func TestPaceGC(t *testing.T) {
 	paceGC([]string{small, big}, 2)
 	if p := debug.SetGCPercent(100); p != 100 {
 		t.Errorf("GOGC set: GC percent %d, want it left at 100", p)
+	}
+}
+
+// TestForEachOrderedWindow: while a slow first file is analysed, later
+// files are still worked on (up to 4 per job wait for it), and the
+// results come out in input order.
+func TestForEachOrderedWindow(t *testing.T) {
+	items := []string{"slow", "a", "b", "c", "d", "e"}
+	started := make(chan string, len(items))
+	var got []string
+	err := forEachOrdered(items, 2, func(it string) (string, error) {
+		if it == "slow" {
+			// Three later files must finish while this one runs.
+			for n := 0; n < 3; n++ {
+				select {
+				case <-started:
+				case <-time.After(20 * time.Second):
+					t.Error("later files wait for the slow one")
+					return it, nil
+				}
+			}
+		} else {
+			started <- it
+		}
+		return it, nil
+	}, func(_ string, v string, _ error) error {
+		got = append(got, v)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, items) {
+		t.Fatalf("got %v, %v", got, err)
 	}
 }
