@@ -96,10 +96,11 @@ func DefaultOptions() Options {
 // Analyzer turns message bytes into Email records. It is safe for
 // concurrent use.
 type Analyzer struct {
-	opts    Options
-	parser  *enmime.Parser
-	keys    map[string]bool
-	splitAt int // messages this large are split without copying (BigMessage)
+	opts Options
+	keys map[string]bool
+	// readTree, when set, reads a message's MIME structure instead of
+	// splitMIME (tests set it to enmime's part reader to compare).
+	readTree func(w *walker, raw []byte, scan mimeScan, prefix string) *enmime.Part
 }
 
 // NewAnalyzer returns an Analyzer with the given options.
@@ -110,20 +111,7 @@ func NewAnalyzer(opts Options) *Analyzer {
 	opts = withLimitDefaults(opts)
 	a := &Analyzer{
 		opts: opts,
-		// enmime parses the structure (boundaries, headers, media types,
-		// RFC 2231 names); we decode the content ourselves: transfer
-		// decoding for every part, charset conversion for the body only,
-		// and charset detection only where the declared charset is missing
-		// or wrong. That keeps attachment hashes over the transfer-decoded
-		// bytes (as Zeek and Suricata hash them) and is where the speed is.
-		parser: enmime.NewParser(
-			enmime.RawContent(true),
-			enmime.SkipMalformedParts(false),
-			enmime.MaxStoredPartErrors(50),
-			enmime.MultipartWOBoundaryAsSinglePart(true),
-		),
-		keys:    map[string]bool{},
-		splitAt: BigMessage,
+		keys: map[string]bool{},
 	}
 	for _, k := range opts.IOCKeys {
 		a.keys[strings.ToLower(strings.TrimSpace(k))] = true
@@ -170,7 +158,7 @@ func (a *Analyzer) AnalyzeFile(path string) (*Email, error) {
 
 // AnalyzeBytes analyses one message. It never fails: what cannot be parsed
 // is reported in the record's Errors.
-func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
+func (a *Analyzer) AnalyzeBytes(raw []byte) (record *Email) {
 	e := &Email{
 		To: []string{}, Cc: []string{}, Headers: map[string][]string{},
 		RawHeader: []HeaderField{}, Parts: []Part{}, Attachments: []Attachment{},
@@ -184,8 +172,11 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) *Email {
 	e.ID = "eml-" + e.SHA256[:24]
 	defer func() {
 		if r := recover(); r != nil {
-			// A parser bug must not lose the email: record it.
+			// A parser bug must not lose the email: record it (and
+			// return the record: a recovered panic returns the named
+			// result, not the one the return statement never reached).
 			e.Errors = append(e.Errors, fmt.Sprintf("analysis aborted: internal error: %v", r))
+			record = e
 		}
 	}()
 
@@ -267,31 +258,14 @@ func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 	}
 	w.note(owner, headerDefects(raw[:hdrEnd])...)
 	scan := w.scanMIME(raw, prefix)
+	for _, b := range scan.unclosed {
+		w.errorf("mime%s: boundary %q was not closed", at(prefix), clipString(b, 80))
+	}
 	var root *enmime.Part
-	owned := true // part contents are buffers of their own (may be decoded in place)
-	if len(raw) >= w.a.splitAt {
-		root, owned = splitMIME(raw[:scan.cut], w.scanLimits()), false
+	if w.a.readTree != nil {
+		root = w.a.readTree(w, raw, scan, prefix)
 	} else {
-		// enmime's cost for unclosed nested multiparts grows exponentially
-		// with their depth: scanMIME closed them for it (enmime.go).
-		for _, b := range scan.unclosed {
-			w.errorf("mime%s: boundary %q was not closed", at(prefix), clipString(b, 80))
-		}
-		var err error
-		if root, err = w.a.parser.ReadParts(scan.reader()); err != nil {
-			w.errorf("mime%s: %v", at(prefix), err)
-		}
-		if root == nil || childlessMultipart(root) {
-			// enmime fails the whole message on a Content-Type that does
-			// not parse, and drops the body of a multipart whose boundary
-			// never occurs: our own splitter records the one and keeps
-			// the other as one part (as Python's email does; enmime.go).
-			root, owned = splitMIME(raw[:scan.cut], w.scanLimits()), false
-		} else {
-			// enmime's boundary reader leaves the delimiter line that ends
-			// an unclosed multipart in its last part (enmime.go).
-			endUnclosed(root)
-		}
+		root = splitMIME(raw[:scan.cut], w.scanLimits())
 	}
 	var visit func(p *enmime.Part, path, parentType string, bounds []string)
 	visit = func(p *enmime.Part, path, parentType string, bounds []string) {
@@ -330,7 +304,7 @@ func (w *walker) message(raw []byte, prefix string, depth, owner int) {
 		}
 		content := p.Content
 		zeek := zeekContent(content, info.Encoding, strings.HasPrefix(parentType, "multipart/")) // before in-place decoding
-		data, bad, derr := transferDecode(content, info.Encoding, owned)
+		data, bad, derr := transferDecode(content, info.Encoding)
 		w.note(idx, bad...)
 		if isUUEncoding(info.Encoding) {
 			// A file, named by its begin line when the header does not.
@@ -711,16 +685,10 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: charset.NewReaderLabel}
 // transferDecode undoes the Content-Transfer-Encoding, leniently: junk in
 // base64 is skipped (and reported, as are its anomalies), a broken
 // quoted-printable sequence is kept as written.
-func transferDecode(b []byte, enc string, owned bool) ([]byte, []string, error) {
+// b is never modified (it is a slice of the message).
+func transferDecode(b []byte, enc string) ([]byte, []string, error) {
 	switch enc {
 	case "base64":
-		if owned && len(b) >= inPlaceSize && cleanBase64(b) {
-			// Large and well-formed: decode into the part's own buffer
-			// (the output is never longer than what has been read), so a
-			// 100 MB attachment is not held twice.
-			out, err := decodeInPlace(b, base64.NewDecoder(base64.StdEncoding, bytes.NewReader(b)))
-			return out, nil, err
-		}
 		return decodeBase64(b)
 	case "quoted-printable":
 		out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(b)))
@@ -750,60 +718,6 @@ func looksLikeHeader(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// inPlaceSize is the part size from which content is decoded in place.
-const inPlaceSize = 1 << 20
-
-// base64Class is 1 for the bytes of the base64 alphabet, 2 for line
-// breaks, 0 for any other byte.
-var base64Class = func() (t [256]byte) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
-		t[c] = 1
-	}
-	t['\r'], t['\n'] = 2, 2
-	return t
-}()
-
-// cleanBase64 reports whether b is plain base64: alphabet and line
-// breaks, then exactly the padding its last group needs.
-func cleanBase64(b []byte) bool {
-	end, pad := len(b), 0
-	for end > 0 && (b[end-1] == '\n' || b[end-1] == '\r' || b[end-1] == '=') {
-		if b[end-1] == '=' {
-			pad++
-		}
-		end--
-	}
-	n := 0
-	for _, c := range b[:end] {
-		k := base64Class[c]
-		if k == 0 {
-			return false
-		}
-		n += int(k & 1)
-	}
-	return n%4 == 0 && pad == 0 || n%4 > 1 && pad == 4-n%4
-}
-
-// decodeInPlace reads r (a decoder over buf) into buf itself. Decoders
-// copy their input before writing output and never produce more bytes than
-// they consumed, so the write position never passes the read position.
-func decodeInPlace(buf []byte, r io.Reader) ([]byte, error) {
-	n := 0
-	for {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err == io.EOF {
-			return buf[:n], nil
-		}
-		if err != nil {
-			return buf[:n], fmt.Errorf("decode: %v", err)
-		}
-		if m == 0 && n == len(buf) {
-			return buf[:n], nil
-		}
-	}
 }
 
 // decodeBase64 keeps only alphabet characters (line breaks, spaces and junk

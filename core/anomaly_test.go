@@ -79,8 +79,8 @@ func TestAnomalyCodes(t *testing.T) {
 	seen := map[string]bool{}
 	for _, split := range []bool{false, true} {
 		a := NewAnalyzer(DefaultOptions())
-		if split {
-			a.splitAt = 0
+		if !split {
+			withEnmimeReader(a)
 		}
 		for _, c := range anomalyCases {
 			e := a.AnalyzeBytes([]byte(c.msg))
@@ -165,8 +165,8 @@ func TestMultipartWithoutBoundaryKept(t *testing.T) {
 	} {
 		for _, split := range []bool{false, true} {
 			a := NewAnalyzer(DefaultOptions())
-			if split {
-				a.splitAt = 0
+			if !split {
+				withEnmimeReader(a)
 			}
 			e := a.AnalyzeBytes([]byte(msg))
 			if len(e.Attachments) != 1 || e.Attachments[0].Size < int64(len("hidden payload")) {

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -303,4 +304,46 @@ func reportCPU(b *testing.B, start time.Duration, n int64) {
 	if used > 0 {
 		b.ReportMetric(float64(n)*float64(b.N)/used/1e6, "MB/cpu-s")
 	}
+}
+
+// BenchmarkSharedCorpus is `parse` on real mail, in one goroutine: every
+// message file of the shared corpus (../shared/corpus/eml, 1 KB to 3 MB)
+// wrapped in a session file as the performance corpus of the peers' tools
+// wraps it, then session parsing, analysis and the JSON record written to
+// io.Discard. MB/s and MB/cpu-s are over the session bytes.
+func BenchmarkSharedCorpus(b *testing.B) {
+	var sessions [][]byte
+	var total int64
+	for i, f := range corpusFiles(b) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(raw) < 200 || len(raw) > 3_000_000 {
+			continue
+		}
+		msg := strings.TrimSuffix(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\n") + "\n"
+		s := sessionFor(i, []string{msg})
+		sessions = append(sessions, s)
+		total += int64(len(s))
+	}
+	a := NewAnalyzer(DefaultOptions())
+	enc := NewJSONEncoder(io.Discard)
+	b.SetBytes(total)
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		for _, s := range sessions {
+			sess, err := ParseSessionSize(bytes.NewReader(s), "bench", time.Time{}, int64(len(s))) // as ParseSessionFile
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, e := range a.SessionEmails(sess) {
+				if err := enc.Encode(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	reportCPU(b, cpu0, total)
 }

@@ -5,18 +5,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/textproto"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
 	"github.com/jhillyerd/enmime/v2/mediatype"
 )
-
-// BigMessage is the size from which a message's MIME structure is split
-// without copying (splitMIME) instead of read through enmime's part
-// reader, which holds every part's content twice while reading it. The
-// parts are the same; the peak memory drops from about 4x to about 2x the
-// message. Below it, enmime's 4x is a few tens of MB at most.
-const BigMessage = 8 << 20
 
 // maxSplitDepth bounds multipart nesting in splitMIME.
 const maxSplitDepth = 100
@@ -32,22 +26,51 @@ func (l *errorList) AddWarning(name, format string, args ...any) {
 	l.errs = append(l.errs, &enmime.Error{Name: name, Detail: fmt.Sprintf(format, args...)})
 }
 
-// splitMIME builds the same kind of part tree as enmime's ReadParts with
-// RawContent, but every leaf's Content is a subslice of raw: nothing is
-// copied. Headers and media types are parsed with enmime's own functions.
+// splitMIME reads the MIME structure of every message: it builds the same
+// kind of part tree as enmime's ReadParts with RawContent, but every
+// leaf's Content is a subslice of raw: nothing is copied, and the peak
+// memory of a large message is about 2x the message instead of enmime's
+// 4x. Headers and media types are parsed with enmime's own functions.
 // Callers must not modify a leaf's Content (it is the message).
 // Oversized header blocks are reduced as scanMIME reduces them (lim).
+//
+// Where it differs from enmime's part reader (each time as RFC 2046 and
+// Python's email package read the message; enmime.go lists the rest):
+//   - a delimiter is "--boundary" at the start of a line; enmime also
+//     cuts a part at "--boundary--" in the middle of a line;
+//   - only multipart/* types are split; enmime splits any non-text part
+//     with a boundary parameter (here it is a leaf, with an
+//     ErrorDataHasBoundary warning);
+//   - a multipart whose boundary never occurs keeps its body as one part
+//     (enmime drops it), and a Content-Type that does not parse is a
+//     warning on its part (enmime fails the whole message);
+//   - the end of the message closes the multiparts left open, taking
+//     the line end before it as a delimiter does.
 func splitMIME(raw []byte, lim scanLimits) *enmime.Part {
-	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0, lim)
+	return splitEntity(raw, `text/plain; charset="us-ascii"`, 0, true, true, lim)
 }
 
-func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.Part {
+// splitEntity reads one entity (header block and body). atEnd says that b
+// ends where the message ends (the root, and the last part of a multipart
+// the message leaves open at its end); lineEnd that the line end before
+// the end of the message is not yet taken (by an enclosing multipart the
+// end closes).
+func splitEntity(b []byte, defaultCT string, depth int, atEnd, lineEnd bool, lim scanLimits) *enmime.Part {
 	var errs errorList
 	p := &enmime.Part{}
 	hdrEnd := headerEnd(b)
-	hdr, err := enmime.ReadHeader(bufio.NewReader(headerReader(b[:hdrEnd], lim)), &errs)
-	if err != nil {
-		errs.AddWarning(enmime.ErrorMalformedHeader, "%v", err)
+	if hdrEnd == 0 && len(b) > 0 && b[0] != '\n' && b[0] != '\r' {
+		line, _ := lineAt(b, 0)
+		errs.AddWarning(enmime.ErrorMalformedHeader, "no header block: the first line %q is not a header field; the part is all body", clip(line, 60))
+	}
+	hdr := textproto.MIMEHeader{}
+	if block := b[:hdrEnd]; len(bytes.TrimSpace(block)) > 0 {
+		// The reader's buffer holds the whole block (no 4 KiB per part).
+		var err error
+		hdr, err = enmime.ReadHeader(bufio.NewReaderSize(headerReader(block, lim), len(block)+16), &errs)
+		if err != nil {
+			errs.AddWarning(enmime.ErrorMalformedHeader, "%v", err)
+		}
 	}
 	p.Header = hdr
 	body := b[hdrEnd:]
@@ -63,7 +86,10 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 	}
 	var params map[string]string
 	if ct != "" {
-		mtype, mparams, invalid, err := mediatype.Parse(ct)
+		mtype, mparams, invalid, err := parseMediaType(ct)
+		if len(ct) > maxMediaTypeValue {
+			errs.AddWarning(enmime.ErrorMalformedHeader, "Content-Type of %d bytes: its first %d read", len(ct), maxMediaTypeValue)
+		}
 		if err != nil {
 			errs.AddWarning(enmime.ErrorMalformedHeader, "Content-Type %q: %v", clipString(ct, 60), err)
 		}
@@ -71,6 +97,9 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 			errs.AddWarning(enmime.ErrorMalformedHeader, "Content-Type header has malformed parameter %q", ip)
 		}
 		p.ContentType, params = mtype, mparams
+		if mtype == "" && err == nil {
+			errs.AddWarning(enmime.ErrorMissingContentType, "Content-Type %q names no media type", clipString(ct, 60))
+		}
 	}
 	if params == nil {
 		params = map[string]string{}
@@ -79,7 +108,7 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 	p.Boundary = params["boundary"]
 	if hdr != nil {
 		if disp := hdr.Get("Content-Disposition"); disp != "" {
-			if d, dparams, _, err := mediatype.Parse(disp); err == nil {
+			if d, dparams, _, err := parseMediaType(disp); err == nil {
 				p.Disposition = d
 				p.FileName = enmime.DecodeRFC2047(dparams["filename"])
 			}
@@ -93,7 +122,12 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 		p.FileName = enmime.DecodeRFC2047(params["file"])
 	}
 	p.Errors = errs.errs
-	if strings.HasPrefix(p.ContentType, "multipart/") && p.Boundary != "" && depth < maxSplitDepth {
+	if !strings.HasPrefix(p.ContentType, "multipart/") {
+		if p.Boundary != "" {
+			p.Errors = append(p.Errors, &enmime.Error{Name: enmime.ErrorDataHasBoundary, Severe: true,
+				Detail: fmt.Sprintf("%s is not multipart but has a boundary parameter: read as one part", clipString(p.ContentType, 60))})
+		}
+	} else if p.Boundary != "" && depth < maxSplitDepth {
 		parts, closed := splitParts(body, p.Boundary)
 		if len(parts) == 0 && len(bytes.TrimSpace(body)) > 0 {
 			// The boundary never occurs: the body is one part, never dropped.
@@ -102,17 +136,43 @@ func splitEntity(b []byte, defaultCT string, depth int, lim scanLimits) *enmime.
 			p.Content = body
 			return p
 		}
-		if !closed {
+		switch {
+		case !closed && atEnd:
+			// The end of the message closes the multipart (scanMIME
+			// reports it): like a delimiter, it takes the line end
+			// before it, once for all the multiparts it closes.
+			if lineEnd && len(parts) > 0 {
+				last := bytes.TrimSuffix(parts[len(parts)-1], []byte{'\n'})
+				parts[len(parts)-1] = bytes.TrimSuffix(last, []byte{'\r'})
+			}
+		case !closed:
+			// A delimiter of an enclosing multipart closes it.
 			p.Errors = append(p.Errors, &enmime.Error{Name: enmime.ErrorMissingBoundary,
-				Detail: fmt.Sprintf("Boundary %q was not closed correctly", p.Boundary)})
+				Detail: fmt.Sprintf("Boundary %q was not closed correctly", clipString(p.Boundary, 80))})
 		}
-		for _, part := range parts {
-			p.AddChild(splitEntity(part, "", depth+1, lim))
+		for i, part := range parts {
+			p.AddChild(splitEntity(part, "", depth+1, atEnd && !closed && i == len(parts)-1, false, lim))
 		}
 		return p
 	}
 	p.Content = body
 	return p
+}
+
+// maxMediaTypeValue bounds the bytes of a Content-Type or
+// Content-Disposition value given to enmime's media type parser, whose
+// cost grows with the square of the number of parameters (it joins them
+// one by one): 20,000 parameters in 64 KiB cost a second. Real values
+// are far shorter (RFC 2231 splits long names into 78-byte lines).
+const maxMediaTypeValue = 8 << 10
+
+// parseMediaType is enmime's tolerant media type parser over at most
+// maxMediaTypeValue bytes of v.
+func parseMediaType(v string) (string, map[string]string, []string, error) {
+	if len(v) > maxMediaTypeValue {
+		v = string(clipUTF8([]byte(v), maxMediaTypeValue))
+	}
+	return mediatype.Parse(v)
 }
 
 // headerEnd returns the offset where the body of an entity starts: after

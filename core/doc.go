@@ -18,8 +18,10 @@
 // limits.go; the record says what was cut or skipped. What was malformed
 // (boundaries, header lines, base64, uuencode, conflicting fields) is
 // recorded as anomaly codes on the email and on each part (anomaly.go).
-// MIME structure is read by enmime; where its behaviour would lose or
-// misplace bytes, enmime.go lists the workaround and where it applies.
+// MIME structure is read by splitMIME (bigmime.go) without copying the
+// parts; header blocks and media types are parsed with enmime's
+// functions. enmime.go says what is taken from enmime and where the
+// reading differs from its part reader.
 //
 // # Session file format
 //

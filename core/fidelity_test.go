@@ -9,14 +9,13 @@ import (
 	"testing"
 )
 
-// analyzeBoth analyses raw through enmime's part reader and through
-// splitMIME (the path of big messages): both must agree.
+// analyzeBoth analyses raw through enmime's part reader (the reference,
+// enmime_ref_test.go) and through splitMIME (the analyzer's): both must
+// agree.
 func analyzeBoth(t *testing.T, raw string) []*Email {
 	t.Helper()
-	a := NewAnalyzer(DefaultOptions())
-	small := a.AnalyzeBytes([]byte(raw))
-	a.splitAt = 0
-	return []*Email{small, a.AnalyzeBytes([]byte(raw))}
+	ref := withEnmimeReader(NewAnalyzer(DefaultOptions())).AnalyzeBytes([]byte(raw))
+	return []*Email{ref, NewAnalyzer(DefaultOptions()).AnalyzeBytes([]byte(raw))}
 }
 
 func attachmentMessage(header string) string {

@@ -131,6 +131,8 @@ func BenchmarkPathological(b *testing.B) {
 		msg  []byte
 	}{
 		{"folded-400k-lines", foldedHeader(400000)},
+		{"folded-part-header-40k", foldedPartHeader(40000)},
+		{"folded-encoded-words-40k", foldedEncodedWords(40000)},
 		{"nested-10k", nestedMultipart(10000)},
 		{"wide-100k", wideMultipart(100000)},
 		{"nul-subject-8MB", pathological("nul-subject", 8<<20)},

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
 // scanLimits bound what the MIME parser is given: parts (delimiter
@@ -195,7 +193,7 @@ func multipartBoundary(block []byte, max int) string {
 		return ""
 	}
 	_, v, _ := strings.Cut(string(ct.buf), ":")
-	mtype, params, _, _ := mediatype.Parse(strings.TrimSpace(v))
+	mtype, params, _, _ := parseMediaType(strings.TrimSpace(v))
 	if !strings.HasPrefix(mtype, "multipart/") {
 		return ""
 	}

@@ -125,9 +125,13 @@ func ParseSessionSize(r io.Reader, name string, mtime time.Time, size int64) (*S
 // parseSession parses with the input's size, when known, as a hint for
 // sizing message buffers.
 func parseSession(r io.Reader, name string, mtime time.Time, size int64) (*Session, error) {
+	bufSize := 64 << 10
+	if size > 0 && size < int64(bufSize) {
+		bufSize = int(size) + 1 // a small file: no 64 KiB buffer for it
+	}
 	p := &sessionParser{
 		name: name,
-		br:   bufio.NewReaderSize(r, 64<<10),
+		br:   bufio.NewReaderSize(r, bufSize),
 		s:    &Session{},
 		size: size,
 	}
@@ -1104,11 +1108,7 @@ func (c *chunkBuffer) Write(b []byte) {
 	}
 	for len(b) > 0 {
 		if len(c.blocks) == 0 || len(c.blocks[len(c.blocks)-1]) == cap(c.blocks[len(c.blocks)-1]) {
-			size := chunkSize
-			if len(c.blocks) == 0 && len(b) < 4096 {
-				size = 4096
-			}
-			c.blocks = append(c.blocks, make([]byte, 0, size))
+			c.blocks = append(c.blocks, make([]byte, 0, c.nextBlock(len(b))))
 		}
 		last := &c.blocks[len(c.blocks)-1]
 		room := cap(*last) - len(*last)
@@ -1119,6 +1119,22 @@ func (c *chunkBuffer) Write(b []byte) {
 		b = b[room:]
 		c.n += room
 	}
+}
+
+// nextBlock is the size of the next block: the first holds what the
+// hint says may come when that is small (a message of a small file then
+// needs one block and no assembly; data lines grow by one byte each,
+// LF -> CRLF: room for lines of 8 bytes on average), else 4 KiB; each
+// further block doubles, up to chunkSize. Small messages never get a
+// 256 KiB block.
+func (c *chunkBuffer) nextBlock(n int) int {
+	if len(c.blocks) == 0 {
+		if c.hint > 0 && c.hint < chunkSize {
+			return max(int(c.hint+c.hint/8)+64, n)
+		}
+		return max(4096, min(n, chunkSize))
+	}
+	return min(2*cap(c.blocks[len(c.blocks)-1]), chunkSize)
 }
 
 // expect prepares for n bytes to come (an @raw block) when left bytes of

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -54,5 +55,42 @@ func TestSessionRawMessageOneCopy(t *testing.T) {
 				t.Errorf("parsing allocated %.2fx the message (max %.1fx)", alloc/float64(len(msg)), tc.max)
 			}
 		})
+	}
+}
+
+// TestChunkBufferBlocks: a message of a small file is collected in one
+// block sized by what is left of the file (no assembly copy); without a
+// hint blocks start at 4 KiB and double, so a small message never gets a
+// 256 KiB block; the bytes are always the ones written.
+func TestChunkBufferBlocks(t *testing.T) {
+	line := []byte("some text of a mail body, forty bytes..")
+	var want []byte
+	c := chunkBuffer{hint: 20_000}
+	for len(want) < 18_000 {
+		c.Write(line)
+		c.Write(crlf)
+		want = append(append(want, line...), crlf...)
+	}
+	if len(c.blocks) != 1 || cap(c.blocks[0]) > 20_000+20_000/8+64 {
+		t.Fatalf("hinted: %d blocks, first of %d bytes", len(c.blocks), cap(c.blocks[0]))
+	}
+	if got := c.Bytes(); !bytes.Equal(got, want) {
+		t.Fatal("hinted: bytes differ")
+	}
+	c = chunkBuffer{}
+	want = want[:0]
+	for len(want) < 10_000 {
+		c.Write(line)
+		want = append(want, line...)
+	}
+	var caps []int
+	for _, b := range c.blocks {
+		caps = append(caps, cap(b))
+	}
+	if !slices.Equal(caps, []int{4096, 8192}) {
+		t.Fatalf("unhinted: block sizes %v", caps)
+	}
+	if got := c.Bytes(); !bytes.Equal(got, want) {
+		t.Fatal("unhinted: bytes differ")
 	}
 }
