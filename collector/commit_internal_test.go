@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -166,5 +167,19 @@ func TestFileWriterSyncSet(t *testing.T) {
 	}
 	if len(off.files) != 0 {
 		t.Error("fsync off tracks files")
+	}
+}
+
+// The default worker count follows the processors Go may use, at least 2.
+func TestDefaultWorkers(t *testing.T) {
+	var cfg Config
+	cfg.ApplyDefaults()
+	if want := max(2, runtime.GOMAXPROCS(0)); cfg.Workers != want {
+		t.Errorf("default workers %d, want %d", cfg.Workers, want)
+	}
+	cfg = Config{Workers: 3}
+	cfg.ApplyDefaults()
+	if cfg.Workers != 3 {
+		t.Errorf("workers = 3 became %d", cfg.Workers)
 	}
 }
