@@ -114,9 +114,10 @@ nodes = ["http://%s"]
 			break
 		}
 	}
-	// restart and let it drain the spool
+	// restart and let it drain the spool (once it runs: a SIGTERM before
+	// its handler is installed would kill it)
 	p := start(t, "collect", "--config", cfg, "--no-index")
-	for deadline := time.Now().Add(90 * time.Second); countEntries(spool) > 0; {
+	for deadline := time.Now().Add(90 * time.Second); countEntries(spool) > 0 || !strings.Contains(p.stderr.String(), "watching spool"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("spool not drained after 90 s: %d entries left\n%s", countEntries(spool), p.stderr.String())
 		}
