@@ -79,7 +79,7 @@ type Collector struct {
 	workerWG  sync.WaitGroup
 	closeOnce sync.Once
 	stats     runStats
-	inflight  inflight // names of sessions being stored (ingest.go)
+	inflight  inflight  // names of sessions being stored (ingest.go)
 	commits   committer // group commit of the workers' jobs (commit.go)
 	// maxSession, when set, replaces the session file size limit (tests)
 	maxSession int64
