@@ -101,7 +101,10 @@ func (c *Collector) archiveAttachment(a *core.Attachment, data []byte) {
 // returns the path ("" when it could not be written).
 func (c *Collector) archiveTo(root, sha1 string, data []byte) string {
 	p := filepath.Join(root, filepath.FromSlash(FiledirRel(sha1)))
-	if _, err := os.Stat(p); err == nil {
+	if st, err := os.Stat(p); err == nil && st.Size() == int64(len(data)) {
+		// another claim wrote it, maybe not durably yet: the next
+		// sync covers it too
+		c.store.fw.touch(p)
 		return p
 	}
 	if err := c.store.fw.write(p, data, time.Time{}); err != nil {

@@ -89,7 +89,8 @@ type Collector struct {
 	workerWG  sync.WaitGroup
 	closeOnce sync.Once
 	stats     runStats
-	inflight  inflight // names of sessions being stored (ingest.go)
+	inflight  inflight  // names of sessions being stored (ingest.go)
+	commits   committer // group commit of the workers' jobs (commit.go)
 	// maxSession, when set, replaces the session file size limit (tests)
 	maxSession int64
 }
@@ -132,6 +133,7 @@ func New(cfg *Config, o Options) (*Collector, error) {
 	c := &Collector{store: st, log: o.Logger, indexer: o.Indexer, opts: o, metrics: newMetrics(),
 		groups: map[string]*groupRunner{}, cancels: map[string]context.CancelFunc{},
 		pending: map[string]bool{}, failures: map[string]int{}, work: make(chan string, 1024)}
+	c.commits.c = c
 	c.cfgp.Store(cfg)
 	if len(inputs) > 0 {
 		c.raw = &rawRunner{c: c, inputs: inputs, work: make(chan rawJob, 1024), pending: map[string]bool{}, failures: map[string]int{}}
@@ -374,7 +376,8 @@ func (c *Collector) run(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 
-	// spool workers
+	// spool workers, and the committer their commits go to
+	c.commits.start()
 	procCtx, procCancel := context.WithCancel(context.Background())
 	for i := 0; i < c.cfg().Workers; i++ {
 		c.workerWG.Add(1)
@@ -405,6 +408,7 @@ func (c *Collector) run(ctx context.Context) error {
 	procCancel()
 	c.workerWG.Wait()
 	<-rawDone
+	c.commits.stop() // commits and finishes what the workers handed over
 	subCancel()
 	c.mu.Lock()
 	runners := make([]*groupRunner, 0, len(c.groups))
@@ -536,15 +540,44 @@ func (c *Collector) worker(ctx context.Context) {
 			return
 		case name := <-c.work:
 			c.processOne(name)
-			c.pendMu.Lock()
-			delete(c.pending, name)
-			c.pendMu.Unlock()
 		}
 	}
 }
 
+// processOne claims one spool entry. A claim that stored something is
+// handed to the committer; the entry stays pending (not claimed again)
+// until its commit is finished.
 func (c *Collector) processOne(name string) {
-	ing, err := c.claim(c.cfg().Spool, name)
+	c.commits.working(true)
+	defer c.commits.working(false)
+	spool := c.cfg().Spool
+	ing, job, err := c.claim(spool, name)
+	if job == nil {
+		c.claimDone(name, ing, err == nil, err)
+		return
+	}
+	job.done = func(err error, _ *afterGroup) {
+		if ing.session != nil {
+			c.inflight.release(ing.session.SHA256)
+		}
+		committed := err == nil
+		if committed {
+			// released only once the commit holding its emails is durable
+			err = c.release(spool, name)
+		}
+		c.claimDone(name, ing, committed, err)
+	}
+	c.commits.submit(job)
+}
+
+// claimDone ends the claim of a spool entry: failure accounting, the side
+// effects of what it committed, and the entry is no longer pending.
+func (c *Collector) claimDone(name string, ing *ingested, committed bool, err error) {
+	defer func() {
+		c.pendMu.Lock()
+		delete(c.pending, name)
+		c.pendMu.Unlock()
+	}()
 	c.pendMu.Lock()
 	n := c.failures[name]
 	if err != nil {
@@ -559,9 +592,8 @@ func (c *Collector) processOne(name string) {
 		if n == 0 || isPow10(n+1) {
 			c.fail(fmt.Sprintf("claiming %s (attempt %d; kept in the spool, retried)", name, n+1), err)
 		}
-		return
 	}
-	if ing == nil || ing.duplicate {
+	if !committed || ing == nil || ing.duplicate {
 		return
 	}
 	if ing.review != nil {
@@ -585,8 +617,8 @@ func isPow10(n int) bool {
 	return n == 1
 }
 
-// afterCommit runs the side effects of a commit: metrics, index, events,
-// waking the group runners.
+// afterCommit runs the side effects of a commit: metrics, index, events
+// (afterGroupCommitted then wakes the group runners).
 func (c *Collector) afterCommit(ing *ingested) {
 	if ing.session != nil {
 		c.stats.sessions.Add(1)
@@ -616,6 +648,11 @@ func (c *Collector) afterCommit(ing *ingested) {
 		}
 		c.hub.publish(Event{Type: EventSession, Session: ing.session})
 	}
+}
+
+// afterGroupCommitted runs once per commit group, after its jobs' side
+// effects: the group runners are woken and the gauges refreshed.
+func (c *Collector) afterGroupCommitted() {
 	c.mu.Lock()
 	for _, r := range c.groups {
 		r.poke()
@@ -855,7 +892,11 @@ func WriteResubmitRequest(dataDir string, req ResubmitRequest) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dataDir, RequestsDir, fmt.Sprintf("%d-%s%s", time.Now().UnixNano(), tmpSuffix(), requestSuffix))
-	return p, newFileWriter(true).write(p, b, time.Time{})
+	w := newFileWriter(true)
+	if err := w.write(p, b, time.Time{}); err != nil {
+		return p, err
+	}
+	return p, w.sync()
 }
 
 func (c *Collector) processRequests() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -99,7 +100,9 @@ type Config struct {
 	// RescanInterval is how often the spool is listed in addition to
 	// fsnotify events (default 5s).
 	RescanInterval Duration `toml:"rescan_interval"`
-	// Workers is the number of sessions processed in parallel (default 2).
+	// Workers is the number of sessions (and raw emails) parsed,
+	// analysed and written in parallel; their commits go to one group
+	// committer (default: GOMAXPROCS, at least 2).
 	Workers int `toml:"workers"`
 	// Fsync makes every stored file and the queue durable before a spool
 	// entry is released (default true; turn off only for tests).
@@ -326,13 +329,17 @@ func (c *Config) Path() string { return c.path }
 // SetPath records the file the config comes from (used for reloads).
 func (c *Config) SetPath(p string) { c.path = p }
 
+// defaultWorkers is one worker per processor Go may use, at least two
+// (a worker also waits on file writes).
+func defaultWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }
+
 // ApplyDefaults fills unset values.
 func (c *Config) ApplyDefaults() {
 	if c.RescanInterval <= 0 {
 		c.RescanInterval = Duration(5 * time.Second)
 	}
 	if c.Workers <= 0 {
-		c.Workers = 2
+		c.Workers = defaultWorkers()
 	}
 	if c.Fsync == nil {
 		t := true

@@ -6,13 +6,18 @@
 // database, and submits them over ACE's HTTP API (package collector/ace).
 //
 // The order of a claim survives kill -9 at any point: files are written
-// atomically (temp, fsync, rename, directory fsync) and are idempotent;
-// one bbolt transaction then records the session, its emails and their
-// queue entries; only after that commit is the spool entry released
+// atomically (temp, rename) and are idempotent; the worker then hands
+// the claim's database writes to the group committer (commit.go), which
+// makes a group of claims' files durable at once (fileWriter.sync: the
+// files and their directories fdatasynced in parallel), then records
+// every session of the group, its emails and their queue entries in one
+// bbolt transaction; only after that commit is a spool entry released
 // (session file, then .ready). After a crash an entry is either claimable
 // again or already committed (then it is released and counted as a
 // duplicate claim). A submission sent but not yet recorded when the
 // process dies is sent again: ACE may receive duplicates, never fewer.
+// Parsing and analysis run on Config.Workers workers (default
+// GOMAXPROCS, at least 2), the commits on the committer alone.
 //
 // Memory: a claim holds one copy of each message. The session file is
 // parsed and hashed in one streaming read and copied into the store (or
@@ -22,7 +27,7 @@
 // Raw emails come from Maildirs (new/ watched, processed files moved to
 // cur/ with ":2,") and directories of .eml files (ingested files
 // remembered in the database), through IngestRaw, with or without a
-// spool (maildir.go). The analysis options carry stoQ's smtp/filedir
+// spool (maildir.go), through the same group commit. The analysis options carry stoQ's smtp/filedir
 // names (AnalysisConfig); YARA rules are compiled once and swapped on
 // Reload (yara.go); analysis.archive_dir and analysis.results_dir are the
 // filedir-style outputs (outputs.go).

@@ -63,14 +63,17 @@ type ingested struct {
 }
 
 // claim processes one spool entry "<name>" whose "<name>.ready" exists:
-// store the session file, parse, store every email, commit to the queue,
-// then release the spool entry. Every step before the commit is idempotent
-// and the commit is one bbolt transaction, so a crash anywhere leaves the
+// store the session file, parse, store every email, and return the
+// commit that records them in the queue (job; its caller sets job.done,
+// which releases the spool entry once the commit is durable, and submits
+// it to the committer). Every step before the commit is idempotent and
+// the commit is one bbolt transaction, so a crash anywhere leaves the
 // entry either claimable again or committed (then released on the next
-// pass, counted as a duplicate claim).
-func (c *Collector) claim(spool, name string) (*ingested, error) {
+// pass, counted as a duplicate claim). A nil job means the entry is done
+// with (a duplicate claim released, an orphan marker) or failed (err).
+func (c *Collector) claim(spool, name string) (*ingested, *commitJob, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, filepath.Separator) {
-		return nil, fmt.Errorf("%q%s in %s: no session file name before the suffix; left in the spool", name, readySuffix, spool)
+		return nil, nil, fmt.Errorf("%q%s in %s: no session file name before the suffix; left in the spool", name, readySuffix, spool)
 	}
 	path := filepath.Join(spool, name)
 	st, err := os.Lstat(path)
@@ -78,10 +81,10 @@ func (c *Collector) claim(spool, name string) (*ingested, error) {
 		// A crash between releasing the file and its .ready, a writer
 		// that made .ready without a file, or "<name>.ready" is itself a
 		// session file (with its own marker).
-		return nil, c.removeOrphanMarker(path, name)
+		return nil, nil, c.removeOrphanMarker(path, name)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	limit := c.sessionLimit()
 	if !st.Mode().IsRegular() {
@@ -92,13 +95,13 @@ func (c *Collector) claim(spool, name string) (*ingested, error) {
 	}
 	f, err := openNoFollow(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	src := &spoolFile{f: f, path: path, limit: limit}
 	sess, perr, err := src.parse(name, st.ModTime())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if src.size > limit {
 		return c.moveToReview(spool, name, st, fmt.Sprintf("%s: grew beyond the %d byte limit while read", path, limit))
@@ -108,7 +111,7 @@ func (c *Collector) claim(spool, name string) (*ingested, error) {
 		c.store.addMetaCount("dup_claims", 1)
 		c.metrics.duplicates.Inc()
 		c.log.Info("session already stored; releasing spool entry", "file", name, "session", key)
-		return &ingested{duplicate: true}, c.release(spool, name)
+		return &ingested{duplicate: true}, nil, c.release(spool, name)
 	}
 	if perr != nil {
 		return c.toReview(spool, name, src, perr.Error())
@@ -116,11 +119,7 @@ func (c *Collector) claim(spool, name string) (*ingested, error) {
 	if len(sess.Messages) == 0 && len(sess.Events) == 0 {
 		return c.toReview(spool, name, src, fmt.Sprintf("%s: no SMTP transcript found (%d bytes)", name, src.size))
 	}
-	ing, err := c.storeSession(name, src, st.ModTime(), sess)
-	if err != nil {
-		return nil, err
-	}
-	return ing, c.release(spool, name)
+	return c.storeSession(name, src, st.ModTime(), sess)
 }
 
 // spoolFile is a claimed session file, open. It is read once to be
@@ -312,15 +311,15 @@ func reviewName(dir, name string) (string, error) {
 
 // toReview quarantines an unparsable session file: a copy of its bytes in
 // DATA/review/<name> and the reason in DATA/review/<name>.error, recorded
-// in the database, then releases the spool entry.
-func (c *Collector) toReview(spool, name string, src *spoolFile, reason string) (*ingested, error) {
+// in the database (the job), then releases the spool entry.
+func (c *Collector) toReview(spool, name string, src *spoolFile, reason string) (*ingested, *commitJob, error) {
 	dir := filepath.Join(c.store.dir, ReviewDir)
 	rname, err := reviewName(dir, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := c.store.fw.writeWith(filepath.Join(dir, rname), src.copyTo, time.Time{}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return c.reviewed(spool, name, rname, src.size, reason)
 }
@@ -329,36 +328,33 @@ func (c *Collector) toReview(spool, name string, src *spoolFile, reason string) 
 // not a regular file: a symlink is moved, never followed) by renaming it
 // whole into DATA/review/. When it cannot be renamed there (another file
 // system) it stays in the spool and the claim fails.
-func (c *Collector) moveToReview(spool, name string, st os.FileInfo, reason string) (*ingested, error) {
+func (c *Collector) moveToReview(spool, name string, st os.FileInfo, reason string) (*ingested, *commitJob, error) {
 	dir := filepath.Join(c.store.dir, ReviewDir)
 	rname, err := reviewName(dir, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.Rename(filepath.Join(spool, name), filepath.Join(dir, rname)); err != nil {
-		return nil, fmt.Errorf("%s; moving it to %s failed, left in the spool: %w", reason, dir, err)
+		return nil, nil, fmt.Errorf("%s; moving it to %s failed, left in the spool: %w", reason, dir, err)
 	}
 	if c.cfg().FsyncOn() {
 		if err := errors.Join(syncDir(dir), syncDir(spool)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	return c.reviewed(spool, name, rname, st.Size(), reason)
 }
 
-// reviewed writes the reason of a review entry, records it and releases
-// the spool entry.
-func (c *Collector) reviewed(spool, name, rname string, size int64, reason string) (*ingested, error) {
+// reviewed writes the reason of a review entry and returns the commit
+// that records it (its done releases the spool entry).
+func (c *Collector) reviewed(spool, name, rname string, size int64, reason string) (*ingested, *commitJob, error) {
 	s := c.store
 	dir := filepath.Join(s.dir, ReviewDir)
 	if err := s.fw.write(filepath.Join(dir, rname+errorSuffix), []byte(reason+"\n"), time.Time{}); err != nil {
-		return nil, err
-	}
-	if err := s.fw.sync(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e := &ReviewEntry{Name: rname, Reason: reason, Time: time.Now().UTC(), Size: size}
-	err := s.db.b.Update(func(tx *bolt.Tx) error {
+	job := &commitJob{size: size, tx: func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bReview), []byte(rname), e); err != nil {
 			return err
 		}
@@ -369,21 +365,23 @@ func (c *Collector) reviewed(spool, name, rname string, size int64, reason strin
 			return err
 		}
 		return pushError(tx, ErrorEntry{Time: e.Time, Where: "parse " + name, Msg: reason})
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.log.Warn("session file moved to review", "file", name, "review", rname, "reason", reason)
-	return &ingested{review: e}, c.release(spool, name)
+	}}
+	return &ingested{review: e}, job, nil
 }
 
 // storeSession writes the session file, every email and its attachments,
-// then commits everything to the queue in one transaction.
-func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, sess *core.Session) (*ingested, error) {
+// and returns the commit that records everything in the queue in one
+// transaction. The session's names stay reserved (inflight) until the
+// job's done releases them.
+func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, sess *core.Session) (_ *ingested, _ *commitJob, err error) {
 	s := c.store
 	sha := src.sha
 	now := time.Now().UTC()
-	defer c.inflight.release(sha)
+	defer func() {
+		if err != nil {
+			c.inflight.release(sha)
+		}
+	}()
 	key := fileName(name)
 	if other, ok := s.sessionSHA(key); (ok && other != sha) || !c.inflight.take("session\x00"+key, sha) {
 		key = key + "+" + sha[:12]
@@ -391,7 +389,7 @@ func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, s
 	}
 	sessRel := SessionsDir + "/" + dayDir(now) + "/" + key
 	if err := s.fw.writeWith(s.Path(sessRel), src.copyTo, mtime); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	size := src.size
 	sess.Info.File = sessRel
@@ -424,7 +422,7 @@ func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, s
 		}
 		em, err := c.storeEmail(rec, raw, key, now)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sm.Emails = append(sm.Emails, em.ID)
 		sm.Bytes += em.Bytes
@@ -432,13 +430,12 @@ func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, s
 		ing.records = append(ing.records, rec)
 	}
 	ing.session = sm
-	if err := s.fw.sync(); err != nil {
-		return nil, err
-	}
-	if err := c.commit(ing, claimKey(name, sha)); err != nil {
-		return nil, err
-	}
-	return ing, nil
+	claim := claimKey(name, sha)
+	groups := c.groupConfigs()
+	job := &commitJob{size: sm.Bytes, tx: func(tx *bolt.Tx) error {
+		return c.commitTx(tx, ing, claim, groups, now)
+	}}
+	return ing, job, nil
 }
 
 // inflight reserves the session keys and email ids of sessions being
@@ -575,100 +572,95 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// commit records a stored session and its emails in one transaction:
-// metadata, listing order, archive references, and one queue entry per
-// email per enabled group that covers it. Emails already present (same
-// id and content) are not queued again.
-func (c *Collector) commit(ing *ingested, claim []byte) error {
-	groups := c.groupConfigs()
-	now := time.Now().UTC()
-	// Batch coalesces the commits of concurrent workers and submitters
-	// into one fsync; the function is idempotent as Batch requires.
-	return c.store.db.b.Batch(func(tx *bolt.Tx) error {
-		ing.queued = map[string][]string{}
-		ing.known = map[string]bool{}
-		eb, sb := tx.Bucket(bEmails), tx.Bucket(bSessions)
-		var newBytes int64
-		if sm := ing.session; sm != nil {
-			if sb.Get([]byte(sm.Key)) == nil {
-				if err := addMeta(tx, "sessions", 1); err != nil {
-					return err
-				}
-				if err := tx.Bucket(bSessionOrder).Put(timeKey(sm.Stored, sm.Key), nil); err != nil {
-					return err
-				}
-				newBytes += sm.Size
-			}
-			if err := putJSON(sb, []byte(sm.Key), sm); err != nil {
+// commitTx records a stored session and its emails in tx: metadata,
+// listing order, archive references, and one queue entry per email per
+// enabled group that covers it. Emails already present (same id and
+// content) are not queued again. It is idempotent (the committer runs it
+// again alone when its group's transaction fails); now is the queue time.
+func (c *Collector) commitTx(tx *bolt.Tx, ing *ingested, claim []byte, groups []GroupConfig, now time.Time) error {
+	ing.queued = map[string][]string{}
+	ing.known = map[string]bool{}
+	eb, sb := tx.Bucket(bEmails), tx.Bucket(bSessions)
+	var newBytes int64
+	if sm := ing.session; sm != nil {
+		if sb.Get([]byte(sm.Key)) == nil {
+			if err := addMeta(tx, "sessions", 1); err != nil {
 				return err
 			}
-			if len(sm.Emails) == 0 {
-				if err := markUnindexed(tx, IndexKey{IndexSession, sm.Key}, sm.UID); err != nil {
-					return err
-				}
+			if err := tx.Bucket(bSessionOrder).Put(timeKey(sm.Stored, sm.Key), nil); err != nil {
+				return err
 			}
+			newBytes += sm.Size
 		}
-		for _, em := range ing.emails {
-			var old EmailMeta
-			exists, _ := getJSON(eb, []byte(em.ID), &old)
-			if exists && old.SHA256 == em.SHA256 {
-				if err := addMeta(tx, "dup_emails", 1); err != nil {
-					return err
-				}
-				em.Stored = old.Stored
-				ing.known[em.ID] = true
-				continue
-			}
-			if err := putJSON(eb, []byte(em.ID), em); err != nil {
-				return err
-			}
-			if err := markEmail(tx, em.ID); err != nil {
-				return err
-			}
-			if exists {
-				continue
-			}
-			newBytes += em.Bytes
-			if err := addMeta(tx, "emails", 1); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bEmailOrder).Put(timeKey(em.Time, em.ID), nil); err != nil {
-				return err
-			}
-			for _, sha1 := range em.Archive {
-				ab := tx.Bucket(bArchive)
-				n := u64(ab.Get([]byte(sha1)))
-				if n == 0 {
-					if fi, err := os.Stat(c.store.Path(ArchiveRel(sha1))); err == nil {
-						newBytes += fi.Size()
-					}
-				}
-				if err := ab.Put([]byte(sha1), putU64(n+1)); err != nil {
-					return err
-				}
-			}
-			for _, g := range groups {
-				if !g.IsEnabled() || !covers(g.Name, g.Coverage, em.ID) {
-					continue
-				}
-				if old, _ := getSub(tx, em.ID, g.Name); old != nil {
-					continue
-				}
-				st := &SubmissionStatus{EmailID: em.ID, Group: g.Name, State: StateQueued, Queued: now, Updated: now, NextAttempt: now}
-				if err := setSub(tx, nil, st); err != nil {
-					return err
-				}
-				ing.queued[em.ID] = append(ing.queued[em.ID], g.Name)
-			}
-		}
-		if err := addMeta(tx, "bytes", newBytes); err != nil {
+		if err := putJSON(sb, []byte(sm.Key), sm); err != nil {
 			return err
 		}
-		if claim != nil && ing.session != nil {
-			return tx.Bucket(bClaims).Put(claim, []byte(ing.session.Key))
+		if len(sm.Emails) == 0 {
+			if err := markUnindexed(tx, IndexKey{IndexSession, sm.Key}, sm.UID); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
+	}
+	for _, em := range ing.emails {
+		var old EmailMeta
+		exists, _ := getJSON(eb, []byte(em.ID), &old)
+		if exists && old.SHA256 == em.SHA256 {
+			if err := addMeta(tx, "dup_emails", 1); err != nil {
+				return err
+			}
+			em.Stored = old.Stored
+			ing.known[em.ID] = true
+			continue
+		}
+		if err := putJSON(eb, []byte(em.ID), em); err != nil {
+			return err
+		}
+		if err := markEmail(tx, em.ID); err != nil {
+			return err
+		}
+		if exists {
+			continue
+		}
+		newBytes += em.Bytes
+		if err := addMeta(tx, "emails", 1); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bEmailOrder).Put(timeKey(em.Time, em.ID), nil); err != nil {
+			return err
+		}
+		for _, sha1 := range em.Archive {
+			ab := tx.Bucket(bArchive)
+			n := u64(ab.Get([]byte(sha1)))
+			if n == 0 {
+				if fi, err := os.Stat(c.store.Path(ArchiveRel(sha1))); err == nil {
+					newBytes += fi.Size()
+				}
+			}
+			if err := ab.Put([]byte(sha1), putU64(n+1)); err != nil {
+				return err
+			}
+		}
+		for _, g := range groups {
+			if !g.IsEnabled() || !covers(g.Name, g.Coverage, em.ID) {
+				continue
+			}
+			if old, _ := getSub(tx, em.ID, g.Name); old != nil {
+				continue
+			}
+			st := &SubmissionStatus{EmailID: em.ID, Group: g.Name, State: StateQueued, Queued: now, Updated: now, NextAttempt: now}
+			if err := setSub(tx, nil, st); err != nil {
+				return err
+			}
+			ing.queued[em.ID] = append(ing.queued[em.ID], g.Name)
+		}
+	}
+	if err := addMeta(tx, "bytes", newBytes); err != nil {
+		return err
+	}
+	if claim != nil && ing.session != nil {
+		return tx.Bucket(bClaims).Put(claim, []byte(ing.session.Key))
+	}
+	return nil
 }
 
 // claimed reports whether a spool file with this name and content was

@@ -200,10 +200,11 @@ func (r *rawRunner) run(ctx context.Context, workers int) {
 				case <-ctx.Done():
 					return
 				case j := <-r.work:
-					r.process(j)
-					r.mu.Lock()
-					delete(r.pending, j.path)
-					r.mu.Unlock()
+					r.c.commits.working(true)
+					if !r.process(j) {
+						r.unpend(j.path)
+					}
+					r.c.commits.working(false)
 				}
 			}
 		}()
@@ -398,14 +399,24 @@ func (r *rawRunner) check(ctx context.Context, in *rawInput, path string) bool {
 	return true
 }
 
+// unpend ends the processing of path (it may be queued again).
+func (r *rawRunner) unpend(path string) {
+	r.mu.Lock()
+	delete(r.pending, path)
+	r.mu.Unlock()
+}
+
 // process ingests one file (unless already committed) and, for a
-// Maildir, moves it to cur/.
-func (r *rawRunner) process(j rawJob) {
+// Maildir, moves it to cur/. It reports true when the file was handed
+// to the committer: the job's done then finishes it (remembered .eml
+// state in the same transaction, the Maildir move after the commit) and
+// ends its pending state.
+func (r *rawRunner) process(j rawJob) bool {
 	c := r.c
 	fi, err := os.Lstat(j.path)
 	if err != nil {
 		r.done(j.path)
-		return
+		return false
 	}
 	reject := func(reason string) {
 		r.done(j.path)
@@ -417,11 +428,11 @@ func (r *rawRunner) process(j rawJob) {
 	}
 	if !fi.Mode().IsRegular() {
 		reject(fmt.Sprintf("not a regular file (%s)", fi.Mode().Type()))
-		return
+		return false
 	}
 	if fi.Size() > maxRawEmail {
 		reject(fmt.Sprintf("%d bytes, larger than the %d byte limit", fi.Size(), maxRawEmail))
-		return
+		return false
 	}
 	old, known := c.store.rawState(j.in.kind, j.path)
 	var raw []byte
@@ -430,41 +441,80 @@ func (r *rawRunner) process(j rawJob) {
 		raw, err = readNoFollow(j.path, maxRawEmail)
 		if err != nil {
 			r.failed(j.path, err)
-			return
+			return false
 		}
 		if len(raw) == 0 {
 			reject("empty file")
-			return
+			return false
 		}
 		sum := sha256.Sum256(raw)
 		sha = hex.EncodeToString(sum[:])
 	}
-	id := ""
-	switch {
-	case known && old.Rejected == "" && (raw == nil || old.SHA256 == sha):
+	if known && old.Rejected == "" && (raw == nil || old.SHA256 == sha) {
 		// committed before (only touched since, or the move failed)
-		id = old.ID
-	default:
-		em, err := c.IngestRaw(raw, j.path)
-		if err != nil {
-			r.failed(j.path, err)
-			return
-		}
-		id = em.ID
+		r.committed(j, fi, sha, old, known, old.ID, nil)
+		return false
 	}
-	if j.in.kind == rawEML {
+	state := func(id string) *rawFileState {
 		st := &rawFileState{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA256: sha, ID: id, Time: time.Now().UTC()}
 		if sha == "" {
 			st.SHA256 = old.SHA256
 		}
-		if err := c.store.setRawState(rawEML, j.path, st); err != nil {
-			r.failed(j.path, fmt.Errorf("recording the ingested file: %w", err))
+		return st
+	}
+	var id string
+	var extra func(*bolt.Tx) error
+	if j.in.kind == rawEML {
+		// the file is remembered in the transaction that commits its email
+		extra = func(tx *bolt.Tx) error {
+			return putJSON(tx.Bucket(bRawFiles), rawKey(rawEML, j.path), state(id))
+		}
+	}
+	ing, job, err := c.storeRaw(raw, j.path, extra)
+	if err != nil {
+		r.failed(j.path, err)
+		return false
+	}
+	id = ing.emails[0].ID
+	job.done = func(err error, ag *afterGroup) {
+		defer r.unpend(j.path)
+		if err != nil {
+			r.failed(j.path, err)
 			return
+		}
+		c.afterCommit(ing)
+		r.committed(j, fi, sha, old, known, id, ag)
+	}
+	c.commits.submit(job)
+	return true
+}
+
+// committed finishes a file whose email is committed as id: an .eml file
+// is remembered (unless ag is not nil: its commit did it), a Maildir file
+// moved to cur/ (its directories synced by ag, once per commit group,
+// when ag is not nil).
+func (r *rawRunner) committed(j rawJob, fi fs.FileInfo, sha string, old *rawFileState, known bool, id string, ag *afterGroup) {
+	c := r.c
+	if j.in.kind == rawEML {
+		if ag == nil {
+			st := &rawFileState{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA256: sha, ID: id, Time: time.Now().UTC()}
+			if sha == "" {
+				st.SHA256 = old.SHA256
+			}
+			if err := c.store.setRawState(rawEML, j.path, st); err != nil {
+				r.failed(j.path, fmt.Errorf("recording the ingested file: %w", err))
+				return
+			}
 		}
 		r.done(j.path)
 		return
 	}
-	dst, err := maildirDeliver(j.path, filepath.Join(j.in.root, "cur"), c.cfg().FsyncOn())
+	cur := filepath.Join(j.in.root, "cur")
+	dst, err := maildirDeliver(j.path, cur, c.cfg().FsyncOn() && ag == nil)
+	if err == nil && ag != nil {
+		ag.syncDir(cur)
+		ag.syncDir(filepath.Dir(j.path))
+	}
 	if err != nil && dst != "" {
 		// moved; only the directory fsync failed
 		c.fail("maildir "+j.in.root, err)

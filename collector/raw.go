@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/core"
+	bolt "go.etcd.io/bbolt"
 )
 
 // maxRawEmail bounds one raw email handed to IngestRaw.
@@ -19,28 +20,53 @@ const maxRawEmail = 512 << 20
 // committed: the caller may then move or delete its input file. The same
 // bytes ingested twice are stored and queued once.
 func (c *Collector) IngestRaw(raw []byte, source string) (*EmailMeta, error) {
+	ing, job, err := c.storeRaw(raw, source, nil)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan error, 1)
+	job.done = func(err error, _ *afterGroup) {
+		if err == nil {
+			c.afterCommit(ing)
+		}
+		ch <- err
+	}
+	c.commits.submit(job)
+	if err := <-ch; err != nil {
+		return nil, err
+	}
+	return ing.emails[0], nil
+}
+
+// storeRaw analyses one raw email and writes its files; the job commits
+// it (with extra, when not nil, in the same transaction) and its done,
+// the caller's, runs the side effects (afterCommit).
+func (c *Collector) storeRaw(raw []byte, source string, extra func(*bolt.Tx) error) (*ingested, *commitJob, error) {
 	if len(raw) == 0 {
-		return nil, errors.New("empty email")
+		return nil, nil, errors.New("empty email")
 	}
 	if len(raw) > maxRawEmail {
-		return nil, fmt.Errorf("email of %d bytes is larger than the %d byte limit", len(raw), maxRawEmail)
+		return nil, nil, fmt.Errorf("email of %d bytes is larger than the %d byte limit", len(raw), maxRawEmail)
 	}
 	rec := c.analyzeRaw(raw)
 	rec.Source = source
 	now := time.Now().UTC()
 	em, err := c.storeEmail(rec, raw, "", now)
 	if err != nil {
-		return nil, err
-	}
-	if err := c.store.fw.sync(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ing := &ingested{emails: []*EmailMeta{em}, records: []*core.Email{rec}, queued: map[string][]string{}}
-	if err := c.commit(ing, nil); err != nil {
-		return nil, err
-	}
-	c.afterCommit(ing)
-	return em, nil
+	groups := c.groupConfigs()
+	job := &commitJob{size: em.Bytes, tx: func(tx *bolt.Tx) error {
+		if err := c.commitTx(tx, ing, nil, groups, now); err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	}}
+	return ing, job, nil
 }
 
 func (c *Collector) analyzeRaw(raw []byte) (rec *core.Email) {

@@ -31,7 +31,7 @@ type CollectCmd struct {
 	MetricsListen string        `name:"metrics-listen" help:"Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)." env:"SMTPSCOPE_METRICS_LISTEN" placeholder:"ADDR"`
 	LogFormat     string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
 	LogLevel      string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
-	Workers       int           `help:"Session files processed in parallel (default 2)." env:"SMTPSCOPE_WORKERS"`
+	Workers       int           `help:"Session files parsed and stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
 	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date; --no-index runs without it (the socket DATA/run/smtpscope.sock still serves status, resubmit and pause)."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
 
