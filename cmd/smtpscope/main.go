@@ -44,7 +44,10 @@ func main() {
 		kong.UsageOnError(),
 		kong.Vars{"version": version},
 	)
-	if err := ctx.Run(); err != nil {
+	stopProfile := startProfile()
+	err := ctx.Run()
+	stopProfile()
+	if err != nil {
 		// Errors name files and ids from the input: shown escaped.
 		fmt.Fprintf(os.Stderr, "smtpscope %s: %s\n", ctx.Command(), sanitize.Text(err.Error()))
 		os.Exit(exitCode(err))
