@@ -148,11 +148,36 @@ func TestFileWriterSyncSet(t *testing.T) {
 	if len(w.files) != 1 || w.files[0] != p || !w.dirs[filepath.Dir(p)] {
 		t.Fatalf("after write: files %v dirs %v", w.files, w.dirs)
 	}
+	// "a" was made by the write: its entry in dir is synced too.
+	if !w.dirs[dir] {
+		t.Fatalf("after write into a new directory: dirs %v lack its parent %s", w.dirs, dir)
+	}
 	if err := w.sync(); err != nil {
 		t.Fatal(err)
 	}
 	if len(w.files) != 0 || len(w.dirs) != 0 {
 		t.Fatalf("after sync: files %v dirs %v", w.files, w.dirs)
+	}
+	if err := w.write(filepath.Join(dir, "a", "f2"), []byte("y"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if w.dirs[dir] {
+		t.Errorf("a write into an existing directory syncs its parent: dirs %v", w.dirs)
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+	nested := filepath.Join(dir, "b", "c", "d", "f")
+	if err := w.write(nested, []byte("z"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "b"), filepath.Join(dir, "b", "c"), filepath.Join(dir, "b", "c", "d")} {
+		if !w.dirs[d] {
+			t.Errorf("after a write making b/c/d: %s not in the sync set %v", d, w.dirs)
+		}
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
 	}
 	w.touch(p)
 	if len(w.files) != 1 {

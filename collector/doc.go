@@ -9,7 +9,8 @@
 // atomically (temp, rename) and are idempotent; the worker then hands
 // the claim's database writes to the group committer (commit.go), which
 // makes a group of claims' files durable at once (fileWriter.sync: the
-// files and their directories fdatasynced in parallel), then records
+// files, their directories and the parents of directories it created,
+// fdatasynced in parallel), then records
 // every session of the group, its emails and their queue entries in one
 // bbolt transaction; only after that commit is a spool entry released
 // (session file, then .ready). After a crash an entry is either claimable

@@ -68,14 +68,42 @@ func (w *fileWriter) write(path string, data []byte, mtime time.Time) error {
 // file is durable once sync returns (a sync that starts after
 // writeWith returned).
 func (w *fileWriter) writeWith(path string, fill func(io.Writer) error, mtime time.Time) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := w.mkdirs(filepath.Dir(path)); err != nil {
 		return err
 	}
 	if err := atomicfile.WriteWith(path, mtime, false, fill); err != nil {
 		return err
 	}
 	w.touch(path)
+	return nil
+}
+
+// mkdirs makes dir and any missing parent, like os.MkdirAll, and adds the
+// parent of each directory it made to what the next sync makes durable: a
+// new day directory (or archive fan-out directory) is an entry in its
+// parent, which fdatasync of the files inside it does not cover.
+func (w *fileWriter) mkdirs(dir string) error {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return nil
+	}
+	var made []string
+	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		made = append(made, d)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	if !w.fsync {
+		return nil
+	}
+	w.mu.Lock()
+	for _, d := range made {
+		w.dirs[filepath.Dir(d)] = true
+	}
+	w.mu.Unlock()
 	return nil
 }
 
