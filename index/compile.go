@@ -533,7 +533,7 @@ func (c *compiler) ipQuery(n *termNode, v string) (query.Query, error) {
 			if p == "" {
 				return wildcard(fIP, "*.*"), nil
 			}
-			return prefix(fIP, p+"."), nil
+			return term(fIPNet, p), nil // indexed per address (ipNets)
 		}
 		return nil, c.errAt(n.vpos, "ip: only IPv4 prefixes of /8, /16, /24, /32 are supported (or use a glob like 10.1.*)")
 	}

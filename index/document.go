@@ -159,6 +159,12 @@ func (b *builder) ssdeep(sig string) {
 
 // finish adds the gathered keyword fields and returns the document.
 func (b *builder) finish() *document.Document {
+	if nets := ipNets(b.kws[fIP]); len(nets) > 0 {
+		// every prefix of every address kept in ip (at most 3 each), so
+		// that a CIDR query finds what ip:<address> finds
+		b.order = append(b.order, fIPNet)
+		b.kws[fIPNet] = nets
+	}
 	for _, field := range b.order {
 		vals := b.kws[field]
 		if len(vals) == 0 {
@@ -168,6 +174,27 @@ func (b *builder) finish() *document.Document {
 	}
 	b.order, b.kws, b.big = nil, nil, nil
 	return b.doc
+}
+
+// ipNets returns the /8, /16 and /24 prefixes ("10", "10.1", "10.1.2")
+// of the IPv4 addresses among ips, so that ip:10.1.0.0/16 is one term
+// instead of a prefix expanding to every address indexed under it.
+func ipNets(ips []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ip := range ips {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || !a.Is4() {
+			continue
+		}
+		for i := 0; i < len(ip); i++ {
+			if ip[i] == '.' && !seen[ip[:i]] {
+				seen[ip[:i]] = true
+				out = append(out, ip[:i])
+			}
+		}
+	}
+	return out
 }
 
 // txt adds analyzed text, capped at max bytes.

@@ -18,7 +18,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 6
+const MappingVersion = 7
 
 // Document kinds (the kind: values and api.Row.Kind).
 const (
@@ -77,6 +77,7 @@ const (
 	fHelo       = "helo"
 	fMsgID      = "msgid"
 	fIP         = "ip"
+	fIPNet      = "ipnet" // the /8, /16, /24 prefixes of IPv4 addresses ("10", "10.1", "10.1.2"): ip:CIDR is one term
 	fDomain     = "domain"
 	fURL        = "url"
 	fIOC        = "ioc"
@@ -117,6 +118,7 @@ var fields = map[string]fieldSpec{
 	fHelo:       {typ: ftKeyword},
 	fMsgID:      {typ: ftKeyword},
 	fIP:         {typ: ftKeyword},
+	fIPNet:      {typ: ftKeyword},
 	fDomain:     {typ: ftKeyword},
 	fURL:        {typ: ftKeyword},
 	fIOC:        {typ: ftKeyword},
@@ -142,9 +144,9 @@ var fields = map[string]fieldSpec{
 // explicit per-kind mappings).
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
-		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
+		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
 		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom},
-	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fDomain, fUID, fIs},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs},
 	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs},
 }
 
