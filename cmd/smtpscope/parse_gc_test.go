@@ -66,3 +66,24 @@ func TestForEachOrderedWindow(t *testing.T) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 }
+
+// TestPaceSearchGC: a search collects only from searchMemoryLimit of heap
+// on, unless GOGC or GOMEMLIMIT says otherwise.
+func TestPaceSearchGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	paceSearchGC()
+	if p := debug.SetGCPercent(100); p != -1 {
+		t.Errorf("GC percent %d, want -1 (off below the limit)", p)
+	}
+	if l := debug.SetMemoryLimit(math.MaxInt64); l != searchMemoryLimit {
+		t.Errorf("memory limit %d, want %d", l, searchMemoryLimit)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	paceSearchGC()
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GOMEMLIMIT set: GC percent %d, want it left at 100", p)
+	}
+}
