@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -104,7 +105,9 @@ func (c testClock) Submissions(ctx context.Context, id string) ([]api.Submission
 // waitFor waits until the model's last frame contains every string.
 func waitFor(t *testing.T, m *Model, subs ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// A bound on liveness, not a speed check: generous, since the suite
+	// runs every package at once on two cores.
+	deadline := time.Now().Add(30 * time.Second)
 	var f string
 	for time.Now().Before(deadline) {
 		if p := m.last.Load(); p != nil {
@@ -416,9 +419,11 @@ func TestExportWrites(t *testing.T) {
 	// write must not overwrite.
 	press(tm, "e", "3", "enter")
 	recPath := filepath.Join(dir, "demo-hostile.0.json")
+	// Wait until the record is written whole (the file appears before
+	// its last byte), so the second export meets a finished file.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(recPath); err == nil || time.Now().After(deadline) {
+		if b, err := os.ReadFile(recPath); (err == nil && json.Valid(b)) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
