@@ -521,3 +521,34 @@ func TestSubmissionOutcomes(t *testing.T) {
 		t.Errorf("last errors %+v", errs)
 	}
 }
+
+// TestRawDuplicateKeepsRecord: the same bytes ingested again from another
+// file are a duplicate: the stored record keeps the source it was first
+// seen at (the second ingest used to rewrite the record's files before
+// its commit found the duplicate, so a submission could read the wrong
+// source).
+func TestRawDuplicateKeepsRecord(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	col, err := collector.New(&collector.Config{Data: data, EMLDir: []string{t.TempDir()}, Fsync: noFsync()}, collector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	raw := []byte("From: x@evil.example\r\nSubject: twice\r\n\r\nhello\r\n")
+	first, err := col.IngestRaw(raw, "/maildir/new/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := col.IngestRaw(raw, "/maildir/new/2")
+	if err != nil || second.ID != first.ID {
+		t.Fatalf("second ingest: %+v %v", second, err)
+	}
+	rec, err := col.Store().Record(first.ID)
+	if err != nil || rec.Source != "/maildir/new/1" {
+		t.Fatalf("record after a duplicate: source %q, %v; want the first file's", rec.Source, err)
+	}
+	st, err := col.Store().Stats()
+	if err != nil || st.Emails != 1 || st.DuplicateEmails != 1 {
+		t.Errorf("stats: %+v %v", st, err)
+	}
+}

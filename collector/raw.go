@@ -51,7 +51,13 @@ func (c *Collector) storeRaw(raw []byte, source string, extra func(*bolt.Tx) err
 	rec := c.analyzeRaw(raw)
 	rec.Source = source
 	now := time.Now().UTC()
-	em, err := c.storeEmail(rec, raw, "", now)
+	// The same bytes stored already (from another file): its files, and
+	// the source it was first seen at, stay as committed; the commit
+	// counts a duplicate.
+	em, err := c.store.Email(rec.ID)
+	if err != nil || em.SHA256 != rec.SHA256 {
+		em, err = c.storeEmail(rec, raw, "", now)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
