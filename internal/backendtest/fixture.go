@@ -88,10 +88,40 @@ func NewFixture(t testing.TB) *Fixture {
 		s.Close()
 		srv.Close()
 	})
+	// Watch the start-up's own events: a client connecting after
+	// NewFixture returns must not receive them (they are relayed once
+	// searchable, a little after a search first finds everything).
+	evCtx, evCancel := context.WithCancel(ctx)
+	defer evCancel()
+	evs, err := s.Events(evCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Start(ctx)
 	f := &Fixture{Service: s, Data: data, gate: g}
 	f.waitIndexed(t)
+	waitEvents(t, evs)
 	return f
+}
+
+// waitEvents waits until the samples' start-up events were relayed: one
+// per email and per review entry (and at least one per session that
+// carried no email: every stored session has one).
+func waitEvents(t testing.TB, evs <-chan api.Event) {
+	t.Helper()
+	want := map[string]int{api.EventEmail: Emails, api.EventSession: Sessions, api.EventReview: Reviews}
+	timeout := time.After(60 * time.Second)
+	for n := Emails + Sessions + Reviews; n > 0; {
+		select {
+		case ev := <-evs:
+			if want[ev.Type] > 0 {
+				want[ev.Type]--
+				n--
+			}
+		case <-timeout:
+			t.Fatalf("the fixture's start-up events never all came: still waiting for %v", want)
+		}
+	}
 }
 
 func writeSpool(t testing.TB, spool string) {
