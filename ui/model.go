@@ -475,7 +475,9 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 func (m *Model) onEvent(ev api.Event) {
 	switch ev.Type {
 	case api.EventEmail, api.EventIndexed, api.EventReview, api.EventSession, api.EventRemoved:
-		if ev.Type == api.EventEmail {
+		// An email is told once searchable: a search made in between
+		// may have listed it already, and then it is not new.
+		if ev.Type == api.EventEmail && !m.list.Has(ev.ID) {
 			m.newRows++
 		}
 		m.refreshDirty = true

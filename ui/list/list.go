@@ -111,6 +111,16 @@ func (m *Model) Selected() *api.Row {
 	return &m.rows[m.cursor]
 }
 
+// Has reports whether a loaded row is the document id.
+func (m *Model) Has(id string) bool {
+	for i := range m.rows {
+		if m.rows[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // UpdateStatus sets the submission state of a loaded row.
 func (m *Model) UpdateStatus(id, group, state string) bool {
 	for i := range m.rows {
