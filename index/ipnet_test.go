@@ -50,7 +50,8 @@ func TestCIDRMatchesAddressPrefix(t *testing.T) {
 	}
 }
 
-// rawIDs runs a bleve query on the index as it is, sorted ids.
+// rawIDs runs a bleve query on the index as it is: the ids of every
+// match (up to 10,000), sorted.
 func rawIDs(t *testing.T, ix *Index, q query.Query) []string {
 	t.Helper()
 	req := bleve.NewSearchRequestOptions(q, 10000, 0, false)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/smtpscope/smtpscope/core"
@@ -35,19 +34,7 @@ func rangeIndex(t *testing.T, times, sizes []int64) func(query.Query) []string {
 	if err := ix.IndexEmails(docs); err != nil {
 		t.Fatal(err)
 	}
-	return func(q query.Query) []string {
-		req := bleve.NewSearchRequestOptions(q, len(times)+1, 0, false)
-		res, err := ix.idx.Search(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, h := range res.Hits {
-			ids = append(ids, h.ID)
-		}
-		slices.Sort(ids)
-		return ids
-	}
+	return func(q query.Query) []string { return rawIDs(t, ix, q) }
 }
 
 func idsWhere(n int, keep func(i int) bool) []string {
