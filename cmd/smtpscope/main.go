@@ -38,12 +38,10 @@ type CLI struct {
 
 func main() {
 	var cli CLI
-	ctx := kong.Parse(&cli,
-		kong.Name("smtpscope"),
-		kong.Description("Forensic inspector for SMTP traffic: sessions, emails, attachments, IOCs; ACE submission; search; TUI."),
-		kong.UsageOnError(),
-		kong.Vars{"version": version},
-	)
+	ctx, code := parseArgs(&cli, os.Args[1:], os.Stderr)
+	if ctx == nil {
+		os.Exit(code)
+	}
 	stopProfile := startProfile()
 	err := ctx.Run()
 	stopProfile()

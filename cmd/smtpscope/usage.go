@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/alecthomas/kong"
+	"github.com/smtpscope/smtpscope/ui/sanitize"
+)
+
+// exitUsage is the exit status of a command line that does not parse.
+const exitUsage = 2
+
+// parseArgs parses the command line into cli. A usage error (an unknown
+// verb or flag, a missing argument) is one short message on stderr naming
+// the problem, with a hint, and exit status 2; the context is then nil.
+func parseArgs(cli *CLI, args []string, stderr io.Writer) (*kong.Context, int) {
+	parser, err := kong.New(cli,
+		kong.Name("smtpscope"),
+		kong.Description("Forensic inspector for SMTP traffic: sessions, emails, attachments, IOCs; ACE submission; search; TUI."),
+		kong.Vars{"version": version},
+	)
+	if err != nil { // the CLI's own definition: a bug
+		fmt.Fprintf(stderr, "smtpscope: %v\n", err)
+		return nil, 1
+	}
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprint(stderr, usageMessage(parser, err, args))
+		return nil, exitUsage
+	}
+	return ctx, 0
+}
+
+// usageMessage is what a usage error prints: the problem, then where the
+// help is. An unknown first word is an unknown verb (not an argument of
+// the default verb), with the closest verb when one is close.
+func usageMessage(parser *kong.Kong, err error, args []string) string {
+	verbs := verbNames(parser)
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && !contains(verbs, args[0]) {
+		msg := fmt.Sprintf("smtpscope: unknown verb %q", sanitize.Text(args[0]))
+		if v := closest(args[0], verbs); v != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", v)
+		}
+		return msg + "\nverbs: " + strings.Join(verbs, ", ") + "; see 'smtpscope --help'\n"
+	}
+	verb := ""
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+		verb = pe.Context.Selected().Name
+	}
+	if verb == "" {
+		return fmt.Sprintf("smtpscope: %s\nsee 'smtpscope --help'\n", sanitize.Text(err.Error()))
+	}
+	return fmt.Sprintf("smtpscope %s: %s\nsee 'smtpscope %s --help'\n", verb, sanitize.Text(err.Error()), verb)
+}
+
+// verbNames lists the verbs, in the order of the help.
+func verbNames(parser *kong.Kong) []string {
+	var out []string
+	for _, n := range parser.Model.Children {
+		if n.Type == kong.CommandNode {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// closest returns the verb nearest to word: a verb it begins, or one at
+// most two edits away (fewer than word has letters); "" when none is that
+// close.
+func closest(word string, verbs []string) string {
+	w := strings.ToLower(word)
+	best, bestD := "", 3
+	for _, v := range verbs {
+		if len(w) >= 2 && strings.HasPrefix(v, w) {
+			return v
+		}
+		if d := editDistance(w, v); d < bestD && d < len(w) {
+			best, bestD = v, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of two short words (bytes).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

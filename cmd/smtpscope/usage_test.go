@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestUsageErrors: a command line that does not parse is one short
+// message on stderr (the problem, then where the help is) and exit status
+// 2; an unknown first word is an unknown verb, with the closest one.
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want []string // substrings of stderr
+	}{
+		{[]string{"serch", "invoice"}, []string{`unknown verb "serch"`, `did you mean "search"?`, "verbs: ui, demo,", "smtpscope --help"}},
+		{[]string{"rep"}, []string{`unknown verb "rep"`, `did you mean "repair"?`}},
+		{[]string{"zzzzzz"}, []string{`unknown verb "zzzzzz"`, "verbs:"}},
+		{[]string{"evil\x1b[2Jverb"}, []string{`unknown verb "evil`}},
+		{[]string{"search", "--bogus"}, []string{"smtpscope search: unknown flag --bogus", "see 'smtpscope search --help'"}},
+		{[]string{"collect", "--workers", "x"}, []string{"smtpscope collect: --workers:", `"x"`, "smtpscope collect --help"}},
+		{[]string{"pcap"}, []string{"smtpscope pcap: expected", "smtpscope pcap --help"}},
+		{[]string{"--nope"}, []string{"smtpscope: unknown flag --nope", "smtpscope --help"}},
+	}
+	for _, c := range cases {
+		var cli CLI
+		var stderr bytes.Buffer
+		ctx, code := parseArgs(&cli, c.args, &stderr)
+		got := stderr.String()
+		if ctx != nil || code != exitUsage {
+			t.Errorf("%q: context %v, exit %d; want a usage error (exit %d)", c.args, ctx != nil, code, exitUsage)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%q: stderr %q lacks %q", c.args, got, w)
+			}
+		}
+		if n := strings.Count(got, "\n"); n > 2 || strings.Contains(got, "Usage:") || strings.ContainsRune(got, '\x1b') {
+			t.Errorf("%q: not one short, clean message: %q", c.args, got)
+		}
+	}
+	var cli CLI
+	var stderr bytes.Buffer
+	if ctx, code := parseArgs(&cli, []string{"search", "--data", "d", "invoice"}, &stderr); ctx == nil || code != 0 || stderr.Len() > 0 {
+		t.Errorf("a good command line: context %v, exit %d, stderr %q", ctx != nil, code, stderr.String())
+	}
+}
+
+func TestClosestVerb(t *testing.T) {
+	verbs := []string{"ui", "demo", "parse", "pcap", "collect", "status", "search", "index", "reindex", "repair"}
+	for word, want := range map[string]string{"serch": "search", "pcpa": "pcap", "colect": "collect", "stat": "status", "Index": "index", "x": "", "uu": "ui", "qqqqqqq": ""} {
+		if got := closest(word, verbs); got != want {
+			t.Errorf("closest(%q) = %q, want %q", word, got, want)
+		}
+	}
+}
