@@ -26,7 +26,7 @@ func parseArgs(cli *CLI, args []string, stderr io.Writer) (*kong.Context, int) {
 		fmt.Fprintf(stderr, "smtpscope: %v\n", err)
 		return nil, 1
 	}
-	ctx, err := parser.Parse(args)
+	ctx, err := parser.Parse(queryArgs(parser, args))
 	if err != nil {
 		fmt.Fprint(stderr, usageMessage(parser, err, args))
 		return nil, exitUsage
@@ -116,4 +116,64 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// queryArgs lets a search query begin with '-' (`search -status:sent`,
+// the query language's negation): after the verb, its flags (with their
+// values) go first, then "--", then every other word in order, so that
+// kong reads "-status:sent" as a word of the query, not as short flags.
+// Command lines without such a word are returned as they are.
+func queryArgs(parser *kong.Kong, args []string) []string {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		i++
+	}
+	if i == len(args) || args[i] != "search" {
+		return args
+	}
+	var node *kong.Node
+	for _, n := range parser.Model.Children {
+		if n.Name == "search" {
+			node = n
+		}
+	}
+	var flags, words []string
+	hyphen := false
+	for j := i + 1; j < len(args); j++ {
+		a := args[j]
+		switch {
+		case a == "--":
+			words = append(words, args[j+1:]...)
+			j = len(args)
+		case strings.HasPrefix(a, "--") || a == "-h":
+			flags = append(flags, a)
+			if name, _, eq := strings.Cut(strings.TrimPrefix(a, "--"), "="); !eq && takesValue(node, name) && j+1 < len(args) {
+				j++
+				flags = append(flags, args[j])
+			}
+		default:
+			hyphen = hyphen || (len(a) > 1 && a[0] == '-')
+			words = append(words, a)
+		}
+	}
+	if !hyphen {
+		return args
+	}
+	out := append([]string{}, args[:i+1]...)
+	out = append(out, flags...)
+	out = append(out, "--")
+	return append(out, words...)
+}
+
+// takesValue reports whether the flag --name of node (or of the whole
+// CLI) takes a value; an unknown flag is left for kong to report.
+func takesValue(node *kong.Node, name string) bool {
+	for n := node; n != nil; n = n.Parent {
+		for _, f := range n.Flags {
+			if f.Name == name {
+				return !f.IsBool() && !f.IsCounter()
+			}
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,39 @@ func TestClosestVerb(t *testing.T) {
 		if got := closest(word, verbs); got != want {
 			t.Errorf("closest(%q) = %q, want %q", word, got, want)
 		}
+	}
+}
+
+// TestSearchHyphenQuery: a query word may begin with '-' (negation), in
+// any place among the flags; flags keep their values.
+func TestSearchHyphenQuery(t *testing.T) {
+	cases := []struct {
+		args  []string
+		query []string
+		limit int
+		data  string
+	}{
+		{[]string{"search", "--data", "d", "-status:sent"}, []string{"-status:sent"}, 50, "d"},
+		{[]string{"search", "-status:sent", "--limit", "5", "invoice", "--data=d"}, []string{"-status:sent", "invoice"}, 5, "d"},
+		{[]string{"search", "--data", "d", "--json", "-(kind:session", "OR", "kind:review)"}, []string{"-(kind:session", "OR", "kind:review)"}, 50, "d"},
+		{[]string{"search", "--data", "d", "--", "--weird", "-x"}, []string{"--weird", "-x"}, 50, "d"},
+		{[]string{"search", "--data", "d", "plain", "words"}, []string{"plain", "words"}, 50, "d"},
+	}
+	for _, c := range cases {
+		var cli CLI
+		var stderr bytes.Buffer
+		ctx, code := parseArgs(&cli, c.args, &stderr)
+		if ctx == nil || code != 0 {
+			t.Errorf("%q: exit %d: %s", c.args, code, stderr.String())
+			continue
+		}
+		if !slices.Equal(cli.Search.Query, c.query) || cli.Search.Limit != c.limit || cli.Search.Data != c.data {
+			t.Errorf("%q: query %q limit %d data %q; want %q %d %q", c.args, cli.Search.Query, cli.Search.Limit, cli.Search.Data, c.query, c.limit, c.data)
+		}
+	}
+	var cli CLI
+	var stderr bytes.Buffer
+	if _, code := parseArgs(&cli, []string{"search", "-status:sent", "--bogus"}, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "unknown flag --bogus") {
+		t.Errorf("an unknown flag beside a negated word: exit %d, %q", code, stderr.String())
 	}
 }
