@@ -32,6 +32,7 @@ type UICmd struct {
 	Dark       bool     `help:"Dark colours (default: ask the terminal)."`
 	ExportDir  string   `name:"export-dir" help:"Directory export proposes (default: the current directory)." placeholder:"DIR"`
 	Log        string   `help:"Log file of the in-process collector (default DATA/smtpscope-ui.log)." placeholder:"FILE"`
+	Create     bool     `help:"Make the data dir when it does not exist (without it a missing one is an error: a mistyped --data must not open an empty store)."`
 }
 
 // Run opens the UI.
@@ -47,6 +48,9 @@ func (c *UICmd) Run() error {
 		return errors.New("no data dir: give --data DIR (or SMTPSCOPE_DATA), or try `smtpscope demo`")
 	}
 	if err != nil {
+		return err
+	}
+	if err := dataDirExists(cfg.Data, c.Create); err != nil {
 		return err
 	}
 	noSpool = noSpool || cfg.Spool == "-"
@@ -107,4 +111,16 @@ func uiOptions(light, dark bool) ui.Options {
 		o.Dark = &t
 	}
 	return o
+}
+
+// dataDirExists fails (exit status 2) when dir does not exist and create
+// is false: the UI opens a store, it does not make one by accident.
+func dataDirExists(dir string, create bool) error {
+	if create {
+		return nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return exitError{code: exitUsage, err: fmt.Errorf("data dir %s does not exist; check the path, or add --create to make a new one", sanitize.Line(dir))}
+	}
+	return nil
 }

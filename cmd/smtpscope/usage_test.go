@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -88,5 +92,24 @@ func TestSearchHyphenQuery(t *testing.T) {
 	var stderr bytes.Buffer
 	if _, code := parseArgs(&cli, []string{"search", "-status:sent", "--bogus"}, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "unknown flag --bogus") {
 		t.Errorf("an unknown flag beside a negated word: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestUIDataDirMustExist: `ui --data TYPO` is an error (exit status 2)
+// naming the path, not an empty store; --create makes it.
+func TestUIDataDirMustExist(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo")
+	err := dataDirExists(missing, false)
+	if exitCode(err) != exitUsage || !strings.Contains(fmt.Sprint(err), missing) || !strings.Contains(fmt.Sprint(err), "--create") {
+		t.Errorf("missing data dir: %v (exit %d)", err, exitCode(err))
+	}
+	if _, serr := os.Stat(missing); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("the check made %s", missing)
+	}
+	if err := dataDirExists(missing, true); err != nil {
+		t.Errorf("--create: %v", err)
+	}
+	if err := dataDirExists(t.TempDir(), false); err != nil {
+		t.Errorf("an existing data dir: %v", err)
 	}
 }
