@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
@@ -91,6 +92,9 @@ func (c *ParseCmd) Run() error {
 		}
 		s, err := core.ParseSessionFile(path)
 		if err != nil {
+			if kind := captureFormat(path); kind != "" {
+				return nil, fmt.Errorf("%s is a packet capture (%s), not a session file: use `smtpscope parse --pcap` (or `smtpscope pcap` for session files)", path, kind)
+			}
 			return nil, err
 		}
 		return an.SessionEmails(s), nil
@@ -266,4 +270,25 @@ func analyzeMbox(an *core.Analyzer, path string) ([]*core.Email, error) {
 		e.Source = fmt.Sprintf("%s#%d", path, n)
 		out = append(out, e)
 	}
+}
+
+// captureFormat names the capture format path begins with ("pcap",
+// "pcapng"), or "" for anything else (or an unreadable file).
+func captureFormat(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var m [4]byte
+	if _, err := io.ReadFull(f, m[:]); err != nil {
+		return ""
+	}
+	switch binary.LittleEndian.Uint32(m[:]) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1: // both byte orders, µs and ns
+		return "pcap"
+	case 0x0a0d0d0a: // a section header block
+		return "pcapng"
+	}
+	return ""
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 
 	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/core"
@@ -22,8 +24,9 @@ func (c *ParseCmd) runPcap(an *core.Analyzer, emit func(*core.Email) error) erro
 	var stats capture.Stats
 	opts := capture.Options{Ports: c.Ports, Stats: &stats}
 	c.Limits.apply(&opts)
-	failed := 0
+	failed, sessions := 0, 0
 	err := capture.Process(ctx, c.Paths, opts, func(sf *capture.SessionFile) error {
+		sessions++
 		s, err := core.ParseSession(bytes.NewReader(sf.Data), sf.UID, sf.Start)
 		if err != nil {
 			failed++
@@ -45,8 +48,20 @@ func (c *ParseCmd) runPcap(an *core.Analyzer, emit func(*core.Email) error) erro
 		fmt.Fprintf(os.Stderr, "smtpscope parse: warning: %s\n", sanitize.Line(w))
 	}
 	printLimits("parse", &stats)
+	if sessions == 0 && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "smtpscope parse: no SMTP session on TCP ports %s in %s; try --ports\n", joinInts(c.Ports), sanitize.Line(strings.Join(c.Paths, ", ")))
+	}
 	if failed > 0 {
 		return exitError{code: 1, err: fmt.Errorf("%d sessions could not be parsed", failed)}
 	}
 	return nil
+}
+
+// joinInts writes ports as "25,587,2525".
+func joinInts(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
 }
