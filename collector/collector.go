@@ -99,7 +99,23 @@ type runStats struct {
 	sessions atomic.Int64
 	emails   atomic.Int64
 	reviewed atomic.Int64
+	sent     atomic.Int64 // submissions accepted since start
 	failed   atomic.Int64 // submissions that failed permanently since start
+}
+
+// RunSummary counts what this collector did since it was made: sessions
+// and new emails stored, spool entries moved to review/, submissions
+// sent and failed for good.
+type RunSummary struct {
+	Sessions, Emails, Reviewed, Sent, Failed int64
+}
+
+// Summary returns what the collector did so far.
+func (c *Collector) Summary() RunSummary {
+	return RunSummary{
+		Sessions: c.stats.sessions.Load(), Emails: c.stats.emails.Load(), Reviewed: c.stats.reviewed.Load(),
+		Sent: c.stats.sent.Load(), Failed: c.stats.failed.Load(),
+	}
 }
 
 // New opens the data dir and prepares a collector; Run starts it.

@@ -406,6 +406,7 @@ func (r *groupRunner) attempt(id string) {
 	}
 	switch st.State {
 	case StateSent:
+		c.stats.sent.Add(1)
 		c.metrics.submissions.WithLabelValues(r.cfg.Name, "sent").Inc()
 		c.log.Info("submitted", "email", id, "group", r.cfg.Name, "node", st.Node, "uuid", st.UUID, "attempts", st.Attempts)
 	case StateFailed:

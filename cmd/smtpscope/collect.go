@@ -261,14 +261,29 @@ func (c *CollectCmd) Run() error {
 // exit with everything indexed (status 3 when something is left
 // undelivered).
 func runOnce(ctx context.Context, svc *service.Service, timeout time.Duration) error {
+	start := time.Now()
 	err := svc.RunOnce(ctx, timeout)
 	if cerr := svc.Close(); err == nil && cerr != nil {
-		return cerr
+		err = cerr
+	}
+	fmt.Fprintln(os.Stderr, onceSummary(svc.Collector().Summary(), time.Since(start)))
+	if ctx.Err() != nil {
+		return collectExit{code: exitInterrupted, err: errors.New("interrupted: what was stored is committed; the rest stays in the spool for the next run")}
 	}
 	if err != nil {
 		return collectExit{code: 3, err: err}
 	}
 	return nil
+}
+
+// exitInterrupted is the exit status of a --once run stopped by SIGINT
+// or SIGTERM (128 + SIGINT, as shells report it).
+const exitInterrupted = 130
+
+// onceSummary is the line --once ends with.
+func onceSummary(s collector.RunSummary, took time.Duration) string {
+	return fmt.Sprintf("smtpscope collect --once: %d sessions, %d new emails stored, %d to review/, %d submissions sent, %d failed, in %.1fs",
+		s.Sessions, s.Emails, s.Reviewed, s.Sent, s.Failed, took.Seconds())
 }
 
 // serveSocket serves the API of svc on DATA/run/smtpscope.sock until ctx

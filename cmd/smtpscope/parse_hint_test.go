@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,24 +62,17 @@ func runVerb(t *testing.T, args ...string) (string, error) {
 	if ctx == nil {
 		t.Fatalf("%q: exit %d: %s", args, code, usage.String())
 	}
-	oldOut, oldErr := os.Stdout, os.Stderr
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer null.Close()
-	os.Stdout, os.Stderr = null, w
-	done := make(chan string)
-	go func() {
-		b, _ := io.ReadAll(r)
-		done <- string(b)
-	}()
-	runErr := ctx.Run()
-	os.Stdout, os.Stderr = oldOut, oldErr
-	w.Close()
-	return <-done, runErr
+	var runErr error
+	stderr := captureStderr(t, func() {
+		old := os.Stdout
+		os.Stdout = null
+		defer func() { os.Stdout = old }()
+		runErr = ctx.Run()
+	})
+	return stderr, runErr
 }

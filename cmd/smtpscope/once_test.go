@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector"
+)
+
+// TestOnceSummary: `collect --once` ends with a summary line on stderr;
+// interrupted (its node down, so it waits to deliver), it exits 130 with
+// that summary, what it stored committed.
+func TestOnceSummary(t *testing.T) {
+	samples, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sessions", "generated", "*.session"))
+	if len(samples) == 0 {
+		t.Skip("no sample sessions in testdata/sessions/generated")
+	}
+	tmp := t.TempDir()
+	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range samples {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(spool, filepath.Base(p))
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+".ready", nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noSync := false
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync,
+		Groups: []collector.GroupConfig{{Name: "g", Coverage: 100, Nodes: []string{"http://127.0.0.1:1"}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := openServiceWaiting(ctx, cfg, serviceOpts{log: slog.New(slog.NewTextHandler(io.Discard, nil)), index: false, indexOptional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for svc.Collector().Summary().Emails == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		cancel() // as SIGINT does
+	}()
+	var runErr error
+	stderr := captureStderr(t, func() { runErr = runOnce(ctx, svc, time.Minute) })
+	if exitCode(runErr) != exitInterrupted || !strings.Contains(runErr.Error(), "interrupted") {
+		t.Errorf("interrupted --once: %v (exit %d), want exit %d", runErr, exitCode(runErr), exitInterrupted)
+	}
+	if !strings.Contains(stderr, "smtpscope collect --once: ") || !strings.Contains(stderr, "new emails stored") || !strings.Contains(stderr, "0 submissions sent") {
+		t.Errorf("summary: %q", stderr)
+	}
+}
+
+// captureStderr runs fn with os.Stderr going to a pipe and returns what
+// was written.
+func captureStderr(t *testing.T, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	fn()
+	os.Stderr = old
+	w.Close()
+	return <-done
+}
