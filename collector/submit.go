@@ -95,20 +95,22 @@ func later(a, b time.Time) time.Time {
 
 // groupRunner delivers one node group's queue.
 type groupRunner struct {
-	c        *Collector
-	cfg      GroupConfig
-	sub      SubmissionConfig
-	client   *ace.Client
-	nodes    []*node
-	rr       atomic.Uint64
-	wake     chan struct{} // to run: a node came up, a submission ended
-	probe    chan struct{} // to pinger: a node went down
-	mu       sync.Mutex
-	inflight map[string]bool
-	stuck    map[string]bool // entries whose state could not be recorded: never dispatched again by this runner
-	wg       sync.WaitGroup
-	started  bool          // run was called (guarded by Collector.mu)
-	done     chan struct{} // closed when run has returned
+	c         *Collector
+	cfg       GroupConfig
+	sub       SubmissionConfig
+	client    *ace.Client
+	nodes     []*node
+	rr        atomic.Uint64
+	wake      chan struct{} // to run: a node came up, a submission ended
+	probe     chan struct{} // to pinger: a node went down
+	mu        sync.Mutex
+	inflight  map[string]bool
+	stuck     map[string]bool // entries whose state could not be recorded: never dispatched again by this runner
+	refusal   string          // the last refusal recorded (noteRefusal)
+	refusalAt time.Time       // and when
+	wg        sync.WaitGroup
+	started   bool          // run was called (guarded by Collector.mu)
+	done      chan struct{} // closed when run has returned
 }
 
 func newGroupRunner(c *Collector, g GroupConfig, sub SubmissionConfig) (*groupRunner, error) {
@@ -165,10 +167,31 @@ func (r *groupRunner) pick() *node {
 func (r *groupRunner) nodeFailed(n *node, err error) {
 	if n.failed(err, r.sub) {
 		st := n.status()
-		r.c.log.Warn("node down", "group", r.cfg.Name, "node", n.name, "until", st.DownUntil.Format(time.RFC3339Nano),
-			"failures", st.Failures, "err", st.LastError)
+		r.c.fail(fmt.Sprintf("node %s of group %s down until %s after %d failures", n.name, r.cfg.Name,
+			st.DownUntil.Format(time.RFC3339), st.Failures), errors.New(st.LastError))
 	}
 	signal(r.probe)
+}
+
+// refusalEvery bounds how often a group records a node's refusal of
+// submissions in the error list (`status`' last errors): the first
+// refusal, then one per minute while the same error repeats.
+const refusalEvery = time.Minute
+
+// noteRefusal records that a node refused a submission that will be
+// retried (HTTP 401, say): every email of the group may be failing the
+// same way, so it is recorded when the error changes or once per
+// refusalEvery, not once per email.
+func (r *groupRunner) noteRefusal(id, msg string, now time.Time) {
+	r.mu.Lock()
+	same := msg == r.refusal && now.Sub(r.refusalAt) < refusalEvery
+	if !same {
+		r.refusal, r.refusalAt = msg, now
+	}
+	r.mu.Unlock()
+	if !same {
+		r.c.fail("submit "+id+" to "+r.cfg.Name+" (retried; the same error is recorded once a minute)", errors.New(msg))
+	}
 }
 
 // nodeAnswered records a request n answered; a node coming back wakes
@@ -417,6 +440,9 @@ func (r *groupRunner) attempt(id string) {
 		c.metrics.submissions.WithLabelValues(r.cfg.Name, "retry").Inc()
 		c.log.Warn("submission will be retried", "email", id, "group", r.cfg.Name, "attempts", st.Attempts,
 			"next", st.NextAttempt.Format(time.RFC3339), "err", st.LastError)
+		if n != nil && !ace.NodeFailure(err) {
+			r.noteRefusal(id, st.LastError, now) // a node down is recorded by nodeFailed
+		}
 	}
 	c.submissionChanged(st)
 }

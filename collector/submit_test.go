@@ -335,3 +335,76 @@ func TestSubmitCircuitBreaker(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsRecorded: a node that refuses everything with a retryable
+// error shows in the error list `status` prints, once and not once per
+// email: with a wrong API key (its health check fails too, so the node is
+// down: one entry for the outage), and with submissions alone refused
+// (HTTP 403 to each while the node answers its health check: one entry
+// for the group while the same error repeats).
+func TestRefusalsRecorded(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		wrap       func(http.Handler) http.Handler
+		key        string
+	}{
+		{"wrong key", "401", func(h http.Handler) http.Handler { return h }, "the-right-key"},
+		{"submissions refused", "403", func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/submit") {
+					http.Error(w, "not today", http.StatusForbidden)
+					return
+				}
+				h.ServeHTTP(w, r)
+			})
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			sink, err := ace.NewSink(filepath.Join(tmp, "sink"), ace.SinkOptions{APIKey: tc.key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(tc.wrap(sink))
+			defer srv.Close()
+			cfg := &collector.Config{Data: filepath.Join(tmp, "data"), EMLDir: []string{t.TempDir()}, Fsync: noFsync(),
+				Groups: []collector.GroupConfig{{Name: "g", Coverage: 100, Nodes: []string{srv.URL}}}}
+			cfg.Submission.BackoffMin = collector.Duration(time.Hour) // one attempt each here
+			cfg.Submission.BackoffMax = collector.Duration(time.Hour)
+			col, err := collector.New(cfg, collector.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- col.Run(ctx) }()
+			for i := range 3 {
+				if _, err := col.IngestRaw([]byte(fmt.Sprintf("From: x@evil.example\r\nSubject: %d\r\n\r\nhello\r\n", i)), fmt.Sprintf("/in/%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			count := func() int {
+				errs, _ := col.Store().LastErrors()
+				n := 0
+				for _, e := range errs {
+					if strings.Contains(e.Where, "group g") || strings.Contains(e.Where, "to g") {
+						if strings.Contains(e.Msg, tc.want) {
+							n++
+						}
+					}
+				}
+				return n
+			}
+			waitUntil(t, "the refusal in the error list", 20*time.Second, func() bool { return count() > 0 })
+			time.Sleep(500 * time.Millisecond) // the other emails' attempts
+			if n := count(); n != 1 {
+				errs, _ := col.Store().LastErrors()
+				t.Errorf("%d entries for one refusal repeated, want 1: %+v", n, errs)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
