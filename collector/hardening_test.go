@@ -93,7 +93,9 @@ func TestDamagedQueueDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	damages := map[string][]byte{
-		"truncated": good[:len(good)/2],
+		// cut inside the pages in use (half the file may hold only the
+		// room bbolt grew the file by, which is no damage)
+		"truncated": good[:min(len(good)/2, 4*4096)],
 		"empty":     nil,
 		"garbage":   bytes.Repeat([]byte("garbage!"), len(good)/8),
 	}
