@@ -11,34 +11,16 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/internal/backendtest"
 )
 
 // TestOnceSummary: `collect --once` ends with a summary line on stderr;
 // interrupted (its node down, so it waits to deliver), it exits 130 with
 // that summary, what it stored committed.
 func TestOnceSummary(t *testing.T) {
-	samples, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sessions", "generated", "*.session"))
-	if len(samples) == 0 {
-		t.Skip("no sample sessions in testdata/sessions/generated")
-	}
 	tmp := t.TempDir()
 	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
-	if err := os.MkdirAll(spool, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range samples {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst := filepath.Join(spool, filepath.Base(p))
-		if err := os.WriteFile(dst, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst+".ready", nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backendtest.WriteSpool(t, spool)
 	noSync := false
 	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync,
 		Groups: []collector.GroupConfig{{Name: "g", Coverage: 100, Nodes: []string{"http://127.0.0.1:1"}}}}

@@ -68,7 +68,7 @@ func NewFixture(t testing.TB) *Fixture {
 	g := newGate()
 	srv := httptest.NewServer(g.wrap(sink))
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
-	writeSpool(t, spool)
+	WriteSpool(t, spool)
 	noSync := false
 	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync,
 		Groups: []collector.GroupConfig{{Name: Group, Coverage: 100, FullDelivery: true, Nodes: []string{srv.URL}}}}
@@ -124,7 +124,8 @@ func waitEvents(t testing.TB, evs <-chan api.Event) {
 	}
 }
 
-func writeSpool(t testing.TB, spool string) {
+// WriteSpool puts every sample in spool as a session file and its .ready.
+func WriteSpool(t testing.TB, spool string) {
 	t.Helper()
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		t.Fatal(err)
