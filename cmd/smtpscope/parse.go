@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
@@ -127,7 +127,7 @@ func (c *ParseCmd) Run() error {
 // the peak of large messages where the default leaves it. GOGC or
 // GOMEMLIMIT in the environment are left as the user set them.
 func paceGC(files []string, jobs int) {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+	if userPacesGC() {
 		return
 	}
 	if jobs <= 0 {
@@ -141,6 +141,13 @@ func paceGC(files []string, jobs int) {
 	}
 	debug.SetMemoryLimit(256<<20 + int64(jobs)*3*largest)
 	debug.SetGCPercent(400)
+}
+
+// userPacesGC reports whether GOGC or GOMEMLIMIT is set: the verbs that
+// pace the garbage collector themselves (parse, search) then leave it as
+// the user set it.
+func userPacesGC() bool {
+	return os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != ""
 }
 
 type exitError struct {
@@ -273,7 +280,8 @@ func analyzeMbox(an *core.Analyzer, path string) ([]*core.Email, error) {
 }
 
 // captureFormat names the capture format path begins with ("pcap",
-// "pcapng"), or "" for anything else (or an unreadable file).
+// "pcapng": capture.Format), or "" for anything else (or an unreadable
+// file).
 func captureFormat(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -284,11 +292,5 @@ func captureFormat(path string) string {
 	if _, err := io.ReadFull(f, m[:]); err != nil {
 		return ""
 	}
-	switch binary.LittleEndian.Uint32(m[:]) {
-	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1: // both byte orders, µs and ns
-		return "pcap"
-	case 0x0a0d0d0a: // a section header block
-		return "pcapng"
-	}
-	return ""
+	return capture.Format(m[:])
 }

@@ -325,9 +325,25 @@ func openCapture(name string, r io.Reader, bufSize int) (packetSource, func(ci g
 	return openByMagic(name, br, magic, bufSize)
 }
 
-func openByMagic(name string, br *bufio.Reader, magic []byte, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+// Format names the capture format of a file beginning with magic: "pcap"
+// (either byte order, microsecond or nanosecond times), "pcapng" (a
+// section header block), or "" for neither (or fewer than 4 bytes).
+func Format(magic []byte) string {
+	if len(magic) < 4 {
+		return ""
+	}
 	switch binary.BigEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
+		return "pcapng"
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+		return "pcap"
+	}
+	return ""
+}
+
+func openByMagic(name string, br *bufio.Reader, magic []byte, bufSize int) (packetSource, func(ci gopacket.CaptureInfo) layers.LinkType, error) {
+	switch Format(magic) {
+	case "pcapng":
 		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
 		if err != nil {
 			return nil, nil, fmt.Errorf("capture: %s: bad pcapng file: %w", name, err)
@@ -342,7 +358,7 @@ func openByMagic(name string, br *bufio.Reader, magic []byte, bufSize int) (pack
 			return def
 		}
 		return ng, lt, nil
-	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+	case "pcap":
 		var hdr [24]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return nil, nil, fmt.Errorf("capture: %s: bad pcap file: truncated header", name)
