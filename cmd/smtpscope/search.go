@@ -332,7 +332,7 @@ const searchMemoryLimit = 256 << 20
 // still bounds a large --json export. GOGC or GOMEMLIMIT in the
 // environment are left as the user set them.
 func paceSearchGC() {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+	if userPacesGC() {
 		return
 	}
 	debug.SetMemoryLimit(searchMemoryLimit)

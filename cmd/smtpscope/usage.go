@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -39,7 +40,7 @@ func parseArgs(cli *CLI, args []string, stderr io.Writer) (*kong.Context, int) {
 // the default verb), with the closest verb when one is close.
 func usageMessage(parser *kong.Kong, err error, args []string) string {
 	verbs := verbNames(parser)
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && !contains(verbs, args[0]) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && !slices.Contains(verbs, args[0]) {
 		msg := fmt.Sprintf("smtpscope: unknown verb %q", sanitize.Text(args[0]))
 		if v := closest(args[0], verbs); v != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", v)
@@ -66,15 +67,6 @@ func verbNames(parser *kong.Kong) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // closest returns the verb nearest to word: a verb it begins, or one at
