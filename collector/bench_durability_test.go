@@ -79,7 +79,7 @@ func BenchmarkDurability(b *testing.B) {
 						}
 					}
 				case "fdatasync-parallel":
-					err = errors.Join(syncFiles(files, syncWorkers), syncFiles(dirs, syncWorkers))
+					err = errors.Join(syncFiles(byPath(files), syncWorkers), syncFiles(byPath(dirs), syncWorkers))
 				case "syncfs":
 					err = syncFS(root)
 				}
@@ -89,6 +89,15 @@ func BenchmarkDurability(b *testing.B) {
 			}
 		})
 	}
+}
+
+// byPath makes paths pending files synced by path.
+func byPath(paths []string) []pendingFile {
+	out := make([]pendingFile, len(paths))
+	for i, p := range paths {
+		out[i] = pendingFile{p, -1}
+	}
+	return out
 }
 
 // syncFS runs syncfs(2) on the file system holding dir.

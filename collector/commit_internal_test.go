@@ -3,11 +3,13 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -145,7 +147,7 @@ func TestFileWriterSyncSet(t *testing.T) {
 	if err := w.write(p, []byte("x"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if len(w.files) != 1 || w.files[0] != p || !w.dirs[filepath.Dir(p)] {
+	if len(w.files) != 1 || w.files[0].path != p || w.files[0].fd < 0 || !w.dirs[filepath.Dir(p)] {
 		t.Fatalf("after write: files %v dirs %v", w.files, w.dirs)
 	}
 	// "a" was made by the write: its entry in dir is synced too.
@@ -180,8 +182,8 @@ func TestFileWriterSyncSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.touch(p)
-	if len(w.files) != 1 {
-		t.Fatal("touch did not add the file")
+	if len(w.files) != 1 || w.files[0].fd != -1 {
+		t.Fatalf("touch did not add the file by its path: %v", w.files)
 	}
 	if err := w.sync(); err != nil {
 		t.Fatal(err)
@@ -192,6 +194,133 @@ func TestFileWriterSyncSet(t *testing.T) {
 	}
 	if len(off.files) != 0 {
 		t.Error("fsync off tracks files")
+	}
+}
+
+// A directory the writer made and remembers, removed since (retention
+// removes empty day directories), is made again by the next write.
+func TestFileWriterDirRemoved(t *testing.T) {
+	dir := t.TempDir()
+	w := newFileWriter(true)
+	day := filepath.Join(dir, "2026", "12", "07")
+	if err := w.write(filepath.Join(day, "a"), []byte("x"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "2026")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.write(filepath.Join(day, "b"), []byte("y"), time.Time{}); err != nil {
+		t.Fatalf("write after its directory was removed: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(day, "b")); err != nil || string(b) != "y" {
+		t.Fatalf("read back %q %v", b, err)
+	}
+	if !w.dirs[dir] {
+		t.Errorf("the re-made directories' parent is not synced: %v", w.dirs)
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Descriptors held for the next sync are bounded; past the bound files
+// are synced by path; a sync closes every descriptor it was given.
+func TestFileWriterOpenBound(t *testing.T) {
+	dir := t.TempDir()
+	before := openFDs(t)
+	w := newFileWriter(true)
+	n := maxOpenPending + 10
+	for i := range n {
+		if err := w.write(filepath.Join(dir, fmt.Sprintf("f%d", i)), []byte("x"), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := 0
+	for _, f := range w.files {
+		if f.fd >= 0 {
+			open++
+		}
+	}
+	if len(w.files) != n || open != maxOpenPending || w.open != open {
+		t.Fatalf("%d files pending, %d open (count %d), want %d and %d", len(w.files), open, w.open, n, maxOpenPending)
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if after := openFDs(t); after > before {
+		t.Errorf("%d descriptors open before the writes, %d after the sync", before, after)
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return len(ents)
+}
+
+// A session file is linked into the store, not copied, when it can be;
+// when the spool file is not the one parsed any more, nothing is linked.
+func TestFileWriterLink(t *testing.T) {
+	dir := t.TempDir()
+	w := newFileWriter(true)
+	src := filepath.Join(dir, "spool-f")
+	if err := os.WriteFile(src, []byte("session bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st0, _ := f.Stat()
+	mt := st0.ModTime()
+	dst := filepath.Join(dir, "store", "s")
+	if ok, err := w.link(f, src, 13, mt.Add(time.Second), dst); ok || err != nil {
+		t.Fatalf("linked a file modified since it was parsed: %v %v", ok, err)
+	}
+	ok, err := w.link(f, src, 13, mt, dst)
+	if err != nil || !ok {
+		t.Fatalf("link: %v %v", ok, err)
+	}
+	a, _ := os.Stat(src)
+	b, _ := os.Stat(dst)
+	if !os.SameFile(a, b) || b.Mode().Perm() != 0o640 {
+		t.Fatalf("stored file is not the spool file's inode with mode 0640: %v %v", a, b)
+	}
+	if w.files[len(w.files)-1].path != dst {
+		t.Errorf("linked file not in the sync set: %v", w.files)
+	}
+	// the parsed size no longer matches: not linked
+	if ok, err := w.link(f, src, 12, mt, filepath.Join(dir, "store", "t")); ok || err != nil {
+		t.Errorf("linked a file of another size: %v %v", ok, err)
+	}
+	// the spool name now names another file: not linked
+	if err := os.Rename(src, src+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, []byte("other bytes!!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := w.link(f, src, 13, mt, filepath.Join(dir, "store", "u")); ok || err != nil {
+		t.Errorf("linked a replaced file: %v %v", ok, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "store", "u")); !os.IsNotExist(err) {
+		t.Errorf("a refused link left a file: %v", err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "store"))
+	for _, e := range ents {
+		if atomicfile.IsTemp(e.Name()) {
+			t.Errorf("temporary link left: %s", e.Name())
+		}
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -21,8 +21,10 @@
 // GOMAXPROCS, at least 2), the commits on the committer alone.
 //
 // Memory: a claim holds one copy of each message. The session file is
-// parsed and hashed in one streaming read and copied into the store (or
-// review/) by a second read checked against that hash; a submission's
+// parsed and hashed in one streaming read and stored as a hard link to
+// that file (same file system; checked to be the inode read, unchanged)
+// or else copied into the store (or review/) by a second read checked
+// against that hash; a submission's
 // body streams the stored session file and email (ace.Encode).
 //
 // Raw emails come from Maildirs (new/ watched, processed files moved to

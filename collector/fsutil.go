@@ -43,11 +43,26 @@ import (
 // over, and never looks for a temp name.
 type fileWriter struct {
 	fsync  bool
+	known  sync.Map // directories known to exist (mkdirs skips them)
 	mu     sync.Mutex
-	files  []string        // written (or relied upon) since the last sync
+	files  []pendingFile   // written (or relied upon) since the last sync
+	open   int             // how many of files hold a descriptor
 	dirs   map[string]bool // their directories
 	syncMu sync.Mutex      // held for a whole sync: a caller returns only once everything written before it is durable
 }
+
+// pendingFile is a file the next sync makes durable. A file this writer
+// wrote keeps its descriptor (fd >= 0) until then, so sync does not open
+// it again; a touched file, or one written while maxOpenPending are
+// open, is synced by its path (fd -1).
+type pendingFile struct {
+	path string
+	fd   int
+}
+
+// maxOpenPending bounds the descriptors held between two syncs (a group
+// is at most groupMaxJobs claims; most write a few files).
+const maxOpenPending = 512
 
 func newFileWriter(fsync bool) *fileWriter {
 	return &fileWriter{fsync: fsync, dirs: map[string]bool{}}
@@ -64,26 +79,124 @@ func (w *fileWriter) write(path string, data []byte, mtime time.Time) error {
 	}, mtime)
 }
 
-// writeWith is write for content that fill streams into the file. The
-// file is durable once sync returns (a sync that starts after
-// writeWith returned).
+// writeWith is write for content that fill streams into the file: a
+// temporary name in the same directory (atomicfile's prefix, so a crash's
+// leftovers are found), then a rename. The file is durable once sync
+// returns (a sync that starts after writeWith returned). System calls go
+// straight to the descriptor: a regular file needs none of os.File's
+// poller set-up.
 func (w *fileWriter) writeWith(path string, fill func(io.Writer) error, mtime time.Time) error {
-	if err := w.mkdirs(filepath.Dir(path)); err != nil {
-		return err
+	dir := filepath.Dir(path)
+	tmp := filepath.Join(dir, atomicfile.TempPrefix+filepath.Base(path)+"-"+tmpSuffix())
+	fd, err := w.create(dir, tmp)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := atomicfile.WriteWith(path, mtime, false, fill); err != nil {
-		return err
+	err = fill(fdWriter(fd))
+	if err == nil && !mtime.IsZero() {
+		ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, tmp, ts, 0)
+	}
+	if err == nil {
+		err = unix.Rename(tmp, path)
+	}
+	if err != nil {
+		unix.Close(fd)
+		_ = unix.Unlink(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	w.add(path, fd)
+	return nil
+}
+
+// create makes the new file tmp in dir (making dir first when needed; a
+// directory known to exist but removed since, by retention, is made
+// again).
+func (w *fileWriter) create(dir, tmp string) (int, error) {
+	for try := 0; ; try++ {
+		if err := w.mkdirs(dir); err != nil {
+			return -1, err
+		}
+		fd, err := unix.Open(tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o640)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.ENOENT) && try == 0 {
+			w.known.Delete(dir)
+			continue
+		}
+		return fd, err
+	}
+}
+
+// fdWriter writes to a file descriptor, whole buffers (a short write is
+// continued, EINTR retried).
+type fdWriter int
+
+func (f fdWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := unix.Write(int(f), p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			return n, io.ErrShortWrite
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// link makes path a second name of the open file f (read from src, size
+// bytes with modification time mtime when it was parsed), made under a temporary name and renamed into
+// place: the store holds the very inode that was parsed, with no copy of
+// its bytes. It reports false, having done nothing, when that cannot be
+// done: another file system (EXDEV), a link not permitted (the kernel's
+// protected_hardlinks for a file of another owner), or src no longer the
+// file f is, or not of the size and time parsed (replaced or changed
+// since); the caller then copies, which checks the bytes.
+func (w *fileWriter) link(f *os.File, src string, size int64, mtime time.Time, path string) (bool, error) {
+	fst, err := f.Stat()
+	if err != nil || fst.Size() != size || !fst.ModTime().Equal(mtime) {
+		return false, nil
+	}
+	dir := filepath.Dir(path)
+	if err := w.mkdirs(dir); err != nil {
+		return false, err
+	}
+	tmp := filepath.Join(dir, atomicfile.TempPrefix+filepath.Base(path)+"-"+tmpSuffix())
+	if err := os.Link(src, tmp); err != nil {
+		return false, nil
+	}
+	lst, err := os.Lstat(tmp)
+	if err != nil || !os.SameFile(fst, lst) || lst.Size() != size {
+		_ = os.Remove(tmp)
+		return false, nil
+	}
+	_ = os.Chmod(tmp, 0o640) // as a written file; not ours to change: left as it is
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return false, fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.touch(path)
-	return nil
+	return true, nil
 }
 
 // mkdirs makes dir and any missing parent, like os.MkdirAll, and adds the
 // parent of each directory it made to what the next sync makes durable: a
 // new day directory (or archive fan-out directory) is an entry in its
-// parent, which fdatasync of the files inside it does not cover.
+// parent, which fdatasync of the files inside it does not cover. A
+// directory seen once is remembered (create forgets it when it is gone).
 func (w *fileWriter) mkdirs(dir string) error {
+	if _, ok := w.known.Load(dir); ok {
+		return nil
+	}
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		w.known.Store(dir, true)
 		return nil
 	}
 	var made []string
@@ -96,6 +209,7 @@ func (w *fileWriter) mkdirs(dir string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
+	w.known.Store(dir, true)
 	if !w.fsync {
 		return nil
 	}
@@ -109,12 +223,27 @@ func (w *fileWriter) mkdirs(dir string) error {
 
 // touch adds a file (written, or found present and relied upon) to what
 // the next sync makes durable.
-func (w *fileWriter) touch(path string) {
+func (w *fileWriter) touch(path string) { w.add(path, -1) }
+
+// add adds path to what the next sync makes durable, with its open
+// descriptor fd (or -1), which the writer then owns: kept for the sync
+// while fewer than maxOpenPending are, closed otherwise.
+func (w *fileWriter) add(path string, fd int) {
 	if !w.fsync {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 		return
 	}
 	w.mu.Lock()
-	w.files = append(w.files, path)
+	if fd >= 0 && w.open >= maxOpenPending {
+		unix.Close(fd)
+		fd = -1
+	}
+	if fd >= 0 {
+		w.open++
+	}
+	w.files = append(w.files, pendingFile{path, fd})
 	w.dirs[filepath.Dir(path)] = true
 	w.mu.Unlock()
 }
@@ -129,24 +258,37 @@ func (w *fileWriter) sync() error {
 	defer w.syncMu.Unlock()
 	w.mu.Lock()
 	files, dirs := w.files, w.dirs
-	w.files, w.dirs = nil, map[string]bool{}
+	w.files, w.dirs, w.open = nil, map[string]bool{}, 0
 	w.mu.Unlock()
 	if err := syncFiles(files, syncWorkers); err != nil {
 		return err
 	}
-	dl := make([]string, 0, len(dirs))
+	dl := make([]pendingFile, 0, len(dirs))
 	for d := range dirs {
-		dl = append(dl, d)
+		dl = append(dl, pendingFile{d, -1})
 	}
 	return syncFiles(dl, syncWorkers)
+}
+
+// close closes the descriptors still held (no sync).
+func (w *fileWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.files {
+		if f.fd >= 0 {
+			unix.Close(f.fd)
+		}
+	}
+	w.files, w.open = nil, 0
 }
 
 // syncWorkers is how many fdatasyncs a sync runs at once.
 const syncWorkers = 8
 
-// syncFiles fdatasyncs every path (a file or a directory) from up to n
-// goroutines; a path gone since (removed or replaced) is skipped.
-func syncFiles(paths []string, n int) error {
+// syncFiles fdatasyncs every file (by its descriptor, then closed, or by
+// its path: a file or a directory) from up to n goroutines; a path gone
+// since (removed) is skipped.
+func syncFiles(paths []pendingFile, n int) error {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -163,7 +305,7 @@ func syncFiles(paths []string, n int) error {
 				if i >= len(paths) {
 					return
 				}
-				if err := fdatasync(paths[i]); err != nil && errs[g] == nil {
+				if err := paths[i].sync(); err != nil && errs[g] == nil {
 					errs[g] = err
 				}
 			}
@@ -171,6 +313,18 @@ func syncFiles(paths []string, n int) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// sync fdatasyncs the file and closes its descriptor when it has one.
+func (p pendingFile) sync() error {
+	if p.fd < 0 {
+		return fdatasync(p.path)
+	}
+	defer unix.Close(p.fd)
+	if err := fdatasyncFD(p.fd); err != nil {
+		return fmt.Errorf("fdatasync %s: %w", p.path, err)
+	}
+	return nil
 }
 
 func fdatasync(path string) error {
@@ -182,16 +336,19 @@ func fdatasync(path string) error {
 		return fmt.Errorf("fdatasync %s: %w", path, err)
 	}
 	defer unix.Close(fd)
-	for {
-		err = unix.Fdatasync(fd)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
+	if err := fdatasyncFD(fd); err != nil {
 		return fmt.Errorf("fdatasync %s: %w", path, err)
 	}
 	return nil
+}
+
+func fdatasyncFD(fd int) error {
+	for {
+		err := unix.Fdatasync(fd)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 func syncDir(dir string) error {

@@ -123,10 +123,11 @@ func (c *Collector) claim(spool, name string) (*ingested, *commitJob, error) {
 }
 
 // spoolFile is a claimed session file, open. It is read once to be
-// parsed and hashed together (parse), then again for each copy
-// (copyTo), checked against that hash: the session's bytes are never
-// held in memory beside its messages, and what is stored is what was
-// parsed.
+// parsed and hashed together (parse); it is stored by a hard link to
+// that very file (storeAt) or, when it cannot be linked, read again for
+// a copy (copyTo) checked against that hash: the session's bytes are
+// never held in memory beside its messages, and what is stored is what
+// was parsed.
 type spoolFile struct {
 	f     *os.File
 	path  string
@@ -153,6 +154,18 @@ func (sf *spoolFile) parse(name string, mtime time.Time) (sess *core.Session, pe
 	}
 	sf.size, sf.sha = r.n, hex.EncodeToString(h.Sum(nil))
 	return sess, perr, nil
+}
+
+// storeAt puts the file at path in the store: a hard link to the file
+// parsed when the spool is on the data dir's file system and linking is
+// allowed (no copy; the link is checked to be the descriptor parse read,
+// of the size it read, unmodified since the claim looked at it: mtime),
+// else a copy checked against parse's hash.
+func (sf *spoolFile) storeAt(fw *fileWriter, path string, mtime time.Time) error {
+	if ok, err := fw.link(sf.f, sf.path, sf.size, mtime, path); ok || err != nil {
+		return err
+	}
+	return fw.writeWith(path, sf.copyTo, mtime)
 }
 
 // copyTo writes the file's bytes to w; they must be the bytes parse read.
@@ -388,7 +401,7 @@ func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, s
 		c.inflight.take("session\x00"+key, sha)
 	}
 	sessRel := SessionsDir + "/" + dayDir(now) + "/" + key
-	if err := s.fw.writeWith(s.Path(sessRel), src.copyTo, mtime); err != nil {
+	if err := src.storeAt(s.fw, s.Path(sessRel), mtime); err != nil {
 		return nil, nil, err
 	}
 	size := src.size

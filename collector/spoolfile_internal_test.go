@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSpoolFileReadTwice: a claimed session file is parsed and hashed in
@@ -56,5 +58,84 @@ func TestSpoolFileReadTwice(t *testing.T) {
 	big := &spoolFile{f: f, path: path, limit: 16}
 	if _, _, err := big.parse("C1", time.Time{}); err != nil || big.size != 17 {
 		t.Errorf("over the limit: err %v, size %d (want 17)", err, big.size)
+	}
+}
+
+// TestSpoolFileStoreAt: a claimed file is stored as a hard link to the
+// file parsed when it can be, else copied; a file rewritten in place
+// after the parse (same size, new time) is neither linked nor copied.
+func TestSpoolFileStoreAt(t *testing.T) {
+	data := []byte("1.2.3.4:1/tcp\n1700000000\n> MAIL FROM:<a@b>\n< MAIL 250 ok\n")
+	claim := func(t *testing.T, dir string) (*spoolFile, time.Time) {
+		t.Helper()
+		path := filepath.Join(dir, "C1")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := openNoFollow(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		src := &spoolFile{f: f, path: path, limit: 1 << 20}
+		if _, _, err := src.parse("C1", st.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+		return src, st.ModTime()
+	}
+	store := t.TempDir()
+	w := newFileWriter(false)
+
+	src, mt := claim(t, t.TempDir())
+	dst := filepath.Join(store, "linked")
+	if err := src.storeAt(w, dst, mt); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(src.path)
+	b, _ := os.Stat(dst)
+	if !os.SameFile(a, b) {
+		t.Error("same file system: the stored file is not a link to the spool file")
+	}
+
+	src, mt = claim(t, t.TempDir())
+	changed := bytes.Replace(data, []byte("250 ok"), []byte("250 OK"), 1)
+	if err := os.WriteFile(src.path, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := mt.Add(2 * time.Second)
+	if err := os.Chtimes(src.path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.storeAt(w, filepath.Join(store, "changed"), mt); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("file rewritten after the parse: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(store, "changed")); !os.IsNotExist(err) {
+		t.Errorf("a changed file was stored: %v", err)
+	}
+
+	// Another file system (tmpfs /dev/shm when it is one): a copy.
+	shm, err := os.MkdirTemp("/dev/shm", "smtpscope-test-")
+	if err != nil {
+		t.Skip("no /dev/shm for a second file system:", err)
+	}
+	defer os.RemoveAll(shm)
+	var s1, s2 unix.Stat_t
+	if unix.Stat(shm, &s1) != nil || unix.Stat(store, &s2) != nil || s1.Dev == s2.Dev {
+		t.Skip("/dev/shm is on the test's file system: no copy path to test")
+	}
+	src, mt = claim(t, shm)
+	dst = filepath.Join(store, "copied")
+	if err := src.storeAt(w, dst, mt); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(dst)
+	a, _ = os.Stat(src.path)
+	b, _ = os.Stat(dst)
+	if err != nil || !bytes.Equal(got, data) || os.SameFile(a, b) || !b.ModTime().Equal(mt) {
+		t.Errorf("copy across file systems: %v, %d bytes, same inode %v, mtime %v want %v", err, len(got), os.SameFile(a, b), b.ModTime(), mt)
 	}
 }

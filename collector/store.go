@@ -100,7 +100,12 @@ func checkDBPresent(dir string, readOnly bool) error {
 }
 
 // Close closes the queue database.
-func (s *Store) Close() error { return s.db.close() }
+func (s *Store) Close() error {
+	if s.fw != nil {
+		s.fw.close()
+	}
+	return s.db.close()
+}
 
 // Dir is the data dir.
 func (s *Store) Dir() string { return s.dir }
