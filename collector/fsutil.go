@@ -327,16 +327,24 @@ func (p pendingFile) sync() error {
 	return nil
 }
 
-func fdatasync(path string) error {
+// fdatasync makes the file or directory at path durable; a path gone
+// since it was written (removed) is skipped.
+func fdatasync(path string) error { return syncPath(path, true) }
+
+// syncDir makes a directory's entries durable (its renames, links and
+// removals); the directory must exist.
+func syncDir(dir string) error { return syncPath(dir, false) }
+
+func syncPath(path string, goneOK bool) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if errors.Is(err, unix.ENOENT) {
+	if goneOK && errors.Is(err, unix.ENOENT) {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("fdatasync %s: %w", path, err)
+	if err == nil {
+		defer unix.Close(fd)
+		err = fdatasyncFD(fd)
 	}
-	defer unix.Close(fd)
-	if err := fdatasyncFD(fd); err != nil {
+	if err != nil {
 		return fmt.Errorf("fdatasync %s: %w", path, err)
 	}
 	return nil
@@ -349,21 +357,6 @@ func fdatasyncFD(fd int) error {
 			return err
 		}
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // removeTemps deletes temp files a crash left behind under root.
