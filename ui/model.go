@@ -274,7 +274,7 @@ func (m *Model) layout() {
 	m.bar.SetSize(c.Width, 1)
 	main := m.mainHeight()
 	lw := c.Width
-	if m.showFacets && c.Width >= 100 {
+	if m.facetsVisible() {
 		lw -= facets.Width
 		m.facets.SetSize(facets.Width, main)
 	}
@@ -324,7 +324,13 @@ func (m *Model) mainHeight() int {
 	return max(m.ctx.Height-3-len(m.searchLines()), 1) // header, hints, status bar
 }
 
-func (m *Model) facetsVisible() bool { return m.showFacets && m.ctx.Width >= 100 }
+// facetsVisible: the facet panel is drawn when the list beside it keeps
+// every column (list.FullWidth); narrower, only while it has the focus
+// (`f`), over a list that then drops its triage columns.
+func (m *Model) facetsVisible() bool {
+	w := m.ctx.Width - facets.Width
+	return m.showFacets && (w >= list.FullWidth() || m.facetFocus && w >= facets.MinBeside)
+}
 
 // Update routes messages.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -650,6 +656,7 @@ func (m *Model) facetKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Leave):
 		m.facetFocus = false
 		m.facets.Focused = false
+		m.layout()
 		return nil
 	case key.Matches(msg, k.Quit):
 		m.cancel()
@@ -673,7 +680,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Open):
 		return m.openDetail()
 	case key.Matches(msg, k.Facets):
-		m.showFacets = true
+		m.showFacets, m.facetFocus = true, true
 		m.facetFocus = m.facetsVisible()
 		m.facets.Focused = m.facetFocus
 		m.layout()
@@ -799,11 +806,16 @@ func (m *Model) header() string {
 	s := m.ctx.Styles
 	c := m.ctx
 	left := s.Title.Render("smtpscope")
-	if m.opts.Title != "" {
-		left += s.Muted.Render(" " + common.Trunc(m.opts.Title, 40))
-	}
 	var right string
+	// The title (the data dir) gets the room the rest of the header
+	// leaves, whatever the width.
+	title := func(rest int) {
+		if m.opts.Title != "" {
+			left += s.Muted.Render(" " + common.TruncLeft(m.opts.Title, max(c.Width-lipgloss.Width(left)-rest-1, 8)))
+		}
+	}
 	if m.detail != nil {
+		title(c.Width * 3 / 4)
 		r := m.detail.Row
 		what := "email " + r.ID
 		switch r.Kind {
@@ -825,10 +837,11 @@ func (m *Model) header() string {
 				info += fmt.Sprintf(" · %s", m.took.Round(time.Millisecond))
 			}
 		}
-		left += s.Muted.Render(" · " + info)
 		if m.newRows > 0 {
 			right = s.Warn.Render(fmt.Sprintf("%d new (%s) ", m.newRows, c.Keys.Global.Refresh.Help().Key))
 		}
+		title(lipgloss.Width(" · "+info) + lipgloss.Width(right))
+		left += s.Muted.Render(" · " + info)
 	}
 	return common.PadLines([]string{left + strings.Repeat(" ", max(c.Width-lipgloss.Width(left)-lipgloss.Width(right), 1)) + right}, c.Width, 1)
 }

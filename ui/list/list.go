@@ -5,7 +5,6 @@
 package list
 
 import (
-	"strconv"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -154,6 +153,11 @@ func (m *Model) clamp() {
 	if m.cursor >= m.offset+v {
 		m.offset = m.cursor - v + 1
 	}
+	// Never scrolled past the last row: after the window grows, rows
+	// come back from above instead of empty lines showing below.
+	if m.offset > len(m.rows)-v {
+		m.offset = len(m.rows) - v
+	}
 	if m.offset < 0 {
 		m.offset = 0
 	}
@@ -210,11 +214,27 @@ type columns struct {
 	time, ip, from, rcpt, subj, att, ioc, yara, status int
 }
 
+// full is the list with every column at its fixed width; the counters
+// are 4 cells wide, what common.Count needs.
+var full = columns{time: 19, ip: 15, rcpt: 4, att: 4, ioc: 4, yara: 4, status: 12}
+
+// minText is the least room MAIL FROM and SUBJECT together keep before
+// the triage columns (SOURCE, ATT, IOC, YARA) are dropped.
+const minText = 30
+
+func (c columns) fixed() int {
+	return c.time + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 8 // separators
+}
+
+// FullWidth is the narrowest width at which the list shows every column
+// (the triage columns SOURCE, ATT, IOC and YARA included): the root hides
+// the facet panel rather than make the list narrower than this.
+func FullWidth() int { return full.fixed() + minText }
+
 func (m *Model) columns() columns {
-	c := columns{time: 19, ip: 15, rcpt: 4, att: 3, ioc: 3, yara: 4, status: 12}
-	fixed := c.time + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 8 // separators
-	rest := m.width - fixed
-	if rest < 30 {
+	c := full
+	rest := m.width - c.fixed()
+	if rest < minText {
 		// Narrow terminal: drop the counters first.
 		c.ip, c.att, c.ioc, c.yara = 0, 0, 0, 0
 		rest = m.width - (c.time + c.rcpt + c.status + 4)
@@ -258,11 +278,12 @@ func (m *Model) View() string {
 	return common.PadLines(lines, m.width, m.height)
 }
 
+// num is a counter cell: "·" for none, else common.Count (never cut).
 func num(n int) string {
 	if n == 0 {
 		return "·"
 	}
-	return strconv.Itoa(n)
+	return common.Count(n)
 }
 
 func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
