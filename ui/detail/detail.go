@@ -6,7 +6,6 @@ package detail
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -314,16 +313,8 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 func (m *Model) View() string {
 	s := m.ctx.Styles
 	m.render()
-	var tabs []string
-	for i, t := range m.tabs {
-		label := fmt.Sprintf("%d %s", i+1, t)
-		if i == m.tab {
-			tabs = append(tabs, s.TabActive.Render(label))
-		} else {
-			tabs = append(tabs, s.Tab.Render(label))
-		}
-	}
-	out := []string{strings.Join(tabs, s.Muted.Render("·")), s.Muted.Render(strings.Repeat("─", max(m.width, 1)))}
+	bar, _ := m.tabBar(m.width)
+	out := []string{bar, s.Muted.Render(strings.Repeat("─", max(m.width, 1)))}
 	h := m.bodyHeight()
 	start := m.scroll[m.Tab()]
 	if m.selLine >= 0 {

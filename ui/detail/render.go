@@ -453,16 +453,11 @@ func (r *renderer) attachments(m *Model, sel int) int {
 	}
 	k := r.ctx.Keys
 	r.muted(r.keys(k.Nav.Up, k.Nav.Down) + " select · " + r.keys(k.Detail.Export) + " save to a directory · " + r.keys(k.Detail.Copy) + " copy sha256")
-	nw := max(r.w-60, 12)
-	r.add(s.ColHeader.Render(common.Fit("FILENAME", nw) + " " + common.Fit("DETECTED TYPE", 28) + " " + common.FitRight("SIZE", 10) + " " + common.Fit("PART", 8) + " " + common.FitRight("YARA", 6)))
+	cw := attColumns(e.Attachments, r.w)
+	r.add(s.ColHeader.Render(common.Fit(cw.head(), r.w)))
 	selLine := -1
 	for i, a := range e.Attachments {
-		name := a.Filename
-		if name == "" {
-			name = "(unnamed " + a.ContentType + ")"
-		}
-		name = strings.Repeat("  ", min(a.Depth, 8)) + name
-		line := common.Fit(name, nw) + " " + common.Fit(orDash(a.DetectedType), 28) + " " + common.FitRight(common.Size(a.Size), 10) + " " + common.Fit(a.Part, 8) + " " + common.FitRight(strconv.Itoa(len(a.YARA)), 6)
+		line := cw.row(a)
 		if i == sel {
 			selLine = len(r.lines)
 		}
@@ -498,6 +493,57 @@ func (r *renderer) attachments(m *Model, sel int) int {
 		}
 	}
 	return selLine
+}
+
+// attCols are the widths of the attachments table: each column as wide
+// as its widest cell (heading included), the filename taking what is left
+// of the width and giving way first, then the type and the part.
+type attCols struct{ name, typ, size, part, yara int }
+
+var attHead = [...]string{"FILENAME", "DETECTED TYPE", "SIZE", "PART", "YARA"}
+
+func attName(a core.Attachment) string {
+	name := a.Filename
+	if name == "" {
+		name = "(unnamed " + a.ContentType + ")"
+	}
+	return strings.Repeat("  ", min(a.Depth, 8)) + name
+}
+
+func attColumns(as []core.Attachment, w int) attCols {
+	width := func(s string) int { return ansi.StringWidth(sanitize.Line(s)) }
+	c := attCols{name: width(attHead[0]), typ: width(attHead[1]), size: width(attHead[2]), part: width(attHead[3]), yara: width(attHead[4])}
+	for _, a := range as {
+		c.name = max(c.name, width(attName(a)))
+		c.typ = max(c.typ, width(orDash(a.DetectedType)))
+		c.size = max(c.size, width(common.Size(a.Size)))
+		c.part = max(c.part, width(a.Part))
+		c.yara = max(c.yara, width(common.Count(len(a.YARA))))
+	}
+	// Shrink to the width: the filename down to 12 cells, then the type
+	// and the part down to 12 and 6 (their text is cut with "…").
+	over := func() int { return c.name + c.typ + c.size + c.part + c.yara + 4 - w }
+	for _, col := range []struct {
+		p     *int
+		least int
+	}{{&c.name, 12}, {&c.typ, 12}, {&c.part, 6}} {
+		if o := over(); o > 0 {
+			*col.p = max(*col.p-o, min(*col.p, col.least))
+		}
+	}
+	return c
+}
+
+func (c attCols) cells(name, typ, size, part, yara string) string {
+	return common.Fit(name, c.name) + " " + common.Fit(typ, c.typ) + " " + common.FitRight(size, c.size) + " " + common.Fit(part, c.part) + " " + common.FitRight(yara, c.yara)
+}
+
+func (c attCols) head() string {
+	return c.cells(attHead[0], attHead[1], attHead[2], attHead[3], attHead[4])
+}
+
+func (c attCols) row(a core.Attachment) string {
+	return c.cells(attName(a), orDash(a.DetectedType), common.Size(a.Size), a.Part, common.Count(len(a.YARA)))
 }
 
 func (r *renderer) iocs(m *Model, sel int) int {
