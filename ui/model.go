@@ -422,7 +422,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case tea.PasteMsg:
-		if f := m.focused(); f == m.search || f == m.dlg {
+		if f := m.focused(); f == m.search || f == m.dlg || f == m.detail && m.detail.Finding() {
 			_, cmd := f.Update(msg)
 			return cmd
 		}
@@ -437,6 +437,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		_, cmd := m.list.Update(msg)
 		return cmd
+	case tea.MouseClickMsg:
+		return m.onClick(msg)
 	}
 	return nil
 }
@@ -566,6 +568,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		_, cmd := m.search.Update(msg)
 		m.layout()
 		return cmd
+	case f == m.detail && m.detail.Finding():
+		_, cmd := m.detail.Update(msg) // the find prompt takes every key
+		return cmd
 	case key.Matches(msg, g.Quit):
 		m.cancel()
 		return tea.Quit
@@ -634,8 +639,14 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.ctx.Keys.Detail
 	switch {
 	case key.Matches(msg, k.Back):
-		m.detail = nil
+		if !m.detail.ClearFind() {
+			m.detail = nil
+		}
 		return nil
+	case key.Matches(msg, k.NextEmail):
+		return m.stepDetail(1)
+	case key.Matches(msg, k.PrevEmail):
+		return m.stepDetail(-1)
 	case key.Matches(msg, k.Resubmit):
 		if m.detail.Row.Kind == api.KindEmail {
 			m.startResubmit([]string{m.detail.Row.ID}, false)

@@ -1,10 +1,13 @@
 package detail
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/smtpscope/smtpscope/collector/api"
@@ -115,5 +118,154 @@ func TestAttachmentColumns(t *testing.T) {
 	// The filename went down to 12 cells before the type was cut.
 	if !strings.Contains(v, "\n  invoice-w… application/vnd.microsoft.portable-ex… ") {
 		t.Errorf("at 80 columns the filename did not give way first:\n%s", v)
+	}
+}
+
+func keyPress(s string) tea.KeyPressMsg {
+	switch s {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "backspace":
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
+	}
+	r := []rune(s)
+	return tea.KeyPressMsg{Code: r[0], Text: s}
+}
+
+func typeKeys(m *Model, keys ...string) {
+	for _, k := range keys {
+		m.Update(keyPress(k))
+		m.Prepare()
+	}
+}
+
+func typeText(m *Model, s string) {
+	for _, r := range s {
+		typeKeys(m, string(r))
+	}
+}
+
+// TestFind: `/` opens the prompt, typing finds (smartcase), the prompt
+// line counts ("2/3"), n and N go round the matches, the current one is
+// highlighted, enter keeps the matches and the back key clears them.
+func TestFind(t *testing.T) {
+	ctx := testCtx()
+	m := loaded(ctx, 80, 20)
+	m.SetTab(TabBody)
+	typeKeys(m, "/")
+	if !m.Finding() {
+		t.Fatal("/ did not open the find prompt")
+	}
+	typeText(m, "line")
+	if got := m.FindStatus(); got != "1/3" {
+		t.Fatalf("find line: %q, want 1/3 (smartcase: Line matches)", got)
+	}
+	v := m.View()
+	if !regexp.MustCompile(`\n/line +1/3 `).MatchString(ansi.Strip(v)) {
+		t.Errorf("the prompt line lacks the count:\n%s", ansi.Strip(v))
+	}
+	if !strings.Contains(v, ctx.Styles.MatchCur.Render("line")) || !strings.Contains(v, ctx.Styles.Match.Render("Line")) {
+		t.Errorf("matches not highlighted:\n%q", v)
+	}
+	// Keys typed in the prompt are text, not commands (n, q, ?).
+	typeKeys(m, "backspace", "backspace", "backspace", "backspace")
+	typeText(m, "Line")
+	if got := m.FindStatus(); got != "1/1" {
+		t.Fatalf("find Line: %q, want 1/1 (a capital makes it case-sensitive)", got)
+	}
+	typeKeys(m, "backspace", "backspace", "backspace", "backspace")
+	typeText(m, "line")
+	typeKeys(m, "enter")
+	if m.Finding() {
+		t.Fatal("enter left the prompt open")
+	}
+	for _, step := range []struct{ key, want string }{{"n", "2/3"}, {"n", "3/3"}, {"n", "1/3"}, {"N", "3/3"}} {
+		typeKeys(m, step.key)
+		if got := m.FindStatus(); got != step.want {
+			t.Fatalf("after %s: %q, want %s", step.key, got, step.want)
+		}
+	}
+	if !m.ClearFind() || m.FindStatus() != "" || m.ClearFind() {
+		t.Fatal("ClearFind did not clear once")
+	}
+	if strings.Contains(m.View(), ctx.Styles.Match.Render("line")) {
+		t.Error("highlights left after clearing")
+	}
+	// esc in the prompt stops finding.
+	typeKeys(m, "/")
+	typeText(m, "zzz")
+	if got := m.FindStatus(); got != "no match" {
+		t.Fatalf("find zzz: %q", got)
+	}
+	typeKeys(m, "esc")
+	if m.Finding() || m.FindStatus() != "" {
+		t.Fatal("esc did not stop finding")
+	}
+}
+
+// TestFindScrolls: the current match is brought on screen.
+func TestFindScrolls(t *testing.T) {
+	ctx := testCtx()
+	m := New(ctx, api.Row{ID: "e1", Kind: api.KindEmail})
+	m.SetSize(80, 12)
+	var b strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&b, "line %03d\n", i)
+	}
+	b.WriteString("the needle\n")
+	m.Loaded(LoadedMsg{ID: "e1", Email: &core.Email{ID: "e1", BodyText: b.String()}})
+	m.SetTab(TabBody)
+	typeKeys(m, "/")
+	typeText(m, "needle")
+	typeKeys(m, "enter")
+	if v := ansi.Strip(m.View()); !strings.Contains(v, "the needle") {
+		t.Fatalf("the match is not on screen:\n%s", v)
+	}
+	// A find carried to another email jumps to its first match once loaded.
+	m2 := New(ctx, api.Row{ID: "e2", Kind: api.KindEmail})
+	m2.SetSize(80, 12)
+	m2.SetTab(TabBody)
+	m2.CarryFind(m)
+	m2.Prepare()
+	m2.Loaded(LoadedMsg{ID: "e2", Email: &core.Email{ID: "e2", BodyText: b.String()}})
+	m2.Prepare()
+	if v := ansi.Strip(m2.View()); !strings.Contains(v, "the needle") || !strings.Contains(v, "/needle  1/1") {
+		t.Fatalf("carried find did not jump:\n%s", v)
+	}
+}
+
+// TestDetailResizeNoBlank: scrolled to the end, a taller window shows
+// more lines from above rather than blank lines below.
+func TestDetailResizeNoBlank(t *testing.T) {
+	m := New(testCtx(), api.Row{ID: "e1", Kind: api.KindEmail})
+	m.SetSize(80, 12)
+	var b strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "line %03d\n", i)
+	}
+	m.Loaded(LoadedMsg{ID: "e1", Email: &core.Email{ID: "e1", BodyText: b.String()}})
+	m.SetTab(TabBody)
+	m.Prepare()
+	typeKeys(m, "G")
+	m.SetSize(80, 30)
+	m.Prepare()
+	// 42 lines (heading, 40, blank) in 28: lines 14… fill the screen.
+	v := ansi.Strip(m.View())
+	if n := strings.Count(v, "line 0"); n != 27 {
+		t.Fatalf("%d lines of text on a 28-line body after growing:\n%s", n, v)
+	}
+}
+
+// TestFindCap: matches are counted up to maxHits, then "N+".
+func TestFindCap(t *testing.T) {
+	m := New(testCtx(), api.Row{ID: "e1", Kind: api.KindEmail})
+	m.SetSize(80, 12)
+	m.Loaded(LoadedMsg{ID: "e1", Email: &core.Email{ID: "e1", BodyText: strings.Repeat("ab ab\n", maxHits)}})
+	m.SetTab(TabBody)
+	typeKeys(m, "/", "a")
+	if got, want := m.FindStatus(), fmt.Sprintf("1/%d+", maxHits); got != want {
+		t.Fatalf("status %q, want %q", got, want)
 	}
 }

@@ -163,6 +163,22 @@ func (m *Model) clamp() {
 	}
 }
 
+// Click selects the row drawn on line y of the list (0 is the heading)
+// and reports whether it already was the selected one (a second click
+// opens it).
+func (m *Model) Click(y int) bool {
+	i := m.offset + y - 1
+	if y < 1 || y > m.visible() || i < 0 || i >= len(m.rows) {
+		return false
+	}
+	if i == m.cursor {
+		return true
+	}
+	m.cursor = i
+	m.clamp()
+	return false
+}
+
 // Move moves the cursor by d rows and reports whether the next page should
 // be loaded.
 func (m *Model) Move(d int) tea.Cmd {

@@ -124,3 +124,25 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TestClick: a click on a row selects it, a second click on it asks to
+// open it; the heading and the blank lines below the rows do nothing.
+func TestClick(t *testing.T) {
+	m := testList(30)
+	m.SetSize(120, 10)
+	m.Move(12) // scrolled: row 4 on top
+	if m.Click(2) || m.Selected().ID != "id5" {
+		t.Fatalf("click on line 2: selected %s", m.Selected().ID)
+	}
+	if !m.Click(2) {
+		t.Fatal("a second click on the selected row does not open it")
+	}
+	if m.Click(0) || m.Selected().ID != "id5" {
+		t.Fatal("a click on the heading changed the selection")
+	}
+	short := testList(3)
+	short.SetSize(120, 10)
+	if short.Click(6) || short.Cursor() != 0 {
+		t.Fatal("a click under the last row changed the selection")
+	}
+}
