@@ -496,8 +496,8 @@ func (r *renderer) attachments(m *Model, sel int) int {
 }
 
 // attCols are the widths of the attachments table: each column as wide
-// as its widest cell (heading included), the filename taking what is left
-// of the width and giving way first, then the type and the part.
+// as its widest cell (heading included); when the table is wider than the
+// screen the widest of filename, type and part gives way first.
 type attCols struct{ name, typ, size, part, yara int }
 
 var attHead = [...]string{"FILENAME", "DETECTED TYPE", "SIZE", "PART", "YARA"}
@@ -520,16 +520,23 @@ func attColumns(as []core.Attachment, w int) attCols {
 		c.part = max(c.part, width(a.Part))
 		c.yara = max(c.yara, width(common.Count(len(a.YARA))))
 	}
-	// Shrink to the width: the filename down to 12 cells, then the type
-	// and the part down to 12 and 6 (their text is cut with "…").
-	over := func() int { return c.name + c.typ + c.size + c.part + c.yara + 4 - w }
-	for _, col := range []struct {
-		p     *int
-		least int
-	}{{&c.name, 12}, {&c.typ, 12}, {&c.part, 6}} {
-		if o := over(); o > 0 {
-			*col.p = max(*col.p-o, min(*col.p, col.least))
+	// Shrink to the width: the widest of filename, type and part gives a
+	// cell at a time (their text is then cut with "…"), none below 8.
+	cols := []*int{&c.name, &c.typ, &c.part}
+	for _, p := range cols {
+		*p = min(*p, max(w, 8)) // bounds the loop below
+	}
+	for over := c.name + c.typ + c.size + c.part + c.yara + 4 - w; over > 0; over-- {
+		widest := cols[0]
+		for _, p := range cols[1:] {
+			if *p > *widest {
+				widest = p
+			}
 		}
+		if *widest <= 8 {
+			break
+		}
+		*widest--
 	}
 	return c
 }
