@@ -149,3 +149,63 @@ func TestResizeShowsEveryRow(t *testing.T) {
 	}
 	tm.Quit()
 }
+
+// TestLayoutGoldens draws every screen this layout work changed — the
+// list (facet panel or not, 4-cell counters), the detail's tab bar and
+// attachments table, and a find in the body — at 80x24, 120x40 and
+// 160x45, dark and light, against testdata/ui/layout_*.golden. The fake
+// backend serves the demo samples: no collector runs, so no notice with
+// a random port can reach the status bar.
+func TestLayoutGoldens(t *testing.T) {
+	screens := []struct {
+		name string
+		run  func(t *testing.T, m *Model, tm *teatest.TestModel)
+	}{
+		{"list", func(t *testing.T, m *Model, tm *teatest.TestModel) {
+			waitFor(t, m, "Weekly digest", "Invoice INV-2025-1187")
+		}},
+		{"attachments", func(t *testing.T, m *Model, tm *teatest.TestModel) {
+			openByQuery(t, m, tm, "subject:INV-2025-1187", "demo-invoice.0")
+			press(tm, "6")
+			waitFor(t, m, "Selected attachment", "FILENAME")
+		}},
+		{"find", func(t *testing.T, m *Model, tm *teatest.TestModel) {
+			openByQuery(t, m, tm, "ioc:login.evil-payload.example.com", "demo-phish.0")
+			press(tm, "4", "/")
+			tm.Type("evil")
+			press(tm, "enter", "n")
+			waitFor(t, m, "/evil  2/")
+		}},
+	}
+	for _, sc := range screens {
+		for _, sz := range sizes {
+			for _, dark := range []bool{true, false} {
+				theme := map[bool]string{true: "dark", false: "light"}[dark]
+				name := fmt.Sprintf("layout_%s_%dx%d_%s", sc.name, sz.w, sz.h, theme)
+				t.Run(name, func(t *testing.T) {
+					m, tm := newSized(t, memoryFixture(t), sz.w, sz.h, dark, "fixture")
+					sc.run(t, m, tm)
+					_, f := frame(t, m, tm)
+					goldenH(t, name, f, sz.h)
+					for i, l := range strings.Split(ansi.Strip(f), "\n") {
+						if w := ansi.StringWidth(l); w > sz.w {
+							t.Errorf("line %d is %d cells wide, more than %d: %q", i, w, sz.w, l)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// openByQuery searches for query and opens its one result (id).
+func openByQuery(t *testing.T, m *Model, tm *teatest.TestModel, query, id string) {
+	t.Helper()
+	waitFor(t, m, "Weekly digest")
+	press(tm, "/")
+	tm.Type(query)
+	press(tm, "enter")
+	waitFor(t, m, "1 results")
+	press(tm, "enter")
+	waitFor(t, m, "email "+id, "MAIL FROM")
+}
