@@ -114,6 +114,7 @@ func (m *Model) findKey(msg tea.KeyPressMsg) {
 // setFind changes the find text and looks for it again, from the top of
 // what is on screen.
 func (m *Model) setFind(q string) {
+	q = strings.ToValidUTF8(q, "\uFFFD") // a pasted byte soup still compiles
 	q = strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
 			return ' '

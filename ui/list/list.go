@@ -2,6 +2,10 @@
 // email, or review/ entry), newest first. It is virtualized: it holds the
 // pages loaded so far and renders only the rows on screen; when the cursor
 // nears the end of what is loaded it asks for the next page (search-after).
+// Counters are drawn with common.Count (never cut); below FullWidth it
+// drops the triage columns (SOURCE, ATT, IOC, YARA). It is never left
+// scrolled past its last row (a taller window brings rows back from
+// above), and Click selects the row under the mouse.
 package list
 
 import (
