@@ -97,6 +97,19 @@ func TestFacetsYieldToTriageColumns(t *testing.T) {
 			waitUntil(t, m, func(f string) bool { return strings.Contains(f, "FACETS") && strings.Contains(f, "back to the list") })
 			press(tm, "esc")
 			waitUntil(t, m, func(f string) bool { return !strings.Contains(f, "FACETS") })
+			// Focused, then the window too narrow for the panel: the focus
+			// goes back to the list (keys move the list, not a hidden panel).
+			press(tm, "f")
+			waitFor(t, m, "FACETS")
+			tm.Send(tea.WindowSizeMsg{Width: 60, Height: sz.h})
+			waitUntil(t, m, func(f string) bool { return !strings.Contains(f, "FACETS") })
+			tm.Send(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
+			waitUntil(t, m, func(f string) bool {
+				return strings.Contains(f, "TIME (UTC)") && len(strings.SplitN(f, "\n", 2)[0]) >= sz.w
+			})
+			if strings.Contains(strings.Join(frameLines(m), "\n"), "FACETS") {
+				t.Errorf("the panel came back focused after the window was narrowed and widened")
+			}
 			if !strings.Contains(listHeading(t, m), "YARA") && sz.w >= list.FullWidth() {
 				t.Errorf("after esc the list did not get its columns back")
 			}
@@ -163,6 +176,12 @@ func TestLayoutGoldens(t *testing.T) {
 	}{
 		{"list", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			waitFor(t, m, "Weekly digest", "Invoice INV-2025-1187")
+		}},
+		{"facets", func(t *testing.T, m *Model, tm *teatest.TestModel) {
+			waitFor(t, m, "Weekly digest", "Invoice INV-2025-1187")
+			press(tm, "f")
+			waitFor(t, m, "FACETS", "back to the list", "md5") // the counts are in
+			press(tm, "down")
 		}},
 		{"attachments", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			openByQuery(t, m, tm, "subject:INV-2025-1187", "demo-invoice.0")

@@ -274,6 +274,9 @@ func (m *Model) layout() {
 	m.bar.SetSize(c.Width, 1)
 	main := m.mainHeight()
 	lw := c.Width
+	if m.facetFocus && !m.facetsVisible() { // the window got too narrow
+		m.facetFocus, m.facets.Focused = false, false
+	}
 	if m.facetsVisible() {
 		lw -= facets.Width
 		m.facets.SetSize(facets.Width, main)
