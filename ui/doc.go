@@ -9,7 +9,11 @@
 // root Model routes each key to the focused one (dialog, search bar being
 // edited, help, detail, facet panel, list) after the global keys; the
 // hint line is the focused component's ShortHelp and `?` shows its
-// FullHelp. Keys are only ever named in ui/keys. Every call to the
+// FullHelp. Keys are only ever named in ui/keys. Mouse: the wheel scrolls
+// the list or the detail; a left click on a list row selects it (a second
+// click opens it), on a detail tab shows it. The facet panel is drawn only
+// when the list beside it keeps its triage columns (list.FullWidth), or
+// while it has the focus. Every call to the
 // backend runs in a tea.Cmd, never in Update. Every string that comes from
 // mail is passed through ui/sanitize before it is drawn.
 //

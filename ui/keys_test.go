@@ -42,6 +42,9 @@ func allViews(t *testing.T) []view {
 			}
 		}
 	}
+	find := detail.New(m.ctx, api.Row{ID: "x", Kind: api.KindEmail})
+	find.StartFind()
+	vs = append(vs, view{"detail find prompt", find})
 	for st := stepScope; st <= stepPath; st++ {
 		vs = append(vs, view{"dialog step " + strconv.Itoa(int(st)), &dialog{ctx: m.ctx, step: st}})
 	}
@@ -213,6 +216,8 @@ func readmeKeys(t *testing.T) string {
 		dlg = append(dlg, (&dialog{ctx: m.ctx, step: st}).FullHelp()...)
 	}
 	global := m.bar.FullHelp()
+	find := detail.New(m.ctx, api.Row{Kind: api.KindEmail})
+	find.StartFind()
 	tables := []struct {
 		title string
 		keys  [][]key.Binding
@@ -222,6 +227,7 @@ func readmeKeys(t *testing.T) string {
 		{"Facet panel (`" + k.List.Facets.Help().Key + "`)", m.facets.FullHelp()},
 		{"Search bar (`" + k.List.Search.Help().Key + "`)", m.search.FullHelp()},
 		{"Detail (`" + k.List.Open.Help().Key + "`)", detail.New(m.ctx, api.Row{Kind: api.KindEmail}).FullHelp()},
+		{"Find in a detail tab (`" + k.Detail.Find.Help().Key + "`)", find.FullHelp()},
 		{"Resubmit and export dialogs", dlg},
 		{"Help (`" + k.Global.Help.Help().Key + "`)", m.help.FullHelp()},
 	}

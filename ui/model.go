@@ -274,7 +274,10 @@ func (m *Model) layout() {
 	m.bar.SetSize(c.Width, 1)
 	main := m.mainHeight()
 	lw := c.Width
-	if m.showFacets && c.Width >= 100 {
+	if m.facetFocus && !m.facetsVisible() { // the window got too narrow
+		m.facetFocus, m.facets.Focused = false, false
+	}
+	if m.facetsVisible() {
 		lw -= facets.Width
 		m.facets.SetSize(facets.Width, main)
 	}
@@ -324,7 +327,13 @@ func (m *Model) mainHeight() int {
 	return max(m.ctx.Height-3-len(m.searchLines()), 1) // header, hints, status bar
 }
 
-func (m *Model) facetsVisible() bool { return m.showFacets && m.ctx.Width >= 100 }
+// facetsVisible: the facet panel is drawn when the list beside it keeps
+// every column (list.FullWidth); narrower, only while it has the focus
+// (`f`), over a list that then drops its triage columns.
+func (m *Model) facetsVisible() bool {
+	w := m.ctx.Width - facets.Width
+	return m.showFacets && (w >= list.FullWidth() || m.facetFocus && w >= facets.MinBeside)
+}
 
 // Update routes messages.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -416,7 +425,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case tea.PasteMsg:
-		if f := m.focused(); f == m.search || f == m.dlg {
+		if f := m.focused(); f == m.search || f == m.dlg || f == m.detail && m.detail.Finding() {
 			_, cmd := f.Update(msg)
 			return cmd
 		}
@@ -431,6 +440,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		_, cmd := m.list.Update(msg)
 		return cmd
+	case tea.MouseClickMsg:
+		return m.onClick(msg)
 	}
 	return nil
 }
@@ -560,6 +571,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		_, cmd := m.search.Update(msg)
 		m.layout()
 		return cmd
+	case f == m.detail && m.detail.Finding():
+		_, cmd := m.detail.Update(msg) // the find prompt takes every key
+		return cmd
 	case key.Matches(msg, g.Quit):
 		m.cancel()
 		return tea.Quit
@@ -628,8 +642,14 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.ctx.Keys.Detail
 	switch {
 	case key.Matches(msg, k.Back):
-		m.detail = nil
+		if !m.detail.ClearFind() {
+			m.detail = nil
+		}
 		return nil
+	case key.Matches(msg, k.NextEmail):
+		return m.stepDetail(1)
+	case key.Matches(msg, k.PrevEmail):
+		return m.stepDetail(-1)
 	case key.Matches(msg, k.Resubmit):
 		if m.detail.Row.Kind == api.KindEmail {
 			m.startResubmit([]string{m.detail.Row.ID}, false)
@@ -650,6 +670,7 @@ func (m *Model) facetKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Leave):
 		m.facetFocus = false
 		m.facets.Focused = false
+		m.layout()
 		return nil
 	case key.Matches(msg, k.Quit):
 		m.cancel()
@@ -673,7 +694,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Open):
 		return m.openDetail()
 	case key.Matches(msg, k.Facets):
-		m.showFacets = true
+		m.showFacets, m.facetFocus = true, true
 		m.facetFocus = m.facetsVisible()
 		m.facets.Focused = m.facetFocus
 		m.layout()
@@ -799,11 +820,16 @@ func (m *Model) header() string {
 	s := m.ctx.Styles
 	c := m.ctx
 	left := s.Title.Render("smtpscope")
-	if m.opts.Title != "" {
-		left += s.Muted.Render(" " + common.Trunc(m.opts.Title, 40))
-	}
 	var right string
+	// The title (the data dir) gets the room the rest of the header
+	// leaves, whatever the width.
+	title := func(rest int) {
+		if m.opts.Title != "" {
+			left += s.Muted.Render(" " + common.TruncLeft(m.opts.Title, max(c.Width-lipgloss.Width(left)-rest-1, 8)))
+		}
+	}
 	if m.detail != nil {
+		title(c.Width * 3 / 4)
 		r := m.detail.Row
 		what := "email " + r.ID
 		switch r.Kind {
@@ -825,10 +851,11 @@ func (m *Model) header() string {
 				info += fmt.Sprintf(" · %s", m.took.Round(time.Millisecond))
 			}
 		}
-		left += s.Muted.Render(" · " + info)
 		if m.newRows > 0 {
 			right = s.Warn.Render(fmt.Sprintf("%d new (%s) ", m.newRows, c.Keys.Global.Refresh.Help().Key))
 		}
+		title(lipgloss.Width(" · "+info) + lipgloss.Width(right))
+		left += s.Muted.Render(" · " + info)
 	}
 	return common.PadLines([]string{left + strings.Repeat(" ", max(c.Width-lipgloss.Width(left)-lipgloss.Width(right), 1)) + right}, c.Width, 1)
 }

@@ -187,6 +187,12 @@ func frame(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) {
 // (<name>.txt) is kept beside it for reading diffs.
 func golden(t *testing.T, name, frame string) {
 	t.Helper()
+	goldenH(t, name, frame, testH)
+}
+
+// goldenH is golden for a frame of h lines.
+func goldenH(t *testing.T, name, frame string, h int) {
+	t.Helper()
 	var buf bytes.Buffer
 	w := &colorprofile.Writer{Forward: &buf, Profile: colorprofile.ANSI}
 	if _, err := w.WriteString(frame); err != nil {
@@ -215,8 +221,8 @@ func golden(t *testing.T, name, frame string) {
 		wantTxt, _ := os.ReadFile(txt)
 		t.Fatalf("frame %s differs from %s\n--- got:\n%s\n--- want:\n%s", name, path, ansi.Strip(frame), wantTxt)
 	}
-	if l := strings.Count(frame, "\n") + 1; l != testH {
-		t.Fatalf("frame %s has %d lines, want %d", name, l, testH)
+	if l := strings.Count(frame, "\n") + 1; l != h {
+		t.Fatalf("frame %s has %d lines, want %d", name, l, h)
 	}
 }
 

@@ -85,6 +85,20 @@ func Trunc(s string, w int) string {
 	return s
 }
 
+// TruncLeft sanitizes s as one line and, when it is wider than w cells,
+// keeps its end behind a leading "…" (a path's last parts say the most).
+func TruncLeft(s string, w int) string {
+	s = sanitize.Line(s)
+	sw := ansi.StringWidth(s)
+	if sw <= w {
+		return s
+	}
+	if w <= 1 {
+		return ansi.Truncate(s, max(w, 0), "")
+	}
+	return "…" + ansi.TruncateLeft(s, sw-w+1, "")
+}
+
 // Wrap sanitizes s as text and hard-wraps it to w cells.
 func Wrap(s string, w int) []string {
 	s = sanitize.Text(s)
@@ -138,6 +152,38 @@ func Size(n int64) string {
 		i++
 	}
 	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + " " + string(units[i]) + "iB"
+}
+
+// Count formats a count in at most 4 cells, so that a narrow column
+// never cuts it: 999, 1.5k, 23k, 999k, 1.2M, 23M, 1.2G. Rounding is down,
+// so a count is never shown larger than it is.
+func Count(n int) string {
+	if n < 0 {
+		return "-"
+	}
+	if n < 1000 {
+		return strconv.Itoa(n)
+	}
+	units := "kMGTPE"
+	div := 1000
+	for i := 0; i < len(units); i++ {
+		if i > 0 {
+			div *= 1000
+		}
+		q := n / div
+		if q < 10 {
+			// one decimal, rounded down: 1.5k
+			d := (n % div) / (div / 10)
+			if d == 0 {
+				return strconv.Itoa(q) + string(units[i])
+			}
+			return strconv.Itoa(q) + "." + strconv.Itoa(d) + string(units[i])
+		}
+		if q < 1000 || i == len(units)-1 {
+			return strconv.Itoa(q) + string(units[i])
+		}
+	}
+	return strconv.Itoa(n)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

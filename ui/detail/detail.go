@@ -1,12 +1,13 @@
 // Package detail is the detail screen of one list row, in tabs. For an
 // email: Summary · Transcript · Headers · Body · MIME · Attachments · IOCs
 // · Submissions. For a session without email: Summary · Transcript. For a
-// review/ entry: Summary · Data. Every string shown is sanitized.
+// review/ entry: Summary · Data. Every string shown is sanitized. The tab
+// bar shortens its labels to keep every tab on screen from 80 columns;
+// `/` finds text in the current tab (highlighted, counted, n/N to step).
 package detail
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -122,6 +123,8 @@ type Model struct {
 	lines         []string // rendered content of the current tab
 	selLine       int      // line of the selected item, -1 if none
 	dirty         bool
+
+	find finder
 }
 
 // New returns the detail screen of row (Load fills it).
@@ -141,10 +144,15 @@ func New(ctx *common.Context, row api.Row) *Model {
 // Init does nothing: the root runs Load.
 func (m *Model) Init() tea.Cmd { return nil }
 
-// ShortHelp is the hint line: the keys the current tab answers to.
+// ShortHelp is the hint line: the keys the current tab answers to (the
+// find prompt's while it is typed in).
 func (m *Model) ShortHelp() []key.Binding {
+	if m.find.editing {
+		f := m.ctx.Keys.Find
+		return []key.Binding{f.Run, f.Cancel, f.Backspace, f.Clear}
+	}
 	k := m.ctx.Keys.Detail
-	out := []key.Binding{k.NextTab, k.PrevTab}
+	out := []key.Binding{k.NextTab}
 	switch m.Tab() {
 	case TabTranscript, TabHeaders:
 		out = append(out, k.Toggle)
@@ -153,18 +161,30 @@ func (m *Model) ShortHelp() []key.Binding {
 	case TabIOCs:
 		out = append(out, k.Copy)
 	}
+	if m.find.query != "" {
+		out = append(out, k.FindNext, k.FindPrev)
+	} else {
+		out = append(out, k.Find)
+	}
+	out = append(out, k.NextEmail, k.PrevEmail)
 	if m.Row.Kind == api.KindEmail {
 		out = append(out, k.Resubmit)
 	}
 	return append(out, k.Export, k.Back, m.ctx.Keys.Global.Help)
 }
 
-// FullHelp is every key of the detail screen, in columns.
+// FullHelp is every key of the detail screen, in columns (the find
+// prompt's while it is typed in).
 func (m *Model) FullHelp() [][]key.Binding {
+	if m.find.editing {
+		f := m.ctx.Keys.Find
+		return [][]key.Binding{{f.Run, f.Cancel, f.Backspace, f.Clear}}
+	}
 	k, n, g := m.ctx.Keys.Detail, m.ctx.Keys.Nav, m.ctx.Keys.Global
 	return [][]key.Binding{
 		{k.NextTab, k.PrevTab, k.GoTab, k.Toggle, k.Copy, k.Save, k.Export, k.Resubmit, k.Back},
 		{n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom},
+		{k.NextEmail, k.PrevEmail, k.Find, k.FindNext, k.FindPrev},
 		{g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
 	}
 }
@@ -253,7 +273,17 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 	}
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
+		if m.find.editing {
+			m.findKey(msg)
+			return m, nil
+		}
 		switch {
+		case key.Matches(msg, k.Find):
+			m.StartFind()
+		case key.Matches(msg, k.FindNext):
+			m.step(1)
+		case key.Matches(msg, k.FindPrev):
+			m.step(-1)
 		case key.Matches(msg, k.NextTab):
 			m.tab = (m.tab + 1) % len(m.tabs)
 			m.dirty = true
@@ -299,6 +329,10 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 				m.dirty = true
 			}
 		}
+	case tea.PasteMsg:
+		if m.find.editing {
+			m.setFind(m.find.query + msg.Content)
+		}
 	case tea.MouseWheelMsg:
 		switch msg.Button {
 		case tea.MouseWheelUp:
@@ -314,19 +348,15 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 func (m *Model) View() string {
 	s := m.ctx.Styles
 	m.render()
-	var tabs []string
-	for i, t := range m.tabs {
-		label := fmt.Sprintf("%d %s", i+1, t)
-		if i == m.tab {
-			tabs = append(tabs, s.TabActive.Render(label))
-		} else {
-			tabs = append(tabs, s.Tab.Render(label))
-		}
+	bar, _ := m.tabBar(m.width)
+	rule := s.Muted.Render(strings.Repeat("─", max(m.width, 1)))
+	if m.find.editing || m.find.query != "" {
+		rule = m.findLine()
 	}
-	out := []string{strings.Join(tabs, s.Muted.Render("·")), s.Muted.Render(strings.Repeat("─", max(m.width, 1)))}
+	out := []string{bar, rule}
 	h := m.bodyHeight()
 	start := m.scroll[m.Tab()]
-	if m.selLine >= 0 {
+	if m.selLine >= 0 && len(m.find.hits) == 0 {
 		// Keep the selected item on screen.
 		if m.selLine < start {
 			start = m.selLine
@@ -335,10 +365,14 @@ func (m *Model) View() string {
 			start = m.selLine - h + 1
 		}
 	}
-	start = min(max(start, 0), max(len(m.lines)-1, 0))
+	// Never scrolled past the end: after the window grows, lines come
+	// back from above instead of empty lines showing below.
+	start = min(max(start, 0), max(len(m.lines)-h, 0))
 	for i := start; i < len(m.lines) && len(out) < h+2; i++ {
 		l := m.lines[i]
-		if i == m.selLine {
+		if hl, ok := m.highlight(i); ok {
+			l = hl
+		} else if i == m.selLine {
 			l = s.Selected.Render(common.Fit(stripForSel(l), m.width))
 		}
 		out = append(out, l)
@@ -386,4 +420,11 @@ func (m *Model) render() {
 		}
 	}
 	m.lines = r.lines
+	if m.find.query != "" {
+		m.search()
+		if m.find.pending && !m.loading {
+			m.find.pending = false
+			m.jump()
+		}
+	}
 }

@@ -453,16 +453,11 @@ func (r *renderer) attachments(m *Model, sel int) int {
 	}
 	k := r.ctx.Keys
 	r.muted(r.keys(k.Nav.Up, k.Nav.Down) + " select · " + r.keys(k.Detail.Export) + " save to a directory · " + r.keys(k.Detail.Copy) + " copy sha256")
-	nw := max(r.w-60, 12)
-	r.add(s.ColHeader.Render(common.Fit("FILENAME", nw) + " " + common.Fit("DETECTED TYPE", 28) + " " + common.FitRight("SIZE", 10) + " " + common.Fit("PART", 8) + " " + common.FitRight("YARA", 6)))
+	cw := attColumns(e.Attachments, r.w)
+	r.add(s.ColHeader.Render(common.Fit(cw.head(), r.w)))
 	selLine := -1
 	for i, a := range e.Attachments {
-		name := a.Filename
-		if name == "" {
-			name = "(unnamed " + a.ContentType + ")"
-		}
-		name = strings.Repeat("  ", min(a.Depth, 8)) + name
-		line := common.Fit(name, nw) + " " + common.Fit(orDash(a.DetectedType), 28) + " " + common.FitRight(common.Size(a.Size), 10) + " " + common.Fit(a.Part, 8) + " " + common.FitRight(strconv.Itoa(len(a.YARA)), 6)
+		line := cw.row(a)
 		if i == sel {
 			selLine = len(r.lines)
 		}
@@ -498,6 +493,64 @@ func (r *renderer) attachments(m *Model, sel int) int {
 		}
 	}
 	return selLine
+}
+
+// attCols are the widths of the attachments table: each column as wide
+// as its widest cell (heading included); when the table is wider than the
+// screen the widest of filename, type and part gives way first.
+type attCols struct{ name, typ, size, part, yara int }
+
+var attHead = [...]string{"FILENAME", "DETECTED TYPE", "SIZE", "PART", "YARA"}
+
+func attName(a core.Attachment) string {
+	name := a.Filename
+	if name == "" {
+		name = "(unnamed " + a.ContentType + ")"
+	}
+	return strings.Repeat("  ", min(a.Depth, 8)) + name
+}
+
+func attColumns(as []core.Attachment, w int) attCols {
+	width := func(s string) int { return ansi.StringWidth(sanitize.Line(s)) }
+	c := attCols{name: width(attHead[0]), typ: width(attHead[1]), size: width(attHead[2]), part: width(attHead[3]), yara: width(attHead[4])}
+	for _, a := range as {
+		c.name = max(c.name, width(attName(a)))
+		c.typ = max(c.typ, width(orDash(a.DetectedType)))
+		c.size = max(c.size, width(common.Size(a.Size)))
+		c.part = max(c.part, width(a.Part))
+		c.yara = max(c.yara, width(common.Count(len(a.YARA))))
+	}
+	// Shrink to the width: the widest of filename, type and part gives a
+	// cell at a time (their text is then cut with "…"), none below 8.
+	cols := []*int{&c.name, &c.typ, &c.part}
+	for _, p := range cols {
+		*p = min(*p, max(w, 8)) // bounds the loop below
+	}
+	for over := c.name + c.typ + c.size + c.part + c.yara + 4 - w; over > 0; over-- {
+		widest := cols[0]
+		for _, p := range cols[1:] {
+			if *p > *widest {
+				widest = p
+			}
+		}
+		if *widest <= 8 {
+			break
+		}
+		*widest--
+	}
+	return c
+}
+
+func (c attCols) cells(name, typ, size, part, yara string) string {
+	return common.Fit(name, c.name) + " " + common.Fit(typ, c.typ) + " " + common.FitRight(size, c.size) + " " + common.Fit(part, c.part) + " " + common.FitRight(yara, c.yara)
+}
+
+func (c attCols) head() string {
+	return c.cells(attHead[0], attHead[1], attHead[2], attHead[3], attHead[4])
+}
+
+func (c attCols) row(a core.Attachment) string {
+	return c.cells(attName(a), orDash(a.DetectedType), common.Size(a.Size), a.Part, common.Count(len(a.YARA)))
 }
 
 func (r *renderer) iocs(m *Model, sel int) int {

@@ -5,8 +5,6 @@
 package facets
 
 import (
-	"strconv"
-
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
@@ -19,6 +17,10 @@ type SelectMsg struct{ Filter string }
 
 // Width is the panel's width, border included.
 const Width = 30
+
+// MinBeside is the least width the list keeps beside the panel: on a
+// terminal narrower than Width+MinBeside the panel is never drawn.
+const MinBeside = 40
 
 // maxTerms is how many values of each facet are shown.
 const maxTerms = 8
@@ -149,7 +151,7 @@ func (m *Model) View() string {
 		if m.active[it.filter] {
 			mark = "✓ "
 		}
-		cnt := strconv.Itoa(it.count)
+		cnt := common.Count(it.count)
 		if it.count == 0 && it.filter == "" {
 			cnt = "" // "(none)"
 		}

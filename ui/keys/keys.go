@@ -19,6 +19,7 @@ type KeyMap struct {
 	Facets FacetKeys
 	Search SearchKeys
 	Detail DetailKeys
+	Find   FindKeys
 	Dialog DialogKeys
 	Help   HelpKeys
 }
@@ -54,9 +55,20 @@ type SearchKeys struct {
 	DeleteToStart, DeleteToEnd                       key.Binding
 }
 
-// DetailKeys are the detail screen's.
+// DetailKeys are the detail screen's. NextEmail and PrevEmail open the
+// next or previous row of the list without going back to it (J/K as in
+// aerc's message viewer, ] and [ as the usual next/previous pair); Find
+// opens the find prompt of the current tab, FindNext and FindPrev go from
+// match to match (/, n, N as in less, vim and mutt's pager).
 type DetailKeys struct {
 	Back, NextTab, PrevTab, GoTab, Toggle, Copy, Export, Save, Resubmit key.Binding
+	NextEmail, PrevEmail, Find, FindNext, FindPrev                      key.Binding
+}
+
+// FindKeys are the detail's find prompt's while it is being typed in
+// (every other key is text).
+type FindKeys struct {
+	Run, Cancel, Backspace, Clear key.Binding
 }
 
 // DialogKeys are the resubmit and export dialogs'.
@@ -101,15 +113,26 @@ func Default() *KeyMap {
 		Facets: facetKeys(),
 		Search: searchKeys(),
 		Detail: DetailKeys{
-			Back:     b([]string{"esc", "backspace", "q"}, "esc", "back"),
-			NextTab:  b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
-			PrevTab:  b([]string{"shift+tab", "h", "left"}, "S-tab/h", "previous tab"),
-			GoTab:    b([]string{"1", "2", "3", "4", "5", "6", "7", "8"}, "1-8", "go to tab"),
-			Toggle:   b([]string{"z"}, "z", "fold/unfold, raw/decoded"),
-			Copy:     b([]string{"y"}, "y", "copy (OSC 52)"),
-			Export:   b([]string{"e"}, "e", "export"),
-			Save:     b([]string{"enter"}, "enter", "save the attachment"),
-			Resubmit: b([]string{"r"}, "r", "resubmit"),
+			Back:      b([]string{"esc", "backspace", "q"}, "esc", "back"),
+			NextTab:   b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
+			PrevTab:   b([]string{"shift+tab", "h", "left"}, "S-tab/h", "previous tab"),
+			GoTab:     b([]string{"1", "2", "3", "4", "5", "6", "7", "8"}, "1-8", "go to tab"),
+			Toggle:    b([]string{"z"}, "z", "fold/unfold, raw/decoded"),
+			Copy:      b([]string{"y"}, "y", "copy (OSC 52)"),
+			Export:    b([]string{"e"}, "e", "export"),
+			Save:      b([]string{"enter"}, "enter", "save the attachment"),
+			Resubmit:  b([]string{"r"}, "r", "resubmit"),
+			NextEmail: b([]string{"J", "]"}, "J/]", "next email"),
+			PrevEmail: b([]string{"K", "["}, "K/[", "previous email"),
+			Find:      b([]string{"/"}, "/", "find in the tab"),
+			FindNext:  b([]string{"n"}, "n", "next match"),
+			FindPrev:  b([]string{"N"}, "N", "previous match"),
+		},
+		Find: FindKeys{
+			Run:       b([]string{"enter"}, "enter", "keep the matches"),
+			Cancel:    b([]string{"esc", "ctrl+c"}, "esc", "stop finding"),
+			Backspace: b([]string{"backspace", "ctrl+h"}, "⌫", "delete left"),
+			Clear:     b([]string{"ctrl+u"}, "^u", "clear"),
 		},
 		Dialog: dialogKeys(),
 		Help:   HelpKeys{Close: b([]string{"?", "esc", "backspace", "q"}, "?/esc", "close")},

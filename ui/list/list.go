@@ -2,10 +2,13 @@
 // email, or review/ entry), newest first. It is virtualized: it holds the
 // pages loaded so far and renders only the rows on screen; when the cursor
 // nears the end of what is loaded it asks for the next page (search-after).
+// Counters are drawn with common.Count (never cut); below FullWidth it
+// drops the triage columns (SOURCE, ATT, IOC, YARA). It is never left
+// scrolled past its last row (a taller window brings rows back from
+// above), and Click selects the row under the mouse.
 package list
 
 import (
-	"strconv"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -154,9 +157,30 @@ func (m *Model) clamp() {
 	if m.cursor >= m.offset+v {
 		m.offset = m.cursor - v + 1
 	}
+	// Never scrolled past the last row: after the window grows, rows
+	// come back from above instead of empty lines showing below.
+	if m.offset > len(m.rows)-v {
+		m.offset = len(m.rows) - v
+	}
 	if m.offset < 0 {
 		m.offset = 0
 	}
+}
+
+// Click selects the row drawn on line y of the list (0 is the heading)
+// and reports whether it already was the selected one (a second click
+// opens it).
+func (m *Model) Click(y int) bool {
+	i := m.offset + y - 1
+	if y < 1 || y > m.visible() || i < 0 || i >= len(m.rows) {
+		return false
+	}
+	if i == m.cursor {
+		return true
+	}
+	m.cursor = i
+	m.clamp()
+	return false
 }
 
 // Move moves the cursor by d rows and reports whether the next page should
@@ -210,11 +234,27 @@ type columns struct {
 	time, ip, from, rcpt, subj, att, ioc, yara, status int
 }
 
+// full is the list with every column at its fixed width; the counters
+// are 4 cells wide, what common.Count needs.
+var full = columns{time: 19, ip: 15, rcpt: 4, att: 4, ioc: 4, yara: 4, status: 12}
+
+// minText is the least room MAIL FROM and SUBJECT together keep before
+// the triage columns (SOURCE, ATT, IOC, YARA) are dropped.
+const minText = 30
+
+func (c columns) fixed() int {
+	return c.time + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 8 // separators
+}
+
+// FullWidth is the narrowest width at which the list shows every column
+// (the triage columns SOURCE, ATT, IOC and YARA included): the root hides
+// the facet panel rather than make the list narrower than this.
+func FullWidth() int { return full.fixed() + minText }
+
 func (m *Model) columns() columns {
-	c := columns{time: 19, ip: 15, rcpt: 4, att: 3, ioc: 3, yara: 4, status: 12}
-	fixed := c.time + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 8 // separators
-	rest := m.width - fixed
-	if rest < 30 {
+	c := full
+	rest := m.width - c.fixed()
+	if rest < minText {
 		// Narrow terminal: drop the counters first.
 		c.ip, c.att, c.ioc, c.yara = 0, 0, 0, 0
 		rest = m.width - (c.time + c.rcpt + c.status + 4)
@@ -258,11 +298,12 @@ func (m *Model) View() string {
 	return common.PadLines(lines, m.width, m.height)
 }
 
+// num is a counter cell: "·" for none, else common.Count (never cut).
 func num(n int) string {
 	if n == 0 {
 		return "·"
 	}
-	return strconv.Itoa(n)
+	return common.Count(n)
 }
 
 func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {

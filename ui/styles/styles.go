@@ -24,6 +24,8 @@ type Styles struct {
 	OK        lipgloss.Style
 	Escaped   lipgloss.Style // unused by default: sanitized text stays plain
 	Selected  lipgloss.Style // the selected row
+	Match     lipgloss.Style // a match of the detail's find
+	MatchCur  lipgloss.Style // the current match (n/N move it)
 	ColHeader lipgloss.Style // table column headings
 	Panel     lipgloss.Style // facet panel frame
 	PanelHead lipgloss.Style
@@ -72,6 +74,8 @@ func New(dark bool) *Styles {
 	s.OK = n().Foreground(green)
 	s.Escaped = n()
 	s.Selected = n().Background(selBG).Foreground(fg).Bold(true)
+	s.Match = n().Background(c("#fff8c5", "#4d3b00")).Foreground(fg)
+	s.MatchCur = n().Background(yellow).Foreground(c("#ffffff", "#0d1117")).Bold(true)
 	s.ColHeader = n().Foreground(muted).Bold(true).Underline(true)
 	s.Panel = n().Border(lipgloss.NormalBorder(), false, true, false, false).BorderForeground(muted).PaddingRight(1)
 	s.PanelHead = n().Foreground(accent).Bold(true)
@@ -102,7 +106,7 @@ func NewPlain() *Styles {
 	n := lipgloss.NewStyle
 	s := &Styles{Dark: true, Plain: true}
 	for _, p := range []*lipgloss.Style{&s.Title, &s.Header, &s.Muted, &s.Accent, &s.Bold, &s.Error, &s.Warn, &s.OK, &s.Escaped,
-		&s.Selected, &s.ColHeader, &s.PanelHead, &s.Label, &s.Client, &s.Server, &s.Data, &s.Anomaly,
+		&s.Selected, &s.Match, &s.MatchCur, &s.ColHeader, &s.PanelHead, &s.Label, &s.Client, &s.Server, &s.Data, &s.Anomaly,
 		&s.StatusBar, &s.StatusKey, &s.HelpKey, &s.HelpDesc, &s.Input, &s.Queued, &s.Retrying, &s.Sent, &s.Failed} {
 		*p = n()
 	}
