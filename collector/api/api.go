@@ -116,6 +116,11 @@ type SearchOptions struct {
 	// IDsOnly asks for rows carrying only ID and Kind (resubmitting a
 	// whole result set).
 	IDsOnly bool `json:"ids_only,omitempty"`
+	// AsYouType searches a query still being typed: the last word, when
+	// nothing follows it, also matches as a prefix ("invoi" finds
+	// "Invoice"). The search bar sets it while the analyst types; Enter
+	// runs the exact query.
+	AsYouType bool `json:"as_you_type,omitempty"`
 }
 
 // SearchResult is one page of results.
