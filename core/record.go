@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Email is the one record type of smtpscope: everything known about one
 // message, whether it came from an SMTP session (Zeek/ACE session file or a
@@ -103,6 +106,18 @@ type Envelope struct {
 	RcptRejected []string `json:"rcpt_rejected,omitempty"`
 	// RcptUnconfirmed lists accepted recipients whose reply was never seen.
 	RcptUnconfirmed []string `json:"rcpt_unconfirmed,omitempty"`
+}
+
+// NullSender is how the null reverse-path MAIL FROM:<> (bounces, DSNs) is
+// written where an address is expected: by Session.Attempted and in the
+// index (`mailfrom:<>`).
+const NullSender = "<>"
+
+// IsNullSender reports whether the transaction's MAIL FROM was the null
+// sender <>: MailFrom is empty then, as it is when no MAIL FROM was seen,
+// but MailFromRaw holds what was sent.
+func (e *Envelope) IsNullSender() bool {
+	return e.MailFrom == "" && strings.TrimSpace(e.MailFromRaw) != ""
 }
 
 // Reply is an SMTP server reply; multi-line replies are joined with "\n".

@@ -587,5 +587,7 @@ func sessionDoc(st *collector.Store, m *collector.SessionMeta) (index.SessionDoc
 	if err != nil {
 		return index.SessionDoc{}, err
 	}
-	return index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}, nil
+	d := index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}
+	d.MailFrom, d.Rcpt = s.Attempted()
+	return d, nil
 }
