@@ -71,7 +71,18 @@ type Email struct {
 	// Source names where the bytes came from when not from a session
 	// (the path of an .eml or Maildir file).
 	Source string `json:"source,omitempty"`
+	// NoSession is true when the email was read from a file (.eml,
+	// Maildir, mbox) and not carried in an SMTP session: it has no
+	// envelope, no session info and no transcript (see HasSession).
+	NoSession bool `json:"no_session,omitempty"`
 }
+
+// HasSession reports whether the email came from an SMTP session (a
+// session file or a capture). An email read from a file has none (its
+// Session and Envelope are empty, and its empty MAIL FROM is no null
+// sender); records stored before NoSession existed are told by their
+// empty session uid.
+func (e *Email) HasSession() bool { return !e.NoSession && e.Session.UID != "" }
 
 // SessionInfo describes the SMTP session a message was carried in. It is
 // the zero value (empty uid) for emails read from raw files.

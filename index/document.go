@@ -320,7 +320,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	addAddrs(fTo, e.To...)
 	addAddrs(fCc, e.Cc...)
 	addAddrs(fMailFrom, e.Envelope.MailFrom)
-	if e.Envelope.IsNullSender() {
+	if e.HasSession() && e.Envelope.IsNullSender() {
 		b.kw(fMailFrom, core.NullSender)
 	}
 	addAddrs(fRcpt, e.Envelope.RcptTo...)
@@ -479,7 +479,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	if len(d.Status) > 0 {
 		status = maps(d.Status)
 	}
-	b.row(&api.Row{
+	row := &api.Row{
 		Kind:     KindEmail,
 		Time:     rowTime(t),
 		SourceIP: validUTF8(e.Session.SourceIP),
@@ -494,7 +494,11 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		Partial:  e.Partial,
 		Size:     e.Size,
 		UID:      validUTF8(e.Session.UID),
-	})
+	}
+	if !e.HasSession() {
+		row.NoSession, row.Source = true, validUTF8(truncUTF8(e.Source, maxValue))
+	}
+	b.row(row)
 	return b
 }
 

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -77,5 +78,17 @@ func TestRefusedEnvelopeAndNullSender(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.q, got, c.want)
 		}
+	}
+	// The file email's row says it had no session and where it came from.
+	res, err := ix.Search(context.Background(), "id:eml-1", SearchOptions{})
+	if err != nil || len(res.Hits) != 1 {
+		t.Fatalf("id:eml-1: %v %v", res, err)
+	}
+	if r := res.Hits[0].Row; !r.NoSession || r.Source != "/cases/a.eml" || r.MailFrom != "" {
+		t.Errorf("row of a file email: %+v", r)
+	}
+	res, _ = ix.Search(context.Background(), "id:bounce.0", SearchOptions{})
+	if len(res.Hits) != 1 || res.Hits[0].NoSession {
+		t.Errorf("row of the bounce: %+v", res.Hits)
 	}
 }

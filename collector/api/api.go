@@ -71,6 +71,10 @@ type Row struct {
 	UID      string            `json:"uid,omitempty"`    // session uid (sessions without email)
 	Reason   string            `json:"reason,omitempty"` // why no email / why in review
 	Name     string            `json:"name,omitempty"`   // review entry file name
+	// NoSession marks an email read from a file (.eml, Maildir), not
+	// carried in an SMTP session; Source is that file.
+	NoSession bool   `json:"no_session,omitempty"`
+	Source    string `json:"source,omitempty"`
 }
 
 // StatusText sums up Status for a list column: the one state when every
