@@ -21,5 +21,8 @@
 // back to its results.
 //
 // The data comes from a api.Backend: Local (in-process collector and
-// index) or Remote (a headless collector over its unix socket).
+// index) or, when another process owns the data dir, service.Attached
+// (over its unix socket, reattaching or taking the data dir over when
+// that process quits; an api.EventBackend event makes the model say so
+// and load everything again).
 package ui

@@ -510,6 +510,11 @@ func (m *Model) onEvent(ev api.Event) {
 	case api.EventError:
 		m.notice("collector: "+ev.Err, true)
 		m.statusDirty = true
+	case api.EventBackend:
+		// The owner of the data dir went away and the backend reaches it
+		// another way now: say how, and load everything again.
+		m.notice(ev.State, false)
+		m.statusDirty, m.refreshDirty, m.facetsDirty = true, true, true
 	}
 }
 

@@ -29,6 +29,11 @@ func SocketPath(dataDir string) string {
 // ErrNotFound is returned for unknown ids.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnavailable is returned (wrapped in a sentence saying why) by Remote
+// when the collector serving the socket does not answer: it quit, or is
+// restarting. Attached reconnects or takes the data dir over on it.
+var ErrUnavailable = errors.New("the collector of this data dir is not answering")
+
 // ErrSortUnsupported is returned for a sort order not in Sorts.
 var ErrSortUnsupported = errors.New("sort order not supported by the index")
 
@@ -201,6 +206,10 @@ const (
 	EventRemoved    = "removed"    // retention removed an email (ID)
 	EventError      = "error"      // Err
 	EventIndexed    = "indexed"    // the index caught up with new documents
+	// EventBackend: a client lost the process that owned the data dir
+	// and reaches the data dir another way now (State says how, as a
+	// sentence); see collector/service.Attached.
+	EventBackend = "backend"
 )
 
 // Event is one live update.

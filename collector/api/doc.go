@@ -22,6 +22,8 @@
 //
 // Errors are an ErrorBody with a 4xx/5xx status. Without a search index
 // (`collect --no-index`) search answers an error; everything else works.
+// When the service does not answer (it quit), Remote's errors wrap
+// ErrUnavailable in a sentence, never Go's transport error text.
 //
 // It imports no database and no index (only core and the standard
 // library), so a client links neither bbolt nor bleve.
