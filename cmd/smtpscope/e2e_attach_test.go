@@ -28,7 +28,7 @@ func TestE2ETUISecondUITakesOver(t *testing.T) {
 	first.keys("q")
 	first.waitFor("the owner's exit", "SMTPSCOPE-EXIT=0")
 	// The second notices within a status poll and takes over.
-	s := second.waitFor("the take-over", "local, took over ● watching")
+	s := second.waitFor("the take-over", "local, took over ● watching", "this UI took it over")
 	if rawTransport(s) {
 		t.Fatalf("raw transport error on screen:\n%s", s)
 	}

@@ -298,9 +298,9 @@ func (a *Attached) Events(ctx context.Context) (<-chan api.Event, error) {
 			}
 			cancel()
 			mode := a.Mode()
-			msg := "the collector that owned " + a.data + " changed: attached to the new one"
+			msg := "the data dir has a new owner: reattached to it"
 			if mode == ModeTookOver {
-				msg = "the collector that owned " + a.data + " quit: this UI took the data dir over and runs it now"
+				msg = "the owner of the data dir quit: this UI took it over"
 			}
 			select {
 			case out <- api.Event{Type: api.EventBackend, Time: time.Now(), State: msg}:

@@ -145,7 +145,7 @@ func TestAttachedTakesOver(t *testing.T) {
 			if ev.Type != api.EventBackend {
 				continue
 			}
-			if !strings.Contains(ev.State, "took the data dir over") {
+			if !strings.Contains(ev.State, "took it over") {
 				t.Errorf("backend event: %q", ev.State)
 			}
 		case <-timeout:
