@@ -168,8 +168,8 @@ func TestMaildirInput(t *testing.T) {
 			t.Error(err)
 			return true
 		}
-		if m.Session != "" || rec.Session.UID != "" {
-			t.Errorf("%s: raw email with a session: %q %q", m.ID, m.Session, rec.Session.UID)
+		if m.Session != "" || rec.Session.UID != "" || !rec.NoSession || rec.HasSession() {
+			t.Errorf("%s: raw email with a session: %q %q (no_session %v)", m.ID, m.Session, rec.Session.UID, rec.NoSession)
 		}
 		sources[rec.Source] = rec
 		return true

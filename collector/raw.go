@@ -80,7 +80,7 @@ func (c *Collector) analyzeRaw(raw []byte) (rec *core.Email) {
 		if r := recover(); r != nil {
 			s := &core.Session{Messages: []*core.Message{{Data: raw}}}
 			rec = c.analyze(s)[0]
-			rec.ID = ""
+			rec.ID, rec.NoSession = "", true
 			rec.Errors = append(rec.Errors, fmt.Sprintf("analysis panic: %v", r))
 			if len(rec.SHA256) >= 24 {
 				rec.ID = "eml-" + rec.SHA256[:24]

@@ -129,6 +129,7 @@ func (a *Analyzer) SessionEmails(s *Session) []*Email {
 	for _, m := range s.Messages {
 		e := a.AnalyzeBytes(m.Data)
 		e.Session = s.Info
+		e.NoSession = false
 		e.Session.Anomalies = nil
 		e.ID = fmt.Sprintf("%s.%d", s.Info.UID, m.Index)
 		e.Index = m.Index
@@ -156,13 +157,15 @@ func (a *Analyzer) AnalyzeFile(path string) (*Email, error) {
 	return e, nil
 }
 
-// AnalyzeBytes analyses one message. It never fails: what cannot be parsed
+// AnalyzeBytes analyses one message read without its SMTP session
+// (NoSession; SessionEmails fills the session in). It never fails: what cannot be parsed
 // is reported in the record's Errors.
 func (a *Analyzer) AnalyzeBytes(raw []byte) (record *Email) {
 	e := &Email{
 		To: []string{}, Cc: []string{}, Headers: map[string][]string{},
 		RawHeader: []HeaderField{}, Parts: []Part{}, Attachments: []Attachment{},
 		IOCs: []IOC{}, Errors: []string{}, Envelope: Envelope{RcptTo: []string{}},
+		NoSession: true, // SessionEmails says otherwise
 	}
 	e.Size = int64(len(raw))
 	e.MD5, e.SHA1, e.SHA256 = hashes(raw)

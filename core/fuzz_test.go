@@ -51,6 +51,28 @@ func FuzzParseSession(f *testing.F) {
 			}
 		}
 		NewAnalyzer(DefaultOptions()).SessionEmails(s)
+		// The envelope a session tried: addresses, never the empty one,
+		// each once; every accepted recipient (but <>) among them.
+		mf, rc := s.Attempted()
+		seen := map[string]bool{}
+		for _, a := range append(append([]string{}, mf...), rc...) {
+			if a == "" {
+				t.Fatal("Attempted lists an empty address")
+			}
+		}
+		for _, a := range rc {
+			if seen[a] {
+				t.Fatalf("Attempted lists recipient %q twice", a)
+			}
+			seen[a] = true
+		}
+		for _, m := range s.Messages {
+			for _, a := range m.Envelope.RcptTo {
+				if a != "" && !seen[a] {
+					t.Fatalf("accepted recipient %q not in Attempted %q", a, rc)
+				}
+			}
+		}
 	})
 }
 

@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Email is the one record type of smtpscope: everything known about one
 // message, whether it came from an SMTP session (Zeek/ACE session file or a
@@ -68,7 +71,18 @@ type Email struct {
 	// Source names where the bytes came from when not from a session
 	// (the path of an .eml or Maildir file).
 	Source string `json:"source,omitempty"`
+	// NoSession is true when the email was read from a file (.eml,
+	// Maildir, mbox) and not carried in an SMTP session: it has no
+	// envelope, no session info and no transcript (see HasSession).
+	NoSession bool `json:"no_session,omitempty"`
 }
+
+// HasSession reports whether the email came from an SMTP session (a
+// session file or a capture). An email read from a file has none (its
+// Session and Envelope are empty, and its empty MAIL FROM is no null
+// sender); records stored before NoSession existed are told by their
+// empty session uid.
+func (e *Email) HasSession() bool { return !e.NoSession && e.Session.UID != "" }
 
 // SessionInfo describes the SMTP session a message was carried in. It is
 // the zero value (empty uid) for emails read from raw files.
@@ -103,6 +117,18 @@ type Envelope struct {
 	RcptRejected []string `json:"rcpt_rejected,omitempty"`
 	// RcptUnconfirmed lists accepted recipients whose reply was never seen.
 	RcptUnconfirmed []string `json:"rcpt_unconfirmed,omitempty"`
+}
+
+// NullSender is how the null reverse-path MAIL FROM:<> (bounces, DSNs) is
+// written where an address is expected: by Session.Attempted and in the
+// index (`mailfrom:<>`).
+const NullSender = "<>"
+
+// IsNullSender reports whether the transaction's MAIL FROM was the null
+// sender <>: MailFrom is empty then, as it is when no MAIL FROM was seen,
+// but MailFromRaw holds what was sent.
+func (e *Envelope) IsNullSender() bool {
+	return e.MailFrom == "" && strings.TrimSpace(e.MailFromRaw) != ""
 }
 
 // Reply is an SMTP server reply; multi-line replies are joined with "\n".

@@ -1020,6 +1020,41 @@ func (p *sessionParser) finish() error {
 	return nil
 }
 
+// Attempted returns every MAIL FROM and RCPT TO address the client sent
+// in the session, whatever the server answered (refused ones too), in
+// order and without repeats, normalized like the envelope (NormalizeAddress);
+// the null sender is NullSender. It is how a session that carried no
+// email is found by the envelope it tried.
+func (s *Session) Attempted() (mailFrom, rcpt []string) {
+	seen := map[string]bool{}
+	for _, ev := range s.Events {
+		if ev.Kind != EventClient || ev.Cmd != "MAIL" && ev.Cmd != "RCPT" {
+			continue
+		}
+		kw := "FROM"
+		if ev.Cmd == "RCPT" {
+			kw = "TO"
+		}
+		raw, addr, _ := parsePath(ev.Arg, kw)
+		if addr == "" {
+			if ev.Cmd != "MAIL" || strings.TrimSpace(raw) == "" {
+				continue
+			}
+			addr = NullSender
+		}
+		if seen[ev.Cmd+" "+addr] {
+			continue
+		}
+		seen[ev.Cmd+" "+addr] = true
+		if ev.Cmd == "MAIL" {
+			mailFrom = append(mailFrom, addr)
+		} else {
+			rcpt = append(rcpt, addr)
+		}
+	}
+	return mailFrom, rcpt
+}
+
 // parsePath parses the argument of MAIL ("FROM:<a> SIZE=1") or RCPT
 // ("TO:<b> NOTIFY=NEVER"): keyword case-insensitive, a space after the colon
 // allowed, quoted local parts and source routes handled, <> is the null

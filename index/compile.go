@@ -456,6 +456,9 @@ func isHexHash(s string) bool {
 // addrQuery: an address, a local part, a domain, or a display-name word;
 // several words (quoted) must all be there; globs match whole addresses.
 func addrQuery(field, v string) query.Query {
+	if strings.ReplaceAll(v, " ", "") == core.NullSender {
+		return term(field, core.NullSender) // MAIL FROM:<>, bounces
+	}
 	v = strings.ToLower(core.Refang(v))
 	v = strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
 	if strings.HasPrefix(v, "@") && len(v) > 1 {

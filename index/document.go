@@ -34,6 +34,10 @@ type SessionDoc struct {
 	Info       core.SessionInfo
 	Transcript string
 	Reason     string
+	// MailFrom and Rcpt are the envelope the client tried, refused or
+	// not (core.Session.Attempted; core.NullSender for <>): `mailfrom:`
+	// and `rcpt:` find the session by them.
+	MailFrom, Rcpt []string
 }
 
 // ReviewDoc is one entry of the review/ quarantine: the file name, why it is
@@ -316,6 +320,9 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	addAddrs(fTo, e.To...)
 	addAddrs(fCc, e.Cc...)
 	addAddrs(fMailFrom, e.Envelope.MailFrom)
+	if e.HasSession() && e.Envelope.IsNullSender() {
+		b.kw(fMailFrom, core.NullSender)
+	}
 	addAddrs(fRcpt, e.Envelope.RcptTo...)
 	addAddrs(fRcpt, e.Envelope.RcptRejected...)
 	for _, a := range e.ReplyTo {
@@ -472,7 +479,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	if len(d.Status) > 0 {
 		status = maps(d.Status)
 	}
-	b.row(&api.Row{
+	row := &api.Row{
 		Kind:     KindEmail,
 		Time:     rowTime(t),
 		SourceIP: validUTF8(e.Session.SourceIP),
@@ -487,7 +494,11 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		Partial:  e.Partial,
 		Size:     e.Size,
 		UID:      validUTF8(e.Session.UID),
-	})
+	}
+	if !e.HasSession() {
+		row.NoSession, row.Source = true, validUTF8(truncUTF8(e.Source, maxValue))
+	}
+	b.row(row)
 	return b
 }
 
@@ -519,6 +530,22 @@ func (ix *Index) sessionDocument(d SessionDoc) *builder {
 	}
 	b.kw(fIP, normIP(s.SourceIP), normIP(s.DestIP))
 	b.kw(fUID, s.UID)
+	for _, f := range []struct {
+		field string
+		addrs []string
+	}{{fMailFrom, d.MailFrom}, {fRcpt, d.Rcpt}} {
+		for _, a := range f.addrs {
+			if a == core.NullSender {
+				b.kw(f.field, a)
+				continue
+			}
+			toks, dom := addrTokens(a)
+			b.kw(f.field, toks...)
+			if dom != "" {
+				b.kw(fDomain, parentDomains(dom)...)
+			}
+		}
+	}
 	is := []string{KindSession}
 	if s.StartTLS {
 		is = append(is, "starttls")

@@ -17,6 +17,16 @@
 // backend runs in a tea.Cmd, never in Update. Every string that comes from
 // mail is passed through ui/sanitize before it is drawn.
 //
+// The search bar searches as the analyst types (typing.go): each edit
+// starts a tea.Tick of 150 ms carrying the edit's sequence number, and
+// only the tick of the last edit searches (api.SearchOptions.AsYouType:
+// the last word is also a prefix); answers of older searches are dropped
+// by the search sequence number. Enter runs the exact query, Esc goes
+// back to its results.
+//
 // The data comes from a api.Backend: Local (in-process collector and
-// index) or Remote (a headless collector over its unix socket).
+// index) or, when another process owns the data dir, service.Attached
+// (over its unix socket, reattaching or taking the data dir over when
+// that process quits; an api.EventBackend event makes the model say so
+// and load everything again).
 package ui

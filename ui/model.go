@@ -83,6 +83,7 @@ type Model struct {
 	seq      int
 	took     time.Duration
 	searched bool
+	typing   typing // search-as-you-type (typing.go)
 
 	status    *api.Status
 	statusErr error
@@ -150,6 +151,7 @@ type (
 		err    error
 		append bool
 		keepID string
+		typed  bool // an as-you-type search
 	}
 	statusMsg struct {
 		st  *api.Status
@@ -201,8 +203,9 @@ func (m *Model) searchOpts() api.SearchOptions {
 // the list back nor compete with it for the CPU.
 func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
 	m.seq++
-	seq, q, o, b := m.seq, m.query, m.searchOpts(), m.ctx.Backend
-	o.Facets = false
+	q, typed := m.searchQuery()
+	seq, o, b := m.seq, m.searchOpts(), m.ctx.Backend
+	o.Facets, o.AsYouType = false, typed
 	if more {
 		o.After = m.list.Next()
 	}
@@ -214,14 +217,15 @@ func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res, err := b.Search(ctx, q, o)
-		return searchMsg{seq: seq, res: res, err: err, append: more, keepID: keepID}
+		return searchMsg{seq: seq, res: res, err: err, append: more, keepID: keepID, typed: typed}
 	}
 }
 
 // loadFacets asks for the facet counts of search seq.
 func (m *Model) loadFacets(seq int) tea.Cmd {
-	q, o, b := m.query, m.searchOpts(), m.ctx.Backend
-	o.Limit, o.Facets, o.IDsOnly = 1, true, true
+	q, typed := m.searchQuery()
+	o, b := m.searchOpts(), m.ctx.Backend
+	o.Limit, o.Facets, o.IDsOnly, o.AsYouType = 1, true, true, typed
 	m.pendingFacets.Add(1)
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -360,7 +364,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case facetsMsg:
 		m.pendingFacets.Add(-1)
 		if msg.err == nil && (msg.seq == m.seq || msg.seq == m.facetSeq) {
-			m.facets.SetFacets(msg.facets, clauses(m.query))
+			q, _ := m.searchQuery()
+			m.facets.SetFacets(msg.facets, clauses(q))
 		}
 		return nil
 	case statusMsg:
@@ -378,6 +383,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return waitEvent(m.events)
 	case tickMsg:
 		return m.onTick()
+	case typingMsg:
+		return m.onTyping(msg)
 	case noticeMsg:
 		m.notice(msg.text, msg.err)
 		return nil
@@ -391,6 +398,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case search.CancelMsg:
 		m.search.SetValue(m.query)
 		m.layout()
+		if m.typing.active {
+			m.stopTyping()
+			return m.runSearch(false, "")
+		}
+		m.stopTyping()
 		return nil
 	case facets.SelectMsg:
 		m.setQuery(toggleClause(m.query, msg.Filter))
@@ -426,8 +438,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onKey(msg)
 	case tea.PasteMsg:
 		if f := m.focused(); f == m.search || f == m.dlg || f == m.detail && m.detail.Finding() {
+			before := m.search.Value()
 			_, cmd := f.Update(msg)
-			return cmd
+			return tea.Batch(cmd, m.edited(before))
 		}
 		return nil
 	case tea.MouseWheelMsg:
@@ -447,6 +460,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) setQuery(q string) {
+	m.stopTyping()
 	m.query = strings.TrimSpace(q)
 	m.search.Err, m.search.ErrCol = "", 0
 }
@@ -457,6 +471,9 @@ func (m *Model) onSearch(msg searchMsg) tea.Cmd {
 	}
 	m.shown = msg.seq
 	m.list.Loading = false
+	if msg.err != nil && msg.typed {
+		return nil // a query half typed: keep the last results, Enter tells the error
+	}
 	if msg.err != nil {
 		var qe *api.QueryError
 		if errors.As(msg.err, &qe) {
@@ -504,6 +521,11 @@ func (m *Model) onEvent(ev api.Event) {
 	case api.EventError:
 		m.notice("collector: "+ev.Err, true)
 		m.statusDirty = true
+	case api.EventBackend:
+		// The owner of the data dir went away and the backend reaches it
+		// another way now: say how, and load everything again.
+		m.notice(ev.State, false)
+		m.statusDirty, m.refreshDirty, m.facetsDirty = true, true, true
 	}
 }
 
@@ -568,9 +590,10 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case f == m.dlg:
 		return m.dialogKey(msg)
 	case f == m.search:
+		before := m.search.Value()
 		_, cmd := m.search.Update(msg)
 		m.layout()
-		return cmd
+		return tea.Batch(cmd, m.edited(before))
 	case f == m.detail && m.detail.Finding():
 		_, cmd := m.detail.Update(msg) // the find prompt takes every key
 		return cmd

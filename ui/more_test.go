@@ -39,6 +39,16 @@ func TestQuickFiltersFacetsSort(t *testing.T) {
 	waitFor(t, m, "/ has:attachment", "2 results")
 	press(tm, "1")
 	waitFor(t, m, "7 results")
+	// The facets of has:attachment may still be shown: wait for these
+	// (the panel, left of the list, lists the digest's sender domain).
+	waitUntil(t, m, func(f string) bool {
+		for _, l := range strings.Split(f, "\n") {
+			if i := strings.Index(l, "│"); i > 0 && strings.Contains(l[:i], "news.example.org") {
+				return true
+			}
+		}
+		return false
+	})
 	// Facet panel: focus, move to the first sender domain, select.
 	press(tm, "f", "enter")
 	waitFor(t, m, "/ sender:news.example.org", "2 results", "✓ news.example.org")

@@ -86,13 +86,27 @@ func (c *UICmd) Run() error {
 		serveSocket(ctx, cfg, l, log)
 		o.Backend, o.Title = l, cfg.Data
 	case errors.Is(err, service.ErrBusy):
+		// When the owner quits, reattach to the next one or become it.
+		takeOver := func(tctx context.Context) (api.Backend, func() error, error) {
+			l, err := openService(cfg, serviceOpts{log: log, noSpool: noSpool, index: true})
+			if err != nil {
+				return nil, nil, err
+			}
+			l.Start(ctx)
+			serveSocket(ctx, cfg, l, log)
+			return l, l.Close, nil
+		}
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		r, derr := api.DialRemote(dctx, cfg.Data)
+		r, derr := service.Attach(dctx, cfg.Data, takeOver)
 		cancel()
 		if derr != nil {
 			return fmt.Errorf("%v; and attaching to the running collector failed: %w", err, derr)
 		}
-		defer r.Close()
+		defer func() {
+			if err := r.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "smtpscope ui: closing the collector:", sanitize.Line(err.Error()))
+			}
+		}()
 		o.Backend, o.Title = r, cfg.Data+" (attached)"
 	default:
 		return err

@@ -29,6 +29,11 @@ func SocketPath(dataDir string) string {
 // ErrNotFound is returned for unknown ids.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnavailable is returned (wrapped in a sentence saying why) by Remote
+// when the collector serving the socket does not answer: it quit, or is
+// restarting. Attached reconnects or takes the data dir over on it.
+var ErrUnavailable = errors.New("the collector of this data dir is not answering")
+
 // ErrSortUnsupported is returned for a sort order not in Sorts.
 var ErrSortUnsupported = errors.New("sort order not supported by the index")
 
@@ -71,6 +76,10 @@ type Row struct {
 	UID      string            `json:"uid,omitempty"`    // session uid (sessions without email)
 	Reason   string            `json:"reason,omitempty"` // why no email / why in review
 	Name     string            `json:"name,omitempty"`   // review entry file name
+	// NoSession marks an email read from a file (.eml, Maildir), not
+	// carried in an SMTP session; Source is that file.
+	NoSession bool   `json:"no_session,omitempty"`
+	Source    string `json:"source,omitempty"`
 }
 
 // StatusText sums up Status for a list column: the one state when every
@@ -116,6 +125,11 @@ type SearchOptions struct {
 	// IDsOnly asks for rows carrying only ID and Kind (resubmitting a
 	// whole result set).
 	IDsOnly bool `json:"ids_only,omitempty"`
+	// AsYouType searches a query still being typed: the last word, when
+	// nothing follows it, also matches as a prefix ("invoi" finds
+	// "Invoice"). The search bar sets it while the analyst types; Enter
+	// runs the exact query.
+	AsYouType bool `json:"as_you_type,omitempty"`
 }
 
 // SearchResult is one page of results.
@@ -192,6 +206,10 @@ const (
 	EventRemoved    = "removed"    // retention removed an email (ID)
 	EventError      = "error"      // Err
 	EventIndexed    = "indexed"    // the index caught up with new documents
+	// EventBackend: a client lost the process that owned the data dir
+	// and reaches the data dir another way now (State says how, as a
+	// sentence); see collector/service.Attached.
+	EventBackend = "backend"
 )
 
 // Event is one live update.

@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/smtpscope/smtpscope/core"
@@ -69,7 +71,10 @@ func (r *Remote) do(ctx context.Context, method, p string, body any) (*http.Resp
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, r.unavailable(err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -97,7 +102,7 @@ func (r *Remote) getJSON(ctx context.Context, p string, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
+	return r.bodyErr(ctx, json.NewDecoder(resp.Body).Decode(v))
 }
 
 func (r *Remote) getBytes(ctx context.Context, p string) ([]byte, error) {
@@ -106,7 +111,37 @@ func (r *Remote) getBytes(ctx context.Context, p string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	return b, r.bodyErr(ctx, err)
+}
+
+// bodyErr is the error of reading a reply: a reply cut short means the
+// collector went away in the middle of it.
+func (r *Remote) bodyErr(ctx context.Context, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil || ctx.Err() != nil || errors.As(err, &se) || errors.As(err, &te):
+		return err
+	}
+	return r.unavailable(err)
+}
+
+// unavailable turns a transport error into a sentence an analyst can act
+// on (wrapping ErrUnavailable), not Go's "Get \"http://...\": dial unix".
+func (r *Remote) unavailable(err error) error {
+	why := "it does not answer"
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		why = "its socket is gone (it quit)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		why = "nobody listens on its socket (it quit)"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		why = "it closed the connection (it is quitting or restarting)"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		why = "it did not answer in time"
+	}
+	return fmt.Errorf("%w: %s (%s)", ErrUnavailable, why, r.path)
 }
 
 func esc(s string) string { return url.PathEscape(s) }
@@ -119,6 +154,9 @@ func (r *Remote) Search(ctx context.Context, q string, o SearchOptions) (*Search
 	}
 	if o.IDsOnly {
 		v.Set("ids", "1")
+	}
+	if o.AsYouType {
+		v.Set("typing", "1")
 	}
 	v["after"] = o.After
 	var res SearchResult
@@ -195,7 +233,7 @@ func (r *Remote) Resubmit(ctx context.Context, ids []string, group string) (int,
 		Queued int `json:"queued"`
 	}
 	err = json.NewDecoder(resp.Body).Decode(&out)
-	return out.Queued, err
+	return out.Queued, r.bodyErr(ctx, err)
 }
 
 // SetPaused implements Backend.

@@ -8,7 +8,7 @@
 // state types (aliased by package collector), and Remote, the client of
 // the HTTP/JSON API the service serves on DATA/run/smtpscope.sock:
 //
-//	GET  /v1/search?q=&limit=&after=&sort=&facets=1&kind=&ids=1  SearchResult
+//	GET  /v1/search?q=&limit=&after=&sort=&facets=1&kind=&ids=1&typing=1  SearchResult
 //	GET  /v1/email/{id}                 core.Email
 //	GET  /v1/raw/{id}                   message/rfc822 bytes
 //	GET  /v1/session/{id}               core.Session (id: email id or session/<uid>)
@@ -22,6 +22,8 @@
 //
 // Errors are an ErrorBody with a 4xx/5xx status. Without a search index
 // (`collect --no-index`) search answers an error; everything else works.
+// When the service does not answer (it quit), Remote's errors wrap
+// ErrUnavailable in a sentence, never Go's transport error text.
 //
 // It imports no database and no index (only core and the standard
 // library), so a client links neither bbolt nor bleve.

@@ -46,7 +46,7 @@ var Fields = []Field{
 	{Name: "from", Prefix: true, Example: "from:*@example.com", Finds: "header addresses: `from:bob@evil.example`, a domain `from:evil.example` (or `from:@evil.example`), a local part `from:bob`, a display-name word `from:\"IT Support\"`"},
 	{Name: "to", Prefix: true},
 	{Name: "cc", Prefix: true},
-	{Name: "mailfrom", Prefix: true, Example: "mailfrom:bob@evil.example", Finds: "the SMTP envelope (MAIL FROM, every RCPT TO, refused ones too), same forms as `from:`"},
+	{Name: "mailfrom", Prefix: true, Example: "mailfrom:bob@evil.example", Finds: "the SMTP envelope the client sent (MAIL FROM, every RCPT TO), refused ones too: sessions the server refused, that carried no email, are found by what they tried; same forms as `from:`; `mailfrom:<>` is the null sender (bounces; an email read from a file has no envelope and is not one)"},
 	{Name: "rcpt", Prefix: true, Example: "rcpt:bob@corp.example"},
 	{Name: "subject", Prefix: true, Example: "subject:invoice", Finds: "words (`subject:invoice`), a phrase (`subject:\"final notice\"`), a glob (`subject:inv*`)"},
 	{Name: "body", Prefix: true, Finds: "words or a phrase in the body"},

@@ -36,5 +36,11 @@
 // search answers ErrNoIndex). Listen lets in only the data dir's owner,
 // root and the config's ui_group (SO_PEERCRED).
 //
+// Attached (attach.go) is the backend of a second client of a data dir:
+// api.Remote to the owner while it answers, then the next owner, or the
+// service taken over in-process (TakeOver) when there is none; Status
+// says which (ModeRemote, ModeReattached, ModeTookOver) and an
+// api.EventBackend event tells the switch.
+//
 // It may import collector, collector/api, index and core; never ui.
 package service

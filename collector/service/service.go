@@ -341,7 +341,7 @@ func (l *Service) Search(ctx context.Context, q string, o api.SearchOptions) (*a
 
 // SearchIndex runs an API search on an index (shared by Service and tests).
 func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (*api.SearchResult, error) {
-	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets}
+	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets, AsYouType: o.AsYouType}
 	switch o.Sort {
 	case "", api.SortNewest:
 	case api.SortOldest:
@@ -587,5 +587,7 @@ func sessionDoc(st *collector.Store, m *collector.SessionMeta) (index.SessionDoc
 	if err != nil {
 		return index.SessionDoc{}, err
 	}
-	return index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}, nil
+	d := index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}
+	d.MailFrom, d.Rcpt = s.Attempted()
+	return d, nil
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, b api.Backend) {
 		{"Sorts", testSorts},
 		{"BadQuery", testBadQuery},
 		{"IDsOnly", testIDsOnly},
+		{"AsYouType", testAsYouType},
 		{"Records", testRecords},
 		{"NotFound", testNotFound},
 		{"Status", testStatus},
@@ -136,6 +137,25 @@ func testFields(t *testing.T, b api.Backend) {
 	}
 	if q := search(t, b, "status:queued kind:email", api.SearchOptions{}); q.Total != Emails {
 		t.Errorf("status:queued: %d emails, want %d", q.Total, Emails)
+	}
+}
+
+// AsYouType makes the last word of the query a prefix too (the search
+// bar's search-as-you-type); without it the query is exact.
+func testAsYouType(t *testing.T, b api.Backend) {
+	typed := search(t, b, "invoi", api.SearchOptions{Kind: api.KindEmail, AsYouType: true})
+	if !slices.Contains(ids(typed.Rows), "demo-invoice.0") {
+		t.Errorf("invoi as you type: %v, want the invoice among them", ids(typed.Rows))
+	}
+	if typed.Total == Emails {
+		t.Errorf("invoi as you type matches every email")
+	}
+	if exact := search(t, b, "invoi", api.SearchOptions{Kind: api.KindEmail}); exact.Total != 0 {
+		t.Errorf("exact invoi: %v, want nothing", ids(exact.Rows))
+	}
+	// A word followed by more is whole: only the last word is a prefix.
+	if n := search(t, b, "invoi subject:INV-2025-1187", api.SearchOptions{AsYouType: true}).Total; n != 0 {
+		t.Errorf("invoi followed by a clause: %d matches, want 0", n)
 	}
 }
 

@@ -138,7 +138,9 @@ func (m *Memory) AddEmail(e *core.Email, raw []byte, s *core.Session, atts map[s
 func (m *Memory) AddSession(s *core.Session, reason string) {
 	m.mu.Lock()
 	m.sessions[s.Info.UID] = s
-	if err := m.ix.IndexSession(index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: reason}); err != nil {
+	d := index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: reason}
+	d.MailFrom, d.Rcpt = s.Attempted()
+	if err := m.ix.IndexSession(d); err != nil {
 		m.t.Errorf("fakebackend: index session %s: %v", s.Info.UID, err)
 	}
 	m.mu.Unlock()

@@ -82,7 +82,9 @@ func Load(b api.Backend, row api.Row) tea.Cmd {
 		default:
 			out.Email, out.Err = b.Email(ctx, row.ID)
 			if out.Err == nil {
-				out.Session, out.SessErr = b.Session(ctx, row.ID)
+				if out.Email.HasSession() { // a file read has none to load
+					out.Session, out.SessErr = b.Session(ctx, row.ID)
+				}
 				out.Subs, _ = b.Submissions(ctx, row.ID)
 			}
 		}

@@ -2,6 +2,7 @@ package detail
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,27 +171,14 @@ func (r *renderer) summary(m *Model) {
 	r.kv("Date", orDash(e.Date))
 	r.kv("Message-ID", orDash(e.MessageID))
 	r.blank()
-	r.heading("Envelope")
-	mf := e.Envelope.MailFrom
-	if mf == "" {
-		mf = "<>"
-	}
-	r.kv("MAIL FROM", mf)
-	r.list("MAIL params", e.Envelope.MailParams)
-	r.kv("RCPT TO", fmt.Sprintf("%d accepted", len(e.Envelope.RcptTo)))
-	for _, a := range e.Envelope.RcptTo {
-		r.kv("", a)
-	}
-	r.list("Rejected", e.Envelope.RcptRejected)
-	r.list("Unconfirmed", e.Envelope.RcptUnconfirmed)
-	if e.ServerReply != nil {
-		r.kv("End of data", fmt.Sprintf("%d %s", e.ServerReply.Code, e.ServerReply.Text))
+	if !e.HasSession() {
+		// Read from a file: there is no envelope nor session to show.
+		r.heading("Source")
+		r.kv("Read from", orDash(e.Source))
+		r.muted("read from " + fileOrDash(e.Source) + ", no SMTP session: no envelope, no transcript")
 	} else {
-		r.kv("End of data", "(no reply seen)")
+		r.summaryEnvelope(e)
 	}
-	r.blank()
-	r.heading("Session")
-	r.sessionInfo(e.Session)
 	r.blank()
 	r.heading("Message")
 	r.kv("Size", fmt.Sprintf("%s (%d bytes)", common.Size(e.Size), e.Size))
@@ -202,7 +190,7 @@ func (r *renderer) summary(m *Model) {
 		r.add(s.Warn.Render("partial: the capture holds only part of this message"))
 	}
 	r.list("Flags", e.Flags)
-	if e.Source != "" {
+	if e.Source != "" && e.HasSession() {
 		r.kv("Source", e.Source)
 	}
 	if len(e.YARA) > 0 {
@@ -228,11 +216,49 @@ func (r *renderer) summary(m *Model) {
 	}
 }
 
+// summaryEnvelope is the summary's envelope and session blocks of an
+// email carried in an SMTP session.
+func (r *renderer) summaryEnvelope(e *core.Email) {
+	r.heading("Envelope")
+	mf := e.Envelope.MailFrom
+	if mf == "" {
+		mf = "<>"
+	}
+	r.kv("MAIL FROM", mf)
+	r.list("MAIL params", e.Envelope.MailParams)
+	r.kv("RCPT TO", fmt.Sprintf("%d accepted", len(e.Envelope.RcptTo)))
+	for _, a := range e.Envelope.RcptTo {
+		r.kv("", a)
+	}
+	r.list("Rejected", e.Envelope.RcptRejected)
+	r.list("Unconfirmed", e.Envelope.RcptUnconfirmed)
+	if e.ServerReply != nil {
+		r.kv("End of data", fmt.Sprintf("%d %s", e.ServerReply.Code, e.ServerReply.Text))
+	} else {
+		r.kv("End of data", "(no reply seen)")
+	}
+	r.blank()
+	r.heading("Session")
+	r.sessionInfo(e.Session)
+}
+
+// fileOrDash is the file name of a path, "-" when there is none.
+func fileOrDash(p string) string {
+	if p == "" {
+		return "-"
+	}
+	return filepath.Base(p)
+}
+
 // transcript renders the SMTP session like termshark's stream view: client
 // lines in one colour, server lines in another, message bytes folded.
 func (r *renderer) transcript(m *Model) {
 	s := r.ctx.Styles
 	if m.Session == nil {
+		if m.Email != nil && !m.Email.HasSession() {
+			r.muted("no transcript: read from " + fileOrDash(m.Email.Source) + ", no SMTP session")
+			return
+		}
 		if m.sessErr != nil {
 			r.err("no transcript: " + m.sessErr.Error())
 		} else {

@@ -9,6 +9,7 @@
 package list
 
 import (
+	"path/filepath"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -306,16 +307,27 @@ func num(n int) string {
 	return common.Count(n)
 }
 
+// fileName is the last element of the path an email was read from.
+func fileName(p string) string {
+	if p == "" {
+		return "a file"
+	}
+	return filepath.Base(p)
+}
+
 func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 	s := m.ctx.Styles
-	from, subj, rcpt := r.MailFrom, r.Subject, num(r.Rcpt)
+	from, subj, rcpt, src := r.MailFrom, r.Subject, num(r.Rcpt), r.SourceIP
 	switch r.Kind {
 	case api.KindSession:
 		from, subj, rcpt = "(no email)", r.UID+": "+r.Reason, ""
 	case api.KindReview:
 		from, subj, rcpt = "(review)", r.Name+": "+r.Reason, ""
 	default:
-		if from == "" {
+		if r.NoSession {
+			// Read from a file: no envelope, and no bounce either.
+			src, from, rcpt = "no SMTP session", "read from "+fileName(r.Source), ""
+		} else if from == "" {
 			from = "<>"
 		}
 		if r.Partial {
@@ -324,7 +336,7 @@ func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 	}
 	parts := []string{common.Fit(m.ctx.Time(r.Time), c.time)}
 	if c.ip > 0 {
-		parts = append(parts, common.Fit(r.SourceIP, c.ip))
+		parts = append(parts, common.Fit(src, c.ip))
 	}
 	parts = append(parts, common.Fit(from, c.from), common.FitRight(rcpt, c.rcpt), common.Fit(subj, c.subj))
 	if c.att > 0 {
