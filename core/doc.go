@@ -9,7 +9,8 @@
 // (zeek.go).
 //
 // Raw files may start with an mbox From_ line, and mbox files are split
-// into their messages (mbox.go).
+// into their messages (mbox.go); MboxWriter (mboxwrite.go) writes messages
+// as an mboxrd file that reads back to the same bytes.
 //
 // core depends on nothing else in this module. The Email type in record.go
 // is the one record type of smtpscope; NewJSONEncoder (jsonout.go) is the
