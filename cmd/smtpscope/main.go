@@ -31,6 +31,8 @@ type CLI struct {
 	Submit  SubmitCmd  `cmd:"" help:"Queue emails again for submission to a node group."`
 	AceSink AceSinkCmd `cmd:"" name:"ace-sink" help:"Run a small ACE-API-compatible receiver (demos and tests)."`
 	Search  SearchCmd  `cmd:"" help:"Search the index of a data dir."`
+	Show    ShowCmd    `cmd:"" help:"Show one email (or session/<uid>) of a data dir: summary, record, raw bytes, transcript, headers or an attachment."`
+	Export  ExportCmd  `cmd:"" help:"Write the emails a query finds as .eml files, one mbox or JSON Lines."`
 	Index   IndexCmd   `cmd:"" help:"Index every stored email of a data dir that is not indexed yet."`
 	Reindex ReindexCmd `cmd:"" help:"Rebuild the index of a data dir from the store."`
 	Repair  RepairCmd  `cmd:"" help:"Rebuild a damaged queue database from the stored emails (queues again what is not known as sent)."`

@@ -13,10 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 	"unicode/utf8"
 
-	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
@@ -45,16 +43,6 @@ type facetBlock struct {
 	counts []index.FacetCount
 }
 
-// searchSource is where pages of hits and records come from: the index
-// itself, or a running collector's UI socket when it owns the index.
-type searchSource struct {
-	// page returns hits after `after` (nil: first page), the total, the
-	// facets (first page, when asked) and the cursor of the next page.
-	page   func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error)
-	record func(ctx context.Context, id string) (*core.Email, error)
-	close  func()
-}
-
 // Run prints the matches.
 func (c *SearchCmd) Run() error {
 	q := strings.Join(c.Query, " ")
@@ -67,7 +55,7 @@ func (c *SearchCmd) Run() error {
 	}
 	paceSearchGC()
 	ctx := context.Background()
-	src, err := c.openSource(ctx, q, kinds)
+	src, err := openSearchSource(ctx, c.Data, q, kinds)
 	if err != nil {
 		return err
 	}
@@ -134,12 +122,13 @@ func (c *SearchCmd) Run() error {
 	return nil
 }
 
-// openSource opens the index of the data dir, or, when a running
-// collector or UI owns it, goes through that process's socket.
-func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*searchSource, error) {
-	ix, err := openIndexReadOnly(c.Data)
+// openSearchSource opens the index of the data dir (and, when a record is
+// asked for, its store), or, when a running collector or UI owns it, goes
+// through that process's socket.
+func openSearchSource(ctx context.Context, data, q string, kinds []string) (*searchSource, error) {
+	ix, err := openIndexReadOnly(data)
 	if errors.Is(err, index.ErrLocked) {
-		r, rerr := api.DialRemote(ctx, c.Data)
+		r, rerr := api.DialRemote(ctx, data)
 		if rerr != nil {
 			return nil, fmt.Errorf("%w; and its socket does not answer: %v", err, rerr)
 		}
@@ -151,13 +140,12 @@ func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*
 	if ix.Stale() {
 		fmt.Fprintln(os.Stderr, "warning: the index was built by another version of smtpscope; run `smtpscope reindex`")
 	}
-	var st *collector.Store
+	ls := &lazyStore{dir: data}
 	src := &searchSource{close: func() {
-		if st != nil {
-			st.Close()
-		}
+		ls.close()
 		ix.Close()
 	}}
+	storeReaders(src, ls)
 	src.page = func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error) {
 		res, err := ix.Search(ctx, q, index.SearchOptions{Limit: size, After: after, Facets: facets, Kinds: kinds})
 		if err != nil {
@@ -175,16 +163,6 @@ func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*
 		}
 		return res.Hits, res.Total, fbs, next, nil
 	}
-	src.record = func(ctx context.Context, id string) (*core.Email, error) {
-		if st == nil {
-			var err error
-			st, err = collector.OpenStore(c.Data, collector.StoreOptions{ReadOnly: true, Timeout: 500 * time.Millisecond})
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", errNoRecords, err)
-			}
-		}
-		return st.Record(id)
-	}
 	return src, nil
 }
 
@@ -199,7 +177,8 @@ func remoteSource(r *api.Remote, q string, kinds []string) (*searchSource, error
 		kind = kinds[0]
 	}
 	fmt.Fprintln(os.Stderr, "(searching through the running collector)")
-	src := &searchSource{close: func() { r.Close() }}
+	src := &searchSource{}
+	remoteReaders(src, r)
 	src.page = func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error) {
 		res, err := r.Search(ctx, q, api.SearchOptions{Limit: size, After: after, Facets: facets, Kind: kind})
 		if err != nil {
@@ -219,7 +198,6 @@ func remoteSource(r *api.Remote, q string, kinds []string) (*searchSource, error
 		}
 		return hits, res.Total, fbs, res.Next, nil
 	}
-	src.record = r.Email
 	return src, nil
 }
 
