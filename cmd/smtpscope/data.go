@@ -27,6 +27,7 @@ type dataSource struct {
 	raw        func(ctx context.Context, id string) ([]byte, error)
 	session    func(ctx context.Context, id string) (*core.Session, error)
 	attachment func(ctx context.Context, emailID, sha1 string) ([]byte, error)
+	review     func(ctx context.Context, name string) (*api.Review, error)
 	close      func()
 	remote     bool // through a running collector's socket
 }
@@ -60,7 +61,7 @@ func (l *lazyStore) close() {
 	}
 }
 
-// storeReaders fills the record, raw, session and attachment readers of
+// storeReaders fills the record, raw, session, attachment and review readers of
 // src from a read-only store.
 func storeReaders(src *dataSource, ls *lazyStore) {
 	src.record = func(ctx context.Context, id string) (*core.Email, error) {
@@ -91,11 +92,18 @@ func storeReaders(src *dataSource, ls *lazyStore) {
 		}
 		return service.StoreAttachment(st, emailID, sha1)
 	}
+	src.review = func(ctx context.Context, name string) (*api.Review, error) {
+		st, err := ls.get()
+		if err != nil {
+			return nil, err
+		}
+		return service.StoreReview(st, name)
+	}
 }
 
 // remoteReaders fills the readers of src from a running collector.
 func remoteReaders(src *dataSource, r *api.Remote) {
-	src.record, src.raw, src.session, src.attachment = r.Email, r.Raw, r.Session, r.Attachment
+	src.record, src.raw, src.session, src.attachment, src.review = r.Email, r.Raw, r.Session, r.Attachment, r.Review
 	src.close = func() { r.Close() }
 	src.remote = true
 }

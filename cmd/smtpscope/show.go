@@ -29,7 +29,7 @@ type ShowCmd struct {
 	Attachment string `help:"Write the bytes of the attachment with this sha256 (or sha1), in full." placeholder:"SHA256" xor:"what"`
 	Output     string `short:"o" help:"Write to FILE instead of standard output (text exactly as stored, not escaped for a terminal)." placeholder:"FILE" type:"path"`
 	Force      bool   `help:"Write raw or attachment bytes to a terminal; overwrite an existing -o FILE."`
-	ID         string `arg:"" help:"Email id (as search prints it), or session/<uid> for a session without email."`
+	ID         string `arg:"" help:"Email id (as search prints it), session/<uid> for a session without email, or review/<name> for a review entry."`
 }
 
 // stdoutIsTerminal reports whether standard output is a terminal (a
@@ -68,6 +68,9 @@ func (c *ShowCmd) run(ctx context.Context, stdout io.Writer) error {
 	defer src.close()
 	if strings.HasPrefix(c.ID, "session/") {
 		return c.showSession(ctx, src, stdout)
+	}
+	if strings.HasPrefix(c.ID, "review/") {
+		return c.showReview(ctx, src, stdout)
 	}
 	rec, err := src.record(ctx, c.ID)
 	if err != nil {
@@ -146,10 +149,37 @@ func endpoints(si core.SessionInfo) string {
 	return ep(si.SourceIP, si.SourcePort) + " -> " + ep(si.DestIP, si.DestPort)
 }
 
+// showReview shows a review entry (a spool file that was no session):
+// why it is there, or its bytes (--raw).
+func (c *ShowCmd) showReview(ctx context.Context, src *dataSource, stdout io.Writer) error {
+	if !c.Raw && (c.JSON || c.Headers || c.Transcript || c.Attachment != "") {
+		return usageErr("%s is a review entry (a spool file that is no session): show it, or write its bytes with --raw", sanitize.Clip(c.ID, 200))
+	}
+	r, err := src.review(ctx, c.ID)
+	if err != nil {
+		return notFoundHint(c.ID, err)
+	}
+	if c.Raw {
+		return c.writeBytes(stdout, r.Data, "the review entry's bytes")
+	}
+	return c.writeText(stdout, func(w io.Writer) error {
+		p := &printer{w: w}
+		p.kv("Review", r.Entry.Name)
+		if !r.Entry.Time.IsZero() {
+			p.kv("Time", r.Entry.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
+		}
+		p.kv("Size", fmt.Sprintf("%d bytes", len(r.Data)))
+		p.kv("Reason", r.Entry.Reason)
+		p.line("")
+		p.line("(its bytes: --raw)")
+		return p.err
+	}, false)
+}
+
 // notFoundHint says how to find ids when one is unknown.
 func notFoundHint(id string, err error) error {
 	if errors.Is(err, api.ErrNotFound) || errors.Is(err, collector.ErrNotFound) {
-		return fmt.Errorf("%s: no such email or session in this data dir (ids are in the first column of `smtpscope search`)", id)
+		return fmt.Errorf("%s: no such email, session or review entry in this data dir (ids are in the first column of `smtpscope search`)", id)
 	}
 	return err
 }

@@ -221,11 +221,23 @@ func TestShow(t *testing.T) {
 	_, err = show(t, false, "--data", data, "--raw", "session/demo-rejected")
 	wantErr(t, "--raw of a session", err, exitUsage, "is a session without email")
 
+	// Review entries.
+	out, err = show(t, false, "--data", data, "review/demo-garbage.session")
+	if err != nil || !strings.Contains(out, "Reason:      demo-garbage.session:1: not a session file") {
+		t.Errorf("review entry (%v):\n%s", err, out)
+	}
+	out, err = show(t, false, "--data", data, "--raw", "review/demo-garbage.session")
+	if sample, _ := os.ReadFile(filepath.Join(filepath.Dir(backendtest.Samples(t)[0]), "demo-garbage.session")); err != nil || out != string(sample) {
+		t.Errorf("review --raw: %v, %q", err, out)
+	}
+	_, err = show(t, false, "--data", data, "--json", "review/demo-garbage.session")
+	wantErr(t, "--json of a review entry", err, exitUsage, "is a review entry")
+
 	// Unknown ids, missing data dirs, two modes at once.
 	_, err = show(t, false, "--data", data, "nope.0")
-	wantErr(t, "unknown id", err, 1, "nope.0: no such email or session in this data dir")
+	wantErr(t, "unknown id", err, 1, "nope.0: no such email, session or review entry in this data dir")
 	_, err = show(t, false, "--data", data, "session/nope")
-	wantErr(t, "unknown session", err, 1, "session/nope: no such email or session")
+	wantErr(t, "unknown session", err, 1, "session/nope: no such email, session")
 	_, err = show(t, false, "--data", filepath.Join(data, "typo"), "x")
 	wantErr(t, "missing data dir", err, 1, "data dir:")
 	_, err = show(t, false, "--data", data, "--raw", "--json", "x")
@@ -379,7 +391,7 @@ func TestShowExportThroughCollector(t *testing.T) {
 		t.Errorf("show --transcript of a session through the collector: %v\n%s", err, out)
 	}
 	_, err = show(t, false, "--data", data, "nope.0")
-	wantErr(t, "unknown id through the collector", err, 1, "no such email or session")
+	wantErr(t, "unknown id through the collector", err, 1, "no such email, session or review entry")
 	dir := filepath.Join(t.TempDir(), "out")
 	_, errs, err := export(t, false, "--data", data, "--format", "eml", "-o", dir)
 	if err != nil || !strings.Contains(errs, "exported 7 emails") {
