@@ -403,3 +403,30 @@ func TestShowExportThroughCollector(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHeaderBlock: the header block is a prefix of the message; when it
+// is not all of it, it ends with its first blank line (LF or CRLF) and
+// holds no earlier one.
+func FuzzHeaderBlock(f *testing.F) {
+	f.Add([]byte("Subject: a\r\n\r\nbody\r\n"))
+	f.Add([]byte("Subject: a\n\nbody"))
+	f.Add([]byte("no blank line"))
+	f.Add([]byte("\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		hb := headerBlock(raw)
+		if !bytes.HasPrefix(raw, hb) {
+			t.Fatalf("%q is not a prefix of %q", hb, raw)
+		}
+		lines := bytes.SplitAfter(hb, []byte("\n"))
+		for i, l := range lines {
+			blank := len(bytes.TrimRight(l, "\r\n")) == 0 && bytes.HasSuffix(l, []byte("\n"))
+			last := i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0)
+			if blank && !last {
+				t.Fatalf("blank line %d inside the header block %q", i, hb)
+			}
+			if len(hb) < len(raw) && last && len(l) > 0 && !blank {
+				t.Fatalf("cut header block %q does not end with a blank line", hb)
+			}
+		}
+	})
+}
