@@ -24,14 +24,14 @@ import (
 )
 
 // storedDataDir runs the collector once (with its index) over the demo
-// samples and returns the data dir.
-func storedDataDir(t *testing.T) string {
+// samples (and the .eml directories given) and returns the data dir.
+func storedDataDir(t *testing.T, emlDirs ...string) string {
 	t.Helper()
 	tmp := t.TempDir()
 	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
 	backendtest.WriteSpool(t, spool)
 	noSync := false
-	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync}
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync, EMLDir: emlDirs}
 	svc, err := openService(cfg, serviceOpts{log: slog.New(slog.NewTextHandler(io.Discard, nil)), index: true})
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +65,8 @@ func storedRaws(t *testing.T, data string) map[string][]byte {
 		}
 		out[id] = b
 	}
-	if len(out) != backendtest.Emails {
-		t.Fatalf("%d emails stored, want %d", len(out), backendtest.Emails)
+	if len(out) < backendtest.Emails {
+		t.Fatalf("%d emails stored, want %d at least", len(out), backendtest.Emails)
 	}
 	return out
 }
@@ -242,6 +242,19 @@ func TestShow(t *testing.T) {
 	wantErr(t, "missing data dir", err, 1, "data dir:")
 	_, err = show(t, false, "--data", data, "--raw", "--json", "x")
 	wantErr(t, "two modes", err, exitUsage, "--json and --raw can't be used together")
+	_, err = show(t, false, "--data", data, "")
+	wantErr(t, "empty id", err, exitUsage, "no id: give an email id")
+
+	// An archived attachment whose bytes changed is not written.
+	arch := filepath.Join(data, filepath.FromSlash(collector.ArchiveRel(rec.Attachments[0].SHA1)))
+	if err := os.WriteFile(arch, []byte("tampered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = show(t, false, "--data", data, "--attachment", rec.Attachments[0].SHA256, "demo-invoice.0")
+	wantErr(t, "tampered archive", err, 1, "the bytes found have sha256 "+sha256hex([]byte("tampered"))+", not "+rec.Attachments[0].SHA256+": not written")
+	if out != "" {
+		t.Errorf("tampered attachment written: %q", out)
+	}
 }
 
 func sha256hex(b []byte) string {
@@ -350,6 +363,26 @@ func TestExport(t *testing.T) {
 
 	_, _, err = export(t, false, "--data", data, "--format", "eml")
 	wantErr(t, "eml without -o", err, exitUsage, "give the directory with -o DIR")
+
+	// An email whose bytes are gone: a warning naming it, the others
+	// exported, exit status 1.
+	st, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.Email("demo-phish.0")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(data, filepath.FromSlash(m.EML))); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, err = export(t, false, "--data", data, "--format", "mbox", "-o", filepath.Join(t.TempDir(), "x.mbox"))
+	wantErr(t, "a missing .eml", err, 1, "1 of 7 emails not exported")
+	if !strings.Contains(errs, "warning: email demo-phish.0: ") || !strings.Contains(errs, "exported 6 emails (mbox)") || !strings.Contains(errs, "1 could not be read (see the warnings above)") {
+		t.Errorf("a missing .eml:\n%s", errs)
+	}
 	_, _, err = export(t, false, "--data", data, "--format", "json", "from:(")
 	wantErr(t, "bad query", err, 1, "col 6: unclosed '('")
 	_, _, err = export(t, false, "--data", data, "--format", "xml")
@@ -429,4 +462,36 @@ func FuzzHeaderBlock(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExportMboxLineEnd: a stored message without a final line end (raw
+// .eml input) gains one in an mbox, and export says so.
+func TestExportMboxLineEnd(t *testing.T) {
+	emls := t.TempDir()
+	p := filepath.Join(emls, "cut.eml")
+	if err := os.WriteFile(p, []byte("Subject: no line end\r\n\r\nlast line"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute) // settled: read at once
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	data := storedDataDir(t, emls)
+	mbox := filepath.Join(t.TempDir(), "x.mbox")
+	_, errs, err := export(t, false, "--data", data, "--format", "mbox", "-o", mbox, "subject:line")
+	if err != nil || !strings.Contains(errs, "exported 1 emails (mbox)") ||
+		!strings.Contains(errs, "note: 1 messages do not end with a line end; the mbox adds one to each (--format eml keeps the exact bytes)") {
+		t.Fatalf("%v\n%s", err, errs)
+	}
+	dir := filepath.Join(t.TempDir(), "eml")
+	if _, _, err := export(t, false, "--data", data, "--format", "eml", "-o", dir, "subject:line"); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("eml files %v", files)
+	}
+	if b, _ := os.ReadFile(files[0]); string(b) != "Subject: no line end\r\n\r\nlast line" {
+		t.Errorf("eml export: %q", b)
+	}
 }
