@@ -171,22 +171,27 @@ func writeTable(w io.Writer, rows [][]string, o tableOptions) error {
 	return nil
 }
 
-// colourCell colours a (sanitized, cut) cell: the header bold, the
-// submission status by state (failed red, queued or retrying yellow, sent
-// green), the ids cyan.
+// colourCell colours a (sanitized, cut) cell with the meaning ui/styles
+// gives the TUI's list — headings bold and underlined, ids in the accent
+// colour, the submission status by state (failed bold red, retrying
+// yellow, sent green, queued dim) — in the terminal's own 16 colours
+// (SGR), which follow its light or dark theme: the CLI cannot ask the
+// terminal for its background as the TUI does.
 func colourCell(col int, c string, header bool) string {
 	const reset = "\x1b[0m"
 	switch {
 	case header:
-		return "\x1b[1m" + c + reset
+		return "\x1b[1;4m" + c + reset
 	case col == 0:
-		return "\x1b[36m" + c + reset
+		return "\x1b[34m" + c + reset
 	case col == colStatus:
 		switch {
 		case strings.Contains(c, api.StateFailed):
-			return "\x1b[31m" + c + reset
-		case strings.Contains(c, api.StateRetrying), strings.Contains(c, api.StateQueued):
+			return "\x1b[1;31m" + c + reset
+		case strings.Contains(c, api.StateRetrying):
 			return "\x1b[33m" + c + reset
+		case strings.Contains(c, api.StateQueued):
+			return "\x1b[2m" + c + reset
 		case strings.Contains(c, api.StateSent):
 			return "\x1b[32m" + c + reset
 		}

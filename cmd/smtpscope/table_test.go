@@ -76,7 +76,7 @@ func TestWriteTableColour(t *testing.T) {
 		t.Errorf("uncoloured table holds an escape: %q", plain.String())
 	}
 	assertTerminalSafe(t, "table", plain.String())
-	if !strings.Contains(coloured.String(), "\x1b[1mID\x1b[0m") || !strings.Contains(coloured.String(), "\x1b[31mfailed\x1b[0m") {
+	if !strings.Contains(coloured.String(), "\x1b[1;4mID\x1b[0m") || !strings.Contains(coloured.String(), "\x1b[1;31mfailed\x1b[0m") {
 		t.Errorf("coloured table: %q", coloured.String())
 	}
 	if got := ansi.Strip(coloured.String()); got != plain.String() {
