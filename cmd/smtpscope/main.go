@@ -1,5 +1,8 @@
 // Command smtpscope is the one binary of smtpscope: a forensic inspector for
-// SMTP traffic. Each verb lives in its own file of this package.
+// SMTP traffic. Each verb lives in its own file of this package. The
+// reading verbs (search, show, export) reach a data dir one way (data.go):
+// read-only in-process when no collector owns it, else through the running
+// collector's socket; table.go draws search's rows (table, CSV).
 //
 // Every string from mail, the wire or the file system that a verb prints
 // as text or in a table (names, ids, reasons, errors) goes through
