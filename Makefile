@@ -1,6 +1,8 @@
 # smtpscope — build, run, test. Two commands on a fresh Debian machine:
-#   make run    the demo (temp data dir, bundled samples, in-process ACE sink, collector, TUI)
-#   make test   every test (installs the Debian packages the tests need first)
+#   make run    the demo (temp data dir, bundled samples, in-process ACE sink, collector, TUI);
+#               installs only libyara-dev and pkg-config (YARA), none with YARA=0
+#   make test   every test (installs the Debian packages the tests need first),
+#               then a list of the skipped tests and why
 
 GO        ?= go
 BIN       := bin/smtpscope
@@ -9,34 +11,48 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 TAGS      := $(shell pkg-config --exists yara 2>/dev/null && echo yara)
 GOFLAGS_T := -tags '$(TAGS)'
 LDFLAGS   := -X main.version=$(VERSION)
-APT_PKGS  := libyara-dev pkg-config swaks postfix tcpdump tmux python3-aiosmtpd ssdeep tlsh-tools
+# The demo needs only YARA's (optional: YARA=0 installs nothing); the rest
+# are for the tests (real MTAs, captures, the TUI in tmux, peer tools).
+YARA      ?= 1
+APT_RUN   := $(if $(filter 1,$(YARA)),libyara-dev pkg-config)
+APT_TEST  := swaks postfix tcpdump tmux python3-aiosmtpd ssdeep tlsh-tools
+APT_PKGS  := libyara-dev pkg-config $(APT_TEST)
 FUZZTIME  ?= 10s
 
-.PHONY: all build run demo test test-only test-short bench bench-peers fuzz lint deps clean
+.PHONY: all build run demo test test-only test-short bench bench-peers fuzz lint deps deps-run apt-install clean
 
 all: build
 
-# deps installs the Debian packages the tests and YARA need, only those
-# missing (needs root or sudo; skipped quietly when apt-get is absent).
+# deps installs the Debian packages the tests and YARA need, deps-run only
+# what the demo needs; only those missing (needs root or sudo; skipped with
+# a message when apt-get is absent). Each says what it installs and why.
 deps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if command -v apt-get >/dev/null; then \
-	    SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	    echo "installing:$$missing"; \
-	    echo "postfix postfix/main_mailer_type select Local only" | $$SUDO debconf-set-selections; \
-	    echo "postfix postfix/mailname string localhost" | $$SUDO debconf-set-selections; \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "apt-get not found; missing:$$missing (tests that need them will skip)"; fi; \
-	fi
+	@$(MAKE) --no-print-directory apt-install PKGS="$(APT_PKGS)" WHY="YARA and the tests need"
 	$(GO) mod download
+
+deps-run:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(APT_RUN)" WHY="the demo needs (YARA; YARA=0 skips them)"
+	$(GO) mod download
+
+apt-install:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then \
+	  echo "Debian packages $(WHY):$(if $(strip $(PKGS)), all installed ($(strip $(PKGS))), none needed)"; \
+	elif command -v apt-get >/dev/null; then \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  echo "installing Debian packages $(WHY):$$missing"; \
+	  case " $$missing " in *" postfix "*) \
+	    echo "postfix postfix/main_mailer_type select Local only" | $$SUDO debconf-set-selections; \
+	    echo "postfix postfix/mailname string localhost" | $$SUDO debconf-set-selections;; esac; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "apt-get not found; missing Debian packages $(WHY):$$missing (what needs them is skipped or built without)"; fi
 
 build:
 	$(GO) build $(GOFLAGS_T) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/smtpscope
 
 # The main job: the self-contained demo. Needs no configuration.
-run: deps
+run: deps-run
 	@$(MAKE) --no-print-directory build TAGS="$$(pkg-config --exists yara 2>/dev/null && echo yara)"
 	./$(BIN) demo
 
@@ -45,9 +61,13 @@ demo: run
 test: deps
 	@$(MAKE) --no-print-directory test-only TAGS="$$(pkg-config --exists yara 2>/dev/null && echo yara)"
 
+# The tests' output is what plain go test prints, then "skipped: N tests"
+# with each skip's reason (internal/testsummary); the exit status is go
+# test's.
 test-only:
 	$(GO) vet $(GOFLAGS_T) ./...
-	$(GO) test $(GOFLAGS_T) -timeout 25m ./...
+	$(GO) build -o bin/testsummary ./internal/testsummary
+	./bin/testsummary $(GO) test $(GOFLAGS_T) -json -timeout 25m ./...
 
 test-short:
 	$(GO) test $(GOFLAGS_T) -short ./...

@@ -20,7 +20,9 @@ package collector
 //
 // .eml directories (config eml_dir, flag --eml-dir, eml_recursive /
 // --recursive for subdirectories): files named *.eml (any case; dot files
-// and dot directories skipped) are ingested once they have not changed for
+// and dot directories skipped; other files are counted, and the count is
+// logged as a warning with a few of their names whenever it changes) are
+// ingested once they have not changed for
 // emlSettle, and left in place. What was ingested is remembered in the
 // queue database (path, size, mtime, SHA-256, email id), so a restart does
 // not ingest them again; a file whose size or mtime changes is read again
@@ -67,6 +69,7 @@ type rawInput struct {
 	recursive bool
 	scanned   atomic.Bool  // listed at least once
 	unsettled atomic.Int64 // .eml files seen changing in the last pass
+	skipped   int          // files not named *.eml in the last pass (scan only)
 }
 
 // rawFileState is what the queue database remembers of one input file.
@@ -310,6 +313,7 @@ func (r *rawRunner) scan(ctx context.Context, in *rawInput, w *fsnotify.Watcher)
 	c := r.c
 	seen := map[string]bool{}
 	var unsettled int64
+	var skipped []string // files not named *.eml
 	complete := true
 	err := filepath.WalkDir(in.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -339,6 +343,7 @@ func (r *rawRunner) scan(ctx context.Context, in *rawInput, w *fsnotify.Watcher)
 			return nil
 		}
 		if in.kind == rawEML && !strings.EqualFold(filepath.Ext(d.Name()), ".eml") {
+			skipped = append(skipped, p)
 			return nil
 		}
 		seen[p] = true
@@ -351,6 +356,14 @@ func (r *rawRunner) scan(ctx context.Context, in *rawInput, w *fsnotify.Watcher)
 	if err != nil {
 		c.fail("listing "+in.dir, err)
 		return
+	}
+	if complete && len(skipped) != in.skipped {
+		// Once per change of the count, not once per file or per pass.
+		in.skipped = len(skipped)
+		if len(skipped) > 0 {
+			c.log.Warn(fmt.Sprintf("%d files in the .eml input are not read: only files named *.eml are (rename them to .eml to ingest them)", len(skipped)),
+				"dir", in.dir, "examples", skipped[:min(3, len(skipped))])
+		}
 	}
 	if in.kind == rawEML && complete && ctx.Err() == nil {
 		if err := c.store.forgetRawUnder(rawEML, in.root, in.recursive, seen); err != nil {

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,4 +73,50 @@ func FuzzMaildirCurName(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q -> %q", name, got, again)
 		}
 	})
+}
+
+// TestEMLDirReportsSkippedNames: files of an .eml input not named *.eml
+// are not read, and the scan says so: one warning with their count and
+// a few names, again only when the count changes (not once per file, not
+// on every pass); dot files are not counted.
+func TestEMLDirReportsSkippedNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"notes.txt", "mail.msg", ".hidden"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs strings.Builder
+	cfg := &Config{Data: filepath.Join(t.TempDir(), "data"), EMLDir: []string{dir}}
+	c, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := c.raw
+	in := r.inputs[0]
+	warnings := func() []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "are not read") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	r.scan(context.Background(), in, nil)
+	r.scan(context.Background(), in, nil)
+	w := warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "2 files in the .eml input are not read: only files named *.eml are") ||
+		!strings.Contains(w[0], "notes.txt") || !strings.Contains(w[0], "mail.msg") || strings.Contains(w[0], ".hidden") {
+		t.Fatalf("after two passes: %q", w)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "third.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.scan(context.Background(), in, nil)
+	r.scan(context.Background(), in, nil)
+	if w := warnings(); len(w) != 2 || !strings.Contains(w[1], "3 files in the .eml input") {
+		t.Errorf("after a third file: %q", w)
+	}
 }

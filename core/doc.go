@@ -9,10 +9,11 @@
 // (zeek.go).
 //
 // Raw files may start with an mbox From_ line, and mbox files are split
-// into their messages (mbox.go). An email read from a raw file says it had
-// no SMTP session (Email.NoSession, HasSession): no envelope, no null
-// sender. Session.Attempted lists the envelope a session tried, refused
-// parts too (what finds a session that carried no email).
+// into their messages (mbox.go); MboxWriter (mboxwrite.go) writes messages
+// as an mboxrd file that reads back to the same bytes. An email read from
+// a raw file says it had no SMTP session (Email.NoSession, HasSession): no
+// envelope, no null sender. Session.Attempted lists the envelope a session
+// tried, refused parts too (what finds a session that carried no email).
 //
 // core depends on nothing else in this module. The Email type in record.go
 // is the one record type of smtpscope; NewJSONEncoder (jsonout.go) is the

@@ -115,26 +115,34 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	if c.AceKeyFile != "" {
 		cfg.Submission.APIKeyFile = c.AceKeyFile
 	}
-	if len(c.Ace) > 0 {
-		var nodes []string
-		for _, u := range c.Ace {
-			if u = strings.TrimSpace(u); u != "" {
-				nodes = append(nodes, u)
-			}
-		}
-		replaced := false
-		for i := range cfg.Groups {
-			if cfg.Groups[i].Name == "default" {
-				cfg.Groups[i].Nodes = nodes
-				replaced = true
-			}
-		}
-		if !replaced {
-			cfg.Groups = append(cfg.Groups, collector.GroupConfig{Name: "default", Coverage: 100, FullDelivery: true, Nodes: nodes})
-		}
-	}
+	applyAceFlag(cfg, c.Ace)
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
+}
+
+// aceGroup is the node group --ace makes.
+const aceGroup = "default"
+
+// applyAceFlag makes the node URLs of --ace (when any) the nodes of the
+// group "default" (coverage 100, full delivery), replacing the nodes of a
+// configured "default" group.
+func applyAceFlag(cfg *collector.Config, urls []string) {
+	var nodes []string
+	for _, u := range urls {
+		if u = strings.TrimSpace(u); u != "" {
+			nodes = append(nodes, u)
+		}
+	}
+	if len(nodes) == 0 {
+		return
+	}
+	for i := range cfg.Groups {
+		if cfg.Groups[i].Name == aceGroup {
+			cfg.Groups[i].Nodes = nodes
+			return
+		}
+	}
+	cfg.Groups = append(cfg.Groups, collector.GroupConfig{Name: aceGroup, Coverage: 100, FullDelivery: true, Nodes: nodes})
 }
 
 // applyAnalysisFlags puts the stoQ-named flags over the [analysis] section.

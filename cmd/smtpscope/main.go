@@ -1,5 +1,8 @@
 // Command smtpscope is the one binary of smtpscope: a forensic inspector for
-// SMTP traffic. Each verb lives in its own file of this package.
+// SMTP traffic. Each verb lives in its own file of this package. The
+// reading verbs (search, show, export) reach a data dir one way (data.go):
+// read-only in-process when no collector owns it, else through the running
+// collector's socket; table.go draws search's rows (table, CSV).
 //
 // Every string from mail, the wire or the file system that a verb prints
 // as text or in a table (names, ids, reasons, errors) goes through
@@ -31,6 +34,8 @@ type CLI struct {
 	Submit  SubmitCmd  `cmd:"" help:"Queue emails again for submission to a node group."`
 	AceSink AceSinkCmd `cmd:"" name:"ace-sink" help:"Run a small ACE-API-compatible receiver (demos and tests)."`
 	Search  SearchCmd  `cmd:"" help:"Search the index of a data dir."`
+	Show    ShowCmd    `cmd:"" help:"Show one email (or session/<uid>) of a data dir: summary, record, raw bytes, transcript, headers or an attachment."`
+	Export  ExportCmd  `cmd:"" help:"Write the emails a query finds as .eml files, one mbox or JSON Lines."`
 	Index   IndexCmd   `cmd:"" help:"Index every stored email of a data dir that is not indexed yet."`
 	Reindex ReindexCmd `cmd:"" help:"Rebuild the index of a data dir from the store."`
 	Repair  RepairCmd  `cmd:"" help:"Rebuild a damaged queue database from the stored emails (queues again what is not known as sent)."`

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -25,9 +27,14 @@ type PcapCmd struct {
 }
 
 // Run writes one session file per SMTP TCP session found in the captures.
+// SIGINT or SIGTERM stop it: what was written is complete and kept.
 func (c *PcapCmd) Run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return c.run(ctx)
+}
+
+func (c *PcapCmd) run(ctx context.Context) error {
 	var st capture.Stats
 	opts := capture.Options{Ports: c.Ports, Stats: &st}
 	c.Limits.apply(&opts)
@@ -48,6 +55,9 @@ func (c *PcapCmd) Run() error {
 	for _, w := range st.Warnings {
 		fmt.Fprintf(os.Stderr, "smtpscope pcap: warning: %s\n", sanitize.Line(w))
 	}
+	if ctx.Err() != nil && err != nil {
+		return pcapInterrupted(n, &st, len(c.Files), c.Out, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -60,6 +70,37 @@ func (c *PcapCmd) Run() error {
 		printLimits("pcap", &st)
 	}
 	return nil
+}
+
+// pcapInterrupted is the error of a run stopped by a signal (exit status
+// 130): what was written, and what was not. err is WriteDir's: the
+// cancellation, joined with any other failure (reading, or writing the
+// markers).
+func pcapInterrupted(n int, st *capture.Stats, files int, out string, err error) error {
+	msg := fmt.Sprintf("interrupted: %d session file(s) written to %s, each complete, with its .ready marker; %d of %d capture file(s) read in full; "+
+		"sessions still open then (and the rest of the capture) were not written: run again on the same captures into an empty directory for all of them",
+		n, out, st.Files, files)
+	var rest []error
+	for _, e := range unjoin(err) {
+		if !errors.Is(e, context.Canceled) {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) > 0 {
+		msg += fmt.Sprintf("; the run also failed (a session file without its .ready marker is not complete): %v", errors.Join(rest...))
+	}
+	return exitError{code: exitInterrupted, err: errors.New(msg)}
+}
+
+// unjoin returns the errors errors.Join joined (err itself otherwise).
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // pcapLimits are the memory limits of `pcap` and `parse --pcap` (see

@@ -10,13 +10,9 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 	"unicode/utf8"
 
-	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
@@ -27,6 +23,7 @@ import (
 type SearchCmd struct {
 	Data   string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
 	JSON   bool     `help:"Print the email records (same schema as parse) as JSON Lines instead of a table."`
+	Format string   `default:"table" enum:"table,json,csv" help:"Output of the rows: an aligned table, JSON Lines of the rows, or CSV (with a header line)." placeholder:"table|json|csv"`
 	Limit  int      `default:"50" help:"How many matches to print, newest first (0: all)."`
 	Facets bool     `help:"Also print counts by sender domain, attachment type, IOC type and status."`
 	Kind   []string `help:"Only these kinds: email, session, review (default: all; with --json: email)." enum:"email,session,review" placeholder:"KIND"`
@@ -45,21 +42,20 @@ type facetBlock struct {
 	counts []index.FacetCount
 }
 
-// searchSource is where pages of hits and records come from: the index
-// itself, or a running collector's UI socket when it owns the index.
-type searchSource struct {
-	// page returns hits after `after` (nil: first page), the total, the
-	// facets (first page, when asked) and the cursor of the next page.
-	page   func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error)
-	record func(ctx context.Context, id string) (*core.Email, error)
-	close  func()
-}
-
 // Run prints the matches.
 func (c *SearchCmd) Run() error {
+	return c.run(os.Stdout, os.Stderr, terminalTable())
+}
+
+// run prints the matches to stdout (a table drawn as topt says), the
+// count and warnings to stderr.
+func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
 	q := strings.Join(c.Query, " ")
 	if _, err := index.ParseQuery(q); err != nil {
 		return queryError(q, err)
+	}
+	if c.JSON && c.Format != "table" {
+		return usageErr("--json prints the email records, --format %s the rows: give one of them", c.Format)
 	}
 	kinds := c.Kind
 	if c.JSON && len(kinds) == 0 {
@@ -67,20 +63,23 @@ func (c *SearchCmd) Run() error {
 	}
 	paceSearchGC()
 	ctx := context.Background()
-	src, err := c.openSource(ctx, q, kinds)
+	src, err := openSearchSource(ctx, c.Data, q, kinds)
 	if err != nil {
 		return err
 	}
 	defer src.close()
 
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	var table *tabwriter.Writer
-	if !c.JSON {
-		table = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(table, "TIME\tSOURCE\tFROM\tRCPT\tSUBJECT\tATT\tIOC\tYARA\tSTATUS")
+	var rows [][]string // table
+	var csvw *csvWriter
+	if !c.JSON && c.Format == "csv" {
+		if csvw, err = newCSVWriter(out); err != nil {
+			return err
+		}
 	}
 	enc := core.NewJSONEncoder(out)
+	rowEnc := json.NewEncoder(out)
 
 	var after []string
 	printed := 0
@@ -99,12 +98,23 @@ func (c *SearchCmd) Run() error {
 			total, facets = tot, fs
 		}
 		for _, h := range hits {
-			if c.JSON {
-				if err := writeRecord(ctx, enc, src.record, h); err != nil {
+			switch {
+			case c.JSON:
+				if err := writeRecord(ctx, enc, stderr, src.record, h); err != nil {
 					return err
 				}
-			} else {
-				writeRow(table, h)
+			case c.Format == "json":
+				row := h.Row
+				row.ID = rowID(h) // as the table shows it, for show
+				if err := rowEnc.Encode(row); err != nil {
+					return err
+				}
+			case c.Format == "csv":
+				if err := csvw.write(rowCells(h)); err != nil {
+					return err
+				}
+			default:
+				rows = append(rows, rowCells(h))
 			}
 			printed++
 		}
@@ -113,8 +123,13 @@ func (c *SearchCmd) Run() error {
 		}
 		after = next
 	}
-	if table != nil {
-		if err := table.Flush(); err != nil {
+	switch {
+	case csvw != nil:
+		if err := csvw.flush(); err != nil {
+			return err
+		}
+	case !c.JSON && c.Format == "table":
+		if err := writeTable(out, rows, topt); err != nil {
 			return err
 		}
 	}
@@ -122,24 +137,25 @@ func (c *SearchCmd) Run() error {
 		return err
 	}
 	if !c.JSON {
-		fmt.Fprintf(os.Stderr, "%d of %d matches\n", printed, total)
+		fmt.Fprintf(stderr, "%d of %d matches\n", printed, total)
 	}
 	if c.Facets {
-		w := os.Stdout
-		if c.JSON {
-			w = os.Stderr // keep stdout JSON Lines
+		w := stdout
+		if c.JSON || c.Format != "table" {
+			w = stderr // keep stdout JSON Lines or CSV
 		}
 		printFacets(w, facets)
 	}
 	return nil
 }
 
-// openSource opens the index of the data dir, or, when a running
-// collector or UI owns it, goes through that process's socket.
-func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*searchSource, error) {
-	ix, err := openIndexReadOnly(c.Data)
+// openSearchSource opens the index of the data dir (and, when a record is
+// asked for, its store), or, when a running collector or UI owns it, goes
+// through that process's socket.
+func openSearchSource(ctx context.Context, data, q string, kinds []string) (*searchSource, error) {
+	ix, err := openIndexReadOnly(data)
 	if errors.Is(err, index.ErrLocked) {
-		r, rerr := api.DialRemote(ctx, c.Data)
+		r, rerr := api.DialRemote(ctx, data)
 		if rerr != nil {
 			return nil, fmt.Errorf("%w; and its socket does not answer: %v", err, rerr)
 		}
@@ -151,13 +167,12 @@ func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*
 	if ix.Stale() {
 		fmt.Fprintln(os.Stderr, "warning: the index was built by another version of smtpscope; run `smtpscope reindex`")
 	}
-	var st *collector.Store
+	ls := &lazyStore{dir: data}
 	src := &searchSource{close: func() {
-		if st != nil {
-			st.Close()
-		}
+		ls.close()
 		ix.Close()
 	}}
+	storeReaders(src, ls)
 	src.page = func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error) {
 		res, err := ix.Search(ctx, q, index.SearchOptions{Limit: size, After: after, Facets: facets, Kinds: kinds})
 		if err != nil {
@@ -175,16 +190,6 @@ func (c *SearchCmd) openSource(ctx context.Context, q string, kinds []string) (*
 		}
 		return res.Hits, res.Total, fbs, next, nil
 	}
-	src.record = func(ctx context.Context, id string) (*core.Email, error) {
-		if st == nil {
-			var err error
-			st, err = collector.OpenStore(c.Data, collector.StoreOptions{ReadOnly: true, Timeout: 500 * time.Millisecond})
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", errNoRecords, err)
-			}
-		}
-		return st.Record(id)
-	}
 	return src, nil
 }
 
@@ -199,7 +204,8 @@ func remoteSource(r *api.Remote, q string, kinds []string) (*searchSource, error
 		kind = kinds[0]
 	}
 	fmt.Fprintln(os.Stderr, "(searching through the running collector)")
-	src := &searchSource{close: func() { r.Close() }}
+	src := &searchSource{}
+	remoteReaders(src, r)
 	src.page = func(ctx context.Context, after []string, size int, facets bool) ([]index.Hit, uint64, []facetBlock, []string, error) {
 		res, err := r.Search(ctx, q, api.SearchOptions{Limit: size, After: after, Facets: facets, Kind: kind})
 		if err != nil {
@@ -219,7 +225,6 @@ func remoteSource(r *api.Remote, q string, kinds []string) (*searchSource, error
 		}
 		return hits, res.Total, fbs, res.Next, nil
 	}
-	src.record = r.Email
 	return src, nil
 }
 
@@ -244,7 +249,7 @@ func queryError(q string, err error) error {
 
 // writeRecord prints the stored record of an email hit (or the hit itself
 // for sessions and review entries, which have no record).
-func writeRecord(ctx context.Context, enc *json.Encoder, record func(context.Context, string) (*core.Email, error), h index.Hit) error {
+func writeRecord(ctx context.Context, enc *json.Encoder, stderr io.Writer, record func(context.Context, string) (*core.Email, error), h index.Hit) error {
 	if h.Kind != index.KindEmail {
 		return enc.Encode(h)
 	}
@@ -253,44 +258,10 @@ func writeRecord(ctx context.Context, enc *json.Encoder, record func(context.Con
 		if errors.Is(err, errNoRecords) {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "warning: email %s is in the index but its record cannot be read: %s\n", sanitize.Clip(h.ID, 200), sanitize.Line(err.Error()))
+		fmt.Fprintf(stderr, "warning: email %s is in the index but its record cannot be read: %s\n", sanitize.Clip(h.ID, 200), sanitize.Line(err.Error()))
 		return nil
 	}
 	return enc.Encode(rec)
-}
-
-func writeRow(w io.Writer, h index.Hit) {
-	when := "-"
-	if !h.Time.IsZero() {
-		when = h.Time.UTC().Format("2006-01-02 15:04:05")
-	}
-	src, from, subject := h.SourceIP, h.MailFrom, h.Subject
-	if from == "" {
-		from = h.From
-	}
-	switch h.Kind {
-	case index.KindSession:
-		from = "-"
-		subject = "[session " + h.Reason + "] " + h.UID
-	case index.KindReview:
-		src, from = "-", "-"
-		subject = "[review] " + h.Name + ": " + h.Reason
-	}
-	num := func(n int) string {
-		if h.Kind != index.KindEmail {
-			return "-"
-		}
-		return strconv.Itoa(n)
-	}
-	status := h.StatusText()
-	if status == "" {
-		status = "-"
-	}
-	if h.Partial {
-		subject = "[partial] " + subject
-	}
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when, sanitize.Clip(orDash(src), 40), sanitize.Clip(orDash(from), 40),
-		num(h.Rcpt), sanitize.Clip(orDash(subject), 60), num(h.Att), num(h.IOC), num(h.YARA), sanitize.Clip(status, 40))
 }
 
 func orDash(s string) string {

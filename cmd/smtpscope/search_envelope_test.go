@@ -39,7 +39,7 @@ func TestSearchRefusedAndNullSender(t *testing.T) {
 	rows := func(q string) []string {
 		t.Helper()
 		lines := strings.Split(strings.TrimSpace(run("search", "--data", data, "--limit", "0", q)), "\n")
-		if len(lines) == 0 || !strings.HasPrefix(lines[0], "TIME") {
+		if len(lines) == 0 || !strings.HasPrefix(lines[0], "ID") {
 			t.Fatalf("search %q: no table:\n%s", q, strings.Join(lines, "\n"))
 		}
 		return lines[1:]

@@ -73,7 +73,7 @@ func TestSearchIndexReindexVerbs(t *testing.T) {
 		t.Fatalf("search: %v\n%s", err, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(out, "[review] junk") {
+	if !strings.HasPrefix(lines[0], "ID ") || !strings.Contains(out, "[review] junk") {
 		t.Errorf("table:\n%s", out)
 	}
 	all := len(lines) - 1

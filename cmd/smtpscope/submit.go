@@ -21,6 +21,7 @@ import (
 type SubmitCmd struct {
 	Data   string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
 	Config string   `help:"Config file (to know the node groups)." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	Ace    []string `help:"ACE node URL (repeatable), as collect --ace: the node group 'default' (added to --config's groups). Without --config and --ace, the groups are those the queue knows." placeholder:"URL" sep:","`
 	Group  string   `help:"Node group to submit to (default: every enabled group)." placeholder:"NAME"`
 	From   string   `name:"from" help:"Read email ids from this file, one per line ('-': stdin), e.g. a search result set." placeholder:"FILE"`
 	IDs    []string `arg:"" optional:"" name:"id" help:"Email ids."`
@@ -118,11 +119,15 @@ func indexSubmissions(data string, s *collector.Store, ids []string) error {
 func (c *SubmitCmd) groups(s *collector.Store) ([]string, error) {
 	known := map[string]bool{}
 	var enabled []string
-	if c.Config != "" {
-		cfg, err := collector.LoadConfig(c.Config)
-		if err != nil {
-			return nil, err
+	if c.Config != "" || len(c.Ace) > 0 {
+		cfg := &collector.Config{}
+		if c.Config != "" {
+			var err error
+			if cfg, err = collector.LoadConfig(c.Config); err != nil {
+				return nil, err
+			}
 		}
+		applyAceFlag(cfg, c.Ace)
 		cfg.ApplyDefaults()
 		for _, g := range cfg.Groups {
 			known[g.Name] = true
@@ -148,7 +153,7 @@ func (c *SubmitCmd) groups(s *collector.Store) ([]string, error) {
 		return []string{c.Group}, nil
 	}
 	if len(enabled) == 0 {
-		return nil, errors.New("no node group known: give --config or --group")
+		return nil, errors.New("no node group known: give --config, --ace URL or --group")
 	}
 	return enabled, nil
 }

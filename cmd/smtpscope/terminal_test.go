@@ -104,4 +104,16 @@ func TestTextOutputEscapesHostileStrings(t *testing.T) {
 	assertTerminalSafe(t, "search", out+errs)
 	out, errs = run("search", "--data", data, "from:("+hostile)
 	assertTerminalSafe(t, "search with a bad query", out+errs)
+	out, errs = run("show", "--data", data, "id"+hostile)
+	if !strings.Contains(errs, "no such email") {
+		t.Errorf("show does not reject the unknown id:\n%s%s", out, errs)
+	}
+	assertTerminalSafe(t, "show", out+errs)
+	out, errs = run("show", "--data", data, "review/junk"+hostile)
+	assertTerminalSafe(t, "show review/", out+errs)
+	out, errs = run("export", "--data", data, "--format", "eml", "-o", filepath.Join(dir, "out"+hostile))
+	if !strings.Contains(errs, "exported 0 emails") {
+		t.Errorf("export:\n%s%s", out, errs)
+	}
+	assertTerminalSafe(t, "export", out+errs)
 }

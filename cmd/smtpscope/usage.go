@@ -110,7 +110,7 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// queryArgs lets a search query begin with '-' (`search -status:sent`,
+// queryArgs lets a query of search or export begin with '-' (`search -status:sent`,
 // the query language's negation): after the verb, its flags (with their
 // values) go first, then "--", then every other word in order, so that
 // kong reads "-status:sent" as a word of the query, not as short flags.
@@ -120,12 +120,12 @@ func queryArgs(parser *kong.Kong, args []string) []string {
 	for i < len(args) && strings.HasPrefix(args[i], "-") {
 		i++
 	}
-	if i == len(args) || args[i] != "search" {
+	if i == len(args) || (args[i] != "search" && args[i] != "export") {
 		return args
 	}
 	var node *kong.Node
 	for _, n := range parser.Model.Children {
-		if n.Name == "search" {
+		if n.Name == args[i] {
 			node = n
 		}
 	}
@@ -140,6 +140,12 @@ func queryArgs(parser *kong.Kong, args []string) []string {
 		case strings.HasPrefix(a, "--") || a == "-h":
 			flags = append(flags, a)
 			if name, _, eq := strings.Cut(strings.TrimPrefix(a, "--"), "="); !eq && takesValue(node, name) && j+1 < len(args) {
+				j++
+				flags = append(flags, args[j])
+			}
+		case len(a) == 2 && shortFlag(node, rune(a[1])) != "":
+			flags = append(flags, a)
+			if takesValue(node, shortFlag(node, rune(a[1]))) && j+1 < len(args) {
 				j++
 				flags = append(flags, args[j])
 			}
@@ -168,4 +174,17 @@ func takesValue(node *kong.Node, name string) bool {
 		}
 	}
 	return false
+}
+
+// shortFlag returns the name of node's flag with the short form -r ("":
+// none).
+func shortFlag(node *kong.Node, r rune) string {
+	for n := node; n != nil; n = n.Parent {
+		for _, f := range n.Flags {
+			if f.Short == r {
+				return f.Name
+			}
+		}
+	}
+	return ""
 }

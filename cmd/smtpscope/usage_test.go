@@ -113,3 +113,17 @@ func TestUIDataDirMustExist(t *testing.T) {
 		t.Errorf("an existing data dir: %v", err)
 	}
 }
+
+// TestExportQueryArgs: export takes the query words as search does, a
+// word beginning with '-' included, and its short flag -o keeps its value.
+func TestExportQueryArgs(t *testing.T) {
+	var cli CLI
+	var stderr bytes.Buffer
+	ctx, code := parseArgs(&cli, []string{"export", "--data", "d", "--format", "eml", "-o", "out", "-kind:session", "has:attachment"}, &stderr)
+	if ctx == nil || code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if e := cli.Export; filepath.Base(e.Output) != "out" || e.Format != "eml" || !slices.Equal(e.Query, []string{"-kind:session", "has:attachment"}) {
+		t.Errorf("parsed %+v", e)
+	}
+}
