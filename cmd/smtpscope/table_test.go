@@ -121,7 +121,7 @@ func TestCSVCells(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	if !strings.HasPrefix(out, "ID,TIME,SOURCE,FROM,RCPT,SUBJECT,ATT,IOC,YARA,STATUS\r\n") || strings.Count(out, "\r\n") != len(subjects)+1 {
+	if !strings.HasPrefix(out, "ID,TIME,SOURCE,MAIL FROM,RCPT,SUBJECT,ATT,IOC,YARA,STATUS\r\n") || strings.Count(out, "\r\n") != len(subjects)+1 {
 		t.Errorf("csv:\n%q", out)
 	}
 	assertTerminalSafe(t, "csv", strings.ReplaceAll(out, "\r\n", "\n"))
