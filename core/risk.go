@@ -292,13 +292,20 @@ func isBidiControl(r rune) bool {
 }
 
 // fileExt is the lower-cased extension of name without the dot, spaces
-// around it trimmed.
+// around it and invisible (format) characters in it dropped: "pdf\u200b"
+// is pdf.
 func fileExt(name string) string {
 	i := strings.LastIndexByte(name, '.')
 	if i < 0 {
 		return ""
 	}
-	return strings.ToLower(strings.TrimSpace(name[i+1:]))
+	ext := strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, name[i+1:])
+	return strings.ToLower(strings.TrimSpace(ext))
 }
 
 // DisplayedName is how a terminal or file manager that honours bidi
@@ -346,6 +353,9 @@ func attachmentRisks(s *riskSet, a *Attachment) {
 	}
 	ext := fileExt(name)
 	where := fmt.Sprintf("part %s %s", a.Part, quoteEv(name))
+	if strings.Contains(a.Part, "!") { // an archive member: its path holds mail text
+		where = fmt.Sprintf("%s in part %s", quoteEv(name), quoteEv(a.Parent))
+	}
 	if name != "" {
 		if strings.ContainsFunc(name, isBidiControl) {
 			shown := DisplayedName(name)

@@ -96,6 +96,8 @@ func TestRiskReasons(t *testing.T) {
 			RiskDoubleExt, true, `.scr hidden behind .doc`},
 		{"rtlo", riskMail([]string{plainFrom}, "", riskAtt{"invoice\u202efdp.exe", "application/octet-stream", []byte("hello")}),
 			RiskDoubleExt, true, `displays as "invoiceexe.pdf", real extension .exe`},
+		{"zero-width padded ext", riskMail([]string{plainFrom}, "", riskAtt{"inv\u200doice.pdf\u200b.exe", "application/octet-stream", []byte("hello")}),
+			RiskDoubleExt, true, `.exe hidden behind .pdf`},
 		{"plain exe is not double", riskMail([]string{plainFrom}, "", riskAtt{"setup.exe", "application/octet-stream", peBytes}),
 			RiskDoubleExt, false, ""},
 		{"dotted version is not double", riskMail([]string{plainFrom}, "", riskAtt{"report.v2.pdf", "application/pdf", pdfBytes}),
