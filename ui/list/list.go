@@ -207,17 +207,17 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 
 // columns computes the column widths for the list width.
 type columns struct {
-	time, ip, from, rcpt, subj, att, ioc, yara, status int
+	time, risk, ip, from, rcpt, subj, att, ioc, yara, status int
 }
 
 func (m *Model) columns() columns {
-	c := columns{time: 19, ip: 15, rcpt: 4, att: 3, ioc: 3, yara: 4, status: 12}
-	fixed := c.time + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 8 // separators
+	c := columns{time: 19, risk: 3, ip: 15, rcpt: 4, att: 3, ioc: 3, yara: 4, status: 12}
+	fixed := c.time + c.risk + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 9 // separators
 	rest := m.width - fixed
 	if rest < 30 {
-		// Narrow terminal: drop the counters first.
+		// Narrow terminal: drop the counters first (the risk count stays).
 		c.ip, c.att, c.ioc, c.yara = 0, 0, 0, 0
-		rest = m.width - (c.time + c.rcpt + c.status + 4)
+		rest = m.width - (c.time + c.risk + c.rcpt + c.status + 5)
 	}
 	if rest < 10 {
 		rest = 10
@@ -233,7 +233,7 @@ func (m *Model) View() string {
 	c := m.columns()
 	lines := make([]string, 0, m.height)
 	cell := func(parts []string) string { return strings.Join(parts, " ") }
-	head := []string{common.Fit("TIME (UTC)", c.time)}
+	head := []string{common.Fit("TIME (UTC)", c.time), common.FitRight("RSK", c.risk)}
 	if c.ip > 0 {
 		head = append(head, common.Fit("SOURCE", c.ip))
 	}
@@ -281,7 +281,11 @@ func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 			subj = "[partial] " + subj
 		}
 	}
-	parts := []string{common.Fit(m.ctx.Time(r.Time), c.time)}
+	risk := common.FitRight(num(r.Risk), c.risk)
+	if r.Kind != api.KindEmail {
+		risk = common.FitRight("", c.risk)
+	}
+	parts := []string{common.Fit(m.ctx.Time(r.Time), c.time), risk}
 	if c.ip > 0 {
 		parts = append(parts, common.Fit(r.SourceIP, c.ip))
 	}
@@ -297,6 +301,9 @@ func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 	if sel {
 		line := strings.Join(append(parts, status), " ")
 		return s.Selected.Render(common.Fit(line, m.width))
+	}
+	if r.Risk > 0 && r.YARA == 0 {
+		parts[1] = s.Warn.Render(parts[1])
 	}
 	line := strings.Join(parts, " ") + " "
 	if state != "" {
