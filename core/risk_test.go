@@ -364,3 +364,29 @@ func walkFiles(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// BenchmarkRiskChecks is the cost of the risk checks alone (contentRisks
+// and envelopeRisks) over the records of the shared corpus, per byte of
+// message: compare with BenchmarkSharedCorpus for their share of the
+// pipeline.
+func BenchmarkRiskChecks(b *testing.B) {
+	a := NewAnalyzer(DefaultOptions())
+	var emails []*Email
+	var total int64
+	for _, f := range corpusFiles(b) {
+		raw, err := os.ReadFile(f)
+		if err != nil || len(raw) == 0 {
+			continue
+		}
+		emails = append(emails, a.AnalyzeBytes(raw))
+		total += int64(len(raw))
+	}
+	b.SetBytes(total)
+	b.ResetTimer()
+	for range b.N {
+		for _, e := range emails {
+			contentRisks(e, e.BodyHTML)
+			envelopeRisks(e)
+		}
+	}
+}
