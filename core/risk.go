@@ -159,18 +159,21 @@ func contentRisks(e *Email, html string) {
 	}
 	_, fromDom := addrDomain(e.From)
 	fromName := displayName(e.From)
-	if fromDom != "" && fromName != "" {
-		for _, d := range namedDomains(fromName) {
-			if registrable(d) != registrable(fromDom) {
-				s.add(RiskDisplayNameSpoof, "display name %s names %s, the address is in %s",
-					quoteEv(fromName), d, fromDom)
-				break
-			}
-		}
-	}
-	var doms []domainSeen
+	var doms, kin []domainSeen // kin: compared with each other (lookalikeKin)
 	if fromDom != "" {
 		doms = append(doms, domainSeen{fromDom, "From"})
+		kin = append(kin, domainSeen{addrDomainAsWritten(e.From), "From"})
+	}
+	if fromDom != "" && fromName != "" {
+		spoofed := false
+		for _, d := range namedDomains(fromName) {
+			kin = append(kin, domainSeen{d, "display name"})
+			if !spoofed && registrable(d) != registrable(fromDom) {
+				spoofed = true
+				s.add(RiskDisplayNameSpoof, "display name %s names %s, the address is in %s",
+					quoteEv(fromName), quoteEv(d), fromDom)
+			}
+		}
 	}
 	for _, rt := range e.ReplyTo {
 		addr, d := addrDomain(rt)
@@ -178,6 +181,7 @@ func contentRisks(e *Email, html string) {
 			continue
 		}
 		doms = append(doms, domainSeen{d, "Reply-To"})
+		kin = append(kin, domainSeen{addrDomainAsWritten(rt), "Reply-To"})
 		if fromDom != "" && registrable(d) != registrable(fromDom) {
 			s.add(RiskReplyToMismatch, "Reply-To %s, From is in %s", quoteEv(addr), fromDom)
 		}
@@ -189,8 +193,13 @@ func contentRisks(e *Email, html string) {
 		}
 		if l.HrefHost != "" {
 			doms = append(doms, domainSeen{l.HrefHost, "link"})
+			kin = append(kin, domainSeen{l.HrefHost, "link"})
+		}
+		if l.TextHost != "" {
+			kin = append(kin, domainSeen{l.TextHost, "link text"})
 		}
 	}
+	lookalikeKin(&s, kin)
 	for _, ioc := range e.IOCs {
 		switch ioc.Type {
 		case IOCDomain:
@@ -219,6 +228,57 @@ func contentRisks(e *Email, html string) {
 }
 
 type domainSeen struct{ domain, where string }
+
+// lookalikeKin raises lookalike_domain for two registrable domains of
+// one email that differ but look the same once their homoglyphs are
+// folded (KinSkeleton): a Reply-To "aquiIlaindustries.com" (capital I)
+// next to a display name's "aquillaindustries.com". At most
+// maxRiskDomains domains are compared.
+func lookalikeKin(s *riskSet, kin []domainSeen) {
+	type first struct{ reg, shown, where string }
+	bySkel := map[string]first{}
+	for i, d := range kin {
+		if i >= maxRiskDomains {
+			break
+		}
+		reg := registrable(d.domain)
+		if !strings.Contains(reg, ".") || len(reg) > 253 {
+			continue
+		}
+		// The registrable part as written (case kept: "I" is not "l").
+		labels := strings.Split(strings.TrimSuffix(d.domain, "."), ".")
+		n := strings.Count(reg, ".") + 1
+		if n > len(labels) {
+			continue
+		}
+		shown := strings.Join(labels[len(labels)-n:], ".")
+		if !strings.EqualFold(shown, reg) {
+			continue
+		}
+		sk := KinSkeleton(shown)
+		if f, ok := bySkel[sk]; !ok {
+			bySkel[sk] = first{reg, shown, d.where}
+		} else if f.reg != reg {
+			s.add(RiskLookalikeDomain, "%s %s looks like %s %s", d.where, quoteEv(shown), f.where, quoteEv(f.shown))
+		}
+	}
+}
+
+// KinSkeleton is Skeleton with the ASCII look-alikes folded too, on the
+// name as written: capital I and 1 as l, 0 as o, "rn" as m, "vv" as w.
+func KinSkeleton(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case 'I', '1':
+			return 'l'
+		case '0':
+			return 'o'
+		}
+		return r
+	}, s)
+	s = Skeleton(s)
+	return strings.ReplaceAll(strings.ReplaceAll(s, "rn", "m"), "vv", "w")
+}
 
 // envelopeRisks sets the reasons that depend on the transaction: the
 // envelope sender against From (the Return-Path header for files) and a
@@ -520,6 +580,15 @@ func addrDomain(v string) (addr, domain string) {
 	return addr, strings.ToLower(strings.TrimRight(addr[at+1:], ". "))
 }
 
+// addrDomainAsWritten is addrDomain's domain with its case as written.
+func addrDomainAsWritten(v string) string {
+	addr, d := addrDomain(v)
+	if d == "" {
+		return ""
+	}
+	return strings.TrimRight(addr[strings.LastIndexByte(addr, '@')+1:], ". ")
+}
+
 // displayName returns the display name of an address header value, ""
 // when there is none.
 func displayName(v string) string {
@@ -538,8 +607,8 @@ func displayName(v string) string {
 	return ""
 }
 
-// namedDomains returns the domains a display name shows: of the
-// addresses in it ("service@paypal.com") and the host names
+// namedDomains returns the domains a display name shows, as written: of
+// the addresses in it ("service@paypal.com") and the host names
 // ("paypal.com", "www.paypal.com") that end in a real public suffix.
 func namedDomains(name string) []string {
 	var out []string
@@ -549,8 +618,8 @@ func namedDomains(name string) []string {
 		if i := strings.LastIndexByte(f, '@'); i >= 0 {
 			f = f[i+1:]
 		}
-		f = strings.ToLower(strings.Trim(f, "."))
-		if hostLike(f) {
+		f = strings.Trim(f, ".")
+		if hostLike(strings.ToLower(f)) {
 			out = append(out, f)
 		}
 		if len(out) >= 8 {

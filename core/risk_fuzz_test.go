@@ -34,8 +34,9 @@ func FuzzHTMLLinks(f *testing.F) {
 	})
 }
 
-// FuzzLookalike: the lookalike check and the skeleton never panic, and a
-// domain that is plain ASCII without punycode labels is never a lookalike.
+// FuzzLookalike: the lookalike check and the skeletons never panic, a
+// domain that is plain ASCII without punycode labels is never a lookalike
+// by its scripts, and folding a skeleton again changes nothing.
 func FuzzLookalike(f *testing.F) {
 	for _, s := range []string{"xn--pypal-4ve.com", "xn--80ak6aa92e.com", "gıthub.com", "xn--mnchen-3ya.de",
 		"xn--.xn--", "a.xn--zz--", "example.com", "\xff.com", "ΡаураΙ.com"} {
@@ -53,6 +54,9 @@ func FuzzLookalike(f *testing.F) {
 			t.Errorf("skeleton of valid %q is invalid", d)
 		}
 		_ = DisplayedName(d)
+		if k := KinSkeleton(d); utf8.ValidString(d) && KinSkeleton(k) != k {
+			t.Errorf("KinSkeleton not idempotent: %q -> %q -> %q", d, k, KinSkeleton(k))
+		}
 	})
 }
 

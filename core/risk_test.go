@@ -129,9 +129,9 @@ func TestRiskReasons(t *testing.T) {
 		{"plain ole", riskMail([]string{plainFrom}, "", riskAtt{"old.doc", "application/msword", oleWith("WordDocument")}),
 			RiskEncryptedOffice, false, ""},
 		{"display name domain", riskMail([]string{`From: "paypal.com" <x@evil.example>`}, ""),
-			RiskDisplayNameSpoof, true, `display name "paypal.com" names paypal.com, the address is in evil.example`},
+			RiskDisplayNameSpoof, true, `display name "paypal.com" names "paypal.com", the address is in evil.example`},
 		{"display name address", riskMail([]string{`From: "service@paypal.com" <x@evil.example>`}, ""),
-			RiskDisplayNameSpoof, true, `names paypal.com`},
+			RiskDisplayNameSpoof, true, `names "paypal.com"`},
 		{"display name same domain", riskMail([]string{`From: "PayPal.com" <service@mail.paypal.com>`}, ""),
 			RiskDisplayNameSpoof, false, ""},
 		{"from list", riskMail([]string{`From: "Bob" <bob@a.example>, Carol <carol@b.example.org>`}, ""),
@@ -150,6 +150,12 @@ func TestRiskReasons(t *testing.T) {
 			RiskLookalikeDomain, true, `From "xn--pypal-4ve.com" shows as "pаypal.com" and mixes Latin+Cyrillic letters, like "paypal.com"`},
 		{"whole-script cyrillic link", riskMail([]string{plainFrom}, `<a href="https://xn--80ak6aa92e.com/">apple</a>`),
 			RiskLookalikeDomain, true, `shows as "аррӏе.com" and is written in letters that look like ASCII ones, like "apple.com"`},
+		{"ascii homoglyph reply-to", riskMail([]string{`From: "purchasing@aquillaindustries.com" <x@ncs.example>`, "Reply-To: purchasing@aquiIlaindustries.com"}, ""),
+			RiskLookalikeDomain, true, `Reply-To "aquiIlaindustries.com" looks like display name "aquillaindustries.com"`},
+		{"rn for m in a link", riskMail([]string{"From: Bank <news@bankmodern-example.com>"}, `<a href="https://www.bankrnodern-example.com/">Sign in</a>`),
+			RiskLookalikeDomain, true, `link "bankrnodern-example.com" looks like From "bankmodern-example.com"`},
+		{"same domain in other case", riskMail([]string{"From: Shop <a@Shop.Example.com>", "Reply-To: b@shop.example.COM"}, `<a href="https://www.shop.example.com/">www.SHOP.example.com</a>`),
+			RiskLookalikeDomain, false, ""},
 		{"real idn is no lookalike", riskMail([]string{"From: Stadt <info@xn--mnchen-3ya.de>"}, `<a href="https://xn--mnchen-3ya.de/">München</a>`),
 			RiskLookalikeDomain, false, ""},
 		{"link text shows other host", riskMail([]string{plainFrom}, `<p>Log in at <a href="http://evil.example.net/login">https://www.paypal.com/signin</a></p>`),
@@ -288,6 +294,15 @@ func TestLookalike(t *testing.T) {
 	if s := Skeleton("Ρаураl"); s != "paypal" {
 		t.Errorf("Skeleton = %q", s)
 	}
+	for a, b := range map[string]string{"aquiIla.com": "aquilla.com", "paypa1.com": "paypal.com", "g00gle.com": "google.com",
+		"rnicrosoft.com": "microsoft.com", "vvells.com": "wells.com", "раураl.com": "paypal.com"} {
+		if KinSkeleton(a) != KinSkeleton(b) {
+			t.Errorf("KinSkeleton(%q) = %q, KinSkeleton(%q) = %q", a, KinSkeleton(a), b, KinSkeleton(b))
+		}
+	}
+	if KinSkeleton("example.com") == KinSkeleton("examples.com") {
+		t.Error("different names share a skeleton")
+	}
 }
 
 func TestDisplayedName(t *testing.T) {
@@ -339,6 +354,11 @@ func TestRiskCorpus(t *testing.T) {
 	}
 	if len(codes[RiskExeInArchive]) < 3 {
 		t.Errorf("exe_in_archive on %q, want the 3+ samples that carry executables or scripts in archives", codes[RiskExeInArchive])
+	}
+	// mail_test_15's Reply-To is aquiIlaindustries.com (a capital I),
+	// its display name aquillaindustries.com.
+	if !slices.Contains(codes[RiskLookalikeDomain], "mail_test_15") {
+		t.Errorf("lookalike_domain on %q, want mail_test_15", codes[RiskLookalikeDomain])
 	}
 	for _, dir := range []string{"enmime", "mikel-mail", "mimekit", "james-mime4j"} {
 		_, _, codes := scan(dir)
