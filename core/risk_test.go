@@ -410,3 +410,18 @@ func BenchmarkRiskChecks(b *testing.B) {
 		}
 	}
 }
+
+// TestRiskWithOmitBody: links are read from the HTML body even when the
+// record leaves the bodies out.
+func TestRiskWithOmitBody(t *testing.T) {
+	opts := DefaultOptions()
+	opts.OmitBody = true
+	raw := riskMail([]string{plainFrom}, `<a href="http://evil.example.net/">https://www.paypal.com/</a>`)
+	e := NewAnalyzer(opts).AnalyzeBytes(raw)
+	if e.BodyHTML != "" || !e.BodyOmitted {
+		t.Fatalf("body kept: %q", e.BodyHTML)
+	}
+	if evidence(e, RiskLinkMismatch) == "" {
+		t.Errorf("risks %+v: no link_mismatch with omit_body", e.Risks)
+	}
+}

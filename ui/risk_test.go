@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/smtpscope/smtpscope/core"
@@ -78,5 +79,22 @@ func TestBodyLinksGolden(t *testing.T) {
 	}
 	if strings.Count(plain, "≠") != 2 { // the heading and the one link
 		t.Errorf("%d mismatch marks", strings.Count(plain, "≠"))
+	}
+}
+
+// TestRiskColumnNarrow: on a narrow terminal the counters go, the risk
+// count stays.
+func TestRiskColumnNarrow(t *testing.T) {
+	m, tm := newTestModel(t, fixtureBackend(t), false)
+	waitFor(t, m, "Weekly digest")
+	tm.Send(tea.WindowSizeMsg{Width: 64, Height: 20})
+	waitUntil(t, m, func(f string) bool { return !strings.Contains(f, "FACETS") && !strings.Contains(f, "ATT") })
+	_, f := frame(t, m, tm)
+	plain := ansi.Strip(f)
+	if !strings.Contains(plain, "TIME (UTC)          RSK MAIL FR") {
+		t.Errorf("narrow list header lacks the risk column:\n%s", plain)
+	}
+	if !strings.Contains(plain, "2025-11-22 09:26:40   2 billing") { // the invoice: double_ext, exe_in_archive
+		t.Errorf("narrow list lacks the invoice's risk count:\n%s", plain)
 	}
 }
