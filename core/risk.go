@@ -114,10 +114,19 @@ func (s *riskSet) add(code, format string, args ...any) {
 	s.ev[code] = append(s.ev[code], ev)
 }
 
-// apply replaces the record's risks of the given codes by the set's.
+// apply replaces the record's risks of the given codes by the set's. A
+// flag goes only with a risk it raised before: "encrypted_archive" is
+// also raised by unzip, for members the checks may not reach.
 func (s *riskSet) apply(e *Email, codes []string) {
-	e.Risks = slices.DeleteFunc(e.Risks, func(r Risk) bool { return slices.Contains(codes, r.Code) })
-	e.Flags = slices.DeleteFunc(e.Flags, func(f string) bool { return slices.Contains(codes, f) && len(s.ev[f]) == 0 })
+	var dropped []string
+	e.Risks = slices.DeleteFunc(e.Risks, func(r Risk) bool {
+		if slices.Contains(codes, r.Code) {
+			dropped = append(dropped, r.Code)
+			return true
+		}
+		return false
+	})
+	e.Flags = slices.DeleteFunc(e.Flags, func(f string) bool { return slices.Contains(dropped, f) && len(s.ev[f]) == 0 })
 	for _, code := range codes {
 		ev := s.ev[code]
 		if len(ev) == 0 {

@@ -111,7 +111,7 @@ func textHost(t string) string {
 	if h == "" || !hostLike(h) {
 		return ""
 	}
-	if !strings.Contains(t, "://") && !strings.HasPrefix(strings.ToLower(t), "www.") && strings.ContainsAny(t, "/?") == false {
+	if !strings.Contains(t, "://") && !strings.HasPrefix(strings.ToLower(t), "www.") && !strings.ContainsAny(t, "/?") {
 		// A bare "name.tld": a host only when it is not a file name
 		// (invoice.pdf has no public suffix; report.zip has one).
 		if extKind(fileExt(h)) != "" {

@@ -425,3 +425,22 @@ func TestRiskWithOmitBody(t *testing.T) {
 		t.Errorf("risks %+v: no link_mismatch with omit_body", e.Risks)
 	}
 }
+
+// TestRiskApplyKeepsOtherFlags: recomputing the reasons drops only the
+// flags of reasons it raised before, never one another step raised.
+func TestRiskApplyKeepsOtherFlags(t *testing.T) {
+	e := &Email{Flags: []string{RiskEncryptedArchive, "bdat"}, Headers: map[string][]string{}}
+	contentRisks(e, "") // no attachments reached: no evidence of encryption
+	if !slices.Equal(e.Flags, []string{RiskEncryptedArchive, "bdat"}) {
+		t.Errorf("flags %q", e.Flags)
+	}
+	e = risksOf(t, riskMail([]string{"Return-Path: <b@esp.example.org>", plainFrom}, ""))
+	if evidence(e, RiskReturnPathMismatch) == "" {
+		t.Fatalf("risks %+v", e.Risks)
+	}
+	e.Session.UID, e.Envelope.MailFrom = "C1", "a@shop.example.com" // the envelope agrees with From
+	envelopeRisks(e)
+	if len(e.Risks) != 0 || slices.Contains(e.Flags, RiskReturnPathMismatch) {
+		t.Errorf("after the envelope: risks %+v flags %q", e.Risks, e.Flags)
+	}
+}
