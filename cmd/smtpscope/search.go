@@ -78,7 +78,7 @@ func (c *SearchCmd) Run() error {
 	var table *tabwriter.Writer
 	if !c.JSON {
 		table = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(table, "TIME\tSOURCE\tFROM\tRCPT\tSUBJECT\tATT\tIOC\tYARA\tSTATUS")
+		fmt.Fprintln(table, "TIME\tRISK\tSOURCE\tFROM\tRCPT\tSUBJECT\tATT\tIOC\tYARA\tSTATUS")
 	}
 	enc := core.NewJSONEncoder(out)
 
@@ -289,7 +289,7 @@ func writeRow(w io.Writer, h index.Hit) {
 	if h.Partial {
 		subject = "[partial] " + subject
 	}
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when, sanitize.Clip(orDash(src), 40), sanitize.Clip(orDash(from), 40),
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when, num(h.Risk), sanitize.Clip(orDash(src), 40), sanitize.Clip(orDash(from), 40),
 		num(h.Rcpt), sanitize.Clip(orDash(subject), 60), num(h.Att), num(h.IOC), num(h.YARA), sanitize.Clip(status, 40))
 }
 

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/index"
 )
 
 // TestSearchIndexReindexVerbs runs the real binary: a collector stores the
@@ -155,5 +157,21 @@ func TestSearchIndexReindexVerbs(t *testing.T) {
 	_, errs, err = run("index", "--data", data)
 	if err == nil || !strings.Contains(errs, "pid") || !strings.Contains(errs, data) {
 		t.Errorf("index while the collector runs: %v\n%s", err, errs)
+	}
+}
+
+// TestSearchRowRisk: the table's second column is the number of risk
+// reasons of an email, "-" for the other kinds.
+func TestSearchRowRisk(t *testing.T) {
+	var b bytes.Buffer
+	writeRow(&b, index.Hit{Row: api.Row{Kind: api.KindEmail, Risk: 2, Subject: "s"}})
+	writeRow(&b, index.Hit{Row: api.Row{Kind: api.KindEmail, Subject: "t"}})
+	writeRow(&b, index.Hit{Row: api.Row{Kind: api.KindSession, UID: "C1", Reason: "rejected"}})
+	var risks []string
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		risks = append(risks, strings.Split(l, "\t")[1])
+	}
+	if strings.Join(risks, ",") != "2,0,-" {
+		t.Errorf("risk column %q:\n%s", risks, b.String())
 	}
 }
