@@ -180,7 +180,7 @@ func contentRisks(e *Email, html string) {
 			if !spoofed && registrable(d) != registrable(fromDom) {
 				spoofed = true
 				s.add(RiskDisplayNameSpoof, "display name %s names %s, the address is in %s",
-					quoteEv(fromName), quoteEv(d), fromDom)
+					quoteEv(fromName), quoteEv(d), evWord(fromDom))
 			}
 		}
 	}
@@ -192,7 +192,7 @@ func contentRisks(e *Email, html string) {
 		doms = append(doms, domainSeen{d, "Reply-To"})
 		kin = append(kin, domainSeen{addrDomainAsWritten(rt), "Reply-To"})
 		if fromDom != "" && registrable(d) != registrable(fromDom) {
-			s.add(RiskReplyToMismatch, "Reply-To %s, From is in %s", quoteEv(addr), fromDom)
+			s.add(RiskReplyToMismatch, "Reply-To %s, From is in %s", quoteEv(addr), evWord(fromDom))
 		}
 	}
 	links := HTMLLinks(html)
@@ -212,10 +212,10 @@ func contentRisks(e *Email, html string) {
 	for _, ioc := range e.IOCs {
 		switch ioc.Type {
 		case IOCDomain:
-			doms = append(doms, domainSeen{ioc.Value, "domain in " + ioc.Source})
+			doms = append(doms, domainSeen{ioc.Value, "domain in " + evWord(ioc.Source)})
 		case IOCURL:
 			if h := urlHost(ioc.Value); h != "" {
-				doms = append(doms, domainSeen{h, "link in " + ioc.Source})
+				doms = append(doms, domainSeen{h, "link in " + evWord(ioc.Source)})
 			}
 		}
 	}
@@ -302,7 +302,7 @@ func envelopeRisks(e *Email) {
 		}
 	}
 	if _, d := addrDomain(rp); d != "" && fromDom != "" && registrable(d) != registrable(fromDom) {
-		s.add(RiskReturnPathMismatch, "%s %s, From is in %s", rpWhere, quoteEv(rp), fromDom)
+		s.add(RiskReturnPathMismatch, "%s %s, From is in %s", rpWhere, quoteEv(rp), evWord(fromDom))
 	}
 	if r := e.ServerReply; r != nil && r.Code >= 500 && r.Code < 600 && virusText(r.Text) {
 		s.add(RiskVirusRefused, "server replied %d %s", r.Code, quoteEv(r.Text))
@@ -429,7 +429,7 @@ func attachmentRisks(s *riskSet, a *Attachment) {
 		if strings.ContainsFunc(name, isBidiControl) {
 			shown := DisplayedName(name)
 			if fileExt(shown) != ext {
-				s.add(RiskDoubleExt, "%s displays as %s, real extension .%s", where, quoteEv(shown), ext)
+				s.add(RiskDoubleExt, "%s displays as %s, real extension %s", where, quoteEv(shown), evWord("."+ext))
 			} else {
 				s.add(RiskDoubleExt, "%s holds bidi control characters", where)
 			}
@@ -437,7 +437,7 @@ func attachmentRisks(s *riskSet, a *Attachment) {
 			stem := name[:strings.LastIndexByte(name, '.')]
 			padded := strings.TrimRightFunc(stem, unicode.IsSpace) != stem || strings.Contains(stem, "   ")
 			if prev := fileExt(stem); docExts[prev] || padded && prev != "" {
-				s.add(RiskDoubleExt, "%s: .%s hidden behind .%s", where, ext, prev)
+				s.add(RiskDoubleExt, "%s: %s hidden behind %s", where, evWord("."+ext), evWord("."+prev))
 			}
 		}
 	}
@@ -463,13 +463,28 @@ func attachmentRisks(s *riskSet, a *Attachment) {
 	if detected == "" {
 		return
 	}
-	declared, how := typeKind(strings.ToLower(a.ContentType)), "declared "+a.ContentType
+	declared, how := typeKind(strings.ToLower(a.ContentType)), "declared "+evWord(a.ContentType)
 	if declared == "" {
-		declared, how = extKind(ext), "named ."+ext
+		declared, how = extKind(ext), "named ."+ext // a known extension
 	}
 	if declared != "" && declared != detected && !compatibleKinds(declared, detected) {
 		s.add(RiskTypeMismatch, "%s %s, detected %s", where, how, a.DetectedType)
 	}
+}
+
+// evWord is a value of mail text in evidence: as it is when it is a
+// short plain word ("evil.example", ".exe", "application/pdf"), else
+// quoted (quoteEv).
+func evWord(v string) string {
+	if len(v) > 64 || v == "" {
+		return quoteEv(v)
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_@+/:", r)) {
+			return quoteEv(v)
+		}
+	}
+	return v
 }
 
 // typeKind is the kind of a media type for the mismatch check; "" for

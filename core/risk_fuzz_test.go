@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -67,4 +68,29 @@ func isPlainASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzRiskRecord: on any message the reasons are well formed: known
+// codes, each once, each a flag, with bounded evidence.
+func FuzzRiskRecord(f *testing.F) {
+	f.Add(riskMail([]string{`From: "paypal.com" <x@evil.example>`, "Reply-To: y@xn--pypal-4ve.com"},
+		`<a href="http://evil.example/">www.paypal.com</a>`,
+		riskAtt{"inv\u202efdp.exe", "application/pdf", peBytes}))
+	f.Add(riskMail([]string{"From: a@b.example"}, "", riskAtt{"a.zip", "application/zip", []byte("PK\x03\x04junk")}))
+	a := NewAnalyzer(DefaultOptions())
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e := a.AnalyzeBytes(raw)
+		seen := map[string]bool{}
+		for _, r := range e.Risks {
+			if !slices.Contains(RiskCodes, r.Code) || seen[r.Code] || !slices.Contains(e.Flags, r.Code) {
+				t.Errorf("risk %q: unknown, repeated or not a flag (flags %q)", r.Code, e.Flags)
+			}
+			seen[r.Code] = true
+			// 3 quoted values of at most 120 bytes each, escaped (x4
+			// at worst, "\xNN"), plus the words around them.
+			if r.Evidence == "" || len(r.Evidence) > maxRiskEvidence*(3*(maxEvidenceText*4+2)+200)+32 {
+				t.Errorf("risk %s: evidence of %d bytes", r.Code, len(r.Evidence))
+			}
+		}
+	})
 }

@@ -444,3 +444,24 @@ func TestRiskApplyKeepsOtherFlags(t *testing.T) {
 		t.Errorf("after the envelope: risks %+v flags %q", e.Risks, e.Flags)
 	}
 }
+
+// TestRiskEvidenceQuotesMailText: values from mail that are not short
+// plain words are quoted, escapes and all.
+func TestRiskEvidenceQuotesMailText(t *testing.T) {
+	e := risksOf(t, riskMail([]string{"From: \"paypal.com\" <x@evil\x1b[31m.example>"}, "",
+		riskAtt{"a.pdf\x1b]52;c;x\x07   .exe", "application/pdf\x1b[2J", []byte("x")}))
+	for _, r := range e.Risks {
+		if strings.ContainsAny(r.Evidence, "\x1b\x07") {
+			t.Errorf("%s: raw control characters in %q", r.Code, r.Evidence)
+		}
+	}
+	if ev := evidence(e, RiskDoubleExt); !strings.Contains(ev, `.exe hidden behind ".pdf\x1b]52;c;x\a"`) {
+		t.Errorf("double_ext evidence %q", ev)
+	}
+	if got := evWord("evil.example"); got != "evil.example" {
+		t.Errorf("evWord plain = %q", got)
+	}
+	if got := evWord("a b"); got != `"a b"` {
+		t.Errorf("evWord spaced = %q", got)
+	}
+}
