@@ -138,6 +138,7 @@ func (a *Analyzer) SessionEmails(s *Session) []*Email {
 		e.ServerReply = m.Reply
 		e.Flags = append(append([]string(nil), m.Flags...), e.Flags...)
 		e.Errors = append(append([]string(nil), m.Errors...), e.Errors...)
+		envelopeRisks(e)
 		out = append(out, e)
 	}
 	return out
@@ -202,6 +203,10 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) (record *Email) {
 			e.IOCs = []IOC{}
 		}
 	}
+	if !w.expired("the risk checks") {
+		contentRisks(e, string(w.bodyHTML.buf))
+	}
+	envelopeRisks(e)
 	return e
 }
 
@@ -483,6 +488,9 @@ func (w *walker) addAttachment(at Attachment, data []byte) {
 		at.SSDeep, at.TLSH = FuzzyHashes(data)
 	}
 	at.DetectedType = detectType(data)
+	if encryptedOffice(at.DetectedType, data) {
+		at.Encrypted = true
+	}
 	if w.a.opts.Yara != nil && data != nil && !w.expired("YARA scan of part "+at.Part) {
 		if m, err := w.a.opts.Yara.Scan(data, w.a.opts.YaraTimeout); err != nil {
 			at.Errors = append(at.Errors, "yara: "+err.Error())

@@ -22,6 +22,13 @@
 // limits.go; the record says what was cut or skipped. What was malformed
 // (boundaries, header lines, base64, uuencode, conflicting fields) is
 // recorded as anomaly codes on the email and on each part (anomaly.go).
+// Why an email looks suspicious is computed on the record as risk
+// reasons (risk.go): each a stable code that is also a flag and its
+// evidence (Email.Risks) — disguised and double-extension attachments,
+// executables in archives, encrypted archives and office files, declared
+// versus detected types, a refusal naming a virus, display names, Reply-To
+// and envelope senders in other domains, lookalike domains and HTML links
+// whose text shows another host (risk_links.go). Every check is bounded.
 // MIME structure is read by splitMIME (bigmime.go) without copying the
 // parts; header blocks and media types are parsed with enmime's
 // functions. enmime.go says what is taken from enmime and where the

@@ -55,6 +55,10 @@ type Email struct {
 	// Flags name conditions an analyst should know about, e.g. "no_354"
 	// (data seen without the server's go-ahead), "bdat", "depth_limit".
 	Flags []string `json:"flags,omitempty"`
+	// Risks are the reasons the email looks suspicious (risk.go), each
+	// a stable code that is also in Flags and its evidence, in the
+	// order of RiskCodes.
+	Risks []Risk `json:"risks,omitempty"`
 	// Anomalies are what was malformed or limited in the email as a
 	// whole, each "code" or "code: detail" (anomaly.go): its header block
 	// as written, an mbox From_ line, a limit reached ("mime_limit",
@@ -204,7 +208,7 @@ type Attachment struct {
 	Part        string      `json:"part"`
 	Depth       int         `json:"depth"`
 	Parent      string      `json:"parent"`
-	Encrypted   bool        `json:"encrypted,omitempty"` // archive member or archive that is encrypted
+	Encrypted   bool        `json:"encrypted,omitempty"` // encrypted archive member, or a password-protected office document
 	YARA        []YaraMatch `json:"yara,omitempty"`
 	Errors      []string    `json:"errors,omitempty"`
 }

@@ -341,6 +341,12 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		return term(fHas, v), nil
 	case "is":
 		return kw(fIs, v), nil
+	case api.FieldRisk:
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 || k > len(core.RiskCodes) {
+			return nil, c.errAt(n.vpos, "risk: %q is not a number of reasons from 1 to %d", v, len(core.RiskCodes))
+		}
+		return term(fRisk, strconv.Itoa(k)), nil
 	case "sender":
 		return kw(fSenderDom, strings.TrimPrefix(core.Refang(v), "@")), nil
 	case "ioctype":

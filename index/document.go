@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -474,6 +475,9 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	}
 	is = append(is, e.Flags...)
 	b.kw(fIs, is...)
+	for n := range min(len(e.Risks), len(core.RiskCodes)) {
+		b.kw(fRisk, strconv.Itoa(n+1))
+	}
 
 	var status map[string]string
 	if len(d.Status) > 0 {
@@ -490,6 +494,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		Att:      len(e.Attachments),
 		IOC:      len(e.IOCs),
 		YARA:     yara,
+		Risk:     len(e.Risks),
 		Status:   status,
 		Partial:  e.Partial,
 		Size:     e.Size,

@@ -97,6 +97,7 @@ const (
 	fHas        = "has"
 	fIs         = "is"
 	fSenderDom  = "sender_domain"
+	fRisk       = "risk" // "1".."N" for an email with N risk reasons: risk:N is one term
 )
 
 var fields = map[string]fieldSpec{
@@ -138,6 +139,7 @@ var fields = map[string]fieldSpec{
 	fHas:        {typ: ftKeyword},
 	fIs:         {typ: ftKeyword},
 	fSenderDom:  {typ: ftKeyword, docValues: true}, // facet
+	fRisk:       {typ: ftKeyword},
 }
 
 // kindFields lists the fields each document kind may carry (for the
@@ -145,7 +147,7 @@ var fields = map[string]fieldSpec{
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
-		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom},
+		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fRisk},
 	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs},
 	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs},
 }

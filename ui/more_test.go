@@ -12,7 +12,7 @@ func TestViewsSessionsAndReview(t *testing.T) {
 	m, tm := newTestModel(t, fixtureBackend(t), false)
 	waitFor(t, m, "Weekly digest")
 	press(tm, "v")
-	waitFor(t, m, "sessions without email · 2 results", "demo-starttls: STARTTLS")
+	waitFor(t, m, "sessions without email · 2 results", "demo-starttls: START")
 	press(tm, "j", "enter")
 	waitFor(t, m, "Session without email", "STARTTLS: the rest of the session is encrypted")
 	press(tm, "2")

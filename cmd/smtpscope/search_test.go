@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/index"
 )
 
 // TestSearchIndexReindexVerbs runs the real binary: a collector stores the
@@ -155,5 +157,17 @@ func TestSearchIndexReindexVerbs(t *testing.T) {
 	_, errs, err = run("index", "--data", data)
 	if err == nil || !strings.Contains(errs, "pid") || !strings.Contains(errs, data) {
 		t.Errorf("index while the collector runs: %v\n%s", err, errs)
+	}
+}
+
+// TestSearchRowRisk: the table's RISK column is the number of risk
+// reasons of an email, empty (drawn "-") for the other kinds.
+func TestSearchRowRisk(t *testing.T) {
+	var risks []string
+	for _, r := range []api.Row{{Kind: api.KindEmail, Risk: 2, Subject: "s"}, {Kind: api.KindEmail, Subject: "t"}, {Kind: api.KindSession, UID: "C1", Reason: "rejected"}} {
+		risks = append(risks, rowCells(index.Hit{Row: r})[colRisk])
+	}
+	if strings.Join(risks, ",") != "2,0," || tableHeader[colRisk] != "RISK" {
+		t.Errorf("risk column %q (heading %q)", risks, tableHeader[colRisk])
 	}
 }

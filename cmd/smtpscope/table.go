@@ -17,14 +17,15 @@ import (
 )
 
 // The search table: its columns, in order.
-var tableHeader = []string{"ID", "TIME", "SOURCE", "MAIL FROM", "RCPT", "SUBJECT", "ATT", "IOC", "YARA", "STATUS"}
+var tableHeader = []string{"ID", "TIME", "RISK", "SOURCE", "MAIL FROM", "RCPT", "SUBJECT", "ATT", "IOC", "YARA", "STATUS"}
 
 // Columns the width fitting may narrow.
 const (
-	colSource  = 2
-	colFrom    = 3
-	colSubject = 5
-	colStatus  = 9
+	colRisk    = 2
+	colSource  = 3
+	colFrom    = 4
+	colSubject = 6
+	colStatus  = 10
 )
 
 // fitSteps is the order the width fitting narrows columns in, each step
@@ -36,7 +37,7 @@ var fitSteps = []struct{ col, floor int }{
 
 // cellCap is the widest a cell of a column is drawn (0: no cap); ids are
 // never cut, `show` takes them.
-var cellCap = []int{0, 0, 40, 40, 0, 60, 0, 0, 0, 40}
+var cellCap = []int{0, 0, 0, 40, 40, 0, 60, 0, 0, 0, 40}
 
 // rowCells returns the cells of one hit, every mail-derived string
 // through the sanitizer (uncut); "" where the hit has no value (the table
@@ -71,7 +72,7 @@ func rowCells(h index.Hit) []string {
 	if h.Partial {
 		subject = "[partial] " + subject
 	}
-	return []string{sanitize.Line(id), when, sanitize.Line(src), sanitize.Line(from), num(h.Rcpt), sanitize.Line(subject), num(h.Att), num(h.IOC), num(h.YARA), sanitize.Line(status)}
+	return []string{sanitize.Line(id), when, num(h.Risk), sanitize.Line(src), sanitize.Line(from), num(h.Rcpt), sanitize.Line(subject), num(h.Att), num(h.IOC), num(h.YARA), sanitize.Line(status)}
 }
 
 // rowID is the id of a hit as `show` takes it: the email id,
@@ -188,6 +189,8 @@ func colourCell(col int, c string, header bool) string {
 		return "\x1b[1;4m" + c + reset
 	case col == 0:
 		return "\x1b[34m" + c + reset
+	case col == colRisk && c != "" && c != "0":
+		return "\x1b[1;31m" + c + reset
 	case col == colStatus:
 		switch {
 		case strings.Contains(c, api.StateFailed):

@@ -121,7 +121,7 @@ func TestCSVCells(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	if !strings.HasPrefix(out, "ID,TIME,SOURCE,MAIL FROM,RCPT,SUBJECT,ATT,IOC,YARA,STATUS\r\n") || strings.Count(out, "\r\n") != len(subjects)+1 {
+	if !strings.HasPrefix(out, "ID,TIME,RISK,SOURCE,MAIL FROM,RCPT,SUBJECT,ATT,IOC,YARA,STATUS\r\n") || strings.Count(out, "\r\n") != len(subjects)+1 {
 		t.Errorf("csv:\n%q", out)
 	}
 	assertTerminalSafe(t, "csv", strings.ReplaceAll(out, "\r\n", "\n"))
@@ -130,7 +130,7 @@ func TestCSVCells(t *testing.T) {
 		t.Fatalf("read back: %v, %d records", err, len(recs))
 	}
 	for i, r := range recs[1:] {
-		subj := r[5]
+		subj := r[colSubject]
 		switch i {
 		case 0, 1, 2, 3:
 			if subj != "'"+subjects[i] {
@@ -149,7 +149,7 @@ func TestCSVCells(t *testing.T) {
 				t.Errorf("plain cell: %q", subj)
 			}
 		}
-		if r[0] != "x.0" || r[4] != "1" || r[9] != "failed" {
+		if r[0] != "x.0" || r[colFrom+1] != "1" || r[colStatus] != "failed" {
 			t.Errorf("row %d: %q", i, r)
 		}
 	}
@@ -171,14 +171,14 @@ func TestSearchFormats(t *testing.T) {
 		err := cli.Search.run(&out, &stderr, topt)
 		return out.String(), stderr.String(), err
 	}
-	table, errs, err := search(tableOptions{width: 110})
+	table, errs, err := search(tableOptions{width: 116})
 	lines := strings.Split(strings.TrimSpace(table), "\n")
 	if err != nil || !strings.HasPrefix(lines[0], "ID ") || !strings.Contains(errs, "10 of 10 matches") {
 		t.Fatalf("table: %v\n%s%s", err, table, errs)
 	}
 	for _, l := range lines {
-		if ansi.StringWidth(l) > 110 {
-			t.Errorf("table line wider than 110: %q", l)
+		if ansi.StringWidth(l) > 116 {
+			t.Errorf("table line wider than 116: %q", l)
 		}
 	}
 	var tableIDs []string
@@ -235,11 +235,11 @@ func TestRowCellsNoSession(t *testing.T) {
 	h := index.Hit{Row: api.Row{ID: "eml-1", Kind: index.KindEmail, From: "IT <it@x.example>", Subject: "reset",
 		NoSession: true, Source: "/cases/reset.eml"}}
 	c := rowCells(h)
-	if c[2] != "no SMTP session" || c[3] != "read from reset.eml" {
-		t.Errorf("file email: source %q, sender %q", c[2], c[3])
+	if c[colSource] != "no SMTP session" || c[colFrom] != "read from reset.eml" {
+		t.Errorf("file email: source %q, sender %q", c[colSource], c[colFrom])
 	}
 	h = index.Hit{Row: api.Row{ID: "C1.0", Kind: index.KindEmail, SourceIP: "192.0.2.1", From: "MAILER-DAEMON <m@x.example>"}}
-	if c := rowCells(h); c[2] != "192.0.2.1" || c[3] != "<>" {
-		t.Errorf("bounce: source %q, sender %q", c[2], c[3])
+	if c := rowCells(h); c[colSource] != "192.0.2.1" || c[colFrom] != "<>" {
+		t.Errorf("bounce: source %q, sender %q", c[colSource], c[colFrom])
 	}
 }

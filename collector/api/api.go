@@ -70,6 +70,7 @@ type Row struct {
 	Att      int               `json:"attachments,omitempty"`
 	IOC      int               `json:"iocs,omitempty"`
 	YARA     int               `json:"yara,omitempty"`
+	Risk     int               `json:"risk,omitempty"`   // number of risk reasons (core.Email.Risks)
 	Status   map[string]string `json:"status,omitempty"` // group -> state
 	Partial  bool              `json:"partial,omitempty"`
 	Size     int64             `json:"size,omitempty"`

@@ -35,6 +35,7 @@ var (
 const (
 	FieldHas     = "has"
 	FieldIs      = "is"
+	FieldRisk    = "risk"
 	FieldStatus  = "status"
 	FieldSender  = "sender"
 	FieldType    = "type"
@@ -68,7 +69,8 @@ var Fields = []Field{
 	{Name: FieldStatus, Values: []string{StateQueued, StateSent, StateRetrying, StateFailed}, Example: "status:failed", Finds: "submission state `queued`, `sent`, `retrying`, `failed`; `status:prod:failed` is \"failed in group prod\"; `group:prod`"},
 	{Name: "group", Prefix: true, Example: "group:default"},
 	{Name: FieldHas, Values: append(slices.Clip(HasFlags), IOCTypes...), Example: "has:attachment", Finds: "`attachment`, `ioc`, `yara`, `encrypted`, `html`, `errors`, `anomaly`, or an IOC type (`url`, `domain`, `ipv4`, `ipv6`, `email`, `md5`, `sha1`, `sha256`, `sha512`)"},
-	{Name: FieldIs, Prefix: true, Example: "is:partial", Finds: "`partial`, `starttls`, `auth`, `rejected`; record flags (`is:bdat`, `is:no_354`...); sessions without email: `is:rejected`, `is:starttls`, `is:aborted`, `is:no_data`"},
+	{Name: FieldIs, Prefix: true, Example: "is:partial", Finds: "`partial`, `starttls`, `auth`, `rejected`; record flags (`is:bdat`, `is:no_354`...) and risk codes (`is:double_ext`, `is:link_mismatch`...); sessions without email: `is:rejected`, `is:starttls`, `is:aborted`, `is:no_data`"},
+	{Name: FieldRisk, Finds: "emails with at least N risk reasons (see \"Risk reasons\"): `risk:1` any, `risk:3` three or more; `-risk:1` none"},
 	{Name: "kind", Values: []string{KindEmail, KindSession, KindReview}, Finds: "`email`, `session` (sessions that carried no email), `review` (quarantined files); `is:email` etc. work too"},
 	{Name: "after", Example: "after:2026-01-01", Finds: "time of the session (else the Date header): `after:2026-01-01` (from midnight UTC, inclusive), `before:2026-01-31T08:00` (exclusive), RFC 3339, or relative: `after:7d` `after:12h` `after:30m` `after:2w`"},
 	{Name: "before"},

@@ -90,7 +90,7 @@ func testRowsMatchRecords(t *testing.T, b api.Backend) {
 		}
 		want := api.Row{ID: e.ID, Kind: api.KindEmail, SourceIP: u(e.Session.SourceIP), MailFrom: u(e.Envelope.MailFrom),
 			From: u(e.From), Rcpt: len(e.Envelope.RcptTo), Subject: u(e.Subject), Att: len(e.Attachments), IOC: len(e.IOCs),
-			YARA: yara, Status: map[string]string{Group: api.StateQueued}, Partial: e.Partial, Size: e.Size, UID: u(e.Session.UID)}
+			YARA: yara, Risk: len(e.Risks), Status: map[string]string{Group: api.StateQueued}, Partial: e.Partial, Size: e.Size, UID: u(e.Session.UID)}
 		got := r
 		got.Subject, got.From, got.MailFrom = u(got.Subject), u(got.From), u(got.MailFrom)
 		if !got.Time.Equal(e.Session.Time) {
@@ -100,7 +100,7 @@ func testRowsMatchRecords(t *testing.T, b api.Backend) {
 		if got.StatusText() != want.StatusText() || got.Subject != want.Subject || got.MailFrom != want.MailFrom ||
 			got.From != want.From || got.Rcpt != want.Rcpt || got.Att != want.Att || got.IOC != want.IOC ||
 			got.YARA != want.YARA || got.Size != want.Size || got.UID != want.UID || got.SourceIP != want.SourceIP ||
-			got.Partial != want.Partial || got.Kind != want.Kind {
+			got.Partial != want.Partial || got.Kind != want.Kind || got.Risk != want.Risk {
 			t.Errorf("row\n got %+v\nwant %+v", got, want)
 		}
 	}

@@ -163,6 +163,7 @@ func (r *renderer) summary(m *Model) {
 	}
 	e := m.Email
 	r.heading("Email " + sanitize.Line(e.ID))
+	r.risks(e.Risks)
 	r.kv("Subject", e.Subject)
 	r.kv("From", e.From)
 	r.list("To", e.To)
@@ -248,6 +249,27 @@ func fileOrDash(p string) string {
 		return "-"
 	}
 	return filepath.Base(p)
+}
+
+// risks draws the "Why suspicious" block: each reason's code and its
+// evidence (mail text: wrapped, hence sanitized, by common.Wrap).
+func (r *renderer) risks(risks []core.Risk) {
+	if len(risks) == 0 {
+		return
+	}
+	s := r.ctx.Styles
+	const cw = 22
+	r.add(s.Warn.Render(common.Trunc(fmt.Sprintf("Why suspicious (%d)", len(risks)), r.w)))
+	for _, k := range risks {
+		for i, l := range common.Wrap(k.Evidence, max(r.w-cw, 10)) {
+			label := strings.Repeat(" ", cw)
+			if i == 0 {
+				label = s.Warn.Render(common.Fit("  "+k.Code, cw))
+			}
+			r.add(label + l)
+		}
+	}
+	r.blank()
 }
 
 // transcript renders the SMTP session like termshark's stream view: client
@@ -390,16 +412,78 @@ func (r *renderer) body(m *Model) {
 		for _, l := range common.Wrap(txt, r.w) {
 			r.add(l)
 		}
-		if links := htmlLinks(e.BodyHTML); len(links) > 0 {
-			r.blank()
-			r.heading(fmt.Sprintf("Links (%d)", len(links)))
-			for i, l := range links {
-				r.add(r.ctx.Styles.Accent.Render(fmt.Sprintf("[%d] ", i+1)) + common.Trunc(l, r.w-6))
-			}
-		}
+		r.links(e.BodyHTML)
 	}
 	if e.BodyText == "" && e.BodyHTML == "" {
 		r.muted("(no text body)")
+	}
+}
+
+// links lists the links of an HTML body: each <a> as "text → href"
+// (core.HTMLLinks), a link whose text shows another host than its href
+// marked "≠" with the host it shows; then the other targets (images,
+// forms, frames) by themselves.
+func (r *renderer) links(doc string) {
+	s := r.ctx.Styles
+	anchors := core.HTMLLinks(doc)
+	seen := map[string]bool{}
+	type line struct {
+		l   core.Link
+		txt bool
+	}
+	var out []line
+	for _, l := range anchors {
+		k := l.Text + "\x00" + l.Href
+		if seen[k] || l.Href == "" || strings.HasPrefix(l.Href, "#") {
+			continue
+		}
+		seen[k], seen[l.Href] = true, true
+		out = append(out, line{l, true})
+	}
+	for _, u := range htmlLinks(doc) {
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, line{core.Link{Href: u}, false})
+		}
+	}
+	if len(out) == 0 {
+		return
+	}
+	mismatches := 0
+	for _, o := range out {
+		if o.l.Mismatch {
+			mismatches++
+		}
+	}
+	r.blank()
+	head := fmt.Sprintf("Links (%d)", len(out))
+	if mismatches > 0 {
+		head += fmt.Sprintf(" · %d whose text shows another host (≠)", mismatches)
+	}
+	r.heading(head)
+	for i, o := range out {
+		num := fmt.Sprintf("[%d] ", i+1)
+		mark := "  "
+		if o.l.Mismatch {
+			mark = "≠ "
+		}
+		w := max(r.w-len(num)-2, 10)
+		var text string
+		switch {
+		case !o.txt:
+			text = common.Trunc(o.l.Href, w)
+		case o.l.Text == "":
+			text = common.Trunc("(no text) → "+o.l.Href, w)
+		default:
+			tw := min(len([]rune(o.l.Text)), max(w*2/5, 8))
+			text = common.Trunc(common.Trunc(o.l.Text, tw)+" → "+o.l.Href, w)
+		}
+		if o.l.Mismatch {
+			r.add(s.Accent.Render(num) + s.Warn.Render(mark+text))
+			r.add(s.Warn.Render(common.Trunc(strings.Repeat(" ", len(num)+2)+"text shows "+o.l.TextHost+", link goes to "+o.l.HrefHost, r.w)))
+			continue
+		}
+		r.add(s.Accent.Render(num) + mark + text)
 	}
 }
 

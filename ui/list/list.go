@@ -232,19 +232,20 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 
 // columns computes the column widths for the list width.
 type columns struct {
-	time, ip, from, rcpt, subj, att, ioc, yara, status int
+	time, risk, ip, from, rcpt, subj, att, ioc, yara, status int
 }
 
 // full is the list with every column at its fixed width; the counters
 // are 4 cells wide, what common.Count needs.
-var full = columns{time: 19, ip: 15, rcpt: 4, att: 4, ioc: 4, yara: 4, status: 12}
+// The risk count (at most 12 reasons) takes 3.
+var full = columns{time: 19, risk: 3, ip: 15, rcpt: 4, att: 4, ioc: 4, yara: 4, status: 12}
 
 // minText is the least room MAIL FROM and SUBJECT together keep before
 // the triage columns (SOURCE, ATT, IOC, YARA) are dropped.
 const minText = 30
 
 func (c columns) fixed() int {
-	return c.time + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 8 // separators
+	return c.time + c.risk + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 9 // separators
 }
 
 // FullWidth is the narrowest width at which the list shows every column
@@ -256,9 +257,9 @@ func (m *Model) columns() columns {
 	c := full
 	rest := m.width - c.fixed()
 	if rest < minText {
-		// Narrow terminal: drop the counters first.
+		// Narrow terminal: drop the counters first (the risk count stays).
 		c.ip, c.att, c.ioc, c.yara = 0, 0, 0, 0
-		rest = m.width - (c.time + c.rcpt + c.status + 4)
+		rest = m.width - (c.time + c.risk + c.rcpt + c.status + 5)
 	}
 	if rest < 10 {
 		rest = 10
@@ -274,7 +275,7 @@ func (m *Model) View() string {
 	c := m.columns()
 	lines := make([]string, 0, m.height)
 	cell := func(parts []string) string { return strings.Join(parts, " ") }
-	head := []string{common.Fit("TIME (UTC)", c.time)}
+	head := []string{common.Fit("TIME (UTC)", c.time), common.FitRight("RSK", c.risk)}
 	if c.ip > 0 {
 		head = append(head, common.Fit("SOURCE", c.ip))
 	}
@@ -334,7 +335,11 @@ func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 			subj = "[partial] " + subj
 		}
 	}
-	parts := []string{common.Fit(m.ctx.Time(r.Time), c.time)}
+	risk := common.FitRight(num(r.Risk), c.risk)
+	if r.Kind != api.KindEmail {
+		risk = common.FitRight("", c.risk)
+	}
+	parts := []string{common.Fit(m.ctx.Time(r.Time), c.time), risk}
 	if c.ip > 0 {
 		parts = append(parts, common.Fit(src, c.ip))
 	}
@@ -350,6 +355,9 @@ func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 	if sel {
 		line := strings.Join(append(parts, status), " ")
 		return s.Selected.Render(common.Fit(line, m.width))
+	}
+	if r.Risk > 0 && r.YARA == 0 {
+		parts[1] = s.Warn.Render(parts[1])
 	}
 	line := strings.Join(parts, " ") + " "
 	if state != "" {
