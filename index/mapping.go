@@ -18,7 +18,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 7
+const MappingVersion = 8
 
 // Document kinds (the kind: values and api.Row.Kind).
 const (
@@ -97,6 +97,14 @@ const (
 	fHas        = "has"
 	fIs         = "is"
 	fSenderDom  = "sender_domain"
+	// Sort keys of the list columns (see sortKeys): the value in a form
+	// that sorts as text, then the document's tsort, so every order is
+	// total and search-after pages by one value.
+	fSortSize   = "ssize"
+	fSortSender = "ssender"
+	fSortAtt    = "satt"
+	fSortIOC    = "sioc"
+	fSortStatus = "sstatus"
 )
 
 var fields = map[string]fieldSpec{
@@ -138,6 +146,22 @@ var fields = map[string]fieldSpec{
 	fHas:        {typ: ftKeyword},
 	fIs:         {typ: ftKeyword},
 	fSenderDom:  {typ: ftKeyword, docValues: true}, // facet
+	fSortSize:   {typ: ftKeyword, docValues: true}, // sort
+	fSortSender: {typ: ftKeyword, docValues: true}, // sort
+	fSortAtt:    {typ: ftKeyword, docValues: true}, // sort
+	fSortIOC:    {typ: ftKeyword, docValues: true}, // sort
+	fSortStatus: {typ: ftKeyword, docValues: true}, // sort
+}
+
+// sortFields maps the api's sort fields to the index field holding their
+// sort keys.
+var sortFields = map[string]string{
+	api.SortTime:        fTSort,
+	api.SortSize:        fSortSize,
+	api.SortSender:      fSortSender,
+	api.SortAttachments: fSortAtt,
+	api.SortIOCs:        fSortIOC,
+	api.SortStatus:      fSortStatus,
 }
 
 // kindFields lists the fields each document kind may carry (for the
@@ -145,9 +169,9 @@ var fields = map[string]fieldSpec{
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
-		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom},
-	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs},
-	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs},
+		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus},
+	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus},
 }
 
 // options returns the bleve indexing options of a field.

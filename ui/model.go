@@ -76,9 +76,9 @@ type Model struct {
 	dlg        *dialog
 
 	query    string
-	facetSeq int // search whose facets may still arrive
-	shown    int // last search whose answer was applied
-	sort     int
+	facetSeq int    // search whose facets may still arrive
+	shown    int    // last search whose answer was applied
+	sort     string // the sort order (api.SortSpec's form)
 	view     int
 	seq      int
 	took     time.Duration
@@ -130,6 +130,7 @@ func New(o Options) *Model {
 	m.list = list.New(c)
 	m.search = search.New(c)
 	m.search.SetValue(o.Query)
+	m.sort, m.list.Sort = "-"+api.SortTime, api.SortSpec{Field: api.SortTime, Desc: true}
 	m.facets = facets.New(c)
 	m.help = help.New(c)
 	m.bar = statusbar.New(c)
@@ -192,7 +193,7 @@ func tick() tea.Cmd {
 }
 
 func (m *Model) searchOpts() api.SearchOptions {
-	return api.SearchOptions{Limit: PageSize, Sort: api.Sorts[m.sort], Facets: true, Kind: views[m.view].kind}
+	return api.SearchOptions{Limit: PageSize, Sort: m.sort, Facets: true, Kind: views[m.view].kind}
 }
 
 // runSearch starts a search of the current query (first page, or the next
@@ -685,8 +686,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.layout()
 		return nil
 	case key.Matches(msg, k.Sort):
-		m.sort = (m.sort + 1) % len(api.Sorts)
-		return m.runSearch(false, "")
+		return m.setSort(nextSort(m.sort))
 	case key.Matches(msg, k.View):
 		m.view = (m.view + 1) % len(views)
 		return m.runSearch(false, "")
@@ -817,7 +817,7 @@ func (m *Model) header() string {
 			left += s.Muted.Render(" · ") + common.Trunc(r.Subject, max(c.Width-lipgloss.Width(left)-4, 5))
 		}
 	} else {
-		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(api.Sorts[m.sort]))
+		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(m.list.Sort))
 		if m.searched {
 			if m.took < time.Millisecond {
 				info += " · <1ms"
@@ -831,14 +831,6 @@ func (m *Model) header() string {
 		}
 	}
 	return common.PadLines([]string{left + strings.Repeat(" ", max(c.Width-lipgloss.Width(left)-lipgloss.Width(right), 1)) + right}, c.Width, 1)
-}
-
-func sortName(s string) string {
-	switch s {
-	case api.SortOldest:
-		return "oldest first"
-	}
-	return "newest first"
 }
 
 func (m *Model) screen() string {

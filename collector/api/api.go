@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -29,7 +30,7 @@ func SocketPath(dataDir string) string {
 // ErrNotFound is returned for unknown ids.
 var ErrNotFound = errors.New("not found")
 
-// ErrSortUnsupported is returned for a sort order not in Sorts.
+// ErrSortUnsupported is returned for a sort order ParseSort rejects.
 var ErrSortUnsupported = errors.New("sort order not supported by the index")
 
 // ErrorBody is the JSON body of an API error reply: a 4xx/5xx status
@@ -95,20 +96,71 @@ func (r Row) StatusText() string {
 	return strings.Join(parts, " ")
 }
 
-// Sort orders.
+// Sort orders. A sort is a list column, ascending, or descending with a
+// leading '-' ("size", "-size"); "newest" and "oldest" are "-time" and
+// "time".
 const (
 	SortNewest = "newest" // session time, newest first (default)
 	SortOldest = "oldest"
 )
 
+// Sort fields: the list columns a search sorts by.
+const (
+	SortTime        = "time"
+	SortSize        = "size"
+	SortSender      = "sender"      // envelope MAIL FROM, case folded
+	SortAttachments = "attachments" // attachment count
+	SortIOCs        = "iocs"        // IOC count
+	SortStatus      = "status"      // worst submission state: sent < queued < retrying < failed
+)
+
+// SortFields lists the sort fields in the order of the list's columns.
+var SortFields = []string{SortTime, SortSize, SortSender, SortAttachments, SortIOCs, SortStatus}
+
 // Sorts lists the sort orders in the order the UI cycles through them.
-var Sorts = []string{SortNewest, SortOldest}
+var Sorts = []string{"-" + SortTime, SortTime, "-" + SortSize, SortSize, SortSender, "-" + SortAttachments, "-" + SortIOCs, "-" + SortStatus}
+
+// SortSpec is a parsed sort order.
+type SortSpec struct {
+	Field string // one of SortFields
+	Desc  bool
+}
+
+// String is the canonical form: "-time", "size".
+func (s SortSpec) String() string {
+	if s.Desc {
+		return "-" + s.Field
+	}
+	return s.Field
+}
+
+// ParseSort reads a sort order: "" and "newest" (-time), "oldest" (time),
+// or a field of SortFields, '-' first for descending ('+' is allowed for
+// ascending). Any other is an error wrapping ErrSortUnsupported.
+func ParseSort(s string) (SortSpec, error) {
+	switch s {
+	case "", SortNewest:
+		return SortSpec{Field: SortTime, Desc: true}, nil
+	case SortOldest:
+		return SortSpec{Field: SortTime}, nil
+	}
+	sp := SortSpec{Field: s}
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		sp = SortSpec{Field: rest, Desc: true}
+	} else if rest, ok := strings.CutPrefix(s, "+"); ok {
+		sp.Field = rest
+	}
+	if !slices.Contains(SortFields, sp.Field) {
+		return SortSpec{}, fmt.Errorf("%w: %q (sort by %s; '-' first for descending)", ErrSortUnsupported, s, strings.Join(SortFields, ", "))
+	}
+	return sp, nil
+}
 
 // SearchOptions page and shape a search.
 type SearchOptions struct {
 	Limit  int      `json:"limit"`            // rows per page (0: 100)
 	After  []string `json:"after,omitempty"`  // cursor from the previous page's Next
-	Sort   string   `json:"sort,omitempty"`   // one of Sorts; "" is SortNewest
+	Sort   string   `json:"sort,omitempty"`   // see ParseSort; "" is SortNewest
 	Facets bool     `json:"facets,omitempty"` // compute facets
 	// Kind limits the rows to one kind (KindEmail, KindSession,
 	// KindReview); "" means every kind.

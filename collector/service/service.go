@@ -341,14 +341,11 @@ func (l *Service) Search(ctx context.Context, q string, o api.SearchOptions) (*a
 
 // SearchIndex runs an API search on an index (shared by Service and tests).
 func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (*api.SearchResult, error) {
-	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets}
-	switch o.Sort {
-	case "", api.SortNewest:
-	case api.SortOldest:
-		io.Sort = index.SortOldest
-	default:
-		return nil, fmt.Errorf("%w: %s", api.ErrSortUnsupported, o.Sort)
+	spec, err := api.ParseSort(o.Sort)
+	if err != nil {
+		return nil, err
 	}
+	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets, Sort: spec.String()}
 	if io.Limit <= 0 {
 		io.Limit = 100
 	}

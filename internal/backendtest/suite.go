@@ -189,7 +189,7 @@ func testPaging(t *testing.T, b api.Backend) {
 	}
 }
 
-// The sorts of api.Sorts work; any other is ErrSortUnsupported.
+// The sorts of api.Sorts work, paged too; any other is ErrSortUnsupported.
 func testSorts(t *testing.T, b api.Backend) {
 	o := api.SearchOptions{Kind: api.KindEmail}
 	newest := ids(search(t, b, "", o).Rows)
@@ -199,8 +199,29 @@ func testSorts(t *testing.T, b api.Backend) {
 	if !slices.Equal(newest, oldest) {
 		t.Errorf("oldest first is not newest first reversed:\n%v\n%v", newest, oldest)
 	}
-	if _, err := b.Search(context.Background(), "", api.SearchOptions{Sort: "size"}); !errors.Is(err, api.ErrSortUnsupported) {
-		t.Errorf("sort size: %v, want ErrSortUnsupported", err)
+	for _, s := range api.Sorts {
+		whole := search(t, b, "", api.SearchOptions{Sort: s})
+		var paged []api.Row
+		var after []string
+		for range 20 {
+			p := search(t, b, "", api.SearchOptions{Sort: s, Limit: 3, After: after})
+			paged = append(paged, p.Rows...)
+			if after = p.Next; after == nil {
+				break
+			}
+		}
+		if !slices.Equal(ids(paged), ids(whole.Rows)) {
+			t.Errorf("sort %s: paged %v\nwhole %v", s, ids(paged), ids(whole.Rows))
+		}
+	}
+	bySize := search(t, b, "", api.SearchOptions{Kind: api.KindEmail, Sort: "-size"}).Rows
+	for i := 1; i < len(bySize); i++ {
+		if bySize[i].Size > bySize[i-1].Size {
+			t.Errorf("-size: %d bytes after %d", bySize[i].Size, bySize[i-1].Size)
+		}
+	}
+	if _, err := b.Search(context.Background(), "", api.SearchOptions{Sort: "bogus"}); !errors.Is(err, api.ErrSortUnsupported) {
+		t.Errorf("sort bogus: %v, want ErrSortUnsupported", err)
 	}
 }
 
