@@ -2,12 +2,14 @@
 // inspect and resubmit the emails of a data dir.
 //
 // The screen is made of components — list (the virtualized result list),
-// search (the query bar), facets (the side panel), detail (the tabs of one
+// search (the query bar), cmdline (the `:` command line, whose commands
+// run through the code paths of the keys: sort, the export and resubmit
+// dialogs, help, quit), facets (the side panel), detail (the tabs of one
 // email), help, statusbar, and the resubmit/export dialog of this package
 // — each a common.Component (Init/Update/View, ShortHelp/FullHelp,
 // SetSize) sharing a common.Context (backend, styles, keymap, size). The
-// root Model routes each key to the focused one (dialog, search bar being
-// edited, help, detail, facet panel, list) after the global keys; the
+// root Model routes each key to the focused one (dialog, command line or
+// search bar being edited, help, detail, facet panel, list) after the global keys; the
 // hint line is the focused component's ShortHelp and `?` shows its
 // FullHelp. Keys are only ever named in ui/keys. Every call to the
 // backend runs in a tea.Cmd, never in Update. Every string that comes from

@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/ui/cmdline"
 	"github.com/smtpscope/smtpscope/ui/common"
 	"github.com/smtpscope/smtpscope/ui/detail"
 	"github.com/smtpscope/smtpscope/ui/facets"
@@ -66,6 +67,7 @@ type Model struct {
 
 	list   *list.Model
 	search *search.Model
+	cmd    *cmdline.Model // the `:` command line (commands.go)
 	facets *facets.Model
 	detail *detail.Model // nil: the list screen
 	help   *help.Model
@@ -131,6 +133,7 @@ func New(o Options) *Model {
 	m.search = search.New(c)
 	m.search.SetValue(o.Query)
 	m.sort, m.list.Sort = "-"+api.SortTime, api.SortSpec{Field: api.SortTime, Desc: true}
+	m.cmd = cmdline.New(c)
 	m.facets = facets.New(c)
 	m.help = help.New(c)
 	m.bar = statusbar.New(c)
@@ -271,6 +274,7 @@ func (m *Model) notice(text string, isErr bool) {
 func (m *Model) layout() {
 	c := m.ctx
 	m.search.SetSize(c.Width, 1)
+	m.cmd.SetSize(c.Width, 1)
 	m.help.SetSize(c.Width, c.Height-1)
 	m.bar.SetSize(c.Width, 1)
 	main := m.mainHeight()
@@ -288,7 +292,14 @@ func (m *Model) layout() {
 	}
 }
 
-func (m *Model) searchLines() []string { return m.search.Lines() }
+// searchLines are the search bar's lines, or the command line while it
+// is read.
+func (m *Model) searchLines() []string {
+	if m.cmd.Focused() {
+		return []string{m.cmd.View()}
+	}
+	return m.search.Lines()
+}
 
 // focused is the component keys go to: an open dialog, the search bar
 // being edited, the help screen, the detail screen, the facet panel when
@@ -297,6 +308,8 @@ func (m *Model) focused() common.Component {
 	switch {
 	case m.dlg != nil:
 		return m.dlg
+	case m.cmd.Focused():
+		return m.cmd
 	case m.search.Focused():
 		return m.search
 	case m.help.Open:
@@ -311,7 +324,7 @@ func (m *Model) focused() common.Component {
 
 // components are every component on the screen.
 func (m *Model) components() []common.Component {
-	cs := []common.Component{m.list, m.search, m.facets, m.help, m.bar}
+	cs := []common.Component{m.list, m.search, m.cmd, m.facets, m.help, m.bar}
 	if m.detail != nil {
 		cs = append(cs, m.detail)
 	}
@@ -373,6 +386,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case noticeMsg:
 		m.notice(msg.text, msg.err)
 		return nil
+	case cmdline.RunMsg, cmdline.ErrorMsg, cmdline.CancelMsg:
+		return m.onCommand(msg)
 	case list.NeedMoreMsg:
 		return m.runSearch(true, "")
 	case search.SubmitMsg:
@@ -417,7 +432,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case tea.PasteMsg:
-		if f := m.focused(); f == m.search || f == m.dlg {
+		if f := m.focused(); f == m.search || f == m.dlg || f == m.cmd {
 			_, cmd := f.Update(msg)
 			return cmd
 		}
@@ -557,8 +572,8 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch f := m.focused(); {
 	case f == m.dlg:
 		return m.dialogKey(msg)
-	case f == m.search:
-		_, cmd := m.search.Update(msg)
+	case f == m.search, f == m.cmd:
+		_, cmd := f.Update(msg)
 		m.layout()
 		return cmd
 	case key.Matches(msg, g.Quit):
@@ -673,6 +688,9 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, k.Open):
 		return m.openDetail()
+	case key.Matches(msg, k.Command):
+		m.openCommand()
+		return nil
 	case key.Matches(msg, k.Facets):
 		m.showFacets = true
 		m.facetFocus = m.facetsVisible()

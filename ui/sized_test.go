@@ -38,6 +38,36 @@ func newSizedModel(t *testing.T, b api.Backend, w, h int, o Options) (*Model, *t
 	return m, tm
 }
 
+// waitFirstRow waits until the list's first row shows sub: the answer
+// of the last search is drawn (an earlier one may show the same count).
+func waitFirstRow(t *testing.T, m *Model, sub string) {
+	t.Helper()
+	waitUntil(t, m, func(f string) bool {
+		lines := strings.Split(f, "\n")
+		for i, l := range lines {
+			if strings.Contains(l, "TIME (UTC)") && i+1 < len(lines) {
+				return strings.Contains(lines[i+1], sub)
+			}
+		}
+		return false
+	})
+}
+
+// frameSized is frame for any size: it waits for the status bar's state
+// (at 80 columns a message hides its queue counts).
+func frameSized(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) {
+	t.Helper()
+	waitFor(t, m, "● watching")
+	for deadline := time.Now().Add(10 * time.Second); m.pendingFacets.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
+	return fm, fm.View().Content
+}
+
 // goldenSized is golden for a frame of h lines: testdata/ui/<name>.golden
 // (16 colours) and <name>.txt (plain), rewritten with -update.
 func goldenSized(t *testing.T, name, frame string, h int) {

@@ -19,6 +19,7 @@ func TestSortKeyCycles(t *testing.T) {
 	waitFor(t, m, "oldest first", "TIME (UTC)▲")
 	press(tm, "s")
 	waitFor(t, m, "by size ▼")
+	waitFirstRow(t, m, "Invoice INV-2025-1187")
 	fm, f := frame(t, m, tm)
 	if fm.sort != "-size" {
 		t.Fatalf("sort = %q", fm.sort)
@@ -64,7 +65,8 @@ func TestSortGolden(t *testing.T) {
 			waitFor(t, m, "newest first")
 			press(tm, "s", "s", "s", "s", "s")
 			waitFor(t, m, "by attachments ▼", "7 results")
-			_, f := frame(t, m, tm)
+			waitFirstRow(t, m, "Invoice INV-2025-1187")
+			_, f := frameSized(t, m, tm)
 			goldenSized(t, "sort_attachments_"+sizeName(sz.w, sz.h), f, sz.h)
 		})
 	}

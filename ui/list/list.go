@@ -55,7 +55,7 @@ func (m *Model) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom, l.Open, l.Clear, l.Quit},
 		append([]key.Binding{l.Search, l.Facets, l.HideFacets, l.Sort, l.View}, append(l.Filters[:], l.ClearFilters)...),
-		{l.Resubmit, l.Export, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
+		{l.Resubmit, l.Export, l.Command, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
 	}
 }
 
