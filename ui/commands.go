@@ -20,6 +20,12 @@ func (m *Model) openCommand() {
 		groups = m.status.GroupNames()
 	}
 	m.cmd.SetValues(cmdline.Resubmit, groups)
+	var names []string
+	if m.store != nil {
+		names = m.store.Names()
+	}
+	m.cmd.SetValues(cmdline.Load, names)
+	m.cmd.SetValues(cmdline.Forget, names)
 	m.cmd.Open()
 	m.layout()
 }
@@ -71,6 +77,8 @@ func (m *Model) runCommand(c cmdline.RunMsg) tea.Cmd {
 				m.askGroup()
 			}
 		}
+	case cmdline.Save, cmdline.Load, cmdline.Forget:
+		return m.savedCommand(c)
 	case cmdline.Help:
 		// The list's keys and the commands (`?` has no room for them
 		// beside the search bar's keys and the query language).

@@ -15,6 +15,9 @@
 // backend runs in a tea.Cmd, never in Update. Every string that comes from
 // mail is passed through ui/sanitize before it is drawn.
 //
+// The search history and the saved searches (`:save`, `:load`) are kept
+// by ui/saved in Options.SearchesFile, read and written in tea.Cmds.
+//
 // The data comes from a api.Backend: Local (in-process collector and
 // index) or Remote (a headless collector over its unix socket).
 package ui

@@ -21,6 +21,7 @@ import (
 	"github.com/smtpscope/smtpscope/ui/keys"
 	"github.com/smtpscope/smtpscope/ui/list"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
+	"github.com/smtpscope/smtpscope/ui/saved"
 	"github.com/smtpscope/smtpscope/ui/search"
 	"github.com/smtpscope/smtpscope/ui/statusbar"
 	"github.com/smtpscope/smtpscope/ui/styles"
@@ -48,6 +49,9 @@ type Options struct {
 	// NoTick disables the periodic refresh (tests that want a fixed
 	// sequence of messages).
 	NoTick bool
+	// SearchesFile keeps the search history and the saved searches
+	// across restarts (see ui/saved); "" keeps them for this run only.
+	SearchesFile string
 }
 
 // views cycled by `v`.
@@ -68,6 +72,7 @@ type Model struct {
 	list   *list.Model
 	search *search.Model
 	cmd    *cmdline.Model // the `:` command line (commands.go)
+	store  *saved.Store   // history and saved searches (nil until loaded)
 	facets *facets.Model
 	detail *detail.Model // nil: the list screen
 	help   *help.Model
@@ -178,7 +183,7 @@ type (
 
 // Init starts the first search, the status and the event stream.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe()}
+	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe(), m.loadSaved()}
 	for _, c := range m.components() {
 		cmds = append(cmds, c.Init())
 	}
@@ -386,6 +391,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case noticeMsg:
 		m.notice(msg.text, msg.err)
 		return nil
+	case savedMsg:
+		return m.onSaved(msg)
 	case cmdline.RunMsg, cmdline.ErrorMsg, cmdline.CancelMsg:
 		return m.onCommand(msg)
 	case list.NeedMoreMsg:
@@ -394,7 +401,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.search.Remember(msg.Query)
 		m.setQuery(msg.Query)
 		m.layout()
-		return m.runSearch(false, "")
+		return tea.Batch(m.runSearch(false, ""), m.keepHistory())
 	case search.CancelMsg:
 		m.search.SetValue(m.query)
 		m.layout()

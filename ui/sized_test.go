@@ -107,3 +107,13 @@ func goldenSized(t *testing.T, name, frame string, h int) {
 
 // sizeName is the golden name suffix of a size: "80x24".
 func sizeName(w, h int) string { return fmt.Sprintf("%dx%d", w, h) }
+
+// waitUntilTrue waits for ok (what a tea.Cmd does in the background).
+func waitUntilTrue(t *testing.T, ok func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+	}
+}

@@ -39,6 +39,7 @@ const (
 	Resubmit = "resubmit"
 	Save     = "save"
 	Load     = "load"
+	Forget   = "forget"
 	Help     = "help"
 	Quit     = "quit"
 )
@@ -48,6 +49,9 @@ var Commands = []Command{
 	{Name: Sort, Arg: "[-]FIELD", Help: "sort the list by time, size, sender, attachments, iocs or status ('-': descending)"},
 	{Name: Export, Arg: "PATH", Help: "export the selected row to PATH (the export dialog asks what)"},
 	{Name: Resubmit, Arg: "GROUP", Optional: true, Help: "resubmit the selected email, to node group GROUP (else asks)"},
+	{Name: Save, Arg: "NAME", Help: "save the query and sort under NAME (kept across restarts)"},
+	{Name: Load, Arg: "NAME", Help: "run the saved search NAME (tab lists them)"},
+	{Name: Forget, Arg: "NAME", Help: "delete the saved search NAME"},
 	{Name: Help, Help: "show the keys and these commands"},
 	{Name: Quit, Aliases: []string{"q"}, Help: "quit"},
 }
