@@ -221,6 +221,10 @@ func (b *builder) txt(field string, s string, max int) {
 func (b *builder) time(t time.Time) {
 	if !representable(t) {
 		t = time.Unix(0, 0)
+	} else {
+		u := t.UTC()
+		b.kwRaw(fHour, u.Format(hourLayout))
+		b.kwRaw(fDay, u.Format(dayLayout))
 	}
 	b.doc.AddField(document.NewTextFieldCustom(fTime, nil, int64Bytes(unixNano(t)), fields[fTime].options(), timeAnalyzer))
 	b.kwRaw(fTSort, sortKey(t)+b.doc.ID())

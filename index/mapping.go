@@ -105,6 +105,10 @@ const (
 	fSortAtt    = "satt"
 	fSortIOC    = "sioc"
 	fSortStatus = "sstatus"
+	// The hour and the day (UTC) of the document's time, for the volume
+	// histogram (term facets): "2026010215", "20260102".
+	fHour = "hour"
+	fDay  = "day"
 )
 
 var fields = map[string]fieldSpec{
@@ -151,6 +155,8 @@ var fields = map[string]fieldSpec{
 	fSortAtt:    {typ: ftKeyword, docValues: true}, // sort
 	fSortIOC:    {typ: ftKeyword, docValues: true}, // sort
 	fSortStatus: {typ: ftKeyword, docValues: true}, // sort
+	fHour:       {typ: ftKeyword, docValues: true}, // histogram
+	fDay:        {typ: ftKeyword, docValues: true}, // histogram
 }
 
 // sortFields maps the api's sort fields to the index field holding their
@@ -169,9 +175,9 @@ var sortFields = map[string]string{
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
-		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus},
-	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus},
-	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus},
+		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
+	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
 }
 
 // options returns the bleve indexing options of a field.

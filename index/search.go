@@ -36,6 +36,9 @@ type SearchOptions struct {
 	// Sort is SortNewest (default, "") or SortOldest, or any sort order
 	// api.ParseSort reads ("size", "-iocs"...).
 	Sort string
+	// Histogram asks for the number of matches per hour or per day
+	// (Result.Histogram), counted with the facets.
+	Histogram bool
 	// AsYouType parses the query with ParseQueryAsYouType (the last word
 	// also matches as a prefix): for a search bar that searches as the
 	// analyst types.
@@ -79,6 +82,8 @@ type Result struct {
 	Facets map[string][]FacetCount
 	// Took is how long the search took.
 	Took time.Duration
+	// Histogram is the matches over time; nil unless asked for.
+	Histogram *Histogram
 }
 
 // Hit is one match: its list row (the api.Row stored with the document;
@@ -198,9 +203,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		}
 	} else {
 		req := ix.pageRequest(pq, limit, opts.After, sortField, spec.Desc)
-		if opts.Facets {
-			addFacets(req, opts)
-		}
+		addFacets(req, opts)
 		r, err := ix.idx.SearchInContext(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
@@ -212,9 +215,15 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	for _, dm := range res.Hits {
 		out.Hits = append(out.Hits, hitFrom(dm))
 	}
+	if opts.Histogram {
+		out.Histogram = histogram(facetRes, total)
+	}
 	if opts.Facets {
 		out.Facets = make(map[string][]FacetCount, len(facetRes))
 		for name, fr := range facetRes {
+			if _, ok := facetFields[name]; !ok {
+				continue
+			}
 			var fcs []FacetCount
 			if fr.Terms != nil {
 				for _, t := range fr.Terms.Terms() {
@@ -236,7 +245,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 // count is the number of matches of pq (and its facets when asked);
 // docCount says pq matches every document.
 func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts SearchOptions) (uint64, search.FacetResults, error) {
-	if docCount && !opts.Facets {
+	if docCount && !opts.Facets && !opts.Histogram {
 		n, err := ix.idx.DocCount()
 		if err != nil {
 			return 0, nil, fmt.Errorf("index %s: %w", ix.dir, err)
@@ -245,9 +254,7 @@ func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts 
 	}
 	req := bleve.NewSearchRequestOptions(pq, 0, 0, false)
 	req.Score = "none"
-	if opts.Facets {
-		addFacets(req, opts)
-	}
+	addFacets(req, opts)
 	res, err := ix.idx.SearchInContext(ctx, req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
@@ -255,7 +262,14 @@ func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts 
 	return res.Total, res.Facets, nil
 }
 
+// addFacets adds the facets opts asks for: the panel's, the histogram's.
 func addFacets(req *bleve.SearchRequest, opts SearchOptions) {
+	if opts.Histogram {
+		addHistogramFacets(req)
+	}
+	if !opts.Facets {
+		return
+	}
 	size := opts.FacetSize
 	if size <= 0 {
 		size = 10

@@ -4,7 +4,8 @@
 // The screen is made of components — list (the virtualized result list),
 // search (the query bar), cmdline (the `:` command line, whose commands
 // run through the code paths of the keys: sort, the export and resubmit
-// dialogs, help, quit), facets (the side panel), detail (the tabs of one
+// dialogs, help, quit), facets (the side panel), timeline (the volume
+// histogram above the list), detail (the tabs of one
 // email), help, statusbar, and the resubmit/export dialog of this package
 // — each a common.Component (Init/Update/View, ShortHelp/FullHelp,
 // SetSize) sharing a common.Context (backend, styles, keymap, size). The

@@ -29,7 +29,7 @@ func allViews(t *testing.T) []view {
 	t.Helper()
 	m := New(Options{Plain: true})
 	t.Cleanup(m.Close)
-	vs := []view{{"list", m.list}, {"search", m.search}, {"cmdline", m.cmd}, {"facets", m.facets}, {"help", m.help}, {"statusbar", m.bar}}
+	vs := []view{{"list", m.list}, {"search", m.search}, {"cmdline", m.cmd}, {"facets", m.facets}, {"timeline", m.tl}, {"help", m.help}, {"statusbar", m.bar}}
 	if len(m.components()) != len(vs) {
 		t.Fatalf("components() has %d components, the walk %d: walk the new one", len(m.components()), len(vs))
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/smtpscope/smtpscope/ui/search"
 	"github.com/smtpscope/smtpscope/ui/statusbar"
 	"github.com/smtpscope/smtpscope/ui/styles"
+	"github.com/smtpscope/smtpscope/ui/timeline"
 )
 
 // PageSize is how many rows one search page holds.
@@ -74,13 +75,15 @@ type Model struct {
 	cmd    *cmdline.Model // the `:` command line (commands.go)
 	store  *saved.Store   // history and saved searches (nil until loaded)
 	facets *facets.Model
-	detail *detail.Model // nil: the list screen
+	tl     *timeline.Model // volume over time, above the list when showTimeline
+	detail *detail.Model   // nil: the list screen
 	help   *help.Model
 	bar    *statusbar.Model
 
-	showFacets bool
-	facetFocus bool
-	dlg        *dialog
+	showFacets   bool
+	showTimeline bool
+	facetFocus   bool
+	dlg          *dialog
 
 	query    string
 	facetSeq int    // search whose facets may still arrive
@@ -140,6 +143,7 @@ func New(o Options) *Model {
 	m.sort, m.list.Sort = "-"+api.SortTime, api.SortSpec{Field: api.SortTime, Desc: true}
 	m.cmd = cmdline.New(c)
 	m.facets = facets.New(c)
+	m.tl = timeline.New(c)
 	m.help = help.New(c)
 	m.bar = statusbar.New(c)
 	m.showFacets = true
@@ -167,6 +171,7 @@ type (
 	facetsMsg struct {
 		seq    int
 		facets []api.Facet
+		hist   *api.Histogram
 		err    error
 	}
 	eventsMsg struct{ ch <-chan api.Event }
@@ -230,7 +235,7 @@ func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
 // loadFacets asks for the facet counts of search seq.
 func (m *Model) loadFacets(seq int) tea.Cmd {
 	q, o, b := m.query, m.searchOpts(), m.ctx.Backend
-	o.Limit, o.Facets, o.IDsOnly = 1, true, true
+	o.Limit, o.Facets, o.IDsOnly, o.Histogram = 1, true, true, true
 	m.pendingFacets.Add(1)
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -239,7 +244,7 @@ func (m *Model) loadFacets(seq int) tea.Cmd {
 		if err != nil {
 			return facetsMsg{seq: seq, err: err}
 		}
-		return facetsMsg{seq: seq, facets: res.Facets}
+		return facetsMsg{seq: seq, facets: res.Facets, hist: res.Histogram}
 	}
 }
 
@@ -288,6 +293,10 @@ func (m *Model) layout() {
 		lw -= facets.Width
 		m.facets.SetSize(facets.Width, main)
 	}
+	m.tl.SetSize(lw, timeline.Height)
+	if m.timelineVisible() {
+		main -= timeline.Height
+	}
 	m.list.SetSize(lw, main)
 	if m.detail != nil {
 		m.detail.SetSize(c.Width, c.Height-3)
@@ -329,7 +338,7 @@ func (m *Model) focused() common.Component {
 
 // components are every component on the screen.
 func (m *Model) components() []common.Component {
-	cs := []common.Component{m.list, m.search, m.cmd, m.facets, m.help, m.bar}
+	cs := []common.Component{m.list, m.search, m.cmd, m.facets, m.tl, m.help, m.bar}
 	if m.detail != nil {
 		cs = append(cs, m.detail)
 	}
@@ -344,6 +353,11 @@ func (m *Model) mainHeight() int {
 }
 
 func (m *Model) facetsVisible() bool { return m.showFacets && m.ctx.Width >= 100 }
+
+// timelineVisible: toggled on, and room for it and a few rows.
+func (m *Model) timelineVisible() bool {
+	return m.showTimeline && m.mainHeight() >= timeline.Height+4
+}
 
 // Update routes messages.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -371,6 +385,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.pendingFacets.Add(-1)
 		if msg.err == nil && (msg.seq == m.seq || msg.seq == m.facetSeq) {
 			m.facets.SetFacets(msg.facets, clauses(m.query))
+			m.tl.Set(msg.hist)
 		}
 		return nil
 	case statusMsg:
@@ -698,6 +713,10 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Command):
 		m.openCommand()
 		return nil
+	case key.Matches(msg, k.Timeline):
+		m.showTimeline = !m.showTimeline
+		m.layout()
+		return nil
 	case key.Matches(msg, k.Facets):
 		m.showFacets = true
 		m.facetFocus = m.facetsVisible()
@@ -871,6 +890,9 @@ func (m *Model) screen() string {
 	} else {
 		parts = append(parts, m.searchLines()...)
 		main := m.list.View()
+		if m.timelineVisible() {
+			main = m.tl.View() + "\n" + main
+		}
 		if m.facetsVisible() {
 			main = lipgloss.JoinHorizontal(lipgloss.Top, m.facets.View(), main)
 		}

@@ -71,3 +71,46 @@ func TestSortGolden(t *testing.T) {
 		})
 	}
 }
+
+// `t` shows the volume of the result set over time above the list,
+// counted by the index; a query changes it; `t` again hides it.
+func TestTimeline(t *testing.T) {
+	m, tm := newTestModel(t, fixtureBackend(t), false)
+	waitFor(t, m, "Weekly digest", "queue ")
+	press(tm, "t")
+	waitFor(t, m, "VOLUME per", "2023-11-14", "2025-11-22")
+	press(tm, "/")
+	tm.Type("after:2025-11-22")
+	press(tm, "enter")
+	waitFor(t, m, "5 results", "VOLUME per hour (UTC) · peak 2", "2025-11-22 08:00", "2025-11-22 11:00")
+	fm, _ := frame(t, m, tm)
+	h := fm.tl.Histogram()
+	n := h.Missing
+	for _, b := range h.Buckets {
+		n += b.Count
+	}
+	if h.Unit != api.UnitHour || len(h.Buckets) != 4 || n != 5 {
+		t.Fatalf("histogram %+v", h)
+	}
+
+	m, tm = newTestModel(t, fixtureBackend(t), false)
+	waitFor(t, m, "Weekly digest")
+	press(tm, "t", "t")
+	fm, f := frame(t, m, tm)
+	if fm.showTimeline || strings.Contains(f, "VOLUME") {
+		t.Fatal("t does not hide the timeline")
+	}
+}
+
+func TestTimelineGolden(t *testing.T) {
+	for _, sz := range goldenSizes {
+		t.Run(sizeName(sz.w, sz.h), func(t *testing.T) {
+			m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{Query: "after:2025-11-22"})
+			waitFor(t, m, "Weekly digest")
+			press(tm, "t")
+			waitFor(t, m, "VOLUME per hour")
+			_, f := frameSized(t, m, tm)
+			goldenSized(t, "timeline_"+sizeName(sz.w, sz.h), f, sz.h)
+		})
+	}
+}

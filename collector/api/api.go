@@ -168,6 +168,9 @@ type SearchOptions struct {
 	// IDsOnly asks for rows carrying only ID and Kind (resubmitting a
 	// whole result set).
 	IDsOnly bool `json:"ids_only,omitempty"`
+	// Histogram asks for the matches per hour or per day
+	// (SearchResult.Histogram).
+	Histogram bool `json:"histogram,omitempty"`
 }
 
 // SearchResult is one page of results.
@@ -177,6 +180,31 @@ type SearchResult struct {
 	Next   []string      `json:"next,omitempty"` // nil on the last page
 	Facets []Facet       `json:"facets,omitempty"`
 	Took   time.Duration `json:"took"`
+	// Histogram is every match counted per hour or per day (UTC); nil
+	// unless asked for.
+	Histogram *Histogram `json:"histogram,omitempty"`
+}
+
+// Histogram units.
+const (
+	UnitHour = "hour"
+	UnitDay  = "day"
+)
+
+// Histogram counts the matches of a search per hour or per day (UTC),
+// from the first bucket with a match to the last, empty ones included:
+// per hour when the matches span up to 10 days (240 hours with a match),
+// else per day. Missing counts matches without a known time.
+type Histogram struct {
+	Unit    string   `json:"unit"`
+	Buckets []Bucket `json:"buckets"`
+	Missing int      `json:"missing,omitempty"`
+}
+
+// Bucket is one hour or day of a Histogram.
+type Bucket struct {
+	Start time.Time `json:"start"`
+	Count int       `json:"count"`
 }
 
 // Facet is a count of results by one property.

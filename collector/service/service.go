@@ -345,7 +345,7 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 	if err != nil {
 		return nil, err
 	}
-	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets, Sort: spec.String()}
+	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets, Sort: spec.String(), Histogram: o.Histogram}
 	if io.Limit <= 0 {
 		io.Limit = 100
 	}
@@ -372,6 +372,12 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 	}
 	if o.Facets && res.Facets != nil {
 		out.Facets = indexFacets(res.Facets)
+	}
+	if h := res.Histogram; h != nil {
+		out.Histogram = &api.Histogram{Unit: h.Unit, Missing: h.Missing, Buckets: make([]api.Bucket, len(h.Buckets))}
+		for i, b := range h.Buckets {
+			out.Histogram.Buckets[i] = api.Bucket{Start: b.Start, Count: b.Count}
+		}
 	}
 	return out, nil
 }

@@ -29,6 +29,7 @@ func Run(t *testing.T, b api.Backend) {
 		{"FacetsNarrow", testFacetsNarrow},
 		{"Paging", testPaging},
 		{"Sorts", testSorts},
+		{"Histogram", testHistogram},
 		{"BadQuery", testBadQuery},
 		{"IDsOnly", testIDsOnly},
 		{"Records", testRecords},
@@ -222,6 +223,35 @@ func testSorts(t *testing.T, b api.Backend) {
 	}
 	if _, err := b.Search(context.Background(), "", api.SearchOptions{Sort: "bogus"}); !errors.Is(err, api.ErrSortUnsupported) {
 		t.Errorf("sort bogus: %v, want ErrSortUnsupported", err)
+	}
+}
+
+// The histogram counts every match once, in buckets of one unit in time
+// order; a query narrows it.
+func testHistogram(t *testing.T, b api.Backend) {
+	for _, q := range []string{"", "has:ioc"} {
+		res := search(t, b, q, api.SearchOptions{Limit: 1, Histogram: true})
+		h := res.Histogram
+		if h == nil || (h.Unit != api.UnitHour && h.Unit != api.UnitDay) || len(h.Buckets) == 0 {
+			t.Fatalf("%q: histogram %+v", q, h)
+		}
+		step := time.Hour
+		if h.Unit == api.UnitDay {
+			step = 24 * time.Hour
+		}
+		n := h.Missing
+		for i, bk := range h.Buckets {
+			n += bk.Count
+			if i > 0 && !bk.Start.Equal(h.Buckets[i-1].Start.Add(step)) {
+				t.Errorf("%q: bucket %d starts %v after %v", q, i, bk.Start, h.Buckets[i-1].Start)
+			}
+		}
+		if uint64(n) != res.Total {
+			t.Errorf("%q: histogram counts %d of %d matches", q, n, res.Total)
+		}
+	}
+	if res := search(t, b, "", api.SearchOptions{Limit: 1}); res.Histogram != nil {
+		t.Error("a histogram not asked for")
 	}
 }
 

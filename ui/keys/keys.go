@@ -39,7 +39,7 @@ type NavKeys struct {
 type ListKeys struct {
 	Open, Clear, Quit, Search, Facets, HideFacets, Sort, View key.Binding
 	Filters                                                   [5]key.Binding
-	ClearFilters, Resubmit, Export, Command                   key.Binding
+	ClearFilters, Resubmit, Export, Command, Timeline         key.Binding
 }
 
 // CommandKeys are the `:` command line's.
@@ -145,6 +145,7 @@ func listKeys() ListKeys {
 		Resubmit:     b([]string{"r"}, "r", "resubmit"),
 		Export:       b([]string{"e"}, "e", "export"),
 		Command:      b([]string{":"}, ":", "command line"),
+		Timeline:     b([]string{"t"}, "t", "show/hide the timeline"),
 	}
 	for i, f := range QuickFilters {
 		k := string(rune('1' + i))

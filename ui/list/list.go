@@ -54,7 +54,7 @@ func (m *Model) FullHelp() [][]key.Binding {
 	n, l, g := k.Nav, k.List, k.Global
 	return [][]key.Binding{
 		{n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom, l.Open, l.Clear, l.Quit},
-		append([]key.Binding{l.Search, l.Facets, l.HideFacets, l.Sort, l.View}, append(l.Filters[:], l.ClearFilters)...),
+		append([]key.Binding{l.Search, l.Facets, l.HideFacets, l.Timeline, l.Sort, l.View}, append(l.Filters[:], l.ClearFilters)...),
 		{l.Resubmit, l.Export, l.Command, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
 	}
 }
