@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
+
 	"github.com/smtpscope/smtpscope/ui/saved"
 )
 
@@ -129,4 +131,32 @@ func TestSavedGolden(t *testing.T) {
 			goldenSized(t, "saved_picker_"+sizeName(sz.w, sz.h), f, sz.h)
 		})
 	}
+}
+
+// Hostile text pasted into the command line, an unknown command echoed
+// in the status bar, a saved search's name in the picker: nothing of it
+// reaches the frame raw.
+func TestCommandLineHostileText(t *testing.T) {
+	file := filepath.Join(t.TempDir(), saved.File)
+	m, tm := newSizedModel(t, fixtureBackend(t), 120, 40, Options{SearchesFile: file, Plain: true})
+	waitFor(t, m, "Weekly digest", "queue ")
+	hostile := "\x1b]52;c;QUFB\x07\u202eevil\u200b\x9b31m"
+	tm.Type(":")
+	tm.Send(tea.PasteMsg{Content: hostile})
+	// Controls are not typed; format characters show escaped.
+	waitFor(t, m, `:]52;c;QUFB\u202eevil\u200b`)
+	assertClean(t, "command line", *m.last.Load())
+	press(tm, "enter")
+	waitFor(t, m, "unknown command")
+	assertClean(t, "unknown command", *m.last.Load())
+	tm.Type(":save ")
+	tm.Send(tea.PasteMsg{Content: hostile})
+	press(tm, "enter")
+	waitFor(t, m, "saved search")
+	assertClean(t, "saved", *m.last.Load())
+	tm.Type(":load ")
+	press(tm, "tab")
+	waitFor(t, m, ":load ]52;c;QUFBevil")
+	assertClean(t, "load completion", *m.last.Load())
+	tm.Quit()
 }
