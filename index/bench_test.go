@@ -310,6 +310,32 @@ func BenchmarkSearchFacets(b *testing.B) {
 	}
 }
 
+// BenchmarkSearchSorted: the first page sorted by each list column, the
+// list with no query and a narrowing one (every order but newest first
+// sorts every match).
+func BenchmarkSearchSorted(b *testing.B) {
+	ix := benchIndex(b)
+	for _, sp := range []string{"oldest", "-size", "sender", "-iocs", "-status"} {
+		for _, bq := range []int{0, 6} {
+			q := benchQueries[bq]
+			b.Run(sp+"/"+q.name, func(b *testing.B) {
+				benchSearch(b, ix, q.q, SearchOptions{Limit: 50, Sort: sp})
+			})
+		}
+	}
+}
+
+// BenchmarkSearchHistogram: the facet pass with the timeline's counts.
+func BenchmarkSearchHistogram(b *testing.B) {
+	ix := benchIndex(b)
+	for _, bq := range []int{0, 1, 6} {
+		q := benchQueries[bq]
+		b.Run(q.name, func(b *testing.B) {
+			benchSearch(b, ix, q.q, SearchOptions{Limit: 1, Facets: true, Histogram: true})
+		})
+	}
+}
+
 // BenchmarkSearchDeepPage: a page far down the list with search-after.
 func BenchmarkSearchDeepPage(b *testing.B) {
 	ix := benchIndex(b)

@@ -3,8 +3,11 @@
 // and review/ quarantine entries; the query language analysts type in the CLI
 // and the TUI (ParseQuery; its fields are api.Fields, the one field table
 // the README's table and the UI's help and filters come from too, and
-// similar: scores ssdeep digests, similar.go); and search with facets and
-// search-after paging.
+// similar: scores ssdeep digests, similar.go); and search with facets, a
+// volume histogram per hour or day (histogram.go), and search-after paging
+// under every sort order (newest first, or any list column either way:
+// each column has a sort-key field ending in the document's time and ID,
+// so every order is total).
 //
 // The index is derived data: every record lives in the collector's store, and
 // the index holds only what is needed to find records and to draw the list

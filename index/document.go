@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"math"
 	"net/mail"
 	"net/netip"
 	"path"
@@ -224,6 +225,10 @@ func (b *builder) txt(field string, s string, max int) {
 func (b *builder) time(t time.Time) {
 	if !representable(t) {
 		t = time.Unix(0, 0)
+	} else {
+		u := t.UTC()
+		b.kwRaw(fHour, u.Format(hourLayout))
+		b.kwRaw(fDay, u.Format(dayLayout))
 	}
 	b.doc.AddField(document.NewTextFieldCustom(fTime, nil, int64Bytes(unixNano(t)), fields[fTime].options(), timeAnalyzer))
 	b.kwRaw(fTSort, sortKey(t)+b.doc.ID())
@@ -246,6 +251,41 @@ func (b *builder) row(r *api.Row) {
 	}
 	b.bytes += len(data)
 	b.doc.AddField(document.NewTextFieldCustom(fRow, nil, data, fields[fRow].options(), nil))
+	if ts := b.kws[fTSort]; len(ts) == 1 {
+		for _, kv := range sortKeys(r, ts[0]) {
+			b.kwRaw(kv[0], kv[1])
+		}
+	}
+}
+
+// maxSenderKey bounds the sender part of a sender sort key (bytes).
+const maxSenderKey = 64
+
+// sortKeys are the sort keys of a row's list columns other than time:
+// each the column's value written so that text order is value order
+// (fixed-width hex numbers; the sender case folded, without spaces or
+// controls, cut to maxSenderKey bytes, then a space, which sorts below
+// every byte left), then tsort, the document's time and ID, which breaks
+// ties by time and makes the order total. Every kind carries every key
+// (sessions and review entries sort as size 0, no sender...), so that
+// no document lacks one.
+func sortKeys(r *api.Row, tsort string) [][2]string {
+	sender := strings.Map(func(c rune) rune {
+		if c <= ' ' || c == 0x7f {
+			return -1
+		}
+		return c
+	}, strings.ToLower(r.MailFrom))
+	if len(sender) > maxSenderKey {
+		sender = truncUTF8(sender, maxSenderKey)
+	}
+	return [][2]string{
+		{fSortSize, fmt.Sprintf("%016x", uint64(min(max(r.Size, 0), maxSize))) + tsort},
+		{fSortSender, sender + " " + tsort},
+		{fSortAtt, fmt.Sprintf("%08x", uint64(min(max(r.Att, 0), math.MaxUint32))) + tsort},
+		{fSortIOC, fmt.Sprintf("%08x", uint64(min(max(r.IOC, 0), math.MaxUint32))) + tsort},
+		{fSortStatus, strconv.Itoa(api.StateRank(api.WorstState(r.Status))) + tsort},
+	}
 }
 
 // sortKey is the start of a tsort value: fixed-width hex of the unix

@@ -368,7 +368,7 @@ func TestSortOldest(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("oldest first: %v, want %v", got, want)
 	}
-	if _, err := ix.Search(context.Background(), "", SearchOptions{Sort: "size"}); err == nil {
+	if _, err := ix.Search(context.Background(), "", SearchOptions{Sort: "bogus"}); err == nil {
 		t.Error("unknown sort accepted")
 	}
 }

@@ -18,7 +18,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 8
+const MappingVersion = 9
 
 // Document kinds (the kind: values and api.Row.Kind).
 const (
@@ -98,6 +98,18 @@ const (
 	fIs         = "is"
 	fSenderDom  = "sender_domain"
 	fRisk       = "risk" // "1".."N" for an email with N risk reasons: risk:N is one term
+	// Sort keys of the list columns (see sortKeys): the value in a form
+	// that sorts as text, then the document's tsort, so every order is
+	// total and search-after pages by one value.
+	fSortSize   = "ssize"
+	fSortSender = "ssender"
+	fSortAtt    = "satt"
+	fSortIOC    = "sioc"
+	fSortStatus = "sstatus"
+	// The hour and the day (UTC) of the document's time, for the volume
+	// histogram (term facets): "2026010215", "20260102".
+	fHour = "hour"
+	fDay  = "day"
 )
 
 var fields = map[string]fieldSpec{
@@ -140,6 +152,24 @@ var fields = map[string]fieldSpec{
 	fIs:         {typ: ftKeyword},
 	fSenderDom:  {typ: ftKeyword, docValues: true}, // facet
 	fRisk:       {typ: ftKeyword},
+	fSortSize:   {typ: ftKeyword, docValues: true}, // sort
+	fSortSender: {typ: ftKeyword, docValues: true}, // sort
+	fSortAtt:    {typ: ftKeyword, docValues: true}, // sort
+	fSortIOC:    {typ: ftKeyword, docValues: true}, // sort
+	fSortStatus: {typ: ftKeyword, docValues: true}, // sort
+	fHour:       {typ: ftKeyword, docValues: true}, // histogram
+	fDay:        {typ: ftKeyword, docValues: true}, // histogram
+}
+
+// sortFields maps the api's sort fields to the index field holding their
+// sort keys.
+var sortFields = map[string]string{
+	api.SortTime:        fTSort,
+	api.SortSize:        fSortSize,
+	api.SortSender:      fSortSender,
+	api.SortAttachments: fSortAtt,
+	api.SortIOCs:        fSortIOC,
+	api.SortStatus:      fSortStatus,
 }
 
 // kindFields lists the fields each document kind may carry (for the
@@ -147,9 +177,9 @@ var fields = map[string]fieldSpec{
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
-		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fRisk},
-	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs},
-	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs},
+		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fRisk, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
+	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
 }
 
 // options returns the bleve indexing options of a field.

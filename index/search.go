@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,8 +33,12 @@ type SearchOptions struct {
 	// Kinds restricts the document kinds (KindEmail, KindSession,
 	// KindReview); empty means all.
 	Kinds []string
-	// Sort is SortNewest (default, "") or SortOldest.
+	// Sort is SortNewest (default, "") or SortOldest, or any sort order
+	// api.ParseSort reads ("size", "-iocs"...).
 	Sort string
+	// Histogram asks for the number of matches per hour or per day
+	// (Result.Histogram), counted with the facets.
+	Histogram bool
 	// AsYouType parses the query with ParseQueryAsYouType (the last word
 	// also matches as a prefix): for a search bar that searches as the
 	// analyst types.
@@ -77,6 +82,8 @@ type Result struct {
 	Facets map[string][]FacetCount
 	// Took is how long the search took.
 	Took time.Duration
+	// Histogram is the matches over time; nil unless asked for.
+	Histogram *Histogram
 }
 
 // Hit is one match: its list row (the api.Row stored with the document;
@@ -123,24 +130,21 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
-	oldest := false
-	switch opts.Sort {
-	case "", SortNewest:
-	case SortOldest:
-		oldest = true
-	default:
-		return nil, fmt.Errorf("search: unknown sort %q (newest, oldest)", opts.Sort)
+	spec, err := api.ParseSort(opts.Sort)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
 	}
+	sortField := sortFields[spec.Field]
+	newest := spec.Field == api.SortTime && spec.Desc
 	var afterT int64
 	if len(opts.After) > 0 {
 		if len(opts.After) != 1 {
 			return nil, fmt.Errorf("search: After must be a hit's Sort (1 value), got %d", len(opts.After))
 		}
-		t, ok := sortKeyTime(opts.After[0])
-		if !ok {
-			return nil, fmt.Errorf("search: After[0] %q is not a hit's Sort value", opts.After[0])
+		if !validAfter(spec.Field, opts.After[0]) {
+			return nil, fmt.Errorf("search: After[0] %q is not a hit's Sort value for sort %s", opts.After[0], spec)
 		}
-		afterT = t
+		afterT, _ = sortKeyTime(opts.After[0])
 	}
 
 	ix.mu.RLock()
@@ -156,14 +160,13 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	// page is looked for among the newest documents, in a time window
 	// sized from the match density and widened until it holds a full
 	// page. The window only skips documents older than every hit it
-	// returns: the page is the same as without it. Oldest first, and a
-	// query with few matches, is one pass: matches, sort, total, facets.
+	// returns: the page is the same as without it. Every other order
+	// (oldest first, a column) is one pass: matches, sort, total, facets.
 	var res *bleve.SearchResult
 	var total uint64
 	var facetRes search.FacetResults
-	if !oldest {
+	if newest {
 		_, all := base.(*query.MatchAllQuery)
-		var err error
 		if total, facetRes, err = ix.count(ctx, pq, all && len(opts.Kinds) == 0, opts); err != nil {
 			return nil, err
 		}
@@ -179,7 +182,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 					end = afterT
 				}
 				wq := query.NewConjunctionQuery([]query.Query{pq, timeRange(hi-w, end)})
-				r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(wq, limit, opts.After))
+				r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(wq, limit, opts.After, fTSort, true))
 				if err != nil {
 					return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 				}
@@ -192,22 +195,15 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 			}
 		}
 		if res == nil {
-			r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(pq, limit, opts.After))
+			r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(pq, limit, opts.After, fTSort, true))
 			if err != nil {
 				return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 			}
 			res = r
 		}
 	} else {
-		req := ix.pageRequest(pq, limit, opts.After)
-		if oldest {
-			req.SortByCustom(search.SortOrder{
-				&search.SortField{Field: fTSort, Desc: false, Type: search.SortFieldAsString},
-			})
-		}
-		if opts.Facets {
-			addFacets(req, opts)
-		}
+		req := ix.pageRequest(pq, limit, opts.After, sortField, spec.Desc)
+		addFacets(req, opts)
 		r, err := ix.idx.SearchInContext(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
@@ -219,9 +215,15 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	for _, dm := range res.Hits {
 		out.Hits = append(out.Hits, hitFrom(dm))
 	}
+	if opts.Histogram {
+		out.Histogram = histogram(facetRes, total)
+	}
 	if opts.Facets {
 		out.Facets = make(map[string][]FacetCount, len(facetRes))
 		for name, fr := range facetRes {
+			if _, ok := facetFields[name]; !ok {
+				continue
+			}
 			var fcs []FacetCount
 			if fr.Terms != nil {
 				for _, t := range fr.Terms.Terms() {
@@ -243,7 +245,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 // count is the number of matches of pq (and its facets when asked);
 // docCount says pq matches every document.
 func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts SearchOptions) (uint64, search.FacetResults, error) {
-	if docCount && !opts.Facets {
+	if docCount && !opts.Facets && !opts.Histogram {
 		n, err := ix.idx.DocCount()
 		if err != nil {
 			return 0, nil, fmt.Errorf("index %s: %w", ix.dir, err)
@@ -252,9 +254,7 @@ func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts 
 	}
 	req := bleve.NewSearchRequestOptions(pq, 0, 0, false)
 	req.Score = "none"
-	if opts.Facets {
-		addFacets(req, opts)
-	}
+	addFacets(req, opts)
 	res, err := ix.idx.SearchInContext(ctx, req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
@@ -262,7 +262,14 @@ func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts 
 	return res.Total, res.Facets, nil
 }
 
+// addFacets adds the facets opts asks for: the panel's, the histogram's.
 func addFacets(req *bleve.SearchRequest, opts SearchOptions) {
+	if opts.Histogram {
+		addHistogramFacets(req)
+	}
+	if !opts.Facets {
+		return
+	}
 	size := opts.FacetSize
 	if size <= 0 {
 		size = 10
@@ -275,13 +282,14 @@ func addFacets(req *bleve.SearchRequest, opts SearchOptions) {
 // windowedPages counts pages found in a time window (for tests).
 var windowedPages atomic.Int64
 
-// pageRequest asks for one page, newest first, with the list rows.
-func (ix *Index) pageRequest(q query.Query, limit int, after []string) *bleve.SearchRequest {
+// pageRequest asks for one page sorted by one sort-key field, with the
+// list rows.
+func (ix *Index) pageRequest(q query.Query, limit int, after []string, field string, desc bool) *bleve.SearchRequest {
 	req := bleve.NewSearchRequestOptions(q, limit, 0, false)
 	req.Score = "none"
 	req.Fields = []string{fRow}
 	req.SortByCustom(search.SortOrder{
-		&search.SortField{Field: fTSort, Desc: true, Type: search.SortFieldAsString},
+		&search.SortField{Field: field, Desc: desc, Type: search.SortFieldAsString},
 	})
 	if len(after) > 0 {
 		req.SearchAfter = after
@@ -299,6 +307,27 @@ func sortKeyTime(s string) (int64, bool) {
 		return 0, false
 	}
 	return int64(u), true
+}
+
+// validAfter reports whether s can be a hit's Sort value under a sort
+// by field: every sort key ends with a tsort value (16 hex digits of time,
+// then the ID); time's starts with it, the numeric ones with their
+// fixed-width hex, status's with its rank digit.
+func validAfter(field, s string) bool {
+	switch field {
+	case api.SortTime:
+		return validSortKey(s)
+	case api.SortSize:
+		return len(s) > 16 && validSortKey(s) && validSortKey(s[16:])
+	case api.SortAttachments, api.SortIOCs:
+		return len(s) > 8 && validSortKey("00000000"+s[:8]) && validSortKey(s[8:])
+	case api.SortStatus:
+		return len(s) > 1 && s[0] >= '0' && s[0] <= '9' && validSortKey(s[1:])
+	case api.SortSender:
+		i := strings.IndexByte(s, ' ')
+		return i >= 0 && validSortKey(s[i+1:])
+	}
+	return false
 }
 
 func validSortKey(s string) bool {

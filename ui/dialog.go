@@ -54,8 +54,13 @@ type dialog struct {
 	opts  api.SearchOptions
 	total uint64
 	group string
+	// presetGroup is the group `:resubmit GROUP` named (hasGroup): the
+	// group step takes it without asking.
+	presetGroup string
+	hasGroup    bool
 
 	// export
+	path   string // proposed path (`:export PATH`); "" proposes one
 	row    api.Row
 	what   string
 	att    *core.Attachment
@@ -267,6 +272,9 @@ func (m *Model) dialogSelect() tea.Cmd {
 		d.step = stepPath
 		d.title = "Export " + ch.label + " to"
 		d.input = []rune(filepath.Join(m.ctx.ExportDir, m.exportName()))
+		if d.path != "" {
+			d.input = []rune(d.path)
+		}
 	}
 	return nil
 }
@@ -303,6 +311,10 @@ func (m *Model) askGroup() {
 		}
 	}
 	d.choices = append(d.choices, choice{label: "every enabled group", value: ""})
+	if d.hasGroup {
+		d.choices, d.sel = []choice{{label: d.presetGroup, value: d.presetGroup}}, 0
+		m.dialogSelect()
+	}
 }
 
 // resubJob is a running resubmission of a whole result set.

@@ -2,12 +2,15 @@
 // inspect and resubmit the emails of a data dir.
 //
 // The screen is made of components — list (the virtualized result list),
-// search (the query bar), facets (the side panel), detail (the tabs of one
+// search (the query bar), cmdline (the `:` command line, whose commands
+// run through the code paths of the keys: sort, the export and resubmit
+// dialogs, help, quit), facets (the side panel), timeline (the volume
+// histogram above the list), detail (the tabs of one
 // email), help, statusbar, and the resubmit/export dialog of this package
 // — each a common.Component (Init/Update/View, ShortHelp/FullHelp,
 // SetSize) sharing a common.Context (backend, styles, keymap, size). The
-// root Model routes each key to the focused one (dialog, search bar being
-// edited, help, detail, facet panel, list) after the global keys; the
+// root Model routes each key to the focused one (dialog, command line or
+// search bar being edited, help, detail, facet panel, list) after the global keys; the
 // hint line is the focused component's ShortHelp and `?` shows its
 // FullHelp. Keys are only ever named in ui/keys. Mouse: the wheel scrolls
 // the list or the detail; a left click on a list row selects it (a second
@@ -23,6 +26,8 @@
 // the last word is also a prefix); answers of older searches are dropped
 // by the search sequence number. Enter runs the exact query, Esc goes
 // back to its results.
+// The search history and the saved searches (`:save`, `:load`) are kept
+// by ui/saved in Options.SearchesFile, read and written in tea.Cmds.
 //
 // The data comes from a api.Backend: Local (in-process collector and
 // index) or, when another process owns the data dir, service.Attached

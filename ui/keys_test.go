@@ -29,7 +29,7 @@ func allViews(t *testing.T) []view {
 	t.Helper()
 	m := New(Options{Plain: true})
 	t.Cleanup(m.Close)
-	vs := []view{{"list", m.list}, {"search", m.search}, {"facets", m.facets}, {"help", m.help}, {"statusbar", m.bar}}
+	vs := []view{{"list", m.list}, {"search", m.search}, {"cmdline", m.cmd}, {"facets", m.facets}, {"timeline", m.tl}, {"help", m.help}, {"statusbar", m.bar}}
 	if len(m.components()) != len(vs) {
 		t.Fatalf("components() has %d components, the walk %d: walk the new one", len(m.components()), len(vs))
 	}
@@ -226,6 +226,7 @@ func readmeKeys(t *testing.T) string {
 		{"List", m.list.FullHelp()},
 		{"Facet panel (`" + k.List.Facets.Help().Key + "`)", m.facets.FullHelp()},
 		{"Search bar (`" + k.List.Search.Help().Key + "`)", m.search.FullHelp()},
+		{"Command line (`" + k.List.Command.Help().Key + "`)", m.cmd.FullHelp()},
 		{"Detail (`" + k.List.Open.Help().Key + "`)", detail.New(m.ctx, api.Row{Kind: api.KindEmail}).FullHelp()},
 		{"Find in a detail tab (`" + k.Detail.Find.Help().Key + "`)", find.FullHelp()},
 		{"Resubmit and export dialogs", dlg},

@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/ui/cmdline"
 	"github.com/smtpscope/smtpscope/ui/common"
 	"github.com/smtpscope/smtpscope/ui/detail"
 	"github.com/smtpscope/smtpscope/ui/facets"
@@ -20,9 +21,11 @@ import (
 	"github.com/smtpscope/smtpscope/ui/keys"
 	"github.com/smtpscope/smtpscope/ui/list"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
+	"github.com/smtpscope/smtpscope/ui/saved"
 	"github.com/smtpscope/smtpscope/ui/search"
 	"github.com/smtpscope/smtpscope/ui/statusbar"
 	"github.com/smtpscope/smtpscope/ui/styles"
+	"github.com/smtpscope/smtpscope/ui/timeline"
 )
 
 // PageSize is how many rows one search page holds.
@@ -47,6 +50,9 @@ type Options struct {
 	// NoTick disables the periodic refresh (tests that want a fixed
 	// sequence of messages).
 	NoTick bool
+	// SearchesFile keeps the search history and the saved searches
+	// across restarts (see ui/saved); "" keeps them for this run only.
+	SearchesFile string
 }
 
 // views cycled by `v`.
@@ -66,19 +72,23 @@ type Model struct {
 
 	list   *list.Model
 	search *search.Model
+	cmd    *cmdline.Model // the `:` command line (commands.go)
+	store  *saved.Store   // history and saved searches (nil until loaded)
 	facets *facets.Model
-	detail *detail.Model // nil: the list screen
+	tl     *timeline.Model // volume over time, above the list when showTimeline
+	detail *detail.Model   // nil: the list screen
 	help   *help.Model
 	bar    *statusbar.Model
 
-	showFacets bool
-	facetFocus bool
-	dlg        *dialog
+	showFacets   bool
+	showTimeline bool
+	facetFocus   bool
+	dlg          *dialog
 
 	query    string
-	facetSeq int // search whose facets may still arrive
-	shown    int // last search whose answer was applied
-	sort     int
+	facetSeq int    // search whose facets may still arrive
+	shown    int    // last search whose answer was applied
+	sort     string // the sort order (api.SortSpec's form)
 	view     int
 	seq      int
 	took     time.Duration
@@ -131,7 +141,10 @@ func New(o Options) *Model {
 	m.list = list.New(c)
 	m.search = search.New(c)
 	m.search.SetValue(o.Query)
+	m.sort, m.list.Sort = "-"+api.SortTime, api.SortSpec{Field: api.SortTime, Desc: true}
+	m.cmd = cmdline.New(c)
 	m.facets = facets.New(c)
+	m.tl = timeline.New(c)
 	m.help = help.New(c)
 	m.bar = statusbar.New(c)
 	m.showFacets = true
@@ -160,6 +173,7 @@ type (
 	facetsMsg struct {
 		seq    int
 		facets []api.Facet
+		hist   *api.Histogram
 		err    error
 	}
 	eventsMsg struct{ ch <-chan api.Event }
@@ -176,7 +190,7 @@ type (
 
 // Init starts the first search, the status and the event stream.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe()}
+	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe(), m.loadSaved()}
 	for _, c := range m.components() {
 		cmds = append(cmds, c.Init())
 	}
@@ -194,7 +208,7 @@ func tick() tea.Cmd {
 }
 
 func (m *Model) searchOpts() api.SearchOptions {
-	return api.SearchOptions{Limit: PageSize, Sort: api.Sorts[m.sort], Facets: true, Kind: views[m.view].kind}
+	return api.SearchOptions{Limit: PageSize, Sort: m.sort, Facets: true, Kind: views[m.view].kind}
 }
 
 // runSearch starts a search of the current query (first page, or the next
@@ -225,7 +239,7 @@ func (m *Model) runSearch(more bool, keepID string) tea.Cmd {
 func (m *Model) loadFacets(seq int) tea.Cmd {
 	q, typed := m.searchQuery()
 	o, b := m.searchOpts(), m.ctx.Backend
-	o.Limit, o.Facets, o.IDsOnly, o.AsYouType = 1, true, true, typed
+	o.Limit, o.Facets, o.IDsOnly, o.AsYouType, o.Histogram = 1, true, true, typed, true
 	m.pendingFacets.Add(1)
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -234,7 +248,7 @@ func (m *Model) loadFacets(seq int) tea.Cmd {
 		if err != nil {
 			return facetsMsg{seq: seq, err: err}
 		}
-		return facetsMsg{seq: seq, facets: res.Facets}
+		return facetsMsg{seq: seq, facets: res.Facets, hist: res.Histogram}
 	}
 }
 
@@ -274,6 +288,7 @@ func (m *Model) notice(text string, isErr bool) {
 func (m *Model) layout() {
 	c := m.ctx
 	m.search.SetSize(c.Width, 1)
+	m.cmd.SetSize(c.Width, 1)
 	m.help.SetSize(c.Width, c.Height-1)
 	m.bar.SetSize(c.Width, 1)
 	main := m.mainHeight()
@@ -285,6 +300,10 @@ func (m *Model) layout() {
 		lw -= facets.Width
 		m.facets.SetSize(facets.Width, main)
 	}
+	m.tl.SetSize(lw, timeline.Height)
+	if m.timelineVisible() {
+		main -= timeline.Height
+	}
 	m.list.SetSize(lw, main)
 	if m.detail != nil {
 		m.detail.SetSize(c.Width, c.Height-3)
@@ -294,7 +313,14 @@ func (m *Model) layout() {
 	}
 }
 
-func (m *Model) searchLines() []string { return m.search.Lines() }
+// searchLines are the search bar's lines, or the command line while it
+// is read.
+func (m *Model) searchLines() []string {
+	if m.cmd.Focused() {
+		return []string{m.cmd.View()}
+	}
+	return m.search.Lines()
+}
 
 // focused is the component keys go to: an open dialog, the search bar
 // being edited, the help screen, the detail screen, the facet panel when
@@ -303,6 +329,8 @@ func (m *Model) focused() common.Component {
 	switch {
 	case m.dlg != nil:
 		return m.dlg
+	case m.cmd.Focused():
+		return m.cmd
 	case m.search.Focused():
 		return m.search
 	case m.help.Open:
@@ -317,7 +345,7 @@ func (m *Model) focused() common.Component {
 
 // components are every component on the screen.
 func (m *Model) components() []common.Component {
-	cs := []common.Component{m.list, m.search, m.facets, m.help, m.bar}
+	cs := []common.Component{m.list, m.search, m.cmd, m.facets, m.tl, m.help, m.bar}
 	if m.detail != nil {
 		cs = append(cs, m.detail)
 	}
@@ -337,6 +365,11 @@ func (m *Model) mainHeight() int {
 func (m *Model) facetsVisible() bool {
 	w := m.ctx.Width - facets.Width
 	return m.showFacets && (w >= list.FullWidth() || m.facetFocus && w >= facets.MinBeside)
+}
+
+// timelineVisible: toggled on, and room for it and a few rows.
+func (m *Model) timelineVisible() bool {
+	return m.showTimeline && m.mainHeight() >= timeline.Height+4
 }
 
 // Update routes messages.
@@ -366,6 +399,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if msg.err == nil && (msg.seq == m.seq || msg.seq == m.facetSeq) {
 			q, _ := m.searchQuery()
 			m.facets.SetFacets(msg.facets, clauses(q))
+			m.tl.Set(msg.hist)
 		}
 		return nil
 	case statusMsg:
@@ -388,13 +422,17 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case noticeMsg:
 		m.notice(msg.text, msg.err)
 		return nil
+	case savedMsg:
+		return m.onSaved(msg)
+	case cmdline.RunMsg, cmdline.ErrorMsg, cmdline.CancelMsg:
+		return m.onCommand(msg)
 	case list.NeedMoreMsg:
 		return m.runSearch(true, "")
 	case search.SubmitMsg:
 		m.search.Remember(msg.Query)
 		m.setQuery(msg.Query)
 		m.layout()
-		return m.runSearch(false, "")
+		return tea.Batch(m.runSearch(false, ""), m.keepHistory())
 	case search.CancelMsg:
 		m.search.SetValue(m.query)
 		m.layout()
@@ -437,7 +475,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case tea.PasteMsg:
-		if f := m.focused(); f == m.search || f == m.dlg || f == m.detail && m.detail.Finding() {
+		if f := m.focused(); f == m.search || f == m.dlg || f == m.cmd || f == m.detail && m.detail.Finding() {
 			before := m.search.Value()
 			_, cmd := f.Update(msg)
 			return tea.Batch(cmd, m.edited(before))
@@ -589,9 +627,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch f := m.focused(); {
 	case f == m.dlg:
 		return m.dialogKey(msg)
-	case f == m.search:
+	case f == m.search, f == m.cmd:
 		before := m.search.Value()
-		_, cmd := m.search.Update(msg)
+		_, cmd := f.Update(msg)
 		m.layout()
 		return tea.Batch(cmd, m.edited(before))
 	case f == m.detail && m.detail.Finding():
@@ -716,6 +754,13 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, k.Open):
 		return m.openDetail()
+	case key.Matches(msg, k.Command):
+		m.openCommand()
+		return nil
+	case key.Matches(msg, k.Timeline):
+		m.showTimeline = !m.showTimeline
+		m.layout()
+		return nil
 	case key.Matches(msg, k.Facets):
 		m.showFacets, m.facetFocus = true, true
 		m.facetFocus = m.facetsVisible()
@@ -729,8 +774,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.layout()
 		return nil
 	case key.Matches(msg, k.Sort):
-		m.sort = (m.sort + 1) % len(api.Sorts)
-		return m.runSearch(false, "")
+		return m.setSort(nextSort(m.sort))
 	case key.Matches(msg, k.View):
 		m.view = (m.view + 1) % len(views)
 		return m.runSearch(false, "")
@@ -866,7 +910,7 @@ func (m *Model) header() string {
 			left += s.Muted.Render(" · ") + common.Trunc(r.Subject, max(c.Width-lipgloss.Width(left)-4, 5))
 		}
 	} else {
-		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(api.Sorts[m.sort]))
+		info := fmt.Sprintf("%s · %d results · %s", views[m.view].name, m.list.Total(), sortName(m.list.Sort))
 		if m.searched {
 			if m.took < time.Millisecond {
 				info += " · <1ms"
@@ -883,14 +927,6 @@ func (m *Model) header() string {
 	return common.PadLines([]string{left + strings.Repeat(" ", max(c.Width-lipgloss.Width(left)-lipgloss.Width(right), 1)) + right}, c.Width, 1)
 }
 
-func sortName(s string) string {
-	switch s {
-	case api.SortOldest:
-		return "oldest first"
-	}
-	return "newest first"
-}
-
 func (m *Model) screen() string {
 	c := m.ctx
 	var parts []string
@@ -904,6 +940,9 @@ func (m *Model) screen() string {
 	} else {
 		parts = append(parts, m.searchLines()...)
 		main := m.list.View()
+		if m.timelineVisible() {
+			main = m.tl.View() + "\n" + main
+		}
 		if m.facetsVisible() {
 			main = lipgloss.JoinHorizontal(lipgloss.Top, m.facets.View(), main)
 		}

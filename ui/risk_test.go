@@ -91,7 +91,7 @@ func TestRiskColumnNarrow(t *testing.T) {
 	waitUntil(t, m, func(f string) bool { return !strings.Contains(f, "FACETS") && !strings.Contains(f, "ATT") })
 	_, f := frame(t, m, tm)
 	plain := ansi.Strip(f)
-	if !strings.Contains(plain, "TIME (UTC)          RSK MAIL FR") {
+	if !strings.Contains(plain, "TIME (UTC)▼         RSK MAIL FR") {
 		t.Errorf("narrow list header lacks the risk column:\n%s", plain)
 	}
 	if !strings.Contains(plain, "2025-11-22 09:26:40   2 billing") { // the invoice: double_ext, exe_in_archive

@@ -14,6 +14,7 @@ import (
 	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/ui"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
+	"github.com/smtpscope/smtpscope/ui/saved"
 )
 
 // UICmd opens the terminal UI on a data dir. It runs the collector
@@ -85,6 +86,7 @@ func (c *UICmd) Run() error {
 		// Other processes (smtpscope search/status/submit) go through us.
 		serveSocket(ctx, cfg, l, log)
 		o.Backend, o.Title = l, cfg.Data
+		o.SearchesFile, _ = saved.Path(cfg.Data, true)
 	case errors.Is(err, service.ErrBusy):
 		// When the owner quits, reattach to the next one or become it.
 		takeOver := func(tctx context.Context) (api.Backend, func() error, error) {
@@ -108,6 +110,9 @@ func (c *UICmd) Run() error {
 			}
 		}()
 		o.Backend, o.Title = r, cfg.Data+" (attached)"
+		// Attached, the data dir may not be ours to write: then the
+		// user's config dir keeps the searches ("" when neither can).
+		o.SearchesFile, _ = saved.Path(cfg.Data, false)
 	default:
 		return err
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -34,7 +35,7 @@ var ErrNotFound = errors.New("not found")
 // restarting. Attached reconnects or takes the data dir over on it.
 var ErrUnavailable = errors.New("the collector of this data dir is not answering")
 
-// ErrSortUnsupported is returned for a sort order not in Sorts.
+// ErrSortUnsupported is returned for a sort order ParseSort rejects.
 var ErrSortUnsupported = errors.New("sort order not supported by the index")
 
 // ErrorBody is the JSON body of an API error reply: a 4xx/5xx status
@@ -105,20 +106,71 @@ func (r Row) StatusText() string {
 	return strings.Join(parts, " ")
 }
 
-// Sort orders.
+// Sort orders. A sort is a list column, ascending, or descending with a
+// leading '-' ("size", "-size"); "newest" and "oldest" are "-time" and
+// "time".
 const (
 	SortNewest = "newest" // session time, newest first (default)
 	SortOldest = "oldest"
 )
 
+// Sort fields: the list columns a search sorts by.
+const (
+	SortTime        = "time"
+	SortSize        = "size"
+	SortSender      = "sender"      // envelope MAIL FROM, case folded
+	SortAttachments = "attachments" // attachment count
+	SortIOCs        = "iocs"        // IOC count
+	SortStatus      = "status"      // worst submission state: sent < queued < retrying < failed
+)
+
+// SortFields lists the sort fields in the order of the list's columns.
+var SortFields = []string{SortTime, SortSize, SortSender, SortAttachments, SortIOCs, SortStatus}
+
 // Sorts lists the sort orders in the order the UI cycles through them.
-var Sorts = []string{SortNewest, SortOldest}
+var Sorts = []string{"-" + SortTime, SortTime, "-" + SortSize, SortSize, SortSender, "-" + SortAttachments, "-" + SortIOCs, "-" + SortStatus}
+
+// SortSpec is a parsed sort order.
+type SortSpec struct {
+	Field string // one of SortFields
+	Desc  bool
+}
+
+// String is the canonical form: "-time", "size".
+func (s SortSpec) String() string {
+	if s.Desc {
+		return "-" + s.Field
+	}
+	return s.Field
+}
+
+// ParseSort reads a sort order: "" and "newest" (-time), "oldest" (time),
+// or a field of SortFields, '-' first for descending ('+' is allowed for
+// ascending). Any other is an error wrapping ErrSortUnsupported.
+func ParseSort(s string) (SortSpec, error) {
+	switch s {
+	case "", SortNewest:
+		return SortSpec{Field: SortTime, Desc: true}, nil
+	case SortOldest:
+		return SortSpec{Field: SortTime}, nil
+	}
+	sp := SortSpec{Field: s}
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		sp = SortSpec{Field: rest, Desc: true}
+	} else if rest, ok := strings.CutPrefix(s, "+"); ok {
+		sp.Field = rest
+	}
+	if !slices.Contains(SortFields, sp.Field) {
+		return SortSpec{}, fmt.Errorf("%w: %q (sort by %s; '-' first for descending)", ErrSortUnsupported, s, strings.Join(SortFields, ", "))
+	}
+	return sp, nil
+}
 
 // SearchOptions page and shape a search.
 type SearchOptions struct {
 	Limit  int      `json:"limit"`            // rows per page (0: 100)
 	After  []string `json:"after,omitempty"`  // cursor from the previous page's Next
-	Sort   string   `json:"sort,omitempty"`   // one of Sorts; "" is SortNewest
+	Sort   string   `json:"sort,omitempty"`   // see ParseSort; "" is SortNewest
 	Facets bool     `json:"facets,omitempty"` // compute facets
 	// Kind limits the rows to one kind (KindEmail, KindSession,
 	// KindReview); "" means every kind.
@@ -131,6 +183,9 @@ type SearchOptions struct {
 	// "Invoice"). The search bar sets it while the analyst types; Enter
 	// runs the exact query.
 	AsYouType bool `json:"as_you_type,omitempty"`
+	// Histogram asks for the matches per hour or per day
+	// (SearchResult.Histogram).
+	Histogram bool `json:"histogram,omitempty"`
 }
 
 // SearchResult is one page of results.
@@ -140,6 +195,31 @@ type SearchResult struct {
 	Next   []string      `json:"next,omitempty"` // nil on the last page
 	Facets []Facet       `json:"facets,omitempty"`
 	Took   time.Duration `json:"took"`
+	// Histogram is every match counted per hour or per day (UTC); nil
+	// unless asked for.
+	Histogram *Histogram `json:"histogram,omitempty"`
+}
+
+// Histogram units.
+const (
+	UnitHour = "hour"
+	UnitDay  = "day"
+)
+
+// Histogram counts the matches of a search per hour or per day (UTC),
+// from the first bucket with a match to the last, empty ones included:
+// per hour when the matches span up to 10 days (240 hours with a match),
+// else per day. Missing counts matches without a known time.
+type Histogram struct {
+	Unit    string   `json:"unit"`
+	Buckets []Bucket `json:"buckets"`
+	Missing int      `json:"missing,omitempty"`
+}
+
+// Bucket is one hour or day of a Histogram.
+type Bucket struct {
+	Start time.Time `json:"start"`
+	Count int       `json:"count"`
 }
 
 // Facet is a count of results by one property.

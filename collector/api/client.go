@@ -158,6 +158,9 @@ func (r *Remote) Search(ctx context.Context, q string, o SearchOptions) (*Search
 	if o.AsYouType {
 		v.Set("typing", "1")
 	}
+	if o.Histogram {
+		v.Set("histogram", "1")
+	}
 	v["after"] = o.After
 	var res SearchResult
 	err := r.getJSON(ctx, "/v1/search?"+v.Encode(), &res)

@@ -8,7 +8,7 @@
 // state types (aliased by package collector), and Remote, the client of
 // the HTTP/JSON API the service serves on DATA/run/smtpscope.sock:
 //
-//	GET  /v1/search?q=&limit=&after=&sort=&facets=1&kind=&ids=1&typing=1  SearchResult
+//	GET  /v1/search?q=&limit=&after=&sort=&facets=1&kind=&ids=1&typing=1&histogram=1  SearchResult
 //	GET  /v1/email/{id}                 core.Email
 //	GET  /v1/raw/{id}                   message/rfc822 bytes
 //	GET  /v1/session/{id}               core.Session (id: email id or session/<uid>)

@@ -13,6 +13,34 @@ const (
 // States lists the submission states in display order.
 var States = []string{StateQueued, StateRetrying, StateSent, StateFailed}
 
+// StateRank orders states from best to worst for the status sort: no
+// state 0, sent 1, queued 2, retrying 3, failed 4 (an unknown state 0).
+func StateRank(state string) int {
+	switch state {
+	case StateSent:
+		return 1
+	case StateQueued:
+		return 2
+	case StateRetrying:
+		return 3
+	case StateFailed:
+		return 4
+	}
+	return 0
+}
+
+// WorstState is the state of highest StateRank among a row's states (""
+// when there is none of the known states).
+func WorstState(st map[string]string) string {
+	worst := ""
+	for _, s := range st {
+		if StateRank(s) > StateRank(worst) {
+			worst = s
+		}
+	}
+	return worst
+}
+
 // SubmissionStatus is the state of one email for one node group.
 type SubmissionStatus struct {
 	EmailID     string    `json:"email_id"`

@@ -17,7 +17,7 @@ func Handler(b api.Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/search", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		o := api.SearchOptions{Sort: q.Get("sort"), Facets: q.Get("facets") == "1", Kind: q.Get("kind"), IDsOnly: q.Get("ids") == "1", AsYouType: q.Get("typing") == "1"}
+		o := api.SearchOptions{Sort: q.Get("sort"), Facets: q.Get("facets") == "1", Kind: q.Get("kind"), IDsOnly: q.Get("ids") == "1", AsYouType: q.Get("typing") == "1", Histogram: q.Get("histogram") == "1"}
 		o.Limit, _ = strconv.Atoi(q.Get("limit"))
 		if a := q["after"]; len(a) > 0 {
 			o.After = a

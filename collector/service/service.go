@@ -341,14 +341,11 @@ func (l *Service) Search(ctx context.Context, q string, o api.SearchOptions) (*a
 
 // SearchIndex runs an API search on an index (shared by Service and tests).
 func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (*api.SearchResult, error) {
-	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets, AsYouType: o.AsYouType}
-	switch o.Sort {
-	case "", api.SortNewest:
-	case api.SortOldest:
-		io.Sort = index.SortOldest
-	default:
-		return nil, fmt.Errorf("%w: %s", api.ErrSortUnsupported, o.Sort)
+	spec, err := api.ParseSort(o.Sort)
+	if err != nil {
+		return nil, err
 	}
+	io := index.SearchOptions{Limit: o.Limit, After: o.After, Facets: o.Facets, AsYouType: o.AsYouType, Sort: spec.String(), Histogram: o.Histogram}
 	if io.Limit <= 0 {
 		io.Limit = 100
 	}
@@ -375,6 +372,12 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 	}
 	if o.Facets && res.Facets != nil {
 		out.Facets = indexFacets(res.Facets)
+	}
+	if h := res.Histogram; h != nil {
+		out.Histogram = &api.Histogram{Unit: h.Unit, Missing: h.Missing, Buckets: make([]api.Bucket, len(h.Buckets))}
+		for i, b := range h.Buckets {
+			out.Histogram.Buckets[i] = api.Bucket{Start: b.Start, Count: b.Count}
+		}
 	}
 	return out, nil
 }

@@ -135,7 +135,7 @@ func TestService(t *testing.T) {
 	if err != nil || len(old.Rows) != 7 || old.Rows[0].Time.After(old.Rows[6].Time) {
 		t.Fatalf("oldest first: %+v %v", old, err)
 	}
-	if _, err := l.Search(ctx, "", api.SearchOptions{Sort: "size"}); !errors.Is(err, api.ErrSortUnsupported) {
+	if _, err := l.Search(ctx, "", api.SearchOptions{Sort: "bogus"}); !errors.Is(err, api.ErrSortUnsupported) {
 		t.Fatalf("unknown sort: %v", err)
 	}
 	s, err := l.Session(ctx, "demo-phish.0")

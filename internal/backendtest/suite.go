@@ -29,6 +29,7 @@ func Run(t *testing.T, b api.Backend) {
 		{"FacetsNarrow", testFacetsNarrow},
 		{"Paging", testPaging},
 		{"Sorts", testSorts},
+		{"Histogram", testHistogram},
 		{"BadQuery", testBadQuery},
 		{"IDsOnly", testIDsOnly},
 		{"AsYouType", testAsYouType},
@@ -209,7 +210,7 @@ func testPaging(t *testing.T, b api.Backend) {
 	}
 }
 
-// The sorts of api.Sorts work; any other is ErrSortUnsupported.
+// The sorts of api.Sorts work, paged too; any other is ErrSortUnsupported.
 func testSorts(t *testing.T, b api.Backend) {
 	o := api.SearchOptions{Kind: api.KindEmail}
 	newest := ids(search(t, b, "", o).Rows)
@@ -219,8 +220,58 @@ func testSorts(t *testing.T, b api.Backend) {
 	if !slices.Equal(newest, oldest) {
 		t.Errorf("oldest first is not newest first reversed:\n%v\n%v", newest, oldest)
 	}
-	if _, err := b.Search(context.Background(), "", api.SearchOptions{Sort: "size"}); !errors.Is(err, api.ErrSortUnsupported) {
-		t.Errorf("sort size: %v, want ErrSortUnsupported", err)
+	for _, s := range api.Sorts {
+		whole := search(t, b, "", api.SearchOptions{Sort: s})
+		var paged []api.Row
+		var after []string
+		for range 20 {
+			p := search(t, b, "", api.SearchOptions{Sort: s, Limit: 3, After: after})
+			paged = append(paged, p.Rows...)
+			if after = p.Next; after == nil {
+				break
+			}
+		}
+		if !slices.Equal(ids(paged), ids(whole.Rows)) {
+			t.Errorf("sort %s: paged %v\nwhole %v", s, ids(paged), ids(whole.Rows))
+		}
+	}
+	bySize := search(t, b, "", api.SearchOptions{Kind: api.KindEmail, Sort: "-size"}).Rows
+	for i := 1; i < len(bySize); i++ {
+		if bySize[i].Size > bySize[i-1].Size {
+			t.Errorf("-size: %d bytes after %d", bySize[i].Size, bySize[i-1].Size)
+		}
+	}
+	if _, err := b.Search(context.Background(), "", api.SearchOptions{Sort: "bogus"}); !errors.Is(err, api.ErrSortUnsupported) {
+		t.Errorf("sort bogus: %v, want ErrSortUnsupported", err)
+	}
+}
+
+// The histogram counts every match once, in buckets of one unit in time
+// order; a query narrows it.
+func testHistogram(t *testing.T, b api.Backend) {
+	for _, q := range []string{"", "has:ioc"} {
+		res := search(t, b, q, api.SearchOptions{Limit: 1, Histogram: true})
+		h := res.Histogram
+		if h == nil || (h.Unit != api.UnitHour && h.Unit != api.UnitDay) || len(h.Buckets) == 0 {
+			t.Fatalf("%q: histogram %+v", q, h)
+		}
+		step := time.Hour
+		if h.Unit == api.UnitDay {
+			step = 24 * time.Hour
+		}
+		n := h.Missing
+		for i, bk := range h.Buckets {
+			n += bk.Count
+			if i > 0 && !bk.Start.Equal(h.Buckets[i-1].Start.Add(step)) {
+				t.Errorf("%q: bucket %d starts %v after %v", q, i, bk.Start, h.Buckets[i-1].Start)
+			}
+		}
+		if uint64(n) != res.Total {
+			t.Errorf("%q: histogram counts %d of %d matches", q, n, res.Total)
+		}
+	}
+	if res := search(t, b, "", api.SearchOptions{Limit: 1}); res.Histogram != nil {
+		t.Error("a histogram not asked for")
 	}
 }
 

@@ -1,10 +1,13 @@
 // Package facets is the side panel of counts by sender domain, attachment
-// type, IOC type and submission status. Selecting a value narrows the
-// search to it (its filter clause is added to the query, or removed when
-// already there).
+// type, IOC type and submission status, each count with a bar scaled to
+// the largest of its section. Selecting a value narrows the search to it
+// (its filter clause is added to the query, or removed when already
+// there).
 package facets
 
 import (
+	"strings"
+
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
@@ -29,7 +32,26 @@ type item struct {
 	heading bool
 	text    string
 	count   int
+	top     int // the largest count of the section (bar scale)
 	filter  string
+}
+
+// barWidth is the width of a count's bar (cells).
+const barWidth = 5
+
+// bar draws n of top as a horizontal bar of w cells, in eighths; a count
+// above zero shows at least ▏.
+func bar(n, top, w int) string {
+	if top <= 0 || n <= 0 {
+		return strings.Repeat(" ", w)
+	}
+	eighths := max(n*w*8/top, 1)
+	full, part := eighths/8, eighths%8
+	out := strings.Repeat("█", full)
+	if part > 0 {
+		out += string([]rune("▏▎▍▌▋▊▉")[part-1])
+	}
+	return out + strings.Repeat(" ", w-full-min(part, 1))
 }
 
 // Model is the panel.
@@ -70,12 +92,15 @@ func (m *Model) SetFacets(fs []api.Facet, active map[string]bool) {
 	m.active = active
 	for _, f := range fs {
 		m.items = append(m.items, item{heading: true, text: f.Name})
-		n := 0
+		n, top := 0, 0
+		for _, t := range f.Terms {
+			top = max(top, t.Count)
+		}
 		for _, t := range f.Terms {
 			if n == maxTerms {
 				break
 			}
-			m.items = append(m.items, item{text: t.Term, count: t.Count, filter: t.Filter})
+			m.items = append(m.items, item{text: t.Term, count: t.Count, top: top, filter: t.Filter})
 			n++
 		}
 		if n == 0 {
@@ -155,11 +180,15 @@ func (m *Model) View() string {
 		if it.count == 0 && it.filter == "" {
 			cnt = "" // "(none)"
 		}
-		text := mark + common.Fit(it.text, w-len(cnt)-3) + " " + cnt
+		if it.filter == "" { // "(none)"
+			lines = append(lines, mark+common.Fit(it.text, w-len(cnt)-3)+" "+cnt)
+			continue
+		}
+		name, b := mark+common.Fit(it.text, w-len(cnt)-4-barWidth)+" ", bar(it.count, it.top, barWidth)
 		if m.Focused && i == m.cursor {
-			lines = append(lines, s.Selected.Render(common.Fit(text, w)))
+			lines = append(lines, s.Selected.Render(name+b+" "+cnt))
 		} else {
-			lines = append(lines, text)
+			lines = append(lines, name+s.Accent.Render(b)+" "+cnt)
 		}
 	}
 	return s.Panel.Render(common.PadLines(lines, w, m.height))

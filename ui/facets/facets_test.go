@@ -24,7 +24,7 @@ func TestCountsNeverCut(t *testing.T) {
 		{Term: "b.example", Count: 1234567, Filter: "sender:b"},
 	}}}, nil)
 	v := ansi.Strip(m.View())
-	for _, want := range []string{"… 14k", " 1.2M"} {
+	for _, want := range []string{"a-very-long-sen…", " 14k", " 1.2M"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("panel lacks %q:\n%s", want, v)
 		}

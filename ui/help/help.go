@@ -15,10 +15,12 @@ import (
 	"github.com/smtpscope/smtpscope/ui/common"
 )
 
-// Section is one titled block of bindings, in columns.
+// Section is one titled block of bindings, in columns, or of rows of
+// text (a usage and what it does: the command line's commands).
 type Section struct {
 	Title string
 	Keys  [][]key.Binding
+	Rows  [][2]string
 }
 
 // Model is the help screen.
@@ -86,7 +88,19 @@ func (m *Model) View() string {
 			b.WriteString("\n\n")
 		}
 		b.WriteString(s.Title.Render(sec.Title) + "\n\n")
-		b.WriteString(model(m.ctx, m.width).FullHelpView(sec.Keys))
+		if len(sec.Keys) > 0 {
+			b.WriteString(model(m.ctx, m.width).FullHelpView(sec.Keys))
+		}
+		w := 0
+		for _, r := range sec.Rows {
+			w = max(w, len(r[0]))
+		}
+		for i, r := range sec.Rows {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString(s.HelpKey.Render(common.Fit(r[0], w)) + "  " + s.HelpDesc.Render(common.Trunc(r[1], max(m.width-w-2, 10))))
+		}
 	}
 	if m.query {
 		b.WriteString("\n\n" + queryHelp(m.ctx, m.width))

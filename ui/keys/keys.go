@@ -18,10 +18,12 @@ type KeyMap struct {
 	List   ListKeys
 	Facets FacetKeys
 	Search SearchKeys
-	Detail DetailKeys
-	Find   FindKeys
-	Dialog DialogKeys
-	Help   HelpKeys
+	// Command is the `:` command line's.
+	Command CommandKeys
+	Detail  DetailKeys
+	Find    FindKeys
+	Dialog  DialogKeys
+	Help    HelpKeys
 }
 
 // GlobalKeys work in every view but the search bar and dialogs.
@@ -38,7 +40,12 @@ type NavKeys struct {
 type ListKeys struct {
 	Open, Clear, Quit, Search, Facets, HideFacets, Sort, View key.Binding
 	Filters                                                   [5]key.Binding
-	ClearFilters, Resubmit, Export                            key.Binding
+	ClearFilters, Resubmit, Export, Command, Timeline         key.Binding
+}
+
+// CommandKeys are the `:` command line's.
+type CommandKeys struct {
+	Run, Complete, Cancel, Backspace, Clear key.Binding
 }
 
 // FacetKeys are the facet panel's while it has the focus.
@@ -112,6 +119,13 @@ func Default() *KeyMap {
 		List:   listKeys(),
 		Facets: facetKeys(),
 		Search: searchKeys(),
+		Command: CommandKeys{
+			Run:       b([]string{"enter"}, "enter", "run the command"),
+			Complete:  b([]string{"tab"}, "tab", "complete"),
+			Cancel:    b([]string{"esc", "ctrl+c"}, "esc", "cancel"),
+			Backspace: b([]string{"backspace", "ctrl+h"}, "⌫", "delete left (leaves when empty)"),
+			Clear:     b([]string{"ctrl+u"}, "^u", "clear"),
+		},
 		Detail: DetailKeys{
 			Back:      b([]string{"esc", "backspace", "q"}, "esc", "back"),
 			NextTab:   b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
@@ -153,6 +167,8 @@ func listKeys() ListKeys {
 		ClearFilters: b([]string{"0"}, "0", "clear query"),
 		Resubmit:     b([]string{"r"}, "r", "resubmit"),
 		Export:       b([]string{"e"}, "e", "export"),
+		Command:      b([]string{":"}, ":", "command line"),
+		Timeline:     b([]string{"t"}, "t", "show/hide the timeline"),
 	}
 	for i, f := range QuickFilters {
 		k := string(rune('1' + i))

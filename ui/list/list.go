@@ -1,5 +1,6 @@
 // Package list is the result list: one row per email (or session without
-// email, or review/ entry), newest first. It is virtualized: it holds the
+// email, or review/ entry), in the search's sort order (newest first
+// unless told; the sorted column's heading carries an arrow). It is virtualized: it holds the
 // pages loaded so far and renders only the rows on screen; when the cursor
 // nears the end of what is loaded it asks for the next page (search-after).
 // Counters are drawn with common.Count (never cut); below FullWidth it
@@ -34,6 +35,9 @@ type Model struct {
 	height int // rows on screen, heading included
 	// Loading is true while a page is being fetched.
 	Loading bool
+	// Sort is the order of the rows: its column's heading carries an
+	// arrow (▲ ascending, ▼ descending).
+	Sort api.SortSpec
 }
 
 // New returns an empty list.
@@ -54,8 +58,8 @@ func (m *Model) FullHelp() [][]key.Binding {
 	n, l, g := k.Nav, k.List, k.Global
 	return [][]key.Binding{
 		{n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom, l.Open, l.Clear, l.Quit},
-		append([]key.Binding{l.Search, l.Facets, l.HideFacets, l.Sort, l.View}, append(l.Filters[:], l.ClearFilters)...),
-		{l.Resubmit, l.Export, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
+		append([]key.Binding{l.Search, l.Facets, l.HideFacets, l.Timeline, l.Sort, l.View}, append(l.Filters[:], l.ClearFilters)...),
+		{l.Resubmit, l.Export, l.Command, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
 	}
 }
 
@@ -113,6 +117,14 @@ func (m *Model) Selected() *api.Row {
 		return nil
 	}
 	return &m.rows[m.cursor]
+}
+
+// Row returns loaded row i, or nil.
+func (m *Model) Row(i int) *api.Row {
+	if i < 0 || i >= len(m.rows) {
+		return nil
+	}
+	return &m.rows[i]
 }
 
 // Has reports whether a loaded row is the document id.
@@ -275,15 +287,15 @@ func (m *Model) View() string {
 	c := m.columns()
 	lines := make([]string, 0, m.height)
 	cell := func(parts []string) string { return strings.Join(parts, " ") }
-	head := []string{common.Fit("TIME (UTC)", c.time), common.FitRight("RSK", c.risk)}
+	head := []string{common.Fit(m.mark("TIME (UTC)", api.SortTime, c.time), c.time), common.FitRight("RSK", c.risk)}
 	if c.ip > 0 {
 		head = append(head, common.Fit("SOURCE", c.ip))
 	}
-	head = append(head, common.Fit("MAIL FROM", c.from), common.FitRight("RCPT", c.rcpt), common.Fit("SUBJECT", c.subj))
+	head = append(head, common.Fit(m.mark("MAIL FROM", api.SortSender, c.from), c.from), common.FitRight("RCPT", c.rcpt), common.Fit("SUBJECT", c.subj))
 	if c.att > 0 {
-		head = append(head, common.FitRight("ATT", c.att), common.FitRight("IOC", c.ioc), common.FitRight("YARA", c.yara))
+		head = append(head, common.FitRight(m.mark("ATT", api.SortAttachments, c.att), c.att), common.FitRight(m.mark("IOC", api.SortIOCs, c.ioc), c.ioc), common.FitRight("YARA", c.yara))
 	}
-	head = append(head, common.Fit("STATUS", c.status))
+	head = append(head, common.Fit(m.mark("STATUS", api.SortStatus, c.status), c.status))
 	lines = append(lines, s.ColHeader.Render(common.Fit(cell(head), m.width)))
 	if len(m.rows) == 0 {
 		msg := "no results"
@@ -298,6 +310,27 @@ func (m *Model) View() string {
 		lines = append(lines, m.renderRow(r, c, i == m.cursor))
 	}
 	return common.PadLines(lines, m.width, m.height)
+}
+
+// Arrow is the sort indicator of a direction.
+func Arrow(desc bool) string {
+	if desc {
+		return "▼"
+	}
+	return "▲"
+}
+
+// mark adds the sort arrow to the heading of the sorted column, cutting
+// the name when the column is too narrow for both.
+func (m *Model) mark(name, field string, w int) string {
+	if m.Sort.Field != field {
+		return name
+	}
+	r := []rune(name)
+	if len(r)+1 > w {
+		r = r[:max(w-1, 0)]
+	}
+	return string(r) + Arrow(m.Sort.Desc)
 }
 
 // num is a counter cell: "·" for none, else common.Count (never cut).

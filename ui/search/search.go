@@ -115,6 +115,16 @@ func (m *Model) SetValue(s string) {
 // History returns the queries run, oldest first.
 func (m *Model) History() []string { return m.history }
 
+// SetHistory puts queries (oldest first, a previous session's) before
+// those run in this one, keeping the last maxHistory.
+func (m *Model) SetHistory(h []string) {
+	m.history = append(append([]string(nil), h...), m.history...)
+	if len(m.history) > maxHistory {
+		m.history = m.history[len(m.history)-maxHistory:]
+	}
+	m.hpos = len(m.history)
+}
+
 // Remember adds a query to the history.
 func (m *Model) Remember(q string) {
 	q = strings.TrimSpace(q)

@@ -1,0 +1,119 @@
+package ui
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/smtpscope/smtpscope/collector/api"
+)
+
+// goldenSizes are the terminal sizes the screens of the command line,
+// the sorts and the timeline are drawn at in golden frames.
+var goldenSizes = []struct{ w, h int }{{80, 24}, {120, 40}, {160, 45}}
+
+// newSizedModel is newTestModel at w x h, with o's fields (DataDir,
+// StateDir) set as given.
+func newSizedModel(t *testing.T, b api.Backend, w, h int, o Options) (*Model, *teatest.TestModel) {
+	t.Helper()
+	dark := true
+	o.Backend, o.Dark, o.Now, o.NoTick, o.Title = testClock{b}, &dark, func() time.Time { return fixedNow }, true, "fixture"
+	if o.ExportDir == "" {
+		o.ExportDir = t.TempDir()
+	}
+	m := New(o)
+	t.Cleanup(m.Close)
+	tm := teatest.NewTestModel(t, m,
+		teatest.WithInitialTermSize(w, h),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ANSI)))
+	return m, tm
+}
+
+// waitFirstRow waits until the list's first row shows sub: the answer
+// of the last search is drawn (an earlier one may show the same count).
+func waitFirstRow(t *testing.T, m *Model, sub string) {
+	t.Helper()
+	waitUntil(t, m, func(f string) bool {
+		lines := strings.Split(f, "\n")
+		for i, l := range lines {
+			if strings.Contains(l, "TIME (UTC)") && i+1 < len(lines) {
+				return strings.Contains(lines[i+1], sub)
+			}
+		}
+		return false
+	})
+}
+
+// frameSized is frame for any size: it waits for the status bar's state
+// (at 80 columns a message hides its queue counts).
+func frameSized(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) {
+	t.Helper()
+	waitFor(t, m, "● watching")
+	for deadline := time.Now().Add(10 * time.Second); m.pendingFacets.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
+	return fm, fm.View().Content
+}
+
+// goldenSized is golden for a frame of h lines: testdata/ui/<name>.golden
+// (16 colours) and <name>.txt (plain), rewritten with -update.
+func goldenSized(t *testing.T, name, frame string, h int) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := &colorprofile.Writer{Forward: &buf, Profile: colorprofile.ANSI}
+	if _, err := w.WriteString(frame); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.Bytes()
+	path := filepath.Join("..", "testdata", "ui", name+".golden")
+	txt := filepath.Join("..", "testdata", "ui", name+".txt")
+	if updating() {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(txt, []byte(ansi.Strip(frame)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./ui -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		wantTxt, _ := os.ReadFile(txt)
+		t.Fatalf("frame %s differs from %s\n--- got:\n%s\n--- want:\n%s", name, path, ansi.Strip(frame), wantTxt)
+	}
+	if l := strings.Count(frame, "\n") + 1; l != h {
+		t.Fatalf("frame %s has %d lines, want %d", name, l, h)
+	}
+}
+
+// sizeName is the golden name suffix of a size: "80x24".
+func sizeName(w, h int) string { return fmt.Sprintf("%dx%d", w, h) }
+
+// waitUntilTrue waits for ok (what a tea.Cmd does in the background).
+func waitUntilTrue(t *testing.T, ok func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+	}
+}
