@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // Duration is a time.Duration written as "90s", "5m", "720h" in config.
@@ -81,6 +82,10 @@ type Config struct {
 	// only reads raw emails from Maildir or EMLDir).
 	Spool string `toml:"spool"`
 	Data  string `toml:"data"`
+	// Sensor names this collector in every record, session and review
+	// entry it stores and in the NATS subject it publishes to (default:
+	// the host name's first label, see core.SensorFromHost).
+	Sensor string `toml:"sensor"`
 	// Maildir lists Maildirs whose new/ is watched for raw emails; each
 	// processed file moves to cur/ with the ":2," info suffix (see
 	// maildir.go).
@@ -335,6 +340,10 @@ func defaultWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // ApplyDefaults fills unset values.
 func (c *Config) ApplyDefaults() {
+	if c.Sensor == "" {
+		h, _ := os.Hostname()
+		c.Sensor = core.SensorFromHost(h)
+	}
 	if c.RescanInterval <= 0 {
 		c.RescanInterval = Duration(5 * time.Second)
 	}
@@ -398,6 +407,11 @@ func (c *Config) Validate() error {
 	for _, d := range append(append([]string(nil), c.Maildir...), c.EMLDir...) {
 		if strings.TrimSpace(d) == "" {
 			errs = append(errs, errors.New("maildir/eml_dir: empty directory name"))
+		}
+	}
+	if c.Sensor != "" { // "" is the default (ApplyDefaults)
+		if err := core.ValidSensor(c.Sensor); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	errs = append(errs, c.Analysis.validate()...)

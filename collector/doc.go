@@ -27,6 +27,11 @@
 // against that hash; a submission's
 // body streams the stored session file and email (ace.Encode).
 //
+// Every email record (core.Email.Sensor), session and review entry the
+// collector stores carries its sensor name (Config.Sensor, default the
+// host name's first label); across sensors an email is
+// core.GlobalID(sensor, id).
+//
 // Raw emails come from Maildirs (new/ watched, processed files moved to
 // cur/ with ":2,") and directories of .eml files (ingested files
 // remembered in the database), through IngestRaw, with or without a

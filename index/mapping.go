@@ -18,7 +18,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 7
+const MappingVersion = 8
 
 // Document kinds (the kind: values and api.Row.Kind).
 const (
@@ -97,6 +97,7 @@ const (
 	fHas        = "has"
 	fIs         = "is"
 	fSenderDom  = "sender_domain"
+	fSensor     = "sensor"
 )
 
 var fields = map[string]fieldSpec{
@@ -138,6 +139,7 @@ var fields = map[string]fieldSpec{
 	fHas:        {typ: ftKeyword},
 	fIs:         {typ: ftKeyword},
 	fSenderDom:  {typ: ftKeyword, docValues: true}, // facet
+	fSensor:     {typ: ftKeyword, docValues: true}, // facet
 }
 
 // kindFields lists the fields each document kind may carry (for the
@@ -145,9 +147,9 @@ var fields = map[string]fieldSpec{
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
-		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom},
-	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs},
-	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs},
+		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fSensor},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSensor},
+	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSensor},
 }
 
 // options returns the bleve indexing options of a field.

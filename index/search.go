@@ -52,6 +52,7 @@ const (
 	FacetAttachType   = "attachment_type"
 	FacetIOCType      = "ioc_type"
 	FacetStatus       = "status"
+	FacetSensor       = "sensor"
 )
 
 var facetFields = map[string]string{
@@ -59,6 +60,7 @@ var facetFields = map[string]string{
 	FacetAttachType:   fType,
 	FacetIOCType:      fIOCType,
 	FacetStatus:       fStatus,
+	FacetSensor:       fSensor,
 }
 
 // FacetCount is one value of a facet and how many matches have it.

@@ -22,6 +22,7 @@ import (
 type CollectCmd struct {
 	Spool         string        `help:"Spool directory watched for <name>.ready session files." env:"SMTPSCOPE_SPOOL" placeholder:"DIR"`
 	Data          string        `help:"Data directory (store, queue, review/)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
+	Sensor        string        `help:"Name of this sensor in every record and in the NATS subject (default: the host name's first label)." env:"SMTPSCOPE_SENSOR" placeholder:"NAME"`
 	Config        string        `help:"Config file (TOML); flags and SMTPSCOPE_* variables override it." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
 	Ace           []string      `help:"ACE node URL (repeatable): one node group named 'default', coverage 100, full delivery." env:"SMTPSCOPE_ACE" placeholder:"URL" sep:","`
 	AceKeyFile    string        `name:"ace-key-file" help:"File holding the ACE API key (sent in x-ace-auth)." env:"SMTPSCOPE_ACE_KEY_FILE" placeholder:"FILE"`
@@ -80,6 +81,9 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	}
 	if c.Data != "" {
 		cfg.Data = c.Data
+	}
+	if c.Sensor != "" {
+		cfg.Sensor = c.Sensor
 	}
 	if c.MetricsListen != "" {
 		cfg.MetricsListen = c.MetricsListen

@@ -71,6 +71,7 @@ type Row struct {
 	UID      string            `json:"uid,omitempty"`    // session uid (sessions without email)
 	Reason   string            `json:"reason,omitempty"` // why no email / why in review
 	Name     string            `json:"name,omitempty"`   // review entry file name
+	Sensor   string            `json:"sensor,omitempty"` // the collector that stored it
 }
 
 // StatusText sums up Status for a list column: the one state when every
