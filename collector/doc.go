@@ -40,11 +40,16 @@
 // Reload (yara.go); analysis.archive_dir and analysis.results_dir are the
 // filedir-style outputs (outputs.go).
 //
-// Submission (submit.go) runs one dispatcher per node group with a
-// circuit breaker per node: a node failing for a node-level reason
-// (ace.NodeFailure) is down for its backoff or Retry-After, then probed
-// with a ping before submissions resume; while every node of a group is
-// down nothing is attempted and no queue entry is charged an attempt.
+// Delivery (submit.go) runs one dispatcher per group: it owns which
+// queue entries are due, concurrency, the per-entry backoff, the states
+// (queued, retrying, sent, failed) committed after each attempt, and the
+// status report, the same for every group kind. How an email reaches the
+// group's target is the kind's deliverer (delivery.go). ACE node groups
+// (submit_ace.go) have a circuit breaker per node: a node failing for a
+// node-level reason (ace.NodeFailure) is down for its backoff or
+// Retry-After, then probed with a ping before submissions resume; while
+// every node of a group is down (a deliverer not ready) nothing is
+// attempted and no queue entry is charged an attempt.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error
