@@ -2,8 +2,9 @@
 // spool of session files (Zeek/ACE format, complete when "<name>.ready"
 // exists), stores each session, its emails (.eml), their records (JSON)
 // and attachments (content-addressed archive, stoQ filedir layout) in a
-// data dir, queues every email once per ACE node group in a bbolt
-// database, and submits them over ACE's HTTP API (package collector/ace).
+// data dir, queues every email once per delivery group in a bbolt
+// database, and submits them over ACE's HTTP API (package collector/ace)
+// or publishes them to NATS JetStream (kind = "nats", nats.go).
 //
 // The order of a claim survives kill -9 at any point: files are written
 // atomically (temp, rename) and are idempotent; the worker then hands
@@ -49,7 +50,13 @@
 // node-level reason (ace.NodeFailure) is down for its backoff or
 // Retry-After, then probed with a ping before submissions resume; while
 // every node of a group is down (a deliverer not ready) nothing is
-// attempted and no queue entry is charged an attempt.
+// attempted and no queue entry is charged an attempt. NATS groups
+// (nats.go) publish each email to smtpscope.email.<sensor> with a
+// Nats-Msg-Id stable per email (NATSMsgID) and count it sent on the
+// PubAck; the envelope (NATSEnvelope) carries the record and the raw
+// bytes, or names their objects in the Object Store bucket
+// smtpscope-raw when too large for the server's max payload; not ready
+// while the client is disconnected.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error

@@ -275,5 +275,8 @@ func (r *groupRunner) nodeStatus() []NodeStatus { return r.del.status() }
 
 // newDeliverer makes the deliverer of a group's kind.
 func newDeliverer(c *Collector, g GroupConfig, sub SubmissionConfig, wake func()) (deliverer, error) {
+	if g.Kind == KindNATS {
+		return newNATSDelivery(c, g, sub, wake)
+	}
 	return newACEDelivery(c, g, sub, wake)
 }

@@ -25,6 +25,7 @@ type CollectCmd struct {
 	Sensor        string        `help:"Name of this sensor in every record and in the NATS subject (default: the host name's first label)." env:"SMTPSCOPE_SENSOR" placeholder:"NAME"`
 	Config        string        `help:"Config file (TOML); flags and SMTPSCOPE_* variables override it." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
 	Ace           []string      `help:"ACE node URL (repeatable): one node group named 'default', coverage 100, full delivery." env:"SMTPSCOPE_ACE" placeholder:"URL" sep:","`
+	NATS          []string      `name:"nats" help:"NATS JetStream server URL (repeatable or comma-separated): one group named 'nats' of kind nats, coverage 100, full delivery." env:"SMTPSCOPE_NATS" placeholder:"URL" sep:","`
 	AceKeyFile    string        `name:"ace-key-file" help:"File holding the ACE API key (sent in x-ace-auth)." env:"SMTPSCOPE_ACE_KEY_FILE" placeholder:"FILE"`
 	AceCA         string        `name:"ace-ca" help:"PEM CA bundle to verify ACE nodes' TLS certificates." env:"SMTPSCOPE_ACE_CA" placeholder:"FILE"`
 	Once          bool          `help:"Process the spool, deliver until everything is sent or failed, then exit (non-zero if anything is left undelivered)."`
@@ -137,8 +138,29 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 			cfg.Groups = append(cfg.Groups, collector.GroupConfig{Name: "default", Coverage: 100, FullDelivery: true, Nodes: nodes})
 		}
 	}
+	if len(c.NATS) > 0 {
+		cfg.Groups = quickGroup(cfg.Groups, "nats", collector.KindNATS, c.NATS)
+	}
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
+}
+
+// quickGroup sets the nodes of the group named name (kind kind), adding
+// it (coverage 100, full delivery) when the config has none.
+func quickGroup(groups []collector.GroupConfig, name, kind string, urls []string) []collector.GroupConfig {
+	var nodes []string
+	for _, u := range urls {
+		if u = strings.TrimSpace(u); u != "" {
+			nodes = append(nodes, u)
+		}
+	}
+	for i := range groups {
+		if groups[i].Name == name {
+			groups[i].Nodes, groups[i].Kind = nodes, kind
+			return groups
+		}
+	}
+	return append(groups, collector.GroupConfig{Name: name, Kind: kind, Coverage: 100, FullDelivery: true, Nodes: nodes})
 }
 
 // applyAnalysisFlags puts the stoQ-named flags over the [analysis] section.
