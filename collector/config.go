@@ -6,12 +6,14 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // Duration is a time.Duration written as "90s", "5m", "720h" in config.
@@ -81,6 +83,10 @@ type Config struct {
 	// only reads raw emails from Maildir or EMLDir).
 	Spool string `toml:"spool"`
 	Data  string `toml:"data"`
+	// Sensor names this collector in every record, session and review
+	// entry it stores and in the NATS subject it publishes to (default:
+	// the host name's first label, see core.SensorFromHost).
+	Sensor string `toml:"sensor"`
 	// Maildir lists Maildirs whose new/ is watched for raw emails; each
 	// processed file moves to cur/ with the ":2," info suffix (see
 	// maildir.go).
@@ -283,9 +289,13 @@ type SubmissionConfig struct {
 	RetryAfterMax  Duration `toml:"retry_after_max"`
 }
 
-// GroupConfig is one node group, as ACE's collection groups.
+// GroupConfig is one delivery group: an ACE node group (as ACE's
+// collection groups) or, with kind = "nats", NATS JetStream servers.
 type GroupConfig struct {
-	Name    string `toml:"name"`
+	Name string `toml:"name"`
+	// Kind is "ace" (default) or "nats"; for nats, Nodes are the
+	// servers' nats:// or tls:// URLs.
+	Kind    string `toml:"kind"`
 	Enabled *bool  `toml:"enabled"` // default true
 	// Coverage is the share (1-100 %) of emails this group receives,
 	// chosen deterministically from a hash of the email id.
@@ -299,6 +309,37 @@ type GroupConfig struct {
 	// Per-group overrides of the submission settings.
 	APIKeyFile string `toml:"api_key_file"`
 	CAFile     string `toml:"ca_file"`
+	// NATS only: TLS client certificate and key, a credentials file
+	// (JWT and NKey seed) or an NKey seed file.
+	CertFile  string `toml:"cert_file"`
+	KeyFile   string `toml:"key_file"`
+	CredsFile string `toml:"creds_file"`
+	NKeyFile  string `toml:"nkey_file"`
+}
+
+// validateKind checks the nodes and options against the group's kind.
+func (g GroupConfig) validateKind(where string) []error {
+	var errs []error
+	schemes, want := []string{"http://", "https://"}, "an http:// or https:// URL"
+	switch g.Kind {
+	case "", KindACE:
+		if g.CertFile != "" || g.KeyFile != "" || g.CredsFile != "" || g.NKeyFile != "" {
+			errs = append(errs, fmt.Errorf("%s: cert_file, key_file, creds_file and nkey_file are for kind = \"nats\"", where))
+		}
+	case KindNATS:
+		schemes, want = []string{"nats://", "tls://"}, "a nats:// or tls:// URL"
+		if (g.CertFile == "") != (g.KeyFile == "") {
+			errs = append(errs, fmt.Errorf("%s: cert_file and key_file go together", where))
+		}
+	default:
+		return []error{fmt.Errorf("%s: kind %q: want ace or nats", where, g.Kind)}
+	}
+	for _, n := range g.Nodes {
+		if !slices.ContainsFunc(schemes, func(p string) bool { return strings.HasPrefix(n, p) }) {
+			errs = append(errs, fmt.Errorf("%s: node %q: want %s", where, ace.RedactURL(n), want))
+		}
+	}
+	return errs
 }
 
 // IsEnabled reports whether the group is enabled (default true).
@@ -335,6 +376,10 @@ func defaultWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // ApplyDefaults fills unset values.
 func (c *Config) ApplyDefaults() {
+	if c.Sensor == "" {
+		h, _ := os.Hostname()
+		c.Sensor = core.SensorFromHost(h)
+	}
 	if c.RescanInterval <= 0 {
 		c.RescanInterval = Duration(5 * time.Second)
 	}
@@ -400,6 +445,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("maildir/eml_dir: empty directory name"))
 		}
 	}
+	if c.Sensor != "" { // "" is the default (ApplyDefaults)
+		if err := core.ValidSensor(c.Sensor); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	errs = append(errs, c.Analysis.validate()...)
 	if c.Data == "" {
 		errs = append(errs, errors.New("data directory not set (--data, SMTPSCOPE_DATA or data =)"))
@@ -426,11 +476,7 @@ func (c *Config) Validate() error {
 		if g.IsEnabled() && len(g.Nodes) == 0 {
 			errs = append(errs, fmt.Errorf("%s: no nodes", where))
 		}
-		for _, n := range g.Nodes {
-			if !strings.HasPrefix(n, "http://") && !strings.HasPrefix(n, "https://") {
-				errs = append(errs, fmt.Errorf("%s: node %q: want an http:// or https:// URL", where, ace.RedactURL(n)))
-			}
-		}
+		errs = append(errs, g.validateKind(where)...)
 	}
 	return errors.Join(errs...)
 }

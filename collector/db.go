@@ -62,7 +62,8 @@ type SessionMeta struct {
 	Key        string    `json:"key"`  // unique name in the store
 	Name       string    `json:"name"` // name in the spool
 	UID        string    `json:"uid"`
-	File       string    `json:"file"` // path relative to the data dir
+	Sensor     string    `json:"sensor,omitempty"` // the collector's sensor name when stored
+	File       string    `json:"file"`             // path relative to the data dir
 	SHA256     string    `json:"sha256"`
 	Size       int64     `json:"size"`
 	Time       time.Time `json:"time"`

@@ -2,8 +2,9 @@
 // spool of session files (Zeek/ACE format, complete when "<name>.ready"
 // exists), stores each session, its emails (.eml), their records (JSON)
 // and attachments (content-addressed archive, stoQ filedir layout) in a
-// data dir, queues every email once per ACE node group in a bbolt
-// database, and submits them over ACE's HTTP API (package collector/ace).
+// data dir, queues every email once per delivery group in a bbolt
+// database, and submits them over ACE's HTTP API (package collector/ace)
+// or publishes them to NATS JetStream (kind = "nats", nats.go).
 //
 // The order of a claim survives kill -9 at any point: files are written
 // atomically (temp, rename) and are idempotent; the worker then hands
@@ -27,6 +28,11 @@
 // against that hash; a submission's
 // body streams the stored session file and email (ace.Encode).
 //
+// Every email record (core.Email.Sensor), session and review entry the
+// collector stores carries its sensor name (Config.Sensor, default the
+// host name's first label); across sensors an email is
+// core.GlobalID(sensor, id).
+//
 // Raw emails come from Maildirs (new/ watched, processed files moved to
 // cur/ with ":2,") and directories of .eml files (ingested files
 // remembered in the database), through IngestRaw, with or without a
@@ -35,11 +41,22 @@
 // Reload (yara.go); analysis.archive_dir and analysis.results_dir are the
 // filedir-style outputs (outputs.go).
 //
-// Submission (submit.go) runs one dispatcher per node group with a
-// circuit breaker per node: a node failing for a node-level reason
-// (ace.NodeFailure) is down for its backoff or Retry-After, then probed
-// with a ping before submissions resume; while every node of a group is
-// down nothing is attempted and no queue entry is charged an attempt.
+// Delivery (submit.go) runs one dispatcher per group: it owns which
+// queue entries are due, concurrency, the per-entry backoff, the states
+// (queued, retrying, sent, failed) committed after each attempt, and the
+// status report, the same for every group kind. How an email reaches the
+// group's target is the kind's deliverer (delivery.go). ACE node groups
+// (submit_ace.go) have a circuit breaker per node: a node failing for a
+// node-level reason (ace.NodeFailure) is down for its backoff or
+// Retry-After, then probed with a ping before submissions resume; while
+// every node of a group is down (a deliverer not ready) nothing is
+// attempted and no queue entry is charged an attempt. NATS groups
+// (nats.go) publish each email to smtpscope.email.<sensor> with a
+// Nats-Msg-Id stable per email (NATSMsgID) and count it sent on the
+// PubAck; the envelope (NATSEnvelope) carries the record and the raw
+// bytes, or names their objects in the Object Store bucket
+// smtpscope-raw when too large for the server's max payload; not ready
+// while the client is disconnected.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error

@@ -366,7 +366,7 @@ func (c *Collector) reviewed(spool, name, rname string, size int64, reason strin
 	if err := s.fw.write(filepath.Join(dir, rname+errorSuffix), []byte(reason+"\n"), time.Time{}); err != nil {
 		return nil, nil, err
 	}
-	e := &ReviewEntry{Name: rname, Reason: reason, Time: time.Now().UTC(), Size: size}
+	e := &ReviewEntry{Name: rname, Reason: reason, Time: time.Now().UTC(), Size: size, Sensor: c.cfg().Sensor}
 	job := &commitJob{size: size, tx: func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bReview), []byte(rname), e); err != nil {
 			return err
@@ -410,7 +410,7 @@ func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, s
 	emails := c.analyze(sess)
 	ing := &ingested{queued: map[string][]string{}}
 	sm := &SessionMeta{
-		Key: key, Name: name, UID: sess.Info.UID, File: sessRel, SHA256: sha, Size: size,
+		Key: key, Name: name, UID: sess.Info.UID, Sensor: c.cfg().Sensor, File: sessRel, SHA256: sha, Size: size,
 		Time: sess.Info.Time, TimeSource: sess.Info.TimeSource, Stored: now,
 		SourceIP: sess.Info.SourceIP, SourcePort: sess.Info.SourcePort,
 		DestIP: sess.Info.DestIP, DestPort: sess.Info.DestPort, Helo: sess.Info.Helo,
@@ -522,6 +522,7 @@ func claimKey(name, sha string) []byte { return []byte(name + "\x00" + sha) }
 // storeEmail writes one email's bytes, attachments and record.
 func (c *Collector) storeEmail(rec *core.Email, raw []byte, sessionKey string, now time.Time) (*EmailMeta, error) {
 	s := c.store
+	rec.Sensor = c.cfg().Sensor
 	safe := fileName(rec.ID)
 	day := dayDir(now)
 	emlRel := EmailsDir + "/" + day + "/" + safe + ".eml"

@@ -298,7 +298,7 @@ func repairEmail(tx *bolt.Tx, dir string, em *EmailMeta, rec *core.Email, groups
 	if em.Session != "" {
 		sm := sessions[em.Session]
 		if sm == nil {
-			sm = &SessionMeta{Key: em.Session, Name: em.Session, UID: rec.Session.UID, File: rec.Session.File,
+			sm = &SessionMeta{Key: em.Session, Name: em.Session, UID: rec.Session.UID, Sensor: rec.Sensor, File: rec.Session.File,
 				Time: rec.Session.Time, TimeSource: rec.Session.TimeSource, Stored: em.Stored,
 				SourceIP: rec.Session.SourceIP, SourcePort: rec.Session.SourcePort, DestIP: rec.Session.DestIP,
 				DestPort: rec.Session.DestPort, Helo: rec.Session.Helo}

@@ -66,3 +66,66 @@ func UnescapeID(s string) (string, error) {
 }
 
 func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
+
+// MaxSensorLen bounds a sensor name.
+const MaxSensorLen = 64
+
+// ValidSensor reports why name cannot name a sensor, or nil: 1 to
+// MaxSensorLen bytes of ASCII letters, digits, '-' and '_'. The name is
+// one token of a NATS subject (smtpscope.email.<sensor>) and the first
+// half of a GlobalID, so it holds no '.', '/', wildcard or space.
+func ValidSensor(name string) error {
+	if name == "" || len(name) > MaxSensorLen {
+		return fmt.Errorf("sensor name %q: want 1 to %d characters", name, MaxSensorLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if !sensorByte(name[i]) {
+			return fmt.Errorf("sensor name %q: only letters, digits, '-' and '_' are allowed", name)
+		}
+	}
+	return nil
+}
+
+func sensorByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// SensorFromHost makes a sensor name of a host name: its first label
+// (up to the first '.'), every other character that a sensor name may
+// not hold replaced by '_', cut to MaxSensorLen; "sensor" when nothing
+// is left.
+func SensorFromHost(host string) string {
+	host, _, _ = strings.Cut(host, ".")
+	b := []byte(host)
+	for i, c := range b {
+		if !sensorByte(c) {
+			b[i] = '_'
+		}
+	}
+	if len(b) > MaxSensorLen {
+		b = b[:MaxSensorLen]
+	}
+	if len(b) == 0 {
+		return "sensor"
+	}
+	return string(b)
+}
+
+// GlobalID is an email's id across sensors: "<sensor>/<id>". An id
+// never holds '/' (EscapeID) and a sensor name never does (ValidSensor),
+// so the same id seen on two sensors gives two global ids and
+// SplitGlobalID reverses it. Without a sensor it is the id alone.
+func GlobalID(sensor, id string) string {
+	if sensor == "" {
+		return id
+	}
+	return sensor + "/" + id
+}
+
+// SplitGlobalID reverses GlobalID; sensor is "" for an id without one.
+func SplitGlobalID(g string) (sensor, id string) {
+	if s, i, ok := strings.Cut(g, "/"); ok {
+		return s, i
+	}
+	return "", g
+}

@@ -13,7 +13,11 @@ import (
 type Email struct {
 	// ID is stable for the same input: "<session uid>.<index>" for emails
 	// from sessions, "eml-<first 24 hex of sha256>" for raw files.
-	ID      string      `json:"id"`
+	ID string `json:"id"`
+	// Sensor names the collector that stored the email (its sensor
+	// setting); "" from core's analysis alone. Across sensors an email is
+	// known as "<sensor>/<id>" (GlobalID).
+	Sensor  string      `json:"sensor,omitempty"`
 	Session SessionInfo `json:"session"`
 	// Index is the 0-based position of the message in its session.
 	Index    int      `json:"index"`

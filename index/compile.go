@@ -351,6 +351,8 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		return kw(fSenderDom, strings.TrimPrefix(core.Refang(v), "@")), nil
 	case "ioctype":
 		return kw(fIOCType, v), nil
+	case "sensor":
+		return kw(fSensor, v), nil
 	case "kind":
 		v = strings.ToLower(v)
 		if err := c.oneOf(n, "kind", v, queryFields["kind"].Values); err != nil {

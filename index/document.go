@@ -34,6 +34,7 @@ type EmailDoc struct {
 // aborted): its info, its transcript and why no email came of it.
 type SessionDoc struct {
 	Info       core.SessionInfo
+	Sensor     string // the collector that stored it
 	Transcript string
 	Reason     string
 	// MailFrom and Rcpt are the envelope the client tried, refused or
@@ -45,6 +46,7 @@ type SessionDoc struct {
 // ReviewDoc is one entry of the review/ quarantine: the file name, why it is
 // there and when it was put there.
 type ReviewDoc struct {
+	Sensor string // the collector that stored it
 	Name   string
 	Reason string
 	Time   time.Time
@@ -464,6 +466,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		_, sd = addrTokens(e.From)
 	}
 	b.kw(fSenderDom, sd)
+	b.kw(fSensor, e.Sensor)
 
 	groups := make([]string, 0, len(d.Status))
 	for g := range d.Status {
@@ -539,6 +542,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		Partial:  e.Partial,
 		Size:     e.Size,
 		UID:      validUTF8(e.Session.UID),
+		Sensor:   validUTF8(e.Sensor),
 	}
 	if !e.HasSession() {
 		row.NoSession, row.Source = true, validUTF8(truncUTF8(e.Source, maxValue))
@@ -591,6 +595,7 @@ func (ix *Index) sessionDocument(d SessionDoc) *builder {
 			}
 		}
 	}
+	b.kw(fSensor, d.Sensor)
 	is := []string{KindSession}
 	if s.StartTLS {
 		is = append(is, "starttls")
@@ -609,6 +614,7 @@ func (ix *Index) sessionDocument(d SessionDoc) *builder {
 		SourceIP: validUTF8(s.SourceIP),
 		UID:      validUTF8(s.UID),
 		Reason:   validUTF8(truncUTF8(d.Reason, maxSubject)),
+		Sensor:   validUTF8(d.Sensor),
 	})
 	return b
 }
@@ -622,11 +628,13 @@ func (ix *Index) reviewDocument(d ReviewDoc) *builder {
 	b.kw(fFilename, d.Name)
 	b.kw(fExt, fileExt(d.Name))
 	b.kw(fIs, KindReview)
+	b.kw(fSensor, d.Sensor)
 	b.row(&api.Row{
 		Kind:   KindReview,
 		Time:   rowTime(d.Time),
 		Name:   validUTF8(truncUTF8(d.Name, maxValue)),
 		Reason: validUTF8(truncUTF8(d.Reason, maxSubject)),
+		Sensor: validUTF8(d.Sensor),
 	})
 	return b
 }

@@ -32,7 +32,8 @@ const (
 
 func newFixture() *fixture {
 	e1 := &core.Email{
-		ID: "s1.0",
+		ID:     "s1.0",
+		Sensor: "dmz-1",
 		Session: core.SessionInfo{UID: "s1", SourceIP: "203.0.113.5", SourcePort: 40000, DestIP: "192.0.2.25", DestPort: 25,
 			Time: day("2026-01-10T12:00:00Z"), Helo: "mail.evil.example", StartTLS: true},
 		Envelope:  core.Envelope{MailFrom: "bob@evil.example", RcptTo: []string{"alice@corp.example", "carol@corp.example"}},
@@ -58,6 +59,7 @@ func newFixture() *fixture {
 	}
 	e2 := &core.Email{
 		ID:       "s2.0",
+		Sensor:   "dmz-1",
 		Session:  core.SessionInfo{UID: "s2", SourceIP: "198.51.100.7", Time: day("2026-01-05T08:00:00Z"), Helo: "mta.shop.example"},
 		Envelope: core.Envelope{MailFrom: "news@shop.example", RcptTo: []string{"alice@corp.example", "dave@corp.example"}},
 		Partial:  true,
@@ -75,6 +77,7 @@ func newFixture() *fixture {
 	}
 	e3 := &core.Email{
 		ID:       "s3.0",
+		Sensor:   "Edge_2",
 		Session:  core.SessionInfo{UID: "s3", SourceIP: "203.0.113.9", Time: day("2025-12-20T09:00:00Z"), Helo: "laptop"},
 		Envelope: core.Envelope{MailFrom: "alice@corp.example", RcptTo: []string{"bob@partner.example"}},
 		Size:     2 << 10,
@@ -110,12 +113,12 @@ func newFixture() *fixture {
 			{Email: e4},
 		},
 		sessions: []SessionDoc{
-			{Info: core.SessionInfo{UID: "CsessX", SourceIP: "192.0.2.99", Time: day("2026-01-08T00:00:00Z"), Helo: "bulk.example"},
+			{Sensor: "dmz-1", Info: core.SessionInfo{UID: "CsessX", SourceIP: "192.0.2.99", Time: day("2026-01-08T00:00:00Z"), Helo: "bulk.example"},
 				Transcript: "> MAIL FROM:<spam@bulk.example>\n< MAIL 550 5.7.1 blocked by policy", Reason: "rejected"},
 			{Info: core.SessionInfo{UID: "CsessY", SourceIP: "198.51.100.20", Time: day("2026-01-07T00:00:00Z"), StartTLS: true, Helo: "tls.example"},
 				Transcript: "> STARTTLS\n< STARTTLS 220 go ahead", Reason: "starttls"},
 		},
-		reviews: []ReviewDoc{{Name: "bad-session-123", Reason: "parse error: truncated header", Time: day("2026-01-09T00:00:00Z")}},
+		reviews: []ReviewDoc{{Sensor: "edge_2", Name: "bad-session-123", Reason: "parse error: truncated header", Time: day("2026-01-09T00:00:00Z")}},
 	}
 }
 

@@ -167,6 +167,11 @@ var fixtureQueries = []struct {
 	{"is:partial", []string{"s2.0"}},
 	{"sender:evil.example", []string{"s1.0"}},
 	{"sender:corp-support.example", []string{"eml-abcdef"}},
+	// sensor: on emails, sessions without email and review entries
+	{"sensor:dmz-1", []string{"s1.0", "session/CsessX", "s2.0"}},
+	{"sensor:EDGE_2", []string{"review/bad-session-123", "s3.0"}},
+	{"sensor:dmz*", []string{"s1.0", "session/CsessX", "s2.0"}},
+	{"-sensor:dmz-1 kind:email", []string{"s3.0", "eml-abcdef"}},
 	{"ioctype:sha256", []string{"eml-abcdef"}},
 	{"ioctype:url", []string{"s1.0", "eml-abcdef"}},
 	{"is:starttls", []string{"s1.0", "session/CsessY"}},
@@ -243,7 +248,7 @@ func TestHitsCarryListFields(t *testing.T) {
 	h := res.Hits[0]
 	want := Hit{Row: api.Row{ID: "s1.0", Kind: KindEmail, Time: day("2026-01-10T12:00:00Z"), SourceIP: "203.0.113.5",
 		MailFrom: "bob@evil.example", From: "Bob Evil <bob@evil.example>", Rcpt: 2, Subject: "Invoice overdue payment",
-		Att: 1, IOC: 2, YARA: 1, Status: map[string]string{"prod": "sent"}, Size: 3 << 20, UID: "s1"},
+		Att: 1, IOC: 2, YARA: 1, Status: map[string]string{"prod": "sent"}, Size: 3 << 20, UID: "s1", Sensor: "dmz-1"},
 		Sort: []string{sortKey(day("2026-01-10T12:00:00Z")) + "s1.0"}}
 	if !reflect.DeepEqual(h, want) {
 		t.Errorf("hit\n got %+v\nwant %+v", h, want)
@@ -386,6 +391,7 @@ func TestFacets(t *testing.T) {
 			{"application/x-dosexec", 1}, {"application/zip", 1}},
 		FacetIOCType: {{"url", 2}, {"domain", 1}, {"ipv4", 1}, {"sha256", 1}},
 		FacetStatus:  {{"failed", 1}, {"queued", 1}, {"retrying", 1}, {"sent", 1}},
+		FacetSensor:  {{"dmz-1", 2}, {"edge_2", 1}},
 	}
 	if !reflect.DeepEqual(res.Facets, want) {
 		t.Errorf("facets\n got %v\nwant %v", res.Facets, want)

@@ -18,7 +18,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 9
+const MappingVersion = 10
 
 // Document kinds (the kind: values and api.Row.Kind).
 const (
@@ -108,8 +108,9 @@ const (
 	fSortStatus = "sstatus"
 	// The hour and the day (UTC) of the document's time, for the volume
 	// histogram (term facets): "2026010215", "20260102".
-	fHour = "hour"
-	fDay  = "day"
+	fHour   = "hour"
+	fDay    = "day"
+	fSensor = "sensor"
 )
 
 var fields = map[string]fieldSpec{
@@ -159,6 +160,7 @@ var fields = map[string]fieldSpec{
 	fSortStatus: {typ: ftKeyword, docValues: true}, // sort
 	fHour:       {typ: ftKeyword, docValues: true}, // histogram
 	fDay:        {typ: ftKeyword, docValues: true}, // histogram
+	fSensor:     {typ: ftKeyword, docValues: true}, // facet
 }
 
 // sortFields maps the api's sort fields to the index field holding their
@@ -177,9 +179,9 @@ var sortFields = map[string]string{
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
-		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fRisk, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
-	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
-	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay},
+		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fRisk, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
+	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
 }
 
 // options returns the bleve indexing options of a field.

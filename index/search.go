@@ -57,6 +57,7 @@ const (
 	FacetAttachType   = "attachment_type"
 	FacetIOCType      = "ioc_type"
 	FacetStatus       = "status"
+	FacetSensor       = "sensor"
 )
 
 var facetFields = map[string]string{
@@ -64,6 +65,7 @@ var facetFields = map[string]string{
 	FacetAttachType:   fType,
 	FacetIOCType:      fIOCType,
 	FacetStatus:       fStatus,
+	FacetSensor:       fSensor,
 }
 
 // FacetCount is one value of a facet and how many matches have it.

@@ -22,8 +22,10 @@ import (
 type CollectCmd struct {
 	Spool         string        `help:"Spool directory watched for <name>.ready session files." env:"SMTPSCOPE_SPOOL" placeholder:"DIR"`
 	Data          string        `help:"Data directory (store, queue, review/)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
+	Sensor        string        `help:"Name of this sensor in every record and in the NATS subject (default: the host name's first label)." env:"SMTPSCOPE_SENSOR" placeholder:"NAME"`
 	Config        string        `help:"Config file (TOML); flags and SMTPSCOPE_* variables override it." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
 	Ace           []string      `help:"ACE node URL (repeatable): one node group named 'default', coverage 100, full delivery." env:"SMTPSCOPE_ACE" placeholder:"URL" sep:","`
+	NATS          []string      `name:"nats" help:"NATS JetStream server URL (repeatable or comma-separated): one group named 'nats' of kind nats, coverage 100, full delivery." env:"SMTPSCOPE_NATS" placeholder:"URL" sep:","`
 	AceKeyFile    string        `name:"ace-key-file" help:"File holding the ACE API key (sent in x-ace-auth)." env:"SMTPSCOPE_ACE_KEY_FILE" placeholder:"FILE"`
 	AceCA         string        `name:"ace-ca" help:"PEM CA bundle to verify ACE nodes' TLS certificates." env:"SMTPSCOPE_ACE_CA" placeholder:"FILE"`
 	Once          bool          `help:"Process the spool, deliver until everything is sent or failed, then exit (non-zero if anything is left undelivered)."`
@@ -81,6 +83,9 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	if c.Data != "" {
 		cfg.Data = c.Data
 	}
+	if c.Sensor != "" {
+		cfg.Sensor = c.Sensor
+	}
 	if c.MetricsListen != "" {
 		cfg.MetricsListen = c.MetricsListen
 	}
@@ -116,6 +121,9 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 		cfg.Submission.APIKeyFile = c.AceKeyFile
 	}
 	applyAceFlag(cfg, c.Ace)
+	if len(c.NATS) > 0 {
+		cfg.Groups = quickGroup(cfg.Groups, "nats", collector.KindNATS, c.NATS)
+	}
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
 }
@@ -127,6 +135,12 @@ const aceGroup = "default"
 // group "default" (coverage 100, full delivery), replacing the nodes of a
 // configured "default" group.
 func applyAceFlag(cfg *collector.Config, urls []string) {
+	cfg.Groups = quickGroup(cfg.Groups, aceGroup, collector.KindACE, urls)
+}
+
+// quickGroup sets the nodes of the group named name (kind kind), adding
+// it (coverage 100, full delivery) when the config has none.
+func quickGroup(groups []collector.GroupConfig, name, kind string, urls []string) []collector.GroupConfig {
 	var nodes []string
 	for _, u := range urls {
 		if u = strings.TrimSpace(u); u != "" {
@@ -134,15 +148,15 @@ func applyAceFlag(cfg *collector.Config, urls []string) {
 		}
 	}
 	if len(nodes) == 0 {
-		return
+		return groups
 	}
-	for i := range cfg.Groups {
-		if cfg.Groups[i].Name == aceGroup {
-			cfg.Groups[i].Nodes = nodes
-			return
+	for i := range groups {
+		if groups[i].Name == name {
+			groups[i].Nodes, groups[i].Kind = nodes, kind
+			return groups
 		}
 	}
-	cfg.Groups = append(cfg.Groups, collector.GroupConfig{Name: aceGroup, Coverage: 100, FullDelivery: true, Nodes: nodes})
+	return append(groups, collector.GroupConfig{Name: name, Kind: kind, Coverage: 100, FullDelivery: true, Nodes: nodes})
 }
 
 // applyAnalysisFlags puts the stoQ-named flags over the [analysis] section.

@@ -82,6 +82,7 @@ type Row struct {
 	// carried in an SMTP session; Source is that file.
 	NoSession bool   `json:"no_session,omitempty"`
 	Source    string `json:"source,omitempty"`
+	Sensor    string `json:"sensor,omitempty"` // the collector that stored it
 }
 
 // StatusText sums up Status for a list column: the one state when every

@@ -40,6 +40,7 @@ const (
 	FieldSender  = "sender"
 	FieldType    = "type"
 	FieldIOCType = "ioctype"
+	FieldSensor  = "sensor"
 )
 
 // Fields is every field filter of the query language, in the README's order.
@@ -72,6 +73,7 @@ var Fields = []Field{
 	{Name: FieldIs, Prefix: true, Example: "is:partial", Finds: "`partial`, `starttls`, `auth`, `rejected`; record flags (`is:bdat`, `is:no_354`...) and risk codes (`is:double_ext`, `is:link_mismatch`...); sessions without email: `is:rejected`, `is:starttls`, `is:aborted`, `is:no_data`"},
 	{Name: FieldRisk, Finds: "emails with at least N risk reasons (see \"Risk reasons\"): `risk:1` any, `risk:3` three or more; `-risk:1` none"},
 	{Name: "kind", Values: []string{KindEmail, KindSession, KindReview}, Finds: "`email`, `session` (sessions that carried no email), `review` (quarantined files); `is:email` etc. work too"},
+	{Name: FieldSensor, Prefix: true, Finds: "the sensor (collector) that stored the email, session or review entry, as in the facet panel: `sensor:dmz-1`"},
 	{Name: "after", Example: "after:2026-01-01", Finds: "time of the session (else the Date header): `after:2026-01-01` (from midnight UTC, inclusive), `before:2026-01-31T08:00` (exclusive), RFC 3339, or relative: `after:7d` `after:12h` `after:30m` `after:2w`"},
 	{Name: "before"},
 	{Name: "larger", Example: "larger:2M", Finds: "message size in bytes: `larger:2M`, `smaller:500K` (K, M, G are powers of 1024; sizes are indexed up to 1 TiB)"},

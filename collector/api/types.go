@@ -63,6 +63,7 @@ type ReviewEntry struct {
 	Reason string    `json:"reason"` // also in <name>.error
 	Time   time.Time `json:"time"`
 	Size   int64     `json:"size"`
+	Sensor string    `json:"sensor,omitempty"` // the collector's sensor name
 }
 
 // ErrorEntry is one recent error, for status displays.

@@ -365,7 +365,7 @@ func (b *batcher) doc(it collector.IndexItem, e *entry) (*index.Doc, string, err
 		if it.Review == nil {
 			return nil, index.ReviewDocID(it.Key.Name), nil
 		}
-		return &index.Doc{Review: &index.ReviewDoc{Name: it.Review.Name, Reason: it.Review.Reason, Time: it.Review.Time}}, "", nil
+		return &index.Doc{Review: &index.ReviewDoc{Sensor: it.Review.Sensor, Name: it.Review.Name, Reason: it.Review.Reason, Time: it.Review.Time}}, "", nil
 	}
 	return nil, "", fmt.Errorf("unknown index key kind %q", it.Key.Kind)
 }

@@ -384,16 +384,21 @@ func SearchIndex(ctx context.Context, ix Index, q string, o api.SearchOptions) (
 
 // indexFacets maps the index's facets to panel sections with the query
 // clause that narrows to each value (its field matches the facet field
-// exactly).
+// exactly). The sensor section is left out while the matches come from
+// one sensor only.
 func indexFacets(fs map[string][]index.FacetCount) []api.Facet {
 	defs := []struct{ key, name, field string }{
 		{index.FacetSenderDomain, "sender domain", api.FieldSender},
 		{index.FacetAttachType, "attachment type", api.FieldType},
 		{index.FacetIOCType, "IOC type", api.FieldIOCType},
 		{index.FacetStatus, "status", api.FieldStatus},
+		{index.FacetSensor, "sensor", api.FieldSensor},
 	}
 	var out []api.Facet
 	for _, d := range defs {
+		if d.key == index.FacetSensor && len(fs[d.key]) < 2 {
+			continue // one sensor (a sensor's own store): nothing to narrow
+		}
 		f := api.Facet{Name: d.name}
 		for _, c := range fs[d.key] {
 			f.Terms = append(f.Terms, api.FacetTerm{Term: c.Term, Count: c.Count, Filter: api.Clause(d.field, c.Term)})
@@ -590,7 +595,7 @@ func sessionDoc(st *collector.Store, m *collector.SessionMeta) (index.SessionDoc
 	if err != nil {
 		return index.SessionDoc{}, err
 	}
-	d := index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}
+	d := index.SessionDoc{Info: s.Info, Sensor: m.Sensor, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}
 	d.MailFrom, d.Rcpt = s.Attempted()
 	return d, nil
 }

@@ -188,7 +188,7 @@ func (s *StoreSource) Walk(want func(id string) bool, fn func(index.Doc) error) 
 		if strings.HasSuffix(r.Name, ".error") || (want != nil && !want(index.ReviewDocID(r.Name))) {
 			continue
 		}
-		if err := fn(index.Doc{Review: &index.ReviewDoc{Name: r.Name, Reason: r.Reason, Time: r.Time}}); err != nil {
+		if err := fn(index.Doc{Review: &index.ReviewDoc{Sensor: r.Sensor, Name: r.Name, Reason: r.Reason, Time: r.Time}}); err != nil {
 			return err
 		}
 	}

@@ -27,6 +27,7 @@ func Run(t *testing.T, b api.Backend) {
 		{"RowsMatchRecords", testRowsMatchRecords},
 		{"Fields", testFields},
 		{"FacetsNarrow", testFacetsNarrow},
+		{"Sensor", testSensor},
 		{"Paging", testPaging},
 		{"Sorts", testSorts},
 		{"Histogram", testHistogram},
@@ -69,6 +70,30 @@ func testKinds(t *testing.T, b api.Backend) {
 			if kind != "" && r.Kind != kind {
 				t.Errorf("kind %q: row %s of kind %q", kind, r.ID, r.Kind)
 			}
+		}
+	}
+}
+
+// Every row (email, session without email, review entry) carries the
+// collector's sensor name, and sensor: finds every one of them.
+func testSensor(t *testing.T, b api.Backend) {
+	all := search(t, b, "", api.SearchOptions{})
+	sensors := map[string]bool{}
+	for _, r := range all.Rows {
+		if r.Sensor == "" {
+			t.Errorf("row %s (%s) without sensor", r.ID, r.Kind)
+		}
+		sensors[r.Sensor] = true
+	}
+	if len(sensors) != 1 {
+		t.Fatalf("sensors %v, want the collector's one", sensors)
+	}
+	for s := range sensors {
+		if n := search(t, b, api.Clause(api.FieldSensor, s), api.SearchOptions{}).Total; n != all.Total {
+			t.Errorf("sensor:%s finds %d of %d", s, n, all.Total)
+		}
+		if n := search(t, b, "-"+api.Clause(api.FieldSensor, s), api.SearchOptions{}).Total; n != 0 {
+			t.Errorf("-sensor:%s finds %d", s, n)
 		}
 	}
 }
@@ -164,7 +189,7 @@ func testAsYouType(t *testing.T, b api.Backend) {
 // narrows the search to exactly its count.
 func testFacetsNarrow(t *testing.T, b api.Backend) {
 	fields := map[string]string{"sender domain": api.FieldSender, "attachment type": api.FieldType,
-		"IOC type": api.FieldIOCType, "status": api.FieldStatus}
+		"IOC type": api.FieldIOCType, "status": api.FieldStatus, "sensor": api.FieldSensor} // sensor: only with two sensors or more
 	res := search(t, b, "", api.SearchOptions{Facets: true, Kind: api.KindEmail})
 	var names []string
 	for _, f := range res.Facets {

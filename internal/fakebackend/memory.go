@@ -41,6 +41,9 @@ type Memory struct {
 	subsc    []chan api.Event
 	// Now is the clock used for submission times (tests fix it).
 	Now func() time.Time
+	// Sensor is the sensor name given to what is added without one, as a
+	// collector records its own (default "memory").
+	Sensor string
 }
 
 // NewMemory returns an empty Memory backend with the given node groups;
@@ -63,6 +66,7 @@ func NewMemory(t testing.TB, groups ...string) *Memory {
 		review:   map[string]*api.Review{},
 		groups:   groups,
 		Now:      time.Now,
+		Sensor:   "memory",
 	}
 	m.status = api.CollectorStatus{Running: true, Data: "(memory)"}
 	for _, g := range groups {
@@ -113,6 +117,9 @@ func (m *Memory) AddSessionFiles(paths ...string) {
 // configured group gets a "queued" submission.
 func (m *Memory) AddEmail(e *core.Email, raw []byte, s *core.Session, atts map[string][]byte) {
 	m.mu.Lock()
+	if e.Sensor == "" {
+		e.Sensor = m.Sensor
+	}
 	m.emails[e.ID] = e
 	m.raw[e.ID] = raw
 	if s != nil {
@@ -138,7 +145,7 @@ func (m *Memory) AddEmail(e *core.Email, raw []byte, s *core.Session, atts map[s
 func (m *Memory) AddSession(s *core.Session, reason string) {
 	m.mu.Lock()
 	m.sessions[s.Info.UID] = s
-	d := index.SessionDoc{Info: s.Info, Transcript: api.TranscriptText(s, false), Reason: reason}
+	d := index.SessionDoc{Info: s.Info, Sensor: m.Sensor, Transcript: api.TranscriptText(s, false), Reason: reason}
 	d.MailFrom, d.Rcpt = s.Attempted()
 	if err := m.ix.IndexSession(d); err != nil {
 		m.t.Errorf("fakebackend: index session %s: %v", s.Info.UID, err)
@@ -149,9 +156,12 @@ func (m *Memory) AddSession(s *core.Session, reason string) {
 // AddReview adds a review/ entry.
 func (m *Memory) AddReview(e api.ReviewEntry, data []byte) {
 	m.mu.Lock()
+	if e.Sensor == "" {
+		e.Sensor = m.Sensor
+	}
 	m.review[e.Name] = &api.Review{Entry: e, Data: data}
 	m.status.Review = append(m.status.Review, e)
-	if err := m.ix.IndexReview(index.ReviewDoc{Name: e.Name, Reason: e.Reason, Time: e.Time}); err != nil {
+	if err := m.ix.IndexReview(index.ReviewDoc{Sensor: e.Sensor, Name: e.Name, Reason: e.Reason, Time: e.Time}); err != nil {
 		m.t.Errorf("fakebackend: index review entry %s: %v", e.Name, err)
 	}
 	m.mu.Unlock()
