@@ -145,7 +145,7 @@ func TestCommandGolden(t *testing.T) {
 			press(tm, "tab")
 			waitFor(t, m, "size  sender  status")
 			_, f := frameSized(t, m, tm)
-			goldenSized(t, "command_complete_"+sizeName(sz.w, sz.h), f, sz.h)
+			goldenH(t, "command_complete_"+sizeName(sz.w, sz.h), f, sz.h)
 			if !strings.Contains(ansi.Strip(f), ":sort s") {
 				t.Fatal("the command line is not drawn")
 			}
@@ -156,7 +156,7 @@ func TestCommandGolden(t *testing.T) {
 			press(tm, "enter")
 			waitFor(t, m, "unknown command")
 			_, f = frameSized(t, m, tm)
-			goldenSized(t, "command_unknown_"+sizeName(sz.w, sz.h), f, sz.h)
+			goldenH(t, "command_unknown_"+sizeName(sz.w, sz.h), f, sz.h)
 		})
 	}
 }

@@ -129,7 +129,7 @@ func TestSavedGolden(t *testing.T) {
 			press(tm, "tab")
 			waitFor(t, m, "failed submissions  phish campaign  phishing kits")
 			_, f := frameSized(t, m, tm)
-			goldenSized(t, "saved_picker_"+sizeName(sz.w, sz.h), f, sz.h)
+			goldenH(t, "saved_picker_"+sizeName(sz.w, sz.h), f, sz.h)
 		})
 	}
 }

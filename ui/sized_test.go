@@ -1,17 +1,13 @@
 package ui
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
-	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/smtpscope/smtpscope/collector/api"
@@ -68,42 +64,6 @@ func frameSized(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) 
 	return fm, fm.View().Content
 }
 
-// goldenSized is golden for a frame of h lines: testdata/ui/<name>.golden
-// (16 colours) and <name>.txt (plain), rewritten with -update.
-func goldenSized(t *testing.T, name, frame string, h int) {
-	t.Helper()
-	var buf bytes.Buffer
-	w := &colorprofile.Writer{Forward: &buf, Profile: colorprofile.ANSI}
-	if _, err := w.WriteString(frame); err != nil {
-		t.Fatal(err)
-	}
-	got := buf.Bytes()
-	path := filepath.Join("..", "testdata", "ui", name+".golden")
-	txt := filepath.Join("..", "testdata", "ui", name+".txt")
-	if updating() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(txt, []byte(ansi.Strip(frame)+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./ui -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		wantTxt, _ := os.ReadFile(txt)
-		t.Fatalf("frame %s differs from %s\n--- got:\n%s\n--- want:\n%s", name, path, ansi.Strip(frame), wantTxt)
-	}
-	if l := strings.Count(frame, "\n") + 1; l != h {
-		t.Fatalf("frame %s has %d lines, want %d", name, l, h)
-	}
-}
 
 // sizeName is the golden name suffix of a size: "80x24".
 func sizeName(w, h int) string { return fmt.Sprintf("%dx%d", w, h) }

@@ -67,7 +67,7 @@ func TestSortGolden(t *testing.T) {
 			waitFor(t, m, "by attachments ▼", "7 results")
 			waitFirstRow(t, m, "Invoice INV-2025-1187")
 			_, f := frameSized(t, m, tm)
-			goldenSized(t, "sort_attachments_"+sizeName(sz.w, sz.h), f, sz.h)
+			goldenH(t, "sort_attachments_"+sizeName(sz.w, sz.h), f, sz.h)
 		})
 	}
 }
@@ -110,7 +110,7 @@ func TestTimelineGolden(t *testing.T) {
 			press(tm, "t")
 			waitFor(t, m, "VOLUME per hour")
 			_, f := frameSized(t, m, tm)
-			goldenSized(t, "timeline_"+sizeName(sz.w, sz.h), f, sz.h)
+			goldenH(t, "timeline_"+sizeName(sz.w, sz.h), f, sz.h)
 		})
 	}
 }
