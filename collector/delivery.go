@@ -2,7 +2,11 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // deliverer is how one group's queue entries reach their target, one
@@ -46,4 +50,19 @@ type delivery struct {
 	skipped  bool
 	receipt  string
 	endpoint string
+}
+
+// deliverable reads what every delivery kind sends of a stored email: its
+// record and its metadata. A failure is a delivery error, permanent when
+// the email is gone from the store.
+func (s *Store) deliverable(id string) (*core.Email, *EmailMeta, error) {
+	rec, err := s.Record(id)
+	if err != nil {
+		return nil, nil, &ace.Error{Message: "reading record: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
+	}
+	m, err := s.Email(id)
+	if err != nil {
+		return nil, nil, &ace.Error{Message: "reading email: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
+	}
+	return rec, m, nil
 }

@@ -233,13 +233,9 @@ func (d *natsDelivery) deliver(id string) (delivery, error) {
 // (named "record/" + the msg id).
 func (d *natsDelivery) message(nc *nats.Conn, js jetstream.JetStream, id string) (*nats.Msg, error) {
 	s := d.c.store
-	rec, err := s.Record(id)
+	rec, m, err := s.deliverable(id)
 	if err != nil {
-		return nil, &ace.Error{Message: "reading record: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
-	}
-	m, err := s.Email(id)
-	if err != nil {
-		return nil, &ace.Error{Message: "reading email: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
+		return nil, err
 	}
 	sensor := firstOf(rec.Sensor, d.c.cfg().Sensor)
 	msg := nats.NewMsg(NATSSubjectPrefix + sensor)

@@ -266,13 +266,9 @@ func (a *aceDelivery) status() []NodeStatus {
 // when the body is sent (never held in memory).
 func (a *aceDelivery) build(id string) (*ace.Body, error) {
 	s := a.c.store
-	rec, err := s.Record(id)
+	rec, m, err := s.deliverable(id)
 	if err != nil {
-		return nil, &ace.Error{Message: "reading record: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
-	}
-	m, err := s.Email(id)
-	if err != nil {
-		return nil, &ace.Error{Message: "reading email: " + err.Error(), Permanent: errors.Is(err, ErrNotFound)}
+		return nil, err
 	}
 	if rec.Session.Time.IsZero() {
 		rec.Session.Time = m.Time // raw emails (no session): the event time is their arrival
