@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -70,6 +71,29 @@ func FuzzParseSession(f *testing.F) {
 			for _, a := range m.Envelope.RcptTo {
 				if a != "" && !seen[a] {
 					t.Fatalf("accepted recipient %q not in Attempted %q", a, rc)
+				}
+			}
+		}
+		// TriedWithoutEmail: a part of Attempted, in no message's envelope.
+		tmf, trc := s.TriedWithoutEmail()
+		for _, a := range tmf {
+			if !slices.Contains(mf, a) {
+				t.Fatalf("TriedWithoutEmail sender %q not in Attempted %q", a, mf)
+			}
+		}
+		for _, a := range trc {
+			if !seen[a] {
+				t.Fatalf("TriedWithoutEmail recipient %q not in Attempted %q", a, rc)
+			}
+		}
+		for _, m := range s.Messages {
+			env := m.Envelope
+			if env.MailFrom != "" && slices.Contains(tmf, env.MailFrom) || env.IsNullSender() && slices.Contains(tmf, NullSender) {
+				t.Fatalf("TriedWithoutEmail lists message %d's sender: %q", m.Index, tmf)
+			}
+			for _, a := range append(slices.Clone(env.RcptTo), env.RcptRejected...) {
+				if slices.Contains(trc, a) {
+					t.Fatalf("TriedWithoutEmail lists message %d's recipient %q", m.Index, a)
 				}
 			}
 		}

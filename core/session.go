@@ -1055,6 +1055,45 @@ func (s *Session) Attempted() (mailFrom, rcpt []string) {
 	return mailFrom, rcpt
 }
 
+// TriedWithoutEmail returns the MAIL FROM and RCPT TO addresses the
+// client tried in the session (Attempted) that are in no envelope of its
+// messages: senders and recipients the server refused in a transaction
+// other than a message's own, or sent in a transaction that carried no
+// message (reset, cut short). A recipient a message's server refused is
+// in that message's envelope (RcptRejected) and not listed here. It is
+// how an email is found by the rest of the envelope its session tried.
+func (s *Session) TriedWithoutEmail() (mailFrom, rcpt []string) {
+	mf, rc := s.Attempted()
+	if len(s.Messages) == 0 {
+		return mf, rc
+	}
+	senders, rcpts := map[string]bool{}, map[string]bool{}
+	for _, m := range s.Messages {
+		env := &m.Envelope
+		if env.IsNullSender() {
+			senders[NullSender] = true
+		} else if env.MailFrom != "" {
+			senders[env.MailFrom] = true
+		}
+		for _, list := range [][]string{env.RcptTo, env.RcptRejected} {
+			for _, a := range list {
+				rcpts[a] = true
+			}
+		}
+	}
+	for _, a := range mf {
+		if !senders[a] {
+			mailFrom = append(mailFrom, a)
+		}
+	}
+	for _, a := range rc {
+		if !rcpts[a] {
+			rcpt = append(rcpt, a)
+		}
+	}
+	return mailFrom, rcpt
+}
+
 // parsePath parses the argument of MAIL ("FROM:<a> SIZE=1") or RCPT
 // ("TO:<b> NOTIFY=NEVER"): keyword case-insensitive, a space after the colon
 // allowed, quoted local parts and source routes handled, <> is the null
