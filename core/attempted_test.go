@@ -99,5 +99,19 @@ func TestSessionTriedWithoutEmail(t *testing.T) {
 		if !slices.Equal(mf, c.mf) || !slices.Equal(rc, c.rcpt) {
 			t.Errorf("%s: TriedWithoutEmail = %q %q, want %q %q", c.name, mf, rc, c.mf, c.rcpt)
 		}
+		// the same without keeping message bytes
+		es, err := ParseSessionEnvelope(strings.NewReader(head+c.src+"> QUIT\n< QUIT 221 bye\n"), "t.session", time.Unix(0, 0))
+		if err != nil {
+			t.Fatalf("%s: ParseSessionEnvelope: %v", c.name, err)
+		}
+		emf, erc := es.TriedWithoutEmail()
+		if !slices.Equal(emf, c.mf) || !slices.Equal(erc, c.rcpt) {
+			t.Errorf("%s: ParseSessionEnvelope: TriedWithoutEmail = %q %q, want %q %q", c.name, emf, erc, c.mf, c.rcpt)
+		}
+		for _, m := range es.Messages {
+			if m.Data != nil {
+				t.Errorf("%s: ParseSessionEnvelope kept %d message bytes", c.name, len(m.Data))
+			}
+		}
 	}
 }
