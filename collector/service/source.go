@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
@@ -235,9 +237,11 @@ func (s *StoreSource) LoadEmail(id string) (index.EmailDoc, error) {
 
 // triedMemo reads the envelope an email's session tried that no email
 // of it carries (index.EmailDoc.SessionMailFrom and SessionRcpt,
-// core.Session.TriedWithoutEmail) from the stored session file, and
-// keeps the last session's: the emails of one session are indexed
-// together, so its file is parsed once for all of them.
+// core.Session.TriedWithoutEmail) from the stored session file, streamed
+// and without its message bytes (core.ParseSessionEnvelope: a large
+// email costs no second copy), and keeps the last session's: the emails
+// of one session are indexed together, so its file is read once for all
+// of them.
 type triedMemo struct {
 	key      string
 	mf, rcpt []string
@@ -252,9 +256,25 @@ func (t *triedMemo) tried(st *collector.Store, key string) (mf, rcpt []string) {
 	}
 	if key != t.key {
 		t.key, t.mf, t.rcpt = key, nil, nil
-		if s, _ := st.ParsedSession(key); s != nil {
+		if s := sessionEnvelope(st, key); s != nil {
 			t.mf, t.rcpt = s.TriedWithoutEmail()
 		}
 	}
 	return t.mf, t.rcpt
+}
+
+// sessionEnvelope parses the stored session key without its message
+// bytes; nil when it cannot be read.
+func sessionEnvelope(st *collector.Store, key string) *core.Session {
+	sm, err := st.Session(key)
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(st.Path(sm.File))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	s, _ := core.ParseSessionEnvelope(f, sm.Name, time.Time{})
+	return s
 }
