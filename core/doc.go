@@ -13,7 +13,12 @@
 // as an mboxrd file that reads back to the same bytes. An email read from
 // a raw file says it had no SMTP session (Email.NoSession, HasSession): no
 // envelope, no null sender. Session.Attempted lists the envelope a session
-// tried, refused parts too (what finds a session that carried no email).
+// tried, refused parts too (what finds a session that carried no email);
+// Session.TriedWithoutEmail lists the part of it no message's envelope
+// holds (a refused MAIL before the accepted one, a refused RCPT of another
+// transaction: what finds the emails of such a session);
+// ParseSessionEnvelope parses a session keeping no message bytes, for
+// these lists long after the emails were analysed.
 //
 // core depends on nothing else in this module. The Email type in record.go
 // is the one record type of smtpscope; NewJSONEncoder (jsonout.go) is the

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -23,6 +25,26 @@ func FuzzParseSession(f *testing.F) {
 	f.Add([]byte("> MAIL FROM:<a@b>\n> RCPT TO:<c@d>\n> DATA \nx\n> . .\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		s, err := ParseSession(bytes.NewReader(in), "fuzz-session", time.Unix(0, 0))
+		// ParseSessionEnvelope: the same session without message bytes
+		es, eerr := ParseSessionEnvelope(bytes.NewReader(in), "fuzz-session", time.Unix(0, 0))
+		if (err == nil) != (eerr == nil) {
+			t.Fatalf("ParseSession error %v, ParseSessionEnvelope error %v", err, eerr)
+		}
+		if err == nil {
+			if len(es.Messages) != len(s.Messages) || len(es.Events) != len(s.Events) {
+				t.Fatalf("ParseSessionEnvelope: %d messages %d events, ParseSession %d %d", len(es.Messages), len(es.Events), len(s.Messages), len(s.Events))
+			}
+			for i, m := range es.Messages {
+				if m.Data != nil || !reflect.DeepEqual(m.Envelope, s.Messages[i].Envelope) {
+					t.Fatalf("ParseSessionEnvelope message %d: %d bytes, envelope %+v, want none and %+v", i, len(m.Data), m.Envelope, s.Messages[i].Envelope)
+				}
+			}
+			m1, r1 := s.TriedWithoutEmail()
+			m2, r2 := es.TriedWithoutEmail()
+			if !slices.Equal(m1, m2) || !slices.Equal(r1, r2) {
+				t.Fatalf("TriedWithoutEmail %q %q, without message bytes %q %q", m1, r1, m2, r2)
+			}
+		}
 		if err != nil {
 			if _, ok := err.(*SessionError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
@@ -70,6 +92,29 @@ func FuzzParseSession(f *testing.F) {
 			for _, a := range m.Envelope.RcptTo {
 				if a != "" && !seen[a] {
 					t.Fatalf("accepted recipient %q not in Attempted %q", a, rc)
+				}
+			}
+		}
+		// TriedWithoutEmail: a part of Attempted, in no message's envelope.
+		tmf, trc := s.TriedWithoutEmail()
+		for _, a := range tmf {
+			if !slices.Contains(mf, a) {
+				t.Fatalf("TriedWithoutEmail sender %q not in Attempted %q", a, mf)
+			}
+		}
+		for _, a := range trc {
+			if !seen[a] {
+				t.Fatalf("TriedWithoutEmail recipient %q not in Attempted %q", a, rc)
+			}
+		}
+		for _, m := range s.Messages {
+			env := m.Envelope
+			if env.MailFrom != "" && slices.Contains(tmf, env.MailFrom) || env.IsNullSender() && slices.Contains(tmf, NullSender) {
+				t.Fatalf("TriedWithoutEmail lists message %d's sender: %q", m.Index, tmf)
+			}
+			for _, a := range append(slices.Clone(env.RcptTo), env.RcptRejected...) {
+				if slices.Contains(trc, a) {
+					t.Fatalf("TriedWithoutEmail lists message %d's recipient %q", m.Index, a)
 				}
 			}
 		}

@@ -122,18 +122,33 @@ func ParseSessionSize(r io.Reader, name string, mtime time.Time, size int64) (*S
 	return parseSession(r, name, mtime, max(size, 0))
 }
 
+// ParseSessionEnvelope is ParseSession keeping no message bytes: every
+// Message.Data is nil (the sizes in events are counted all the same), so
+// reading a session costs its protocol lines, not its messages. It is
+// for what needs the session's commands, replies and envelopes alone
+// (Attempted, TriedWithoutEmail) long after its emails were analysed.
+func ParseSessionEnvelope(r io.Reader, name string, mtime time.Time) (*Session, error) {
+	return parseSessionWith(r, name, mtime, 0, true)
+}
+
 // parseSession parses with the input's size, when known, as a hint for
 // sizing message buffers.
 func parseSession(r io.Reader, name string, mtime time.Time, size int64) (*Session, error) {
+	return parseSessionWith(r, name, mtime, size, false)
+}
+
+// parseSessionWith parses; discard drops message bytes as they come.
+func parseSessionWith(r io.Reader, name string, mtime time.Time, size int64, discard bool) (*Session, error) {
 	bufSize := 64 << 10
 	if size > 0 && size < int64(bufSize) {
 		bufSize = int(size) + 1 // a small file: no 64 KiB buffer for it
 	}
 	p := &sessionParser{
-		name: name,
-		br:   bufio.NewReaderSize(r, bufSize),
-		s:    &Session{},
-		size: size,
+		name:    name,
+		br:      bufio.NewReaderSize(r, bufSize),
+		s:       &Session{},
+		size:    size,
+		discard: discard,
 	}
 	p.s.Info.UID = EscapeID(strings.TrimSuffix(filepath.Base(name), ".session"))
 	if err := p.run(mtime); err != nil {
@@ -200,6 +215,7 @@ type sessionParser struct {
 	// has not been read (bdatMsg is its message).
 	bdatWant int64
 	bdatMsg  *msgBuilder
+	discard  bool // keep no message bytes (ParseSessionEnvelope)
 }
 
 type replyState struct {
@@ -617,6 +633,7 @@ func (p *sessionParser) newMessage(tx *transaction) *msgBuilder {
 		p.tx = tx
 	}
 	mb := &msgBuilder{m: &Message{Index: len(p.msgs)}, tx: tx}
+	mb.data.discard = p.discard
 	if p.size > 0 {
 		// The rest of the file bounds the message: a large message then
 		// grows in one buffer instead of being assembled from chunks.
@@ -1055,6 +1072,45 @@ func (s *Session) Attempted() (mailFrom, rcpt []string) {
 	return mailFrom, rcpt
 }
 
+// TriedWithoutEmail returns the MAIL FROM and RCPT TO addresses the
+// client tried in the session (Attempted) that are in no envelope of its
+// messages: senders and recipients the server refused in a transaction
+// other than a message's own, or sent in a transaction that carried no
+// message (reset, cut short). A recipient a message's server refused is
+// in that message's envelope (RcptRejected) and not listed here. It is
+// how an email is found by the rest of the envelope its session tried.
+func (s *Session) TriedWithoutEmail() (mailFrom, rcpt []string) {
+	mf, rc := s.Attempted()
+	if len(s.Messages) == 0 {
+		return mf, rc
+	}
+	senders, rcpts := map[string]bool{}, map[string]bool{}
+	for _, m := range s.Messages {
+		env := &m.Envelope
+		if env.IsNullSender() {
+			senders[NullSender] = true
+		} else if env.MailFrom != "" {
+			senders[env.MailFrom] = true
+		}
+		for _, list := range [][]string{env.RcptTo, env.RcptRejected} {
+			for _, a := range list {
+				rcpts[a] = true
+			}
+		}
+	}
+	for _, a := range mf {
+		if !senders[a] {
+			mailFrom = append(mailFrom, a)
+		}
+	}
+	for _, a := range rc {
+		if !rcpts[a] {
+			rcpt = append(rcpt, a)
+		}
+	}
+	return mailFrom, rcpt
+}
+
 // parsePath parses the argument of MAIL ("FROM:<a> SIZE=1") or RCPT
 // ("TO:<b> NOTIFY=NEVER"): keyword case-insensitive, a space after the colon
 // allowed, quoted local parts and source routes handled, <> is the null
@@ -1118,9 +1174,10 @@ func NormalizeAddress(raw string) string {
 // chunkBuffer collects message bytes in fixed blocks so that growing a
 // large message never copies it, then assembles it once.
 type chunkBuffer struct {
-	blocks [][]byte
-	n      int
-	hint   int64 // at most this many bytes will come (0: unknown)
+	blocks  [][]byte
+	n       int
+	hint    int64 // at most this many bytes will come (0: unknown)
+	discard bool  // count the bytes, keep none (Bytes is nil)
 }
 
 const chunkSize = 256 << 10
@@ -1128,6 +1185,10 @@ const chunkSize = 256 << 10
 func (c *chunkBuffer) Len() int { return c.n }
 
 func (c *chunkBuffer) Write(b []byte) {
+	if c.discard {
+		c.n += len(b)
+		return
+	}
 	if len(c.blocks) > 1 && c.n+len(b) > bigMessage && c.hint > int64(c.n) && c.hint < 1<<31-1<<26 {
 		// A large message: move to one buffer sized by what is left of the
 		// input, so it is not assembled from chunks at the end (which
@@ -1178,7 +1239,7 @@ func (c *chunkBuffer) nextBlock(n int) int {
 // chunks (which would hold it twice). A block larger than what the input
 // holds (a lying count) changes nothing.
 func (c *chunkBuffer) expect(n, left int64) {
-	if c.n == 0 && n > chunkSize && n <= left && n < 1<<31-1<<26 {
+	if c.n == 0 && !c.discard && n > chunkSize && n <= left && n < 1<<31-1<<26 {
 		c.blocks = [][]byte{make([]byte, 0, n)}
 		c.hint = 0
 	}
@@ -1208,6 +1269,9 @@ func (c *chunkBuffer) ReadFrom(r io.Reader) (int64, error) {
 
 // Bytes assembles the message (one allocation of the exact size).
 func (c *chunkBuffer) Bytes() []byte {
+	if c.discard {
+		return nil
+	}
 	if len(c.blocks) == 1 {
 		b := c.blocks[0]
 		c.blocks = nil

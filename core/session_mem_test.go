@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestSessionRawMessageOneCopy: a large message carried in one @raw
@@ -92,5 +94,49 @@ func TestChunkBufferBlocks(t *testing.T) {
 	}
 	if got := c.Bytes(); !bytes.Equal(got, want) {
 		t.Fatal("unhinted: bytes differ")
+	}
+}
+
+// TestSessionEnvelopeKeepsNoMessage: ParseSessionEnvelope reads a session
+// whose 16 MB message comes in an @raw block and in data lines without
+// keeping it: it allocates a small part of the message (the read buffers),
+// and the events still count the message's bytes.
+func TestSessionEnvelopeKeepsNoMessage(t *testing.T) {
+	msg := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MB
+	lines := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"), 1<<18)
+	for _, tc := range []struct {
+		name, body string
+		n          int // bytes the data event counts
+	}{
+		{"raw", fmt.Sprintf("@raw %d\n%s\n", len(msg), msg), len(msg)},
+		{"lines", string(lines), len(lines) + 1<<18}, // LF -> CRLF
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "1.2.3.4:1/tcp\n1700000000\n> MAIL FROM:<a@b.example>\n< MAIL 250 ok\n> DATA\n< DATA 354 go\n" + tc.body + "> . .\n< . 250 ok\n"
+			r := strings.NewReader(src)
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			s, err := ParseSessionEnvelope(r, "C1", time.Unix(0, 0))
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Messages) != 1 || s.Messages[0].Data != nil || s.Messages[0].Envelope.MailFrom != "a@b.example" {
+				t.Fatalf("messages: %+v", s.Messages)
+			}
+			var counted int64
+			for _, ev := range s.Events {
+				counted += ev.Bytes
+			}
+			if counted != int64(tc.n) {
+				t.Errorf("events count %d message bytes, want %d", counted, tc.n)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("allocated %.2f MB for a %.1f MB message", float64(alloc)/(1<<20), float64(tc.n)/(1<<20))
+			if alloc > 1<<20 {
+				t.Errorf("ParseSessionEnvelope allocated %.2f MB for a %.1f MB message: it keeps the message", float64(alloc)/(1<<20), float64(tc.n)/(1<<20))
+			}
+		})
 	}
 }

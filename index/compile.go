@@ -41,7 +41,7 @@ func knownFields() string {
 // word is also looked up in.
 var (
 	bareTextFields = []string{fSubject, fBody, fTranscript, fReason}
-	bareKwFields   = []string{fFrom, fTo, fCc, fMailFrom, fRcpt, fIOC, fURL, fHelo, fUID, fFilename, fYara}
+	bareKwFields   = []string{fFrom, fTo, fCc, fMailFrom, fRcpt, fSessMailFrom, fSessRcpt, fIOC, fURL, fHelo, fUID, fFilename, fYara}
 )
 
 type compiler struct {
@@ -270,9 +270,9 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 	case "cc":
 		return addrQuery(fCc, v), nil
 	case "mailfrom":
-		return addrQuery(fMailFrom, v), nil
+		return or(addrQuery(fMailFrom, v), addrQuery(fSessMailFrom, v)), nil
 	case "rcpt":
-		return addrQuery(fRcpt, v), nil
+		return or(addrQuery(fRcpt, v), addrQuery(fSessRcpt, v)), nil
 	case "subject":
 		return textQuery(fSubject, v, n.quoted), nil
 	case "body":

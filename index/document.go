@@ -28,6 +28,12 @@ type EmailDoc struct {
 	Email      *core.Email
 	Status     map[string]string
 	Transcript string
+	// SessionMailFrom and SessionRcpt are the envelope the email's
+	// session tried that no email of it carries: a refused MAIL FROM
+	// before the accepted one, a refused RCPT of another transaction
+	// (core.Session.TriedWithoutEmail). `mailfrom:` and `rcpt:` find the
+	// email by them too: its transcript shows them.
+	SessionMailFrom, SessionRcpt []string
 }
 
 // SessionDoc is a session that carried no email (rejected, STARTTLS,
@@ -368,6 +374,8 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	}
 	addAddrs(fRcpt, e.Envelope.RcptTo...)
 	addAddrs(fRcpt, e.Envelope.RcptRejected...)
+	sessionAddrs(b, fSessMailFrom, d.SessionMailFrom)
+	sessionAddrs(b, fSessRcpt, d.SessionRcpt)
 	for _, a := range e.ReplyTo {
 		if _, dom := addrTokens(a); dom != "" {
 			domains = append(domains, dom)
@@ -566,6 +574,22 @@ func maps(m map[string]string) map[string]string {
 	return out
 }
 
+// sessionAddrs indexes addresses a session tried (core.NullSender as
+// itself) in field, and their domains and parents in domain.
+func sessionAddrs(b *builder, field string, addrs []string) {
+	for _, a := range addrs {
+		if a == core.NullSender {
+			b.kw(field, a)
+			continue
+		}
+		toks, dom := addrTokens(a)
+		b.kw(field, toks...)
+		if dom != "" {
+			b.kw(fDomain, parentDomains(dom)...)
+		}
+	}
+}
+
 func (ix *Index) sessionDocument(d SessionDoc) *builder {
 	b := newBuilder(SessionDocID(d.Info.UID), ix.textAna, ix.nameAna)
 	s := d.Info
@@ -579,22 +603,8 @@ func (ix *Index) sessionDocument(d SessionDoc) *builder {
 	}
 	b.kw(fIP, normIP(s.SourceIP), normIP(s.DestIP))
 	b.kw(fUID, s.UID)
-	for _, f := range []struct {
-		field string
-		addrs []string
-	}{{fMailFrom, d.MailFrom}, {fRcpt, d.Rcpt}} {
-		for _, a := range f.addrs {
-			if a == core.NullSender {
-				b.kw(f.field, a)
-				continue
-			}
-			toks, dom := addrTokens(a)
-			b.kw(f.field, toks...)
-			if dom != "" {
-				b.kw(fDomain, parentDomains(dom)...)
-			}
-		}
-	}
+	sessionAddrs(b, fMailFrom, d.MailFrom)
+	sessionAddrs(b, fRcpt, d.Rcpt)
 	b.kw(fSensor, d.Sensor)
 	is := []string{KindSession}
 	if s.StartTLS {

@@ -18,7 +18,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 10
+const MappingVersion = 11
 
 // Document kinds (the kind: values and api.Row.Kind).
 const (
@@ -111,6 +111,12 @@ const (
 	fHour   = "hour"
 	fDay    = "day"
 	fSensor = "sensor"
+
+	// The envelope an email's session tried that no email of it carries
+	// (EmailDoc.SessionMailFrom, SessionRcpt): mailfrom: and rcpt:
+	// search these too.
+	fSessMailFrom = "session_mailfrom"
+	fSessRcpt     = "session_rcpt"
 )
 
 var fields = map[string]fieldSpec{
@@ -161,6 +167,9 @@ var fields = map[string]fieldSpec{
 	fHour:       {typ: ftKeyword, docValues: true}, // histogram
 	fDay:        {typ: ftKeyword, docValues: true}, // histogram
 	fSensor:     {typ: ftKeyword, docValues: true}, // facet
+
+	fSessMailFrom: {typ: ftKeyword},
+	fSessRcpt:     {typ: ftKeyword},
 }
 
 // sortFields maps the api's sort fields to the index field holding their
@@ -178,9 +187,9 @@ var sortFields = map[string]string{
 // explicit per-kind mappings).
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
-		fMailFrom, fRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
+		fMailFrom, fRcpt, fSessMailFrom, fSessRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
 		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fHas, fIs, fSenderDom, fRisk, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
-	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
+	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fMailFrom, fRcpt, fIP, fIPNet, fDomain, fUID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
 	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
 }
 

@@ -289,3 +289,85 @@ func TestLiveRetention(t *testing.T) {
 		t.Errorf("retention removed %d sessions but no session without email", res.Sessions)
 	}
 }
+
+// TestTriedEnvelopeIndexed: the live path and a rebuild index each email
+// with the envelope its stored session tried beside it (a refused MAIL
+// before the accepted one; a refused sender after two emails, on both of
+// them), and an email whose session file is gone is still indexed, found
+// by its own envelope.
+func TestTriedEnvelopeIndexed(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const head = "192.0.2.9:40000/tcp\n1700000000\n< > 220 mx ESMTP\n> EHLO bot\n< EHLO 250 mx\n"
+	const data354 = "> DATA\n< DATA 354 go\nSubject: hi\n\nbody\n> . .\n< . 250 queued\n"
+	for name, text := range map[string]string{
+		"refusedFirst": head + "> MAIL FROM:<blocked@spam.example>\n< MAIL 554 5.7.1 no\n" +
+			"> MAIL FROM:<alice@example.org>\n< MAIL 250 ok\n> RCPT TO:<bob@corp.example>\n< RCPT 250 ok\n" + data354,
+		"twoEmails": head + "> MAIL FROM:<erin@example.org>\n< MAIL 250 ok\n> RCPT TO:<a@corp.example>\n< RCPT 250 ok\n" + data354 +
+			"> MAIL FROM:<frank@example.org>\n< MAIL 250 ok\n> RCPT TO:<b@corp.example>\n< RCPT 250 ok\n" + data354 +
+			"> MAIL FROM:<ghost@phish.example>\n< MAIL 550 no\n> QUIT\n< QUIT 221 bye\n",
+	} {
+		p := filepath.Join(spool, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p+".ready", nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOnce(t, spool, data, true) // closes its index
+	ix, err := OpenIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	find := func(when, q string, want ...string) {
+		t.Helper()
+		res, err := ix.Search(context.Background(), q, index.SearchOptions{Limit: 100})
+		if err != nil {
+			t.Fatalf("%s: %s: %v", when, q, err)
+		}
+		var got []string
+		for _, h := range res.Hits {
+			got = append(got, h.ID)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %s: %v, want %v", when, q, got, want)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		find(when, "mailfrom:blocked@spam.example", "refusedFirst.0")
+		find(when, "mailfrom:ghost@phish.example", "twoEmails.0", "twoEmails.1")
+		find(when, "mailfrom:erin@example.org", "twoEmails.0")
+	}
+	check("live")
+
+	st, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true, NoFsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := ix.Rebuild(&StoreSource{Store: st}, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("rebuilt")
+
+	sm, _, err := st.SessionFile("refusedFirst.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(st.Path(sm.File)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Rebuild(&StoreSource{Store: st}, nil); err != nil {
+		t.Fatal(err)
+	}
+	find("session file gone", "mailfrom:alice@example.org", "refusedFirst.0")
+	find("session file gone", "mailfrom:blocked@spam.example")
+	find("session file gone", "mailfrom:ghost@phish.example", "twoEmails.0", "twoEmails.1")
+}

@@ -289,8 +289,9 @@ func (b *batcher) write(batch []*entry) (int, error) {
 	var dels []string
 	cleared := make([]collector.IndexItem, 0, len(items))
 	var errs []error
+	var memo triedMemo
 	for i, it := range items {
-		d, del, err := b.doc(it, batch[i])
+		d, del, err := b.doc(it, batch[i], &memo)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -328,7 +329,7 @@ func (b *batcher) write(batch []*entry) (int, error) {
 
 // doc is the index document of one item as the store has it now, or the
 // index ID to delete (the item is gone).
-func (b *batcher) doc(it collector.IndexItem, e *entry) (*index.Doc, string, error) {
+func (b *batcher) doc(it collector.IndexItem, e *entry, memo *triedMemo) (*index.Doc, string, error) {
 	if it.Err != nil {
 		return nil, "", it.Err
 	}
@@ -344,7 +345,9 @@ func (b *batcher) doc(it collector.IndexItem, e *entry) (*index.Doc, string, err
 				return nil, "", fmt.Errorf("email %s: %w", it.Key.Name, err)
 			}
 		}
-		return &index.Doc{Email: &index.EmailDoc{Email: rec, Status: statusMap(it.Subs)}}, "", nil
+		d := &index.EmailDoc{Email: rec, Status: statusMap(it.Subs)}
+		d.SessionMailFrom, d.SessionRcpt = memo.tried(b.st, it.Email.Session)
+		return &index.Doc{Email: d}, "", nil
 	case collector.IndexSession:
 		if it.Session != nil && len(it.Session.Emails) == 0 {
 			d, err := sessionDoc(b.st, it.Session)

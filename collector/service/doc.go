@@ -16,7 +16,11 @@
 // queues the document's key for the batcher (batcher.go), which writes
 // what waits as one bleve batch per IndexWindow or IndexBatch documents
 // (a backlog at once, one batch per core), always as the store has it
-// then. The collector flushes it before closing the store, so `collect
+// then (an email's document with the envelope its stored session tried
+// beside it, core.Session.TriedWithoutEmail: the session file is
+// streamed without its message bytes, once for the emails of one
+// session, here and in StoreSource). The
+// collector flushes it before closing the store, so `collect
 // --once` (RunOnce) returns with everything indexed. Events about a
 // document are relayed once it is searchable; EventIndexed follows each
 // batch. `collect`, `collect --once`, the UI, `index` (CatchUp) and

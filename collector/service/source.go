@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
@@ -141,7 +144,12 @@ func refreshStatus(ctx context.Context, ix Index, st *collector.Store) (int, err
 
 // StoreSource is an index.Source over a collector store: every stored
 // email, every session that carried no email, every review/ entry.
-type StoreSource struct{ Store *collector.Store }
+type StoreSource struct {
+	Store *collector.Store
+
+	mu   sync.Mutex
+	memo triedMemo // the last session read for its tried envelope
+}
 
 // Count implements index.Source.
 func (s *StoreSource) Count() (int, error) {
@@ -218,5 +226,55 @@ func (s *StoreSource) LoadEmail(id string) (index.EmailDoc, error) {
 		return index.EmailDoc{}, err
 	}
 	subs, _ := s.Store.Submissions(id)
-	return index.EmailDoc{Email: rec, Status: statusMap(subs)}, nil
+	d := index.EmailDoc{Email: rec, Status: statusMap(subs)}
+	if m, err := s.Store.Email(id); err == nil {
+		s.mu.Lock()
+		d.SessionMailFrom, d.SessionRcpt = s.memo.tried(s.Store, m.Session)
+		s.mu.Unlock()
+	}
+	return d, nil
+}
+
+// triedMemo reads the envelope an email's session tried that no email
+// of it carries (index.EmailDoc.SessionMailFrom and SessionRcpt,
+// core.Session.TriedWithoutEmail) from the stored session file, streamed
+// and without its message bytes (core.ParseSessionEnvelope: a large
+// email costs no second copy), and keeps the last session's: the emails
+// of one session are indexed together, so its file is read once for all
+// of them.
+type triedMemo struct {
+	key      string
+	mf, rcpt []string
+}
+
+// tried returns the tried envelope of the session stored under key; none
+// for an email without session ("" key) or when the session cannot be
+// read (the email is indexed all the same, found by its own envelope).
+func (t *triedMemo) tried(st *collector.Store, key string) (mf, rcpt []string) {
+	if key == "" {
+		return nil, nil
+	}
+	if key != t.key {
+		t.key, t.mf, t.rcpt = key, nil, nil
+		if s := sessionEnvelope(st, key); s != nil {
+			t.mf, t.rcpt = s.TriedWithoutEmail()
+		}
+	}
+	return t.mf, t.rcpt
+}
+
+// sessionEnvelope parses the stored session key without its message
+// bytes; nil when it cannot be read.
+func sessionEnvelope(st *collector.Store, key string) *core.Session {
+	sm, err := st.Session(key)
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(st.Path(sm.File))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	s, _ := core.ParseSessionEnvelope(f, sm.Name, time.Time{})
+	return s
 }

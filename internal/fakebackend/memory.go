@@ -85,6 +85,7 @@ func (m *Memory) indexEmail(id string) {
 	d := index.EmailDoc{Email: e, Status: st}
 	if s := m.sessions[id]; s != nil {
 		d.Transcript = api.TranscriptText(s, false)
+		d.SessionMailFrom, d.SessionRcpt = s.TriedWithoutEmail()
 	}
 	if err := m.ix.IndexEmails([]index.EmailDoc{d}); err != nil {
 		m.t.Errorf("fakebackend: index %s: %v", id, err)
