@@ -126,9 +126,12 @@ func (a *Analyzer) Options() Options { return a.opts }
 // message, whatever its state.
 func (a *Analyzer) SessionEmails(s *Session) []*Email {
 	out := make([]*Email, 0, len(s.Messages))
+	var tried TriedEnvelope
+	tried.MailFrom, tried.RcptTo = s.TriedWithoutEmail()
 	for _, m := range s.Messages {
 		e := a.AnalyzeBytes(m.Data)
 		e.Session = s.Info
+		e.SessionTried = &TriedEnvelope{MailFrom: tried.MailFrom, RcptTo: tried.RcptTo}
 		e.NoSession = false
 		e.Session.Anomalies = nil
 		e.ID = fmt.Sprintf("%s.%d", s.Info.UID, m.Index)

@@ -99,6 +99,12 @@ func TestSessionTriedWithoutEmail(t *testing.T) {
 		if !slices.Equal(mf, c.mf) || !slices.Equal(rc, c.rcpt) {
 			t.Errorf("%s: TriedWithoutEmail = %q %q, want %q %q", c.name, mf, rc, c.mf, c.rcpt)
 		}
+		// every record of the session keeps it
+		for _, e := range NewAnalyzer(DefaultOptions()).SessionEmails(s) {
+			if e.SessionTried == nil || !slices.Equal(e.SessionTried.MailFrom, c.mf) || !slices.Equal(e.SessionTried.RcptTo, c.rcpt) {
+				t.Errorf("%s: record %s: SessionTried = %+v, want %q %q", c.name, e.ID, e.SessionTried, c.mf, c.rcpt)
+			}
+		}
 		// the same without keeping message bytes
 		es, err := ParseSessionEnvelope(strings.NewReader(head+c.src+"> QUIT\n< QUIT 221 bye\n"), "t.session", time.Unix(0, 0))
 		if err != nil {

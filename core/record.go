@@ -23,6 +23,13 @@ type Email struct {
 	Index    int      `json:"index"`
 	Partial  bool     `json:"partial"`
 	Envelope Envelope `json:"envelope"`
+	// SessionTried is the envelope the email's session tried that no
+	// email of the session carries (Session.TriedWithoutEmail): senders
+	// and recipients refused in another transaction, or sent in one that
+	// carried no message. Set (maybe empty) for every email of a session;
+	// nil for emails read from files and in records stored before it
+	// existed.
+	SessionTried *TriedEnvelope `json:"session_tried,omitempty"`
 	// ServerReply is the reply to end-of-data (or to BDAT LAST); nil when
 	// the capture holds no reply (one-sided capture, session cut short).
 	ServerReply *Reply `json:"server_reply"`
@@ -125,6 +132,14 @@ type Envelope struct {
 	RcptRejected []string `json:"rcpt_rejected,omitempty"`
 	// RcptUnconfirmed lists accepted recipients whose reply was never seen.
 	RcptUnconfirmed []string `json:"rcpt_unconfirmed,omitempty"`
+}
+
+// TriedEnvelope is what a session tried beside its emails' envelopes
+// (Email.SessionTried), normalized as Envelope's addresses (NullSender
+// for <>).
+type TriedEnvelope struct {
+	MailFrom []string `json:"mail_from,omitempty"`
+	RcptTo   []string `json:"rcpt_to,omitempty"`
 }
 
 // NullSender is how the null reverse-path MAIL FROM:<> (bounces, DSNs) is

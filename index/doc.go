@@ -2,8 +2,9 @@
 // (scorch) index at DATA/index/ over emails, sessions that carried no email,
 // and review/ quarantine entries (an email document also holds the
 // envelope its session tried that no email of it carries,
-// EmailDoc.SessionMailFrom and SessionRcpt, which `mailfrom:` and `rcpt:`
-// search with the email's own); the query language analysts type in the CLI
+// core.Email.SessionTried or, for older records, EmailDoc.SessionMailFrom
+// and SessionRcpt, which `mailfrom:` and `rcpt:` search with the email's
+// own); the query language analysts type in the CLI
 // and the TUI (ParseQuery; its fields are api.Fields, the one field table
 // the README's table and the UI's help and filters come from too, and
 // similar: scores ssdeep digests, similar.go); and search with facets, a

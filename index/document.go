@@ -32,7 +32,9 @@ type EmailDoc struct {
 	// session tried that no email of it carries: a refused MAIL FROM
 	// before the accepted one, a refused RCPT of another transaction
 	// (core.Session.TriedWithoutEmail). `mailfrom:` and `rcpt:` find the
-	// email by them too: its transcript shows them.
+	// email by them too: its transcript shows them. The record's
+	// SessionTried is used when set; these are for records stored before
+	// it existed (the caller reads them from the session file).
 	SessionMailFrom, SessionRcpt []string
 }
 
@@ -374,8 +376,12 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	}
 	addAddrs(fRcpt, e.Envelope.RcptTo...)
 	addAddrs(fRcpt, e.Envelope.RcptRejected...)
-	sessionAddrs(b, fSessMailFrom, d.SessionMailFrom)
-	sessionAddrs(b, fSessRcpt, d.SessionRcpt)
+	triedMF, triedRcpt := d.SessionMailFrom, d.SessionRcpt
+	if t := e.SessionTried; t != nil {
+		triedMF, triedRcpt = t.MailFrom, t.RcptTo
+	}
+	sessionAddrs(b, fSessMailFrom, triedMF)
+	sessionAddrs(b, fSessRcpt, triedRcpt)
 	for _, a := range e.ReplyTo {
 		if _, dom := addrTokens(a); dom != "" {
 			domains = append(domains, dom)

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -293,8 +294,9 @@ func TestLiveRetention(t *testing.T) {
 // TestTriedEnvelopeIndexed: the live path and a rebuild index each email
 // with the envelope its stored session tried beside it (a refused MAIL
 // before the accepted one; a refused sender after two emails, on both of
-// them), and an email whose session file is gone is still indexed, found
-// by its own envelope.
+// them) — kept in the record, so a session file gone since changes
+// nothing; records stored before the record kept it are read from their
+// session file, and found by their own envelope when it is gone.
 func TestTriedEnvelopeIndexed(t *testing.T) {
 	dir := t.TempDir()
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
@@ -364,10 +366,51 @@ func TestTriedEnvelopeIndexed(t *testing.T) {
 	if err := os.Remove(st.Path(sm.File)); err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.Rebuild(&StoreSource{Store: st}, nil); err != nil {
+	rebuild := func() {
+		t.Helper()
+		if err := ix.Rebuild(&StoreSource{Store: st}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rebuild()
+	// The record keeps what its session tried: no session file needed.
+	find("session file gone", "mailfrom:blocked@spam.example", "refusedFirst.0")
+	// Records stored before they kept it: read from the session file
+	// when it is there; found by their own envelope only when it is not.
+	for _, id := range []string{"refusedFirst.0", "twoEmails.0", "twoEmails.1"} {
+		dropSessionTried(t, st, id)
+	}
+	rebuild()
+	find("old records", "mailfrom:alice@example.org", "refusedFirst.0")
+	find("old records", "mailfrom:blocked@spam.example")
+	find("old records", "mailfrom:ghost@phish.example", "twoEmails.0", "twoEmails.1")
+}
+
+// dropSessionTried rewrites a stored record without session_tried, as
+// records were stored before it was kept.
+func dropSessionTried(t *testing.T, st *collector.Store, id string) {
+	t.Helper()
+	m, err := st.Email(id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	find("session file gone", "mailfrom:alice@example.org", "refusedFirst.0")
-	find("session file gone", "mailfrom:blocked@spam.example")
-	find("session file gone", "mailfrom:ghost@phish.example", "twoEmails.0", "twoEmails.1")
+	p := st.Path(m.Record)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]json.RawMessage
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec["session_tried"]; !ok {
+		t.Fatalf("record %s keeps no session_tried", id)
+	}
+	delete(rec, "session_tried")
+	if b, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -346,7 +346,9 @@ func (b *batcher) doc(it collector.IndexItem, e *entry, memo *triedMemo) (*index
 			}
 		}
 		d := &index.EmailDoc{Email: rec, Status: statusMap(it.Subs)}
-		d.SessionMailFrom, d.SessionRcpt = memo.tried(b.st, it.Email.Session)
+		if rec.SessionTried == nil { // a record stored before it was kept
+			d.SessionMailFrom, d.SessionRcpt = memo.tried(b.st, it.Email.Session)
+		}
 		return &index.Doc{Email: d}, "", nil
 	case collector.IndexSession:
 		if it.Session != nil && len(it.Session.Emails) == 0 {

@@ -16,10 +16,11 @@
 // queues the document's key for the batcher (batcher.go), which writes
 // what waits as one bleve batch per IndexWindow or IndexBatch documents
 // (a backlog at once, one batch per core), always as the store has it
-// then (an email's document with the envelope its stored session tried
-// beside it, core.Session.TriedWithoutEmail: the session file is
-// streamed without its message bytes, once for the emails of one
-// session, here and in StoreSource). The
+// then (an email's document with the envelope its session tried beside
+// it, core.Email.SessionTried, kept in the record at ingest; for a record
+// stored before it was kept, the session file is streamed without its
+// message bytes, once for the emails of one session, here and in
+// StoreSource). The
 // collector flushes it before closing the store, so `collect
 // --once` (RunOnce) returns with everything indexed. Events about a
 // document are relayed once it is searchable; EventIndexed follows each

@@ -227,7 +227,7 @@ func (s *StoreSource) LoadEmail(id string) (index.EmailDoc, error) {
 	}
 	subs, _ := s.Store.Submissions(id)
 	d := index.EmailDoc{Email: rec, Status: statusMap(subs)}
-	if m, err := s.Store.Email(id); err == nil {
+	if m, err := s.Store.Email(id); err == nil && rec.SessionTried == nil { // a record stored before it was kept
 		s.mu.Lock()
 		d.SessionMailFrom, d.SessionRcpt = s.memo.tried(s.Store, m.Session)
 		s.mu.Unlock()
@@ -235,7 +235,8 @@ func (s *StoreSource) LoadEmail(id string) (index.EmailDoc, error) {
 	return d, nil
 }
 
-// triedMemo reads the envelope an email's session tried that no email
+// triedMemo reads, for a record stored before core.Email.SessionTried
+// was kept, the envelope an email's session tried that no email
 // of it carries (index.EmailDoc.SessionMailFrom and SessionRcpt,
 // core.Session.TriedWithoutEmail) from the stored session file, streamed
 // and without its message bytes (core.ParseSessionEnvelope: a large
