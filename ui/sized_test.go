@@ -22,11 +22,14 @@ import (
 var goldenSizes = []struct{ w, h int }{{80, 24}, {120, 40}, {160, 45}}
 
 // newSizedModel is newTestModel at w x h, with o's fields (DataDir,
-// StateDir) set as given.
+// StateDir, Dark) set as given; dark unless o.Dark says otherwise.
 func newSizedModel(t *testing.T, b api.Backend, w, h int, o Options) (*Model, *teatest.TestModel) {
 	t.Helper()
-	dark := true
-	o.Backend, o.Dark, o.Now, o.NoTick, o.Title = testClock{b}, &dark, func() time.Time { return fixedNow }, true, "fixture"
+	if o.Dark == nil {
+		dark := true
+		o.Dark = &dark
+	}
+	o.Backend, o.Now, o.NoTick, o.Title = testClock{b}, func() time.Time { return fixedNow }, true, "fixture"
 	if o.ExportDir == "" {
 		o.ExportDir = t.TempDir()
 	}
