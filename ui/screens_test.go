@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
@@ -40,6 +41,21 @@ func screenBackend(t *testing.T) *fakebackend.Memory {
 	return b
 }
 
+// sensorBackend is the fake backend with the demo samples (sensor
+// "memory") and two emails stored by a second sensor, "branch-7", as a
+// hub holds them.
+func sensorBackend(t *testing.T) *fakebackend.Memory {
+	t.Helper()
+	b := memoryFixture(t)
+	for i, subj := range []string{"Quarterly report", "Shipping notice"} {
+		e := &core.Email{ID: fmt.Sprintf("branch-%d.0", i), Sensor: "branch-7", Subject: subj, From: "ops@branch.example",
+			Envelope: core.Envelope{MailFrom: "ops@branch.example", RcptTo: []string{"hq@corp.example.com"}},
+			Session:  core.SessionInfo{UID: fmt.Sprintf("branch-%d", i), Time: fixedNow.Add(-time.Duration(i+1) * time.Minute), SourceIP: "198.51.100.70"}}
+		b.AddEmail(e, []byte("Subject: "+subj+"\r\n\r\nbody\r\n"), nil, nil)
+	}
+	return b
+}
+
 // openOne searches for query, waits for its one result and opens it,
 // then waits for the detail to show every string of want.
 func openOne(t *testing.T, m *Model, tm *teatest.TestModel, query string, want ...string) {
@@ -56,32 +72,33 @@ func openOne(t *testing.T, m *Model, tm *teatest.TestModel, query string, want .
 // TestScreenGoldens draws the screens this round changed that had no
 // sized frames — the Summary's "Why suspicious" block, the Body tab's
 // links (the lying one marked), the Summary and Transcript of an email
-// read from a file, and the list while a query is typed (results before
-// Enter) — at 80x24, 120x40 and 160x45, dark and light, against
-// testdata/ui/screen_*.golden. The fake backend serves them: no
+// read from a file, the list while a query is typed (results before
+// Enter) and the list of rows from two sensors (its SENSOR column) — at
+// 80x24, 120x40 and 160x45, dark and light, against testdata/ui/screen_*.golden. The fake backend serves them: no
 // collector runs, so no random port can reach the status bar.
 func TestScreenGoldens(t *testing.T) {
 	screens := []struct {
-		name string
-		run  func(t *testing.T, m *Model, tm *teatest.TestModel)
-		want []string // in the frame, whatever its size
+		name    string
+		run     func(t *testing.T, m *Model, tm *teatest.TestModel)
+		want    []string // in the frame, whatever its size
+		backend func(t *testing.T) *fakebackend.Memory
 	}{
 		{"summary_risk", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			openOne(t, m, tm, "subject:INV-2025-1187", "Why suspicious (2)", "MAIL FROM")
-		}, []string{"Why suspicious (2)", "double_ext"}},
+		}, []string{"Why suspicious (2)", "double_ext"}, nil},
 		{"body_links", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			openOne(t, m, tm, "subject:lie", "link_mismatch")
 			press(tm, "4")
 			waitFor(t, m, "Links (4)")
-		}, []string{"Links (4)", "[1] ≠"}},
+		}, []string{"Links (4)", "[1] ≠"}, nil},
 		{"file_summary", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			openOne(t, m, tm, "subject:reset", "read from reset.eml, no SMTP session", "SHA256")
-		}, []string{"read from reset.eml, no SMTP session"}},
+		}, []string{"read from reset.eml, no SMTP session"}, nil},
 		{"file_transcript", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			openOne(t, m, tm, "subject:reset", "read from reset.eml, no SMTP session")
 			press(tm, "2")
 			waitFor(t, m, "no transcript: read from reset.eml, no SMTP session")
-		}, []string{"no transcript: read from reset.eml"}},
+		}, []string{"no transcript: read from reset.eml"}, nil},
 		{"typing", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			waitFor(t, m, "Weekly digest", "9 results", "queue ")
 			press(tm, "/")
@@ -90,14 +107,21 @@ func TestScreenGoldens(t *testing.T) {
 			}
 			waitFor(t, m, "2 results", "Invoice INV-2025-1187")
 			waitUntil(t, m, func(f string) bool { return !strings.Contains(f, "Weekly digest") })
-		}, []string{"invoi", "2 results"}},
+		}, []string{"invoi", "2 results"}, nil},
+		{"sensors", func(t *testing.T, m *Model, tm *teatest.TestModel) {
+			waitFor(t, m, "Weekly digest", "Quarterly report", "9 results", "queue ")
+		}, []string{"RSK SENSOR", "branch-7", "memory"}, sensorBackend},
 	}
 	for _, sc := range screens {
 		for _, sz := range sizes {
 			for _, th := range themes {
 				name := fmt.Sprintf("screen_%s_%dx%d_%s", sc.name, sz.w, sz.h, th.name)
 				t.Run(name, func(t *testing.T) {
-					m, tm := newSized(t, screenBackend(t), sz.w, sz.h, th.dark, "fixture")
+					backend := screenBackend
+					if sc.backend != nil {
+						backend = sc.backend
+					}
+					m, tm := newSized(t, backend(t), sz.w, sz.h, th.dark, "fixture")
 					sc.run(t, m, tm)
 					_, f := frame(t, m, tm)
 					goldenH(t, name, f, sz.h)
