@@ -64,3 +64,19 @@ func TestSummarySensor(t *testing.T) {
 	}
 	tm.Quit()
 }
+
+// TestSessionAndReviewSensor: the Summary of a session without email and
+// of a review entry names the sensor too.
+func TestSessionAndReviewSensor(t *testing.T) {
+	m, tm := newTestModel(t, fixtureBackend(t), false)
+	waitFor(t, m, "Weekly digest")
+	press(tm, "v")
+	waitFor(t, m, "sessions without email · 2 results")
+	press(tm, "enter")
+	waitFor(t, m, "Session without email", "Sensor          "+backendtest.Sensor)
+	press(tm, "esc", "v")
+	waitFor(t, m, "review · 1 results", "demo-garbage.session")
+	press(tm, "enter")
+	waitFor(t, m, "Review entry (could not be parsed)", "Sensor          "+backendtest.Sensor)
+	tm.Quit()
+}
