@@ -73,7 +73,8 @@ func openOne(t *testing.T, m *Model, tm *teatest.TestModel, query string, want .
 // sized frames — the Summary's "Why suspicious" block, the Body tab's
 // links (the lying one marked), the Summary and Transcript of an email
 // read from a file, the list while a query is typed (results before
-// Enter) and the list of rows from two sensors (its SENSOR column) — at
+// Enter), the help screen (keys and the command line) and the list of
+// rows from two sensors (its SENSOR column) — at
 // 80x24, 120x40 and 160x45, dark and light, against testdata/ui/screen_*.golden. The fake backend serves them: no
 // collector runs, so no random port can reach the status bar.
 func TestScreenGoldens(t *testing.T) {
@@ -108,6 +109,11 @@ func TestScreenGoldens(t *testing.T) {
 			waitFor(t, m, "2 results", "Invoice INV-2025-1187")
 			waitUntil(t, m, func(f string) bool { return !strings.Contains(f, "Weekly digest") })
 		}, []string{"invoi", "2 results"}, nil},
+		{"help", func(t *testing.T, m *Model, tm *teatest.TestModel) {
+			waitFor(t, m, "Weekly digest", "queue ")
+			press(tm, "?")
+			waitFor(t, m, "smtpscope — keys", "command line")
+		}, []string{"command line", "?  help"}, nil},
 		{"sensors", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			waitFor(t, m, "Weekly digest", "Quarterly report", "9 results", "queue ")
 		}, []string{"RSK SENSOR", "branch-7", "memory"}, sensorBackend},
