@@ -258,7 +258,8 @@ func fileOrDash(p string) string {
 }
 
 // risks draws the "Why suspicious" block: each reason's code and its
-// evidence (mail text: wrapped, hence sanitized, by common.Wrap).
+// evidence (mail text: wrapped at words, hence sanitized, by
+// common.WordWrap).
 func (r *renderer) risks(risks []core.Risk) {
 	if len(risks) == 0 {
 		return
@@ -267,7 +268,7 @@ func (r *renderer) risks(risks []core.Risk) {
 	const cw = 22
 	r.add(s.Warn.Render(common.Trunc(fmt.Sprintf("Why suspicious (%d)", len(risks)), r.w)))
 	for _, k := range risks {
-		for i, l := range common.Wrap(k.Evidence, max(r.w-cw, 10)) {
+		for i, l := range common.WordWrap(k.Evidence, max(r.w-cw, 10)) {
 			label := strings.Repeat(" ", cw)
 			if i == 0 {
 				label = s.Warn.Render(common.Fit("  "+k.Code, cw))
