@@ -86,7 +86,17 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 	case key.Matches(kp, n.Bottom):
 		m.offset = len(m.lines())
 	}
+	m.offset = m.clamp(m.offset, len(m.lines()))
 	return m, nil
+}
+
+// clamp keeps a scroll offset within the lines (n of them) that do not
+// fit the screen: 0 when everything fits.
+func (m *Model) clamp(off, n int) int {
+	if m.height <= 1 || n <= m.height {
+		return 0
+	}
+	return max(min(off, n-(m.height-1)), 0)
 }
 
 func model(ctx *common.Context, w int) bhelp.Model {
@@ -110,16 +120,15 @@ func Short(ctx *common.Context, w int, keys []key.Binding) string {
 func (m *Model) View() string {
 	lines := m.lines()
 	if m.height <= 1 || len(lines) <= m.height {
-		m.offset = 0
 		return strings.Join(lines, "\n")
 	}
-	win := m.height - 1
-	m.offset = max(min(m.offset, len(lines)-win), 0)
-	below := len(lines) - win - m.offset
+	// The window may have changed size since the last key: clamp again.
+	win, off := m.height-1, m.clamp(m.offset, len(lines))
+	below := len(lines) - win - off
 	n := m.ctx.Keys.Nav
-	more := fmt.Sprintf("  %d lines above, %d below · %s/%s scroll · %s/%s page", m.offset, below,
+	more := fmt.Sprintf("  %d lines above, %d below · %s/%s scroll · %s/%s page", off, below,
 		n.Up.Help().Key, n.Down.Help().Key, n.PageUp.Help().Key, n.PageDown.Help().Key)
-	out := append(append([]string(nil), lines[m.offset:m.offset+win]...), m.ctx.Styles.Muted.Render(common.Trunc(more, m.width)))
+	out := append(append([]string(nil), lines[off:off+win]...), m.ctx.Styles.Muted.Render(common.Trunc(more, m.width)))
 	return strings.Join(out, "\n")
 }
 
