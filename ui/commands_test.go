@@ -135,28 +135,30 @@ func TestCommandHelp(t *testing.T) {
 }
 
 // The command line with a completion listed, and an unknown command's
-// message, at each golden size.
+// message, at each golden size, dark and light.
 func TestCommandGolden(t *testing.T) {
 	for _, sz := range goldenSizes {
-		t.Run(sizeName(sz.w, sz.h), func(t *testing.T) {
-			m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{})
-			waitFor(t, m, "Weekly digest", "queue ")
-			typeCommand(tm, "sort s")
-			press(tm, "tab")
-			waitFor(t, m, "size  sender  status")
-			_, f := frameSized(t, m, tm)
-			goldenH(t, "command_complete_"+sizeName(sz.w, sz.h), f, sz.h)
-			if !strings.Contains(ansi.Strip(f), ":sort s") {
-				t.Fatal("the command line is not drawn")
-			}
+		for _, th := range themes {
+			t.Run(sizeName(sz.w, sz.h)+th.suffix, func(t *testing.T) {
+				m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{Dark: &th.dark})
+				waitFor(t, m, "Weekly digest", "queue ")
+				typeCommand(tm, "sort s")
+				press(tm, "tab")
+				waitFor(t, m, "size  sender  status")
+				_, f := frameSized(t, m, tm)
+				goldenH(t, "command_complete_"+sizeName(sz.w, sz.h)+th.suffix, f, sz.h)
+				if !strings.Contains(ansi.Strip(f), ":sort s") {
+					t.Fatal("the command line is not drawn")
+				}
 
-			m, tm = newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{})
-			waitFor(t, m, "Weekly digest", "queue ")
-			typeCommand(tm, "bogus")
-			press(tm, "enter")
-			waitFor(t, m, "unknown command")
-			_, f = frameSized(t, m, tm)
-			goldenH(t, "command_unknown_"+sizeName(sz.w, sz.h), f, sz.h)
-		})
+				m, tm = newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{Dark: &th.dark})
+				waitFor(t, m, "Weekly digest", "queue ")
+				typeCommand(tm, "bogus")
+				press(tm, "enter")
+				waitFor(t, m, "unknown command")
+				_, f = frameSized(t, m, tm)
+				goldenH(t, "command_unknown_"+sizeName(sz.w, sz.h)+th.suffix, f, sz.h)
+			})
+		}
 	}
 }

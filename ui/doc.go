@@ -15,8 +15,8 @@
 // FullHelp. Keys are only ever named in ui/keys. Mouse: the wheel scrolls
 // the list or the detail; a left click on a list row selects it (a second
 // click opens it), on a detail tab shows it. The facet panel is drawn only
-// when the list beside it keeps its triage columns (list.FullWidth), or
-// while it has the focus. Every call to the
+// when the list beside it keeps its triage columns and its SENSOR column
+// while shown (list.Model.NeedWidth), or while it has the focus. Every call to the
 // backend runs in a tea.Cmd, never in Update. Every string that comes from
 // mail is passed through ui/sanitize before it is drawn.
 //

@@ -360,11 +360,12 @@ func (m *Model) mainHeight() int {
 }
 
 // facetsVisible: the facet panel is drawn when the list beside it keeps
-// every column (list.FullWidth); narrower, only while it has the focus
-// (`f`), over a list that then drops its triage columns.
+// every column (list.NeedWidth: the SENSOR column too while shown);
+// narrower, only while it has the focus (`f`), over a list that then
+// drops its triage columns.
 func (m *Model) facetsVisible() bool {
 	w := m.ctx.Width - facets.Width
-	return m.showFacets && (w >= list.FullWidth() || m.facetFocus && w >= facets.MinBeside)
+	return m.showFacets && (w >= m.list.NeedWidth() || m.facetFocus && w >= facets.MinBeside)
 }
 
 // timelineVisible: toggled on, and room for it and a few rows.

@@ -111,26 +111,29 @@ func TestSavedBadFile(t *testing.T) {
 	}
 }
 
-// The picker of saved searches (:load and tab) at each golden size.
+// The picker of saved searches (:load and tab) at each golden size, dark
+// and light.
 func TestSavedGolden(t *testing.T) {
 	for _, sz := range goldenSizes {
-		t.Run(sizeName(sz.w, sz.h), func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), saved.File)
-			st, _ := saved.Open(file)
-			for _, n := range []string{"phish campaign", "failed submissions", "phishing kits"} {
-				st.Put(n, "has:ioc", "-time")
-			}
-			if err := st.Save(); err != nil {
-				t.Fatal(err)
-			}
-			m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{SearchesFile: file})
-			waitFor(t, m, "Weekly digest")
-			tm.Type(":load ")
-			press(tm, "tab")
-			waitFor(t, m, "failed submissions  phish campaign  phishing kits")
-			_, f := frameSized(t, m, tm)
-			goldenH(t, "saved_picker_"+sizeName(sz.w, sz.h), f, sz.h)
-		})
+		for _, th := range themes {
+			t.Run(sizeName(sz.w, sz.h)+th.suffix, func(t *testing.T) {
+				file := filepath.Join(t.TempDir(), saved.File)
+				st, _ := saved.Open(file)
+				for _, n := range []string{"phish campaign", "failed submissions", "phishing kits"} {
+					st.Put(n, "has:ioc", "-time")
+				}
+				if err := st.Save(); err != nil {
+					t.Fatal(err)
+				}
+				m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{SearchesFile: file, Dark: &th.dark})
+				waitFor(t, m, "Weekly digest")
+				tm.Type(":load ")
+				press(tm, "tab")
+				waitFor(t, m, "failed submissions  phish campaign  phishing kits")
+				_, f := frameSized(t, m, tm)
+				goldenH(t, "saved_picker_"+sizeName(sz.w, sz.h)+th.suffix, f, sz.h)
+			})
+		}
 	}
 }
 

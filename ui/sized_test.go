@@ -18,11 +18,14 @@ import (
 var goldenSizes = []struct{ w, h int }{{80, 24}, {120, 40}, {160, 45}}
 
 // newSizedModel is newTestModel at w x h, with o's fields (DataDir,
-// StateDir) set as given.
+// StateDir, Dark) set as given; dark unless o.Dark says otherwise.
 func newSizedModel(t *testing.T, b api.Backend, w, h int, o Options) (*Model, *teatest.TestModel) {
 	t.Helper()
-	dark := true
-	o.Backend, o.Dark, o.Now, o.NoTick, o.Title = testClock{b}, &dark, func() time.Time { return fixedNow }, true, "fixture"
+	if o.Dark == nil {
+		dark := true
+		o.Dark = &dark
+	}
+	o.Backend, o.Now, o.NoTick, o.Title = testClock{b}, func() time.Time { return fixedNow }, true, "fixture"
 	if o.ExportDir == "" {
 		o.ExportDir = t.TempDir()
 	}
@@ -44,6 +47,28 @@ func waitFirstRow(t *testing.T, m *Model, sub string) {
 			if strings.Contains(l, "TIME (UTC)") && i+1 < len(lines) {
 				return strings.Contains(lines[i+1], sub)
 			}
+		}
+		return false
+	})
+}
+
+// waitRows waits until the list's rows, from the first, contain subs in
+// that order (one per row): a frame of a sorted list is taken only once
+// the answer of the last sort is drawn, not a previous order's rows.
+func waitRows(t *testing.T, m *Model, subs ...string) {
+	t.Helper()
+	waitUntil(t, m, func(f string) bool {
+		lines := strings.Split(f, "\n")
+		for i, l := range lines {
+			if !strings.Contains(l, "TIME (UTC)") {
+				continue
+			}
+			for k, sub := range subs {
+				if i+1+k >= len(lines) || !strings.Contains(lines[i+1+k], sub) {
+					return false
+				}
+			}
+			return true
 		}
 		return false
 	})

@@ -57,18 +57,22 @@ func TestSortCycleIsComplete(t *testing.T) {
 	}
 }
 
-// The sorted list at each golden size: the arrow on the sorted column.
+// The sorted list at each golden size, dark and light: the arrow on the
+// sorted column.
 func TestSortGolden(t *testing.T) {
 	for _, sz := range goldenSizes {
-		t.Run(sizeName(sz.w, sz.h), func(t *testing.T) {
-			m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{})
-			waitFor(t, m, "newest first")
-			press(tm, "s", "s", "s", "s", "s")
-			waitFor(t, m, "by attachments ▼", "7 results")
-			waitFirstRow(t, m, "Invoice INV-2025-1187")
-			_, f := frameSized(t, m, tm)
-			goldenH(t, "sort_attachments_"+sizeName(sz.w, sz.h), f, sz.h)
-		})
+		for _, th := range themes {
+			name := "sort_attachments_" + sizeName(sz.w, sz.h) + th.suffix
+			t.Run(name, func(t *testing.T) {
+				m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{Dark: &th.dark})
+				waitFor(t, m, "newest first")
+				press(tm, "s", "s", "s", "s", "s")
+				waitFor(t, m, "by attachments ▼", "7 results")
+				waitRows(t, m, "Invoice INV-2025-1187", "Hostile", "Weekly digest ✓", "Weekly digest #47", "Your account", "bounce", "pipelined")
+				_, f := frameSized(t, m, tm)
+				goldenH(t, name, f, sz.h)
+			})
+		}
 	}
 }
 
@@ -104,13 +108,16 @@ func TestTimeline(t *testing.T) {
 
 func TestTimelineGolden(t *testing.T) {
 	for _, sz := range goldenSizes {
-		t.Run(sizeName(sz.w, sz.h), func(t *testing.T) {
-			m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{Query: "after:2025-11-22"})
-			waitFor(t, m, "Weekly digest")
-			press(tm, "t")
-			waitFor(t, m, "VOLUME per hour")
-			_, f := frameSized(t, m, tm)
-			goldenH(t, "timeline_"+sizeName(sz.w, sz.h), f, sz.h)
-		})
+		for _, th := range themes {
+			name := "timeline_" + sizeName(sz.w, sz.h) + th.suffix
+			t.Run(name, func(t *testing.T) {
+				m, tm := newSizedModel(t, fixtureBackend(t), sz.w, sz.h, Options{Query: "after:2025-11-22", Dark: &th.dark})
+				waitFor(t, m, "Weekly digest")
+				press(tm, "t")
+				waitFor(t, m, "VOLUME per hour")
+				_, f := frameSized(t, m, tm)
+				goldenH(t, name, f, sz.h)
+			})
+		}
 	}
 }

@@ -71,7 +71,8 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	var rows [][]string // table
+	var rows [][]string  // table
+	var sensors []string // the sensor of each row of the table
 	var csvw *csvWriter
 	if !c.JSON && c.Format == "csv" {
 		if csvw, err = newCSVWriter(out); err != nil {
@@ -115,6 +116,7 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
 				}
 			default:
 				rows = append(rows, rowCells(h))
+				sensors = append(sensors, h.Sensor)
 			}
 			printed++
 		}
@@ -129,7 +131,7 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
 			return err
 		}
 	case !c.JSON && c.Format == "table":
-		if err := writeTable(out, rows, topt); err != nil {
+		if err := writeTable(out, withSensors(rows, sensors), topt); err != nil {
 			return err
 		}
 	}
@@ -184,6 +186,9 @@ func openSearchSource(ctx context.Context, data, q string, kinds []string) (*sea
 		}
 		var fbs []facetBlock
 		for _, ft := range facetTitles {
+			if ft.name == index.FacetSensor && len(res.Facets[ft.name]) < 2 {
+				continue // one sensor's store: as the UI's facet panel
+			}
 			if res.Facets != nil {
 				fbs = append(fbs, facetBlock{ft.title, res.Facets[ft.name]})
 			}
@@ -276,6 +281,7 @@ var facetTitles = []struct{ name, title string }{
 	{index.FacetAttachType, "attachment type"},
 	{index.FacetIOCType, "IOC type"},
 	{index.FacetStatus, "status"},
+	{index.FacetSensor, "sensor"}, // only when the matches span two sensors or more
 }
 
 func printFacets(w io.Writer, facets []facetBlock) {

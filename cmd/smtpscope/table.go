@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,38 @@ var fitSteps = []struct{ col, floor int }{
 // cellCap is the widest a cell of a column is drawn (0: no cap); ids are
 // never cut, `show` takes them.
 var cellCap = []int{0, 0, 0, 40, 40, 0, 60, 0, 0, 0, 40}
+
+// sensorHeading is the heading of the table's last column, drawn only
+// when the rows come from more than one sensor (withSensors); its cells
+// are cut at sensorCap.
+const (
+	sensorHeading = "SENSOR"
+	sensorCap     = 24
+)
+
+// withSensors appends each row's sensor (sensors[i] for rows[i]) as a
+// last cell when the rows come from two sensors or more, so a table of
+// one sensor's store keeps its width; rows of no named sensor (stored
+// before sensors were named) do not count as one.
+func withSensors(rows [][]string, sensors []string) [][]string {
+	first, many := "", false
+	for _, s := range sensors {
+		switch {
+		case s == "":
+		case first == "":
+			first = s
+		case s != first:
+			many = true
+		}
+	}
+	if !many {
+		return rows
+	}
+	for i := range rows {
+		rows[i] = append(rows[i], sanitize.Line(sensors[i]))
+	}
+	return rows
+}
 
 // rowCells returns the cells of one hit, every mail-derived string
 // through the sanitizer (uncut); "" where the hit has no value (the table
@@ -113,18 +146,24 @@ func terminalTable() tableOptions {
 // column as wide as its widest cell (within cellCap); when that is wider
 // than o.width, columns narrow as fitSteps says (subject first, then
 // sender). Cut cells end with "…". A terminal narrower than what is left
-// wraps the lines.
+// wraps the lines. Rows one cell longer than tableHeader (withSensors)
+// get a last SENSOR column.
 func writeTable(w io.Writer, rows [][]string, o tableOptions) error {
-	n := len(tableHeader)
+	header, caps := tableHeader, cellCap
+	if len(rows) > 0 && len(rows[0]) == len(tableHeader)+1 {
+		header = append(slices.Clone(tableHeader), sensorHeading)
+		caps = append(slices.Clone(cellCap), sensorCap)
+	}
+	n := len(header)
 	widths := make([]int, n)
-	for i, h := range tableHeader {
+	for i, h := range header {
 		widths[i] = len(h)
 	}
 	for _, r := range rows {
 		for i, c := range r {
 			cw := ansi.StringWidth(orDash(c))
-			if cellCap[i] > 0 {
-				cw = min(cw, cellCap[i])
+			if caps[i] > 0 {
+				cw = min(cw, caps[i])
 			}
 			widths[i] = max(widths[i], cw)
 		}
@@ -138,7 +177,7 @@ func writeTable(w io.Writer, rows [][]string, o tableOptions) error {
 			if total <= o.width {
 				break
 			}
-			if cut := min(total-o.width, widths[f.col]-max(f.floor, len(tableHeader[f.col]))); cut > 0 {
+			if cut := min(total-o.width, widths[f.col]-max(f.floor, len(header[f.col]))); cut > 0 {
 				widths[f.col] -= cut
 				total -= cut
 			}
@@ -163,7 +202,7 @@ func writeTable(w io.Writer, rows [][]string, o tableOptions) error {
 		}
 		b.WriteByte('\n')
 	}
-	draw(tableHeader, true)
+	draw(header, true)
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}

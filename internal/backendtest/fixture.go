@@ -21,6 +21,10 @@ import (
 // Group is the one node group of the fixture.
 const Group = "default"
 
+// Sensor is the fixture collector's sensor name, pinned so that nothing
+// it stores (and no frame drawn of it) depends on the host name.
+const Sensor = "dmz-1"
+
 // Counts of the demo samples: what every backend must list.
 const (
 	Emails   = 7
@@ -70,7 +74,7 @@ func NewFixture(t testing.TB) *Fixture {
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
 	WriteSpool(t, spool)
 	noSync := false
-	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync,
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync, Sensor: Sensor,
 		Groups: []collector.GroupConfig{{Name: Group, Coverage: 100, FullDelivery: true, Nodes: []string{srv.URL}}}}
 	cfg.Submission.BackoffMin = collector.Duration(50 * time.Millisecond)
 	ix, err := service.OpenIndex(data)

@@ -104,6 +104,9 @@ func (m *Memory) AddSessionFiles(paths ...string) {
 			m.AddReview(api.ReviewEntry{Name: filepath.Base(p), Reason: err.Error(), Time: m.Now(), Size: int64(len(data))}, data)
 			continue
 		}
+		// As the store names it: relative to the data dir, not where the
+		// sample lies on this machine (frames must not depend on it).
+		s.Info.File = "sessions/" + filepath.Base(p)
 		es := an.SessionEmails(s)
 		if len(es) == 0 {
 			m.AddSession(s, api.NoEmailReason(s))

@@ -116,6 +116,27 @@ func Wrap(s string, w int) []string {
 	return out
 }
 
+// WordWrap sanitizes s as text and wraps it to w cells at spaces and
+// hyphens, breaking a word only when it is longer than w: for prose
+// (risk evidence), where Wrap's exact columns matter less than words.
+func WordWrap(s string, w int) []string {
+	s = sanitize.Text(s)
+	if w < 1 {
+		w = 1
+	}
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if ansi.StringWidth(line) <= w {
+			out = append(out, line)
+			continue
+		}
+		for _, l := range strings.Split(ansi.Wrap(line, w, ""), "\n") {
+			out = append(out, strings.TrimRight(l, " "))
+		}
+	}
+	return out
+}
+
 // PadLines makes lines exactly h lines of width w (cut or padded).
 func PadLines(lines []string, w, h int) string {
 	var b strings.Builder

@@ -2,9 +2,12 @@ package common
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
 func TestCount(t *testing.T) {
@@ -50,5 +53,30 @@ func TestTruncLeft(t *testing.T) {
 		if w := ansi.StringWidth(got); w > c.w {
 			t.Errorf("TruncLeft(%q, %d) is %d cells", c.s, c.w, w)
 		}
+	}
+}
+
+// TestWordWrap: prose wraps at spaces and hyphens, a word longer than
+// the width is broken, every line fits, nothing is lost, and hostile
+// bytes are sanitized.
+func TestWordWrap(t *testing.T) {
+	in := `"INV-2025-1187.pdf.exe" in part "2": .exe hidden behind .pdf ` + strings.Repeat("x", 30) + "\x1b[2J"
+	got := WordWrap(in, 20)
+	for _, l := range got {
+		if ansi.StringWidth(l) > 20 {
+			t.Errorf("line %q wider than 20", l)
+		}
+		if strings.Contains(l, "\x1b") {
+			t.Errorf("raw escape in %q", l)
+		}
+	}
+	joined := strings.Join(got, "\n")
+	for _, w := range []string{"hidden behind .pdf", "part \"2\""} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("words split: %q lacks %q", got, w)
+		}
+	}
+	if strings.ReplaceAll(strings.ReplaceAll(joined, "\n", ""), " ", "") != strings.ReplaceAll(sanitize.Text(in), " ", "") {
+		t.Errorf("text lost: %q", got)
 	}
 }

@@ -94,7 +94,10 @@ func yaraCount(e *core.Email) int {
 	return n
 }
 
-func (r *renderer) sessionInfo(si core.SessionInfo) {
+// sessionInfo is the Session block: the sensor (the collector that
+// stored it, "-" for records stored before sensors were named) and
+// what the session said.
+func (r *renderer) sessionInfo(sensor string, si core.SessionInfo) {
 	src := si.SourceIP
 	if si.SourcePort != 0 {
 		src = joinHostPort(si.SourceIP, si.SourcePort)
@@ -102,6 +105,7 @@ func (r *renderer) sessionInfo(si core.SessionInfo) {
 	if si.DestIP != "" {
 		src += " → " + joinHostPort(si.DestIP, si.DestPort)
 	}
+	r.kv("Sensor", orDash(sensor))
 	r.kv("Session", si.UID)
 	r.kv("Time", r.ctx.Time(si.Time)+" ("+orDash(si.TimeSource)+")")
 	r.kv("Connection", src)
@@ -147,6 +151,7 @@ func (r *renderer) summary(m *Model) {
 		r.kv("Time", r.ctx.Time(e.Time))
 		r.kv("Size", common.Size(e.Size))
 		r.kv("Reason", e.Reason)
+		r.kv("Sensor", orDash(e.Sensor))
 		return
 	case m.Email == nil:
 		r.heading("Session without email")
@@ -154,7 +159,7 @@ func (r *renderer) summary(m *Model) {
 			r.kv("Reason", m.Row.Reason)
 		}
 		if m.Session != nil {
-			r.sessionInfo(m.Session.Info)
+			r.sessionInfo(m.Row.Sensor, m.Session.Info)
 			r.kv("Events", strconv.Itoa(len(m.Session.Events)))
 		} else if m.sessErr != nil {
 			r.err("session: " + m.sessErr.Error())
@@ -176,6 +181,7 @@ func (r *renderer) summary(m *Model) {
 		// Read from a file: there is no envelope nor session to show.
 		r.heading("Source")
 		r.kv("Read from", orDash(e.Source))
+		r.kv("Sensor", orDash(e.Sensor))
 		r.muted("read from " + fileOrDash(e.Source) + ", no SMTP session: no envelope, no transcript")
 	} else {
 		r.summaryEnvelope(e)
@@ -240,7 +246,7 @@ func (r *renderer) summaryEnvelope(e *core.Email) {
 	}
 	r.blank()
 	r.heading("Session")
-	r.sessionInfo(e.Session)
+	r.sessionInfo(e.Sensor, e.Session)
 }
 
 // fileOrDash is the file name of a path, "-" when there is none.
@@ -252,7 +258,8 @@ func fileOrDash(p string) string {
 }
 
 // risks draws the "Why suspicious" block: each reason's code and its
-// evidence (mail text: wrapped, hence sanitized, by common.Wrap).
+// evidence (mail text: wrapped at words, hence sanitized, by
+// common.WordWrap).
 func (r *renderer) risks(risks []core.Risk) {
 	if len(risks) == 0 {
 		return
@@ -261,7 +268,7 @@ func (r *renderer) risks(risks []core.Risk) {
 	const cw = 22
 	r.add(s.Warn.Render(common.Trunc(fmt.Sprintf("Why suspicious (%d)", len(risks)), r.w)))
 	for _, k := range risks {
-		for i, l := range common.Wrap(k.Evidence, max(r.w-cw, 10)) {
+		for i, l := range common.WordWrap(k.Evidence, max(r.w-cw, 10)) {
 			label := strings.Repeat(" ", cw)
 			if i == 0 {
 				label = s.Warn.Render(common.Fit("  "+k.Code, cw))

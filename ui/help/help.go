@@ -1,15 +1,20 @@
 // Package help is the help screen (`?`): the full help of the view that
 // had the focus, drawn from that component's FullHelp, and the one-line
 // hints drawn from a component's ShortHelp. Every key shown comes from
-// the keymap's bindings.
+// the keymap's bindings. Columns of keys that do not fit the width side
+// by side are drawn under one another (no key is cut off at 80 columns),
+// and a screen taller than the terminal scrolls with the list's
+// navigation keys, its last line saying how much more there is.
 package help
 
 import (
+	"fmt"
 	"strings"
 
 	bhelp "charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/ui/common"
@@ -29,6 +34,7 @@ type Model struct {
 	sections      []Section
 	query         bool
 	width, height int
+	offset        int // first line on screen
 	// Open is true while the screen is shown.
 	Open bool
 }
@@ -39,7 +45,7 @@ func New(ctx *common.Context) *Model { return &Model{ctx: ctx} }
 // Show opens the screen with the sections of the focused view; query adds
 // examples of the query language.
 func (m *Model) Show(sections []Section, query bool) {
-	m.sections, m.query, m.Open = sections, query, true
+	m.sections, m.query, m.Open, m.offset = sections, query, true, 0
 }
 
 // Init does nothing.
@@ -53,15 +59,44 @@ func (m *Model) ShortHelp() []key.Binding { return []key.Binding{m.ctx.Keys.Help
 
 // FullHelp is every key of the help screen.
 func (m *Model) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{m.ctx.Keys.Help.Close, m.ctx.Keys.Global.Quit}}
+	n := m.ctx.Keys.Nav
+	return [][]key.Binding{{m.ctx.Keys.Help.Close, m.ctx.Keys.Global.Quit}, {n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom}}
 }
 
-// Update closes the screen.
+// Update closes the screen or scrolls it.
 func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
-	if msg, ok := msg.(tea.KeyPressMsg); ok && key.Matches(msg, m.ctx.Keys.Help.Close) {
-		m.Open = false
+	kp, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return m, nil
 	}
+	n, page := m.ctx.Keys.Nav, max(m.height-1, 1)
+	switch {
+	case key.Matches(kp, m.ctx.Keys.Help.Close):
+		m.Open = false
+	case key.Matches(kp, n.Up):
+		m.offset--
+	case key.Matches(kp, n.Down):
+		m.offset++
+	case key.Matches(kp, n.PageUp):
+		m.offset -= page
+	case key.Matches(kp, n.PageDown):
+		m.offset += page
+	case key.Matches(kp, n.Top):
+		m.offset = 0
+	case key.Matches(kp, n.Bottom):
+		m.offset = len(m.lines())
+	}
+	m.offset = m.clamp(m.offset, len(m.lines()))
 	return m, nil
+}
+
+// clamp keeps a scroll offset within the lines (n of them) that do not
+// fit the screen: 0 when everything fits.
+func (m *Model) clamp(off, n int) int {
+	if m.height <= 1 || n <= m.height {
+		return 0
+	}
+	return max(min(off, n-(m.height-1)), 0)
 }
 
 func model(ctx *common.Context, w int) bhelp.Model {
@@ -79,8 +114,42 @@ func Short(ctx *common.Context, w int, keys []key.Binding) string {
 	return model(ctx, w).ShortHelpView(keys)
 }
 
-// View renders the screen (not padded).
+// View renders the lines on screen (not padded): all of them when they
+// fit, else a window of height-1 lines from the scroll offset and a last
+// line telling the lines above and below and how to scroll.
 func (m *Model) View() string {
+	lines := m.lines()
+	if m.height <= 1 || len(lines) <= m.height {
+		return strings.Join(lines, "\n")
+	}
+	// The window may have changed size since the last key: clamp again.
+	win, off := m.height-1, m.clamp(m.offset, len(lines))
+	below := len(lines) - win - off
+	n := m.ctx.Keys.Nav
+	more := fmt.Sprintf("  %d lines above, %d below · %s/%s scroll · %s/%s page", off, below,
+		n.Up.Help().Key, n.Down.Help().Key, n.PageUp.Help().Key, n.PageDown.Help().Key)
+	out := append(append([]string(nil), lines[off:off+win]...), m.ctx.Styles.Muted.Render(common.Trunc(more, m.width)))
+	return strings.Join(out, "\n")
+}
+
+// keyColumns draws columns of keys side by side as long as they fit the
+// width, then the next ones under them.
+func (m *Model) keyColumns(cols [][]key.Binding) string {
+	wide := model(m.ctx, 1<<16)
+	var groups []string
+	for start := 0; start < len(cols); {
+		end := start + 1
+		for end < len(cols) && lipgloss.Width(wide.FullHelpView(cols[start:end+1])) <= m.width {
+			end++
+		}
+		groups = append(groups, model(m.ctx, m.width).FullHelpView(cols[start:end]))
+		start = end
+	}
+	return strings.Join(groups, "\n\n")
+}
+
+// lines is the whole screen, line by line.
+func (m *Model) lines() []string {
 	s := m.ctx.Styles
 	var b strings.Builder
 	for i, sec := range m.sections {
@@ -89,7 +158,7 @@ func (m *Model) View() string {
 		}
 		b.WriteString(s.Title.Render(sec.Title) + "\n\n")
 		if len(sec.Keys) > 0 {
-			b.WriteString(model(m.ctx, m.width).FullHelpView(sec.Keys))
+			b.WriteString(m.keyColumns(sec.Keys))
 		}
 		w := 0
 		for _, r := range sec.Rows {
@@ -107,7 +176,7 @@ func (m *Model) View() string {
 	}
 	c := m.ctx.Keys.Help.Close.Help()
 	b.WriteString("\n\n" + s.Muted.Render("  press "+c.Key+" to "+c.Desc))
-	return b.String()
+	return strings.Split(b.String(), "\n")
 }
 
 // queryHelp is the help screen's block of query-language examples.

@@ -6,7 +6,9 @@
 // Counters are drawn with common.Count (never cut); below FullWidth it
 // drops the triage columns (SOURCE, ATT, IOC, YARA). It is never left
 // scrolled past its last row (a taller window brings rows back from
-// above), and Click selects the row under the mouse.
+// above), and Click selects the row under the mouse. A SENSOR column
+// (after RSK) is drawn only while the rows loaded come from more than
+// one sensor, as at a hub: one sensor's user loses no room to it.
 package list
 
 import (
@@ -244,7 +246,7 @@ func (m *Model) Update(msg tea.Msg) (common.Component, tea.Cmd) {
 
 // columns computes the column widths for the list width.
 type columns struct {
-	time, risk, ip, from, rcpt, subj, att, ioc, yara, status int
+	time, risk, sensor, ip, from, rcpt, subj, att, ioc, yara, status int
 }
 
 // full is the list with every column at its fixed width; the counters
@@ -257,7 +259,55 @@ var full = columns{time: 19, risk: 3, ip: 15, rcpt: 4, att: 4, ioc: 4, yara: 4, 
 const minText = 30
 
 func (c columns) fixed() int {
-	return c.time + c.risk + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 9 // separators
+	return c.time + c.risk + c.ip + c.rcpt + c.att + c.ioc + c.yara + c.status + 9 + c.sensorCell() // separators
+}
+
+// sensorCell is the room the SENSOR column takes, its separator included.
+func (c columns) sensorCell() int {
+	if c.sensor == 0 {
+		return 0
+	}
+	return c.sensor + 1
+}
+
+// Sensor column widths: the heading's, and at most this much of a name
+// (sensor names run to core.MaxSensorLen; the cell cuts the rest).
+const (
+	minSensor = len("SENSOR")
+	maxSensor = 12
+)
+
+// sensorWidth is the width of the SENSOR column: 0 (no column) while
+// every row loaded comes from one sensor (or none names its sensor),
+// else as wide as the longest name, within [minSensor, maxSensor].
+func (m *Model) sensorWidth() int {
+	first, many, w := "", false, 0
+	for i := range m.rows {
+		s := m.rows[i].Sensor
+		if s == "" {
+			continue
+		}
+		if first == "" {
+			first = s
+		} else if s != first {
+			many = true
+		}
+		w = max(w, len(s))
+	}
+	if !many {
+		return 0
+	}
+	return min(max(w, minSensor), maxSensor)
+}
+
+// MultiSensor reports whether the rows loaded come from more than one
+// sensor: the list then shows its SENSOR column.
+func (m *Model) MultiSensor() bool { return m.sensorWidth() > 0 }
+
+// NeedWidth is the narrowest width at which the list shows every column
+// of the rows it holds: FullWidth, plus the SENSOR column when shown.
+func (m *Model) NeedWidth() int {
+	return FullWidth() + columns{sensor: m.sensorWidth()}.sensorCell()
 }
 
 // FullWidth is the narrowest width at which the list shows every column
@@ -267,11 +317,13 @@ func FullWidth() int { return full.fixed() + minText }
 
 func (m *Model) columns() columns {
 	c := full
+	c.sensor = m.sensorWidth()
 	rest := m.width - c.fixed()
 	if rest < minText {
-		// Narrow terminal: drop the counters first (the risk count stays).
+		// Narrow terminal: drop the counters first (the risk count and
+		// the sensor stay).
 		c.ip, c.att, c.ioc, c.yara = 0, 0, 0, 0
-		rest = m.width - (c.time + c.risk + c.rcpt + c.status + 5)
+		rest = m.width - (c.time + c.risk + c.rcpt + c.status + 5 + c.sensorCell())
 	}
 	if rest < 10 {
 		rest = 10
@@ -288,6 +340,9 @@ func (m *Model) View() string {
 	lines := make([]string, 0, m.height)
 	cell := func(parts []string) string { return strings.Join(parts, " ") }
 	head := []string{common.Fit(m.mark("TIME (UTC)", api.SortTime, c.time), c.time), common.FitRight("RSK", c.risk)}
+	if c.sensor > 0 {
+		head = append(head, common.Fit("SENSOR", c.sensor))
+	}
 	if c.ip > 0 {
 		head = append(head, common.Fit("SOURCE", c.ip))
 	}
@@ -373,6 +428,9 @@ func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 		risk = common.FitRight("", c.risk)
 	}
 	parts := []string{common.Fit(m.ctx.Time(r.Time), c.time), risk}
+	if c.sensor > 0 {
+		parts = append(parts, common.Fit(r.Sensor, c.sensor)) // Fit sanitizes
+	}
 	if c.ip > 0 {
 		parts = append(parts, common.Fit(src, c.ip))
 	}

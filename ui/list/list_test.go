@@ -146,3 +146,47 @@ func TestClick(t *testing.T) {
 		t.Fatal("a click under the last row changed the selection")
 	}
 }
+
+// TestSensorColumn: the SENSOR column shows only while the rows loaded
+// come from more than one sensor; it names each row's sensor (cut to
+// its width, hostile bytes sanitized) at every width down to a narrow
+// list, and NeedWidth grows by it.
+func TestSensorColumn(t *testing.T) {
+	m := testList(3)
+	for i := range 3 {
+		m.rows[i].Sensor = "dmz-1"
+	}
+	m.SetSize(160, 10)
+	if v := ansi.Strip(m.View()); strings.Contains(v, "SENSOR") || m.MultiSensor() || m.NeedWidth() != FullWidth() {
+		t.Fatalf("one sensor: column shown (multi %v, need %d):\n%s", m.MultiSensor(), m.NeedWidth(), v)
+	}
+	// A page loaded later from a second sensor brings the column.
+	m.Append(&api.SearchResult{Rows: []api.Row{{ID: "x", Kind: api.KindEmail, Sensor: "branch-office-sensor-7\x1b[31m", Subject: "subject 100"}}, Total: 4})
+	if !m.MultiSensor() || m.NeedWidth() != FullWidth()+maxSensor+1 {
+		t.Fatalf("two sensors: multi %v, need %d", m.MultiSensor(), m.NeedWidth())
+	}
+	for _, w := range []int{160, 120, 80, 64} {
+		m.SetSize(w, 10)
+		lines := strings.Split(ansi.Strip(m.View()), "\n")
+		if !strings.Contains(lines[0], "RSK SENSOR") {
+			t.Fatalf("at %d: heading %q", w, lines[0])
+		}
+		if !strings.Contains(lines[1], " dmz-1 ") || !strings.Contains(lines[4], "branch-offi…") {
+			t.Errorf("at %d: sensor cells:\n%s", w, strings.Join(lines[:5], "\n"))
+		}
+		if strings.Contains(m.View(), "\x1b[31m") {
+			t.Errorf("at %d: a raw escape from the sensor name reached the frame", w)
+		}
+		for i, l := range lines {
+			if ansi.StringWidth(l) > w {
+				t.Errorf("at %d: line %d is %d cells", w, i, ansi.StringWidth(l))
+			}
+		}
+	}
+	// Rows without a sensor (stored before sensors were named) beside
+	// one named sensor: one sensor, no column.
+	m.SetResult(&api.SearchResult{Rows: []api.Row{{ID: "a", Sensor: "dmz-1"}, {ID: "b"}}, Total: 2}, "")
+	if m.MultiSensor() {
+		t.Fatal("an unnamed sensor counted as a second one")
+	}
+}
