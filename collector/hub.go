@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/smtpscope/smtpscope/collector/ace"
 	"github.com/smtpscope/smtpscope/core"
 	bolt "go.etcd.io/bbolt"
 )
@@ -135,7 +136,7 @@ func EnsureStream(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, na
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	if p := StreamProblems(info.Config, size); len(p) > 0 {
-		return fmt.Errorf("stream %s is misconfigured: %s", name, strings.Join(p, "; "))
+		return &StreamError{Stream: name, Problems: p}
 	}
 	return nil
 }
@@ -148,9 +149,10 @@ func hubConsumerConfig(h *HubConfig) jetstream.ConsumerConfig {
 
 // RunHub connects to the servers, creates or checks the stream, and
 // consumes it until ctx ends: each email is stored (IngestRecord) and
-// acknowledged after its commit. A misconfigured stream or a consumer
-// that cannot be made ends it with an error at once; a lost connection
-// is waited out (the client reconnects forever). A message that can
+// acknowledged after its commit. A misconfigured stream (StreamError) or
+// a stream or consumer the servers refuse to make ends it with an error
+// at once; servers not reachable (at start or later) are waited for
+// (the client reconnects forever), the error recorded once. A message that can
 // never be stored (not an smtpscope email, a raw message whose sha256
 // does not match) is recorded in the store's errors and terminated: it
 // stays in the stream, never redelivered.
@@ -159,7 +161,7 @@ func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
 	if len(h.Servers) == 0 {
 		return errors.New("hub: no NATS server given")
 	}
-	opts := append([]nats.Option{nats.Name("smtpscope hub"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+	opts := append([]nats.Option{nats.Name("smtpscope hub"), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				h.Log.Warn("hub: nats disconnected", "err", err)
@@ -175,17 +177,25 @@ func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
 	if err != nil {
 		return err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := EnsureStream(sctx, nc, js, h.Stream); err != nil {
-		return err
-	}
-	cons, err := js.CreateOrUpdateConsumer(sctx, h.Stream, hubConsumerConfig(&h))
-	if err != nil {
-		return fmt.Errorf("hub: consumer %s on stream %s: %w", h.Consumer, h.Stream, err)
+	r := &hubRunner{c: c, js: js, cfg: h}
+	var cons jetstream.Consumer
+	for {
+		cons, err = setupHub(ctx, nc, js, &h)
+		var serr *StreamError
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil:
+		case errors.As(err, &serr) || errors.As(err, &apiErr) && apiErr.Code != 503:
+			return err // the servers answered: waiting will not change it
+		case ctx.Err() == nil:
+			r.wait(ctx, err) // not connected (yet)
+			continue
+		default:
+			return nil
+		}
+		break
 	}
 	h.Log.Info("hub consuming", "stream", h.Stream, "consumer", h.Consumer, "server", nc.ConnectedUrlRedacted())
-	r := &hubRunner{c: c, js: js, cfg: h}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(hubFetch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -198,6 +208,41 @@ func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
 		}
 	}
 	return nil
+}
+
+// setupHub creates or checks the stream and the durable consumer.
+func setupHub(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, h *HubConfig) (jetstream.Consumer, error) {
+	if !nc.IsConnected() {
+		return nil, fmt.Errorf("hub: not connected to NATS (%s): %w", redactedServers(h.Servers), nats.ErrNoServers)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := EnsureStream(sctx, nc, js, h.Stream); err != nil {
+		return nil, err
+	}
+	cons, err := js.CreateOrUpdateConsumer(sctx, h.Stream, hubConsumerConfig(h))
+	if err != nil {
+		return nil, fmt.Errorf("hub: consumer %s on stream %s: %w", h.Consumer, h.Stream, err)
+	}
+	return cons, nil
+}
+
+func redactedServers(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = ace.RedactURL(u)
+	}
+	return strings.Join(out, ",")
+}
+
+// StreamError is an existing stream the hub cannot use as it is.
+type StreamError struct {
+	Stream   string
+	Problems []string // StreamProblems
+}
+
+func (e *StreamError) Error() string {
+	return fmt.Sprintf("stream %s is misconfigured: %s", e.Stream, strings.Join(e.Problems, "; "))
 }
 
 type hubRunner struct {

@@ -344,3 +344,23 @@ func sizeIs(header string, n int) bool {
 	v, err := strconv.ParseInt(header, 10, 64)
 	return err == nil && v == int64(n)
 }
+
+// TestHubWaitsForNATS: a hub started while no server answers waits
+// (the error recorded), then creates the stream and stores what a
+// sensor publishes once the server is up.
+func TestHubWaitsForNATS(t *testing.T) {
+	tmp := t.TempDir()
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	hub := startHub(t, filepath.Join(tmp, "hub"), url, collector.HubConfig{})
+	waitFor(t, func() bool { errs, _ := hub.col.Store().LastErrors(); return len(errs) > 0 })
+	srv := startNATS(t, port, filepath.Join(tmp, "js"), 0)
+	js := jsClient(t, srv.ClientURL(), false)
+	waitFor(t, func() bool { _, err := js.Stream(context.Background(), collector.HubStream); return err == nil })
+	st := runSensor(t, tmp, "s1", url, map[string][]byte{"C0": simpleSession(0, 2)})
+	waitFor(t, func() bool { return emailCount(hub.col.Store()) == 2 })
+	if err := hub.stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkHubStore(t, filepath.Join(tmp, "hub"), map[string]*collector.Store{"s1": st}, 2)
+}
