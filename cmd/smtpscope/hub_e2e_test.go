@@ -179,6 +179,13 @@ func TestHubEndToEnd(t *testing.T) {
 	if out := run("show", "--data", hubData, att[0]); !strings.Contains(out, "invoice 7") {
 		t.Errorf("show %s:\n%s", att[0], out)
 	}
+	// export: the same id of two sensors is two files
+	out := filepath.Join(dir, "export")
+	run("export", "--data", hubData, "--format", "eml", "-o", out, "")
+	files, _ := filepath.Glob(filepath.Join(out, "*.eml"))
+	if len(files) != first || !slices.Contains(files, filepath.Join(out, "s1.C0.0.eml")) || !slices.Contains(files, filepath.Join(out, "s2.C0.0.eml")) {
+		t.Errorf("export: %v", files)
+	}
 	// resubmission to the hub's ACE group, through its running queue
 	run("submit", "--data", hubData, att[0])
 	waitUntil(t, "the hub delivers the resubmitted email", func() bool { return slices.Equal(ids("status:sent"), att) })
