@@ -159,6 +159,9 @@ func TestHubEndToEnd(t *testing.T) {
 	if len(att) != 1 || !strings.HasPrefix(att[0], "s2/") {
 		t.Fatalf("sensor:s2 has:attachment finds %v", att)
 	}
+	if got := ids("id:" + att[0]); !slices.Equal(got, att) {
+		t.Errorf("id:%s finds %v", att[0], got)
+	}
 	if got := ids("sensor:s1"); len(got) != 2 || !strings.HasPrefix(got[0], "s1/") {
 		t.Errorf("sensor:s1 finds %v", got)
 	}
