@@ -436,8 +436,10 @@ func (r *hubRunner) object(ctx context.Context, name string, limit int64) ([]byt
 // through the group commit, with the same side effects (index, events)
 // as the collector's own emails. Nothing is queued to the groups (the
 // sensor delivered it; `submit` queues it here). known: the same email
-// (global id and sha256) was stored already: nothing is written. When it
-// returns nil the email is committed.
+// (global id and sha256) was stored already: nothing is written. Other
+// bytes under a global id already taken are stored beside it as
+// <sensor>/<id>+<first 12 hex digits of their sha256>. When it returns
+// nil the email is committed.
 func (c *Collector) IngestRecord(rec *core.Email, raw []byte) (known bool, err error) {
 	if err := core.ValidSensor(rec.Sensor); err != nil {
 		return false, bad("%v", err)
@@ -454,7 +456,14 @@ func (c *Collector) IngestRecord(rec *core.Email, raw []byte) (known bool, err e
 	}
 	r := *rec
 	r.ID = core.GlobalID(rec.Sensor, rec.ID)
-	if em, err := c.store.Email(r.ID); err == nil && em.SHA256 == r.SHA256 {
+	em, err := c.store.Email(r.ID)
+	if err == nil && em.SHA256 != r.SHA256 {
+		// the id is taken by other bytes (a sensor whose data dir was
+		// started afresh): this one is kept beside it, never over it
+		r.ID += "+" + r.SHA256[:12]
+		em, err = c.store.Email(r.ID)
+	}
+	if err == nil && em.SHA256 == r.SHA256 {
 		c.store.addMetaCount("dup_emails", 1)
 		return true, nil
 	}
@@ -471,7 +480,7 @@ func (c *Collector) IngestRecord(rec *core.Email, raw []byte) (known bool, err e
 	if err := s.fw.writeWith(s.Path(resRel), recordWriter(&r, &js), time.Time{}); err != nil {
 		return false, err
 	}
-	em := emailMeta(&r, "", emlRel, resRel, now)
+	em = emailMeta(&r, "", emlRel, resRel, now)
 	em.Size, em.Bytes = int64(len(raw)), int64(len(raw))+int64(js)
 	ing := &ingested{emails: []*EmailMeta{em}, records: []*core.Email{&r}, queued: map[string][]string{}}
 	ch := make(chan error, 1)

@@ -364,3 +364,57 @@ func TestHubWaitsForNATS(t *testing.T) {
 	}
 	checkHubStore(t, filepath.Join(tmp, "hub"), map[string]*collector.Store{"s1": st}, 2)
 }
+
+// TestIngestRecord: a record stored under <sensor>/<id> as given; the
+// same bytes again are known (not stored twice); other bytes under a
+// taken id are kept beside it; records whose parts disagree are refused
+// as bad messages.
+func TestIngestRecord(t *testing.T) {
+	f := false
+	col, err := collector.New(&collector.Config{Data: t.TempDir(), Fsync: &f}, collector.Options{NoSpool: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	st := col.Store()
+	rec := func(id, sensor string, raw []byte) *core.Email {
+		return &core.Email{ID: id, Sensor: sensor, SHA256: sha(raw), Subject: "s " + string(raw[:4])}
+	}
+	a, b := []byte("aaaa\r\n"), []byte("bbbb\r\n")
+	for i, want := range []bool{false, true} {
+		known, err := col.IngestRecord(rec("C1.0", "s1", a), a)
+		if err != nil || known != want {
+			t.Fatalf("ingest %d: known %v, err %v", i, known, err)
+		}
+	}
+	if known, err := col.IngestRecord(rec("C1.0", "s1", b), b); err != nil || known {
+		t.Fatalf("other bytes: known %v, err %v", known, err)
+	}
+	for id, raw := range map[string][]byte{"s1/C1.0": a, "s1/C1.0+" + sha(b)[:12]: b} {
+		got, err := st.Raw(id)
+		if err != nil || string(got) != string(raw) {
+			t.Errorf("%s: %q %v", id, got, err)
+		}
+		if r, err := st.Record(id); err != nil || r.ID != id || r.Sensor != "s1" {
+			t.Errorf("%s: record %+v %v", id, r, err)
+		}
+	}
+	if n := emailCount(st); n != 2 {
+		t.Errorf("%d emails stored, want 2", n)
+	}
+	for name, r := range map[string]*core.Email{
+		"sha256 of other bytes": rec("C2.0", "s1", b),
+		"id with a slash":       rec("x/C2.0", "s1", a),
+		"no id":                 rec("", "s1", a),
+		"reserved sensor":       rec("C2.0", "session", a),
+		"sensor with a dot":     rec("C2.0", "s.1", a),
+	} {
+		var bad *collector.BadMessageError
+		if _, err := col.IngestRecord(r, a); !errors.As(err, &bad) {
+			t.Errorf("%s: %v, want a BadMessageError", name, err)
+		}
+	}
+	if n := emailCount(st); n != 2 {
+		t.Errorf("%d emails stored after bad records, want 2", n)
+	}
+}
