@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -416,5 +418,72 @@ func TestIngestRecord(t *testing.T) {
 	}
 	if n := emailCount(st); n != 2 {
 		t.Errorf("%d emails stored after bad records, want 2", n)
+	}
+}
+
+// TestHubCluster: on a three-server JetStream cluster the hub creates
+// the stream with three replicas, and refuses an existing stream with
+// one, saying so.
+func TestHubCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-server cluster")
+	}
+	tmp := t.TempDir()
+	ports := []int{freePort(t), freePort(t), freePort(t)}
+	var routes []*neturl.URL
+	for _, p := range ports {
+		routes = append(routes, &neturl.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	}
+	var urls []string
+	for i, p := range ports {
+		s, err := server.NewServer(&server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true,
+			StoreDir: filepath.Join(tmp, fmt.Sprintf("n%d", i+1)), NoLog: true, NoSigs: true, Routes: routes,
+			Cluster: server.ClusterOpts{Name: "smtpscope", Host: "127.0.0.1", Port: p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats server not ready")
+		}
+		urls = append(urls, s.ClientURL())
+	}
+	js := jsClient(t, strings.Join(urls, ","), false)
+	// wait for the JetStream meta leader
+	waitFor(t, func() bool { _, err := js.AccountInfo(context.Background()); return err == nil })
+
+	hub := startHub(t, filepath.Join(tmp, "hub"), strings.Join(urls, ","), collector.HubConfig{})
+	var info *jetstream.StreamInfo
+	waitFor(t, func() bool {
+		s, err := js.Stream(context.Background(), collector.HubStream)
+		if err == nil {
+			info, err = s.Info(context.Background())
+		}
+		return err == nil
+	})
+	if err := hub.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Replicas != 3 || info.Config.Storage != jetstream.FileStorage {
+		t.Errorf("stream made with %d replicas, storage %v; want 3, file", info.Config.Replicas, info.Config.Storage)
+	}
+
+	if err := js.DeleteStream(context.Background(), collector.HubStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: collector.HubStream,
+		Subjects: []string{collector.NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	f := false
+	col, err := collector.New(&collector.Config{Data: filepath.Join(tmp, "hub2"), Fsync: &f}, collector.Options{NoSpool: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	err = collector.RunHub(context.Background(), col, collector.HubConfig{Servers: urls[:1]})
+	if err == nil || !strings.Contains(err.Error(), "1 replica(s) on a cluster of 3 servers: it needs 3") {
+		t.Errorf("an R1 stream on three servers: %v", err)
 	}
 }
