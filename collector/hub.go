@@ -196,6 +196,7 @@ func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
 		break
 	}
 	h.Log.Info("hub consuming", "stream", h.Stream, "consumer", h.Consumer, "server", nc.ConnectedUrlRedacted())
+	defer r.settling.Wait() // every message taken is settled before the connection closes
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(hubFetch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -250,8 +251,9 @@ type hubRunner struct {
 	js  jetstream.JetStream
 	cfg HubConfig
 
-	mu      sync.Mutex
-	lastErr string
+	mu       sync.Mutex
+	lastErr  string
+	settling sync.WaitGroup // messages handed over, not yet acked (or nak'd)
 }
 
 // wait notes a fetch error (once while it repeats) and waits a second.
@@ -269,8 +271,9 @@ func (r *hubRunner) wait(ctx context.Context, err error) {
 	}
 }
 
-// process stores the messages of one fetch on cfg.Workers goroutines
-// (their commits grouped) and acks each after its commit.
+// process stores the messages of one fetch on cfg.Workers goroutines;
+// a worker hands each to the committer and goes on (their commits are
+// grouped); each is acked after its commit.
 func (r *hubRunner) process(ctx context.Context, msgs <-chan jetstream.Msg) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, r.cfg.Workers)
@@ -290,16 +293,33 @@ func (r *hubRunner) process(ctx context.Context, msgs <-chan jetstream.Msg) {
 // can never be stored is terminated, one that failed for now is
 // redelivered later.
 func (r *hubRunner) handle(ctx context.Context, m jetstream.Msg) {
+	r.c.commits.working(true)
+	defer r.c.commits.working(false)
 	name := m.Subject()
 	if md, err := m.Metadata(); err == nil {
 		name += " #" + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
+	r.settling.Add(1)
+	settle := func(_ bool, err error) {
+		// on the committer's goroutine: the ack waits for the server
+		go func() {
+			defer r.settling.Done()
+			r.settle(m, name, err)
+		}()
+	}
 	rec, raw, err := DecodeHubMessage(m.Subject(), m.Headers(), m.Data(), func(name string, limit int64) ([]byte, error) {
 		return r.object(ctx, name, limit)
 	})
-	if err == nil {
-		_, err = r.c.IngestRecord(rec, raw)
+	if err != nil {
+		settle(false, err)
+		return
 	}
+	r.c.ingestRecord(rec, raw, settle)
+}
+
+// settle acks a stored message, terminates one that can never be
+// stored, and naks one that failed for now (delivered again later).
+func (r *hubRunner) settle(m jetstream.Msg, name string, err error) {
 	var bad *BadMessageError
 	switch {
 	case errors.As(err, &bad):
@@ -441,18 +461,37 @@ func (r *hubRunner) object(ctx context.Context, name string, limit int64) ([]byt
 // <sensor>/<id>+<first 12 hex digits of their sha256>. When it returns
 // nil the email is committed.
 func (c *Collector) IngestRecord(rec *core.Email, raw []byte) (known bool, err error) {
+	type result struct {
+		known bool
+		err   error
+	}
+	ch := make(chan result, 1)
+	c.ingestRecord(rec, raw, func(known bool, err error) { ch <- result{known, err} })
+	r := <-ch
+	return r.known, r.err
+}
+
+// ingestRecord is IngestRecord without waiting for the commit: it
+// returns once the email is handed to the committer (or refused, or
+// found stored), and done is called with the outcome (on the
+// committer's goroutine: it must not block).
+func (c *Collector) ingestRecord(rec *core.Email, raw []byte, done func(known bool, err error)) {
 	if err := core.ValidSensor(rec.Sensor); err != nil {
-		return false, bad("%v", err)
+		done(false, bad("%v", err))
+		return
 	}
 	if rec.ID == "" || strings.Contains(rec.ID, "/") {
-		return false, bad("email id %q: want a sensor's id (without '/')", rec.ID)
+		done(false, bad("email id %q: want a sensor's id (without '/')", rec.ID))
+		return
 	}
 	if len(raw) > maxRawEmail {
-		return false, bad("email of %d bytes is larger than the %d byte limit", len(raw), maxRawEmail)
+		done(false, bad("email of %d bytes is larger than the %d byte limit", len(raw), maxRawEmail))
+		return
 	}
 	sum := sha256.Sum256(raw)
 	if hex.EncodeToString(sum[:]) != rec.SHA256 {
-		return false, bad("raw bytes' sha256 %x is not the record's %s", sum, rec.SHA256)
+		done(false, bad("raw bytes' sha256 %x is not the record's %s", sum, rec.SHA256))
+		return
 	}
 	r := *rec
 	r.ID = core.GlobalID(rec.Sensor, rec.ID)
@@ -465,7 +504,8 @@ func (c *Collector) IngestRecord(rec *core.Email, raw []byte) (known bool, err e
 	}
 	if err == nil && em.SHA256 == r.SHA256 {
 		c.store.addMetaCount("dup_emails", 1)
-		return true, nil
+		done(true, nil)
+		return
 	}
 	now := time.Now().UTC()
 	s := c.store
@@ -474,26 +514,24 @@ func (c *Collector) IngestRecord(rec *core.Email, raw []byte) (known bool, err e
 	emlRel := EmailsDir + "/" + day + "/" + safe + ".eml"
 	resRel := ResultsDir + "/" + day + "/" + safe + ".json"
 	if err := s.fw.write(s.Path(emlRel), raw, time.Time{}); err != nil {
-		return false, err
+		done(false, err)
+		return
 	}
 	var js byteCounter
 	if err := s.fw.writeWith(s.Path(resRel), recordWriter(&r, &js), time.Time{}); err != nil {
-		return false, err
+		done(false, err)
+		return
 	}
 	em = emailMeta(&r, "", emlRel, resRel, now)
 	em.Size, em.Bytes = int64(len(raw)), int64(len(raw))+int64(js)
 	ing := &ingested{emails: []*EmailMeta{em}, records: []*core.Email{&r}, queued: map[string][]string{}}
-	ch := make(chan error, 1)
+	id := em.ID
 	job := &commitJob{size: em.Bytes, tx: func(tx *bolt.Tx) error { return c.commitTx(tx, ing, nil, nil, now) },
 		done: func(err error, _ *afterGroup) {
 			if err == nil {
 				c.afterCommit(ing)
 			}
-			ch <- err
+			done(err == nil && ing.known[id], err)
 		}}
 	c.commits.submit(job)
-	if err := <-ch; err != nil {
-		return false, err
-	}
-	return ing.known[em.ID], nil
 }
