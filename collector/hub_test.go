@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	neturl "net/url"
@@ -486,4 +487,77 @@ func TestHubCluster(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 replica(s) on a cluster of 3 servers: it needs 3") {
 		t.Errorf("an R1 stream on three servers: %v", err)
 	}
+}
+
+// BenchmarkHubIngest: the hub's rate of storing (fsync on) emails that
+// wait in the stream, from three sensors, each message about 2 KiB
+// inline; reported as emails/s.
+func BenchmarkHubIngest(b *testing.B) {
+	tmp := b.TempDir()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(tmp, "js"), NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats server not ready")
+	}
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: collector.HubStream,
+		Subjects: []string{collector.NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage}); err != nil {
+		b.Fatal(err)
+	}
+	body := strings.Repeat("hello from the benchmark\r\n", 80)
+	for i := range b.N {
+		sensor := fmt.Sprintf("s%d", i%3+1)
+		raw := []byte(fmt.Sprintf("Subject: bench %d\r\n\r\n%s", i, body))
+		id := fmt.Sprintf("C%d.0", i)
+		rec := fmt.Sprintf(`{"id":%q,"sensor":%q,"sha256":%q,"subject":"bench %d"}`, id, sensor, sha(raw), i)
+		env, _ := json.Marshal(collector.NATSEnvelope{Record: json.RawMessage(rec), Raw: raw})
+		m := nats.NewMsg(collector.NATSSubjectPrefix + sensor)
+		m.Data = env
+		for k, v := range map[string]string{collector.HdrFormat: collector.NATSFormat, collector.HdrKind: "email", collector.HdrSensor: sensor,
+			collector.HdrID: id, collector.HdrSHA256: sha(raw), collector.HdrSize: strconv.Itoa(len(raw)),
+			collector.HdrRaw: collector.RawInline, collector.HdrRecord: collector.RawInline} {
+			m.Header.Set(k, v)
+		}
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-js.PublishAsyncComplete()
+	col, err := collector.New(&collector.Config{Data: filepath.Join(tmp, "hub")}, collector.Options{NoSpool: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- col.Run(ctx) }()
+	hubCtx, hubCancel := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	b.ResetTimer()
+	go func() {
+		hubDone <- collector.RunHub(hubCtx, col, collector.HubConfig{Servers: []string{s.ClientURL()}})
+	}()
+	for {
+		st, _ := col.Store().Stats()
+		if st.Emails >= int64(b.N) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "emails/s")
+	hubCancel()
+	if err := <-hubDone; err != nil {
+		b.Error(err)
+	}
+	cancel()
+	<-runDone
 }
