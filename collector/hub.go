@@ -152,8 +152,8 @@ func hubConsumerConfig(h *HubConfig) jetstream.ConsumerConfig {
 // acknowledged after its commit. A misconfigured stream (StreamError) or
 // a stream or consumer the servers refuse to make ends it with an error
 // at once; servers not reachable (at start or later) are waited for
-// (the client reconnects forever), the error recorded once. A message that can
-// never be stored (not an smtpscope email, a raw message whose sha256
+// (the client reconnects forever), the error recorded once while it
+// repeats. A message that can never be stored (not an smtpscope email, a raw message whose sha256
 // does not match) is recorded in the store's errors and terminated: it
 // stays in the stream, never redelivered.
 func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
@@ -206,7 +206,11 @@ func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
 		r.process(ctx, batch.Messages())
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			r.wait(ctx, err)
+			continue
 		}
+		r.mu.Lock()
+		r.lastErr = "" // the next failure is recorded again
+		r.mu.Unlock()
 	}
 	return nil
 }
