@@ -88,7 +88,9 @@
 // queued to no group; the message is acked after that commit, whose
 // unindexed mark gets it indexed even if the hub dies before its index
 // batch. The same global id and sha256 stored already is a duplicate:
-// acked, not stored again. A message that can never be stored is
+// acked, not stored again; other bytes under a taken global id are kept
+// beside it as <sensor>/<id>+<sha256 prefix>. A worker hands each
+// message to the committer and goes on; the ack follows the commit. A message that can never be stored is
 // recorded in the errors and terminated (it stays in the stream).
 //
 // Entry points: New + Run (or RunOnce) for the daemon, OpenStore for read
