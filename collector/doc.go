@@ -76,11 +76,28 @@
 // Retention removes the oldest sessions by age and total size, never one
 // with an email still queued.
 //
+// The hub (hub.go, `smtpscope hub`) is a collector without spool whose
+// emails come from the sensors' NATS groups: RunHub creates or checks the
+// stream (subjects smtpscope.email.>, file storage, min(3, cluster size)
+// replicas: StreamProblems says what is wrong with an existing one) and
+// runs a durable pull consumer with explicit acks. Each message
+// (DecodeHubMessage: headers, envelope, raw bytes from the Object Store
+// when referenced, all checked to agree) is stored by IngestRecord: the
+// sensor's record as it is, no analysis again, under the global id
+// <sensor>/<id> (file names through fileName), through the group commit,
+// queued to no group; the message is acked after that commit, whose
+// unindexed mark gets it indexed even if the hub dies before its index
+// batch. The same global id and sha256 stored already is a duplicate:
+// acked, not stored again; other bytes under a taken global id are kept
+// beside it as <sensor>/<id>+<sha256 prefix>. A worker hands each
+// message to the committer and goes on; the ack follows the commit. A message that can never be stored is
+// recorded in the errors and terminated (it stays in the stream).
+//
 // Entry points: New + Run (or RunOnce) for the daemon, OpenStore for read
 // access without a running collector, Store for the UI (records, raw
 // emails, session files, attachments, submission states, review entries),
 // Subscribe for live events, Resubmit, Reload, IngestRaw (Maildir/.eml
-// input). The Indexer interface is the one path from the store to the
+// input), RunHub and IngestRecord (the hub). The Indexer interface is the one path from the store to the
 // search index (collector/service implements it; this package does not
 // import package index): every commit (email, session without email,
 // review entry, submission state, removal) reaches it after the commit,

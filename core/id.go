@@ -73,10 +73,15 @@ const MaxSensorLen = 64
 // ValidSensor reports why name cannot name a sensor, or nil: 1 to
 // MaxSensorLen bytes of ASCII letters, digits, '-' and '_'. The name is
 // one token of a NATS subject (smtpscope.email.<sensor>) and the first
-// half of a GlobalID, so it holds no '.', '/', wildcard or space.
+// half of a GlobalID, so it holds no '.', '/', wildcard or space; and
+// it is not "session" or "review" (ReservedSensor), so a global id is
+// never read as a session/<uid> or review/<name> document name.
 func ValidSensor(name string) error {
 	if name == "" || len(name) > MaxSensorLen {
 		return fmt.Errorf("sensor name %q: want 1 to %d characters", name, MaxSensorLen)
+	}
+	if ReservedSensor(name) {
+		return fmt.Errorf("sensor name %q is reserved (session/<uid> and review/<name> name other documents)", name)
 	}
 	for i := 0; i < len(name); i++ {
 		if !sensorByte(name[i]) {
@@ -90,10 +95,14 @@ func sensorByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
+// ReservedSensor reports whether name is one of the words that prefix
+// document names other than emails ("session", "review").
+func ReservedSensor(name string) bool { return name == "session" || name == "review" }
+
 // SensorFromHost makes a sensor name of a host name: its first label
 // (up to the first '.'), every other character that a sensor name may
 // not hold replaced by '_', cut to MaxSensorLen; "sensor" when nothing
-// is left.
+// is left; a reserved word gets '_' appended.
 func SensorFromHost(host string) string {
 	host, _, _ = strings.Cut(host, ".")
 	b := []byte(host)
@@ -107,6 +116,9 @@ func SensorFromHost(host string) string {
 	}
 	if len(b) == 0 {
 		return "sensor"
+	}
+	if ReservedSensor(string(b)) {
+		return string(b) + "_"
 	}
 	return string(b)
 }

@@ -11,7 +11,7 @@ func TestValidSensor(t *testing.T) {
 			t.Errorf("%q refused: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "a.b", "a/b", "a b", "a*", "a>", "é", strings.Repeat("a", MaxSensorLen+1)} {
+	for _, bad := range []string{"", "session", "review", "a.b", "a/b", "a b", "a*", "a>", "é", strings.Repeat("a", MaxSensorLen+1)} {
 		if ValidSensor(bad) == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -25,6 +25,8 @@ func TestSensorFromHost(t *testing.T) {
 		"":                     "sensor",
 		".corp":                "sensor",
 		"höst":                 "h__st",
+		"review.corp":          "review_",
+		"session":              "session_",
 	} {
 		if got := SensorFromHost(in); got != want {
 			t.Errorf("SensorFromHost(%q) = %q, want %q", in, got, want)

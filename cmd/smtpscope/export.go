@@ -169,11 +169,16 @@ func (c *ExportCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// writeEML writes one message as DIR/<id>.eml: a new file; an existing one
-// with the same bytes is left as it is, one with other bytes is an error
-// (unless --force).
+// writeEML writes one message as DIR/<id>.eml (a hub's <sensor>/<id> as
+// <sensor>.<id>.eml: a sensor name holds no '.', so two sensors' emails
+// never share a file): a new file; an existing one with the same bytes
+// is left as it is, one with other bytes is an error (unless --force).
 func (c *ExportCmd) writeEML(id string, raw []byte, n *exportCounts) error {
-	name := filepath.Join(c.Output, sanitize.Filename(id+".eml", "email.eml"))
+	base := id
+	if sensor, local := core.SplitGlobalID(id); sensor != "" {
+		base = sensor + "." + local
+	}
+	name := filepath.Join(c.Output, sanitize.Filename(base+".eml", "email.eml"))
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if c.Force {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC

@@ -25,6 +25,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"evil\x1b[2Jverb"}, []string{`unknown verb "evil`}},
 		{[]string{"search", "--bogus"}, []string{"smtpscope search: unknown flag --bogus", "see 'smtpscope search --help'"}},
 		{[]string{"collect", "--workers", "x"}, []string{"smtpscope collect: --workers:", `"x"`, "smtpscope collect --help"}},
+		{[]string{"hub", "--data", "d"}, []string{"smtpscope hub: missing flags: --nats", "smtpscope hub --help"}},
 		{[]string{"pcap"}, []string{"smtpscope pcap: expected", "smtpscope pcap --help"}},
 		{[]string{"--nope"}, []string{"smtpscope: unknown flag --nope", "smtpscope --help"}},
 	}

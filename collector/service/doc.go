@@ -1,7 +1,8 @@
 // Package service is the running smtpscope service: the one owner of a
 // data dir while it runs, with several front ends (the headless
-// `smtpscope collect`, `collect --once`, the terminal UI in-process, and
-// any client of its socket).
+// `smtpscope collect`, `collect --once`, `smtpscope hub` (no spool: its
+// emails come from NATS JetStream through collector.RunHub), the terminal
+// UI in-process, and any client of its socket).
 //
 // A Service wraps the collector (spool, store, queue, submission) and the
 // search index, which cmd opens (OpenIndex) and injects through the Index

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector"
+)
+
+// HubCmd runs the hub: a service front end (the same store, index and
+// socket API as `collect`) whose emails come from the sensors through
+// NATS JetStream instead of a spool.
+type HubCmd struct {
+	Data      string        `required:"" help:"The hub's data directory (same layout as a sensor's)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
+	NATS      []string      `name:"nats" required:"" help:"NATS JetStream server URLs (repeatable or comma-separated; nats:// or tls://)." env:"SMTPSCOPE_NATS" placeholder:"URL" sep:","`
+	Stream    string        `default:"SMTPSCOPE" help:"Stream the sensors publish to (created when missing, checked otherwise)."`
+	Consumer  string        `default:"smtpscope-hub" help:"Durable consumer name (one per hub data dir)."`
+	AckWait   time.Duration `name:"ack-wait" default:"60s" help:"How long the server waits for the hub's ack before it delivers a message again."`
+	Config    string        `help:"Config file (TOML): [[group]]s to resubmit to, ui_group, log, workers; its spool and inputs are not used." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	LogFormat string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
+	LogLevel  string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
+	Workers   int           `help:"Messages stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
+	NoFsync   bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+}
+
+// loadConfig is the config file (if any) with the flags over it; the
+// hub watches no spool and reads no Maildir.
+func (h *HubCmd) loadConfig() (*collector.Config, error) {
+	cfg := &collector.Config{}
+	if h.Config != "" {
+		var err error
+		if cfg, err = collector.LoadConfig(h.Config); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Data, cfg.Spool, cfg.Maildir, cfg.EMLDir = h.Data, "-", nil, nil
+	if h.LogFormat != "" {
+		cfg.Log.Format = h.LogFormat
+	}
+	if h.LogLevel != "" {
+		cfg.Log.Level = h.LogLevel
+	}
+	if h.Workers > 0 {
+		cfg.Workers = h.Workers
+	}
+	if h.NoFsync {
+		f := false
+		cfg.Fsync = &f
+	}
+	for _, g := range cfg.Groups {
+		if g.Kind == collector.KindNATS {
+			return nil, errors.New("group " + g.Name + ": a hub does not publish to NATS (kind nats); its groups are ACE node groups to resubmit to")
+		}
+	}
+	cfg.ApplyDefaults()
+	return cfg, cfg.Validate()
+}
+
+// Run serves the hub until SIGTERM/SIGINT: the socket API (search, show,
+// ui, status, submit go through it), the index, the queue of its ACE
+// groups, and the consumer. A misconfigured stream ends it at once with
+// what is wrong.
+func (h *HubCmd) Run() error {
+	cfg, err := h.loadConfig()
+	if err != nil {
+		return err
+	}
+	var servers []string
+	for _, u := range h.NATS {
+		if u = strings.TrimSpace(u); u != "" {
+			servers = append(servers, u)
+		}
+	}
+	log := collectorLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	svc, err := openServiceWaiting(ctx, cfg, serviceOpts{log: log, noSpool: true, index: true, indexOptional: true})
+	if err != nil {
+		return err
+	}
+	// the service runs until the consumer has stopped: every message
+	// it took is committed (and acked) before the store closes
+	svcCtx, svcStop := context.WithCancel(context.Background())
+	defer svcStop()
+	serveSocket(svcCtx, cfg, svc, log)
+	svc.Start(svcCtx)
+	err = collector.RunHub(ctx, svc.Collector(), collector.HubConfig{Servers: servers, Stream: h.Stream, Consumer: h.Consumer,
+		AckWait: h.AckWait, Workers: cfg.Workers, Log: log})
+	svcStop()
+	if cerr := svc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
