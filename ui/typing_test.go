@@ -46,10 +46,10 @@ func TestTypingStaleDropped(t *testing.T) {
 	m := New(Options{Backend: memoryFixture(t), Plain: true, NoTick: true})
 	t.Cleanup(m.Close)
 	m.Update(keyMsg("/"))
-	var waits []tea.Cmd
 	for _, r := range "inv" {
-		_, cmd := m.Update(keyMsg(string(r)))
-		waits = append(waits, cmd)
+		if _, cmd := m.Update(keyMsg(string(r))); cmd == nil {
+			t.Fatalf("the edit %q started no debounce tick", r)
+		}
 	}
 	if m.typing.seq != 3 || m.typing.active {
 		t.Fatalf("after 3 keys: seq %d, active %v", m.typing.seq, m.typing.active)

@@ -193,6 +193,9 @@ func TestShow(t *testing.T) {
 		t.Errorf("--transcript (%v):\n%s", err, out)
 	}
 	out, err = show(t, false, "--data", data, "--transcript", "demo-hostile.0")
+	if err != nil {
+		t.Errorf("--transcript of the hostile email: %v", err)
+	}
 	assertTerminalSafe(t, "show --transcript", out)
 
 	// Attachments by sha256 and by sha1, checked; binary refused on a tty.
