@@ -15,91 +15,28 @@ import (
 // `smtpscope demo`, search for the planted IOC, open the email, resubmit
 // it to the demo's node group and see its submission come back "sent".
 func TestE2ETUIDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test (builds the binary, runs tmux)")
-	}
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		t.Skip("tmux is not installed: skipping the TUI end-to-end test (apt-get install tmux)")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	// A private tmux server: nothing else is touched, and killing it
-	// stops exactly what this test started.
-	sock := fmt.Sprintf("smtpscope-e2e-%d", os.Getpid())
-	tm := func(args ...string) (string, error) {
-		out, err := exec.Command(tmux, append([]string{"-L", sock}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	demoDir := filepath.Join(dir, "demo")
-	cmdline := fmt.Sprintf("%s demo --dir %s --dark --interval 300ms; echo SMTPSCOPE-EXIT=$?; sleep 60", bin, demoDir)
-	if out, err := tm("new-session", "-d", "-s", "e2e", "-x", "160", "-y", "48", "env", "TERM=xterm-256color", "sh", "-c", cmdline); err != nil {
-		t.Fatalf("tmux new-session: %v %s", err, out)
-	}
-	defer tm("kill-server")
-
-	screen := func() string {
-		out, _ := tm("capture-pane", "-p", "-t", "e2e")
-		return out
-	}
-	waitScreen := func(what string, ok func(string) bool) string {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		var s string
-		for time.Now().Before(deadline) {
-			if s = screen(); ok(s) {
-				return s
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("waiting for %s; screen:\n%s", what, s)
-		return ""
-	}
-	has := func(subs ...string) func(string) bool {
-		return func(s string) bool {
-			for _, x := range subs {
-				if !strings.Contains(s, x) {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	keys := func(k ...string) {
-		t.Helper()
-		if out, err := tm(append([]string{"send-keys", "-t", "e2e"}, k...)...); err != nil {
-			t.Fatalf("send-keys %q: %v %s", k, err, out)
-		}
-	}
-	literal := func(s string) {
-		t.Helper()
-		if out, err := tm("send-keys", "-t", "e2e", "-l", s); err != nil {
-			t.Fatalf("send-keys -l %q: %v %s", s, err, out)
-		}
-	}
+	bin, tmux := e2eBinary(t)
+	cmdline := fmt.Sprintf("%s demo --dir %s --dark --interval 300ms; echo SMTPSCOPE-EXIT=$?; sleep 60", bin, filepath.Join(t.TempDir(), "demo"))
+	tt := startTmux(t, tmux, "demo", cmdline)
 
 	// The demo starts, sessions arrive and are delivered to the sink.
-	waitScreen("the demo's emails", has("Your account has been limited", "queue 0", " sent"))
+	tt.waitFor("the demo's emails", "Your account has been limited", "queue 0", " sent")
 	// Search the planted IOC.
-	keys("/")
-	literal("ioc:login.evil-payload.example.com")
-	keys("Enter")
-	waitScreen("the search result", has("1 results", "Your account has been limited"))
+	tt.keys("/")
+	tt.literal("ioc:login.evil-payload.example.com")
+	tt.keys("Enter")
+	tt.waitFor("the search result", "1 results", "Your account has been limited")
 	// Open it.
-	keys("Enter")
-	waitScreen("the detail", has("1 Summary", "security@pay-pal-secure.example.net"))
+	tt.keys("Enter")
+	tt.waitFor("the detail", "1 Summary", "security@pay-pal-secure.example.net")
 	// Resubmit to the group "default".
-	keys("r")
-	waitScreen("the group choice", has("Resubmit to which node group?"))
-	keys("Enter")
-	waitScreen("the confirmation", has("Resubmit 1 email to node group default?"))
-	keys("y")
-	keys("8")
-	s := waitScreen("the resubmission sent", func(s string) bool {
+	tt.keys("r")
+	tt.waitFor("the group choice", "Resubmit to which node group?")
+	tt.keys("Enter")
+	tt.waitFor("the confirmation", "Resubmit 1 email to node group default?")
+	tt.keys("y")
+	tt.keys("8")
+	s := tt.wait("the resubmission sent", func(s string) bool {
 		for _, l := range strings.Split(s, "\n") {
 			if strings.Contains(l, "(resubmitted)") && strings.Contains(l, " sent ") && strings.HasPrefix(strings.TrimSpace(l), "default") {
 				return true
@@ -111,10 +48,10 @@ func TestE2ETUIDemo(t *testing.T) {
 		t.Errorf("no resubmission notice on screen:\n%s", s)
 	}
 	// Back to the list, quit; the binary exits 0.
-	keys("Escape")
-	waitScreen("the list", has("1 results"))
-	keys("q")
-	waitScreen("the exit", has("SMTPSCOPE-EXIT=0"))
+	tt.keys("Escape")
+	tt.waitFor("the list", "1 results")
+	tt.keys("q")
+	tt.waitFor("the exit", "SMTPSCOPE-EXIT=0")
 }
 
 // TestE2ETUIAttach: a headless `smtpscope collect` owns the data dir (and
@@ -122,18 +59,8 @@ func TestE2ETUIDemo(t *testing.T) {
 // instead of failing on the locks, shows the same screens, and resubmits
 // through it.
 func TestE2ETUIAttach(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test (builds the binary, runs tmux)")
-	}
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		t.Skip("tmux is not installed: skipping the TUI end-to-end test (apt-get install tmux)")
-	}
+	bin, tmux := e2eBinary(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	// The sink, as its own process.
 	sink := exec.Command(bin, "ace-sink", "--listen", "127.0.0.1:0", "--dir", filepath.Join(dir, "sink"))
 	stdout, _ := sink.StdoutPipe()
@@ -176,50 +103,24 @@ func TestE2ETUIAttach(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	tsock := fmt.Sprintf("smtpscope-e2e-attach-%d", os.Getpid())
-	tm := func(args ...string) (string, error) {
-		out, err := exec.Command(tmux, append([]string{"-L", tsock}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	cmdline := fmt.Sprintf("%s ui --data %s --dark; echo SMTPSCOPE-EXIT=$?; sleep 60", bin, data)
-	if out, err := tm("new-session", "-d", "-s", "e2e", "-x", "160", "-y", "48", "env", "TERM=xterm-256color", "sh", "-c", cmdline); err != nil {
-		t.Fatalf("tmux new-session: %v %s", err, out)
-	}
-	defer tm("kill-server")
-	screen := func() string { out, _ := tm("capture-pane", "-p", "-t", "e2e"); return out }
-	wait := func(what string, subs ...string) string {
-		t.Helper()
-		var s string
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			s = screen()
-			ok := true
-			for _, x := range subs {
-				ok = ok && strings.Contains(s, x)
-			}
-			if ok {
-				return s
-			}
-		}
-		t.Fatalf("waiting for %s; screen:\n%s", what, s)
-		return ""
-	}
-	wait("the attached UI", "remote ● watching", "7 results", "default: 7 sent")
-	tm("send-keys", "-t", "e2e", "/")
-	tm("send-keys", "-t", "e2e", "-l", "ioc:login.evil-payload.example.com")
-	tm("send-keys", "-t", "e2e", "Enter")
-	wait("the search result", "1 results", "Your account has been limited")
-	tm("send-keys", "-t", "e2e", "Enter")
-	wait("the detail", "1 Summary")
-	tm("send-keys", "-t", "e2e", "2")
-	wait("the transcript", "C: MAIL FROM:<security@pay-pal-secure.example.net>", "(folded)")
-	tm("send-keys", "-t", "e2e", "r")
-	wait("the group choice", "Resubmit to which node group?")
-	tm("send-keys", "-t", "e2e", "Enter")
-	tm("send-keys", "-t", "e2e", "y")
-	tm("send-keys", "-t", "e2e", "8")
-	wait("the resubmission", "(resubmitted)", "resubmitted 1 emails")
-	tm("send-keys", "-t", "e2e", "Escape")
-	wait("the list", "1 results", "TIME (UTC)")
-	tm("send-keys", "-t", "e2e", "q")
-	wait("the exit", "SMTPSCOPE-EXIT=0")
+	tt := startTmux(t, tmux, "attach", fmt.Sprintf("%s ui --data %s --dark; echo SMTPSCOPE-EXIT=$?; sleep 60", bin, data))
+	tt.waitFor("the attached UI", "remote ● watching", "7 results", "default: 7 sent")
+	tt.keys("/")
+	tt.literal("ioc:login.evil-payload.example.com")
+	tt.keys("Enter")
+	tt.waitFor("the search result", "1 results", "Your account has been limited")
+	tt.keys("Enter")
+	tt.waitFor("the detail", "1 Summary")
+	tt.keys("2")
+	tt.waitFor("the transcript", "C: MAIL FROM:<security@pay-pal-secure.example.net>", "(folded)")
+	tt.keys("r")
+	tt.waitFor("the group choice", "Resubmit to which node group?")
+	tt.keys("Enter")
+	tt.keys("y")
+	tt.keys("8")
+	tt.waitFor("the resubmission", "(resubmitted)", "resubmitted 1 emails")
+	tt.keys("Escape")
+	tt.waitFor("the list", "1 results", "TIME (UTC)")
+	tt.keys("q")
+	tt.waitFor("the exit", "SMTPSCOPE-EXIT=0")
 }
