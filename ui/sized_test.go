@@ -89,7 +89,6 @@ func frameSized(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) 
 	return fm, fm.View().Content
 }
 
-
 // sizeName is the golden name suffix of a size: "80x24".
 func sizeName(w, h int) string { return fmt.Sprintf("%dx%d", w, h) }
 
