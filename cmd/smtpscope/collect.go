@@ -89,19 +89,7 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	if c.MetricsListen != "" {
 		cfg.MetricsListen = c.MetricsListen
 	}
-	if c.LogFormat != "" {
-		cfg.Log.Format = c.LogFormat
-	}
-	if c.LogLevel != "" {
-		cfg.Log.Level = c.LogLevel
-	}
-	if c.Workers > 0 {
-		cfg.Workers = c.Workers
-	}
-	if c.NoFsync {
-		f := false
-		cfg.Fsync = &f
-	}
+	applyRunFlags(cfg, c.LogFormat, c.LogLevel, c.Workers, c.NoFsync)
 	if len(c.Maildir) > 0 {
 		cfg.Maildir = c.Maildir
 	}
@@ -126,6 +114,24 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	}
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
+}
+
+// applyRunFlags puts the flags collect and hub share over the config:
+// log format and level, workers, and fsync off (tests).
+func applyRunFlags(cfg *collector.Config, logFormat, logLevel string, workers int, noFsync bool) {
+	if logFormat != "" {
+		cfg.Log.Format = logFormat
+	}
+	if logLevel != "" {
+		cfg.Log.Level = logLevel
+	}
+	if workers > 0 {
+		cfg.Workers = workers
+	}
+	if noFsync {
+		f := false
+		cfg.Fsync = &f
+	}
 }
 
 // aceGroup is the node group --ace makes.

@@ -39,19 +39,7 @@ func (h *HubCmd) loadConfig() (*collector.Config, error) {
 		}
 	}
 	cfg.Data, cfg.Spool, cfg.Maildir, cfg.EMLDir = h.Data, "-", nil, nil
-	if h.LogFormat != "" {
-		cfg.Log.Format = h.LogFormat
-	}
-	if h.LogLevel != "" {
-		cfg.Log.Level = h.LogLevel
-	}
-	if h.Workers > 0 {
-		cfg.Workers = h.Workers
-	}
-	if h.NoFsync {
-		f := false
-		cfg.Fsync = &f
-	}
+	applyRunFlags(cfg, h.LogFormat, h.LogLevel, h.Workers, h.NoFsync)
 	for _, g := range cfg.Groups {
 		if g.Kind == collector.KindNATS {
 			return nil, errors.New("group " + g.Name + ": a hub does not publish to NATS (kind nats); its groups are ACE node groups to resubmit to")
