@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ type tmuxTerm struct {
 	sock string
 }
 
-// e2eBinary builds smtpscope into a temporary dir, or skips the test when
+// e2eBinary builds smtpscope (testBinary), or skips the test when
 // tmux is missing or -short is given.
 func e2eBinary(t *testing.T) (bin, tmux string) {
 	t.Helper()
@@ -32,11 +31,7 @@ func e2eBinary(t *testing.T) (bin, tmux string) {
 	if err != nil {
 		t.Skip("tmux is not installed: skipping the TUI end-to-end test (apt-get install tmux)")
 	}
-	bin = filepath.Join(t.TempDir(), "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin, tmux
+	return testBinary(t), tmux
 }
 
 // startTmux runs cmdline (a sh command) in a new private tmux server

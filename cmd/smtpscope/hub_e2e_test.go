@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -67,10 +66,7 @@ func TestHubEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test (builds the binary)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "js"), NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -84,13 +80,7 @@ func TestHubEndToEnd(t *testing.T) {
 
 	run := func(args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("smtpscope %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-		}
-		return out.String()
+		return runBin(t, bin, args...)
 	}
 	sink, err := ace.NewSink(filepath.Join(dir, "sink"), ace.SinkOptions{})
 	if err != nil {

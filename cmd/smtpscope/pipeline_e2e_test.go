@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -101,10 +99,7 @@ func TestPipelinePcapCollectOnceSearchSubmit(t *testing.T) {
 		t.Skip("no captures in testdata/pcap")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	iocPcap := filepath.Join(dir, "ioc.pcap")
 	writeIOCPcap(t, iocPcap)
 	pcaps = append(pcaps, iocPcap)
@@ -114,13 +109,7 @@ func TestPipelinePcapCollectOnceSearchSubmit(t *testing.T) {
 	}
 	run := func(args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("smtpscope %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-		}
-		return out.String()
+		return runBin(t, bin, args...)
 	}
 	run(append([]string{"pcap", "-q", "--ports", fmt.Sprint(e2ePort), "--out", spool}, pcaps...)...)
 	run("collect", "--once", "--spool", spool, "--data", data, "--no-fsync")

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,21 +20,12 @@ func TestSearchRefusedAndNullSender(t *testing.T) {
 		t.Skip("end-to-end test (builds the binary, runs the collector)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
 	backendtest.WriteSpool(t, spool)
 	run := func(args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-		}
-		return out.String()
+		return runBin(t, bin, args...)
 	}
 	run("collect", "--spool", spool, "--data", data, "--once", "--once-timeout", "30s", "--no-fsync")
 	rows := func(q string) []string {
@@ -71,10 +60,7 @@ func TestSearchRefusedBesideAnEmail(t *testing.T) {
 		t.Skip("end-to-end test (builds the binary, runs the collector)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		t.Fatal(err)
@@ -107,13 +93,7 @@ func TestSearchRefusedBesideAnEmail(t *testing.T) {
 	}
 	run := func(args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-		}
-		return out.String()
+		return runBin(t, bin, args...)
 	}
 	run("collect", "--spool", spool, "--data", data, "--once", "--once-timeout", "30s", "--no-fsync")
 	cases := []struct{ q, subject, addr string }{

@@ -30,10 +30,7 @@ func TestSearchIndexReindexVerbs(t *testing.T) {
 		t.Skip("no sample sessions in testdata/sessions/generated")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
 	if err := os.MkdirAll(spool, 0o750); err != nil {
 		t.Fatal(err)

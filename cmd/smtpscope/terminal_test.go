@@ -45,10 +45,7 @@ func TestTextOutputEscapesHostileStrings(t *testing.T) {
 		t.Skip("end-to-end test (builds the binary, runs the collector)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "smtpscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	run := func(args ...string) (string, string) {
 		var out, errb bytes.Buffer
 		cmd := exec.Command(bin, args...)

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The end-to-end tests run the real binary. It is built once per test
+// process (each build took seconds of the suite), into a directory
+// TestMain removes.
+var testBin struct {
+	once sync.Once
+	dir  string
+	path string
+	out  []byte
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testBin.dir != "" {
+		os.RemoveAll(testBin.dir)
+	}
+	os.Exit(code)
+}
+
+// testBinary returns the path of smtpscope built from this package.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	testBin.once.Do(func() {
+		if testBin.dir, testBin.err = os.MkdirTemp("", "smtpscope-test-bin-"); testBin.err != nil {
+			return
+		}
+		testBin.path = filepath.Join(testBin.dir, "smtpscope")
+		testBin.out, testBin.err = exec.Command("go", "build", "-o", testBin.path, ".").CombinedOutput()
+	})
+	if testBin.err != nil {
+		t.Fatalf("go build: %v\n%s", testBin.err, testBin.out)
+	}
+	return testBin.path
+}
+
+// runBin runs the binary with args and returns its standard output; a
+// failure ends the test with both outputs.
+func runBin(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("smtpscope %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String()
+}
