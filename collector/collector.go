@@ -77,6 +77,7 @@ type Collector struct {
 	hub       hub
 	paused    atomic.Bool
 	scanned   atomic.Bool // the spool was listed at least once
+	watching  atomic.Bool // the spool watcher runs (/readyz)
 	started   time.Time
 	mu        sync.Mutex // guards groups and the run state
 	groups    map[string]*groupRunner
@@ -151,6 +152,7 @@ func New(cfg *Config, o Options) (*Collector, error) {
 		pending: map[string]bool{}, failures: map[string]int{}, work: make(chan string, 1024)}
 	c.commits.c = c
 	c.cfgp.Store(cfg)
+	c.metrics.reg.MustRegister(newOpsCollector(c))
 	if len(inputs) > 0 {
 		c.raw = &rawRunner{c: c, inputs: inputs, work: make(chan rawJob, 1024), pending: map[string]bool{}, failures: map[string]int{}}
 	}
@@ -376,6 +378,8 @@ func (c *Collector) run(ctx context.Context) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", c.MetricsHandler())
+		mux.HandleFunc("/healthz", healthHandler)
+		mux.HandleFunc("/readyz", c.readyHandler)
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
@@ -467,6 +471,8 @@ func (c *Collector) watch(ctx context.Context) error {
 		}
 	}
 	c.log.Info("watching spool", "spool", spool, "data", c.store.dir)
+	c.watching.Store(true)
+	defer c.watching.Store(false)
 	c.rescan(ctx)
 	tick := time.NewTicker(c.cfg().RescanInterval.D())
 	defer tick.Stop()
@@ -650,9 +656,11 @@ func (c *Collector) afterCommit(ing *ingested) {
 		rec := ing.records[i]
 		if c.indexer != nil {
 			subs, _ := c.store.Submissions(em.ID)
+			t0 := time.Now()
 			if err := c.indexer.IndexEmail(rec, em, subs); err != nil {
 				c.fail("indexing "+em.ID, err)
 			}
+			c.metrics.index.Observe(time.Since(t0).Seconds())
 		}
 		c.hub.publish(Event{Type: EventEmail, EmailID: em.ID, Email: em, Record: rec})
 	}

@@ -76,6 +76,14 @@
 // Retention removes the oldest sessions by age and total size, never one
 // with an email still queued.
 //
+// Metrics (metrics.go) are Prometheus's, on the metrics listener with
+// /healthz and /readyz (Ready: the store answers, the index hook is open
+// when it has a Ready method, the spool watcher runs): counters and
+// gauges kept as work is done, latency histograms of parse, analysis,
+// each delivery attempt (by group and kind) and the hand-over to the
+// index, and, computed at each scrape (opsCollector), the spool backlog,
+// the age of its oldest .ready and of each group's oldest queued email.
+//
 // The hub (hub.go, `smtpscope hub`) is a collector without spool whose
 // emails come from the sensors' NATS groups: RunHub creates or checks the
 // stream (subjects smtpscope.email.>, file storage, min(3, cluster size)

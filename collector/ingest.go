@@ -99,7 +99,9 @@ func (c *Collector) claim(spool, name string) (*ingested, *commitJob, error) {
 	}
 	defer f.Close()
 	src := &spoolFile{f: f, path: path, limit: limit}
+	t0 := time.Now()
 	sess, perr, err := src.parse(name, st.ModTime())
+	c.metrics.parse.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -407,7 +409,9 @@ func (c *Collector) storeSession(name string, src *spoolFile, mtime time.Time, s
 	size := src.size
 	sess.Info.File = sessRel
 
+	t0 := time.Now()
 	emails := c.analyze(sess)
+	c.metrics.analyse.Observe(time.Since(t0).Seconds())
 	ing := &ingested{queued: map[string][]string{}}
 	sm := &SessionMeta{
 		Key: key, Name: name, UID: sess.Info.UID, Sensor: c.cfg().Sensor, File: sessRel, SHA256: sha, Size: size,

@@ -48,7 +48,9 @@ func (c *Collector) storeRaw(raw []byte, source string, extra func(*bolt.Tx) err
 	if len(raw) > maxRawEmail {
 		return nil, nil, fmt.Errorf("email of %d bytes is larger than the %d byte limit", len(raw), maxRawEmail)
 	}
+	t0 := time.Now()
 	rec := c.analyzeRaw(raw)
+	c.metrics.analyse.Observe(time.Since(t0).Seconds())
 	rec.Source = source
 	now := time.Now().UTC()
 	// The same bytes stored already (from another file): its files, and

@@ -457,6 +457,34 @@ func (s *Store) queuedIn(group string) (int64, error) {
 	return n, err
 }
 
+// OldestQueued returns, per group with undelivered (queued or retrying)
+// emails, when the oldest of them was queued. It reads every queue
+// entry's state: meant for a metrics scrape, not a hot path.
+func (s *Store) OldestQueued() (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := s.view(func(tx *bolt.Tx) error {
+		b := bucket(tx, bQueue)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			group, id, ok := strings.Cut(string(k), "\x00")
+			if !ok {
+				return nil
+			}
+			st, err := getSub(tx, id, group)
+			if err != nil || st == nil || st.Queued.IsZero() {
+				return nil // a damaged entry: repair's business
+			}
+			if t, seen := out[group]; !seen || st.Queued.Before(t) {
+				out[group] = st.Queued
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
 // QueueDepth is the number of undelivered (queued or retrying) entries,
 // all groups together.
 func (s *Store) QueueDepth() (int, error) {

@@ -173,10 +173,12 @@ func backoff(attempts int, lo, hi time.Duration) time.Duration {
 // outcome. With no endpoint ready it does nothing: the entry is not
 // charged an attempt and waits for one to come back.
 func (r *groupRunner) attempt(id string) {
+	t0 := time.Now()
 	d, err := r.del.deliver(id)
 	if d.skipped {
 		return
 	}
+	r.c.metrics.submit.WithLabelValues(r.cfg.Name, groupKind(r.cfg)).Observe(time.Since(t0).Seconds())
 	now := time.Now().UTC()
 	st, txErr := r.record(id, d, err, now)
 	if txErr != nil {

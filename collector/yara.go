@@ -12,7 +12,8 @@ import (
 )
 
 // yaraSet is the collector's YARA rule set: compiled once at start,
-// replaced on reload. It implements core.Scanner so that analyzers built
+// replaced on reload. It implements core.Scanner (and core.VarScanner:
+// YARA's external variables per object) so that analyzers built
 // before a reload use the new rules too.
 //
 // A reload compiles the new rules first (a syntax error keeps the old
@@ -28,12 +29,22 @@ type yaraSet struct {
 
 // Scan runs the current rules over data; with no rules it matches nothing.
 func (y *yaraSet) Scan(data []byte, timeout time.Duration) ([]core.YaraMatch, error) {
+	return y.scan(func(r *core.YaraRules) ([]core.YaraMatch, error) { return r.Scan(data, timeout) })
+}
+
+// ScanVars is Scan with the scanned object's external variables
+// (core.VarScanner).
+func (y *yaraSet) ScanVars(data []byte, v core.YaraVars, timeout time.Duration) ([]core.YaraMatch, error) {
+	return y.scan(func(r *core.YaraRules) ([]core.YaraMatch, error) { return r.ScanVars(data, v, timeout) })
+}
+
+func (y *yaraSet) scan(run func(*core.YaraRules) ([]core.YaraMatch, error)) ([]core.YaraMatch, error) {
 	for range 8 {
 		r := y.cur.Load()
 		if r == nil {
 			return nil, nil
 		}
-		m, err := r.Scan(data, timeout)
+		m, err := run(r)
 		if errors.Is(err, core.ErrYaraClosed) && y.cur.Load() != r {
 			continue // swapped and closed under us: use the new set
 		}

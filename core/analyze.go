@@ -29,6 +29,26 @@ type Scanner interface {
 	Scan(data []byte, timeout time.Duration) ([]YaraMatch, error)
 }
 
+// VarScanner is a Scanner that also sets YARA's external variables
+// (YaraVars) for each scanned object; the analysis uses ScanVars when
+// Options.Yara has it (*YaraRules and the collector's rule set do).
+type VarScanner interface {
+	ScanVars(data []byte, vars YaraVars, timeout time.Duration) ([]YaraMatch, error)
+}
+
+// yaraScan scans one object with its external variables when the
+// scanner takes them.
+func yaraScan(sc Scanner, data []byte, v YaraVars, timeout time.Duration) ([]YaraMatch, error) {
+	if vs, ok := sc.(VarScanner); ok {
+		return vs.ScanVars(data, v, timeout)
+	}
+	return sc.Scan(data, timeout)
+}
+
+// yaraMessagePath is the YARA filepath (and filename) of the email
+// itself; its attachments' paths start with it.
+const yaraMessagePath = "msg"
+
 // Options configure the analysis; the zero value is not useful, start from
 // DefaultOptions.
 type Options struct {
@@ -194,7 +214,8 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) (record *Email) {
 	w.message(w.skipFromLine(raw), "", 0, -1)
 	w.finishBodies()
 	if a.opts.Yara != nil && !w.expired("the YARA scan of the email") {
-		if m, err := a.opts.Yara.Scan(raw, a.opts.YaraTimeout); err != nil {
+		v := YaraVars{Filename: yaraMessagePath, Filepath: yaraMessagePath, Filetype: YaraFileType(raw), MD5: e.MD5}
+		if m, err := yaraScan(a.opts.Yara, raw, v, a.opts.YaraTimeout); err != nil {
 			e.Errors = append(e.Errors, "yara (email): "+err.Error())
 		} else {
 			e.YARA = m
@@ -250,6 +271,9 @@ type walker struct {
 	partsLeft int
 	deadline  time.Time
 	stopped   bool // the deadline passed (expired)
+	// yaraPaths maps the Part of each attachment recorded to its YARA
+	// filepath, for the paths of what it contains.
+	yaraPaths map[string]string
 }
 
 // message analyses a message (the email itself at depth 0, an attached
@@ -495,7 +519,7 @@ func (w *walker) addAttachment(at Attachment, data []byte) {
 		at.Encrypted = true
 	}
 	if w.a.opts.Yara != nil && data != nil && !w.expired("YARA scan of part "+at.Part) {
-		if m, err := w.a.opts.Yara.Scan(data, w.a.opts.YaraTimeout); err != nil {
+		if m, err := yaraScan(w.a.opts.Yara, data, w.yaraVars(&at, data), w.a.opts.YaraTimeout); err != nil {
 			at.Errors = append(at.Errors, "yara: "+err.Error())
 		} else {
 			at.YARA = m
@@ -503,6 +527,37 @@ func (w *walker) addAttachment(at Attachment, data []byte) {
 	}
 	w.handOver(&at, data)
 	w.e.Attachments = append(w.e.Attachments, at)
+}
+
+// yaraVars are the YARA external variables of an attachment: its name,
+// its path from the message through its containers
+// ("msg/attachment.zip/inner.exe"), LOKI's extension and file type.
+func (w *walker) yaraVars(at *Attachment, data []byte) YaraVars {
+	name := at.Filename
+	if name == "" {
+		name = "part-" + at.Part
+	}
+	parent, ok := w.yaraPaths[at.Parent]
+	if !ok {
+		parent = yaraMessagePath
+	}
+	rel := name
+	if ok && strings.HasPrefix(at.Part, at.Parent+"!") {
+		rel = at.Part[len(at.Parent)+1:] // an archive member's path in its archive
+	}
+	path := parent + "/" + rel
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 && i < len(name)-1 {
+		name = name[i+1:] // a member's name without its directories
+	}
+	if w.yaraPaths == nil {
+		w.yaraPaths = map[string]string{}
+	}
+	if at.Part != "" {
+		if _, dup := w.yaraPaths[at.Part]; !dup {
+			w.yaraPaths[at.Part] = path
+		}
+	}
+	return YaraVars{Filename: name, Filepath: path, Extension: YaraExtension(name), Filetype: YaraFileType(data), MD5: at.MD5}
 }
 
 // handedBytes counts the distinct contents an email handed to

@@ -20,6 +20,16 @@
 // ParseSessionEnvelope parses a session keeping no message bytes, for
 // these lists long after the emails were analysed.
 //
+// YARA scans set, per scanned object, the external variables
+// signature-base's rules use (YaraVars: filename, filepath through the
+// containers, extension, filetype by LOKI's magic table, owner, md5),
+// through VarScanner when the scanner has it.
+//
+// STIXWriter (stix.go) and MISPWriter (misp.go) write a set of records
+// as one STIX 2.1 bundle (SCOs with the deterministic ids of
+// STIXSCOID, stixid.go; indicators with STIX patterns) or one MISP event
+// (email and file objects, IOC attributes), streaming.
+//
 // core depends on nothing else in this module. The Email type in record.go
 // is the one record type of smtpscope; NewJSONEncoder (jsonout.go) is the
 // one writer of its JSON form. What one email may cost (header and body

@@ -61,6 +61,32 @@ static inline int smt_scan_mem(YR_RULES* r, const uint8_t* buf, size_t n, int fl
 	return yr_rules_scan_mem(r, buf, n, flags, smt_scan_cb, (void*)h, timeout);
 }
 
+// smt_scan_mem_vars scans with a scanner of its own, so that the
+// external variables set for this scan are seen by no other scan.
+static inline int smt_scan_mem_vars(YR_RULES* r, const uint8_t* buf, size_t n, int flags, uintptr_t h, int timeout,
+		const char** names, const char** values, int nvars) {
+	YR_SCANNER* s;
+	int rc = yr_scanner_create(r, &s);
+	if (rc != ERROR_SUCCESS) return rc;
+	yr_scanner_set_callback(s, smt_scan_cb, (void*)h);
+	yr_scanner_set_flags(s, flags);
+	yr_scanner_set_timeout(s, timeout);
+	for (int i = 0; i < nvars; i++) {
+		rc = yr_scanner_define_string_variable(s, names[i], values[i]);
+		if (rc != ERROR_SUCCESS) {
+			yr_scanner_destroy(s);
+			return rc;
+		}
+	}
+	if (buf == NULL) {
+		buf = smt_empty;
+		n = 0;
+	}
+	rc = yr_scanner_scan_mem(s, buf, n);
+	yr_scanner_destroy(s);
+	return rc;
+}
+
 static inline uint32_t smt_rules_count(YR_RULES* r) {
 	YR_RULES_STATS st;
 	if (yr_rules_get_stats(r, &st) != ERROR_SUCCESS) return 0;
@@ -98,6 +124,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -182,6 +209,9 @@ func CompileYara(paths []string) (*YaraRules, error) {
 	}
 	defer C.yr_compiler_destroy(comp)
 	C.smt_compiler_set_callback(comp, C.uintptr_t(h))
+	if err := yaraDefineExternals(comp); err != nil {
+		return nil, err
+	}
 
 	var problems []string
 	failed := false
@@ -224,6 +254,22 @@ func CompileYara(paths []string) (*YaraRules, error) {
 	return r, nil
 }
 
+// yaraDefineExternals declares the external variables of YaraVars, each
+// "" until a scan sets it.
+func yaraDefineExternals(comp *C.YR_COMPILER) error {
+	empty := C.CString("")
+	defer C.free(unsafe.Pointer(empty))
+	for _, n := range yaraExternals {
+		cn := C.CString(n)
+		rc := C.yr_compiler_define_string_variable(comp, cn, empty)
+		C.free(unsafe.Pointer(cn))
+		if rc != C.ERROR_SUCCESS {
+			return fmt.Errorf("yara: declaring the external variable %s: %s", n, yaraErrorString(rc))
+		}
+	}
+	return nil
+}
+
 // yaraAddFile adds one file to the compiler. Errors other than syntax
 // errors (which arrive through the callback) are returned.
 func yaraAddFile(comp *C.YR_COMPILER, file string) error {
@@ -253,6 +299,9 @@ func yaraCheckFile(file string) []string {
 	}
 	defer C.yr_compiler_destroy(comp)
 	C.smt_compiler_set_callback(comp, C.uintptr_t(h))
+	if err := yaraDefineExternals(comp); err != nil {
+		return []string{fmt.Sprintf("%s: %v", file, err)}
+	}
 	if err := yaraAddFile(comp, file); err != nil {
 		return []string{err.Error()}
 	}
@@ -402,6 +451,55 @@ func (r *YaraRules) Scan(data []byte, timeout time.Duration) ([]YaraMatch, error
 	}
 	secs := yaraTimeoutSeconds(timeout)
 	rc := C.smt_scan_mem(r.rules, p, C.size_t(len(data)), C.SCAN_FLAGS_NO_TRYCATCH, C.uintptr_t(h), C.int(secs))
+	runtime.KeepAlive(data)
+	switch rc {
+	case C.ERROR_SUCCESS:
+		return st.matches, nil
+	case C.ERROR_SCAN_TIMEOUT:
+		return nil, fmt.Errorf("yara: scan of %d bytes timed out after %ds", len(data), secs)
+	default:
+		return nil, fmt.Errorf("yara: scan of %d bytes failed: %s", len(data), yaraErrorString(rc))
+	}
+}
+
+// ScanVars is Scan with the external variables of the scanned object
+// set (YaraVars); the rules' other scans keep theirs.
+func (r *YaraRules) ScanVars(data []byte, v YaraVars, timeout time.Duration) ([]YaraMatch, error) {
+	if r == nil {
+		return nil, ErrYaraClosed
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.rules == nil {
+		return nil, ErrYaraClosed
+	}
+	st := &scanState{}
+	h := cgo.NewHandle(st)
+	defer h.Delete()
+	// The names and values are C strings; the two arrays of pointers to
+	// them are Go memory holding no Go pointer, which cgo lets C read
+	// during the call.
+	vals := yaraVarValues(v)
+	n := len(yaraExternals)
+	names := make([]*C.char, n)
+	values := make([]*C.char, n)
+	for i := 0; i < n; i++ {
+		names[i] = C.CString(yaraExternals[i])
+		values[i] = C.CString(strings.ReplaceAll(vals[i], "\x00", ""))
+	}
+	defer func() {
+		for i := 0; i < n; i++ {
+			C.free(unsafe.Pointer(names[i]))
+			C.free(unsafe.Pointer(values[i]))
+		}
+	}()
+	var p *C.uint8_t
+	if len(data) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&data[0]))
+	}
+	secs := yaraTimeoutSeconds(timeout)
+	rc := C.smt_scan_mem_vars(r.rules, p, C.size_t(len(data)), C.SCAN_FLAGS_NO_TRYCATCH, C.uintptr_t(h), C.int(secs),
+		&names[0], &values[0], C.int(n))
 	runtime.KeepAlive(data)
 	switch rc {
 	case C.ERROR_SUCCESS:

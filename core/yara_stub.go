@@ -32,3 +32,8 @@ func (r *YaraRules) Files() []string { return nil }
 
 // Warnings is always empty in this build.
 func (r *YaraRules) Warnings() []string { return nil }
+
+// ScanVars always fails with ErrYaraNotCompiled in this build.
+func (r *YaraRules) ScanVars(data []byte, v YaraVars, timeout time.Duration) ([]YaraMatch, error) {
+	return nil, ErrYaraNotCompiled
+}

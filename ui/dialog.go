@@ -1,10 +1,12 @@
 package ui
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -412,7 +414,8 @@ func (m *Model) onResub(msg resubMsg) tea.Cmd {
 // startExport opens the export dialog for a row; d is the open detail
 // screen (nil from the list).
 func (m *Model) startExport(row api.Row, d *detail.Model) {
-	dl := &dialog{ctx: m.ctx, width: m.ctx.Width, step: stepWhat, row: row, title: "Export"}
+	dl := &dialog{ctx: m.ctx, width: m.ctx.Width, step: stepWhat, row: row, title: "Export",
+		query: m.query, opts: m.searchOpts(), total: m.list.Total()}
 	if d != nil {
 		dl.email, dl.sess, dl.review = d.Email, d.Session, d.Review
 		dl.att = d.SelectedAttachment()
@@ -429,7 +432,14 @@ func (m *Model) startExport(row api.Row, d *detail.Model) {
 		dl.choices = append(dl.choices,
 			choice{label: "raw message (.eml)", value: "eml"},
 			choice{label: "JSON record", value: "json"},
-			choice{label: "SMTP transcript (text)", value: "transcript"})
+			choice{label: "SMTP transcript (text)", value: "transcript"},
+			choice{label: "STIX 2.1 bundle", value: "stix2"},
+			choice{label: "MISP event", value: "misp"})
+		if dl.total > 1 {
+			dl.choices = append(dl.choices,
+				choice{label: fmt.Sprintf("all %d results: STIX 2.1 bundle", dl.total), value: "stix2-all"},
+				choice{label: fmt.Sprintf("all %d results: MISP event", dl.total), value: "misp-all"})
+		}
 	case api.KindSession:
 		dl.choices = []choice{{label: "SMTP transcript (text)", value: "transcript"}}
 	case api.KindReview:
@@ -454,6 +464,14 @@ func (m *Model) exportName() string {
 		return sanitize.Filename(strings.TrimPrefix(id, "session/")+".transcript.txt", "transcript.txt")
 	case "review":
 		return sanitize.Filename(d.row.Name, "review.bin")
+	case "stix2":
+		return sanitize.Filename(id+".stix.json", "email.stix.json")
+	case "misp":
+		return sanitize.Filename(id+".misp.json", "email.misp.json")
+	case "stix2-all":
+		return "search.stix.json"
+	case "misp-all":
+		return "search.misp.json"
 	}
 	return "export.bin"
 }
@@ -482,6 +500,22 @@ func (m *Model) runExport() tea.Cmd {
 	}
 	m.dlg = nil
 	b, row, what, att, email := m.ctx.Backend, d.row, d.what, d.att, d.email
+	if intelFormat(what) != "" {
+		q, o := d.query, d.opts
+		return func() tea.Msg {
+			ctx, cancel := context.WithTimeout(context.Background(), intelTimeout)
+			defer cancel()
+			var cw countWriter
+			err := writeNewWith(path, func(w io.Writer) error {
+				cw.w = w
+				return exportIntel(ctx, b, row, what, email, q, o, &cw)
+			})
+			if err != nil {
+				return exportMsg{err: err}
+			}
+			return exportMsg{path: path, n: int(cw.n)}
+		}
+	}
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -534,6 +568,16 @@ func exportData(ctx context.Context, b api.Backend, row api.Row, what string, at
 // writeNew writes data to a new file (never overwriting), creating the
 // parent directories.
 func writeNew(path string, data []byte) error {
+	return writeNewWith(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeNewWith writes what fill writes to a new file (never
+// overwriting), creating the parent directories; the file is removed
+// when fill fails.
+func writeNewWith(path string, fill func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -544,10 +588,103 @@ func writeNew(path string, data []byte) error {
 		}
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if err := fill(bw); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := bw.Flush(); err != nil {
 		f.Close()
 		os.Remove(path)
 		return err
 	}
 	return f.Close()
+}
+
+// intelTimeout bounds an export of a whole result set (one record read
+// per email).
+const intelTimeout = 10 * time.Minute
+
+// intelFormat is the format of an export choice: "stix2", "misp" or ""
+// (not an intelligence export).
+func intelFormat(what string) string {
+	f := strings.TrimSuffix(what, "-all")
+	if f == "stix2" || f == "misp" {
+		return f
+	}
+	return ""
+}
+
+// exportIntel writes the email of row (what "stix2", "misp") or every
+// email of the search (what "stix2-all", "misp-all": the query and
+// options of the list) as one STIX 2.1 bundle or one MISP event, as
+// `smtpscope export --format stix2|misp` does.
+func exportIntel(ctx context.Context, b api.Backend, row api.Row, what string, email *core.Email, q string, o api.SearchOptions, w io.Writer) error {
+	now := time.Now()
+	var add func(*core.Email) error
+	var done func() error
+	info := "smtpscope export: " + row.ID
+	if strings.HasSuffix(what, "-all") {
+		info = "smtpscope export: " + q
+		if q == "" {
+			info = "smtpscope export: every email"
+		}
+	}
+	if intelFormat(what) == "stix2" {
+		sw := core.NewSTIXWriter(w, now)
+		add, done = sw.Add, sw.Close
+	} else {
+		mw := core.NewMISPWriter(w, now)
+		add, done = mw.Add, func() error { return mw.Close(info) }
+	}
+	if !strings.HasSuffix(what, "-all") {
+		if email == nil {
+			var err error
+			if email, err = b.Email(ctx, row.ID); err != nil {
+				return err
+			}
+		}
+		if err := add(email); err != nil {
+			return err
+		}
+		return done()
+	}
+	var after []string
+	for {
+		o.Limit, o.After, o.Facets, o.IDsOnly, o.Kind = 1000, after, false, true, api.KindEmail
+		res, err := b.Search(ctx, q, o)
+		if err != nil {
+			return err
+		}
+		for _, r := range res.Rows {
+			if r.Kind != api.KindEmail && r.Kind != "" {
+				continue
+			}
+			e, err := b.Email(ctx, r.ID)
+			if err != nil {
+				return fmt.Errorf("email %s: %w", r.ID, err)
+			}
+			if err := add(e); err != nil {
+				return err
+			}
+		}
+		if res.Next == nil || len(res.Rows) == 0 {
+			break
+		}
+		after = res.Next
+	}
+	return done()
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

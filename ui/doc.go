@@ -18,7 +18,10 @@
 // when the list beside it keeps its triage columns and its SENSOR column
 // while shown (list.Model.NeedWidth), or while it has the focus. Every call to the
 // backend runs in a tea.Cmd, never in Update. Every string that comes from
-// mail is passed through ui/sanitize before it is drawn.
+// mail is passed through ui/sanitize before it is drawn. The export
+// dialog writes an email, or every email of the search, as a STIX 2.1
+// bundle or a MISP event with core's writers (the same files as
+// `smtpscope export --format stix2|misp`), streamed to a new file.
 //
 // The search bar searches as the analyst types (typing.go): each edit
 // starts a tea.Tick of 150 ms carrying the edit's sequence number, and

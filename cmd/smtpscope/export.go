@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
@@ -19,8 +20,9 @@ import (
 // ExportCmd writes the emails a query finds.
 type ExportCmd struct {
 	Data   string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
-	Format string   `help:"eml: a directory of <id>.eml files (exact bytes); mbox: one mboxrd file; json: the records as JSON Lines." enum:"eml,mbox,json" required:"" placeholder:"eml|mbox|json"`
-	Output string   `short:"o" help:"Where to write: the directory for eml (required; made when missing), the file for mbox and json (default: standard output)." placeholder:"PATH" type:"path"`
+	Format string   `help:"eml: a directory of <id>.eml files (exact bytes); mbox: one mboxrd file; json: the records as JSON Lines; stix2: one STIX 2.1 bundle; misp: one MISP event." enum:"eml,mbox,json,stix2,misp" required:"" placeholder:"eml|mbox|json|stix2|misp"`
+	Output string   `short:"o" help:"Where to write: the directory for eml (required; made when missing), the file for mbox, json, stix2 and misp (default: standard output)." placeholder:"PATH" type:"path"`
+	Info   string   `help:"misp: the event's info (default: the query)." placeholder:"TEXT"`
 	Limit  int      `default:"0" help:"Export at most this many emails, newest first (0: all)."`
 	Force  bool     `help:"Write an mbox to a terminal; overwrite existing files."`
 	Query  []string `arg:"" optional:"" help:"Query (see the query language in the README); several words are joined with spaces. Empty: every email."`
@@ -41,6 +43,9 @@ func (c *ExportCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	q := strings.Join(c.Query, " ")
 	if _, err := index.ParseQuery(q); err != nil {
 		return queryError(q, err)
+	}
+	if c.Info != "" && c.Format != "misp" {
+		return usageErr("--info is the MISP event's info: only with --format misp")
 	}
 	if c.Format == "eml" && c.Output == "" {
 		return usageErr("--format eml writes one file per email: give the directory with -o DIR")
@@ -81,6 +86,15 @@ func (c *ExportCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	bw := bufio.NewWriterSize(out, 256<<10)
 	mbox := core.NewMboxWriter(bw)
 	enc := core.NewJSONEncoder(bw)
+	now := time.Now()
+	var stix *core.STIXWriter
+	var misp *core.MISPWriter
+	switch c.Format {
+	case "stix2":
+		stix = core.NewSTIXWriter(bw, now)
+	case "misp":
+		misp = core.NewMISPWriter(bw, now)
+	}
 
 	var n exportCounts
 	warn := func(id string, err error) {
@@ -101,7 +115,7 @@ func (c *ExportCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		for _, h := range hits {
 			seen++
 			switch c.Format {
-			case "json":
+			case "json", "stix2", "misp":
 				rec, err := src.record(ctx, h.ID)
 				if err != nil {
 					if errors.Is(err, errNoRecords) {
@@ -110,7 +124,15 @@ func (c *ExportCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 					warn(h.ID, err)
 					continue
 				}
-				if err := enc.Encode(rec); err != nil {
+				switch {
+				case stix != nil:
+					err = stix.Add(rec)
+				case misp != nil:
+					err = misp.Add(rec)
+				default:
+					err = enc.Encode(rec)
+				}
+				if err != nil {
 					return fmt.Errorf("%s: %w", where, err)
 				}
 				n.written++
@@ -143,6 +165,22 @@ func (c *ExportCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 			break
 		}
 		after = next
+	}
+	switch {
+	case stix != nil:
+		err = stix.Close()
+	case misp != nil:
+		info := c.Info
+		if info == "" {
+			info = "smtpscope export: " + q
+			if q == "" {
+				info = "smtpscope export: every email"
+			}
+		}
+		err = misp.Close(info)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("%s: %w", where, err)

@@ -12,6 +12,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/smtpscope/smtpscope/collector"
 	"os"
 
 	"github.com/alecthomas/kong"
@@ -48,6 +49,7 @@ func main() {
 	if ctx == nil {
 		os.Exit(code)
 	}
+	collector.BuildVersion = version // smtpscope_build_info
 	stopProfile := startProfile()
 	err := ctx.Run()
 	stopProfile()

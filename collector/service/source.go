@@ -21,6 +21,19 @@ import (
 // the index as the store has them when their batch is written.
 type hook struct{ b *batcher }
 
+// Ready reports whether the index writer runs (the collector's /readyz).
+func (h *hook) Ready() error {
+	if h.b == nil {
+		return fmt.Errorf("not open")
+	}
+	h.b.mu.Lock()
+	defer h.b.mu.Unlock()
+	if h.b.closed {
+		return fmt.Errorf("closed")
+	}
+	return nil
+}
+
 // IndexEmail implements collector.Indexer.
 func (h *hook) IndexEmail(rec *core.Email, meta *collector.EmailMeta, subs []collector.SubmissionStatus) error {
 	h.b.add(collector.IndexKey{Kind: collector.IndexEmail, Name: meta.ID}, rec, "")
