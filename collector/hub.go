@@ -436,6 +436,20 @@ func (r *hubRunner) object(ctx context.Context, name string, limit int64) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", NATSRawBucket, err)
 	}
+	info, err := obs.GetInfo(octx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, bad("object %s not in %s", name, NATSRawBucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, err)
+	}
+	// chunks missing (a put that failed half-way, one being replaced):
+	// tried again later rather than waited for until the deadline
+	if have, whole, err := objectComplete(octx, r.js, info); err != nil {
+		return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, err)
+	} else if !whole {
+		return nil, fmt.Errorf("object store %s: %s has %d of its %d chunks", NATSRawBucket, name, have, info.Chunks)
+	}
 	res, err := obs.Get(octx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, bad("object %s not in %s", name, NATSRawBucket)
