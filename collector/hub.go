@@ -424,8 +424,11 @@ func DecodeHubMessage(subject string, h nats.Header, data []byte, object func(na
 	return &rec, raw, nil
 }
 
-// object reads an object of NATSRawBucket, at most limit bytes. A
-// missing object is a bad message; anything else is retried.
+// object reads an object of NATSRawBucket, at most limit bytes. Every
+// failure is retried, a missing object too: the sensor put it before it
+// published the email, and in a cluster a replica that has not caught up
+// yet (a server just restarted) answers reads of the bucket "not found"
+// for a while (the bucket's reads go to any replica).
 func (r *hubRunner) object(ctx context.Context, name string, limit int64) ([]byte, error) {
 	if name == "" {
 		return nil, bad("object name missing")
@@ -438,7 +441,7 @@ func (r *hubRunner) object(ctx context.Context, name string, limit int64) ([]byt
 	}
 	info, err := obs.GetInfo(octx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, bad("object %s not in %s", name, NATSRawBucket)
+		return nil, fmt.Errorf("object %s not in %s (yet)", name, NATSRawBucket)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, err)
@@ -451,9 +454,6 @@ func (r *hubRunner) object(ctx context.Context, name string, limit int64) ([]byt
 		return nil, fmt.Errorf("object store %s: %s has %d of its %d chunks", NATSRawBucket, name, have, info.Chunks)
 	}
 	res, err := obs.Get(octx, name)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, bad("object %s not in %s", name, NATSRawBucket)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, err)
 	}
