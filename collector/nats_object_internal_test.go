@@ -90,6 +90,16 @@ func TestNATSObjectChunksMissing(t *testing.T) {
 		t.Fatalf("hub reading an object without its chunks: %v; want a retryable error naming the missing chunks", err)
 	}
 
+	// a read that gets no chunk (the check passed, then the chunks went)
+	// gives up once hubObjectStall passes without a byte, rather than
+	// holding the hub's batch (the soak saw two-minute stalls)
+	defer func(d time.Duration) { hubObjectStall = d }(hubObjectStall)
+	hubObjectStall = time.Second
+	_, err = readObject(ctx, obs, name, int64(len(raw)))
+	if err == nil || errors.As(err, &badErr) || !strings.Contains(err.Error(), "no data for 1s") {
+		t.Fatalf("reading an object whose chunks do not come: %v; want a retryable error saying it stalled", err)
+	}
+
 	// the sensor's next put (a retry, another email with these bytes)
 	// replaces it
 	if err := d.putObject(nc, js, name, path, nil); err != nil {
