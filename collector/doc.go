@@ -55,8 +55,10 @@
 // Nats-Msg-Id stable per email (NATSMsgID) and count it sent on the
 // PubAck; the envelope (NATSEnvelope) carries the record and the raw
 // bytes, or names their objects in the Object Store bucket
-// smtpscope-raw when too large for the server's max payload; not ready
-// while the client is disconnected.
+// smtpscope-raw (made with the stream's replicas) when too large for the
+// server's max payload, a raw object put again unless every chunk its
+// meta names is there (objectComplete); not ready while the client is
+// disconnected.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error
@@ -99,7 +101,9 @@
 // acked, not stored again; other bytes under a taken global id are kept
 // beside it as <sensor>/<id>+<sha256 prefix>. A worker hands each
 // message to the committer and goes on; the ack follows the commit. A message that can never be stored is
-// recorded in the errors and terminated (it stays in the stream).
+// recorded in the errors and terminated (it stays in the stream); an
+// object missing, incomplete or whose read stalls is an error that may
+// pass (nak'd, tried again).
 //
 // Entry points: New + Run (or RunOnce) for the daemon, OpenStore for read
 // access without a running collector, Store for the UI (records, raw

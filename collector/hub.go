@@ -424,34 +424,107 @@ func DecodeHubMessage(subject string, h nats.Header, data []byte, object func(na
 	return &rec, raw, nil
 }
 
-// object reads an object of NATSRawBucket, at most limit bytes. A
-// missing object is a bad message; anything else is retried.
+// object reads an object of NATSRawBucket, at most limit bytes. Every
+// failure is retried, a missing object too: the sensor put it before it
+// published the email, and in a cluster a replica that has not caught up
+// yet (a server just restarted) answers reads of the bucket "not found"
+// for a while (the bucket's reads go to any replica).
 func (r *hubRunner) object(ctx context.Context, name string, limit int64) ([]byte, error) {
 	if name == "" {
 		return nil, bad("object name missing")
 	}
-	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	obs, err := r.js.ObjectStore(octx, NATSRawBucket)
+	obs, err := r.js.ObjectStore(mctx, NATSRawBucket)
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", NATSRawBucket, err)
 	}
-	res, err := obs.Get(octx, name)
+	info, err := obs.GetInfo(mctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, bad("object %s not in %s", name, NATSRawBucket)
+		return nil, fmt.Errorf("object %s not in %s (yet)", name, NATSRawBucket)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, err)
 	}
-	defer res.Close()
-	b, err := io.ReadAll(io.LimitReader(res, limit+1))
+	// chunks missing (a put that failed half-way, one being replaced):
+	// tried again later rather than waited for
+	if have, whole, err := objectComplete(mctx, r.js, info); err != nil {
+		return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, err)
+	} else if !whole {
+		return nil, fmt.Errorf("object store %s: %s has %d of its %d chunks", NATSRawBucket, name, have, info.Chunks)
+	}
+	return readObject(ctx, obs, name, limit)
+}
+
+// hubObjectStall: a read of an object that gets no byte for this long
+// is given up (and the message tried again): a chunk that will not come
+// (the object replaced while it is read, the server of the reading
+// consumer gone) must not hold the hub's batch until the read's
+// deadline, hubObjectDeadline.
+var hubObjectStall = 30 * time.Second
+
+const hubObjectDeadline = 2 * time.Minute
+
+// readObject reads an object whole, at most limit bytes, giving up when
+// hubObjectStall passes without a byte. (A blocked read of nats.go's
+// object result cannot be interrupted: a read given up goes on in its
+// goroutine until the deadline, then its result is dropped.)
+func readObject(ctx context.Context, obs jetstream.ObjectStore, name string, limit int64) ([]byte, error) {
+	octx, cancel := context.WithTimeout(ctx, hubObjectDeadline)
+	res, err := obs.Get(octx, name)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, err)
 	}
-	if int64(len(b)) > limit {
-		return nil, bad("object %s is larger than %d bytes", name, limit)
+	type result struct {
+		b   []byte
+		err error
 	}
-	return b, nil
+	done := make(chan result, 1)
+	progress := make(chan struct{}, 1)
+	go func() {
+		defer cancel()
+		defer res.Close()
+		b, err := io.ReadAll(io.LimitReader(progressReader{res, func() {
+			select {
+			case progress <- struct{}{}:
+			default:
+			}
+		}}, limit+1))
+		done <- result{b, err}
+	}()
+	stall := time.NewTimer(hubObjectStall)
+	defer stall.Stop()
+	for {
+		select {
+		case <-progress:
+			stall.Reset(hubObjectStall)
+		case <-stall.C:
+			return nil, fmt.Errorf("object store %s: %s: no data for %v", NATSRawBucket, name, hubObjectStall)
+		case r := <-done:
+			if r.err != nil {
+				return nil, fmt.Errorf("object store %s: %s: %w", NATSRawBucket, name, r.err)
+			}
+			if int64(len(r.b)) > limit {
+				return nil, bad("object %s is larger than %d bytes", name, limit)
+			}
+			return r.b, nil
+		}
+	}
+}
+
+// progressReader calls progress after every read that returned bytes.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
 }
 
 // IngestRecord stores an email another smtpscope (a sensor) analysed:

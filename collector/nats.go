@@ -255,14 +255,14 @@ func (d *natsDelivery) message(nc *nats.Conn, js jetstream.JetStream, id string)
 			return nil, &ace.Error{Message: "reading email: " + err.Error(), Permanent: errors.Is(err, os.ErrNotExist)}
 		}
 	} else {
-		if err := d.putObject(js, rec.SHA256, s.Path(m.EML), nil, nc.MaxPayload()); err != nil {
+		if err := d.putObject(nc, js, rec.SHA256, s.Path(m.EML), nil); err != nil {
 			return nil, err
 		}
 		h.Set(HdrRaw, RawObject)
 	}
 	if !fits(len(env.Record)) {
 		name := "record/" + msgID
-		if err := d.putObject(js, name, "", env.Record, nc.MaxPayload()); err != nil {
+		if err := d.putObject(nc, js, name, "", env.Record); err != nil {
 			return nil, err
 		}
 		env.Record, env.RecordObject = nil, name
@@ -275,15 +275,18 @@ func (d *natsDelivery) message(nc *nats.Conn, js jetstream.JetStream, id string)
 }
 
 // putObject stores a file (path) or bytes (data) in NATSRawBucket under
-// name, creating the bucket (file storage) when missing. A raw message
-// (named by its sha256: content-addressed) already there is not put
-// again.
-func (d *natsDelivery) putObject(js jetstream.JetStream, name, path string, data []byte, maxPayload int64) error {
+// name, creating the bucket (file storage, StreamReplicas of the cluster
+// size: an object of an R1 bucket is gone while its one server is) when
+// missing. A raw message (named by its sha256: content-addressed)
+// already there whole is not put again; one whose chunks are not all
+// there (objectComplete) is put again, which replaces it.
+func (d *natsDelivery) putObject(nc *nats.Conn, js jetstream.JetStream, name, path string, data []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*d.sub.Timeout.D())
 	defer cancel()
 	obs, err := js.ObjectStore(ctx, NATSRawBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: NATSRawBucket, Storage: jetstream.FileStorage})
+		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: NATSRawBucket, Storage: jetstream.FileStorage,
+			Replicas: StreamReplicas(clusterSize(nc))})
 	}
 	if err != nil {
 		return fmt.Errorf("object store %s: %w", NATSRawBucket, err)
@@ -291,7 +294,9 @@ func (d *natsDelivery) putObject(js jetstream.JetStream, name, path string, data
 	r := io.Reader(bytes.NewReader(data))
 	if path != "" {
 		if info, err := obs.GetInfo(ctx, name); err == nil && !info.Deleted {
-			return nil // already there (an earlier attempt, another email with the same bytes)
+			if _, whole, err := objectComplete(ctx, js, info); err == nil && whole {
+				return nil // already there (an earlier attempt, another email with the same bytes)
+			}
 		}
 		f, err := os.Open(path)
 		if err != nil {
@@ -301,12 +306,34 @@ func (d *natsDelivery) putObject(js jetstream.JetStream, name, path string, data
 		r = f
 	}
 	// chunks fit the server's max payload (the client's default is 128 KiB)
-	chunk := uint32(min(128<<10, max(maxPayload-natsMargin, 1024)))
+	chunk := uint32(min(128<<10, max(nc.MaxPayload()-natsMargin, 1024)))
 	meta := jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunk}}
 	if _, err := obs.Put(ctx, meta, r); err != nil {
 		return fmt.Errorf("object store %s: put %s: %w", NATSRawBucket, name, err)
 	}
 	return nil
+}
+
+// objectComplete counts the chunks of an object in the bucket's stream
+// against those its meta names. A Put whose acknowledgements failed (a
+// server died, a timeout) purges the chunks it wrote, but its meta may
+// have been stored already: that object names chunks that are not
+// there, and a reader would wait for them until its deadline.
+func objectComplete(ctx context.Context, js jetstream.JetStream, info *jetstream.ObjectInfo) (have uint64, whole bool, err error) {
+	if info.Chunks == 0 {
+		return 0, true, nil
+	}
+	s, err := js.Stream(ctx, "OBJ_"+NATSRawBucket)
+	if err != nil {
+		return 0, false, err
+	}
+	subj := "$O." + NATSRawBucket + ".C." + info.NUID
+	si, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return 0, false, err
+	}
+	have = si.State.Subjects[subj]
+	return have, have == uint64(info.Chunks), nil
 }
 
 func (d *natsDelivery) permanent(err error) bool           { return ace.IsPermanent(err) }

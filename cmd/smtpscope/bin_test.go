@@ -23,8 +23,10 @@ var testBin struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testBin.dir != "" {
-		os.RemoveAll(testBin.dir)
+	for _, dir := range []string{testBin.dir, natsServerBin.dir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
