@@ -798,6 +798,9 @@ func (c *Collector) Status() (*Status, error) {
 	for i := range st.Groups {
 		if r := c.groups[st.Groups[i].Name]; r != nil {
 			st.Groups[i].Nodes = r.nodeStatus()
+			if d, ok := r.del.(*natsDelivery); ok {
+				st.Groups[i].Reconcile = d.reconcileStatus()
+			}
 		}
 	}
 	c.mu.Unlock()

@@ -93,6 +93,19 @@
 // message to the committer and goes on; the ack follows the commit. A message that can never be stored is
 // recorded in the errors and terminated (it stays in the stream).
 //
+// Reconciliation (reconcile.go): the hub counts the emails it holds per
+// sensor and hour of their time (EmailMeta.Time; a sensor's raw email
+// travels with its time, HdrTime) and writes the changed counts, then
+// its consumer's ack floor (HubCounts), to the KV bucket CountsBucket.
+// Each NATS group of a sensor, at start and every reconcile_interval,
+// counts per hour its emails sent at or below that floor (or before
+// the stream was created) and re-publishes every email of an hour the
+// hub holds fewer of, with a Nats-Msg-Id of the round so that the
+// duplicate window does not drop it; hours past the hub's or the
+// sensor's max age are skipped, at most reconcile_max emails go per
+// round, and a round waits until the floor has passed the previous
+// round's re-publishes. GroupStatus.Reconcile reports the last round.
+//
 // Entry points: New + Run (or RunOnce) for the daemon, OpenStore for read
 // access without a running collector, Store for the UI (records, raw
 // emails, session files, attachments, submission states, review entries),

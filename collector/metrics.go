@@ -18,6 +18,9 @@ type metrics struct {
 	removed     prometheus.Counter
 	storeBytes  prometheus.Gauge
 	queueDepth  prometheus.Gauge
+
+	reconcileRounds *prometheus.CounterVec // by group
+	republished     *prometheus.CounterVec // by group
 }
 
 func newMetrics() *metrics {
@@ -43,8 +46,12 @@ func newMetrics() *metrics {
 			Help: "Bytes in the store (sessions, emails, results, archive)."}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "queue_depth",
 			Help: "Submissions not yet delivered (queued or retrying), all groups."}),
+		reconcileRounds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "smtpscope", Name: "reconcile_rounds_total",
+			Help: "Reconciliation rounds with the hub by NATS group."}, []string{"group"}),
+		republished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "smtpscope", Name: "reconcile_republished_total",
+			Help: "Emails re-published by reconciliation (hours the hub was short of) by NATS group."}, []string{"group"}),
 	}
-	m.reg.MustRegister(m.sessions, m.emails, m.reviewed, m.duplicates, m.errors, m.submissions, m.queue, m.removed, m.storeBytes, m.queueDepth,
+	m.reg.MustRegister(m.sessions, m.emails, m.reviewed, m.duplicates, m.errors, m.submissions, m.queue, m.removed, m.storeBytes, m.queueDepth, m.reconcileRounds, m.republished,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

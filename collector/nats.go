@@ -79,6 +79,8 @@ type natsDelivery struct {
 	lastErr   string
 	lastCheck time.Time
 	failures  int
+
+	rec reconciler // reconcile.go
 }
 
 func newNATSDelivery(c *Collector, g GroupConfig, sub SubmissionConfig, wake func()) (*natsDelivery, error) {
@@ -177,6 +179,9 @@ func (d *natsDelivery) monitor(ctx context.Context) {
 	if !nc.IsConnected() {
 		d.down(fmt.Errorf("connecting to %s: %w", d.serverNames(), nats.ErrNoServers))
 	}
+	if d.cfg.Reconciles() {
+		go d.reconcileLoop(ctx)
+	}
 	<-ctx.Done()
 }
 
@@ -242,7 +247,8 @@ func (d *natsDelivery) message(nc *nats.Conn, js jetstream.JetStream, id string)
 	h := msg.Header
 	msgID := NATSMsgID(sensor, rec.ID, rec.SHA256)
 	for k, v := range map[string]string{jetstream.MsgIDHeader: msgID, HdrFormat: NATSFormat, HdrKind: "email", HdrSensor: sensor,
-		HdrID: rec.ID, HdrSHA256: rec.SHA256, HdrSize: strconv.FormatInt(m.Size, 10), HdrRaw: RawInline, HdrRecord: RawInline} {
+		HdrID: rec.ID, HdrSHA256: rec.SHA256, HdrSize: strconv.FormatInt(m.Size, 10), HdrRaw: RawInline, HdrRecord: RawInline,
+		HdrTime: m.Time.UTC().Format(time.RFC3339Nano)} {
 		h.Set(k, v)
 	}
 	env := NATSEnvelope{}
