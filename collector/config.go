@@ -119,6 +119,9 @@ type Config struct {
 	Retention  RetentionConfig  `toml:"retention"`
 	Submission SubmissionConfig `toml:"submission"`
 	Groups     []GroupConfig    `toml:"group"`
+	// Hub is `smtpscope hub`'s connection to NATS (TLS, credentials);
+	// not used by collect.
+	Hub NATSAuth `toml:"hub"`
 
 	// path is the file the config was loaded from (for SIGHUP reloads).
 	path string

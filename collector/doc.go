@@ -56,7 +56,10 @@
 // PubAck; the envelope (NATSEnvelope) carries the record and the raw
 // bytes, or names their objects in the Object Store bucket
 // smtpscope-raw when too large for the server's max payload; not ready
-// while the client is disconnected.
+// while the client is disconnected. The TLS and authentication options
+// of a NATS connection (CA, client certificate, credentials file, NKey
+// seed) are NATSAuth (natsopts.go), for NATS groups and for the hub
+// (Config.Hub, HubConfig.Options) alike.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error

@@ -102,26 +102,12 @@ func (d *natsDelivery) options() ([]nats.Option, error) {
 		nats.ConnectHandler(d.up), nats.ReconnectHandler(d.up),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { d.down(err) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { d.down(err) })}
-	if ca := firstOf(g.CAFile, d.sub.CAFile); ca != "" {
-		o = append(o, nats.RootCAs(ca))
+	auth, err := NATSAuth{CAFile: firstOf(g.CAFile, d.sub.CAFile), CertFile: g.CertFile, KeyFile: g.KeyFile,
+		CredsFile: g.CredsFile, NKeyFile: g.NKeyFile}.Options()
+	if err != nil {
+		return nil, err
 	}
-	if (g.CertFile == "") != (g.KeyFile == "") {
-		return nil, errors.New("cert_file and key_file go together")
-	}
-	if g.CertFile != "" {
-		o = append(o, nats.ClientCert(g.CertFile, g.KeyFile))
-	}
-	if g.CredsFile != "" {
-		o = append(o, nats.UserCredentials(g.CredsFile))
-	}
-	if g.NKeyFile != "" {
-		nk, err := nats.NkeyOptionFromSeed(g.NKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("nkey_file: %w", err)
-		}
-		o = append(o, nk)
-	}
-	return o, nil
+	return append(o, auth...), nil
 }
 
 func firstOf(a, b string) string {
