@@ -678,6 +678,9 @@ func (c *Collector) afterGroupCommitted() {
 }
 
 func (c *Collector) submissionChanged(st *SubmissionStatus) {
+	if IsQueuedRecord(st.EmailID) {
+		return // a session or review entry published to NATS: no email document, no email event
+	}
 	if c.indexer != nil {
 		subs, err := c.store.Submissions(st.EmailID)
 		if err == nil {

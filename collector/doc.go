@@ -56,7 +56,12 @@
 // PubAck; the envelope (NATSEnvelope) carries the record and the raw
 // bytes, or names their objects in the Object Store bucket
 // smtpscope-raw when too large for the server's max payload; not ready
-// while the client is disconnected. The TLS and authentication options
+// while the client is disconnected. A NATS group's queue also holds
+// "session/<key>" (a session stored without email) and "review/<name>"
+// (a review entry), published to smtpscope.session.<sensor> and
+// smtpscope.review.<sensor> (natsother.go); the hub stores them as
+// <sensor>/<key> and fileName(<sensor>/<name>) (DecodeHubOther,
+// ingestOther). The TLS and authentication options
 // of a NATS connection (CA, client certificate, credentials file, NKey
 // seed) are NATSAuth (natsopts.go), for NATS groups and for the hub
 // (Config.Hub, HubConfig.Options) alike.
@@ -81,7 +86,7 @@
 //
 // The hub (hub.go, `smtpscope hub`) is a collector without spool whose
 // emails come from the sensors' NATS groups: RunHub creates or checks the
-// stream (subjects smtpscope.email.>, file storage, min(3, cluster size)
+// stream (subjects smtpscope.email.>, .session.>, .review.>, file storage, min(3, cluster size)
 // replicas: StreamProblems says what is wrong with an existing one) and
 // runs a durable pull consumer with explicit acks. Each message
 // (DecodeHubMessage: headers, envelope, raw bytes from the Object Store

@@ -124,7 +124,7 @@ func EnsureStream(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, na
 	size := clusterSize(nc)
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		cfg := jetstream.StreamConfig{Name: name, Subjects: []string{NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage,
+		cfg := jetstream.StreamConfig{Name: name, Subjects: HubSubjects(), Storage: jetstream.FileStorage,
 			Replicas: StreamReplicas(size), Duplicates: 2 * time.Minute, Retention: jetstream.LimitsPolicy}
 		if _, err := js.CreateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("creating stream %s (subjects %s>, file storage, %d replica(s)): %w", name, NATSSubjectPrefix, cfg.Replicas, err)
@@ -141,13 +141,34 @@ func EnsureStream(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, na
 	if p := StreamProblems(info.Config, size); len(p) > 0 {
 		return &StreamError{Stream: name, Problems: p}
 	}
+	// a stream made before sessions and review entries travelled: their
+	// subjects are added (the stream keeps everything else)
+	cfg := info.Config
+	added := false
+	for _, sub := range HubSubjects()[1:] {
+		if !slices.ContainsFunc(cfg.Subjects, func(s string) bool { return s == sub || s == "smtpscope.>" || s == ">" }) {
+			cfg.Subjects = append(cfg.Subjects, sub)
+			added = true
+		}
+	}
+	if added {
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("stream %s: adding the subjects %s: %w", name, strings.Join(HubSubjects()[1:], ", "), err)
+		}
+	}
 	return nil
+}
+
+// HubSubjects are the subjects of the hub's stream: emails, sessions
+// without email, review entries (natsother.go).
+func HubSubjects() []string {
+	return []string{NATSSubjectPrefix + ">", NATSSessionPrefix + ">", NATSReviewPrefix + ">"}
 }
 
 // hubConsumerConfig is the hub's durable pull consumer.
 func hubConsumerConfig(h *HubConfig) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{Durable: h.Consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: h.AckWait,
-		DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubject: NATSSubjectPrefix + ">", MaxAckPending: 4 * hubFetch}
+		DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: HubSubjects(), MaxAckPending: 4 * hubFetch}
 }
 
 // RunHub connects to the servers, creates or checks the stream, and
@@ -327,9 +348,17 @@ func (r *hubRunner) handle(ctx context.Context, m jetstream.Msg) {
 			r.settle(m, name, err)
 		}()
 	}
-	rec, raw, err := DecodeHubMessage(m.Subject(), m.Headers(), m.Data(), func(name string, limit int64) ([]byte, error) {
-		return r.object(ctx, name, limit)
-	})
+	object := func(name string, limit int64) ([]byte, error) { return r.object(ctx, name, limit) }
+	if k := m.Headers().Get(HdrKind); k == KindSession || k == KindReview {
+		o, err := DecodeHubOther(m.Subject(), m.Headers(), m.Data(), object)
+		if err != nil {
+			settle(false, err)
+			return
+		}
+		r.c.ingestOther(o, settle)
+		return
+	}
+	rec, raw, err := DecodeHubMessage(m.Subject(), m.Headers(), m.Data(), object)
 	if err != nil {
 		settle(false, err)
 		return

@@ -223,6 +223,9 @@ func (d *natsDelivery) deliver(id string) (delivery, error) {
 // (named by their sha256); a record too large on its own goes there too
 // (named "record/" + the msg id).
 func (d *natsDelivery) message(nc *nats.Conn, js jetstream.JetStream, id string) (*nats.Msg, error) {
+	if IsQueuedRecord(id) {
+		return d.otherMessage(nc, js, id) // natsother.go
+	}
 	s := d.c.store
 	rec, m, err := s.deliverable(id)
 	if err != nil {

@@ -72,7 +72,7 @@ func jsClient(t *testing.T, url string, stream bool) jetstream.JetStream {
 func createStream(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "SMTPSCOPE",
-		Subjects: []string{collector.NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage}); err != nil {
+		Subjects: collector.HubSubjects(), Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
 }
