@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
@@ -163,4 +164,34 @@ func FuzzDecodeHubOther(f *testing.F) {
 			t.Fatalf("kind %q decoded", o.Kind)
 		}
 	})
+}
+
+// TestHubAddsSubjects: a stream an earlier hub made (emails only) gets
+// the session and review subjects added at start, its messages kept.
+func TestHubAddsSubjects(t *testing.T) {
+	tmp := t.TempDir()
+	srv := startNATS(t, -1, filepath.Join(tmp, "js"), 0)
+	js := jsClient(t, srv.ClientURL(), false)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: collector.HubStream, Subjects: []string{collector.NATSSubjectPrefix + ">"},
+		Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, collector.NATSSubjectPrefix+"s9", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	hub := startHub(t, filepath.Join(tmp, "hub"), srv.ClientURL(), collector.HubConfig{})
+	defer hub.stop()
+	var info *jetstream.StreamInfo
+	waitLong(t, "the hub adds the subjects", func() bool {
+		s, err := js.Stream(ctx, collector.HubStream)
+		if err != nil {
+			return false
+		}
+		info, err = s.Info(ctx)
+		return err == nil && len(info.Config.Subjects) == 3
+	})
+	if !slices.Equal(info.Config.Subjects, collector.HubSubjects()) || info.State.Msgs != 1 {
+		t.Errorf("stream subjects %v with %d messages, want %v and the one kept", info.Config.Subjects, info.State.Msgs, collector.HubSubjects())
+	}
 }
