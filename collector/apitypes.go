@@ -12,6 +12,7 @@ type (
 	Status           = api.CollectorStatus
 	GroupStatus      = api.GroupStatus
 	NodeStatus       = api.NodeStatus
+	ReconcileStatus  = api.ReconcileStatus
 	StoreStats       = api.StoreStats
 )
 

@@ -686,6 +686,9 @@ func (c *Collector) afterGroupCommitted() {
 }
 
 func (c *Collector) submissionChanged(st *SubmissionStatus) {
+	if IsQueuedRecord(st.EmailID) {
+		return // a session or review entry published to NATS: no email document, no email event
+	}
 	if c.indexer != nil {
 		subs, err := c.store.Submissions(st.EmailID)
 		if err == nil {
@@ -806,6 +809,9 @@ func (c *Collector) Status() (*Status, error) {
 	for i := range st.Groups {
 		if r := c.groups[st.Groups[i].Name]; r != nil {
 			st.Groups[i].Nodes = r.nodeStatus()
+			if d, ok := r.del.(*natsDelivery); ok {
+				st.Groups[i].Reconcile = d.reconcileStatus()
+			}
 		}
 	}
 	c.mu.Unlock()

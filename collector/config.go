@@ -119,6 +119,9 @@ type Config struct {
 	Retention  RetentionConfig  `toml:"retention"`
 	Submission SubmissionConfig `toml:"submission"`
 	Groups     []GroupConfig    `toml:"group"`
+	// Hub is `smtpscope hub`'s connection to NATS (TLS, credentials);
+	// not used by collect.
+	Hub NATSAuth `toml:"hub"`
 
 	// path is the file the config was loaded from (for SIGHUP reloads).
 	path string
@@ -315,6 +318,19 @@ type GroupConfig struct {
 	KeyFile   string `toml:"key_file"`
 	CredsFile string `toml:"creds_file"`
 	NKeyFile  string `toml:"nkey_file"`
+	// NATS only: reconciliation with the hub (reconcile.go). Reconcile
+	// (default true) compares this sensor's per-hour counts with the
+	// hub's every ReconcileInterval (default 10m; also at start) and
+	// re-publishes at most ReconcileMax (default 10000) emails a round.
+	Reconcile         *bool    `toml:"reconcile"`
+	ReconcileInterval Duration `toml:"reconcile_interval"`
+	ReconcileMax      int      `toml:"reconcile_max"`
+}
+
+// Reconciles reports whether the group reconciles with a hub (a NATS
+// group with reconcile not turned off).
+func (g GroupConfig) Reconciles() bool {
+	return g.Kind == KindNATS && (g.Reconcile == nil || *g.Reconcile)
 }
 
 // validateKind checks the nodes and options against the group's kind.
@@ -326,10 +342,16 @@ func (g GroupConfig) validateKind(where string) []error {
 		if g.CertFile != "" || g.KeyFile != "" || g.CredsFile != "" || g.NKeyFile != "" {
 			errs = append(errs, fmt.Errorf("%s: cert_file, key_file, creds_file and nkey_file are for kind = \"nats\"", where))
 		}
+		if g.Reconcile != nil || g.ReconcileInterval != 0 || g.ReconcileMax != 0 {
+			errs = append(errs, fmt.Errorf("%s: reconcile, reconcile_interval and reconcile_max are for kind = \"nats\"", where))
+		}
 	case KindNATS:
 		schemes, want = []string{"nats://", "tls://"}, "a nats:// or tls:// URL"
 		if (g.CertFile == "") != (g.KeyFile == "") {
 			errs = append(errs, fmt.Errorf("%s: cert_file and key_file go together", where))
+		}
+		if g.ReconcileInterval < 0 || g.ReconcileMax < 0 {
+			errs = append(errs, fmt.Errorf("%s: reconcile_interval and reconcile_max must not be negative", where))
 		}
 	default:
 		return []error{fmt.Errorf("%s: kind %q: want ace or nats", where, g.Kind)}
@@ -430,6 +452,14 @@ func (c *Config) ApplyDefaults() {
 		}
 		if g.Concurrency <= 0 {
 			g.Concurrency = 2
+		}
+		if g.Kind == KindNATS {
+			if g.ReconcileInterval == 0 {
+				g.ReconcileInterval = Duration(defaultReconcileInterval)
+			}
+			if g.ReconcileMax == 0 {
+				g.ReconcileMax = defaultReconcileMax
+			}
 		}
 	}
 }

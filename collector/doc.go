@@ -59,6 +59,15 @@
 // server's max payload, a raw object put again unless every chunk its
 // meta names is there (objectComplete); not ready while the client is
 // disconnected.
+// A NATS group's queue also holds
+// "session/<key>" (a session stored without email) and "review/<name>"
+// (a review entry), published to smtpscope.session.<sensor> and
+// smtpscope.review.<sensor> (natsother.go); the hub stores them as
+// <sensor>/<key> and fileName(<sensor>/<name>) (DecodeHubOther,
+// ingestOther). The TLS and authentication options
+// of a NATS connection (CA, client certificate, credentials file, NKey
+// seed) are NATSAuth (natsopts.go), for NATS groups and for the hub
+// (Config.Hub, HubConfig.Options) alike.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error
@@ -88,7 +97,7 @@
 //
 // The hub (hub.go, `smtpscope hub`) is a collector without spool whose
 // emails come from the sensors' NATS groups: RunHub creates or checks the
-// stream (subjects smtpscope.email.>, file storage, min(3, cluster size)
+// stream (subjects smtpscope.email.>, .session.>, .review.>, file storage, min(3, cluster size)
 // replicas: StreamProblems says what is wrong with an existing one) and
 // runs a durable pull consumer with explicit acks. Each message
 // (DecodeHubMessage: headers, envelope, raw bytes from the Object Store
@@ -104,6 +113,19 @@
 // recorded in the errors and terminated (it stays in the stream); an
 // object missing, incomplete or whose read stalls is an error that may
 // pass (nak'd, tried again).
+//
+// Reconciliation (reconcile.go): the hub counts the emails it holds per
+// sensor and hour of their time (EmailMeta.Time; a sensor's raw email
+// travels with its time, HdrTime) and writes the changed counts, then
+// its consumer's ack floor (HubCounts), to the KV bucket CountsBucket.
+// Each NATS group of a sensor, at start and every reconcile_interval,
+// counts per hour its emails sent at or below that floor (or before
+// the stream was created) and re-publishes every email of an hour the
+// hub holds fewer of, with a Nats-Msg-Id of the round so that the
+// duplicate window does not drop it; hours past the hub's or the
+// sensor's max age are skipped, at most reconcile_max emails go per
+// round, and a round waits until the floor has passed the previous
+// round's re-publishes. GroupStatus.Reconcile reports the last round.
 //
 // Entry points: New + Run (or RunOnce) for the daemon, OpenStore for read
 // access without a running collector, Store for the UI (records, raw

@@ -50,8 +50,11 @@ type HubConfig struct {
 	// AckWait is how long the server waits for an ack before it
 	// redelivers (default 60s).
 	AckWait time.Duration
-	Options []nats.Option // extra connection options (TLS, credentials)
-	Log     *slog.Logger
+	// CountsEvery is how often the hub writes its per sensor and hour
+	// counts for reconciliation (reconcile.go; default 5s).
+	CountsEvery time.Duration
+	Options     []nats.Option // extra connection options (TLS, credentials)
+	Log         *slog.Logger
 }
 
 func (h *HubConfig) defaults(c *Collector) {
@@ -121,7 +124,7 @@ func EnsureStream(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, na
 	size := clusterSize(nc)
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		cfg := jetstream.StreamConfig{Name: name, Subjects: []string{NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage,
+		cfg := jetstream.StreamConfig{Name: name, Subjects: HubSubjects(), Storage: jetstream.FileStorage,
 			Replicas: StreamReplicas(size), Duplicates: 2 * time.Minute, Retention: jetstream.LimitsPolicy}
 		if _, err := js.CreateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("creating stream %s (subjects %s>, file storage, %d replica(s)): %w", name, NATSSubjectPrefix, cfg.Replicas, err)
@@ -138,13 +141,34 @@ func EnsureStream(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, na
 	if p := StreamProblems(info.Config, size); len(p) > 0 {
 		return &StreamError{Stream: name, Problems: p}
 	}
+	// a stream made before sessions and review entries travelled: their
+	// subjects are added (the stream keeps everything else)
+	cfg := info.Config
+	added := false
+	for _, sub := range HubSubjects()[1:] {
+		if !slices.ContainsFunc(cfg.Subjects, func(s string) bool { return s == sub || s == "smtpscope.>" || s == ">" }) {
+			cfg.Subjects = append(cfg.Subjects, sub)
+			added = true
+		}
+	}
+	if added {
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("stream %s: adding the subjects %s: %w", name, strings.Join(HubSubjects()[1:], ", "), err)
+		}
+	}
 	return nil
+}
+
+// HubSubjects are the subjects of the hub's stream: emails, sessions
+// without email, review entries (natsother.go).
+func HubSubjects() []string {
+	return []string{NATSSubjectPrefix + ">", NATSSessionPrefix + ">", NATSReviewPrefix + ">"}
 }
 
 // hubConsumerConfig is the hub's durable pull consumer.
 func hubConsumerConfig(h *HubConfig) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{Durable: h.Consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: h.AckWait,
-		DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubject: NATSSubjectPrefix + ">", MaxAckPending: 4 * hubFetch}
+		DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: HubSubjects(), MaxAckPending: 4 * hubFetch}
 }
 
 // RunHub connects to the servers, creates or checks the stream, and
@@ -178,6 +202,9 @@ func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
 		return err
 	}
 	r := &hubRunner{c: c, js: js, cfg: h}
+	if r.counts, err = loadHubCounts(c.store); err != nil {
+		return fmt.Errorf("hub: counting the stored emails: %w", err)
+	}
 	var cons jetstream.Consumer
 	for {
 		cons, err = setupHub(ctx, nc, js, &h)
@@ -196,6 +223,10 @@ func RunHub(ctx context.Context, c *Collector, h HubConfig) error {
 		break
 	}
 	h.Log.Info("hub consuming", "stream", h.Stream, "consumer", h.Consumer, "server", nc.ConnectedUrlRedacted())
+	countsCtx, countsStop := context.WithCancel(ctx)
+	countsDone := make(chan struct{})
+	go func() { defer close(countsDone); r.countsLoop(countsCtx, cons) }()
+	defer func() { countsStop(); <-countsDone }()
 	defer r.settling.Wait() // every message taken is settled before the connection closes
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(hubFetch, jetstream.FetchMaxWait(time.Second))
@@ -251,9 +282,10 @@ func (e *StreamError) Error() string {
 }
 
 type hubRunner struct {
-	c   *Collector
-	js  jetstream.JetStream
-	cfg HubConfig
+	c      *Collector
+	js     jetstream.JetStream
+	cfg    HubConfig
+	counts *hubCounts // reconcile.go
 
 	mu       sync.Mutex
 	lastErr  string
@@ -304,21 +336,42 @@ func (r *hubRunner) handle(ctx context.Context, m jetstream.Msg) {
 		name += " #" + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
 	r.settling.Add(1)
-	settle := func(_ bool, err error) {
+	var sensor string
+	var at time.Time
+	settle := func(known bool, err error) {
+		if err == nil && !known && sensor != "" {
+			r.counts.add(sensor, at) // counted before its ack (reconcile.go)
+		}
 		// on the committer's goroutine: the ack waits for the server
 		go func() {
 			defer r.settling.Done()
 			r.settle(m, name, err)
 		}()
 	}
-	rec, raw, err := DecodeHubMessage(m.Subject(), m.Headers(), m.Data(), func(name string, limit int64) ([]byte, error) {
-		return r.object(ctx, name, limit)
-	})
+	object := func(name string, limit int64) ([]byte, error) { return r.object(ctx, name, limit) }
+	if k := m.Headers().Get(HdrKind); k == KindSession || k == KindReview {
+		o, err := DecodeHubOther(m.Subject(), m.Headers(), m.Data(), object)
+		if err != nil {
+			settle(false, err)
+			return
+		}
+		r.c.ingestOther(o, settle)
+		return
+	}
+	rec, raw, err := DecodeHubMessage(m.Subject(), m.Headers(), m.Data(), object)
 	if err != nil {
 		settle(false, err)
 		return
 	}
-	r.c.ingestRecord(rec, raw, settle)
+	// the email's time: the session's, else its sensor's (HdrTime),
+	// else now; the hour counted is the one stored
+	sensor, at = rec.Sensor, rec.Session.Time
+	if at.IsZero() {
+		if at = hubTime(m.Headers()); at.IsZero() {
+			at = time.Now().UTC()
+		}
+	}
+	r.c.ingestRecordAt(rec, raw, at, settle)
 }
 
 // settle acks a stored message, terminates one that can never be
@@ -543,16 +596,18 @@ func (c *Collector) IngestRecord(rec *core.Email, raw []byte) (known bool, err e
 		err   error
 	}
 	ch := make(chan result, 1)
-	c.ingestRecord(rec, raw, func(known bool, err error) { ch <- result{known, err} })
+	c.ingestRecordAt(rec, raw, time.Time{}, func(known bool, err error) { ch <- result{known, err} })
 	r := <-ch
 	return r.known, r.err
 }
 
-// ingestRecord is IngestRecord without waiting for the commit: it
+// ingestRecordAt is IngestRecord without waiting for the commit: it
 // returns once the email is handed to the committer (or refused, or
 // found stored), and done is called with the outcome (on the
-// committer's goroutine: it must not block).
-func (c *Collector) ingestRecord(rec *core.Email, raw []byte, done func(known bool, err error)) {
+// committer's goroutine: it must not block). at is the email's time
+// when its record has no session time (a raw email: its time on the
+// sensor); zero: now.
+func (c *Collector) ingestRecordAt(rec *core.Email, raw []byte, at time.Time, done func(known bool, err error)) {
 	if err := core.ValidSensor(rec.Sensor); err != nil {
 		done(false, bad("%v", err))
 		return
@@ -600,6 +655,9 @@ func (c *Collector) ingestRecord(rec *core.Email, raw []byte, done func(known bo
 		return
 	}
 	em = emailMeta(&r, "", emlRel, resRel, now)
+	if r.Session.Time.IsZero() && !at.IsZero() {
+		em.Time = at
+	}
 	em.Size, em.Bytes = int64(len(raw)), int64(len(raw))+int64(js)
 	ing := &ingested{emails: []*EmailMeta{em}, records: []*core.Email{&r}, queued: map[string][]string{}}
 	id := em.ID

@@ -376,6 +376,9 @@ func (c *Collector) reviewed(spool, name, rname string, size int64, reason strin
 		if err := markUnindexed(tx, IndexKey{IndexReview, rname}, ""); err != nil {
 			return err
 		}
+		if err := queueToNATS(tx, QueueReviewPrefix+rname, c.cfg().Groups, e.Time); err != nil {
+			return err
+		}
 		if err := addMeta(tx, "reviewed", 1); err != nil {
 			return err
 		}
@@ -615,6 +618,9 @@ func (c *Collector) commitTx(tx *bolt.Tx, ing *ingested, claim []byte, groups []
 		}
 		if len(sm.Emails) == 0 {
 			if err := markUnindexed(tx, IndexKey{IndexSession, sm.Key}, sm.UID); err != nil {
+				return err
+			}
+			if err := queueToNATS(tx, QueueSessionPrefix+sm.Key, groups, now); err != nil {
 				return err
 			}
 		}

@@ -60,6 +60,9 @@ type metrics struct {
 	analyse     prometheus.Histogram
 	submit      *prometheus.HistogramVec // by group and kind
 	index       prometheus.Histogram
+
+	reconcileRounds *prometheus.CounterVec // by group
+	republished     *prometheus.CounterVec // by group
 }
 
 func newMetrics() *metrics {
@@ -93,12 +96,16 @@ func newMetrics() *metrics {
 			Help: "One delivery attempt, by group and group kind (ace, nats).", Buckets: latencyBuckets}, []string{"group", "kind"}),
 		index: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "smtpscope", Name: "index_seconds",
 			Help: "Handing one committed email to the index.", Buckets: latencyBuckets}),
+		reconcileRounds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "smtpscope", Name: "reconcile_rounds_total",
+			Help: "Reconciliation rounds with the hub by NATS group."}, []string{"group"}),
+		republished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "smtpscope", Name: "reconcile_republished_total",
+			Help: "Emails re-published by reconciliation (hours the hub was short of) by NATS group."}, []string{"group"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "build_info",
 		Help: "Always 1: the version of smtpscope and of Go it was built with."}, []string{"version", "goversion"})
 	build.WithLabelValues(buildVersion(), runtime.Version()).Set(1)
 	m.reg.MustRegister(m.parse, m.analyse, m.submit, m.index, build)
-	m.reg.MustRegister(m.sessions, m.emails, m.reviewed, m.duplicates, m.errors, m.submissions, m.queue, m.removed, m.storeBytes, m.queueDepth,
+	m.reg.MustRegister(m.sessions, m.emails, m.reviewed, m.duplicates, m.errors, m.submissions, m.queue, m.removed, m.storeBytes, m.queueDepth, m.reconcileRounds, m.republished,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -79,6 +79,8 @@ type natsDelivery struct {
 	lastErr   string
 	lastCheck time.Time
 	failures  int
+
+	rec reconciler // reconcile.go
 }
 
 func newNATSDelivery(c *Collector, g GroupConfig, sub SubmissionConfig, wake func()) (*natsDelivery, error) {
@@ -100,26 +102,12 @@ func (d *natsDelivery) options() ([]nats.Option, error) {
 		nats.ConnectHandler(d.up), nats.ReconnectHandler(d.up),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { d.down(err) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { d.down(err) })}
-	if ca := firstOf(g.CAFile, d.sub.CAFile); ca != "" {
-		o = append(o, nats.RootCAs(ca))
+	auth, err := NATSAuth{CAFile: firstOf(g.CAFile, d.sub.CAFile), CertFile: g.CertFile, KeyFile: g.KeyFile,
+		CredsFile: g.CredsFile, NKeyFile: g.NKeyFile}.Options()
+	if err != nil {
+		return nil, err
 	}
-	if (g.CertFile == "") != (g.KeyFile == "") {
-		return nil, errors.New("cert_file and key_file go together")
-	}
-	if g.CertFile != "" {
-		o = append(o, nats.ClientCert(g.CertFile, g.KeyFile))
-	}
-	if g.CredsFile != "" {
-		o = append(o, nats.UserCredentials(g.CredsFile))
-	}
-	if g.NKeyFile != "" {
-		nk, err := nats.NkeyOptionFromSeed(g.NKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("nkey_file: %w", err)
-		}
-		o = append(o, nk)
-	}
-	return o, nil
+	return append(o, auth...), nil
 }
 
 func firstOf(a, b string) string {
@@ -177,6 +165,9 @@ func (d *natsDelivery) monitor(ctx context.Context) {
 	if !nc.IsConnected() {
 		d.down(fmt.Errorf("connecting to %s: %w", d.serverNames(), nats.ErrNoServers))
 	}
+	if d.cfg.Reconciles() {
+		go d.reconcileLoop(ctx)
+	}
 	<-ctx.Done()
 }
 
@@ -232,6 +223,9 @@ func (d *natsDelivery) deliver(id string) (delivery, error) {
 // (named by their sha256); a record too large on its own goes there too
 // (named "record/" + the msg id).
 func (d *natsDelivery) message(nc *nats.Conn, js jetstream.JetStream, id string) (*nats.Msg, error) {
+	if IsQueuedRecord(id) {
+		return d.otherMessage(nc, js, id) // natsother.go
+	}
 	s := d.c.store
 	rec, m, err := s.deliverable(id)
 	if err != nil {
@@ -242,7 +236,8 @@ func (d *natsDelivery) message(nc *nats.Conn, js jetstream.JetStream, id string)
 	h := msg.Header
 	msgID := NATSMsgID(sensor, rec.ID, rec.SHA256)
 	for k, v := range map[string]string{jetstream.MsgIDHeader: msgID, HdrFormat: NATSFormat, HdrKind: "email", HdrSensor: sensor,
-		HdrID: rec.ID, HdrSHA256: rec.SHA256, HdrSize: strconv.FormatInt(m.Size, 10), HdrRaw: RawInline, HdrRecord: RawInline} {
+		HdrID: rec.ID, HdrSHA256: rec.SHA256, HdrSize: strconv.FormatInt(m.Size, 10), HdrRaw: RawInline, HdrRecord: RawInline,
+		HdrTime: m.Time.UTC().Format(time.RFC3339Nano)} {
 		h.Set(k, v)
 	}
 	env := NATSEnvelope{}

@@ -72,7 +72,7 @@ func jsClient(t *testing.T, url string, stream bool) jetstream.JetStream {
 func createStream(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "SMTPSCOPE",
-		Subjects: []string{collector.NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage}); err != nil {
+		Subjects: collector.HubSubjects(), Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -398,6 +398,9 @@ func TestGroupKindConfig(t *testing.T) {
 		{collector.GroupConfig{Name: "a", Kind: "kafka", Nodes: []string{"nats://h"}}, `kind "kafka"`},
 		{collector.GroupConfig{Name: "a", Kind: "nats", Nodes: []string{"nats://h"}, CertFile: "c.pem"}, "cert_file and key_file"},
 		{collector.GroupConfig{Name: "a", Nodes: []string{"https://ace"}, NKeyFile: "k"}, `for kind = "nats"`},
+		{collector.GroupConfig{Name: "a", Kind: "nats", Nodes: []string{"nats://h"}, Reconcile: new(bool), ReconcileInterval: collector.Duration(time.Hour), ReconcileMax: 5}, ""},
+		{collector.GroupConfig{Name: "a", Nodes: []string{"https://ace"}, ReconcileInterval: collector.Duration(time.Hour)}, `reconcile_max are for kind = "nats"`},
+		{collector.GroupConfig{Name: "a", Kind: "nats", Nodes: []string{"nats://h"}, ReconcileInterval: collector.Duration(-time.Second)}, "must not be negative"},
 	} {
 		cfg := &collector.Config{Spool: "s", Data: "d", Groups: []collector.GroupConfig{c.g}}
 		cfg.ApplyDefaults()

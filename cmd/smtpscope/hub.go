@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/smtpscope/smtpscope/collector"
 )
@@ -21,6 +24,11 @@ type HubCmd struct {
 	Stream    string        `default:"SMTPSCOPE" help:"Stream the sensors publish to (created when missing, checked otherwise)."`
 	Consumer  string        `default:"smtpscope-hub" help:"Durable consumer name (one per hub data dir)."`
 	AckWait   time.Duration `name:"ack-wait" default:"60s" help:"How long the server waits for the hub's ack before it delivers a message again."`
+	NATSCA    string        `name:"nats-ca" help:"CA bundle verifying the NATS servers' TLS certificates (config [hub] ca_file; default the system's)." placeholder:"FILE"`
+	NATSCert  string        `name:"nats-cert" help:"TLS client certificate for NATS (with --nats-key; config [hub] cert_file)." placeholder:"FILE"`
+	NATSKey   string        `name:"nats-key" help:"Key of the TLS client certificate (config [hub] key_file)." placeholder:"FILE"`
+	NATSCreds string        `name:"nats-creds" help:"NATS credentials file: JWT and NKey seed (config [hub] creds_file)." placeholder:"FILE"`
+	NATSNKey  string        `name:"nats-nkey" help:"NATS NKey seed file (config [hub] nkey_file)." placeholder:"FILE"`
 	Config    string        `help:"Config file (TOML): [[group]]s to resubmit to, ui_group, log, workers; its spool and inputs are not used." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
 	LogFormat string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
 	LogLevel  string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
@@ -45,8 +53,27 @@ func (h *HubCmd) loadConfig() (*collector.Config, error) {
 			return nil, errors.New("group " + g.Name + ": a hub does not publish to NATS (kind nats); its groups are ACE node groups to resubmit to")
 		}
 	}
+	for _, f := range []struct {
+		flag string
+		to   *string
+	}{{h.NATSCA, &cfg.Hub.CAFile}, {h.NATSCert, &cfg.Hub.CertFile}, {h.NATSKey, &cfg.Hub.KeyFile},
+		{h.NATSCreds, &cfg.Hub.CredsFile}, {h.NATSNKey, &cfg.Hub.NKeyFile}} {
+		if f.flag != "" {
+			*f.to = f.flag
+		}
+	}
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
+}
+
+// natsOptions are the hub's TLS and authentication options (config
+// [hub], flags over it); a file that cannot be read is named.
+func natsOptions(cfg *collector.Config) ([]nats.Option, error) {
+	o, err := cfg.Hub.Options()
+	if err != nil {
+		return nil, fmt.Errorf("hub NATS connection: %w (--nats-ca, --nats-cert, --nats-key, --nats-creds, --nats-nkey or config [hub])", err)
+	}
+	return o, nil
 }
 
 // Run serves the hub until SIGTERM/SIGINT: the socket API (search, show,
@@ -55,6 +82,10 @@ func (h *HubCmd) loadConfig() (*collector.Config, error) {
 // what is wrong.
 func (h *HubCmd) Run() error {
 	cfg, err := h.loadConfig()
+	if err != nil {
+		return err
+	}
+	opts, err := natsOptions(cfg)
 	if err != nil {
 		return err
 	}
@@ -78,7 +109,7 @@ func (h *HubCmd) Run() error {
 	serveSocket(svcCtx, cfg, svc, log)
 	svc.Start(svcCtx)
 	err = collector.RunHub(ctx, svc.Collector(), collector.HubConfig{Servers: servers, Stream: h.Stream, Consumer: h.Consumer,
-		AckWait: h.AckWait, Workers: cfg.Workers, Log: log})
+		AckWait: h.AckWait, Workers: cfg.Workers, Options: opts, Log: log})
 	svcStop()
 	if cerr := svc.Close(); err == nil {
 		err = cerr

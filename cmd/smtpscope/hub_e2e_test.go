@@ -122,7 +122,15 @@ func TestHubEndToEnd(t *testing.T) {
 		run("collect", "--once", "--spool", spool, "--data", filepath.Join(dir, name, "data"), "--sensor", name, "--nats", url, "--no-fsync", "--no-index")
 	}
 	shared := map[string][]byte{"C0": hubSession(0, false), "C1": hubSession(1, false)}
-	sensor("s1", shared)
+	// s1 also has a session the server refused (no email) and a file
+	// that is not a session (a review entry): both travel to the hub
+	s1 := map[string][]byte{"Crefused": []byte("192.0.2.9:4000/tcp\n1700000900.5\n< > 220 mx\n> EHLO bad.example\n< EHLO 250 mx\n" +
+		"> MAIL FROM:<refused@bad.example>\n< MAIL 250 ok\n> RCPT TO:<victim@corp.example>\n< RCPT 550 no such user\n> QUIT\n< QUIT 221 bye\n"),
+		"Cbad": []byte("not a session file\n")}
+	for k, v := range shared {
+		s1[k] = v
+	}
+	sensor("s1", s1)
 	s2 := map[string][]byte{"Catt": hubSession(7, true)}
 	for k, v := range shared {
 		s2[k] = v
@@ -154,6 +162,24 @@ func TestHubEndToEnd(t *testing.T) {
 	}
 	if got := ids("sensor:s1"); len(got) != 2 || !strings.HasPrefix(got[0], "s1/") {
 		t.Errorf("sensor:s1 finds %v", got)
+	}
+	// the refused session is found at the hub by what it tried, as on
+	// the sensor; the review entry is listed by status with its sensor
+	waitUntil(t, "the hub indexes s1's refused session", func() bool {
+		out, err := exec.Command(bin, "search", "--data", hubData, "--kind", "session", "mailfrom:refused@bad.example").Output()
+		return err == nil && strings.Contains(string(out), "s1/")
+	})
+	if out := run("search", "--data", hubData, "--kind", "session", "rcpt:victim@corp.example sensor:s1"); !strings.Contains(out, "s1/") {
+		t.Errorf("rcpt: at the hub:\n%s", out)
+	}
+	if out := run("show", "--data", hubData, "session/s1/Crefused"); !strings.Contains(out, "every recipient was refused") || !strings.Contains(out, "bad.example") {
+		t.Errorf("show session/s1/Crefused at the hub:\n%s", out)
+	}
+	if out := run("search", "--data", hubData, "--kind", "review", "sensor:s1"); !strings.Contains(out, "Cbad") {
+		t.Errorf("the review entry at the hub:\n%s", out)
+	}
+	if out := run("status", "--data", hubData); !strings.Contains(out, "review/    1 entries") || !strings.Contains(out, "Cbad") {
+		t.Errorf("status at the hub does not list s1's review entry:\n%s", out)
 	}
 	// the same session on two sensors: two emails
 	for _, id := range ids("sensor:s1") {

@@ -187,6 +187,11 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 		fmt.Fprintln(tw, "(no node groups)")
 	}
 	tw.Flush()
+	for _, g := range st.Groups {
+		if g.Reconcile != nil {
+			fmt.Fprintf(w, "reconcile  %s\n", reconcileLine(g.Name, g.Reconcile))
+		}
+	}
 
 	fmt.Fprintf(w, "\nreview/    %d entries\n", len(st.Review))
 	for _, r := range st.Review {
@@ -200,6 +205,24 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 	for _, e := range errs {
 		fmt.Fprintf(w, "  %s  %s: %s\n", e.Time.Format(time.RFC3339), cell(e.Where), cell(e.Msg))
 	}
+}
+
+// reconcileLine is a NATS group's last reconciliation with the hub:
+// when, hours compared, hours the hub was short of, emails re-published
+// (in that round and since start), or why it compared nothing, and its
+// error.
+func reconcileLine(group string, r *collector.ReconcileStatus) string {
+	s := cell(group) + ": last " + r.Last.Local().Format(time.RFC3339) + ", "
+	if r.Skipped != "" {
+		s += "compared nothing (" + cell(r.Skipped) + ")"
+	} else {
+		s += fmt.Sprintf("%d hours compared, %d short, %d emails re-published", r.HoursChecked, r.HoursShort, r.Republished)
+	}
+	s += fmt.Sprintf("; %d re-published since start", r.Total)
+	if r.LastError != "" {
+		s += "; error: " + cell(r.LastError)
+	}
+	return s
 }
 
 // nodeHealth is a node's URL (credentials redacted, also in a snapshot

@@ -31,3 +31,31 @@ func TestPrintStatusRedactsNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintStatusReconcile: a NATS group's last reconciliation is one
+// line: hours compared, short, re-published (and since start), or why
+// it compared nothing, with its error.
+func TestPrintStatusReconcile(t *testing.T) {
+	last := time.Date(2026, 12, 7, 15, 0, 0, 0, time.Local)
+	st := &collector.Status{Data: "/d", Groups: []collector.GroupStatus{
+		{Name: "hub", Configured: true, Enabled: true, Counts: map[string]int64{},
+			Reconcile: &collector.ReconcileStatus{Last: last, Rounds: 3, HoursChecked: 7, HoursShort: 2, Republished: 41, Total: 50}},
+		{Name: "hub2", Configured: true, Enabled: true, Counts: map[string]int64{},
+			Reconcile: &collector.ReconcileStatus{Last: last, Rounds: 1, Skipped: "no hub counts yet", LastError: "kv \x1b[31mdown"}},
+		{Name: "ace", Configured: true, Enabled: true, Counts: map[string]int64{}},
+	}}
+	var b bytes.Buffer
+	printStatus(&b, st, "test", 10)
+	out := b.String()
+	for _, want := range []string{
+		"reconcile  hub: last " + last.Format(time.RFC3339) + ", 7 hours compared, 2 short, 41 emails re-published; 50 re-published since start\n",
+		"reconcile  hub2: last " + last.Format(time.RFC3339) + ", compared nothing (no hub counts yet); 0 re-published since start; error: kv ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b") || strings.Contains(out, "reconcile  ace") {
+		t.Errorf("status shows an escape or a reconcile line for an ACE group:\n%s", out)
+	}
+}

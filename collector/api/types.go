@@ -102,6 +102,23 @@ type GroupStatus struct {
 	FullDelivery bool             `json:"full_delivery"`
 	Counts       map[string]int64 `json:"counts"` // state -> emails
 	Nodes        []NodeStatus     `json:"nodes,omitempty"`
+	// Reconcile is a NATS group's reconciliation with the hub (nil for
+	// other kinds and while none has run).
+	Reconcile *ReconcileStatus `json:"reconcile,omitempty"`
+}
+
+// ReconcileStatus is a NATS group's last reconciliation round: the
+// sensor's per-hour counts of emails the hub must hold compared with
+// the hub's counts (KV bucket smtpscope-counts).
+type ReconcileStatus struct {
+	Last         time.Time `json:"last,omitzero"` // when the last round ended
+	Rounds       int64     `json:"rounds"`        // rounds since start (skipped ones included)
+	HoursChecked int       `json:"hours_checked"` // hours compared in the last round
+	HoursShort   int       `json:"hours_short"`   // hours the hub was short of in the last round
+	Republished  int       `json:"republished"`   // emails re-published in the last round
+	Total        int64     `json:"republished_total"`
+	Skipped      string    `json:"skipped,omitempty"` // why the last round compared nothing
+	LastError    string    `json:"last_error,omitempty"`
 }
 
 // NodeStatus is the health of one node.

@@ -596,6 +596,9 @@ func sessionDoc(st *collector.Store, m *collector.SessionMeta) (index.SessionDoc
 		return index.SessionDoc{}, err
 	}
 	d := index.SessionDoc{Info: s.Info, Sensor: m.Sensor, Transcript: api.TranscriptText(s, false), Reason: api.NoEmailReason(s)}
+	if m.UID != "" {
+		d.Info.UID = m.UID // at a hub <sensor>/<uid> (the file's name gives the sensor's uid)
+	}
 	d.MailFrom, d.Rcpt = s.Attempted()
 	return d, nil
 }
