@@ -3,7 +3,11 @@
 // that core parses (see core/doc.go), without Zeek.
 //
 // Pipeline: packets are decoded (Ethernet, 802.1Q and QinQ VLAN tags, Linux
-// cooked captures SLL and SLL2, raw IP, BSD loopback/null; IPv4 and IPv6),
+// cooked captures SLL and SLL2, raw IP, BSD loopback/null; IPv4 and IPv6,
+// IPv6 extension headers — hop-by-hop, routing, destination options,
+// authentication — skipped; decode.go), IP fragments of TCP are
+// reassembled (gopacket's ip4defrag and ip6defrag, the held bytes bounded
+// by Options.FragTimeout and MaxFragBytes, discards counted; frag.go),
 // TCP segments on the configured ports are reassembled with gopacket's
 // reassembly package (out of order, retransmissions, overlaps; missing
 // bytes become gaps), and each TCP session's two byte streams are replayed
