@@ -38,6 +38,21 @@
 // the packet that carried each byte), not by timestamps, which some
 // captures have equal or skewed per direction.
 //
+// Live capture (live.go, live_linux.go; Linux only): CaptureDir reads one
+// or more interfaces through gopacket's afpacket (TPACKET_V3, no cgo) with
+// a kernel BPF filter on the ports (filter.go, assembled with
+// golang.org/x/net/bpf: TCP on the ports over IPv4/IPv6 with up to two
+// VLAN tags, plus IPv4 fragments and IPv6 extension headers for the
+// decoder). Reader goroutines copy packets out of each ring in batches;
+// one goroutine runs the very engine Process runs, so a live capture and
+// a pcap of the same packets give the same session files
+// (TestLiveSameAsPcap). Every second the engine's clock is advanced to the
+// wall clock (idle timeouts on a quiet link) and the counters are
+// reported (LiveStats: Stats plus each interface's kernel packets and
+// drops). When the context ends every open session is written, Cut
+// CutShutdown. Session files are fsynced one by one (SyncEach): a live
+// capture cannot be read again.
+//
 // Entry points: Process (a callback per session file) and WriteDir
 // (<uid> then <uid>.ready into a directory, never replacing a file: a
 // taken name becomes <uid>-2, <uid>-3, …; a .ready only once its file is
