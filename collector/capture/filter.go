@@ -141,8 +141,8 @@ func (a *asm) ipv4(l uint32, ports []int) {
 	a.far(bpf.JumpNotEqual, 6, "drop")
 	a.add(bpf.LoadAbsolute{Off: l + 6, Size: 2})
 	a.far(bpf.JumpBitsSet, 0x1fff, "accept") // a later fragment: no ports in it
-	a.add(bpf.LoadMemShift{Off: l})               // X = IPv4 header length
-	a.add(bpf.LoadIndirect{Off: l, Size: 2})      // source port
+	a.add(bpf.LoadMemShift{Off: l})          // X = IPv4 header length
+	a.add(bpf.LoadIndirect{Off: l, Size: 2}) // source port
 	a.ports(ports)
 	a.add(bpf.LoadIndirect{Off: l + 2, Size: 2}) // destination port
 	a.ports(ports)
