@@ -110,7 +110,7 @@ type pcapLimits struct {
 	MaxHalfOpen    int           `help:"Connections that carried no payload yet (SYN, handshake); beyond it the oldest are dropped." default:"10000" name:"max-half-open"`
 	MaxFlowMiB     int           `help:"MiB buffered for one session; when reached it is written (partial) and the rest of the connection is only counted." default:"256" name:"max-flow-mib"`
 	MaxBufferedMiB int           `help:"MiB buffered for all open sessions; when reached the largest are cut as at --max-flow-mib." default:"1024" name:"max-buffered-mib"`
-	IdleTimeout    time.Duration `help:"A connection idle this long in capture time is closed and written." default:"5m" name:"idle-timeout"`
+	IdleTimeout    time.Duration `help:"A connection idle this long in capture time is closed and written." default:"5m" name:"idle-timeout" aliases:"idle"`
 	FragTimeout    time.Duration `help:"An IP datagram whose fragments are not all there this long (capture time) after its first one is discarded." default:"30s" name:"frag-timeout"`
 	MaxFragMiB     int           `help:"MiB of IP fragments held for datagrams not yet whole; beyond it the oldest datagrams are discarded." default:"64" name:"max-frag-mib"`
 }

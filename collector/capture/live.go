@@ -74,13 +74,14 @@ const (
 	liveBatchPkts  = 256
 	liveBatchBytes = 1 << 20
 	liveTick       = time.Second
+	maxDrain       = 1 << 20 // packets read from a ring after the stop
 )
 
 // runLive reads the sources until ctx ends (or one fails) and drives the
 // engine from one goroutine, as process does for files: the same
 // decode, reassembly, SMTP model and emission. Every liveTick the engine
 // is advanced to the wall clock (idle timeouts and gap waits run without
-// packets) and report, when not nil, gets the counters. When ctx ends
+// packets) and report, when not nil, gets the counters (also once at the start, every source open). When ctx ends
 // every open session is written with Cut CutShutdown.
 func runLive(ctx context.Context, srcs []liveSource, opts *Options, st *Stats, report func(LiveStats), fn func(*SessionFile) error) error {
 	e := newEngine(opts, st, fn)
@@ -102,6 +103,9 @@ func runLive(ctx context.Context, srcs []liveSource, opts *Options, st *Stats, r
 			ls.Interfaces = append(ls.Interfaces, s.KernelStats())
 		}
 		return ls
+	}
+	if report != nil {
+		report(snapshot()) // the sockets are open: capturing
 	}
 	tick := time.NewTicker(liveTick)
 	defer tick.Stop()
@@ -163,7 +167,9 @@ loop:
 }
 
 // readLive copies packets from s into batches until ctx ends, then
-// hands over the batch it holds.
+// reads what the ring still holds (until a poll finds nothing, at most
+// maxDrain packets) and hands over the batch it holds: the packets the
+// kernel took before the stop are processed.
 func readLive(ctx context.Context, s liveSource, out chan<- *liveBatch, free chan *liveBatch) {
 	lt := s.LinkType()
 	var b *liveBatch
@@ -174,10 +180,17 @@ func readLive(ctx context.Context, s liveSource, out chan<- *liveBatch, free cha
 		}
 	}
 	defer send()
-	for ctx.Err() == nil {
+	drained := 0
+	for drained < maxDrain {
+		if ctx.Err() != nil {
+			drained++
+		}
 		data, ci, err := s.ZeroCopyReadPacketData()
 		if err == errTimeout {
 			send()
+			if ctx.Err() != nil {
+				return
+			}
 			continue
 		}
 		if err != nil {
