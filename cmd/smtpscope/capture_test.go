@@ -145,7 +145,8 @@ func TestCaptureSIGTERMFlushes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Messages) != 1 || !s.Messages[0].Partial || !bytes.Contains(s.Messages[0].Data, []byte("the first line")) {
+	if len(s.Messages) != 1 || !s.Messages[0].Partial || !bytes.Contains(s.Messages[0].Data, []byte("the first line")) ||
+		len(s.Info.Anomalies) != 1 || !strings.Contains(s.Info.Anomalies[0], "(shutdown)") {
 		t.Fatalf("want one partial message; session file:\n%s", data)
 	}
 	if !strings.Contains(stderr.String(), "stopped; 1 session(s) written") {

@@ -18,7 +18,8 @@
 // never written), one-sided captures and gaps (never invented bytes).
 //
 // The session file extensions this package writes beyond ACE's format are
-// @resp, @uid, @ts, @raw and @gap; see the README section in
+// @resp, @uid, @ts, @cut (written before the connection ended, and why:
+// SessionFile.Cut), @raw and @gap; see the README section in
 // collector/zeek/README.md and core/doc.go.
 //
 // Sessions are buffered in memory until their TCP connection ends (FIN in

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // fakeSource hands out packets like an interface, then reports timeouts
@@ -155,6 +157,14 @@ func TestLiveShutdownFlushes(t *testing.T) {
 	}
 	if sfs[0].Cut != CutShutdown || len(sfs[0].Messages) != 1 || !sfs[0].Messages[0].Partial {
 		t.Errorf("cut %q, messages %+v", sfs[0].Cut, sfs[0].Messages)
+	}
+	s, err := core.ParseSession(bytes.NewReader(sfs[0].Data), sfs[0].UID, sfs[0].Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(sfs[0].Data, []byte("\n@cut shutdown\n")) || len(s.Info.Anomalies) != 1 ||
+		!strings.Contains(s.Info.Anomalies[0], "capture cut: session written before its connection ended (shutdown)") {
+		t.Errorf("the cut is not flagged: anomalies %q\n%s", s.Info.Anomalies, sfs[0].Data)
 	}
 }
 
