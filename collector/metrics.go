@@ -18,6 +18,9 @@ type metrics struct {
 	removed     prometheus.Counter
 	storeBytes  prometheus.Gauge
 	queueDepth  prometheus.Gauge
+	// live capture (collect --interface): totals since it started
+	captureKernel *prometheus.GaugeVec // by interface and counter (packets, drops)
+	captureLoss   *prometheus.GaugeVec // by kind: gap_bytes, limit hits, fragments
 }
 
 func newMetrics() *metrics {
@@ -44,6 +47,11 @@ func newMetrics() *metrics {
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "queue_depth",
 			Help: "Submissions not yet delivered (queued or retrying), all groups."}),
 	}
+	m.captureKernel = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "capture_kernel_packets",
+		Help: "Live capture: packets per interface since the capture started, as the kernel counts them (what=received: passed the filter; what=dropped: lost, the ring was full)."}, []string{"interface", "what"})
+	m.captureLoss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "capture_loss",
+		Help: "Live capture losses since it started, by kind: gap_bytes (bytes missing from reassembled streams), half_open_evicted, flows_evicted, flow_bytes_cuts, total_bytes_cuts (limits hit: sessions written partial), fragments_discarded, sessions (session files written)."}, []string{"kind"})
+	m.reg.MustRegister(m.captureKernel, m.captureLoss)
 	m.reg.MustRegister(m.sessions, m.emails, m.reviewed, m.duplicates, m.errors, m.submissions, m.queue, m.removed, m.storeBytes, m.queueDepth,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
