@@ -15,6 +15,9 @@ const filterSnap = 262144
 // instructions; the kernel takes 4096).
 const maxFilterPorts = 200
 
+// packetOutgoing is Linux's PACKET_OUTGOING packet type (SKF_AD_PKTTYPE).
+const packetOutgoing = 4
+
 // portFilter assembles the classic BPF program the live capture attaches
 // to its AF_PACKET socket (golang.org/x/net/bpf): it accepts TCP segments
 // with one of ports at either end over IPv4 and IPv6, on Ethernet with up
@@ -23,9 +26,13 @@ const maxFilterPorts = 200
 // such segments: IPv4 fragments of TCP after the first (they carry no
 // ports) and IPv6 packets whose first header is an extension header
 // (hop-by-hop, routing, fragment, destination options, AH); the decoder
-// drops what is not SMTP. Everything else is dropped in the kernel.
-func portFilter(ports []int, ethernet bool) ([]bpf.RawInstruction, error) {
-	prog, err := portProgram(ports, ethernet)
+// drops what is not SMTP. Everything else is dropped in the kernel. On a
+// loopback interface (loopback true) every packet reaches the socket
+// twice, outgoing and incoming: the outgoing copy is dropped, as libpcap
+// does, so that a capture of lo has each packet once, with tcpdump's
+// timestamp.
+func portFilter(ports []int, ethernet, loopback bool) ([]bpf.RawInstruction, error) {
+	prog, err := portProgram(ports, ethernet, loopback)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +40,7 @@ func portFilter(ports []int, ethernet bool) ([]bpf.RawInstruction, error) {
 }
 
 // portProgram is portFilter's program before assembly (for bpf.VM).
-func portProgram(ports []int, ethernet bool) ([]bpf.Instruction, error) {
+func portProgram(ports []int, ethernet, loopback bool) ([]bpf.Instruction, error) {
 	if len(ports) == 0 {
 		return nil, errors.New("capture: no port to filter on")
 	}
@@ -46,6 +53,10 @@ func portProgram(ports []int, ethernet bool) ([]bpf.Instruction, error) {
 		}
 	}
 	var a asm
+	if loopback {
+		a.add(bpf.LoadExtension{Num: bpf.ExtType})
+		a.far(bpf.JumpEqual, packetOutgoing, "drop")
+	}
 	if ethernet {
 		// Link header: 14 bytes, plus 4 per VLAN tag (at most two).
 		a.add(bpf.LoadAbsolute{Off: 12, Size: 2})

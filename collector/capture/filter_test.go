@@ -15,7 +15,7 @@ import (
 func TestPortFilter(t *testing.T) {
 	ports := []int{25, 587, 2525}
 	vm := func(ethernet bool) *bpf.VM {
-		prog, err := portProgram(ports, ethernet)
+		prog, err := portProgram(ports, ethernet, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,11 +99,11 @@ func TestPortFilterLimits(t *testing.T) {
 		many = append(many, p)
 	}
 	for _, ethernet := range []bool{true, false} {
-		if _, err := portFilter(many, ethernet); err != nil {
+		if _, err := portFilter(many, ethernet, true); err != nil {
 			t.Errorf("%d ports (ethernet %v): %v", len(many), ethernet, err)
 		}
 	}
-	prog, _ := portProgram(many, true)
+	prog, _ := portProgram(many, true, false)
 	v, err := bpf.NewVM(prog)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestPortFilterLimits(t *testing.T) {
 		t.Errorf("the last port of %d is not accepted", len(many))
 	}
 	for _, bad := range [][]int{nil, {0}, {70000}, append(many, 201)} {
-		if _, err := portFilter(bad, true); err == nil {
+		if _, err := portFilter(bad, true, false); err == nil {
 			t.Errorf("ports %v accepted", fmt.Sprint(len(bad)))
 		}
 	}

@@ -96,11 +96,14 @@ func runLive(ctx context.Context, srcs []liveSource, opts *Options, st *Stats, r
 			readLive(readCtx, s, batches, free)
 		}()
 	}
+	var ifaces []IfaceStats // the kernel's counters once the sources are closed
 	snapshot := func() LiveStats {
-		ls := LiveStats{Stats: *st}
+		ls := LiveStats{Stats: *st, Interfaces: ifaces}
 		ls.Warnings = append([]string(nil), st.Warnings...)
-		for _, s := range srcs {
-			ls.Interfaces = append(ls.Interfaces, s.KernelStats())
+		if ifaces == nil {
+			for _, s := range srcs {
+				ls.Interfaces = append(ls.Interfaces, s.KernelStats())
+			}
 		}
 		return ls
 	}
@@ -153,6 +156,7 @@ loop:
 		}
 	}
 	for _, s := range srcs {
+		ifaces = append(ifaces, s.KernelStats())
 		s.Close()
 	}
 	if e.asm != nil {

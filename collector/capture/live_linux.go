@@ -73,33 +73,35 @@ type afSource struct {
 
 // ifaceLinkType maps the interface's ARP hardware type to the link layer
 // of its packets on an AF_PACKET raw socket.
-func ifaceLinkType(name string) (layers.LinkType, error) {
+func ifaceLinkType(name string) (lt layers.LinkType, loopback bool, err error) {
 	b, err := os.ReadFile("/sys/class/net/" + name + "/type")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return 0, fmt.Errorf("capture: no network interface %q", name)
+			return 0, false, fmt.Errorf("capture: no network interface %q", name)
 		}
-		return 0, fmt.Errorf("capture: interface %q: %w", name, err)
+		return 0, false, fmt.Errorf("capture: interface %q: %w", name, err)
 	}
 	t, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		return 0, fmt.Errorf("capture: interface %q: bad type %q", name, b)
+		return 0, false, fmt.Errorf("capture: interface %q: bad type %q", name, b)
 	}
 	switch t {
-	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
-		return layers.LinkTypeEthernet, nil
+	case unix.ARPHRD_ETHER:
+		return layers.LinkTypeEthernet, false, nil
+	case unix.ARPHRD_LOOPBACK:
+		return layers.LinkTypeEthernet, true, nil
 	case unix.ARPHRD_NONE: // tun, wireguard: raw IP
-		return layers.LinkTypeRaw, nil
+		return layers.LinkTypeRaw, false, nil
 	}
-	return 0, fmt.Errorf("capture: interface %q has link type %d (ARPHRD); only Ethernet, loopback and raw IP (tun) interfaces are supported", name, t)
+	return 0, false, fmt.Errorf("capture: interface %q has link type %d (ARPHRD); only Ethernet, loopback and raw IP (tun) interfaces are supported", name, t)
 }
 
 func openAFPacket(name string, ports []int, ringBytes int) (*afSource, error) {
-	lt, err := ifaceLinkType(name)
+	lt, loop, err := ifaceLinkType(name)
 	if err != nil {
 		return nil, err
 	}
-	filter, err := portFilter(ports, lt == layers.LinkTypeEthernet)
+	filter, err := portFilter(ports, lt == layers.LinkTypeEthernet, loop)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func openAFPacket(name string, ports []int, ringBytes int) (*afSource, error) {
 		tp.Close()
 		return nil, fmt.Errorf("capture: attaching the port filter on %s: %w", name, err)
 	}
-	if lt == layers.LinkTypeEthernet && name != "lo" {
+	if lt == layers.LinkTypeEthernet && !loop {
 		// A span port's traffic is for other hosts. Left on failure:
 		// the capture still sees the host's own traffic.
 		_ = tp.SetPromiscuous(true)
