@@ -192,3 +192,48 @@ func TestLiveTickIdle(t *testing.T) {
 		t.Fatalf("%d sessions (idle closed %d), want 1 closed by idle", len(sfs), st.IdleClosed)
 	}
 }
+
+// TestLiveHalfOpenFlood: a flood of half-open connections (SYNs that
+// never carry data) through the live path keeps the flows tracked within
+// MaxHalfOpen, counts the evictions, and the one real session in the
+// middle of the flood is still written whole.
+func TestLiveHalfOpenFlood(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	var pk []pkt
+	real := synthSession(synthOpts{cport: 65000}, smtpSession(testMsgs[:1]))
+	const flood = 30000
+	for i := 0; i < flood; i++ {
+		o := synthOpts{cport: uint16(1024 + i%60000)}
+		syn := synthSession(o, nil)[0] // the SYN only
+		// vary the client address too, so every SYN is a new flow
+		d := append([]byte(nil), syn.data...)
+		d[14+12+2], d[14+12+3] = byte(i>>8), byte(i)
+		pk = append(pk, pkt{client: true, data: d})
+		if i == flood/2 {
+			pk = append(pk, real...)
+		}
+	}
+	src := newFakeSource("flood0", pk, t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-src.done; cancel() }()
+	var st Stats
+	opts := Options{MaxHalfOpen: 1000, MessageData: true, Stats: &st}
+	opts.defaults()
+	var sfs []*SessionFile
+	if err := runLive(ctx, []liveSource{src}, &opts, &st, nil, func(sf *SessionFile) error {
+		sfs = append(sfs, sf)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st.PeakFlows > 1000+2 {
+		t.Errorf("peak %d flows with MaxHalfOpen 1000", st.PeakFlows)
+	}
+	if st.HalfOpenEvicted < flood-1000 {
+		t.Errorf("%d half-open evictions, want at least %d", st.HalfOpenEvicted, flood-1000)
+	}
+	if len(sfs) != 1 {
+		t.Fatalf("%d sessions, want the real one", len(sfs))
+	}
+	checkRoundTrip(t, sfs[0], testMsgs[:1])
+}
