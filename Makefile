@@ -15,11 +15,11 @@ LDFLAGS   := -X main.version=$(VERSION)
 # are for the tests (real MTAs, captures, the TUI in tmux, peer tools).
 YARA      ?= 1
 APT_RUN   := $(if $(filter 1,$(YARA)),libyara-dev pkg-config)
-APT_TEST  := swaks postfix tcpdump tmux python3-aiosmtpd ssdeep tlsh-tools
+APT_TEST  := swaks postfix tcpdump tmux python3-aiosmtpd ssdeep tlsh-tools tcpreplay
 APT_PKGS  := libyara-dev pkg-config $(APT_TEST)
 FUZZTIME  ?= 10s
 
-.PHONY: all build run demo test test-only test-short soak bench bench-peers fuzz lint deps deps-run apt-install clean
+.PHONY: all build run demo test test-only test-short soak bench bench-capture bench-peers fuzz lint deps deps-run apt-install clean
 
 all: build
 
@@ -86,6 +86,12 @@ soak:
 # Benchmarks: speed and memory targets live here, not in timed tests.
 bench: deps
 	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# The live capture's load test (root): a veth pair, one end in a network
+# namespace, tcpreplay at rising rates into it, smtpscope's capture on the
+# other end; it logs kernel drops and sessions written per rate.
+bench-capture: deps
+	SMTPSCOPE_BENCH_CAPTURE=1 $(GO) test $(GOFLAGS_T) -count=1 -run '^TestCaptureLoad$$' -v -timeout 20m ./collector/capture
 
 # smtpscope side by side with its peers (Mailpit, the Python pipeline of
 # ../shared/tools/peers, cp -r, tcpdump), interleaved, as one table with

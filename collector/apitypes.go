@@ -10,6 +10,8 @@ type (
 	ReviewEntry      = api.ReviewEntry
 	ErrorEntry       = api.ErrorEntry
 	Status           = api.CollectorStatus
+	CaptureStatus    = api.CaptureStatus
+	CaptureInterface = api.CaptureInterface
 	GroupStatus      = api.GroupStatus
 	NodeStatus       = api.NodeStatus
 	ReconcileStatus  = api.ReconcileStatus

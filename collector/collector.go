@@ -94,6 +94,26 @@ type Collector struct {
 	commits   committer // group commit of the workers' jobs (commit.go)
 	// maxSession, when set, replaces the session file size limit (tests)
 	maxSession int64
+	// capture is the live capture's last counters (SetCapture).
+	capture atomic.Pointer[CaptureStatus]
+}
+
+// SetCapture records the counters of the live capture the collector's
+// process runs (collect --interface): shown by Status and served as
+// metrics (smtpscope_capture_kernel_packets, smtpscope_capture_loss).
+func (c *Collector) SetCapture(cs CaptureStatus) {
+	c.capture.Store(&cs)
+	for _, i := range cs.Interfaces {
+		c.metrics.captureKernel.WithLabelValues(i.Name, "received").Set(float64(i.Packets))
+		c.metrics.captureKernel.WithLabelValues(i.Name, "dropped").Set(float64(i.Drops))
+	}
+	for kind, v := range map[string]int64{
+		"gap_bytes": cs.GapBytes, "half_open_evicted": cs.HalfOpenEvicted, "flows_evicted": cs.FlowsEvicted,
+		"flow_bytes_cuts": cs.FlowBytesCuts, "total_bytes_cuts": cs.TotalBytesCuts, "fragments_discarded": cs.FragDiscarded,
+		"sessions": int64(cs.Sessions),
+	} {
+		c.metrics.captureLoss.WithLabelValues(kind).Set(float64(v))
+	}
 }
 
 type runStats struct {
@@ -805,6 +825,10 @@ func (c *Collector) Status() (*Status, error) {
 	}
 	st.Running, st.PID, st.Paused, st.Started = true, os.Getpid(), c.Paused(), c.started
 	st.RunSessions, st.RunEmails = c.stats.sessions.Load(), c.stats.emails.Load()
+	if cs := c.capture.Load(); cs != nil {
+		cp := *cs
+		st.Capture = &cp
+	}
 	c.mu.Lock()
 	for i := range st.Groups {
 		if r := c.groups[st.Groups[i].Name]; r != nil {

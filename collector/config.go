@@ -95,6 +95,12 @@ type Config struct {
 	// remembered in the queue database (by path, size, mtime and SHA-256)
 	// and left in place.
 	EMLDir []string `toml:"eml_dir"`
+	// Interface lists network interfaces the collector captures SMTP on
+	// live (smtpscope capture inside the collector), writing session
+	// files into Spool; CapturePorts are the TCP ports (default 25, 587,
+	// 2525).
+	Interface    []string `toml:"interface"`
+	CapturePorts []int    `toml:"capture_ports"`
 	// EMLRecursive makes EMLDir include subdirectories.
 	EMLRecursive bool `toml:"eml_recursive"`
 	// MetricsListen is the address of the Prometheus /metrics endpoint
@@ -469,6 +475,19 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Spool == "" && len(c.Maildir) == 0 && len(c.EMLDir) == 0 {
 		errs = append(errs, errors.New("spool directory not set (--spool, SMTPSCOPE_SPOOL or spool =) and no raw email input (--maildir, --eml-dir)"))
+	}
+	if len(c.Interface) > 0 && c.Spool == "" {
+		errs = append(errs, errors.New("interface: the live capture writes into the spool, and no spool directory is set (--spool, SMTPSCOPE_SPOOL or spool =)"))
+	}
+	for _, i := range c.Interface {
+		if strings.TrimSpace(i) == "" {
+			errs = append(errs, errors.New("interface: empty interface name"))
+		}
+	}
+	for _, p := range c.CapturePorts {
+		if p <= 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("capture_ports: %d is not a TCP port", p))
+		}
 	}
 	for _, d := range append(append([]string(nil), c.Maildir...), c.EMLDir...) {
 		if strings.TrimSpace(d) == "" {

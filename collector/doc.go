@@ -41,6 +41,12 @@
 // Reload (yara.go); analysis.archive_dir and analysis.results_dir are the
 // filedir-style outputs (outputs.go).
 //
+// A live capture (collector/capture.CaptureDir, run beside the collector
+// by `smtpscope collect --interface`, Config.Interface and CapturePorts)
+// writes session files into the spool like any other writer; the
+// collector only shows its counters: SetCapture stores them for Status
+// (Status.Capture) and the smtpscope_capture_* metrics.
+//
 // Delivery (submit.go) runs one dispatcher per group: it owns which
 // queue entries are due, concurrency, the per-entry backoff, the states
 // (queued, retrying, sent, failed) committed after each attempt, and the
@@ -131,7 +137,7 @@
 // access without a running collector, Store for the UI (records, raw
 // emails, session files, attachments, submission states, review entries),
 // Subscribe for live events, Resubmit, Reload, IngestRaw (Maildir/.eml
-// input), RunHub and IngestRecord (the hub). The Indexer interface is the one path from the store to the
+// input), SetCapture (a live capture's counters), RunHub and IngestRecord (the hub). The Indexer interface is the one path from the store to the
 // search index (collector/service implements it; this package does not
 // import package index): every commit (email, session without email,
 // review entry, submission state, removal) reaches it after the commit,

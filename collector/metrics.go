@@ -63,6 +63,9 @@ type metrics struct {
 
 	reconcileRounds *prometheus.CounterVec // by group
 	republished     *prometheus.CounterVec // by group
+	// live capture (collect --interface): totals since it started
+	captureKernel *prometheus.GaugeVec // by interface and counter (packets, drops)
+	captureLoss   *prometheus.GaugeVec // by kind: gap_bytes, limit hits, fragments
 }
 
 func newMetrics() *metrics {
@@ -101,6 +104,11 @@ func newMetrics() *metrics {
 		republished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "smtpscope", Name: "reconcile_republished_total",
 			Help: "Emails re-published by reconciliation (hours the hub was short of) by NATS group."}, []string{"group"}),
 	}
+	m.captureKernel = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "capture_kernel_packets",
+		Help: "Live capture: packets per interface since the capture started, as the kernel counts them (what=received: passed the filter; what=dropped: lost, the ring was full)."}, []string{"interface", "what"})
+	m.captureLoss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "capture_loss",
+		Help: "Live capture losses since it started, by kind: gap_bytes (bytes missing from reassembled streams), half_open_evicted, flows_evicted, flow_bytes_cuts, total_bytes_cuts (limits hit: sessions written partial), fragments_discarded, sessions (session files written)."}, []string{"kind"})
+	m.reg.MustRegister(m.captureKernel, m.captureLoss)
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "build_info",
 		Help: "Always 1: the version of smtpscope and of Go it was built with."}, []string{"version", "goversion"})
 	build.WithLabelValues(buildVersion(), runtime.Version()).Set(1)

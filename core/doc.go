@@ -72,6 +72,11 @@
 //	@resp 192.0.2.25:25/tcp     responder address
 //	@uid CHhAvVGS1DHFjwGM9      connection uid (else the file name)
 //	@ts 1700000000.123456       precise start time
+//	@cut shutdown               the capture wrote the session before its
+//	                            connection ended, and why (max-flows,
+//	                            flow-bytes, total-bytes, idle-timeout,
+//	                            end-of-input, shutdown): an anomaly
+//	                            "capture cut: ..." of the session
 //
 // The uid, from either place, is escaped by EscapeID (invalid UTF-8,
 // control characters, '/', '\' and '%' become %XX), and so are the email

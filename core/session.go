@@ -408,6 +408,11 @@ func (p *sessionParser) extension(kv string) {
 		} else {
 			p.anomaly("bad @ts value %q", v)
 		}
+	case "cut":
+		// The capture wrote the session before its TCP connection
+		// ended (a limit, an idle timeout, the end of the capture, a
+		// stop): what follows may be unfinished.
+		p.anomaly("capture cut: session written before its connection ended (%s)", v)
 	default:
 		// Unknown extensions are kept as anomalies so nothing is silent.
 		p.anomaly("unknown extension @%s", k)

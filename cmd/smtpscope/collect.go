@@ -14,6 +14,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
@@ -36,6 +37,10 @@ type CollectCmd struct {
 	Workers       int           `help:"Session files parsed and stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
 	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date; --no-index runs without it (the socket DATA/run/smtpscope.sock still serves status, resubmit and pause)."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+
+	// Live capture into the spool (smtpscope capture inside the collector).
+	Interface    []string `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
+	CapturePorts []int    `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
 
 	// Raw email input (stoQ's dirmon provider).
 	Maildir   []string `help:"Maildir to watch (repeatable): new/ is processed, files move to cur/ (stoQ dirmon:source_dir)." env:"SMTPSCOPE_MAILDIR" placeholder:"DIR" sep:","`
@@ -90,6 +95,12 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 		cfg.MetricsListen = c.MetricsListen
 	}
 	applyRunFlags(cfg, c.LogFormat, c.LogLevel, c.Workers, c.NoFsync)
+	if len(c.Interface) > 0 {
+		cfg.Interface = c.Interface
+	}
+	if len(c.CapturePorts) > 0 {
+		cfg.CapturePorts = c.CapturePorts
+	}
 	if len(c.Maildir) > 0 {
 		cfg.Maildir = c.Maildir
 	}
@@ -281,8 +292,64 @@ func (c *CollectCmd) Run() error {
 	go c.reloadOnHUP(ctx, hup, svc.Collector(), log)
 	serveSocket(ctx, cfg, svc, log)
 	svc.Start(ctx)
-	<-ctx.Done()
-	return svc.Close()
+	if len(cfg.Interface) == 0 {
+		<-ctx.Done()
+		return svc.Close()
+	}
+	// The live capture writes into the spool the collector watches; it
+	// stops with the collector, writing its open sessions first (they
+	// are stored at the next start if the collector is gone by then).
+	capCtx, stopCapture := context.WithCancel(ctx)
+	defer stopCapture()
+	capDone := make(chan error, 1)
+	go func() { capDone <- runCollectCapture(capCtx, cfg, svc.Collector(), log) }()
+	select {
+	case <-ctx.Done():
+		stopCapture()
+		if err := <-capDone; err != nil {
+			log.Error("live capture", "err", err)
+		}
+		return svc.Close()
+	case err := <-capDone:
+		cerr := svc.Close()
+		if err == nil {
+			err = errors.New("the live capture stopped")
+		}
+		return errors.Join(fmt.Errorf("live capture: %w", err), cerr)
+	}
+}
+
+// runCollectCapture runs the live capture of collect --interface into
+// the spool, its counters going to the collector (status, metrics).
+func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collector.Collector, log *slog.Logger) error {
+	ports := cfg.CapturePorts
+	if len(ports) == 0 {
+		ports = capture.DefaultPorts
+	}
+	opts := capture.Options{Ports: ports}
+	if cfg.Fsync != nil && !*cfg.Fsync {
+		opts.Sync = capture.SyncNone
+	}
+	started := false
+	_, err := capture.CaptureDir(ctx, cfg.Interface, 0, opts, cfg.Spool, func(ls capture.LiveStats) {
+		if !started {
+			started = true
+			log.Info("live capture running", "interfaces", strings.Join(cfg.Interface, ","), "spool", cfg.Spool)
+		}
+		col.SetCapture(captureStatus(&ls, ports))
+	})
+	return err
+}
+
+// captureStatus is the collector's view of a live capture's counters.
+func captureStatus(ls *capture.LiveStats, ports []int) collector.CaptureStatus {
+	cs := collector.CaptureStatus{Ports: ports, Sessions: ls.Sessions, Messages: ls.Messages, PartialMessages: ls.PartialMsgs,
+		GapBytes: ls.GapBytes, HalfOpenEvicted: ls.HalfOpenEvicted, FlowsEvicted: ls.FlowsEvicted, FlowBytesCuts: ls.FlowBytesCuts,
+		TotalBytesCuts: ls.TotalBytesCuts, IdleClosed: ls.IdleClosed, FragDiscarded: ls.FragDiscarded}
+	for _, i := range ls.Interfaces {
+		cs.Interfaces = append(cs.Interfaces, collector.CaptureInterface{Name: i.Name, Packets: i.KernelPackets, Drops: i.KernelDrops})
+	}
+	return cs
 }
 
 // runOnce is --once: catch the index up, process the spool, deliver,

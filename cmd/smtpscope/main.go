@@ -30,6 +30,7 @@ type CLI struct {
 	Demo    DemoCmd    `cmd:"" help:"Self-contained demo: temp data dir, bundled samples, in-process ace-sink, collector and UI."`
 	Parse   ParseCmd   `cmd:"" help:"Print email records (JSON Lines) from session files, pcaps or raw .eml files."`
 	Pcap    PcapCmd    `cmd:"" help:"Reassemble SMTP sessions from pcap/pcapng into session files (+ .ready)."`
+	Capture CaptureCmd `cmd:"" help:"Capture SMTP live from network interfaces (AF_PACKET) into session files (+ .ready)."`
 	Collect CollectCmd `cmd:"" help:"Headless collector: watch the spool, store, queue and submit to ACE, index."`
 	Hub     HubCmd     `cmd:"" help:"Gather the sensors' emails from NATS JetStream into one data dir: store, index, serve search/show/ui, resubmit to ACE."`
 	Status  StatusCmd  `cmd:"" help:"Print queue depth per group and state, review/ entries and last errors."`

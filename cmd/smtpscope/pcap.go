@@ -110,13 +110,16 @@ type pcapLimits struct {
 	MaxHalfOpen    int           `help:"Connections that carried no payload yet (SYN, handshake); beyond it the oldest are dropped." default:"10000" name:"max-half-open"`
 	MaxFlowMiB     int           `help:"MiB buffered for one session; when reached it is written (partial) and the rest of the connection is only counted." default:"256" name:"max-flow-mib"`
 	MaxBufferedMiB int           `help:"MiB buffered for all open sessions; when reached the largest are cut as at --max-flow-mib." default:"1024" name:"max-buffered-mib"`
-	IdleTimeout    time.Duration `help:"A connection idle this long in capture time is closed and written." default:"5m" name:"idle-timeout"`
+	IdleTimeout    time.Duration `help:"A connection idle this long in capture time is closed and written." default:"5m" name:"idle-timeout" aliases:"idle"`
+	FragTimeout    time.Duration `help:"An IP datagram whose fragments are not all there this long (capture time) after its first one is discarded." default:"30s" name:"frag-timeout"`
+	MaxFragMiB     int           `help:"MiB of IP fragments held for datagrams not yet whole; beyond it the oldest datagrams are discarded." default:"64" name:"max-frag-mib"`
 }
 
 func (l pcapLimits) apply(o *capture.Options) {
 	o.MaxFlows, o.MaxHalfOpen, o.IdleTimeout = l.MaxFlows, l.MaxHalfOpen, l.IdleTimeout
 	o.MaxFlowBytes = l.MaxFlowMiB << 20
 	o.MaxBufferedBytes = int64(l.MaxBufferedMiB) << 20
+	o.FragTimeout, o.MaxFragBytes = l.FragTimeout, int64(l.MaxFragMiB)<<20
 }
 
 // printLimits reports on stderr the limits a run hit.
@@ -132,6 +135,8 @@ func printLimits(verb string, st *capture.Stats) {
 		{st.CutBytes, "byte(s) of cut sessions not kept"},
 		{st.IdleClosed, "session(s) closed by --idle-timeout"},
 		{st.BadTimestamps, "packet(s) with an implausible time (the previous packet's used)"},
+		{st.FragDiscarded, "IP datagram(s) discarded unfinished at --frag-timeout or --max-frag-mib (their bytes are gaps)"},
+		{st.FragInvalid, "IP datagram(s) whose fragments contradicted each other, dropped"},
 	} {
 		if x.n > 0 {
 			fmt.Fprintf(os.Stderr, "smtpscope %s: %d %s\n", verb, x.n, x.what)

@@ -159,7 +159,11 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 	if st.Stats.Removed > 0 {
 		fmt.Fprintf(w, "retention  %d emails removed\n", st.Stats.Removed)
 	}
-	fmt.Fprintf(w, "queue      %d undelivered\n\n", st.QueueDepth)
+	fmt.Fprintf(w, "queue      %d undelivered\n", st.QueueDepth)
+	if cs := st.Capture; cs != nil {
+		printCaptureStatus(w, cs)
+	}
+	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tENABLED\tCOVERAGE\tQUEUED\tRETRYING\tSENT\tFAILED\tNODES")
@@ -253,4 +257,15 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// printCaptureStatus prints the live capture's loss accounting.
+func printCaptureStatus(w io.Writer, cs *collector.CaptureStatus) {
+	for _, i := range cs.Interfaces {
+		fmt.Fprintf(w, "capture    %s: %d packets, %d dropped by the kernel (ring full)\n", sanitize.Line(i.Name), i.Packets, i.Drops)
+	}
+	fmt.Fprintf(w, "capture    %d sessions written, %d messages (%d partial), %d bytes missing (gaps)\n",
+		cs.Sessions, cs.Messages, cs.PartialMessages, cs.GapBytes)
+	fmt.Fprintf(w, "capture    limits hit: %d half-open dropped, %d flows evicted, %d flow-bytes cuts, %d total-bytes cuts, %d fragment datagrams discarded; %d idle closed\n",
+		cs.HalfOpenEvicted, cs.FlowsEvicted, cs.FlowBytesCuts, cs.TotalBytesCuts, cs.FragDiscarded, cs.IdleClosed)
 }

@@ -91,6 +91,37 @@ type CollectorStatus struct {
 	LastErrors  []ErrorEntry  `json:"last_errors"`
 	RunSessions int64         `json:"run_sessions"` // stored since start
 	RunEmails   int64         `json:"run_emails"`
+	// Capture is the live capture the collector runs (collect
+	// --interface), nil without one.
+	Capture *CaptureStatus `json:"capture,omitempty"`
+}
+
+// CaptureStatus is a live capture's loss accounting since it started: the
+// kernel's counters per interface, bytes missing from reassembled streams
+// and the memory limits hit (each such session was written partial).
+type CaptureStatus struct {
+	Interfaces      []CaptureInterface `json:"interfaces"`
+	Ports           []int              `json:"ports"`
+	Sessions        int                `json:"sessions"` // session files written
+	Messages        int                `json:"messages"`
+	PartialMessages int                `json:"partial_messages"`
+	GapBytes        int64              `json:"gap_bytes"`
+	HalfOpenEvicted int64              `json:"half_open_evicted"`
+	FlowsEvicted    int64              `json:"flows_evicted"`
+	FlowBytesCuts   int64              `json:"flow_bytes_cuts"`
+	TotalBytesCuts  int64              `json:"total_bytes_cuts"`
+	IdleClosed      int64              `json:"idle_closed"`
+	FragDiscarded   int64              `json:"fragments_discarded"`
+	Error           string             `json:"error,omitempty"` // why the capture stopped, when it failed
+}
+
+// CaptureInterface is one captured interface's kernel counters (TPACKET
+// statistics): packets the filter passed, and packets dropped because
+// the ring was full.
+type CaptureInterface struct {
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+	Drops   uint64 `json:"drops"`
 }
 
 // GroupStatus is one node group's queue.

@@ -63,6 +63,14 @@ type Options struct {
 	// sessions are cut like at MaxFlowBytes (Cut CutTotalBytes) until a
 	// quarter of it is free; counted in Stats.TotalBytesCuts.
 	MaxBufferedBytes int64
+	// FragTimeout discards an IP datagram whose fragments did not all
+	// arrive within this long of its first one, in capture time (default
+	// DefaultFragTimeout); counted in Stats.FragDiscarded.
+	FragTimeout time.Duration
+	// MaxFragBytes caps the bytes of IP fragments held for datagrams not
+	// yet whole (default DefaultMaxFragBytes); beyond it the oldest
+	// datagrams are discarded, counted in Stats.FragDiscarded.
+	MaxFragBytes int64
 	// Sync says how WriteDir makes session files durable before their
 	// .ready markers appear (default SyncBatch; see SyncMode).
 	Sync SyncMode
@@ -99,6 +107,14 @@ type Stats struct {
 	PeakFlows       int   // most TCP flows open at once
 	PeakBuffered    int64 // most session bytes buffered at once
 	BadTimestamps   int64 // packets whose time was implausible (replaced)
+	// IP fragments (IPv4, IPv6) of TCP: fragments seen, datagrams made
+	// whole, datagrams given up (FragTimeout, MaxFragBytes) and datagrams
+	// whose fragments contradicted each other (overlaps, bad sizes:
+	// dropped as receivers drop them; IPv4 only, ip6defrag drops silently).
+	Fragments       int64
+	FragReassembled int64
+	FragDiscarded   int64
+	FragInvalid     int64
 	Warnings        []string
 }
 
@@ -157,6 +173,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBufferedBytes <= 0 {
 		o.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if o.FragTimeout <= 0 {
+		o.FragTimeout = DefaultFragTimeout
+	}
+	if o.MaxFragBytes <= 0 {
+		o.MaxFragBytes = DefaultMaxFragBytes
 	}
 }
 
@@ -499,6 +521,7 @@ type engine struct {
 
 func newEngine(opts *Options, st *Stats, fn func(*SessionFile) error) *engine {
 	e := &engine{opts: opts, st: st, fn: fn, dec: newDecoder(), uids: map[string]bool{}}
+	e.dec.frag = newDefragger(opts.FragTimeout, opts.MaxFragBytes, st)
 	for _, p := range opts.Ports {
 		if p > 0 && p < 65536 {
 			e.ports.add(uint16(p))
@@ -559,9 +582,12 @@ func (a *asmContext) GetCaptureInfo() gopacket.CaptureInfo { return a.ci }
 func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 	e.st.Packets++
 	e.pktSeq++
-	tcp, netFlow, ok := e.dec.decode(data, lt)
-	if !ok {
+	tcp, netFlow, res := e.dec.decode(data, lt, ci.Timestamp)
+	switch res {
+	case undecodable:
 		e.st.Undecodable++
+		return
+	case fragHeld:
 		return
 	}
 	if !e.ports.has(uint16(tcp.SrcPort)) && !e.ports.has(uint16(tcp.DstPort)) {

@@ -3,6 +3,7 @@ package capture
 import (
 	"bufio"
 	"compress/gzip"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -18,6 +19,8 @@ type decoder struct {
 	ip4     layers.IPv4
 	ip6     layers.IPv6
 	tcp     layers.TCP
+	fg      layers.IPv6Fragment
+	frag    *defragger // nil: fragments are undecodable
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
 }
@@ -57,38 +60,124 @@ func firstLayer(lt layers.LinkType, data []byte) gopacket.LayerType {
 	return gopacket.LayerTypeZero
 }
 
-// decode returns the TCP layer and the network flow of a packet, or false
-// when the packet is not TCP over IPv4/IPv6 (or is an IP fragment, or is
-// malformed). Panics inside gopacket are turned into errors by the parser.
-func (d *decoder) decode(data []byte, lt layers.LinkType) (*layers.TCP, gopacket.Flow, bool) {
+// decodeResult says what decode made of a packet.
+type decodeResult int
+
+const (
+	decodedTCP  decodeResult = iota // a TCP segment (maybe from reassembled fragments)
+	undecodable                     // not TCP over IPv4/IPv6, or malformed
+	fragHeld                        // an IP fragment, held until its datagram is whole
+)
+
+// maxExtHeaders bounds the IPv6 extension headers walked in one packet.
+const maxExtHeaders = 16
+
+// decode returns the TCP layer and the network flow of a packet. IPv4
+// fragments and IPv6 fragments are reassembled (d.frag; fragHeld until
+// the datagram is whole), IPv6 extension headers (hop-by-hop, routing,
+// destination options, authentication, fragment) are walked. Panics
+// inside gopacket are turned into errors by the parser.
+func (d *decoder) decode(data []byte, lt layers.LinkType, ts time.Time) (*layers.TCP, gopacket.Flow, decodeResult) {
 	first := firstLayer(lt, data)
 	p := d.parsers[first]
 	if p == nil {
-		return nil, gopacket.Flow{}, false
+		return nil, gopacket.Flow{}, undecodable
 	}
 	d.decoded = d.decoded[:0]
 	if err := p.DecodeLayers(data, &d.decoded); err != nil && len(d.decoded) == 0 {
-		return nil, gopacket.Flow{}, false
+		return nil, gopacket.Flow{}, undecodable
 	}
 	var flow gopacket.Flow
-	haveIP, haveTCP := false, false
+	ip := gopacket.LayerTypeZero
+	haveTCP := false
 	for _, t := range d.decoded {
 		switch t {
 		case layers.LayerTypeIPv4:
+			ip = t
 			if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
-				return nil, flow, false
+				if d.frag == nil || d.ip4.Protocol != layers.IPProtocolTCP {
+					return nil, flow, undecodable
+				}
+				out := d.frag.ipv4(&d.ip4, ts)
+				if out == nil {
+					return nil, flow, fragHeld
+				}
+				return d.tcpFrom(out.Payload, out.NetworkFlow())
 			}
-			flow, haveIP = d.ip4.NetworkFlow(), true
+			flow = d.ip4.NetworkFlow()
 		case layers.LayerTypeIPv6:
-			flow, haveIP = d.ip6.NetworkFlow(), true
+			ip = t
+			flow = d.ip6.NetworkFlow()
 		case layers.LayerTypeTCP:
 			haveTCP = true
 		}
 	}
-	if !haveIP || !haveTCP {
-		return nil, flow, false
+	switch {
+	case ip == gopacket.LayerTypeZero:
+		return nil, flow, undecodable
+	case haveTCP:
+		return &d.tcp, flow, decodedTCP
+	case ip == layers.LayerTypeIPv6:
+		next := d.ip6.NextHeader
+		if d.ip6.HopByHop != nil {
+			next = d.ip6.HopByHop.NextHeader
+		}
+		return d.walkIPv6(next, d.ip6.Payload, flow, ts)
 	}
-	return &d.tcp, flow, true
+	return nil, flow, undecodable
+}
+
+// walkIPv6 skips the IPv6 extension headers before the TCP header
+// (RFC 8200 section 4); a fragment header hands the packet to the
+// defragmenter, and the reassembled fragmentable part is walked in turn.
+func (d *decoder) walkIPv6(next layers.IPProtocol, b []byte, flow gopacket.Flow, ts time.Time) (*layers.TCP, gopacket.Flow, decodeResult) {
+	reassembled := false
+	for i := 0; i < maxExtHeaders; i++ {
+		switch next {
+		case layers.IPProtocolTCP:
+			return d.tcpFrom(b, flow)
+		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination, layers.IPProtocolAH:
+			if len(b) < 8 {
+				return nil, flow, undecodable
+			}
+			n := (int(b[1]) + 1) * 8
+			if next == layers.IPProtocolAH {
+				n = (int(b[1]) + 2) * 4 // RFC 4302: in 4-byte units, minus 2
+			}
+			if n > len(b) {
+				return nil, flow, undecodable
+			}
+			next, b = layers.IPProtocol(b[0]), b[n:]
+		case layers.IPProtocolIPv6Fragment:
+			if err := d.fg.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+				return nil, flow, undecodable
+			}
+			if d.fg.FragmentOffset == 0 && !d.fg.MoreFragments {
+				next, b = d.fg.NextHeader, b[8:] // an atomic fragment (RFC 6946)
+				continue
+			}
+			if reassembled || d.frag == nil {
+				return nil, flow, undecodable
+			}
+			out := d.frag.ipv6(&d.ip6, &d.fg, ts)
+			if out == nil {
+				return nil, flow, fragHeld
+			}
+			reassembled = true
+			next, b = out.NextHeader, out.Payload
+		default:
+			return nil, flow, undecodable
+		}
+	}
+	return nil, flow, undecodable
+}
+
+// tcpFrom decodes a TCP header (and payload) from b.
+func (d *decoder) tcpFrom(b []byte, flow gopacket.Flow) (*layers.TCP, gopacket.Flow, decodeResult) {
+	if err := d.tcp.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		return nil, flow, undecodable
+	}
+	return &d.tcp, flow, decodedTCP
 }
 
 // newGzipPeek decompresses a gzip stream and returns a peekable reader.

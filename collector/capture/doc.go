@@ -3,7 +3,11 @@
 // that core parses (see core/doc.go), without Zeek.
 //
 // Pipeline: packets are decoded (Ethernet, 802.1Q and QinQ VLAN tags, Linux
-// cooked captures SLL and SLL2, raw IP, BSD loopback/null; IPv4 and IPv6),
+// cooked captures SLL and SLL2, raw IP, BSD loopback/null; IPv4 and IPv6,
+// IPv6 extension headers — hop-by-hop, routing, destination options,
+// authentication — skipped; decode.go), IP fragments of TCP are
+// reassembled (gopacket's ip4defrag and ip6defrag, the held bytes bounded
+// by Options.FragTimeout and MaxFragBytes, discards counted; frag.go),
 // TCP segments on the configured ports are reassembled with gopacket's
 // reassembly package (out of order, retransmissions, overlaps; missing
 // bytes become gaps), and each TCP session's two byte streams are replayed
@@ -14,7 +18,8 @@
 // never written), one-sided captures and gaps (never invented bytes).
 //
 // The session file extensions this package writes beyond ACE's format are
-// @resp, @uid, @ts, @raw and @gap; see the README section in
+// @resp, @uid, @ts, @cut (written before the connection ended, and why:
+// SessionFile.Cut), @raw and @gap; see the README section in
 // collector/zeek/README.md and core/doc.go.
 //
 // Sessions are buffered in memory until their TCP connection ends (FIN in
@@ -33,6 +38,21 @@
 // directions of a session are interleaved by capture order (the index of
 // the packet that carried each byte), not by timestamps, which some
 // captures have equal or skewed per direction.
+//
+// Live capture (live.go, live_linux.go; Linux only): CaptureDir reads one
+// or more interfaces through gopacket's afpacket (TPACKET_V3, no cgo) with
+// a kernel BPF filter on the ports (filter.go, assembled with
+// golang.org/x/net/bpf: TCP on the ports over IPv4/IPv6 with up to two
+// VLAN tags, plus IPv4 fragments and IPv6 extension headers for the
+// decoder). Reader goroutines copy packets out of each ring in batches;
+// one goroutine runs the very engine Process runs, so a live capture and
+// a pcap of the same packets give the same session files
+// (TestLiveSameAsPcap). Every second the engine's clock is advanced to the
+// wall clock (idle timeouts on a quiet link) and the counters are
+// reported (LiveStats: Stats plus each interface's kernel packets and
+// drops). When the context ends every open session is written, Cut
+// CutShutdown. Session files are fsynced one by one (SyncEach): a live
+// capture cannot be read again.
 //
 // Entry points: Process (a callback per session file) and WriteDir
 // (<uid> then <uid>.ready into a directory, never replacing a file: a

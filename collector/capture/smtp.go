@@ -256,6 +256,10 @@ func (s *stream) convert(uid string, keepData bool) *SessionFile {
 	cv.w.Grow(len(cv.c.buf) + 2*len(cv.s.buf) + 4096)
 	fmt.Fprintf(&cv.w, "%s:%d/tcp\n%d\n", ipString(cIP), cPort, s.start.Unix())
 	fmt.Fprintf(&cv.w, "@resp %s:%d/tcp\n@uid %s\n@ts %d.%06d\n", ipString(sIP), sPort, uid, s.start.Unix(), s.start.Nanosecond()/1000)
+	if s.cutWhy != cutNone {
+		// Written before the connection ended: say why (core records it).
+		fmt.Fprintf(&cv.w, "@cut %s\n", s.cutWhy)
+	}
 	cv.run()
 	// Messages may be sub-slices of the stream buffers: give them their
 	// own memory, then recycle the stream buffers for the next sessions

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
+)
+
+// aiosmtpdServer is a Python aiosmtpd server on 127.0.0.1 and ::1 (one
+// port each) offering STARTTLS with a test certificate; it refuses
+// recipients whose local part starts with "refuse" (550) and stores each
+// message it accepts as DIR/<sha256>.eml (the bytes it received,
+// dot-unstuffed).
+const aiosmtpdServer = `
+import asyncio, hashlib, os, signal, ssl, sys
+from aiosmtpd.controller import Controller
+out, p4, p6, cert, key = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().startswith("refuse"):
+            return "550 5.1.1 <%s>: recipient refused" % address
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+    async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content
+        h = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(out, h + ".tmp"), "wb") as f:
+            f.write(data)
+        os.rename(os.path.join(out, h + ".tmp"), os.path.join(out, h + ".eml"))
+        return "250 2.0.0 OK queued as " + h[:12]
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+cs = [Controller(Handler(), hostname="127.0.0.1", port=p4, tls_context=ctx, require_starttls=False),
+      Controller(Handler(), hostname="::1", port=p6, tls_context=ctx, require_starttls=False)]
+for c in cs:
+    c.start()
+print("READY", flush=True)
+signal.sigwait({signal.SIGTERM, signal.SIGINT})
+for c in cs:
+    c.stop()
+`
+
+// testCert writes a self-signed certificate for localhost (STARTTLS).
+func testCert(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, keyf := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, keyf
+}
+
+// startProc starts a helper process and stops it by its PID when the
+// test ends.
+func startProc(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		}
+	})
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// TestCaptureProof (root) is the live capture's end-to-end proof: aiosmtpd
+// (127.0.0.1 and ::1, STARTTLS offered, a refusing recipient) and Postfix
+// (127.0.0.1, PIPELINING and CHUNKING) receive a dozen varied messages
+// from swaks and the shared Python clients while `smtpscope capture -i lo`
+// and tcpdump capture lo. Then: every message a server stored has the
+// sha256 of one message core parses from capture's session files, and
+// `smtpscope pcap` over tcpdump's capture writes byte-identical session
+// files.
+func TestCaptureProof(t *testing.T) {
+	mtatest.RequireRoot(t)
+	mtatest.Require(t, mtatest.PostfixCmd, mtatest.PostfixMaster, "swaks", "tcpdump", mtatest.Python3)
+	if err := exec.Command(mtatest.Python3, "-c", "import aiosmtpd").Run(); err != nil {
+		t.Skip("python3-aiosmtpd is not installed (make apt-install)")
+	}
+	bin := testBinary(t)
+	work := t.TempDir()
+	if keep := os.Getenv("SMTPSCOPE_KEEP_PROOF"); keep != "" {
+		t.Cleanup(func() { _ = exec.Command("cp", "-r", work, keep).Run() })
+	}
+	stored := filepath.Join(work, "aiosmtpd")
+	if err := os.MkdirAll(stored, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := testCert(t, work)
+	p4, p6 := mtatest.FreePort(t), mtatest.FreePort(t)
+	script := filepath.Join(work, "server.py")
+	if err := os.WriteFile(script, []byte(aiosmtpdServer), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := exec.Command(mtatest.Python3, script, stored, strconv.Itoa(p4), strconv.Itoa(p6), cert, key)
+	srvOut, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srvErr bytes.Buffer
+	srv.Stderr = &srvErr
+	startProc(t, srv)
+	ready := make(chan bool, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := srvOut.Read(b)
+		ready <- strings.Contains(string(b[:n]), "READY")
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("aiosmtpd did not start: %s", srvErr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("aiosmtpd not ready after 60 s: %s", srvErr.String())
+	}
+	pf := mtatest.StartPostfix(t, mtatest.PostfixConfig{Delivery: mtatest.Maildir})
+	ports := []int{p4, p6, pf.Port}
+	portsArg := fmt.Sprintf("%d,%d,%d", p4, p6, pf.Port)
+
+	// tcpdump first, then capture: both see all the traffic after.
+	pcapFile := filepath.Join(work, "lo.pcap")
+	filter := fmt.Sprintf("tcp port %d or tcp port %d or tcp port %d", p4, p6, pf.Port)
+	td := exec.Command("tcpdump", "-i", "lo", "--time-stamp-precision", "nano", "-s", "0", "-U", "--immediate-mode", "-B", "65536", "-n", "-w", pcapFile, filter)
+	var tdErr syncBuffer
+	tdErr.done = make(chan struct{})
+	tdPipe, _ := td.StderrPipe()
+	startProc(t, td)
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := tdPipe.Read(b)
+			tdErr.add(string(b[:n]))
+			if err != nil {
+				close(tdErr.done)
+				return
+			}
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(tdErr.String(), "listening on"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tcpdump not listening: %s", tdErr.String())
+		}
+	}
+	capOut := filepath.Join(work, "capture")
+	capCmd, capErr := startCapture(t, nil, "-i", "lo", "--ports", portsArg, "--out", capOut, "--no-sync", "--report", "0")
+
+	blob := make([]byte, 3000)
+	if _, err := rand.Read(blob); err != nil {
+		t.Fatal(err)
+	}
+	blobFile := filepath.Join(work, "blob.bin")
+	if err := os.WriteFile(blobFile, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a4, a6 := fmt.Sprintf("127.0.0.1:%d", p4), fmt.Sprintf("[::1]:%d", p6)
+	swaks := func(addr string, args ...string) string {
+		host, port, _ := net.SplitHostPort(addr)
+		all := append([]string{"--server", host, "--port", port, "--timeout", "30"}, args...)
+		out, err := exec.Command("swaks", all...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swaks %s: %v\n%s", strings.Join(all, " "), err, out)
+		}
+		return string(out)
+	}
+	from := []string{"--from", "alice@example.test"}
+	// aiosmtpd, IPv4 and IPv6.
+	for _, addr := range []string{a4, a6} {
+		swaks(addr, append(from, "--to", "bob@example.test", "--header", "Subject: plain "+addr,
+			"--body", "plain text\n.a dot line\n..two dots\n")...)
+		swaks(addr, append(from, "--to", "bob@example.test", "--header", "Subject: attachment",
+			"--body", "see attached", "--attach-type", "application/octet-stream", "--attach-name", "blob.bin", "--attach", "@"+blobFile)...)
+		swaks(addr, append(from, "--to", "bob@example.test,refuse@example.test", "--header", "Subject: one refused recipient",
+			"--body", "only bob gets this")...)
+	}
+	// Several messages in one session over ::1 (smtplib).
+	multi := fmt.Sprintf(`
+import smtplib
+from email.message import EmailMessage
+with smtplib.SMTP("::1", %d, local_hostname="client.example.test") as s:
+    for i in (1, 2, 3):
+        m = EmailMessage()
+        m["From"] = "multi@example.test"; m["To"] = "rcpt%%d@example.test" %% i
+        m["Subject"] = "message %%d of one session" %% i
+        m.set_content("body %%d\n.leading dot\n" %% i)
+        s.send_message(m)
+`, p6)
+	if out, err := exec.Command(mtatest.Python3, "-c", multi).CombinedOutput(); err != nil {
+		t.Fatalf("multi-message client: %v\n%s", err, out)
+	}
+	// STARTTLS: the message travels encrypted; the capture keeps the
+	// plaintext before the handshake and marks the session.
+	tlsOut := swaks(a4, append(from, "--to", "bob@example.test", "--header", "Subject: over TLS", "--body", "secret", "--tls")...)
+	if !strings.Contains(tlsOut, "STARTTLS") {
+		t.Fatalf("no STARTTLS:\n%s", tlsOut)
+	}
+	// Postfix: pipelining (two recipients: two deliveries), BDAT chunks
+	// and a two-message session from the shared clients.
+	pipeOut := swaks(pf.Addr, append(from, "--to", "a@example.test,b@example.org", "--header", "Subject: pipelined",
+		"--body", "pipelined to two", "--pipeline")...)
+	if !strings.Contains(pipeOut, "PIPELINING") {
+		t.Errorf("Postfix did not offer PIPELINING")
+	}
+	mtatest.Python(t, "bdat_client.py", strconv.Itoa(pf.Port), filepath.Join(work, "bdat-out"))
+	mtatest.Python(t, "multi_msg_session.py", strconv.Itoa(pf.Port))
+	delivered := pf.WaitDelivered(t, 6, 60*time.Second)
+
+	// Stop capture (SIGTERM) and tcpdump (SIGINT flushes its file).
+	if err := capCmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := capCmd.Wait(); err != nil {
+		t.Fatalf("capture: %v\n%s", err, capErr.String())
+	}
+	<-capErr.done
+	time.Sleep(300 * time.Millisecond) // tcpdump's last packets (as mtatest.Capture.Stop)
+	_ = td.Process.Signal(syscall.SIGINT)
+	_ = td.Wait()
+	<-tdErr.done
+	if !strings.Contains(tdErr.String(), "\n0 packets dropped by kernel") {
+		t.Fatalf("tcpdump dropped packets: %s", tdErr.String())
+	}
+	if !strings.Contains(capErr.String(), "0 dropped by the kernel") {
+		t.Fatalf("capture dropped packets: %s", capErr.String())
+	}
+
+	// What the servers stored.
+	want := map[string]string{}
+	ents, _ := os.ReadDir(stored)
+	for _, e := range ents {
+		if h, ok := strings.CutSuffix(e.Name(), ".eml"); ok {
+			want[h] = "aiosmtpd " + h[:12]
+		}
+	}
+	if len(want) != 2*3+3+1 {
+		t.Fatalf("aiosmtpd stored %d messages, want 10", len(want))
+	}
+	for _, b := range delivered {
+		want[sha256Hex(mtatest.ReceivedBytes(b))] = "postfix"
+	}
+	// What capture's session files hold, through core's session parser.
+	got := map[string]bool{}
+	files := sessionFiles(t, capOut)
+	tlsSessions := 0
+	for name, data := range files {
+		s, err := core.ParseSession(bytes.NewReader(data), name, time.Now())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.Info.StartTLS {
+			tlsSessions++
+		}
+		for _, m := range s.Messages {
+			if m.Partial {
+				t.Errorf("%s: message %d partial\n%s", name, m.Index, data)
+			}
+			got[sha256Hex(m.Data)] = true
+		}
+	}
+	if tlsSessions != 1 {
+		t.Errorf("%d sessions marked starttls, want 1", tlsSessions)
+	}
+	var missing []string
+	for h, who := range want {
+		if !got[h] {
+			missing = append(missing, who+" "+h)
+		}
+	}
+	sort.Strings(missing)
+	// The TLS message is encrypted on the wire: the one stored message
+	// no capture can extract.
+	if len(missing) != 1 || !strings.HasPrefix(missing[0], "aiosmtpd") {
+		t.Fatalf("stored messages not extracted from capture's session files: %v (extracted %d)", missing, len(got))
+	}
+	if len(got) != len(want)-1 {
+		t.Errorf("extracted %d distinct messages, stored %d (one over TLS)", len(got), len(want))
+	}
+	// pcap over tcpdump's capture: the same session files. The start
+	// time is each packet socket's own reading of the clock on lo (the
+	// kernel stamps each copy as it delivers it; tcpdump's socket reads it
+	// about a microsecond after ours), so @ts, the header's epoch and the
+	// uid made from them may differ by that; everything else is equal.
+	pcapOut := filepath.Join(work, "pcap")
+	runBin(t, bin, "pcap", "--out", pcapOut, "--ports", portsArg, "--sync", "none", "-q", pcapFile)
+	fromPcap := byConnection(t, sessionFiles(t, pcapOut))
+	fromCapture := byConnection(t, files)
+	if len(fromPcap) != len(fromCapture) {
+		t.Errorf("pcap wrote %d client sessions, capture %d", len(fromPcap), len(fromCapture))
+	}
+	for conn, c := range fromCapture {
+		p, ok := fromPcap[conn]
+		if !ok {
+			t.Errorf("session %s: not in pcap's output", conn)
+			continue
+		}
+		if !bytes.Equal(c.body, p.body) {
+			t.Errorf("session %s differs between capture and pcap:\ncapture:\n%s\npcap:\n%s", conn, c.body, p.body)
+		}
+		if d := c.ts.Sub(p.ts); d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("session %s: start %v (capture) vs %v (pcap)", conn, c.ts, p.ts)
+		}
+	}
+	t.Logf("%d sessions, %d messages stored (%d by Postfix), all but the TLS one extracted; ports %v", len(files), len(want), len(delivered), ports)
+}
+
+// sessionFiles reads the session files (with a .ready) of dir.
+func sessionFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	ready, _ := filepath.Glob(filepath.Join(dir, "*.ready"))
+	for _, r := range ready {
+		name := strings.TrimSuffix(r, ".ready")
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(name)] = b
+	}
+	return out
+}
+
+// connSession is a session file keyed by its connection, without the
+// lines that carry its start time (header epoch, @uid, @ts).
+type connSession struct {
+	body []byte
+	ts   time.Time
+}
+
+// byConnection keys session files by client and server address; files
+// in which the client sent nothing are left out (the tail of Postfix's
+// readiness probe, captured only by tcpdump, which started first).
+func byConnection(t *testing.T, files map[string][]byte) map[string]connSession {
+	t.Helper()
+	out := map[string]connSession{}
+	for name, data := range files {
+		if !bytes.Contains(data, []byte("\n> ")) {
+			continue
+		}
+		lines := strings.SplitAfter(string(data), "\n")
+		var key string
+		var body strings.Builder
+		var ts time.Time
+		for i, l := range lines {
+			switch {
+			case i == 0:
+				key = strings.TrimSpace(l)
+				body.WriteString(l)
+			case i == 1:
+			case strings.HasPrefix(l, "@uid "):
+			case strings.HasPrefix(l, "@ts "):
+				f, err := strconv.ParseFloat(strings.TrimSpace(l[4:]), 64)
+				if err != nil {
+					t.Fatalf("%s: %q", name, l)
+				}
+				ts = time.Unix(0, int64(f*1e9))
+			case strings.HasPrefix(l, "@resp "):
+				key += " " + strings.TrimSpace(l)
+				body.WriteString(l)
+			default:
+				body.WriteString(l)
+			}
+		}
+		if _, dup := out[key]; dup {
+			t.Fatalf("two sessions of %s", key)
+		}
+		out[key] = connSession{body: []byte(body.String()), ts: ts}
+	}
+	return out
+}

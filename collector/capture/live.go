@@ -1,0 +1,271 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/reassembly"
+)
+
+// CutShutdown is the Cut of a session still open when a live capture
+// stopped (SIGTERM): written as it was, its unfinished message partial.
+const CutShutdown = "shutdown"
+
+// LiveStats are the counters of a live capture: those of the shared
+// pipeline (Stats: gaps, limits hit, fragments) and the kernel's for each
+// interface (TPACKET_V3 statistics: packets the socket received after the
+// filter, and packets dropped because the ring was full).
+type LiveStats struct {
+	Stats
+	Interfaces []IfaceStats
+}
+
+// IfaceStats are one interface's kernel counters since the capture began.
+type IfaceStats struct {
+	Name          string
+	KernelPackets uint64
+	KernelDrops   uint64
+	QueueFreezes  uint64
+}
+
+// Drops is the sum of the kernel drops of all interfaces.
+func (s *LiveStats) Drops() uint64 {
+	var n uint64
+	for _, i := range s.Interfaces {
+		n += i.KernelDrops
+	}
+	return n
+}
+
+// liveSource is one capturing interface (afpacket on Linux; fakes in tests).
+type liveSource interface {
+	Name() string
+	LinkType() layers.LinkType
+	// ZeroCopyReadPacketData returns the next packet, errTimeout when none
+	// came within the poll timeout.
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	// KernelStats returns the interface's counters so far.
+	KernelStats() IfaceStats
+	Close()
+}
+
+// errTimeout is a liveSource's "no packet yet".
+var errTimeout = errors.New("capture: poll timeout")
+
+// liveBatch is packets copied out of one source's ring.
+type liveBatch struct {
+	lt   layers.LinkType
+	data []byte
+	pkts []livePkt
+	err  error // the source failed: the capture stops
+	src  string
+}
+
+type livePkt struct {
+	off, n int
+	ci     gopacket.CaptureInfo
+}
+
+const (
+	liveBatchPkts  = 256
+	liveBatchBytes = 1 << 20
+	liveTick       = time.Second
+	maxDrain       = 1 << 20 // packets read from a ring after the stop
+)
+
+// runLive reads the sources until ctx ends (or one fails) and drives the
+// engine from one goroutine, as process does for files: the same
+// decode, reassembly, SMTP model and emission. Every liveTick the engine
+// is advanced to the wall clock (idle timeouts and gap waits run without
+// packets) and report, when not nil, gets the counters (also once at the start, every source open). When ctx ends
+// every open session is written with Cut CutShutdown.
+func runLive(ctx context.Context, srcs []liveSource, opts *Options, st *Stats, report func(LiveStats), fn func(*SessionFile) error) error {
+	e := newEngine(opts, st, fn)
+	batches := make(chan *liveBatch, 4*len(srcs))
+	free := make(chan *liveBatch, 8*len(srcs))
+	readCtx, stopRead := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			readLive(readCtx, s, batches, free)
+		}()
+	}
+	var ifaces []IfaceStats // the kernel's counters once the sources are closed
+	snapshot := func() LiveStats {
+		ls := LiveStats{Stats: *st, Interfaces: ifaces}
+		ls.Warnings = append([]string(nil), st.Warnings...)
+		if ifaces == nil {
+			for _, s := range srcs {
+				ls.Interfaces = append(ls.Interfaces, s.KernelStats())
+			}
+		}
+		return ls
+	}
+	if report != nil {
+		report(snapshot()) // the sockets are open: capturing
+	}
+	tick := time.NewTicker(liveTick)
+	defer tick.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case b := <-batches:
+			if b.err != nil {
+				runErr = b.err
+				break loop
+			}
+			for _, p := range b.pkts {
+				e.packet(b.data[p.off:p.off+p.n], p.ci, b.lt)
+			}
+			select {
+			case free <- b:
+			default:
+			}
+			if e.failed() {
+				break loop
+			}
+		case now := <-tick.C:
+			e.tick(now)
+			if report != nil {
+				report(snapshot())
+			}
+		}
+	}
+	// The readers hand over what they hold, then the channel closes:
+	// every packet read from a ring is processed (unless the run failed).
+	stopRead()
+	go func() {
+		wg.Wait()
+		close(batches)
+	}()
+	for b := range batches {
+		if runErr != nil || e.failed() || b.err != nil {
+			continue
+		}
+		for _, p := range b.pkts {
+			e.packet(b.data[p.off:p.off+p.n], p.ci, b.lt)
+		}
+	}
+	for _, s := range srcs {
+		ifaces = append(ifaces, s.KernelStats())
+		s.Close()
+	}
+	if e.asm != nil {
+		e.flush(CutShutdown, func() { e.asm.FlushAll() })
+	}
+	e.recycle()
+	e.stopWorkers()
+	if report != nil {
+		report(snapshot())
+	}
+	return errors.Join(runErr, e.getErr())
+}
+
+// readLive copies packets from s into batches until ctx ends, then
+// reads what the ring still holds (until a poll finds nothing, at most
+// maxDrain packets) and hands over the batch it holds: the packets the
+// kernel took before the stop are processed.
+func readLive(ctx context.Context, s liveSource, out chan<- *liveBatch, free chan *liveBatch) {
+	lt := s.LinkType()
+	var b *liveBatch
+	send := func() {
+		if b != nil && len(b.pkts) > 0 {
+			out <- b // the engine reads until every reader returned
+			b = nil
+		}
+	}
+	defer send()
+	drained := 0
+	for drained < maxDrain {
+		if ctx.Err() != nil {
+			drained++
+		}
+		data, ci, err := s.ZeroCopyReadPacketData()
+		if err == errTimeout {
+			send()
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			send()
+			out <- &liveBatch{err: err, src: s.Name()}
+			return
+		}
+		if b == nil {
+			select {
+			case b = <-free:
+				b.data, b.pkts = b.data[:0], b.pkts[:0]
+			default:
+				b = &liveBatch{data: make([]byte, 0, liveBatchBytes), pkts: make([]livePkt, 0, liveBatchPkts)}
+			}
+			b.lt = lt
+		}
+		b.pkts = append(b.pkts, livePkt{off: len(b.data), n: len(data), ci: ci})
+		b.data = append(b.data, data...)
+		if len(b.pkts) >= liveBatchPkts || len(b.data) >= liveBatchBytes {
+			send()
+		}
+	}
+}
+
+// tick advances the engine's clock to the wall clock when no packet did
+// (a quiet link), and runs the idle and gap flushes that are due.
+func (e *engine) tick(now time.Time) {
+	if e.asm == nil {
+		return
+	}
+	if now.After(e.now) {
+		e.now = now
+	}
+	if e.nextFlush.IsZero() || e.now.After(e.nextFlush) {
+		e.nextFlush = e.now.Add(5 * time.Second)
+		e.flush(CutIdle, func() {
+			e.asm.FlushWithOptions(reassembly.FlushOptions{
+				T:  e.now.Add(-e.opts.GapWait),
+				TC: e.now.Add(-e.opts.IdleTimeout),
+			})
+		})
+	}
+}
+
+// writeLive runs runLive into a directory, each session file fsynced
+// before its .ready (SyncEach unless opts says SyncNone: a live capture
+// is not kept, so no batch can be read again after a crash).
+func writeLive(ctx context.Context, srcs []liveSource, opts Options, dir string, report func(LiveStats)) (int, error) {
+	if opts.Sync != SyncNone {
+		opts.Sync = SyncEach
+	}
+	opts.defaults()
+	w, err := newDirWriter(dir, opts.Sync, opts.hooks)
+	if err != nil {
+		for _, s := range srcs {
+			s.Close()
+		}
+		return 0, err
+	}
+	opts.recycle = true
+	st := opts.Stats
+	if st == nil {
+		st = &Stats{}
+	}
+	n := 0
+	err = runLive(ctx, srcs, &opts, st, report, func(sf *SessionFile) error {
+		if err := w.write(sf); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, errors.Join(err, w.close())
+}

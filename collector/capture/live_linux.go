@@ -1,0 +1,151 @@
+//go:build linux
+
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+)
+
+// LiveSupported says whether this build can capture live (Linux only).
+const LiveSupported = true
+
+// Ring geometry of each interface's TPACKET_V3 socket: blocks of 2 MiB (a
+// 64 KiB loopback GSO packet fits many times), as many as RingBytes holds.
+const (
+	ringBlock        = 2 << 20
+	DefaultRingBytes = 64 << 20
+)
+
+// ErrNoCapNetRaw is returned (wrapped) when the packet socket cannot be
+// opened for lack of privilege.
+var ErrNoCapNetRaw = errors.New("needs the CAP_NET_RAW capability: run as root, or give it to this process only (systemd: AmbientCapabilities=CAP_NET_RAW, see the README)")
+
+// CaptureDir captures live on the interfaces (AF_PACKET, TPACKET_V3, with
+// a kernel BPF filter on opts.Ports; several interfaces feed one engine)
+// and writes every SMTP session into dir as WriteDir does, through the
+// same decode, reassembly and SMTP model as the pcap path. It runs until
+// ctx ends, then writes every session still open (Cut CutShutdown) and
+// returns the number of sessions written. ringBytes sizes each
+// interface's ring (0: DefaultRingBytes). report, when not nil, gets the
+// counters every second and once at the end.
+func CaptureDir(ctx context.Context, ifaces []string, ringBytes int, opts Options, dir string, report func(LiveStats)) (int, error) {
+	if len(ifaces) == 0 {
+		return 0, errors.New("capture: no interface given")
+	}
+	opts.defaults()
+	if ringBytes <= 0 {
+		ringBytes = DefaultRingBytes
+	}
+	var srcs []liveSource
+	closeAll := func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}
+	for _, name := range ifaces {
+		s, err := openAFPacket(name, opts.Ports, ringBytes)
+		if err != nil {
+			closeAll()
+			return 0, err
+		}
+		srcs = append(srcs, s)
+	}
+	return writeLive(ctx, srcs, opts, dir, report)
+}
+
+// afSource is an interface read through gopacket's afpacket.
+type afSource struct {
+	name string
+	lt   layers.LinkType
+	tp   *afpacket.TPacket
+}
+
+// ifaceLinkType maps the interface's ARP hardware type to the link layer
+// of its packets on an AF_PACKET raw socket.
+func ifaceLinkType(name string) (lt layers.LinkType, loopback bool, err error) {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/type")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, false, fmt.Errorf("capture: no network interface %q", name)
+		}
+		return 0, false, fmt.Errorf("capture: interface %q: %w", name, err)
+	}
+	t, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false, fmt.Errorf("capture: interface %q: bad type %q", name, b)
+	}
+	switch t {
+	case unix.ARPHRD_ETHER:
+		return layers.LinkTypeEthernet, false, nil
+	case unix.ARPHRD_LOOPBACK:
+		return layers.LinkTypeEthernet, true, nil
+	case unix.ARPHRD_NONE: // tun, wireguard: raw IP
+		return layers.LinkTypeRaw, false, nil
+	}
+	return 0, false, fmt.Errorf("capture: interface %q has link type %d (ARPHRD); only Ethernet, loopback and raw IP (tun) interfaces are supported", name, t)
+}
+
+func openAFPacket(name string, ports []int, ringBytes int) (*afSource, error) {
+	lt, loop, err := ifaceLinkType(name)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := portFilter(ports, lt == layers.LinkTypeEthernet, loop)
+	if err != nil {
+		return nil, err
+	}
+	tp, err := afpacket.NewTPacket(afpacket.OptInterface(name), afpacket.TPacketVersion3,
+		afpacket.OptBlockSize(ringBlock), afpacket.OptNumBlocks(max(ringBytes/ringBlock, 2)),
+		afpacket.OptFrameSize(1<<16), afpacket.OptPollTimeout(200*time.Millisecond),
+		afpacket.OptAddVLANHeader(true))
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("capture: opening a packet socket on %s %w (%v)", name, ErrNoCapNetRaw, err)
+		}
+		return nil, fmt.Errorf("capture: opening a packet socket on %s: %w", name, err)
+	}
+	if err := tp.SetBPF(filter); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("capture: attaching the port filter on %s: %w", name, err)
+	}
+	if lt == layers.LinkTypeEthernet && !loop {
+		// A span port's traffic is for other hosts. Left on failure:
+		// the capture still sees the host's own traffic.
+		_ = tp.SetPromiscuous(true)
+	}
+	return &afSource{name: name, lt: lt, tp: tp}, nil
+}
+
+func (s *afSource) Name() string              { return s.name }
+func (s *afSource) LinkType() layers.LinkType { return s.lt }
+func (s *afSource) Close()                    { s.tp.Close() }
+
+func (s *afSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	data, ci, err := s.tp.ZeroCopyReadPacketData()
+	if err == afpacket.ErrTimeout {
+		return nil, ci, errTimeout
+	}
+	if err != nil {
+		return nil, ci, fmt.Errorf("capture: reading %s: %w", s.name, err)
+	}
+	return data, ci, nil
+}
+
+func (s *afSource) KernelStats() IfaceStats {
+	_, v3, err := s.tp.SocketStats()
+	if err != nil {
+		return IfaceStats{Name: s.name}
+	}
+	return IfaceStats{Name: s.name, KernelPackets: uint64(v3.Packets()), KernelDrops: uint64(v3.Drops()), QueueFreezes: uint64(v3.QueueFreezes())}
+}
