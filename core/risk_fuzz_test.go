@@ -16,11 +16,17 @@ func FuzzHTMLLinks(f *testing.F) {
 		`<a href="http://[::1]:80/">x</a><a href=http://u:p@h.example.com:8080/>h.example.com</a>`,
 		"<a href=\"https://xn--pypal-4ve.com\">\u202ewww.x.com</a><!-- <a href=\"y\"> --><script><a href=z></script>",
 		`<a href="&#104;ttp://e.example/">&#119;ww.b.example.org</a></a></a><a`,
+		"<A\fhref=x>y</a>", "<a/href=x>y</a>", "<a\x00 href=x>y</a>", "<abbr href=x>y</abbr>", "<\na href=x>y</a>", "<a",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
 		links := HTMLLinks(doc)
+		// The check that skips documents without an <a> tag never
+		// changes the result.
+		if full := htmlLinks(doc); !slices.Equal(links, full) {
+			t.Fatalf("HTMLLinks %+v, the tokenizer alone %+v (mayHaveLink %v)", links, full, mayHaveLink(doc))
+		}
 		if len(links) > maxRiskLinks {
 			t.Fatalf("%d links", len(links))
 		}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -37,20 +39,25 @@ func TestPaceGC(t *testing.T) {
 }
 
 // TestForEachOrderedWindow: while a slow first file is analysed, later
-// files are still worked on (up to 4 per job wait for it), and the
-// results come out in input order.
+// files are still worked on (more than the 4 per job of before: 40 with
+// 2 jobs; up to orderedWindow per job wait for it), and the results come
+// out in input order.
 func TestForEachOrderedWindow(t *testing.T) {
-	items := []string{"slow", "a", "b", "c", "d", "e"}
+	items := []string{"slow"}
+	for i := range 60 {
+		items = append(items, fmt.Sprint(i))
+	}
+	const mustFinish = 40
 	started := make(chan string, len(items))
 	var got []string
-	err := forEachOrdered(items, 2, func(it string) (string, error) {
+	err := forEachOrdered(items, 2, nil, func(it string) (string, error) {
 		if it == "slow" {
-			// Three later files must finish while this one runs.
-			for n := 0; n < 3; n++ {
+			// Later files must finish while this one runs.
+			for n := 0; n < mustFinish; n++ {
 				select {
 				case <-started:
-				case <-time.After(20 * time.Second):
-					t.Error("later files wait for the slow one")
+				case <-time.After(60 * time.Second):
+					t.Errorf("only %d later files done while the first one runs", n)
 					return it, nil
 				}
 			}
@@ -64,6 +71,52 @@ func TestForEachOrderedWindow(t *testing.T) {
 	})
 	if err != nil || !slices.Equal(got, items) {
 		t.Fatalf("got %v, %v", got, err)
+	}
+}
+
+// TestForEachOrderedBytes: the files started and not yet handed on hold
+// at most orderedBytes, except that each job may always have one (a file
+// larger than the bound still runs beside the others); the results come
+// out in input order.
+func TestForEachOrderedBytes(t *testing.T) {
+	const jobs = 2
+	sizes := map[string]int64{}
+	var items []string
+	for i := range 200 {
+		it := fmt.Sprint(i)
+		items = append(items, it)
+		sizes[it] = orderedBytes / 5
+		if i%17 == 3 {
+			sizes[it] = 2 * orderedBytes // larger than the bound
+		}
+	}
+	var mu sync.Mutex
+	var pending int64 // as the test sees it: started, not yet handed on
+	var count, worst int
+	var got []string
+	err := forEachOrdered(items, jobs, func(it string) int64 { return sizes[it] }, func(it string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		pending += sizes[it]
+		count++
+		if pending > orderedBytes && count > jobs {
+			t.Errorf("%s started with %d items of %d bytes pending (bound %d)", it, count, pending, int64(orderedBytes))
+		}
+		worst = max(worst, count)
+		return it, nil
+	}, func(it string, v string, _ error) error {
+		mu.Lock()
+		pending -= sizes[it]
+		count--
+		mu.Unlock()
+		got = append(got, v)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, items) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if worst < 2 {
+		t.Errorf("never more than %d items at once", worst)
 	}
 }
 

@@ -20,8 +20,11 @@
 // then (an email's document with the envelope its session tried beside
 // it, core.Email.SessionTried, kept in the record at ingest; for a record
 // stored before it was kept, the session file is streamed without its
-// message bytes, once for the emails of one session, here and in
-// StoreSource). The
+// message bytes, once for the emails of one session, here and, mostly,
+// in StoreSource, whose loads run in parallel). StoreSource, the Source of
+// a rebuild or a sync, reads and decodes the stored documents on every
+// core (GOMAXPROCS goroutines, a bounded window ahead) and hands them on
+// in the store's listing order. The
 // collector flushes it before closing the store, so `collect
 // --once` (RunOnce) returns with everything indexed. Events about a
 // document are relayed once it is searchable; EventIndexed follows each
