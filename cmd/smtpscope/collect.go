@@ -36,6 +36,7 @@ type CollectCmd struct {
 	Workers       int           `help:"Session files parsed and stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
 	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date; --no-index runs without it (the socket DATA/run/smtpscope.sock still serves status, resubmit and pause)."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+	eventFlags    `embed:""`
 
 	// Raw email input (stoQ's dirmon provider).
 	Maildir   []string `help:"Maildir to watch (repeatable): new/ is processed, files move to cur/ (stoQ dirmon:source_dir)." env:"SMTPSCOPE_MAILDIR" placeholder:"DIR" sep:","`
@@ -90,6 +91,7 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 		cfg.MetricsListen = c.MetricsListen
 	}
 	applyRunFlags(cfg, c.LogFormat, c.LogLevel, c.Workers, c.NoFsync)
+	c.eventFlags.apply(cfg)
 	if len(c.Maildir) > 0 {
 		cfg.Maildir = c.Maildir
 	}
