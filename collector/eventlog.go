@@ -179,6 +179,8 @@ type eventLog struct {
 	queued  map[string]bool
 	first   time.Time
 	closed  bool
+	retryAt time.Time // after a failed write: not before (unless flushed)
+	fails   int       // failed writes in a row
 	flushes []chan error
 	wake    chan struct{}
 	done    chan struct{}
@@ -274,7 +276,11 @@ func (l *eventLog) loop() {
 		closed := l.closed
 		flushes := l.flushes
 		var wait time.Duration
-		if len(flushes) == 0 && len(l.queue) > 0 && len(l.queue) < eventsBatch {
+		switch {
+		case len(flushes) > 0 || len(l.queue) == 0:
+		case l.retryAt.After(l.now()):
+			wait = l.retryAt.Sub(l.now())
+		case len(l.queue) < eventsBatch:
 			wait = eventsWindow - l.now().Sub(l.first)
 		}
 		l.mu.Unlock()
@@ -313,9 +319,10 @@ func (l *eventLog) pending() int {
 }
 
 // writeBatch writes up to eventsBatch queued events, fsyncs, then deletes
-// their marks. On a failure the events stay marked (and are written at
-// the next start); the batch is dropped from the queue so a broken disk
-// does not spin.
+// their marks. On a failure the events keep their marks and go back to
+// the head of the queue, retried after a pause that doubles up to a
+// minute (a full or broken disk does not spin); a close leaves them to
+// the next start.
 func (l *eventLog) writeBatch() error {
 	l.mu.Lock()
 	n := min(len(l.queue), eventsBatch)
@@ -332,9 +339,29 @@ func (l *eventLog) writeBatch() error {
 	}
 	l.mu.Unlock()
 	err := l.write(ids, recs)
-	if err != nil {
-		l.log.Error("event log: writing events (they stay marked and are written at the next start)", "path", l.path, "events", len(ids), "err", err)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		l.fails, l.retryAt = 0, time.Time{}
+		return nil
 	}
+	l.fails++
+	pause := min(time.Second<<min(l.fails-1, 6), time.Minute)
+	l.retryAt = l.now().Add(pause)
+	var back []string
+	for i, id := range ids {
+		if l.queued[id] {
+			continue // queued again meanwhile
+		}
+		l.queued[id] = true
+		back = append(back, id)
+		if recs[i] != nil && l.hints[id] == nil && len(l.hints) < eventsMaxHints {
+			l.hints[id] = recs[i]
+		}
+	}
+	l.queue = append(back, l.queue...)
+	l.first = l.now()
+	l.log.Error("event log: writing events (kept to retry; their marks stay for the next start)", "path", l.path, "events", len(ids), "retry_in", pause, "err", err)
 	return err
 }
 
@@ -361,27 +388,34 @@ func (l *eventLog) write(ids []string, recs []*core.Email) error {
 		if !ok {
 			continue // logged already, or removed
 		}
+		m, err := l.st.Email(id)
+		if errors.Is(err, ErrNotFound) {
+			written[id] = seq // removed (retention) before it was logged: nothing to log
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		rec := recs[i]
-		if rec == nil || rec.ID != id {
+		if rec == nil || rec.ID != id || rec.SHA256 != m.SHA256 {
 			if rec, err = l.st.Record(id); err != nil {
 				errs = append(errs, fmt.Errorf("email %s: %w", id, err))
 				continue
 			}
 		}
-		created := l.now()
-		if m, err := l.st.Email(id); err == nil && !m.Stored.IsZero() {
-			created = m.Stored
+		created := m.Stored
+		if created.IsZero() {
+			created = l.now()
 		}
 		if err := EncodeEvent(bw, fw, l.format, rec, created); err != nil {
 			return err
 		}
 		written[id] = seq
 	}
-	before := l.size
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	l.size = before + int64(bw.Size()-bw.Available()) // rough; corrected from Stat below
 	if fw != nil {
 		if err := fw.Flush(); err != nil {
 			return err

@@ -293,3 +293,53 @@ func TestEventLogRotation(t *testing.T) {
 		t.Errorf("rotated files %d -> %d after events_max_age passed", before, after)
 	}
 }
+
+// TestEventLogWriteFailure: when the log cannot be written (here its path
+// is a directory), the events keep their marks and stay queued; a flush
+// after the cause is gone writes them all, once. A mark of an email
+// removed before it was logged is dropped without a line.
+func TestEventLogWriteFailure(t *testing.T) {
+	cfg, spool := eventsConfig(t, EventsECS)
+	for i := range 3 {
+		writeSpool(t, spool, fmt.Sprintf("C%d", i), testSession(i), true)
+	}
+	if err := os.MkdirAll(cfg.Output.Events, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runEventsOnce(t, cfg) // its last flush fails: logged, marks kept
+	if n := unloggedCount(t, cfg); n != 3 {
+		t.Fatalf("%d marks after failed writes, want 3", n)
+	}
+	st, err := OpenStore(cfg.Data, StoreOptions{NoFsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.b.Update(func(tx *bolt.Tx) error { return markUnlogged(tx, "gone.0") }); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	c, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.events.flush(); err == nil {
+		t.Fatal("a flush into a directory succeeded")
+	}
+	if err := os.Remove(cfg.Output.Events); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.events.flush(); err != nil {
+		t.Fatalf("flush after the cause was removed: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := storedIDs(t, cfg)
+	if got := ecsIDs(t, readLines(t, cfg.Output.Events)); !slices.Equal(got, want) {
+		t.Fatalf("log %v, stored %v", got, want)
+	}
+	if n := unloggedCount(t, cfg); n != 0 {
+		t.Errorf("%d marks left (the removed email's too?)", n)
+	}
+}
