@@ -52,7 +52,8 @@ type ZeekSMTP struct {
 }
 
 // ZeekFile is one MIME leaf of an email as a line of Zeek's files.log in
-// JSON (Files::Info): source "SMTP", depth the message's trans_depth,
+// JSON (Files::Info): source "SMTP", depth the MIME entity's 1-based
+// position in the message, containers counted (as Zeek numbers them),
 // is_orig true, the hashes Zeek gives the part (ZeekHashes where they
 // differ from ours), mime_type as detected (else as declared), filename,
 // seen_bytes the decoded size. Nothing is extracted to disk: no extracted.
@@ -171,12 +172,12 @@ func Zeek(e *Email) (*ZeekSMTP, []ZeekFile) {
 		att[e.Attachments[i].Part] = &e.Attachments[i]
 	}
 	var files []ZeekFile
-	for _, p := range e.Parts {
+	for i, p := range e.Parts {
 		if parent[p.Part] || strings.HasPrefix(strings.ToLower(p.ContentType), "multipart/") {
 			continue
 		}
 		f := ZeekFile{TS: tsf, FUID: zeekFUID(e, p.Part), UID: s.UID, OrigH: s.OrigH, OrigP: s.OrigP, RespH: s.RespH, RespP: s.RespP,
-			Source: "SMTP", Depth: s.TransDepth, Analyzers: []string{}, MimeType: p.ContentType, Filename: p.Filename,
+			Source: "SMTP", Depth: i + 1, Analyzers: []string{}, MimeType: p.ContentType, Filename: p.Filename,
 			IsOrig: true, SeenBytes: p.Size}
 		md5, sha1, sha256 := pick(p.ZeekMD5, p.MD5), pick(p.ZeekSHA1, p.SHA1), pick(p.ZeekSHA256, p.SHA256)
 		if a := att[p.Part]; a != nil {
