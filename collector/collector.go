@@ -72,6 +72,7 @@ type Collector struct {
 	store     *Store
 	log       *slog.Logger
 	indexer   Indexer
+	events    *eventLog // nil without [output] events
 	opts      Options
 	metrics   *metrics
 	hub       hub
@@ -198,6 +199,9 @@ func New(cfg *Config, o Options) (*Collector, error) {
 			return nil, err
 		}
 		c.groups[g.Name] = r
+	}
+	if cfg.Output.Events != "" && !st.readOnly {
+		c.events = newEventLog(st, cfg, c.log)
 	}
 	return c, nil
 }
@@ -369,6 +373,11 @@ func (c *Collector) Close() error {
 		if f, ok := c.indexer.(indexFlusher); ok {
 			if ferr := f.Flush(); ferr != nil {
 				c.log.Error("indexing the last commits", "err", ferr)
+			}
+		}
+		if c.events != nil {
+			if ferr := c.events.close(); ferr != nil {
+				c.log.Error("event log: writing the last events", "err", ferr)
 			}
 		}
 		c.writeStatusSnapshot(false)
@@ -681,6 +690,9 @@ func (c *Collector) afterCommit(ing *ingested) {
 				c.fail("indexing "+em.ID, err)
 			}
 			c.metrics.index.Observe(time.Since(t0).Seconds())
+		}
+		if c.events != nil {
+			c.events.add(em.ID, rec)
 		}
 		c.hub.publish(Event{Type: EventEmail, EmailID: em.ID, Email: em, Record: rec})
 	}

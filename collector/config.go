@@ -127,7 +127,8 @@ type Config struct {
 	Groups     []GroupConfig    `toml:"group"`
 	// Hub is `smtpscope hub`'s connection to NATS (TLS, credentials);
 	// not used by collect.
-	Hub NATSAuth `toml:"hub"`
+	Hub    NATSAuth     `toml:"hub"`
+	Output OutputConfig `toml:"output"`
 
 	// path is the file the config was loaded from (for SIGHUP reloads).
 	path string
@@ -370,6 +371,23 @@ func (g GroupConfig) validateKind(where string) []error {
 	return errs
 }
 
+// OutputConfig is [output]: the event log for SIEM shippers
+// (eventlog.go).
+type OutputConfig struct {
+	// Events is the event log's path ("": none): one NDJSON line per
+	// stored email. For the zeek format it is the smtp.log; the
+	// files.log is EventFilesPath(Events).
+	Events string `toml:"events"`
+	// EventsFormat is "ecs" (default) or "zeek".
+	EventsFormat string `toml:"events_format"`
+	// EventsMaxSize and EventsMaxAge rotate the log (defaults 100MB,
+	// 24h when 0); the newest EventsKeep rotated files are kept
+	// (default 7).
+	EventsMaxSize ByteSize `toml:"events_max_size"`
+	EventsMaxAge  Duration `toml:"events_max_age"`
+	EventsKeep    int      `toml:"events_keep"`
+}
+
 // IsEnabled reports whether the group is enabled (default true).
 func (g GroupConfig) IsEnabled() bool { return g.Enabled == nil || *g.Enabled }
 
@@ -417,6 +435,20 @@ func (c *Config) ApplyDefaults() {
 	if c.Fsync == nil {
 		t := true
 		c.Fsync = &t
+	}
+	if o := &c.Output; o.Events != "" {
+		if o.EventsFormat == "" {
+			o.EventsFormat = EventsECS
+		}
+		if o.EventsMaxSize == 0 {
+			o.EventsMaxSize = 100 << 20
+		}
+		if o.EventsMaxAge == 0 {
+			o.EventsMaxAge = Duration(24 * time.Hour)
+		}
+		if o.EventsKeep == 0 {
+			o.EventsKeep = 7
+		}
 	}
 	if c.Retention.Interval <= 0 {
 		c.Retention.Interval = Duration(10 * time.Minute)
@@ -502,6 +534,12 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Analysis.validate()...)
 	if c.Data == "" {
 		errs = append(errs, errors.New("data directory not set (--data, SMTPSCOPE_DATA or data =)"))
+	}
+	if f := c.Output.EventsFormat; f != "" && f != EventsECS && f != EventsZeek {
+		errs = append(errs, fmt.Errorf("output.events_format %q: want ecs or zeek", f))
+	}
+	if c.Output.EventsKeep < 0 {
+		errs = append(errs, fmt.Errorf("output.events_keep %d: want 0 (default 7) or more", c.Output.EventsKeep))
 	}
 	if c.Log.Format != "" && c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))

@@ -30,7 +30,7 @@ var (
 	bRawFiles     = []byte("raw_files")     // kind \0 path -> rawFileState (Maildir/.eml input)
 )
 
-var allBuckets = [][]byte{bEmails, bSessions, bSubs, bQueue, bArchive, bReview, bEmailOrder, bSessionOrder, bCounts, bMeta, bClaims, bRawFiles, bUnindexed}
+var allBuckets = [][]byte{bEmails, bSessions, bSubs, bQueue, bArchive, bReview, bEmailOrder, bSessionOrder, bCounts, bMeta, bClaims, bRawFiles, bUnindexed, bUnlogged}
 
 // EmailMeta is what the queue database knows of one stored email. The full
 // record is the JSON file at Record.

@@ -145,7 +145,13 @@
 // before the store closes). The same transactions mark the changed
 // documents in the "unindexed" bucket (unindexed.go: IndexItems,
 // ClearIndexed, Unindexed, and the store's random ID), so an index can be
-// caught up after a crash or an index-less run from the marks alone. The plain state types (Status, SubmissionStatus, ...) are
+// caught up after a crash or an index-less run from the marks alone.
+// The event log for SIEM shippers ([output] events, eventlog.go) takes the
+// same after-commit path: the commit marks each new email in the
+// "unlogged" bucket, its line (ECS, or Zeek's smtp.log and files.log:
+// EncodeEvent) is appended in batches, fsynced, and only then is the
+// mark deleted; a start writes what is still marked (duplicates after a
+// crash, no losses). The file is rotated by size and age. The plain state types (Status, SubmissionStatus, ...) are
 // defined in collector/api, which imports no database, and aliased here.
 // The running service around a collector (index, socket API, events) is
 // collector/service.

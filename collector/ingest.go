@@ -642,6 +642,11 @@ func (c *Collector) commitTx(tx *bolt.Tx, ing *ingested, claim []byte, groups []
 		if err := markEmail(tx, em.ID); err != nil {
 			return err
 		}
+		if c.events != nil {
+			if err := markUnlogged(tx, em.ID); err != nil {
+				return err
+			}
+		}
 		if exists {
 			continue
 		}

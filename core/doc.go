@@ -6,7 +6,10 @@
 // the members of zip and TNEF containers too), IOCs, YARA hits.
 // Hashes include ssdeep and TLSH within bounds (fuzzy.go; TLSH computed in
 // tlsh.go) and, where Zeek hashes a part over other bytes, Zeek's hash set
-// (zeek.go).
+// (zeek.go). A session whose file names both ends carries the Community
+// ID v1 of its TCP connection (communityid.go), the flow hash Zeek,
+// Suricata and Arkime log too. ECS (ecs.go) and Zeek (zeeklog.go: its
+// smtp.log and files.log) are the record's two other shapes, for SIEMs.
 //
 // Raw files may start with an mbox From_ line, and mbox files are split
 // into their messages (mbox.go); MboxWriter (mboxwrite.go) writes messages

@@ -2,6 +2,8 @@ package core
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -166,6 +168,37 @@ func FuzzAnalyze(f *testing.F) {
 		for _, at := range e.Attachments {
 			if at.Size > int64(len(in)) {
 				t.Fatalf("attachment larger than the email")
+			}
+		}
+	})
+}
+
+// FuzzEventShapes: any message, as analysed, gives one ECS document and
+// Zeek smtp.log/files.log lines that encode as JSON, whatever its header
+// fields hold (address lists, Received fields, X-Originating-IP).
+func FuzzEventShapes(f *testing.F) {
+	f.Add([]byte("From: \"a, b\" <a@b.example>, c@d\r\nTo: x@y, \"q\\\"z\" <z@w>\r\nReceived: from a ([10.0.0.1]) by b (1.2.3.4)\r\nX-Originating-IP: [2001:db8::1]\r\nSubject: s\r\n\r\nbody\r\n"))
+	f.Add([]byte("Received: [IPv6:::1] (::ffff:1.2.3.4) {5.6.7.8}\r\nCc: <<<,,,>>>\r\n\r\n"))
+	an := NewAnalyzer(DefaultOptions())
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		e := an.AnalyzeBytes(msg)
+		// as if carried in a session, so the session-only fields are made too
+		e.NoSession, e.Session = false, SessionInfo{UID: "C1", SourceIP: "192.0.2.1", SourcePort: 1025, DestIP: "192.0.2.2", DestPort: 25}
+		if _, err := json.Marshal(ECS(e, time.Unix(0, 0))); err != nil {
+			t.Fatalf("ECS: %v", err)
+		}
+		s, files := Zeek(e)
+		if _, err := json.Marshal(s); err != nil {
+			t.Fatalf("zeek smtp: %v", err)
+		}
+		if len(s.FUIDs) != len(files) {
+			t.Fatalf("%d fuids, %d files.log lines", len(s.FUIDs), len(files))
+		}
+		for _, ip := range append(append([]string{}, s.Path...), s.XOriginatingIP) {
+			if ip != "" {
+				if _, err := netip.ParseAddr(ip); err != nil {
+					t.Fatalf("path/x_originating_ip %q is no address", ip)
+				}
 			}
 		}
 	})

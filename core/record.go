@@ -102,12 +102,17 @@ func (e *Email) HasSession() bool { return !e.NoSession && e.Session.UID != "" }
 // SessionInfo describes the SMTP session a message was carried in. It is
 // the zero value (empty uid) for emails read from raw files.
 type SessionInfo struct {
-	UID        string    `json:"uid"`
-	SourceIP   string    `json:"source_ip"`
-	SourcePort int       `json:"source_port"`
-	DestIP     string    `json:"dest_ip,omitempty"`
-	DestPort   int       `json:"dest_port,omitempty"`
-	Time       time.Time `json:"time"`
+	UID        string `json:"uid"`
+	SourceIP   string `json:"source_ip"`
+	SourcePort int    `json:"source_port"`
+	DestIP     string `json:"dest_ip,omitempty"`
+	DestPort   int    `json:"dest_port,omitempty"`
+	// CommunityID is the Community ID v1 of the TCP connection
+	// (communityid.go), set when both endpoints are known: sessions
+	// written with an @resp line (our Zeek script, pcap input), not
+	// ACE's files, not emails read from files.
+	CommunityID string    `json:"community_id,omitempty"`
+	Time        time.Time `json:"time"`
 	// TimeSource is "header" when the time came from the session file's
 	// header, "mtime" when the file had none and its mtime was used,
 	// "capture" for pcap input.

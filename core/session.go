@@ -154,6 +154,8 @@ func parseSessionWith(r io.Reader, name string, mtime time.Time, size int64, dis
 	if err := p.run(mtime); err != nil {
 		return nil, err
 	}
+	in := &p.s.Info
+	in.CommunityID = CommunityID(in.SourceIP, in.SourcePort, in.DestIP, in.DestPort)
 	return p.s, nil
 }
 

@@ -283,6 +283,8 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		return kw(fMsgID, normMsgID(v)), nil
 	case "uid":
 		return kw(fUID, v), nil
+	case "cid":
+		return kw(fCID, normCID(v)), nil
 	case "id":
 		return query.NewDocIDQuery([]string{v}), nil
 	case "hash":
@@ -613,4 +615,14 @@ func parseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (2M, 500K, 1.5G, 1024)", v)
 	}
 	return int64(f * mult), nil
+}
+
+// normCID writes a Community ID as indexed: version prefix "1:" added
+// when the value is the bare base64 hash.
+func normCID(v string) string {
+	v = strings.TrimSpace(v)
+	if v != "" && !strings.HasPrefix(v, "1:") && !strings.HasPrefix(v, "*") {
+		v = "1:" + v
+	}
+	return v
 }

@@ -394,6 +394,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 	}
 	b.kw(fMsgID, normMsgID(e.MessageID))
 	b.kw(fUID, e.Session.UID)
+	b.kw(fCID, e.Session.CID())
 	b.kw(fHash, e.MD5, e.SHA1, e.SHA256, e.TLSH)
 	b.ssdeep(e.SSDeep)
 	for _, p := range e.Parts { // body parts: Zeek logs them as files
@@ -609,6 +610,7 @@ func (ix *Index) sessionDocument(d SessionDoc) *builder {
 	}
 	b.kw(fIP, normIP(s.SourceIP), normIP(s.DestIP))
 	b.kw(fUID, s.UID)
+	b.kw(fCID, s.CID())
 	sessionAddrs(b, fMailFrom, d.MailFrom)
 	sessionAddrs(b, fRcpt, d.Rcpt)
 	b.kw(fSensor, d.Sensor)

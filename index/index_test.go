@@ -85,6 +85,12 @@ var fixtureQueries = []struct {
 	{"msgid:<abc123@evil.example>", []string{"s1.0"}},
 	{"uid:s1", []string{"s1.0"}},
 	{"uid:CsessX", []string{"session/CsessX"}},
+	// cid: the Community ID of s1's 203.0.113.5:40000 -> 192.0.2.25:25
+	// (core.CommunityID; the fixture stores none: computed at indexing)
+	{"cid:1:OEUzyb3tyl0MUjkJRb7GdeB9dCI=", []string{"s1.0"}},
+	{"cid:OEUzyb3tyl0MUjkJRb7GdeB9dCI=", []string{"s1.0"}},
+	{`cid:"1:OEUzyb3tyl0MUjkJRb7GdeB9dCI="`, []string{"s1.0"}},
+	{"cid:1:wCb3OG7yAFWelaUydu0D+125CLM=", []string{}},
 	{"id:s2.0", []string{"s2.0"}},
 	// ip:
 	{"ip:203.0.113.5", []string{"s1.0"}},

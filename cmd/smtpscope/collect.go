@@ -37,6 +37,7 @@ type CollectCmd struct {
 	Workers       int           `help:"Session files parsed and stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
 	Index         bool          `default:"true" negatable:"" help:"Keep the search index (DATA/index) up to date; --no-index runs without it (the socket DATA/run/smtpscope.sock still serves status, resubmit and pause)."`
 	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+	eventFlags    `embed:""`
 
 	// Live capture into the spool (smtpscope capture inside the collector).
 	Interface    []string `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
@@ -101,6 +102,7 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	if len(c.CapturePorts) > 0 {
 		cfg.CapturePorts = c.CapturePorts
 	}
+	c.eventFlags.apply(cfg)
 	if len(c.Maildir) > 0 {
 		cfg.Maildir = c.Maildir
 	}

@@ -12,14 +12,17 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
-// ParseCmd prints email records as JSON Lines.
+// ParseCmd prints email records as JSON Lines (or as ECS or Zeek events).
 type ParseCmd struct {
+	Format    string     `default:"record" enum:"record,ecs,zeek" help:"Output: the email records, ECS documents, or Zeek smtp.log lines each followed by its files.log lines (the event log's shapes)." placeholder:"record|ecs|zeek"`
+	FilesLog  string     `name:"files-log" help:"With --format zeek: write the files.log lines to FILE instead of after their smtp.log line." placeholder:"FILE"`
 	OmitBody  bool       `help:"Leave body_text and body_html out of the records (IOCs are still extracted)." name:"omit-body"`
 	Eml       bool       `help:"Inputs are raw RFC 822 messages (.eml), not session files." xor:"kind"`
 	Pcap      bool       `help:"Inputs are pcap/pcapng captures." xor:"kind"`
@@ -58,7 +61,7 @@ func (c *ParseCmd) analyzerOptions() (core.Options, func(), error) {
 // Run parses every input and prints one JSON object per email. Files that
 // cannot be parsed at all are reported on stderr, named, and make the exit
 // status 1; the other files are still printed.
-func (c *ParseCmd) Run() error {
+func (c *ParseCmd) Run() (rerr error) {
 	opts, closeRules, err := c.analyzerOptions()
 	if err != nil {
 		return err
@@ -67,8 +70,17 @@ func (c *ParseCmd) Run() error {
 	an := core.NewAnalyzer(opts)
 	out := bufio.NewWriterSize(os.Stdout, 256<<10)
 	defer out.Flush()
-	enc := core.NewJSONEncoder(out)
-	emit := func(e *core.Email) error { return enc.Encode(e) }
+	filesLog, closeFiles, err := openFilesLog(c.FilesLog, c.Format)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := closeFiles(); cerr != nil && rerr == nil {
+			rerr = cerr
+		}
+	}()
+	enc := &recordEncoder{format: c.Format, out: out, files: filesLog, created: time.Now()}
+	emit := enc.encode
 
 	if c.Pcap {
 		return c.runPcap(an, emit)

@@ -11,8 +11,10 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/index"
@@ -21,13 +23,14 @@ import (
 
 // SearchCmd searches the index of a data dir.
 type SearchCmd struct {
-	Data   string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
-	JSON   bool     `help:"Print the email records (same schema as parse) as JSON Lines instead of a table."`
-	Format string   `default:"table" enum:"table,json,csv" help:"Output of the rows: an aligned table, JSON Lines of the rows, or CSV (with a header line)." placeholder:"table|json|csv"`
-	Limit  int      `default:"50" help:"How many matches to print, newest first (0: all)."`
-	Facets bool     `help:"Also print counts by sender domain, attachment type, IOC type and status."`
-	Kind   []string `help:"Only these kinds: email, session, review (default: all; with --json: email)." enum:"email,session,review" placeholder:"KIND"`
-	Query  []string `arg:"" optional:"" help:"Query (see the query language in the README); several words are joined with spaces."`
+	Data     string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
+	JSON     bool     `help:"Print the email records (same schema as parse) as JSON Lines instead of a table."`
+	Format   string   `default:"table" enum:"table,json,csv,ecs,zeek" help:"Output: an aligned table, JSON Lines of the rows, CSV (with a header line), or the matching emails as ECS documents or Zeek smtp.log lines each followed by its files.log lines (the event log's shapes)." placeholder:"table|json|csv|ecs|zeek"`
+	FilesLog string   `name:"files-log" help:"With --format zeek: write the files.log lines to FILE instead of after their smtp.log line." placeholder:"FILE"`
+	Limit    int      `default:"50" help:"How many matches to print, newest first (0: all)."`
+	Facets   bool     `help:"Also print counts by sender domain, attachment type, IOC type and status."`
+	Kind     []string `help:"Only these kinds: email, session, review (default: all; with --json: email)." enum:"email,session,review" placeholder:"KIND"`
+	Query    []string `arg:"" optional:"" help:"Query (see the query language in the README); several words are joined with spaces."`
 }
 
 // errNoRecords: the store cannot be opened to read records.
@@ -49,7 +52,7 @@ func (c *SearchCmd) Run() error {
 
 // run prints the matches to stdout (a table drawn as topt says), the
 // count and warnings to stderr.
-func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
+func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) (rerr error) {
 	q := strings.Join(c.Query, " ")
 	if _, err := index.ParseQuery(q); err != nil {
 		return queryError(q, err)
@@ -57,9 +60,16 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
 	if c.JSON && c.Format != "table" {
 		return usageErr("--json prints the email records, --format %s the rows: give one of them", c.Format)
 	}
+	events := c.Format == collector.EventsECS || c.Format == collector.EventsZeek
 	kinds := c.Kind
-	if c.JSON && len(kinds) == 0 {
+	if (c.JSON || events) && len(kinds) == 0 {
 		kinds = []string{index.KindEmail}
+	}
+	if events && (len(kinds) != 1 || kinds[0] != index.KindEmail) {
+		return usageErr("--format %s prints emails: --kind %s has none", c.Format, strings.Join(kinds, ","))
+	}
+	if c.FilesLog != "" && c.Format != collector.EventsZeek {
+		return usageErr("--files-log is for --format zeek (its files.log lines)")
 	}
 	paceSearchGC()
 	ctx := context.Background()
@@ -81,6 +91,19 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
 	}
 	enc := core.NewJSONEncoder(out)
 	rowEnc := json.NewEncoder(out)
+	var evEnc *recordEncoder
+	if events {
+		filesLog, closeFiles, err := openFilesLog(c.FilesLog, c.Format)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := closeFiles(); cerr != nil && rerr == nil {
+				rerr = cerr
+			}
+		}()
+		evEnc = &recordEncoder{format: c.Format, out: out, files: filesLog, created: time.Now()}
+	}
 
 	var after []string
 	printed := 0
@@ -101,7 +124,16 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) error {
 		for _, h := range hits {
 			switch {
 			case c.JSON:
-				if err := writeRecord(ctx, enc, stderr, src.record, h); err != nil {
+				if err := writeRecord(ctx, enc.Encode, stderr, src.record, h); err != nil {
+					return err
+				}
+			case events:
+				if err := writeRecord(ctx, func(v any) error {
+					if e, ok := v.(*core.Email); ok {
+						return evEnc.encode(e)
+					}
+					return nil // only emails are asked for
+				}, stderr, src.record, h); err != nil {
 					return err
 				}
 			case c.Format == "json":
@@ -254,9 +286,9 @@ func queryError(q string, err error) error {
 
 // writeRecord prints the stored record of an email hit (or the hit itself
 // for sessions and review entries, which have no record).
-func writeRecord(ctx context.Context, enc *json.Encoder, stderr io.Writer, record func(context.Context, string) (*core.Email, error), h index.Hit) error {
+func writeRecord(ctx context.Context, encode func(any) error, stderr io.Writer, record func(context.Context, string) (*core.Email, error), h index.Hit) error {
 	if h.Kind != index.KindEmail {
-		return enc.Encode(h)
+		return encode(h)
 	}
 	rec, err := record(ctx, h.ID)
 	if err != nil {
@@ -266,7 +298,7 @@ func writeRecord(ctx context.Context, enc *json.Encoder, stderr io.Writer, recor
 		fmt.Fprintf(stderr, "warning: email %s is in the index but its record cannot be read: %s\n", sanitize.Clip(h.ID, 200), sanitize.Line(err.Error()))
 		return nil
 	}
-	return enc.Encode(rec)
+	return encode(rec)
 }
 
 func orDash(s string) string {

@@ -126,6 +126,7 @@ func (c *ShowCmd) showSession(ctx context.Context, src *dataSource, stdout io.Wr
 		p.kv("Session", si.UID)
 		p.kv("Time", si.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 		p.kv("Client", endpoints(si))
+		p.kv("CommunityID", si.CID())
 		p.kv("HELO", si.Helo)
 		p.kv("No email", api.NoEmailReason(s))
 		p.line("")
@@ -350,6 +351,7 @@ func printEmail(w io.Writer, e *core.Email) error {
 		p.kv("Session", fmt.Sprintf("%s (message %d)", si.UID, e.Index))
 		p.kv("Time", si.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 		p.kv("Client", endpoints(si))
+		p.kv("CommunityID", si.CID())
 		p.kv("HELO", si.Helo)
 		var tags []string
 		if si.StartTLS {

@@ -163,7 +163,8 @@ func TestShow(t *testing.T) {
 	}
 	out, err = show(t, false, "--data", data, "demo-invoice.0")
 	for _, w := range []string{"Email:       demo-invoice.0", "MAIL FROM: billing@supplier.example.org", "Subject:   Invoice INV-2025-1187 overdue",
-		"Attachments (2;", rec.Attachments[1].SHA256, rec.Attachments[1].SHA1, "application/vnd.microsoft.portable-executable", "IOCs (2)"} {
+		"Attachments (2;", rec.Attachments[1].SHA256, rec.Attachments[1].SHA1, "application/vnd.microsoft.portable-executable", "IOCs (2)",
+		"CommunityID: " + core.CommunityID("192.0.2.44", 40001, "198.51.100.25", 25)} {
 		if err != nil || !strings.Contains(out, w) {
 			t.Errorf("summary lacks %q (%v):\n%s", w, err, out)
 		}

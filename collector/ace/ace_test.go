@@ -64,6 +64,13 @@ func TestBuildAnalysis(t *testing.T) {
 	if strings.Join(a.Tags, ",") != "yara:R1,yara:R2" {
 		t.Errorf("tags = %v", a.Tags)
 	}
+	if cid := a.Details["community_id"]; cid != "" {
+		t.Errorf("details community_id = %q for a session without a responder", cid)
+	}
+	rec.Session.DestIP, rec.Session.DestPort = "192.0.2.25", 25
+	if cid, want := BuildAnalysis(rec, "CX1", 0, Template{}).Details["community_id"], core.CommunityID("198.51.100.7", 40000, "192.0.2.25", 25); cid != want || want == "" {
+		t.Errorf("details community_id = %q, want %q", cid, want)
+	}
 
 	rec.ServerReply = &core.Reply{Code: 554, Text: "spam"}
 	rec.Session.SourceIP = "2001:db8::1"

@@ -148,6 +148,7 @@ func BuildAnalysis(rec *core.Email, sessionFile string, companyID int, t Templat
 		"source_port":     rec.Session.SourcePort,
 		"dest_ip":         rec.Session.DestIP,
 		"dest_port":       rec.Session.DestPort,
+		"community_id":    rec.Session.CID(),
 		"helo":            rec.Session.Helo,
 		"env_mail_from":   rec.Envelope.MailFrom,
 		"env_rcpt_to":     nonNil(rec.Envelope.RcptTo),

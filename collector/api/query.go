@@ -56,6 +56,7 @@ var Fields = []Field{
 	{Name: "msgid", Prefix: true},
 	{Name: "uid", Prefix: true},
 	{Name: "id"},
+	{Name: "cid", Example: "cid:1:wCb3OG7yAFWelaUydu0D+125CLM=", Finds: "the session's Community ID v1, as Zeek's conn.log (community-id), Suricata's EVE, Arkime and ECS `network.community_id` give it (`1:` optional): sessions whose file names the responder (our Zeek script, pcap input); not ACE's session files, not emails read from files"},
 	{Name: "ip", Example: "ip:203.0.113.5", Finds: "the client IP, the server IP, IPs in Received headers and IP IOCs: `ip:203.0.113.5`, `ip:2001:db8::25`, `ip:10.1.*`, `ip:10.0.0.0/8` (IPv4 /8 /16 /24 /32)"},
 	{Name: "domain", Prefix: true, Example: "domain:evil.example", Finds: "any domain of the email: addresses (the envelope its session tried too), HELO, IOC domains, URL hosts; parents match too (`domain:example.com` finds `mail.example.com`)"},
 	{Name: "url", Prefix: true, Example: "url:evil.example/login", Finds: "URL IOCs starting with the value, scheme optional (`url:evil.example/login`), or a glob (`url:*login.php*`)"},

@@ -270,3 +270,31 @@ func TestFindCap(t *testing.T) {
 		t.Fatalf("status %q, want %q", got, want)
 	}
 }
+
+// TestSummaryCommunityID: the Summary's Session block shows the session's
+// Community ID when both ends are known (stored, or computed for a record
+// stored before the field), and no such line when they are not.
+func TestSummaryCommunityID(t *testing.T) {
+	want := core.CommunityID("203.0.113.5", 40000, "192.0.2.25", 25)
+	for _, tc := range []struct {
+		si   core.SessionInfo
+		want string
+	}{
+		{core.SessionInfo{UID: "s1", SourceIP: "203.0.113.5", SourcePort: 40000, DestIP: "192.0.2.25", DestPort: 25, CommunityID: want}, want},
+		{core.SessionInfo{UID: "s1", SourceIP: "203.0.113.5", SourcePort: 40000, DestIP: "192.0.2.25", DestPort: 25}, want},
+		{core.SessionInfo{UID: "s1", SourceIP: "203.0.113.5", SourcePort: 40000}, ""},
+	} {
+		m := New(testCtx(), api.Row{ID: "s1.0", Kind: api.KindEmail})
+		m.SetSize(100, 80)
+		e := testEmail()
+		e.ID, e.Session = "s1.0", tc.si
+		m.Loaded(LoadedMsg{ID: "s1.0", Email: e})
+		view := ansi.Strip(m.View())
+		if !strings.Contains(view, "Connection") {
+			t.Fatalf("no Session block in the summary:\n%s", view)
+		}
+		if got := strings.Contains(view, "Community ID"); got != (tc.want != "") || (tc.want != "" && !strings.Contains(view, tc.want)) {
+			t.Errorf("session %+v: community id line %v, want %q:\n%s", tc.si, got, tc.want, view)
+		}
+	}
+}

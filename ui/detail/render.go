@@ -109,6 +109,9 @@ func (r *renderer) sessionInfo(sensor string, si core.SessionInfo) {
 	r.kv("Session", si.UID)
 	r.kv("Time", r.ctx.Time(si.Time)+" ("+orDash(si.TimeSource)+")")
 	r.kv("Connection", src)
+	if cid := si.CID(); cid != "" {
+		r.kv("Community ID", cid)
+	}
 	if si.Banner != "" {
 		r.kv("Banner", si.Banner)
 	}
