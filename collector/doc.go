@@ -3,8 +3,9 @@
 // exists), stores each session, its emails (.eml), their records (JSON)
 // and attachments (content-addressed archive, stoQ filedir layout) in a
 // data dir, queues every email once per delivery group in a bbolt
-// database, and submits them over ACE's HTTP API (package collector/ace)
-// or publishes them to NATS JetStream (kind = "nats", nats.go).
+// database, and submits them over ACE's HTTP API (package collector/ace),
+// publishes them to NATS JetStream (kind = "nats", nats.go) or creates
+// TheHive 5 alerts (kind = "thehive", thehive.go).
 //
 // The order of a claim survives kill -9 at any point: files are written
 // atomically (temp, rename) and are idempotent; the worker then hands
@@ -57,6 +58,13 @@
 // bytes, or names their objects in the Object Store bucket
 // smtpscope-raw when too large for the server's max payload; not ready
 // while the client is disconnected.
+// TheHive groups (kind = "thehive", thehive.go, through the HTTP
+// endpoint deliverer of submit_http.go: one endpoint with the node
+// circuit breaker, the next delivery after its backoff as the probe)
+// create one alert per email (BuildTheHiveAlert) in one request, its
+// file observables in the same multipart body; TheHive's refusal of a
+// duplicate type+source+sourceRef (the global id) counts as sent, so a
+// resend after a crash never makes a second alert.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error
