@@ -4,8 +4,9 @@
 // and attachments (content-addressed archive, stoQ filedir layout) in a
 // data dir, queues every email once per delivery group in a bbolt
 // database, and submits them over ACE's HTTP API (package collector/ace),
-// publishes them to NATS JetStream (kind = "nats", nats.go) or creates
-// TheHive 5 alerts (kind = "thehive", thehive.go).
+// publishes them to NATS JetStream (kind = "nats", nats.go), creates
+// TheHive 5 alerts (kind = "thehive", thehive.go) or posts them to a
+// webhook (kind = "webhook", webhook.go).
 //
 // The order of a claim survives kill -9 at any point: files are written
 // atomically (temp, rename) and are idempotent; the worker then hands
@@ -64,7 +65,10 @@
 // create one alert per email (BuildTheHiveAlert) in one request, its
 // file observables in the same multipart body; TheHive's refusal of a
 // duplicate type+source+sourceRef (the global id) counts as sent, so a
-// resend after a crash never makes a second alert.
+// resend after a crash never makes a second alert. Webhook groups
+// (kind = "webhook", webhook.go) POST the record (and the raw message up
+// to raw_max) signed with HMAC-SHA256 over timestamp + "." + body
+// (WebhookSignature); 2xx is sent, 408/429/5xx retried, other 4xx failed.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error
