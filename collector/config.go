@@ -119,6 +119,9 @@ type Config struct {
 	Retention  RetentionConfig  `toml:"retention"`
 	Submission SubmissionConfig `toml:"submission"`
 	Groups     []GroupConfig    `toml:"group"`
+	// Hunts are saved queries evaluated on every new email after its
+	// index commit (hunt.go).
+	Hunts []HuntConfig `toml:"hunt"`
 
 	// path is the file the config was loaded from (for SIGHUP reloads).
 	path string
@@ -300,6 +303,9 @@ type GroupConfig struct {
 	// take URL instead of Nodes.
 	Kind    string `toml:"kind"`
 	Enabled *bool  `toml:"enabled"` // default true
+	// HuntsOnly: the group receives only the emails a hunt delivers to
+	// it ([[hunt]] deliver_to), none by coverage.
+	HuntsOnly bool `toml:"hunts_only"`
 	// Coverage is the share (1-100 %) of emails this group receives,
 	// chosen deterministically from a hash of the email id.
 	Coverage int `toml:"coverage"`
@@ -544,6 +550,7 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, g.validateKind(where)...)
 	}
+	errs = append(errs, validateHunts(c.Hunts, seen)...)
 	return errors.Join(errs...)
 }
 

@@ -69,6 +69,11 @@
 // (kind = "webhook", webhook.go) POST the record (and the raw message up
 // to raw_max) signed with HMAC-SHA256 over timestamp + "." + body
 // (WebhookSignature); 2xx is sent, 408/429/5xx retried, other 4xx failed.
+// Hunts ([[hunt]], hunt.go) are saved queries the service that owns the
+// index runs on each index batch; TagHunts records their matches in one
+// transaction (EmailMeta.Hunts, index mark, one queue entry per
+// deliver_to group where none exists: idempotent). A hunts_only group
+// gets no email by coverage.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error
