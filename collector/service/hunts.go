@@ -48,6 +48,12 @@ func (l *Service) evalHunts(ids []string) error {
 	for _, h := range hunts {
 		for chunk := range slices.Chunk(ids, huntChunk) {
 			res, err := l.ix.Search(ctx, h.Query, index.SearchOptions{IDs: chunk, Kinds: []string{index.KindEmail}, Limit: len(chunk)})
+			if _, bad := errors.AsType[*index.ParseError](err); bad {
+				// a query a reload brought in (Open checked the first
+				// ones): the hunt is skipped, the others run
+				l.log.Error("hunt skipped: its query does not parse", "hunt", h.Name, "err", err)
+				break
+			}
 			if err != nil {
 				return fmt.Errorf("hunt %s: %w", h.Name, err)
 			}
