@@ -13,6 +13,7 @@ type (
 	GroupStatus      = api.GroupStatus
 	NodeStatus       = api.NodeStatus
 	StoreStats       = api.StoreStats
+	HuntStatus       = api.HuntStatus
 )
 
 // Submission states, per email per node group (see api.States).

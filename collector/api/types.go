@@ -91,6 +91,16 @@ type CollectorStatus struct {
 	LastErrors  []ErrorEntry  `json:"last_errors"`
 	RunSessions int64         `json:"run_sessions"` // stored since start
 	RunEmails   int64         `json:"run_emails"`
+	// Hunts are the config's hunts ([[hunt]]); their matches are counted
+	// by searching hunt:NAME.
+	Hunts []HuntStatus `json:"hunts,omitempty"`
+}
+
+// HuntStatus is one configured hunt.
+type HuntStatus struct {
+	Name      string   `json:"name"`
+	Query     string   `json:"query"`
+	DeliverTo []string `json:"deliver_to,omitempty"`
 }
 
 // GroupStatus is one node group's queue.
