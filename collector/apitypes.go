@@ -16,6 +16,7 @@ type (
 	NodeStatus       = api.NodeStatus
 	ReconcileStatus  = api.ReconcileStatus
 	StoreStats       = api.StoreStats
+	HuntStatus       = api.HuntStatus
 )
 
 // Submission states, per email per node group (see api.States).

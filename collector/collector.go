@@ -795,6 +795,9 @@ func StoreStatus(s *Store, cfg *Config) (*Status, error) {
 	if cfg != nil {
 		st.Spool = cfg.Spool
 		st.Maildirs, st.EMLDirs = cfg.Maildir, cfg.EMLDir
+		for _, h := range cfg.Hunts {
+			st.Hunts = append(st.Hunts, HuntStatus{Name: h.Name, Query: h.Query, DeliverTo: h.DeliverTo})
+		}
 		for _, g := range cfg.Groups {
 			seen[g.Name] = true
 			gs := GroupStatus{Name: g.Name, Configured: true, Enabled: g.IsEnabled(), Coverage: g.Coverage,

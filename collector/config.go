@@ -129,6 +129,9 @@ type Config struct {
 	// not used by collect.
 	Hub    NATSAuth     `toml:"hub"`
 	Output OutputConfig `toml:"output"`
+	// Hunts are saved queries evaluated on every new email after its
+	// index commit (hunt.go).
+	Hunts []HuntConfig `toml:"hunt"`
 
 	// path is the file the config was loaded from (for SIGHUP reloads).
 	path string
@@ -300,13 +303,19 @@ type SubmissionConfig struct {
 }
 
 // GroupConfig is one delivery group: an ACE node group (as ACE's
-// collection groups) or, with kind = "nats", NATS JetStream servers.
+// collection groups), with kind = "nats" NATS JetStream servers, with
+// kind = "thehive" a TheHive 5 instance (thehive.go), with kind =
+// "webhook" an HTTP endpoint (webhook.go).
 type GroupConfig struct {
 	Name string `toml:"name"`
-	// Kind is "ace" (default) or "nats"; for nats, Nodes are the
-	// servers' nats:// or tls:// URLs.
+	// Kind is "ace" (default), "nats", "thehive" or "webhook"; for nats,
+	// Nodes are the servers' nats:// or tls:// URLs; thehive and webhook
+	// take URL instead of Nodes.
 	Kind    string `toml:"kind"`
 	Enabled *bool  `toml:"enabled"` // default true
+	// HuntsOnly: the group receives only the emails a hunt delivers to
+	// it ([[hunt]] deliver_to), none by coverage.
+	HuntsOnly bool `toml:"hunts_only"`
 	// Coverage is the share (1-100 %) of emails this group receives,
 	// chosen deterministically from a hash of the email id.
 	Coverage int `toml:"coverage"`
@@ -332,6 +341,33 @@ type GroupConfig struct {
 	Reconcile         *bool    `toml:"reconcile"`
 	ReconcileInterval Duration `toml:"reconcile_interval"`
 	ReconcileMax      int      `toml:"reconcile_max"`
+
+	// thehive and webhook: the endpoint (TheHive's base URL; the
+	// webhook's full URL).
+	URL string `toml:"url"`
+	// thehive: the API key from APIKeyFile or from this environment
+	// variable (sent as "Authorization: Bearer"; never logged).
+	APIKeyEnv string `toml:"api_key_env"`
+	// thehive: the organisation (X-Organisation header; "" = the key's
+	// default), the alert's type and source (default "smtpscope"), its
+	// TLP (0-4, default 2) and PAP (0-3, default 2), extra tags, and the
+	// largest attachment sent as a file observable (default 10MB; larger
+	// ones are sent as hashes only).
+	Organisation string   `toml:"organisation"`
+	AlertType    string   `toml:"alert_type"`
+	AlertSource  string   `toml:"alert_source"`
+	TLP          *int     `toml:"tlp"`
+	PAP          *int     `toml:"pap"`
+	Tags         []string `toml:"tags"`
+	MaxFileSize  ByteSize `toml:"max_file_size"`
+	// webhook: extra request headers (a value "env:NAME" is read from
+	// the environment, "file:/path" from a file), the HMAC secret (from
+	// SecretFile or SecretEnv; required), and the largest message whose
+	// raw bytes go in the body as raw_base64 (0 = never).
+	Headers    map[string]string `toml:"headers"`
+	SecretFile string            `toml:"secret_file"`
+	SecretEnv  string            `toml:"secret_env"`
+	RawMax     ByteSize          `toml:"raw_max"`
 }
 
 // Reconciles reports whether the group reconciles with a hub (a NATS
@@ -340,18 +376,52 @@ func (g GroupConfig) Reconciles() bool {
 	return g.Kind == KindNATS && (g.Reconcile == nil || *g.Reconcile)
 }
 
+// httpKind reports whether the group's kind is an HTTP endpoint given
+// by URL (thehive, webhook).
+func (g GroupConfig) httpKind() bool { return g.Kind == KindTheHive || g.Kind == KindWebhook }
+
 // validateKind checks the nodes and options against the group's kind.
 func (g GroupConfig) validateKind(where string) []error {
 	var errs []error
 	schemes, want := []string{"http://", "https://"}, "an http:// or https:// URL"
+	natsOnly := g.CertFile != "" || g.KeyFile != "" || g.CredsFile != "" || g.NKeyFile != ""
+	theHiveOnly := g.APIKeyEnv != "" || g.Organisation != "" || g.AlertType != "" || g.AlertSource != "" || g.TLP != nil ||
+		g.PAP != nil || len(g.Tags) > 0 || g.MaxFileSize != 0
+	webhookOnly := len(g.Headers) > 0 || g.SecretFile != "" || g.SecretEnv != "" || g.RawMax != 0
 	switch g.Kind {
-	case "", KindACE:
-		if g.CertFile != "" || g.KeyFile != "" || g.CredsFile != "" || g.NKeyFile != "" {
-			errs = append(errs, fmt.Errorf("%s: cert_file, key_file, creds_file and nkey_file are for kind = \"nats\"", where))
+	case "", KindACE, KindNATS:
+		if g.URL != "" {
+			errs = append(errs, fmt.Errorf("%s: url is for kind = \"thehive\" and \"webhook\" (this kind takes nodes)", where))
 		}
-		if g.Reconcile != nil || g.ReconcileInterval != 0 || g.ReconcileMax != 0 {
-			errs = append(errs, fmt.Errorf("%s: reconcile, reconcile_interval and reconcile_max are for kind = \"nats\"", where))
+	case KindTheHive, KindWebhook:
+		if len(g.Nodes) > 0 {
+			errs = append(errs, fmt.Errorf("%s: kind %q takes url, not nodes", where, g.Kind))
 		}
+		if g.IsEnabled() && g.URL == "" {
+			errs = append(errs, fmt.Errorf("%s: no url", where))
+		}
+		if g.URL != "" && !strings.HasPrefix(g.URL, "http://") && !strings.HasPrefix(g.URL, "https://") {
+			errs = append(errs, fmt.Errorf("%s: url %q: want %s", where, ace.RedactURL(g.URL), want))
+		}
+		if g.CompanyID != 0 {
+			errs = append(errs, fmt.Errorf("%s: company_id is for kind = \"ace\"", where))
+		}
+	default:
+		return []error{fmt.Errorf("%s: kind %q: want ace, nats, thehive or webhook", where, g.Kind)}
+	}
+	if g.Kind != KindNATS && natsOnly {
+		errs = append(errs, fmt.Errorf("%s: cert_file, key_file, creds_file and nkey_file are for kind = \"nats\"", where))
+	}
+	if g.Kind != KindTheHive && theHiveOnly {
+		errs = append(errs, fmt.Errorf("%s: api_key_env, organisation, alert_type, alert_source, tlp, pap, tags and max_file_size are for kind = \"thehive\"", where))
+	}
+	if g.Kind != KindNATS && (g.Reconcile != nil || g.ReconcileInterval != 0 || g.ReconcileMax != 0) {
+		errs = append(errs, fmt.Errorf("%s: reconcile, reconcile_interval and reconcile_max are for kind = \"nats\"", where))
+	}
+	if g.Kind != KindWebhook && webhookOnly {
+		errs = append(errs, fmt.Errorf("%s: headers, secret_file, secret_env and raw_max are for kind = \"webhook\"", where))
+	}
+	switch g.Kind {
 	case KindNATS:
 		schemes, want = []string{"nats://", "tls://"}, "a nats:// or tls:// URL"
 		if (g.CertFile == "") != (g.KeyFile == "") {
@@ -360,8 +430,10 @@ func (g GroupConfig) validateKind(where string) []error {
 		if g.ReconcileInterval < 0 || g.ReconcileMax < 0 {
 			errs = append(errs, fmt.Errorf("%s: reconcile_interval and reconcile_max must not be negative", where))
 		}
-	default:
-		return []error{fmt.Errorf("%s: kind %q: want ace or nats", where, g.Kind)}
+	case KindTheHive:
+		errs = append(errs, g.validateTheHive(where)...)
+	case KindWebhook:
+		errs = append(errs, g.validateWebhook(where)...)
 	}
 	for _, n := range g.Nodes {
 		if !slices.ContainsFunc(schemes, func(p string) bool { return strings.HasPrefix(n, p) }) {
@@ -560,11 +632,12 @@ func (c *Config) Validate() error {
 		if g.Coverage < 1 || g.Coverage > 100 {
 			errs = append(errs, fmt.Errorf("%s: coverage %d: want 1-100", where, g.Coverage))
 		}
-		if g.IsEnabled() && len(g.Nodes) == 0 {
+		if g.IsEnabled() && len(g.Nodes) == 0 && !g.httpKind() {
 			errs = append(errs, fmt.Errorf("%s: no nodes", where))
 		}
 		errs = append(errs, g.validateKind(where)...)
 	}
+	errs = append(errs, validateHunts(c.Hunts, seen)...)
 	return errors.Join(errs...)
 }
 

@@ -55,6 +55,8 @@ type EmailMeta struct {
 	Archive     []string  `json:"archive,omitempty"`  // sha1 of archived attachments
 	Source      string    `json:"source,omitempty"`
 	Bytes       int64     `json:"bytes"` // bytes stored for this email (eml + record)
+	// Hunts are the hunts that matched the email, sorted (TagHunts).
+	Hunts []string `json:"hunts,omitempty"`
 }
 
 // SessionMeta is one stored session file.

@@ -3,8 +3,10 @@
 // exists), stores each session, its emails (.eml), their records (JSON)
 // and attachments (content-addressed archive, stoQ filedir layout) in a
 // data dir, queues every email once per delivery group in a bbolt
-// database, and submits them over ACE's HTTP API (package collector/ace)
-// or publishes them to NATS JetStream (kind = "nats", nats.go).
+// database, and submits them over ACE's HTTP API (package collector/ace),
+// publishes them to NATS JetStream (kind = "nats", nats.go), creates
+// TheHive 5 alerts (kind = "thehive", thehive.go) or posts them to a
+// webhook (kind = "webhook", webhook.go).
 //
 // The order of a claim survives kill -9 at any point: files are written
 // atomically (temp, rename) and are idempotent; the worker then hands
@@ -74,6 +76,21 @@
 // of a NATS connection (CA, client certificate, credentials file, NKey
 // seed) are NATSAuth (natsopts.go), for NATS groups and for the hub
 // (Config.Hub, HubConfig.Options) alike.
+// TheHive groups (kind = "thehive", thehive.go, through the HTTP
+// endpoint deliverer of submit_http.go: one endpoint with the node
+// circuit breaker, the next delivery after its backoff as the probe)
+// create one alert per email (BuildTheHiveAlert) in one request, its
+// file observables in the same multipart body; TheHive's refusal of a
+// duplicate type+source+sourceRef (the global id) counts as sent, so a
+// resend after a crash never makes a second alert. Webhook groups
+// (kind = "webhook", webhook.go) POST the record (and the raw message up
+// to raw_max) signed with HMAC-SHA256 over timestamp + "." + body
+// (WebhookSignature); 2xx is sent, 408/429/5xx retried, other 4xx failed.
+// Hunts ([[hunt]], hunt.go) are saved queries the service that owns the
+// index runs on each index batch; TagHunts records their matches in one
+// transaction (EmailMeta.Hunts, index mark, one queue entry per
+// deliver_to group where none exists: idempotent). A hunts_only group
+// gets no email by coverage.
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error

@@ -670,7 +670,7 @@ func (c *Collector) commitTx(tx *bolt.Tx, ing *ingested, claim []byte, groups []
 			}
 		}
 		for _, g := range groups {
-			if !g.IsEnabled() || !covers(g.Name, g.Coverage, em.ID) {
+			if !g.IsEnabled() || g.HuntsOnly || !covers(g.Name, g.Coverage, em.ID) {
 				continue
 			}
 			if old, _ := getSub(tx, em.ID, g.Name); old != nil {

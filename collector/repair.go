@@ -312,6 +312,9 @@ func repairEmail(tx *bolt.Tx, dir string, em *EmailMeta, rec *core.Email, groups
 			continue
 		}
 		st, ok := sent[string(subKey(em.ID, g.Name))]
+		if !ok && g.HuntsOnly {
+			continue // hunts queue to it; their matches are not rebuilt
+		}
 		if ok {
 			rep.Sent++
 		} else {

@@ -277,8 +277,13 @@ func (r *groupRunner) nodeStatus() []NodeStatus { return r.del.status() }
 
 // newDeliverer makes the deliverer of a group's kind.
 func newDeliverer(c *Collector, g GroupConfig, sub SubmissionConfig, wake func()) (deliverer, error) {
-	if g.Kind == KindNATS {
+	switch g.Kind {
+	case KindNATS:
 		return newNATSDelivery(c, g, sub, wake)
+	case KindTheHive:
+		return newTheHiveDelivery(c, g, sub, wake)
+	case KindWebhook:
+		return newWebhookDelivery(c, g, sub, wake)
 	}
 	return newACEDelivery(c, g, sub, wake)
 }

@@ -299,6 +299,8 @@ func (c *compiler) term1(n *termNode) (query.Query, error) {
 		return kw(fYara, v), nil
 	case "group":
 		return kw(fGroup, v), nil
+	case "hunt":
+		return kw(fHunt, v), nil
 	case "ioc":
 		v = core.Refang(v)
 		return or(kw(fIOC, v), kw(fURL, v)), nil // URL IOCs are in url only

@@ -36,6 +36,10 @@ type EmailDoc struct {
 	// SessionTried is used when set; these are for records stored before
 	// it existed (the caller reads them from the session file).
 	SessionMailFrom, SessionRcpt []string
+	// Hunts are the names of the collector's hunts the email matched
+	// (collector.EmailMeta.Hunts): `hunt:NAME` finds it, its row lists
+	// them.
+	Hunts []string
 }
 
 // SessionDoc is a session that carried no email (rejected, STARTTLS,
@@ -494,6 +498,7 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		b.kw(fGroup, g)
 		b.kw(fGStatus, g+":"+st)
 	}
+	b.kw(fHunt, d.Hunts...)
 
 	if len(e.Attachments) > 0 {
 		has = append(has, "attachment")
@@ -558,6 +563,9 @@ func (ix *Index) emailDocument(d EmailDoc) *builder {
 		Size:     e.Size,
 		UID:      validUTF8(e.Session.UID),
 		Sensor:   validUTF8(e.Sensor),
+	}
+	for _, h := range d.Hunts {
+		row.Hunts = append(row.Hunts, validUTF8(truncUTF8(h, maxValue)))
 	}
 	if !e.HasSession() {
 		row.NoSession, row.Source = true, validUTF8(truncUTF8(e.Source, maxValue))

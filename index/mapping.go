@@ -18,7 +18,7 @@ import (
 // MappingVersion is stored in the index. Bump it whenever the fields, their
 // analyzers or what goes into them change: Open then reports the index as
 // stale and the owner rebuilds it from the store (Rebuild).
-const MappingVersion = 12
+const MappingVersion = 13
 
 // Document kinds (the kind: values and api.Row.Kind).
 const (
@@ -92,6 +92,7 @@ const (
 	fYara       = "yara"
 	fStatus     = "status"
 	fGroup      = "group"
+	fHunt       = "hunt"
 	fGStatus    = "gstatus" // "group:state"
 	fUID        = "uid"
 	fCID        = "cid" // the session's Community ID v1, lower-cased
@@ -154,6 +155,7 @@ var fields = map[string]fieldSpec{
 	fYara:       {typ: ftKeyword},
 	fStatus:     {typ: ftKeyword, docValues: true}, // facet
 	fGroup:      {typ: ftKeyword},
+	fHunt:       {typ: ftKeyword},
 	fGStatus:    {typ: ftKeyword},
 	fUID:        {typ: ftKeyword},
 	fCID:        {typ: ftKeyword},
@@ -190,7 +192,7 @@ var sortFields = map[string]string{
 var kindFields = map[string][]string{
 	KindEmail: {fKind, fTime, fTSort, fSize, fRow, fSubject, fBody, fTranscript, fFname, fFrom, fTo, fCc,
 		fMailFrom, fRcpt, fSessMailFrom, fSessRcpt, fHelo, fMsgID, fIP, fIPNet, fDomain, fURL, fIOC, fIOCType, fHash, fSSDeep, fSSDeep7, fFilename, fExt,
-		fType, fCType, fYara, fStatus, fGroup, fGStatus, fUID, fCID, fHas, fIs, fSenderDom, fRisk, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
+		fType, fCType, fYara, fStatus, fGroup, fHunt, fGStatus, fUID, fCID, fHas, fIs, fSenderDom, fRisk, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
 	KindSession: {fKind, fTime, fTSort, fRow, fTranscript, fReason, fHelo, fMailFrom, fRcpt, fIP, fIPNet, fDomain, fUID, fCID, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
 	KindReview:  {fKind, fTime, fTSort, fRow, fReason, fFname, fFilename, fExt, fIs, fSortSize, fSortSender, fSortAtt, fSortIOC, fSortStatus, fHour, fDay, fSensor},
 }

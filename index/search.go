@@ -43,6 +43,11 @@ type SearchOptions struct {
 	// also matches as a prefix): for a search bar that searches as the
 	// analyst types.
 	AsYouType bool
+	// IDs, when not nil, restricts the search to these document IDs (an
+	// email's is its id): the collector's hunts evaluate a query on just
+	// the emails of the batch that was committed. An empty non-nil list
+	// matches nothing.
+	IDs []string
 }
 
 // Sort orders.
@@ -126,6 +131,9 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 			ks = append(ks, term(fKind, k))
 		}
 		pq = query.NewConjunctionQuery([]query.Query{pq, or(ks...)})
+	}
+	if opts.IDs != nil {
+		pq = query.NewConjunctionQuery([]query.Query{pq, query.NewDocIDQuery(opts.IDs)})
 	}
 	limit := opts.Limit
 	if limit <= 0 {

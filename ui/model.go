@@ -170,6 +170,11 @@ type (
 		st  *api.Status
 		err error
 	}
+	// huntsMsg: the collector's hunts with their match counts (H).
+	huntsMsg struct {
+		rows [][2]string
+		err  error
+	}
 	facetsMsg struct {
 		seq    int
 		facets []api.Facet
@@ -260,6 +265,47 @@ func (m *Model) loadStatus() tea.Cmd {
 		st, err := b.Status(ctx)
 		return statusMsg{st: st, err: err}
 	}
+}
+
+// loadHunts reads the collector's hunts and counts each one's matches
+// (hunt:NAME, emails).
+func (m *Model) loadHunts() tea.Cmd {
+	b := m.ctx.Backend
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := b.Status(ctx)
+		if err != nil {
+			return huntsMsg{err: err}
+		}
+		var rows [][2]string
+		for _, h := range st.Hunts {
+			res, err := b.Search(ctx, "hunt:"+h.Name, api.SearchOptions{Limit: 1, Kind: api.KindEmail, IDsOnly: true})
+			if err != nil {
+				return huntsMsg{err: err}
+			}
+			to := "-"
+			if len(h.DeliverTo) > 0 {
+				to = strings.Join(h.DeliverTo, ",")
+			}
+			rows = append(rows, [2]string{sanitize.Line("hunt:" + h.Name),
+				sanitize.Line(fmt.Sprintf("%d matched · to %s · %s", res.Total, to, h.Query))})
+		}
+		return huntsMsg{rows: rows}
+	}
+}
+
+// showHunts shows the hunts on the help screen: what to search for each
+// (hunt:NAME) and its matches, groups and query.
+func (m *Model) showHunts(msg huntsMsg) {
+	sec := help.Section{Title: "smtpscope — hunts (search hunt:NAME for a hunt's emails)", Rows: msg.rows}
+	switch {
+	case msg.err != nil:
+		sec.Rows = [][2]string{{"error", sanitize.Line(msg.err.Error())}}
+	case len(msg.rows) == 0:
+		sec.Rows = [][2]string{{"none", "the collector's config has no [[hunt]]"}}
+	}
+	m.help.Show([]help.Section{sec}, false)
 }
 
 func (m *Model) subscribe() tea.Cmd {
@@ -405,6 +451,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case statusMsg:
 		m.status, m.statusErr = msg.st, msg.err
+		return nil
+	case huntsMsg:
+		m.showHunts(msg)
 		return nil
 	case eventsMsg:
 		m.events = msg.ch
@@ -762,6 +811,8 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.showTimeline = !m.showTimeline
 		m.layout()
 		return nil
+	case key.Matches(msg, k.Hunts):
+		return m.loadHunts()
 	case key.Matches(msg, k.Facets):
 		m.showFacets, m.facetFocus = true, true
 		m.facetFocus = m.facetsVisible()

@@ -113,7 +113,7 @@ func TestScreenGoldens(t *testing.T) {
 			waitFor(t, m, "Weekly digest", "queue ")
 			press(tm, "?")
 			waitFor(t, m, "smtpscope — keys", "command line")
-		}, []string{"command line", "?  help"}, nil},
+		}, []string{"command line", "H  hunts and their matches"}, nil}, // "?  help" is below the first page at 80x24
 		{"sensors", func(t *testing.T, m *Model, tm *teatest.TestModel) {
 			waitFor(t, m, "Weekly digest", "Quarterly report", "9 results", "queue ")
 		}, []string{"RSK SENSOR", "branch-7", "memory"}, sensorBackend},

@@ -39,6 +39,7 @@ type CLI struct {
 	Search  SearchCmd  `cmd:"" help:"Search the index of a data dir."`
 	Show    ShowCmd    `cmd:"" help:"Show one email (or session/<uid>) of a data dir: summary, record, raw bytes, transcript, headers or an attachment."`
 	Export  ExportCmd  `cmd:"" help:"Write the emails a query finds as .eml files, one mbox or JSON Lines."`
+	Hunt    HuntCmd    `cmd:"" help:"Hunts, the config's saved queries run on every new email: test a query against the stored history, list them with their matches."`
 	Index   IndexCmd   `cmd:"" help:"Index every stored email of a data dir that is not indexed yet."`
 	Reindex ReindexCmd `cmd:"" help:"Rebuild the index of a data dir from the store."`
 	Repair  RepairCmd  `cmd:"" help:"Rebuild a damaged queue database from the stored emails (queues again what is not known as sent)."`

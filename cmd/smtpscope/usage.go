@@ -120,6 +120,10 @@ func queryArgs(parser *kong.Kong, args []string) []string {
 	for i < len(args) && strings.HasPrefix(args[i], "-") {
 		i++
 	}
+	if i+1 < len(args) && args[i] == "hunt" && args[i+1] == "test" {
+		// `hunt test -status:sent`: as search, after both words
+		return append(append(slices.Clone(args[:i+1]), "test"), queryArgs(parser, append([]string{"search"}, args[i+2:]...))[1:]...)
+	}
 	if i == len(args) || (args[i] != "search" && args[i] != "export") {
 		return args
 	}

@@ -37,11 +37,22 @@ type Client struct {
 
 // NewClient makes a client. TLS verification is on unless o.Insecure.
 func NewClient(o ClientOptions) (*Client, error) {
-	if o.Timeout <= 0 {
-		o.Timeout = 60 * time.Second
-	}
 	if o.APIKeyHeader == "" {
 		o.APIKeyHeader = DefaultAPIKeyHeader
+	}
+	hc, err := NewHTTPClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{http: hc, key: o.APIKey, keyHeader: o.APIKeyHeader}, nil
+}
+
+// NewHTTPClient is the HTTP client of NewClient, shared by the other
+// HTTP delivery kinds (TheHive, webhooks): o's TLS options and timeout
+// (o.APIKey is not used), redirects never followed.
+func NewHTTPClient(o ClientOptions) (*http.Client, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure} //nolint:gosec // opt-in only
 	if o.CAFile != "" {
@@ -61,15 +72,11 @@ func NewClient(o ClientOptions) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = 16
-	return &Client{
-		// Redirects are never followed: the API key and the email go to
-		// the configured node only, never to another host or scheme.
-		http: &http.Client{Transport: tr, Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
-		key:       o.APIKey,
-		keyHeader: o.APIKeyHeader,
-	}, nil
+	// Redirects are never followed: the API key and the email go to
+	// the configured node only, never to another host or scheme.
+	return &http.Client{Transport: tr, Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}, nil
 }
 
 // Error is a failed submission or ping. Permanent errors (HTTP 400, or a
@@ -122,6 +129,14 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
+// NodeError makes the Error of a request to node, credentials removed
+// from the node and the message; Snippet makes an answer's body fit
+// for it.
+func NodeError(node string, status int, msg string) *Error { return nodeError(node, status, msg) }
+
+// Snippet is the start of an answer's body, printable, for an Error.
+func Snippet(b []byte) string { return snippet(b) }
+
 // nodeError makes the Error of a request to node, credentials removed
 // from the node and the message.
 func nodeError(node string, status int, msg string) *Error {
@@ -173,7 +188,17 @@ func permanent(node string, err error) *Error {
 // (with its Retry-After) are returned as *Error; other statuses are the
 // caller's to judge.
 func (c *Client) do(req *http.Request, node string, limit int64) (int, []byte, error) {
-	resp, err := c.http.Do(req)
+	return Do(c.http, req, node, limit)
+}
+
+// Do sends req to node with hc and reads at most limit bytes of the
+// answer. Errors are *Error without credentials: a transport error
+// (Status 0), a redirect (refused, never followed), 429 and 503 with
+// their Retry-After; other statuses are returned with the body for the
+// caller to judge. A request body that fails to read (a stored file
+// gone) is a Local error.
+func Do(hc *http.Client, req *http.Request, node string, limit int64) (int, []byte, error) {
+	resp, err := hc.Do(req)
 	if be, ok := errors.AsType[*bodyError](err); ok {
 		e := nodeError(node, 0, "reading the submission: "+be.Error())
 		e.Local, e.Permanent = true, errors.Is(be, os.ErrNotExist)

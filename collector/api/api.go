@@ -83,6 +83,8 @@ type Row struct {
 	NoSession bool   `json:"no_session,omitempty"`
 	Source    string `json:"source,omitempty"`
 	Sensor    string `json:"sensor,omitempty"` // the collector that stored it
+	// Hunts are the collector's hunts the email matched (`hunt:NAME`).
+	Hunts []string `json:"hunts,omitempty"`
 }
 
 // StatusText sums up Status for a list column: the one state when every

@@ -70,6 +70,7 @@ var Fields = []Field{
 	{Name: "yara", Prefix: true, Example: "yara:RuleName", Finds: "YARA rule names (`yara:Win_Trojan_X`, `yara:namespace:rule`, globs)"},
 	{Name: FieldStatus, Values: []string{StateQueued, StateSent, StateRetrying, StateFailed}, Example: "status:failed", Finds: "submission state `queued`, `sent`, `retrying`, `failed`; `status:prod:failed` is \"failed in group prod\"; `group:prod`"},
 	{Name: "group", Prefix: true, Example: "group:default"},
+	{Name: "hunt", Prefix: true, Example: "hunt:invoice-exe", Finds: "emails a hunt of the collector's config matched (`[[hunt]]`, see \"Hunts\"): `hunt:invoice-exe`"},
 	{Name: FieldHas, Values: append(slices.Clip(HasFlags), IOCTypes...), Example: "has:attachment", Finds: "`attachment`, `ioc`, `yara`, `encrypted`, `html`, `errors`, `anomaly`, or an IOC type (`url`, `domain`, `ipv4`, `ipv6`, `email`, `md5`, `sha1`, `sha256`, `sha512`)"},
 	{Name: FieldIs, Prefix: true, Example: "is:partial", Finds: "`partial`, `starttls`, `auth`, `rejected`; record flags (`is:bdat`, `is:no_354`...) and risk codes (`is:double_ext`, `is:link_mismatch`...); sessions without email: `is:rejected`, `is:starttls`, `is:aborted`, `is:no_data`"},
 	{Name: FieldRisk, Finds: "emails with at least N risk reasons (see \"Risk reasons\"): `risk:1` any, `risk:3` three or more; `-risk:1` none"},

@@ -94,6 +94,16 @@ type CollectorStatus struct {
 	// Capture is the live capture the collector runs (collect
 	// --interface), nil without one.
 	Capture *CaptureStatus `json:"capture,omitempty"`
+	// Hunts are the config's hunts ([[hunt]]); their matches are counted
+	// by searching hunt:NAME.
+	Hunts []HuntStatus `json:"hunts,omitempty"`
+}
+
+// HuntStatus is one configured hunt.
+type HuntStatus struct {
+	Name      string   `json:"name"`
+	Query     string   `json:"query"`
+	DeliverTo []string `json:"deliver_to,omitempty"`
 }
 
 // CaptureStatus is a live capture's loss accounting since it started: the

@@ -57,9 +57,14 @@ type batcher struct {
 	log     *slog.Logger
 	onError func(msg string) // a failure (logged already)
 	onBatch func(n int)      // after each batch is searchable
-	window  time.Duration
-	max     int
-	par     int
+	// onPersisted runs after a batch is on disk, before its marks are
+	// cleared, with the ids of its email documents (the hunts); when it
+	// fails the marks stay, so the next start writes the batch and runs
+	// it again.
+	onPersisted func(emailIDs []string) error
+	window      time.Duration
+	max         int
+	par         int
 
 	mu       sync.Mutex
 	cond     *sync.Cond // a batch ended
@@ -151,22 +156,31 @@ func (b *batcher) waitKey(ctx context.Context, k collector.IndexKey) {
 
 // Flush writes everything queued, waits until it is searchable, then
 // (bounded by persistWait) until it is on disk and its marks are cleared.
+// What the batches queued meanwhile (emails a hunt tagged, indexed again
+// with the tag) is flushed too, for a few rounds.
 func (b *batcher) Flush() error {
-	b.mu.Lock()
-	b.flushing++
-	b.poke()
-	for len(b.queue) > 0 || b.running > 0 {
-		b.cond.Wait()
-	}
-	b.flushing--
-	b.mu.Unlock()
-	done := make(chan struct{})
-	go func() { b.persist.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(persistWait):
-		return fmt.Errorf("index not on disk after %v: its marks stay for the next start", persistWait)
+	for round := 0; ; round++ {
+		b.mu.Lock()
+		b.flushing++
+		b.poke()
+		for len(b.queue) > 0 || b.running > 0 {
+			b.cond.Wait()
+		}
+		b.flushing--
+		b.mu.Unlock()
+		done := make(chan struct{})
+		go func() { b.persist.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(persistWait):
+			return fmt.Errorf("index not on disk after %v: its marks stay for the next start", persistWait)
+		}
+		b.mu.Lock()
+		more := len(b.queue) > 0 && !b.closed
+		b.mu.Unlock()
+		if !more || round >= 3 {
+			return nil
+		}
 	}
 }
 
@@ -303,6 +317,12 @@ func (b *batcher) write(batch []*entry) (int, error) {
 		}
 		cleared = append(cleared, it)
 	}
+	var emailIDs []string
+	for _, d := range docs {
+		if d.Email != nil && d.Email.Email != nil {
+			emailIDs = append(emailIDs, d.Email.Email.ID)
+		}
+	}
 	var once sync.Once
 	b.persist.Add(1)
 	done := func() { once.Do(b.persist.Done) }
@@ -312,6 +332,15 @@ func (b *batcher) write(batch []*entry) (int, error) {
 			if perr != nil {
 				b.log.Warn("index batch not on disk; its documents stay marked for the next start", "err", perr)
 				return
+			}
+			if b.onPersisted != nil && len(emailIDs) > 0 {
+				if err := b.onPersisted(emailIDs); err != nil {
+					b.log.Warn("hunts not evaluated; the batch's documents stay marked for the next start", "err", err)
+					if b.onError != nil {
+						b.onError("hunts: " + err.Error())
+					}
+					return
+				}
 			}
 			// a store closed before this late notice keeps its marks:
 			// nothing is lost, the next start indexes them again
@@ -345,7 +374,7 @@ func (b *batcher) doc(it collector.IndexItem, e *entry, memo *triedMemo) (*index
 				return nil, "", fmt.Errorf("email %s: %w", it.Key.Name, err)
 			}
 		}
-		d := &index.EmailDoc{Email: rec, Status: statusMap(it.Subs)}
+		d := &index.EmailDoc{Email: rec, Status: statusMap(it.Subs), Hunts: it.Email.Hunts}
 		if rec.SessionTried == nil { // a record stored before it was kept
 			d.SessionMailFrom, d.SessionRcpt = memo.tried(b.st, it.Email.Session)
 		}

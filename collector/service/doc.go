@@ -31,6 +31,14 @@
 // batch. `collect`, `collect --once`, the UI, `index` (CatchUp) and
 // `submit` (NewIndexer, which flushes every call) all index this way.
 //
+// Hunts (hunts.go): after a batch is on disk and before its marks are
+// cleared, each configured hunt's query runs restricted to the batch's
+// email ids (index.SearchOptions.IDs) and collector.TagHunts records
+// the matches; when that fails the marks stay, so the next start runs
+// the hunts on those emails again (tagging is idempotent). Flush also
+// flushes what the tagging queued. CheckHunts refuses a query that does
+// not parse when the service opens.
+//
 // Catch-up: the store marks every changed document in the same
 // transaction (collector.Store.IndexItems, ClearIndexed, Unindexed); the
 // batcher deletes a mark once its batch is on disk. A start trusts an

@@ -113,11 +113,19 @@ func Open(cfg *collector.Config, o Options) (*Service, error) {
 		return nil, err
 	}
 	l.col, l.store = col, col.Store()
+	if err := CheckHunts(cfg.Hunts); err != nil {
+		col.Close()
+		if l.ix != nil {
+			l.ix.Close()
+		}
+		return nil, err
+	}
 	if l.ix != nil {
 		l.ix.SetSource(&StoreSource{Store: l.store})
 		l.batch = newBatcher(l.ix, l.store, o.Logger, o.IndexWindow, o.IndexBatch)
 		l.batch.onBatch = func(int) { l.hub.publish(api.Event{Type: api.EventIndexed, Time: time.Now()}) }
 		l.batch.onError = func(msg string) { l.hub.publish(api.Event{Type: api.EventError, Time: time.Now(), Err: msg}) }
+		l.batch.onPersisted = l.evalHunts
 		h.b = l.batch
 	}
 	return l, nil

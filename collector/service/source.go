@@ -285,10 +285,13 @@ func (s *StoreSource) LoadEmail(id string) (index.EmailDoc, error) {
 	}
 	subs, _ := s.Store.Submissions(id)
 	d := index.EmailDoc{Email: rec, Status: statusMap(subs)}
-	if m, err := s.Store.Email(id); err == nil && rec.SessionTried == nil { // a record stored before it was kept
-		s.mu.Lock()
-		d.SessionMailFrom, d.SessionRcpt = s.memo.tried(s.Store, m.Session)
-		s.mu.Unlock()
+	if m, err := s.Store.Email(id); err == nil {
+		d.Hunts = m.Hunts
+		if rec.SessionTried == nil { // a record stored before it was kept
+			s.mu.Lock()
+			d.SessionMailFrom, d.SessionRcpt = s.memo.tried(s.Store, m.Session)
+			s.mu.Unlock()
+		}
 	}
 	return d, nil
 }

@@ -36,6 +36,7 @@ type Memory struct {
 	atts     map[string][]byte        // sha1 -> bytes
 	subs     map[string]map[string]*api.SubmissionStatus
 	review   map[string]*api.Review
+	hunts    map[string][]string // email id -> hunts that matched it
 	status   api.CollectorStatus
 	groups   []string
 	subsc    []chan api.Event
@@ -64,6 +65,7 @@ func NewMemory(t testing.TB, groups ...string) *Memory {
 		atts:     map[string][]byte{},
 		subs:     map[string]map[string]*api.SubmissionStatus{},
 		review:   map[string]*api.Review{},
+		hunts:    map[string][]string{},
 		groups:   groups,
 		Now:      time.Now,
 		Sensor:   "memory",
@@ -82,7 +84,7 @@ func (m *Memory) indexEmail(id string) {
 	for g, s := range m.subs[id] {
 		st[g] = s.State
 	}
-	d := index.EmailDoc{Email: e, Status: st}
+	d := index.EmailDoc{Email: e, Status: st, Hunts: m.hunts[id]}
 	if s := m.sessions[id]; s != nil {
 		d.Transcript = api.TranscriptText(s, false)
 		d.SessionMailFrom, d.SessionRcpt = s.TriedWithoutEmail()
@@ -90,6 +92,22 @@ func (m *Memory) indexEmail(id string) {
 	if err := m.ix.IndexEmails([]index.EmailDoc{d}); err != nil {
 		m.t.Errorf("fakebackend: index %s: %v", id, err)
 	}
+}
+
+// SetHunts sets the hunts the status lists (the collector's [[hunt]]).
+func (m *Memory) SetHunts(hunts ...api.HuntStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.status.Hunts = hunts
+}
+
+// TagHunt records that hunt matched email id, as the collector's
+// TagHunts does, and indexes the email again.
+func (m *Memory) TagHunt(id, hunt string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hunts[id] = append(m.hunts[id], hunt)
+	m.indexEmail(id)
 }
 
 // AddSessionFiles parses session files and adds what the collector would

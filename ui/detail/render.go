@@ -172,6 +172,7 @@ func (r *renderer) summary(m *Model) {
 	e := m.Email
 	r.heading("Email " + sanitize.Line(e.ID))
 	r.risks(e.Risks)
+	r.list("Hunts", m.Row.Hunts) // the collector's hunts that matched it
 	r.kv("Subject", e.Subject)
 	r.kv("From", e.From)
 	r.list("To", e.To)

@@ -41,6 +41,8 @@ type ListKeys struct {
 	Open, Clear, Quit, Search, Facets, HideFacets, Sort, View key.Binding
 	Filters                                                   [5]key.Binding
 	ClearFilters, Resubmit, Export, Command, Timeline         key.Binding
+	// Hunts shows the collector's hunts with their match counts.
+	Hunts key.Binding
 }
 
 // CommandKeys are the `:` command line's.
@@ -169,6 +171,7 @@ func listKeys() ListKeys {
 		Export:       b([]string{"e"}, "e", "export"),
 		Command:      b([]string{":"}, ":", "command line"),
 		Timeline:     b([]string{"t"}, "t", "show/hide the timeline"),
+		Hunts:        b([]string{"H"}, "H", "hunts and their matches"),
 	}
 	for i, f := range QuickFilters {
 		k := string(rune('1' + i))

@@ -61,7 +61,7 @@ func (m *Model) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{n.Up, n.Down, n.PageUp, n.PageDown, n.Top, n.Bottom, l.Open, l.Clear, l.Quit},
 		append([]key.Binding{l.Search, l.Facets, l.HideFacets, l.Timeline, l.Sort, l.View}, append(l.Filters[:], l.ClearFilters)...),
-		{l.Resubmit, l.Export, l.Command, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
+		{l.Resubmit, l.Export, l.Command, l.Hunts, g.Pause, g.Theme, g.Refresh, g.Help, g.Quit},
 	}
 }
 
@@ -421,6 +421,9 @@ func (m *Model) renderRow(r *api.Row, c columns, sel bool) string {
 		}
 		if r.Partial {
 			subj = "[partial] " + subj
+		}
+		if len(r.Hunts) > 0 {
+			subj = "[hunt:" + strings.Join(r.Hunts, ",") + "] " + subj
 		}
 	}
 	risk := common.FitRight(num(r.Risk), c.risk)
