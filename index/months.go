@@ -19,7 +19,7 @@ import (
 
 // The layout of DATA/index: one bleve index per calendar month (UTC) of
 // the documents' time, DATA/index/months/YYYY-MM/, searched together
-// through a bleve IndexAlias. A month is dropped whole (DropMonthsBefore,
+// through a bleve IndexAlias. A month is dropped whole (DropMonth,
 // hub retention) without rewriting the others; a search whose time window
 // misses a month does not read it. An index written before this layout
 // (one bleve index, DATA/index/bleve/) still answers searches, stale, until
@@ -188,6 +188,7 @@ func (s *monthSet) apply(reqs []*writeReq, persisted func(error)) error {
 	// Each index gets its part of every request, in request order: a
 	// later write or deletion of the same ID wins, as in one batch.
 	parts := map[bleve.Index][]*writeReq{}
+	added := map[bleve.Index]map[string]bool{} // ids written to each index by reqs so far
 	var order []bleve.Index
 	add := func(idx bleve.Index, r *writeReq) {
 		if _, ok := parts[idx]; !ok {
@@ -211,10 +212,18 @@ func (s *monthSet) apply(reqs []*writeReq, persisted func(error)) error {
 				return err
 			}
 			add(idx, &writeReq{bs: byMonth[k]})
+			if added[idx] == nil {
+				added[idx] = map[string]bool{}
+			}
+			for _, b := range byMonth[k] {
+				added[idx][b.doc.ID()] = true
+			}
 		}
 		if len(r.dels) > 0 {
 			for _, idx := range s.all() {
-				add(idx, &writeReq{dels: r.dels})
+				if dels := s.holding(idx, r.dels, added[idx]); len(dels) > 0 {
+					add(idx, &writeReq{dels: dels})
+				}
 			}
 		}
 	}
@@ -248,6 +257,33 @@ func (s *monthSet) apply(reqs []*writeReq, persisted func(error)) error {
 		}
 	}
 	return nil
+}
+
+// holding is the ids of dels that idx holds (one term lookup each) or
+// that this write gives it (added), so that a deletion writes only to the
+// month of its document. When the
+// index cannot say, it is all of them.
+func (s *monthSet) holding(idx bleve.Index, dels []string, added map[string]bool) []string {
+	if s.legacy != nil {
+		return dels
+	}
+	var out []string
+	err := s.readers([]bleve.Index{idx}, func(r bindex.IndexReader) (bool, error) {
+		for _, id := range dels {
+			iid, err := r.InternalID(id)
+			if err != nil {
+				return false, err
+			}
+			if len(iid) > 0 || added[id] {
+				out = append(out, id)
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return dels
+	}
+	return out
 }
 
 // search runs req over the months that can hold a document timed in
@@ -379,28 +415,6 @@ func (s *monthSet) setStoreID(id string) error {
 	return writeFileAtomic(filepath.Join(s.dir, storeIDFile), []byte(id))
 }
 
-// dropBefore closes and removes every month that ends before t (unix
-// ns) and returns their keys and spans.
-func (s *monthSet) dropBefore(t int64) ([]string, error) {
-	if s.legacy != nil {
-		return nil, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var dropped []string
-	var errs []error
-	for k, idx := range s.months {
-		if _, hi, _ := monthSpan(k); hi < t {
-			errs = append(errs, idx.Close())
-			delete(s.months, k)
-			errs = append(errs, os.RemoveAll(filepath.Join(s.dir, k)))
-			dropped = append(dropped, k)
-		}
-	}
-	slices.Sort(dropped)
-	return dropped, errors.Join(errs...)
-}
-
 // writeFileAtomic writes a small file through a synced temporary file
 // renamed over it.
 func writeFileAtomic(path string, data []byte) error {
@@ -428,3 +442,114 @@ const (
 	spanLo = int64(math.MinInt64)
 	spanHi = int64(math.MaxInt64)
 )
+
+// Month is one month of the index.
+type Month struct {
+	Key        string    // "2006-01"
+	Start, End time.Time // its first instant and the next month's
+	Docs       uint64    // documents in it
+	// Batches is how many bleve batches were written to it since the
+	// index was opened (a month that a write does not concern gets none).
+	Batches uint64
+}
+
+// Months lists the month indexes, oldest first (none for an index of the
+// layout before months, which Rebuild moves into months).
+func (ix *Index) Months() ([]Month, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return nil, fmt.Errorf("index %s: %w", ix.dir, errClosed)
+	}
+	if ix.set.legacy != nil {
+		return nil, nil
+	}
+	var out []Month
+	for _, k := range ix.set.keys() {
+		idx := ix.set.get(k)
+		if idx == nil {
+			continue
+		}
+		n, err := idx.DocCount()
+		if err != nil {
+			return nil, fmt.Errorf("index %s: month %s: %w", ix.dir, k, err)
+		}
+		lo, hi, _ := monthSpan(k)
+		m := Month{Key: k, Start: time.Unix(0, lo).UTC(), End: time.Unix(0, hi+1).UTC(), Docs: n}
+		if st, ok := idx.StatsMap()["index"].(map[string]interface{}); ok {
+			m.Batches, _ = st["TotBatches"].(uint64)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// MonthIDs returns the IDs of every document of one month (email IDs,
+// SessionDocID, ReviewDocID).
+func (ix *Index) MonthIDs(key string) ([]string, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return nil, fmt.Errorf("index %s: %w", ix.dir, errClosed)
+	}
+	idx := ix.set.get(key)
+	if idx == nil || ix.set.legacy != nil {
+		return nil, nil
+	}
+	var out []string
+	err := ix.set.readers([]bleve.Index{idx}, func(r bindex.IndexReader) (bool, error) {
+		all, err := r.DocIDReaderAll()
+		if err != nil {
+			return false, err
+		}
+		defer all.Close()
+		for {
+			iid, err := all.Next()
+			if err != nil || iid == nil {
+				return false, err
+			}
+			id, err := r.ExternalID(iid)
+			if err != nil {
+				return false, err
+			}
+			out = append(out, id)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index %s: month %s: %w", ix.dir, key, err)
+	}
+	return out, nil
+}
+
+// DropMonth closes and removes one month index whole (retention at the
+// hub: the store's records of the month go first, see collector). The
+// time bounds are found again from the months left.
+func (ix *Index) DropMonth(key string) error {
+	if err := ix.writable(); err != nil {
+		return err
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.closed {
+		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
+	}
+	if ix.set.legacy != nil || !monthName.MatchString(key) {
+		return fmt.Errorf("index %s: no month %q to drop", ix.dir, key)
+	}
+	ix.set.mu.Lock()
+	idx := ix.set.months[key]
+	delete(ix.set.months, key)
+	ix.set.mu.Unlock()
+	var err error
+	if idx != nil {
+		err = idx.Close()
+	}
+	if rerr := os.RemoveAll(filepath.Join(ix.set.dir, key)); err == nil {
+		err = rerr
+	}
+	ix.loadTimeBounds()
+	if err != nil {
+		return fmt.Errorf("index %s: drop month %s: %w", ix.dir, key, err)
+	}
+	return nil
+}

@@ -274,3 +274,85 @@ func TestOldLayoutMovesToMonths(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// DropMonth removes one month whole; the others answer as before and
+// the time bounds shrink to what is left. A deletion is written only to
+// the month holding its document, and a write then a deletion of the
+// same id in one Apply leaves it deleted (and the other way round).
+func TestDropMonth(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	docs := spreadEmails(90, 100) // 2026-01-03 .. 2026-04-13
+	if err := ix.IndexEmails(docs); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := ix.Months()
+	if err != nil || len(ms) != 4 || ms[0].Key != "2026-01" || !ms[0].End.Equal(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("months %+v %v", ms, err)
+	}
+	jan, err := ix.MonthIDs("2026-01")
+	if err != nil || uint64(len(jan)) != ms[0].Docs || len(jan) == 0 {
+		t.Fatalf("January ids %d (docs %d) %v", len(jan), ms[0].Docs, err)
+	}
+	// a deletion of a February email writes to February only
+	feb, _ := ix.MonthIDs("2026-02")
+	if err := ix.Delete(feb[0]); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := ix.Months()
+	for i, m := range after {
+		if wrote := m.Batches - ms[i].Batches; (m.Key == "2026-02") != (wrote == 1) || wrote > 1 {
+			t.Errorf("deleting a February email wrote %d batches to %s", wrote, m.Key)
+		}
+	}
+	// same id written then deleted in one Apply, and deleted then written
+	d0, d1 := docs[len(docs)-1], docs[len(docs)-2]
+	if err := ix.Apply([]Doc{{Email: &d0}}, []string{d0.Email.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Delete(d1.Email.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.IndexEmails([]EmailDoc{d1}); err != nil {
+		t.Fatal(err)
+	}
+	got := ids(t, ix, "")
+	if slices.Contains(got, d0.Email.ID) || !slices.Contains(got, d1.Email.ID) {
+		t.Errorf("written-then-deleted present %v, deleted-then-written present %v",
+			slices.Contains(got, d0.Email.ID), slices.Contains(got, d1.Email.ID))
+	}
+
+	before, _ := ix.Count()
+	if err := ix.DropMonth("2026-01"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := ix.Count(); n != before-uint64(len(jan)) {
+		t.Errorf("count %d after dropping %d of %d", n, len(jan), before)
+	}
+	if _, err := os.Stat(filepath.Join(dir, monthsDir, "2026-01")); !os.IsNotExist(err) {
+		t.Errorf("January's directory: %v", err)
+	}
+	for _, id := range ids(t, ix, "") {
+		if slices.Contains(jan, id) {
+			t.Errorf("%s of January still found", id)
+		}
+	}
+	if feb1 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano(); ix.tmin.Load() < feb1 {
+		t.Errorf("oldest time %v after dropping January", time.Unix(0, ix.tmin.Load()).UTC())
+	}
+	if err := ix.DropMonth("../x"); err == nil {
+		t.Error("dropping a month that is not a month key works")
+	}
+	ix.Close()
+	if ix, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if got := ix.set.keys(); !slices.Equal(got, []string{"2026-02", "2026-03", "2026-04"}) {
+		t.Errorf("after reopening: months %v", got)
+	}
+}
