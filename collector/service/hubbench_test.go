@@ -54,7 +54,7 @@ func BenchmarkHubIngestIndexed(b *testing.B) {
 		sum := sha256.Sum256(raw)
 		sha := hex.EncodeToString(sum[:])
 		id := fmt.Sprintf("C%d.0", i)
-		t := start.Add(time.Duration(i) * 180 * 24 * time.Hour / time.Duration(b.N))
+		t := start.Add(time.Duration(i) * (180 * 24 * time.Hour / time.Duration(b.N)))
 		rec := fmt.Sprintf(`{"id":%q,"sensor":%q,"sha256":%q,"subject":"bench %d","body_text":"invoice %d","session":{"uid":"C%d","time":%q}}`,
 			id, sensor, sha, i, i, i, t.Format(time.RFC3339Nano))
 		env, _ := json.Marshal(collector.NATSEnvelope{Record: json.RawMessage(rec), Raw: raw})
