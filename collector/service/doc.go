@@ -27,6 +27,8 @@
 // document are relayed once it is searchable; EventIndexed follows each
 // batch. `collect`, `collect --once`, the UI, `index` (CatchUp) and
 // `submit` (NewIndexer, which flushes every call) all index this way.
+// The hook is also the collector's MonthIndex (the index's months, their
+// document IDs, dropping one whole): retention by month at the hub.
 //
 // Catch-up: the store marks every changed document in the same
 // transaction (collector.Store.IndexItems, ClearIndexed, Unindexed); the
