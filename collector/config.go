@@ -270,6 +270,10 @@ type RetentionConfig struct {
 	MaxAge   Duration `toml:"max_age"`  // e.g. "720h"
 	MaxSize  ByteSize `toml:"max_size"` // e.g. "50GB" (sessions + emails + results + archive)
 	Interval Duration `toml:"interval"` // how often to check (default 10m)
+	// ByMonth drops whole months of the index and their records instead
+	// of single sessions (the hub: see ApplyRetention). `smtpscope hub`
+	// always sets it.
+	ByMonth bool `toml:"by_month"`
 }
 
 // SubmissionConfig is shared by every node group.

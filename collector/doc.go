@@ -108,7 +108,11 @@
 // it from the stored records and .eml files (repair.go).
 //
 // Retention removes the oldest sessions by age and total size, never one
-// with an email still queued.
+// with an email still queued. With retention.by_month (the hub) and an
+// Indexer that is a MonthIndex, it drops whole months instead
+// (monthretention.go): the month's emails leave the store by the same
+// removal, then its index goes whole; never the month of now, never a
+// month holding a queued email.
 //
 // Metrics (metrics.go) are Prometheus's, on the metrics listener with
 // /healthz and /readyz (Ready: the store answers, the index hook is open

@@ -15,21 +15,32 @@ type RetentionResult struct {
 	Sessions int   `json:"sessions"`
 	Emails   int   `json:"emails"`
 	Bytes    int64 `json:"bytes"`
-	Kept     int   `json:"kept"` // sessions due for removal but still queued
+	Kept     int   `json:"kept"` // sessions (months, by month) due for removal but still queued
+	// Months are the index months dropped whole (RetentionConfig.ByMonth).
+	Months []string `json:"months,omitempty"`
 }
 
 // ApplyRetention removes the oldest sessions (with their emails, records
 // and attachments no other email uses) while they are older than
 // retention.max_age or the store is larger than retention.max_size, then
 // likewise the oldest raw emails (Maildir/.eml input, by arrival).
-// Sessions and emails still queued or retrying are never removed.
+// Sessions and emails still queued or retrying are never removed. With
+// retention.by_month and an index of months (MonthIndex), whole months go
+// instead (applyMonthRetention).
 func (c *Collector) ApplyRetention(now time.Time) (RetentionResult, error) {
 	rc := c.cfg().Retention
 	var res RetentionResult
 	if rc.MaxAge <= 0 && rc.MaxSize <= 0 {
 		return res, nil
 	}
-	removed, sessions, res, err := applyRetention(c.store, now, rc)
+	var removed []string
+	var sessions []*SessionMeta
+	var err error
+	if mi, ok := c.indexer.(MonthIndex); ok && rc.ByMonth {
+		removed, sessions, res, err = c.applyMonthRetention(now, mi, rc)
+	} else {
+		removed, sessions, res, err = applyRetention(c.store, now, rc)
+	}
 	for _, sm := range sessions {
 		if c.indexer != nil {
 			if err := c.indexer.DeleteSession(sm); err != nil {
@@ -46,8 +57,8 @@ func (c *Collector) ApplyRetention(now time.Time) (RetentionResult, error) {
 		}
 		c.hub.publish(Event{Type: EventRemoved, EmailID: id})
 	}
-	if res.Sessions > 0 || res.Emails > 0 {
-		c.log.Info("retention", "sessions", res.Sessions, "emails", res.Emails, "bytes", res.Bytes, "kept_queued", res.Kept)
+	if res.Sessions > 0 || res.Emails > 0 || len(res.Months) > 0 {
+		c.log.Info("retention", "sessions", res.Sessions, "emails", res.Emails, "bytes", res.Bytes, "kept_queued", res.Kept, "months", res.Months)
 		c.refreshGauges()
 	}
 	return res, err

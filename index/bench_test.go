@@ -374,6 +374,7 @@ func benchSearch(b *testing.B, ix *Index, q string, opts SearchOptions) {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	closeBenchIndex()
+	closeHubBench()
 	if benchTempDir != "" {
 		os.RemoveAll(benchTempDir)
 	}

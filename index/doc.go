@@ -1,5 +1,5 @@
-// Package index owns the full-text index of a smtpscope data dir: a bleve v2
-// (scorch) index at DATA/index/ over emails, sessions that carried no email,
+// Package index owns the full-text index of a smtpscope data dir: bleve v2
+// (scorch) indexes at DATA/index/ over emails, sessions that carried no email,
 // and review/ quarantine entries (an email document also holds the
 // envelope its session tried that no email of it carries,
 // core.Email.SessionTried or, for older records, EmailDoc.SessionMailFrom
@@ -12,6 +12,21 @@
 // under every sort order (newest first, or any list column either way:
 // each column has a sort-key field ending in the document's time and ID,
 // so every order is total).
+//
+// Layout (months.go): one bleve index per calendar month (UTC) of the
+// documents' time, DATA/index/months/YYYY-MM/, searched together through a
+// bleve IndexAlias; a document goes to the month of its time (an email's
+// session time, else its Date header; a document without any time to
+// 1970-01, where it also sorts), deletions go to every month. Open opens
+// the month indexes only (a few seeks in the oldest and the newest for the
+// time bounds), so its cost grows with the number of months, not of
+// documents. A search whose time window (the newest-first page window)
+// misses a month does not read it. Facets are summed over months from up
+// to facetShard values each, so they are exact while no month has more
+// distinct values. An index of the layout before months (one bleve index,
+// DATA/index/bleve/) opens stale and still answers until Rebuild writes
+// the months and removes it. The store identity (StoreID) is a file,
+// DATA/index/months/store_id, written only once every month is on disk.
 //
 // The index is derived data: every record lives in the collector's store, and
 // the index holds only what is needed to find records and to draw the list

@@ -85,8 +85,8 @@ type Index struct {
 	textAna analysis.Analyzer
 	nameAna analysis.Analyzer
 
-	mu       sync.RWMutex // guards idx, shadow, stale, closed
-	idx      bleve.Index
+	mu       sync.RWMutex // guards set, stale, closed
+	set      *monthSet    // the month indexes (months.go)
 	stale    bool
 	closed   bool
 	damaged  error // why Open replaced an unreadable index
@@ -95,8 +95,8 @@ type Index struct {
 	// During Rebuild, shadow is the new index and live the documents
 	// written (nil: deleted) meanwhile; they go to shadow last.
 	shadowMu sync.Mutex
-	shadow   bleve.Index
-	live     map[string]*document.Document
+	shadow   *monthSet
+	live     map[string]*builder
 
 	srcMu sync.RWMutex
 	src   Source
@@ -167,15 +167,18 @@ func open(dir string, readOnly bool) (*Index, error) {
 	// A rebuild that did not finish leaves its directory behind.
 	_ = os.RemoveAll(filepath.Join(dir, rebuildDir))
 
-	path := filepath.Join(dir, bleveDir)
-	if _, err := os.Stat(filepath.Join(path, "index_meta.json")); err == nil {
-		idx, err := openBleveMode(path, readOnly)
+	path := filepath.Join(dir, monthsDir)
+	legacy := filepath.Join(dir, bleveDir)
+	_, lerr := os.Stat(filepath.Join(legacy, "index_meta.json"))
+	if _, err := os.Stat(path); err == nil {
+		if lerr == nil && !readOnly {
+			// The old layout left behind by a rebuild that stopped
+			// after the months were swapped in.
+			_ = os.RemoveAll(legacy)
+		}
+		set, stale, err := openMonths(path, readOnly, ix.createBleve)
 		if err == nil {
-			v, err := idx.GetInternal([]byte(versionKey))
-			if err != nil || string(v) != strconv.Itoa(MappingVersion) {
-				ix.stale = true
-			}
-			ix.idx, ix.readOnly = idx, readOnly
+			ix.set, ix.stale, ix.readOnly = set, stale, readOnly
 			ix.loadTimeBounds()
 			return ix, nil
 		}
@@ -187,14 +190,30 @@ func open(dir string, readOnly bool) (*Index, error) {
 		// derived data: start a new one, to be filled by Rebuild.
 		ix.damaged = fmt.Errorf("index %s was unreadable and was replaced by an empty one: %w", path, err)
 		ix.stale = true
+	} else if lerr == nil {
+		// The layout before months: one index, which answers searches
+		// (stale) until Rebuild moves its documents into months.
+		idx, err := openBleveMode(legacy, readOnly)
+		if err == nil {
+			ix.set = &monthSet{dir: path, readOnly: readOnly, create: ix.createBleve, legacy: idx}
+			ix.stale, ix.readOnly = true, readOnly
+			ix.loadTimeBounds()
+			return ix, nil
+		}
+		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "timeout") {
+			lk.unlock()
+			return nil, fmt.Errorf("index %s: %w", legacy, err)
+		}
+		ix.damaged = fmt.Errorf("index %s was unreadable and was replaced by an empty one: %w", legacy, err)
+		ix.stale = true
 	}
-	_ = os.RemoveAll(path)
-	idx, err := ix.createBleve(path)
+	_ = os.RemoveAll(legacy)
+	set, err := newMonths(path, ix.createBleve)
 	if err != nil {
 		lk.unlock()
 		return nil, fmt.Errorf("index %s: %w", path, err)
 	}
-	ix.idx = idx
+	ix.set = set
 	return ix, nil
 }
 
@@ -318,12 +337,7 @@ func (ix *Index) Close() error {
 		return nil
 	}
 	ix.closed = true
-	var err error
-	if ix.readOnly {
-		err = ix.idx.Close() // nothing to persist
-	} else {
-		err = closeBleve(ix.idx)
-	}
+	err := ix.set.closeAll(true) // read-only: nothing to persist
 	ix.lock.unlock()
 	if err != nil {
 		return fmt.Errorf("index %s: close: %w", ix.dir, err)
@@ -340,7 +354,7 @@ func (ix *Index) Count() (uint64, error) {
 	if ix.closed {
 		return 0, errClosed
 	}
-	return ix.idx.DocCount()
+	return ix.set.docCount()
 }
 
 // IndexEmails indexes (or re-indexes) emails, in batches bounded by count
@@ -495,16 +509,7 @@ func (ix *Index) noteTime(t int64) {
 func (ix *Index) loadTimeBounds() {
 	ix.tmin.Store(math.MaxInt64) // none yet
 	ix.tmax.Store(0)
-	adv, err := ix.idx.Advanced()
-	if err != nil {
-		return
-	}
-	r, err := adv.Reader()
-	if err != nil {
-		return
-	}
-	defer r.Close()
-	lo, hi, ok := timeBounds(r)
+	lo, hi, ok := ix.set.timeBounds()
 	if ok {
 		ix.noteTime(lo)
 		ix.noteTime(hi)
@@ -573,7 +578,7 @@ func (ix *Index) writeNowCB(reqs []*writeReq, persisted func(error)) error {
 	if ix.closed {
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	if err := applyReqs(ix.idx, reqs, persisted); err != nil {
+	if err := ix.set.apply(reqs, persisted); err != nil {
 		return fmt.Errorf("index %s: %w", ix.dir, err)
 	}
 	ix.nBatches.Add(1)
@@ -590,7 +595,7 @@ func (ix *Index) writeNowCB(reqs []*writeReq, persisted func(error)) error {
 	if ix.shadow != nil {
 		for _, r := range reqs {
 			for _, b := range r.bs {
-				ix.live[b.doc.ID()] = cloneDoc(b.doc)
+				ix.live[b.doc.ID()] = &builder{doc: cloneDoc(b.doc), t: b.t}
 			}
 			for _, id := range r.dels {
 				ix.live[id] = nil
@@ -600,8 +605,8 @@ func (ix *Index) writeNowCB(reqs []*writeReq, persisted func(error)) error {
 	return nil
 }
 
-func apply(idx bleve.Index, bs []*builder, deletes []string) error {
-	return applyReqs(idx, []*writeReq{{bs: bs, dels: deletes}}, nil)
+func apply(set *monthSet, bs []*builder, deletes []string) error {
+	return set.apply([]*writeReq{{bs: bs, dels: deletes}}, nil)
 }
 
 // applyReqs writes one bleve batch; a later write of the same ID wins.
@@ -814,35 +819,31 @@ func (ix *Index) ids() (map[string]struct{}, error) {
 	if ix.closed {
 		return nil, errClosed
 	}
-	adv, err := ix.idx.Advanced()
-	if err != nil {
-		return nil, err
-	}
-	r, err := adv.Reader()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	n, _ := r.DocCount()
+	n, _ := ix.set.docCount()
 	out := make(map[string]struct{}, n)
-	all, err := r.DocIDReaderAll()
+	err := ix.set.readers(ix.set.all(), func(r bindex.IndexReader) (bool, error) {
+		all, err := r.DocIDReaderAll()
+		if err != nil {
+			return false, err
+		}
+		defer all.Close()
+		for {
+			iid, err := all.Next()
+			if err != nil {
+				return false, err
+			}
+			if iid == nil {
+				return true, nil
+			}
+			id, err := r.ExternalID(iid)
+			if err != nil {
+				return false, err
+			}
+			out[id] = struct{}{}
+		}
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer all.Close()
-	for {
-		iid, err := all.Next()
-		if err != nil {
-			return nil, err
-		}
-		if iid == nil {
-			break
-		}
-		id, err := r.ExternalID(iid)
-		if err != nil {
-			return nil, err
-		}
-		out[id] = struct{}{}
 	}
 	return out, nil
 }
@@ -869,19 +870,18 @@ func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(d
 		ix.shadowMu.Unlock()
 		return fmt.Errorf("index %s: a rebuild is already running", ix.dir)
 	}
-	_ = os.RemoveAll(path)
-	shadow, err := ix.createBleve(path)
+	shadow, err := newMonths(path, ix.createBleve)
 	if err != nil {
 		ix.shadowMu.Unlock()
 		return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
 	}
-	ix.shadow, ix.live = shadow, map[string]*document.Document{}
+	ix.shadow, ix.live = shadow, map[string]*builder{}
 	ix.shadowMu.Unlock()
 	defer func() {
 		if err != nil {
 			ix.shadowMu.Lock()
 			if ix.shadow != nil {
-				_ = ix.shadow.Close()
+				_ = ix.shadow.closeAll(false)
 				ix.shadow, ix.live = nil, nil
 			}
 			ix.shadowMu.Unlock()
@@ -909,7 +909,7 @@ func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(d
 	if err != nil {
 		return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
 	}
-	if err := compactBleve(ctx, shadow); err != nil {
+	if err := shadow.compact(ctx); err != nil {
 		return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
 	}
 	return ix.swap(path)
@@ -930,7 +930,7 @@ func (ix *Index) Compact(ctx context.Context) error {
 	if ix.closed {
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	if err := compactBleve(ctx, ix.idx); err != nil {
+	if err := ix.set.compact(ctx); err != nil {
 		return fmt.Errorf("index %s: %w", ix.dir, err)
 	}
 	return nil
@@ -954,7 +954,8 @@ func compactBleve(ctx context.Context, idx bleve.Index) error {
 }
 
 // swap applies the writes made during the rebuild to the new index, then
-// replaces the current index with it.
+// replaces the current index with it (the months, or the old layout's one
+// index, which is removed).
 func (ix *Index) swap(path string) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -963,7 +964,7 @@ func (ix *Index) swap(path string) error {
 	ix.shadow, ix.live = nil, nil
 	ix.shadowMu.Unlock()
 	if ix.closed {
-		_ = shadow.Close()
+		_ = shadow.closeAll(false)
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
 	if len(live) > 0 {
@@ -973,51 +974,63 @@ func (ix *Index) swap(path string) error {
 			if d == nil {
 				dels = append(dels, id)
 			} else {
-				bs = append(bs, &builder{doc: d})
+				bs = append(bs, d)
 			}
 		}
 		if err := apply(shadow, bs, dels); err != nil {
-			_ = shadow.Close()
+			_ = shadow.closeAll(false)
 			return fmt.Errorf("index %s: rebuild: %w", ix.dir, err)
 		}
 	}
-	if err := closeBleve(shadow); err != nil {
+	if err := shadow.closeAll(true); err != nil {
 		return fmt.Errorf("index %s: rebuild: close new index: %w", ix.dir, err)
 	}
-	final := filepath.Join(ix.dir, bleveDir)
-	if err := closeBleve(ix.idx); err != nil {
+	final := filepath.Join(ix.dir, monthsDir)
+	if err := ix.set.closeAll(true); err != nil {
 		return fmt.Errorf("index %s: rebuild: close old index: %w", ix.dir, err)
 	}
 	old := final + ".old"
 	_ = os.RemoveAll(old)
 	if err := os.Rename(final, old); err != nil && !os.IsNotExist(err) {
-		return ix.reopenAfterFailure(final, fmt.Errorf("index %s: rebuild: %w", ix.dir, err))
+		return ix.reopenAfterFailure(fmt.Errorf("index %s: rebuild: %w", ix.dir, err))
 	}
 	if err := os.Rename(path, final); err != nil {
 		_ = os.Rename(old, final)
-		return ix.reopenAfterFailure(final, fmt.Errorf("index %s: rebuild: %w", ix.dir, err))
+		return ix.reopenAfterFailure(fmt.Errorf("index %s: rebuild: %w", ix.dir, err))
 	}
 	_ = os.RemoveAll(old)
-	idx, err := openBleve(final)
+	_ = os.RemoveAll(filepath.Join(ix.dir, bleveDir)) // the old layout, now moved
+	set, _, err := openMonths(final, false, ix.createBleve)
 	if err != nil {
 		ix.closed = true
 		ix.lock.unlock()
 		return fmt.Errorf("index %s: rebuild: open new index: %w", ix.dir, err)
 	}
-	ix.idx = idx
+	ix.set = set
 	ix.stale = false
 	ix.loadTimeBounds()
 	return nil
 }
 
-func (ix *Index) reopenAfterFailure(path string, cause error) error {
-	idx, err := openBleve(path)
+// reopenAfterFailure reopens the index as it was before a failed swap.
+func (ix *Index) reopenAfterFailure(cause error) error {
+	path := filepath.Join(ix.dir, monthsDir)
+	var set *monthSet
+	var err error
+	if ix.set.legacy != nil {
+		var idx bleve.Index
+		if idx, err = openBleve(filepath.Join(ix.dir, bleveDir)); err == nil {
+			set = &monthSet{dir: path, create: ix.createBleve, legacy: idx}
+		}
+	} else {
+		set, _, err = openMonths(path, false, ix.createBleve)
+	}
 	if err != nil {
 		ix.closed = true
 		ix.lock.unlock()
 		return errors.Join(cause, err)
 	}
-	ix.idx = idx
+	ix.set = set
 	return cause
 }
 
@@ -1072,11 +1085,7 @@ func (ix *Index) StoreID() string {
 	if ix.closed {
 		return ""
 	}
-	v, err := ix.idx.GetInternal([]byte(storeKey))
-	if err != nil {
-		return ""
-	}
-	return string(v)
+	return ix.set.storeID()
 }
 
 // SetStoreID records id as the store the index is now up to date with.
@@ -1088,7 +1097,7 @@ func (ix *Index) SetStoreID(id string) error {
 	if ix.closed {
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	if err := ix.idx.SetInternal([]byte(storeKey), []byte(id)); err != nil {
+	if err := ix.set.setStoreID(id); err != nil {
 		return fmt.Errorf("index %s: %w", ix.dir, err)
 	}
 	return nil

@@ -523,7 +523,11 @@ func TestRebuildAfterMappingBump(t *testing.T) {
 	before := answers(t, ix)
 	// Simulate an index written by an older mapping version.
 	ix.mu.RLock()
-	err = ix.idx.SetInternal([]byte(versionKey), []byte("0"))
+	for _, idx := range ix.set.all() {
+		if e := idx.SetInternal([]byte(versionKey), []byte("0")); e != nil {
+			err = e
+		}
+	}
 	ix.mu.RUnlock()
 	if err != nil {
 		t.Fatal(err)
@@ -894,7 +898,11 @@ func TestDamagedIndexIsReplaced(t *testing.T) {
 	}
 	f.load(t, ix)
 	ix.Close()
-	if err := os.WriteFile(filepath.Join(dir, bleveDir, "index_meta.json"), []byte("{garbage"), 0o600); err != nil {
+	metas, _ := filepath.Glob(filepath.Join(dir, monthsDir, "*", "index_meta.json"))
+	if len(metas) == 0 {
+		t.Fatal("no month index written")
+	}
+	if err := os.WriteFile(metas[0], []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ix, err = Open(dir)

@@ -55,7 +55,7 @@ func TestCIDRMatchesAddressPrefix(t *testing.T) {
 func rawIDs(t *testing.T, ix *Index, q query.Query) []string {
 	t.Helper()
 	req := bleve.NewSearchRequestOptions(q, 10000, 0, false)
-	res, err := ix.idx.SearchInContext(context.Background(), req)
+	res, err := ix.set.search(context.Background(), req, spanLo, spanHi)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,16 +17,22 @@ import (
 func storeFiles(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	ents, err := os.ReadDir(filepath.Join(dir, bleveDir, "store"))
-	if err != nil {
-		t.Fatal(err)
+	stores, _ := filepath.Glob(filepath.Join(dir, monthsDir, "*", "store"))
+	if len(stores) == 0 {
+		t.Fatal("no month index written")
 	}
-	for _, e := range ents {
-		fi, err := e.Info()
+	for _, st := range stores {
+		ents, err := os.ReadDir(st)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[e.Name()] = fmt.Sprint(fi.ModTime(), fi.Size())
+		for _, e := range ents {
+			fi, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[filepath.Join(filepath.Base(filepath.Dir(st)), e.Name())] = fmt.Sprint(fi.ModTime(), fi.Size())
+		}
 	}
 	return out
 }
@@ -52,7 +58,7 @@ func loadSegments(t *testing.T, dir string, n int) {
 		if err := ix.IndexEmails(docs); err != nil {
 			t.Fatal(err)
 		}
-		if err := flush(ix.idx); err != nil { // persisted alone, not merged with the next
+		if err := ix.set.flushAll(); err != nil { // persisted alone, not merged with the next
 			t.Fatal(err)
 		}
 	}

@@ -192,7 +192,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 					end = afterT
 				}
 				wq := query.NewConjunctionQuery([]query.Query{pq, timeRange(hi-w, end)})
-				r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(wq, limit, opts.After, fTSort, true))
+				r, err := ix.set.search(ctx, ix.pageRequest(wq, limit, opts.After, fTSort, true), hi-w, end)
 				if err != nil {
 					return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 				}
@@ -205,7 +205,11 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 			}
 		}
 		if res == nil {
-			r, err := ix.idx.SearchInContext(ctx, ix.pageRequest(pq, limit, opts.After, fTSort, true))
+			end := spanHi
+			if len(opts.After) > 0 {
+				end = afterT
+			}
+			r, err := ix.set.search(ctx, ix.pageRequest(pq, limit, opts.After, fTSort, true), spanLo, end)
 			if err != nil {
 				return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 			}
@@ -214,7 +218,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 	} else {
 		req := ix.pageRequest(pq, limit, opts.After, sortField, spec.Desc)
 		addFacets(req, opts)
-		r, err := ix.idx.SearchInContext(ctx, req)
+		r, err := ix.set.search(ctx, req, spanLo, spanHi)
 		if err != nil {
 			return nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 		}
@@ -246,7 +250,11 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 				}
 				return fcs[i].Term < fcs[j].Term
 			})
-			out.Facets[name] = fcs
+			size := opts.FacetSize
+			if size <= 0 {
+				size = 10
+			}
+			out.Facets[name] = fcs[:min(len(fcs), size)]
 		}
 	}
 	return out, nil
@@ -256,7 +264,7 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 // docCount says pq matches every document.
 func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts SearchOptions) (uint64, search.FacetResults, error) {
 	if docCount && !opts.Facets && !opts.Histogram {
-		n, err := ix.idx.DocCount()
+		n, err := ix.set.docCount()
 		if err != nil {
 			return 0, nil, fmt.Errorf("index %s: %w", ix.dir, err)
 		}
@@ -265,7 +273,7 @@ func (ix *Index) count(ctx context.Context, pq query.Query, docCount bool, opts 
 	req := bleve.NewSearchRequestOptions(pq, 0, 0, false)
 	req.Score = "none"
 	addFacets(req, opts)
-	res, err := ix.idx.SearchInContext(ctx, req)
+	res, err := ix.set.search(ctx, req, spanLo, spanHi)
 	if err != nil {
 		return 0, nil, fmt.Errorf("index %s: search: %w", ix.dir, err)
 	}
@@ -280,14 +288,15 @@ func addFacets(req *bleve.SearchRequest, opts SearchOptions) {
 	if !opts.Facets {
 		return
 	}
-	size := opts.FacetSize
-	if size <= 0 {
-		size = 10
-	}
 	for name, field := range facetFields {
-		req.AddFacet(name, bleve.NewFacetRequest(field, size))
+		req.AddFacet(name, bleve.NewFacetRequest(field, facetShard))
 	}
 }
+
+// facetShard is how many values of each facet every month index returns
+// (the top values are then picked from their sums): a facet is exact
+// whenever no month has more distinct values than this.
+const facetShard = 10000
 
 // windowedPages counts pages found in a time window (for tests).
 var windowedPages atomic.Int64

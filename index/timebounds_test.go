@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	bindex "github.com/blevesearch/bleve_index_api"
 )
 
 // scanTimeBounds is the reference for timeBounds: every term of the sort
@@ -13,46 +15,47 @@ import (
 func scanTimeBounds(t *testing.T, ix *Index) (lo, hi int64) {
 	t.Helper()
 	lo, hi = math.MaxInt64, 0
-	adv, err := ix.idx.Advanced()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := adv.Reader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	d, err := r.FieldDict(fTSort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	for {
-		e, err := d.Next()
+	err := ix.set.readers(ix.set.all(), func(r bindex.IndexReader) (bool, error) {
+		d, err := r.FieldDict(fTSort)
 		if err != nil {
-			t.Fatal(err)
+			return false, err
 		}
-		if e == nil {
-			return lo, hi
+		defer d.Close()
+		for {
+			e, err := d.Next()
+			if err != nil {
+				return false, err
+			}
+			if e == nil {
+				return true, nil
+			}
+			if v, ok := sortKeyTime(e.Term); ok {
+				lo, hi = min(lo, v), max(hi, v)
+			}
 		}
-		if v, ok := sortKeyTime(e.Term); ok {
-			lo, hi = min(lo, v), max(hi, v)
-		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return lo, hi
 }
 
 // segments is how many segments the index has now.
 func segments(t *testing.T, ix *Index) int {
 	t.Helper()
-	st, ok := ix.idx.StatsMap()["index"].(map[string]interface{})
-	if !ok {
-		t.Fatalf("no index stats: %v", ix.idx.StatsMap())
+	total := 0
+	for _, idx := range ix.set.all() {
+		st, ok := idx.StatsMap()["index"].(map[string]interface{})
+		if !ok {
+			t.Fatalf("no index stats: %v", idx.StatsMap())
+		}
+		n, ok := st["num_root_filesegments"].(uint64)
+		if !ok {
+			t.Fatalf("no num_root_filesegments in %v", st)
+		}
+		total += int(n)
 	}
-	n, ok := st["num_root_filesegments"].(uint64)
-	if !ok {
-		t.Fatalf("no num_root_filesegments in %v", st)
-	}
-	return int(n)
+	return total
 }
 
 // TestTimeBoundsAfterOpen: the bounds Open finds by seeking are the ones

@@ -30,6 +30,8 @@
 // document are relayed once it is searchable; EventIndexed follows each
 // batch. `collect`, `collect --once`, the UI, `index` (CatchUp) and
 // `submit` (NewIndexer, which flushes every call) all index this way.
+// The hook is also the collector's MonthIndex (the index's months, their
+// document IDs, dropping one whole): retention by month at the hub.
 //
 // Hunts (hunts.go): after a batch is on disk and before its marks are
 // cleared, each configured hunt's query runs restricted to the batch's

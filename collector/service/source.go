@@ -65,6 +65,50 @@ func (h *hook) DeleteEmail(id string) error {
 	return nil
 }
 
+// monthIndex is an Index of months (index.Index): retention by month.
+type monthIndex interface {
+	Months() ([]index.Month, error)
+	MonthIDs(key string) ([]string, error)
+	DropMonth(key string) error
+}
+
+var errNoMonths = fmt.Errorf("the index keeps no months")
+
+// IndexMonths implements collector.MonthIndex.
+func (h *hook) IndexMonths() ([]collector.IndexMonth, error) {
+	mi, ok := h.b.ix.(monthIndex)
+	if !ok {
+		return nil, errNoMonths
+	}
+	ms, err := mi.Months()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]collector.IndexMonth, len(ms))
+	for i, m := range ms {
+		out[i] = collector.IndexMonth{Key: m.Key, Start: m.Start, End: m.End}
+	}
+	return out, nil
+}
+
+// MonthDocs implements collector.MonthIndex.
+func (h *hook) MonthDocs(key string) ([]string, error) {
+	mi, ok := h.b.ix.(monthIndex)
+	if !ok {
+		return nil, errNoMonths
+	}
+	return mi.MonthIDs(key)
+}
+
+// DropMonth implements collector.MonthIndex.
+func (h *hook) DropMonth(key string) error {
+	mi, ok := h.b.ix.(monthIndex)
+	if !ok {
+		return errNoMonths
+	}
+	return mi.DropMonth(key)
+}
+
 // DeleteSession implements collector.Indexer.
 func (h *hook) DeleteSession(m *collector.SessionMeta) error {
 	h.b.add(collector.IndexKey{Kind: collector.IndexSession, Name: m.Key}, nil, m.UID)
