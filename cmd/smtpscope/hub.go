@@ -19,22 +19,23 @@ import (
 // socket API as `collect`) whose emails come from the sensors through
 // NATS JetStream instead of a spool.
 type HubCmd struct {
-	Data       string        `required:"" help:"The hub's data directory (same layout as a sensor's)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
-	NATS       []string      `name:"nats" required:"" help:"NATS JetStream server URLs (repeatable or comma-separated; nats:// or tls://)." env:"SMTPSCOPE_NATS" placeholder:"URL" sep:","`
-	Stream     string        `default:"SMTPSCOPE" help:"Stream the sensors publish to (created when missing, checked otherwise)."`
-	Consumer   string        `default:"smtpscope-hub" help:"Durable consumer name (one per hub data dir)."`
-	AckWait    time.Duration `name:"ack-wait" default:"60s" help:"How long the server waits for the hub's ack before it delivers a message again."`
-	NATSCA     string        `name:"nats-ca" help:"CA bundle verifying the NATS servers' TLS certificates (config [hub] ca_file; default the system's)." placeholder:"FILE"`
-	NATSCert   string        `name:"nats-cert" help:"TLS client certificate for NATS (with --nats-key; config [hub] cert_file)." placeholder:"FILE"`
-	NATSKey    string        `name:"nats-key" help:"Key of the TLS client certificate (config [hub] key_file)." placeholder:"FILE"`
-	NATSCreds  string        `name:"nats-creds" help:"NATS credentials file: JWT and NKey seed (config [hub] creds_file)." placeholder:"FILE"`
-	NATSNKey   string        `name:"nats-nkey" help:"NATS NKey seed file (config [hub] nkey_file)." placeholder:"FILE"`
-	Config     string        `help:"Config file (TOML): [[group]]s to resubmit to, ui_group, log, workers, [output] events; its spool and inputs are not used." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
-	LogFormat  string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
-	LogLevel   string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
-	Workers    int           `help:"Messages stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
-	NoFsync    bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
-	eventFlags `embed:""`
+	Data          string        `required:"" help:"The hub's data directory (same layout as a sensor's)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
+	NATS          []string      `name:"nats" required:"" help:"NATS JetStream server URLs (repeatable or comma-separated; nats:// or tls://)." env:"SMTPSCOPE_NATS" placeholder:"URL" sep:","`
+	Stream        string        `default:"SMTPSCOPE" help:"Stream the sensors publish to (created when missing, checked otherwise)."`
+	Consumer      string        `default:"smtpscope-hub" help:"Durable consumer name (one per hub data dir)."`
+	AckWait       time.Duration `name:"ack-wait" default:"60s" help:"How long the server waits for the hub's ack before it delivers a message again."`
+	NATSCA        string        `name:"nats-ca" help:"CA bundle verifying the NATS servers' TLS certificates (config [hub] ca_file; default the system's)." placeholder:"FILE"`
+	NATSCert      string        `name:"nats-cert" help:"TLS client certificate for NATS (with --nats-key; config [hub] cert_file)." placeholder:"FILE"`
+	NATSKey       string        `name:"nats-key" help:"Key of the TLS client certificate (config [hub] key_file)." placeholder:"FILE"`
+	NATSCreds     string        `name:"nats-creds" help:"NATS credentials file: JWT and NKey seed (config [hub] creds_file)." placeholder:"FILE"`
+	NATSNKey      string        `name:"nats-nkey" help:"NATS NKey seed file (config [hub] nkey_file)." placeholder:"FILE"`
+	Config        string        `help:"Config file (TOML): [[group]]s to resubmit to, ui_group, log, workers, [output] events; its spool and inputs are not used." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	LogFormat     string        `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
+	LogLevel      string        `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
+	MetricsListen string        `name:"metrics-listen" help:"Serve Prometheus metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464; config metrics_listen)." env:"SMTPSCOPE_METRICS_LISTEN" placeholder:"ADDR"`
+	Workers       int           `help:"Messages stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
+	NoFsync       bool          `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+	eventFlags    `embed:""`
 }
 
 // loadConfig is the config file (if any) with the flags over it; the
@@ -49,6 +50,9 @@ func (h *HubCmd) loadConfig() (*collector.Config, error) {
 	}
 	cfg.Data, cfg.Spool, cfg.Maildir, cfg.EMLDir = h.Data, "-", nil, nil
 	applyRunFlags(cfg, h.LogFormat, h.LogLevel, h.Workers, h.NoFsync)
+	if h.MetricsListen != "" {
+		cfg.MetricsListen = h.MetricsListen
+	}
 	h.eventFlags.apply(cfg)
 	for _, g := range cfg.Groups {
 		if g.Kind == collector.KindNATS {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -30,7 +33,8 @@ import (
 // exactly one TheHive alert (the stand-in validates like TheHive), the
 // other is neither tagged nor delivered. The event log has one ECS line
 // per ingested email whose observer.name is the email's sensor, not the
-// hub's, and status counts no event still waiting.
+// hub's, and status counts no event still waiting; the hub's metrics
+// listener (--metrics-listen) serves /metrics, /healthz and /readyz.
 func TestHubHuntsAndEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test (builds the binary)")
@@ -68,8 +72,9 @@ func TestHubHuntsAndEvents(t *testing.T) {
 	}
 	hubData := filepath.Join(dir, "hub")
 	events := filepath.Join(dir, "log", "email.ndjson")
+	metricsAddr := freeLoopbackAddr(t)
 	hub := exec.Command(bin, "hub", "--data", hubData, "--nats", url, "--config", cfg, "--no-fsync",
-		"--events", events, "--events-format", "ecs")
+		"--events", events, "--events-format", "ecs", "--metrics-listen", metricsAddr)
 	hub.Stderr = os.Stderr
 	if err := hub.Start(); err != nil {
 		t.Fatal(err)
@@ -162,12 +167,36 @@ func TestHubHuntsAndEvents(t *testing.T) {
 			t.Errorf("event of %s: observer.name %q, want the email's sensor %q (events %v)", id, observers[id], sensor, observers)
 		}
 	}
+	// the marks go once the lines are fsynced, just after they are written
 	var st collector.Status
-	if err := json.Unmarshal([]byte(run("status", "--data", hubData, "--json")), &st); err != nil {
-		t.Fatal(err)
+	waitUntil(t, "hub status: no event waiting to be logged", func() bool {
+		if err := json.Unmarshal([]byte(run("status", "--data", hubData, "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.EventsUnlogged == 0
+	})
+	if st.EventLog != events {
+		t.Errorf("hub status: event log %q, want %q", st.EventLog, events)
 	}
-	if st.EventLog != events || st.EventsUnlogged != 0 {
-		t.Errorf("hub status: event log %q with %d unlogged, want %q with 0", st.EventLog, st.EventsUnlogged, events)
+	// the hub's metrics listener: the event log's gauge, /healthz, /readyz
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + metricsAddr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "\nsmtpscope_events_unlogged 0\n") ||
+		!strings.Contains(body, `smtpscope_submissions_total{group="thehive",result="sent"} 1`) {
+		t.Errorf("hub /metrics: %d, want smtpscope_events_unlogged 0 and one sent to thehive:\n%s", code, body)
+	}
+	if code, body := get("/healthz"); code != 200 {
+		t.Errorf("hub /healthz: %d %s", code, body)
+	}
+	if code, body := get("/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("hub /readyz: %d %q", code, body)
 	}
 	if err := hub.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -175,4 +204,17 @@ func TestHubHuntsAndEvents(t *testing.T) {
 	if err := hub.Wait(); err != nil {
 		t.Errorf("hub after SIGTERM: %v", err)
 	}
+}
+
+// freeLoopbackAddr is a 127.0.0.1 port free a moment ago (for a flag
+// that takes an address; the child binds it).
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
