@@ -111,10 +111,11 @@ func unloggedCount(t *testing.T, cfg *Config) int {
 }
 
 // TestEventLogOneLinePerEmail: every stored email gets exactly one ECS
-// line, also when the same spool content is seen again, and no mark is
+// line (with email.direction from [output] internal_domains), also when the same spool content is seen again, and no mark is
 // left once the log is written.
 func TestEventLogOneLinePerEmail(t *testing.T) {
 	cfg, spool := eventsConfig(t, EventsECS)
+	cfg.Output.InternalDomains = []string{"d.example"} // the sessions' recipient domain
 	for i := range 5 {
 		writeSpool(t, spool, fmt.Sprintf("C%d", i), testSession(i), true)
 	}
@@ -135,6 +136,10 @@ func TestEventLogOneLinePerEmail(t *testing.T) {
 	for _, l := range lines {
 		if l["@timestamp"] == nil || l["event"] == nil || l["email"] == nil {
 			t.Errorf("ECS line lacks @timestamp/event/email: %v", l)
+		}
+		// a@b.example to c@d.example, d.example internal
+		if em, _ := l["email"].(map[string]any); em["direction"] != "inbound" {
+			t.Errorf("email.direction %v with internal_domains [d.example], want inbound", em["direction"])
 		}
 	}
 }
