@@ -787,6 +787,9 @@ func StoreStatus(s *Store, cfg *Config) (*Status, error) {
 	if st.QueueDepth, err = s.QueueDepth(); err != nil {
 		return nil, err
 	}
+	if st.EventsUnlogged, err = s.UnloggedCount(); err != nil {
+		return nil, err
+	}
 	counts, err := s.Counts()
 	if err != nil {
 		return nil, err
@@ -795,6 +798,7 @@ func StoreStatus(s *Store, cfg *Config) (*Status, error) {
 	if cfg != nil {
 		st.Spool = cfg.Spool
 		st.Maildirs, st.EMLDirs = cfg.Maildir, cfg.EMLDir
+		st.EventLog = cfg.Output.Events
 		for _, h := range cfg.Hunts {
 			st.Hunts = append(st.Hunts, HuntStatus{Name: h.Name, Query: h.Query, DeliverTo: h.DeliverTo})
 		}

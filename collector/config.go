@@ -462,6 +462,11 @@ type OutputConfig struct {
 	EventsMaxSize ByteSize `toml:"events_max_size"`
 	EventsMaxAge  Duration `toml:"events_max_age"`
 	EventsKeep    int      `toml:"events_keep"`
+	// InternalDomains are the organisation's own mail domains (a
+	// subdomain of one counts too): with them each ECS event has
+	// email.direction (inbound, outbound, internal, external, unknown);
+	// without them it is left out.
+	InternalDomains []string `toml:"internal_domains"`
 }
 
 // IsEnabled reports whether the group is enabled (default true).

@@ -90,7 +90,9 @@
 // index runs on each index batch; TagHunts records their matches in one
 // transaction (EmailMeta.Hunts, index mark, one queue entry per
 // deliver_to group where none exists: idempotent). A hunts_only group
-// gets no email by coverage.
+// gets no email by coverage. A hub's hunts run on the emails it ingests
+// and deliver to the hub's groups; its events and alerts name an email
+// by the sensor's global id (core.GlobalID keeps an id already global).
 // Node URLs are shown (logs, states, status) only through ace.RedactURL.
 //
 // Unparsable session files go to DATA/review/ (a copy) with a .error
@@ -172,7 +174,9 @@
 // "unlogged" bucket, its line (ECS, or Zeek's smtp.log and files.log:
 // EncodeEvent) is appended in batches, fsynced, and only then is the
 // mark deleted; a start writes what is still marked (duplicates after a
-// crash, no losses). The file is rotated by size and age. The plain state types (Status, SubmissionStatus, ...) are
+// crash, no losses). The file is rotated by size and age. The marks
+// still held are Status.EventsUnlogged and smtpscope_events_unlogged.
+// With [output] internal_domains an ECS event has email.direction. The plain state types (Status, SubmissionStatus, ...) are
 // defined in collector/api, which imports no database, and aliased here.
 // The running service around a collector (index, socket API, events) is
 // collector/service.

@@ -53,10 +53,14 @@ func EventFilesPath(p string) string {
 // EncodeEvent writes the email in format (ecs, zeek or record) to the
 // writers: one JSON line each, through core's one JSON writer. For zeek
 // the smtp.log line goes to w, the files.log lines to files (nil: w).
-func EncodeEvent(w, files *bufio.Writer, format string, e *core.Email, created time.Time) error {
+// internal are the organisation's domains ([output] internal_domains):
+// with them an ECS event has email.direction (core.ECSEvent.SetDirection).
+func EncodeEvent(w, files *bufio.Writer, format string, e *core.Email, created time.Time, internal []string) error {
 	switch format {
 	case EventsECS:
-		return core.NewJSONEncoder(w).Encode(core.ECS(e, created))
+		ev := core.ECS(e, created)
+		ev.SetDirection(e, internal)
+		return core.NewJSONEncoder(w).Encode(ev)
 	case EventsZeek:
 		s, fl := core.Zeek(e)
 		if err := core.NewJSONEncoder(w).Encode(s); err != nil {
@@ -162,16 +166,17 @@ var eventNow = time.Now
 
 // eventLog appends the events of committed emails in batches.
 type eventLog struct {
-	st      *Store
-	log     *slog.Logger
-	path    string
-	files   string // zeek: the files.log companion
-	format  string
-	maxSize int64
-	maxAge  time.Duration
-	keep    int
-	fsync   bool
-	now     func() time.Time
+	st       *Store
+	log      *slog.Logger
+	path     string
+	files    string // zeek: the files.log companion
+	format   string
+	internal []string // [output] internal_domains: ECS email.direction
+	maxSize  int64
+	maxAge   time.Duration
+	keep     int
+	fsync    bool
+	now      func() time.Time
 
 	mu      sync.Mutex
 	queue   []string
@@ -192,7 +197,7 @@ type eventLog struct {
 
 func newEventLog(st *Store, cfg *Config, log *slog.Logger) *eventLog {
 	o := cfg.Output
-	l := &eventLog{st: st, log: log, path: o.Events, format: o.EventsFormat, maxSize: int64(o.EventsMaxSize),
+	l := &eventLog{st: st, log: log, path: o.Events, format: o.EventsFormat, internal: o.InternalDomains, maxSize: int64(o.EventsMaxSize),
 		maxAge: time.Duration(o.EventsMaxAge), keep: o.EventsKeep, fsync: cfg.FsyncOn(), now: eventNow,
 		hints: map[string]*core.Email{}, queued: map[string]bool{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if l.format == EventsZeek {
@@ -408,7 +413,7 @@ func (l *eventLog) write(ids []string, recs []*core.Email) error {
 		if created.IsZero() {
 			created = l.now()
 		}
-		if err := EncodeEvent(bw, fw, l.format, rec, created); err != nil {
+		if err := EncodeEvent(bw, fw, l.format, rec, created, l.internal); err != nil {
 			return err
 		}
 		written[id] = seq

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -108,10 +111,11 @@ func unloggedCount(t *testing.T, cfg *Config) int {
 }
 
 // TestEventLogOneLinePerEmail: every stored email gets exactly one ECS
-// line, also when the same spool content is seen again, and no mark is
+// line (with email.direction from [output] internal_domains), also when the same spool content is seen again, and no mark is
 // left once the log is written.
 func TestEventLogOneLinePerEmail(t *testing.T) {
 	cfg, spool := eventsConfig(t, EventsECS)
+	cfg.Output.InternalDomains = []string{"d.example"} // the sessions' recipient domain
 	for i := range 5 {
 		writeSpool(t, spool, fmt.Sprintf("C%d", i), testSession(i), true)
 	}
@@ -132,6 +136,10 @@ func TestEventLogOneLinePerEmail(t *testing.T) {
 	for _, l := range lines {
 		if l["@timestamp"] == nil || l["event"] == nil || l["email"] == nil {
 			t.Errorf("ECS line lacks @timestamp/event/email: %v", l)
+		}
+		// a@b.example to c@d.example, d.example internal
+		if em, _ := l["email"].(map[string]any); em["direction"] != "inbound" {
+			t.Errorf("email.direction %v with internal_domains [d.example], want inbound", em["direction"])
 		}
 	}
 }
@@ -294,8 +302,34 @@ func TestEventLogRotation(t *testing.T) {
 	}
 }
 
+// checkUnlogged checks that the status (as `status` prints it) and the
+// smtpscope_events_unlogged metric both count want emails waiting for
+// their event-log line, and that the status names the log.
+func checkUnlogged(t *testing.T, c *Collector, want int) {
+	t.Helper()
+	st, err := c.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.EventsUnlogged != want || st.EventLog != c.cfg().Output.Events {
+		t.Errorf("status: %d events unlogged to %q, want %d to %q", st.EventsUnlogged, st.EventLog, want, c.cfg().Output.Events)
+	}
+	rec := httptest.NewRecorder()
+	c.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fams["smtpscope_events_unlogged"].GetMetric()
+	if len(m) != 1 || m[0].GetGauge().GetValue() != float64(want) {
+		t.Errorf("smtpscope_events_unlogged %v, want %d", m, want)
+	}
+}
+
 // TestEventLogWriteFailure: when the log cannot be written (here its path
-// is a directory), the events keep their marks and stay queued; a flush
+// is a directory), the events keep their marks and stay queued (counted
+// by the status and the smtpscope_events_unlogged metric); a flush
 // after the cause is gone writes them all, once. A mark of an email
 // removed before it was logged is dropped without a line.
 func TestEventLogWriteFailure(t *testing.T) {
@@ -326,12 +360,14 @@ func TestEventLogWriteFailure(t *testing.T) {
 	if err := c.events.flush(); err == nil {
 		t.Fatal("a flush into a directory succeeded")
 	}
+	checkUnlogged(t, c, 4) // the 3 emails and the removed one's mark
 	if err := os.Remove(cfg.Output.Events); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.events.flush(); err != nil {
 		t.Fatalf("flush after the cause was removed: %v", err)
 	}
+	checkUnlogged(t, c, 0)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -126,6 +126,7 @@ type opsCollector struct {
 	backlog   *prometheus.Desc
 	oldest    *prometheus.Desc
 	queueAge  *prometheus.Desc
+	unlogged  *prometheus.Desc
 	spoolErrs prometheus.Counter
 }
 
@@ -139,6 +140,8 @@ func newOpsCollector(c *Collector) *opsCollector {
 		queueAge: prometheus.NewDesc("smtpscope_queue_oldest_age_seconds",
 			"Per group, how long its oldest undelivered (queued or retrying) email has been queued (0 when none).",
 			[]string{"group"}, nil),
+		unlogged: prometheus.NewDesc("smtpscope_events_unlogged",
+			"Stored emails whose event-log line is not yet written and fsynced (only with an event log).", nil, nil),
 	}
 }
 
@@ -146,6 +149,7 @@ func (o *opsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- o.backlog
 	ch <- o.oldest
 	ch <- o.queueAge
+	ch <- o.unlogged
 }
 
 func (o *opsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -159,6 +163,11 @@ func (o *opsCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(o.backlog, prometheus.GaugeValue, float64(n))
 			ch <- prometheus.MustNewConstMetric(o.oldest, prometheus.GaugeValue, age)
+		}
+	}
+	if o.c.events != nil {
+		if n, err := o.c.store.UnloggedCount(); err == nil {
+			ch <- prometheus.MustNewConstMetric(o.unlogged, prometheus.GaugeValue, float64(n))
 		}
 	}
 	queued, err := o.c.store.OldestQueued()

@@ -138,7 +138,12 @@ func headerValue(v string) (string, error) {
 // whose raw_max is rawMax; raw reads the message when it is included.
 func BuildWebhookBody(rec *core.Email, m *EmailMeta, sensor string, rawMax int64, raw func() ([]byte, error)) ([]byte, error) {
 	sensor = firstOf(rec.Sensor, sensor)
-	b := WebhookBody{Format: WebhookFormat, Sensor: sensor, ID: rec.ID, GlobalID: core.GlobalID(sensor, rec.ID),
+	// at a hub the stored id is already <sensor>/<id>: id is the sensor's
+	id := rec.ID
+	if sensor != "" {
+		id = strings.TrimPrefix(id, sensor+"/")
+	}
+	b := WebhookBody{Format: WebhookFormat, Sensor: sensor, ID: id, GlobalID: core.GlobalID(sensor, rec.ID),
 		SHA256: rec.SHA256, Size: m.Size}
 	var err error
 	if b.Record, err = json.Marshal(rec); err != nil {

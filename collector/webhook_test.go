@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/core"
 )
 
 // webhookReceiver is a receiver as the README tells one to write it:
@@ -229,5 +230,28 @@ func TestWebhookConfig(t *testing.T) {
 			Headers: map[string]string{"X-Token": "env:SMTPSCOPE_TEST_UNSET_TOKEN"}}}}
 	if _, err := collector.New(cfg, collector.Options{}); err == nil || !strings.Contains(err.Error(), "SMTPSCOPE_TEST_UNSET_TOKEN is not set") {
 		t.Errorf("unset header variable: %v", err)
+	}
+}
+
+// TestWebhookBodyAtHub: a hub stores a sensor's email under the global
+// id <sensor>/<id> with the sensor kept; its webhook body names the
+// email as the sensor's would (id the sensor's, global_id once).
+func TestWebhookBodyAtHub(t *testing.T) {
+	for _, c := range []struct{ id, sensor, wantID, wantGlobal string }{
+		{"s2/C1.0", "s2", "C1.0", "s2/C1.0"}, // at the hub
+		{"C1.0", "s2", "C1.0", "s2/C1.0"},    // on the sensor
+	} {
+		rec := &core.Email{ID: c.id, Sensor: c.sensor, SHA256: "ab"}
+		b, err := collector.BuildWebhookBody(rec, &collector.EmailMeta{Size: 2}, "hub", 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body collector.WebhookBody
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Fatal(err)
+		}
+		if body.ID != c.wantID || body.GlobalID != c.wantGlobal || body.Sensor != c.sensor {
+			t.Errorf("record %s of %s: body id %q global_id %q sensor %q, want %q %q %q", c.id, c.sensor, body.ID, body.GlobalID, body.Sensor, c.wantID, c.wantGlobal, c.sensor)
+		}
 	}
 }

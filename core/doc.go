@@ -9,7 +9,10 @@
 // (zeek.go). A session whose file names both ends carries the Community
 // ID v1 of its TCP connection (communityid.go), the flow hash Zeek,
 // Suricata and Arkime log too. ECS (ecs.go) and Zeek (zeeklog.go: its
-// smtp.log and files.log) are the record's two other shapes, for SIEMs.
+// smtp.log and files.log) are the record's two other shapes, for SIEMs;
+// ECSEvent.SetDirection adds email.direction given the organisation's
+// domains. GlobalID names an email across sensors as <sensor>/<id> (an
+// id already global for its sensor, as a hub stores it, stays as it is).
 //
 // Raw files may start with an mbox From_ line, and mbox files are split
 // into their messages (mbox.go); MboxWriter (mboxwrite.go) writes messages

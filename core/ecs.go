@@ -383,3 +383,66 @@ func allYara(e *Email) []string {
 	}
 	return out
 }
+
+// SetDirection sets email.direction from the domains that are the
+// organisation's own (internal: domain names; a subdomain of one is
+// internal too; none: the direction stays unset, as smtpscope cannot
+// tell). The sender is the envelope's MAIL FROM, else the From header's
+// first address; the recipients the envelope's accepted RCPT TOs, else
+// the To and Cc addresses. "inbound": an external sender to an internal
+// recipient; "outbound": an internal sender to an external recipient
+// (also when other recipients are internal); "internal": internal to
+// internal only; "external": neither end internal; "unknown": no sender
+// or no recipient.
+func (ev *ECSEvent) SetDirection(e *Email, internal []string) {
+	if len(internal) == 0 {
+		return
+	}
+	sender := e.Envelope.MailFrom
+	if sender == "" && ev.Email.From != nil && len(ev.Email.From.Address) > 0 {
+		sender = ev.Email.From.Address[0]
+	}
+	rcpts := e.Envelope.RcptTo
+	if len(rcpts) == 0 {
+		for _, l := range []*ecsAddrs{ev.Email.To, ev.Email.Cc} {
+			if l != nil {
+				rcpts = append(rcpts, l.Address...)
+			}
+		}
+	}
+	ev.Email.Direction = EmailDirection(sender, rcpts, internal)
+}
+
+// EmailDirection is SetDirection's rule on a sender and recipients.
+func EmailDirection(sender string, rcpts, internal []string) string {
+	if sender == "" || len(rcpts) == 0 {
+		return "unknown"
+	}
+	in := func(addr string) bool {
+		d := strings.TrimSuffix(strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:]), ".")
+		for _, o := range internal {
+			o = strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(o)), "."), ".")
+			if o != "" && (d == o || strings.HasSuffix(d, "."+o)) {
+				return true
+			}
+		}
+		return false
+	}
+	anyIn, anyOut := false, false
+	for _, r := range rcpts {
+		if in(r) {
+			anyIn = true
+		} else {
+			anyOut = true
+		}
+	}
+	switch {
+	case in(sender) && anyOut:
+		return "outbound"
+	case in(sender):
+		return "internal"
+	case anyIn:
+		return "inbound"
+	}
+	return "external"
+}

@@ -388,3 +388,46 @@ func TestECSCheckerCatches(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailDirection: email.direction from the organisation's domains
+// (a subdomain counts, case and a trailing dot do not matter); none
+// configured: no direction.
+func TestEmailDirection(t *testing.T) {
+	own := []string{"Corp.example", ".sub.org."}
+	for _, c := range []struct {
+		sender string
+		rcpts  []string
+		want   string
+	}{
+		{"x@evil.example", []string{"a@corp.example"}, "inbound"},
+		{"x@evil.example", []string{"a@mail.CORP.example", "b@other.example"}, "inbound"},
+		{"a@corp.example", []string{"x@evil.example"}, "outbound"},
+		{"a@corp.example", []string{"b@corp.example", "x@evil.example"}, "outbound"},
+		{"a@corp.example", []string{"b@x.sub.org"}, "internal"},
+		{"x@evil.example", []string{"y@other.example"}, "external"},
+		{"x@notcorp.example", []string{"y@corp.example.evil"}, "external"},
+		{"", []string{"a@corp.example"}, "unknown"},
+		{"a@corp.example", nil, "unknown"},
+	} {
+		if got := EmailDirection(c.sender, c.rcpts, own); got != c.want {
+			t.Errorf("EmailDirection(%q, %v) = %q, want %q", c.sender, c.rcpts, got, c.want)
+		}
+	}
+	e := &Email{Envelope: Envelope{MailFrom: "x@evil.example", RcptTo: []string{"a@corp.example"}}}
+	ev := ECS(e, time.Now())
+	ev.SetDirection(e, nil)
+	if ev.Email.Direction != "" {
+		t.Errorf("direction %q without internal domains", ev.Email.Direction)
+	}
+	ev.SetDirection(e, own)
+	if ev.Email.Direction != "inbound" {
+		t.Errorf("direction %q, want inbound", ev.Email.Direction)
+	}
+	// no envelope (an .eml file): the From and To headers
+	f := &Email{Headers: map[string][]string{"from": {"A <a@corp.example>"}}, To: []string{"x@evil.example"}}
+	ev = ECS(f, time.Now())
+	ev.SetDirection(f, own)
+	if ev.Email.Direction != "outbound" {
+		t.Errorf("direction from headers %q, want outbound", ev.Email.Direction)
+	}
+}

@@ -126,9 +126,14 @@ func SensorFromHost(host string) string {
 // GlobalID is an email's id across sensors: "<sensor>/<id>". An id
 // never holds '/' (EscapeID) and a sensor name never does (ValidSensor),
 // so the same id seen on two sensors gives two global ids and
-// SplitGlobalID reverses it. Without a sensor it is the id alone.
+// SplitGlobalID reverses it. Without a sensor it is the id alone. An id
+// that is already the sensor's global id (a hub stores a sensor's email
+// under "<sensor>/<id>" and keeps its sensor) is returned as it is, so
+// the hub's events, alerts and webhooks name the email as the sensor's
+// do. (The sensor cannot be a prefix otherwise: "session" and "review",
+// the kinds natsother.go puts before a name, are reserved.)
 func GlobalID(sensor, id string) string {
-	if sensor == "" {
+	if sensor == "" || strings.HasPrefix(id, sensor+"/") {
 		return id
 	}
 	return sensor + "/" + id

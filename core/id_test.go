@@ -77,3 +77,25 @@ func FuzzEscapeID(f *testing.F) {
 		}
 	})
 }
+
+// TestGlobalIDAlreadyGlobal: "<sensor>/<id>", reversed by SplitGlobalID; an id
+// already global for that sensor (a hub's stored email) stays as it is,
+// so a hub's event, alert or webhook names the email once, not as
+// "s2/s2/C1.0".
+func TestGlobalIDAlreadyGlobal(t *testing.T) {
+	for _, c := range []struct{ sensor, id, want string }{
+		{"s2", "C1.0", "s2/C1.0"},
+		{"", "C1.0", "C1.0"},
+		{"s2", "s2/C1.0", "s2/C1.0"},
+		{"s2", "s2/C1.0+0123456789ab", "s2/C1.0+0123456789ab"},
+		{"s2", "session/C1", "s2/session/C1"},
+		{"s2", "s22/C1.0", "s2/s22/C1.0"},
+	} {
+		if got := GlobalID(c.sensor, c.id); got != c.want {
+			t.Errorf("GlobalID(%q, %q) = %q, want %q", c.sensor, c.id, got, c.want)
+		}
+	}
+	if s, id := SplitGlobalID(GlobalID("s2", "C1.0")); s != "s2" || id != "C1.0" {
+		t.Errorf("SplitGlobalID(GlobalID(s2, C1.0)) = %q %q", s, id)
+	}
+}

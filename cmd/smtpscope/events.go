@@ -34,10 +34,12 @@ type recordEncoder struct {
 	out     *bufio.Writer
 	files   *bufio.Writer // nil: out
 	created time.Time
+	// internal: --internal-domains, for ECS's email.direction
+	internal []string
 }
 
 func (r *recordEncoder) encode(e *core.Email) error {
-	return collector.EncodeEvent(r.out, r.files, r.format, e, r.created)
+	return collector.EncodeEvent(r.out, r.files, r.format, e, r.created, r.internal)
 }
 
 // openFilesLog opens --files-log (zeek format only); close flushes it.

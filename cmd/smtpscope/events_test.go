@@ -151,3 +151,42 @@ func exitStatus(err error) int {
 	}
 	return -1
 }
+
+// TestParseInternalDomains: parse --format ecs --internal-domains sets
+// email.direction on a real capture (swaks-plain: alice@example.test to
+// bob@example.test); without the flag there is none; the flag without
+// --format ecs is a usage error.
+func TestParseInternalDomains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := testBinary(t)
+	capture := filepath.Join("..", "..", "testdata", "sessions", "generated", "swaks-plain.session")
+	direction := func(args ...string) any {
+		t.Helper()
+		out := runBin(t, bin, append(append([]string{"parse", "--format", "ecs"}, args...), capture)...)
+		var ev struct{ Email map[string]any }
+		if err := json.Unmarshal([]byte(out), &ev); err != nil {
+			t.Fatalf("parse --format ecs %v: %v\n%s", args, err, out)
+		}
+		return ev.Email["direction"]
+	}
+	for _, c := range []struct {
+		args []string
+		want any
+	}{
+		{nil, nil},
+		{[]string{"--internal-domains", "example.test"}, "internal"},
+		{[]string{"--internal-domains", "corp.example,other.example"}, "external"},
+	} {
+		if got := direction(c.args...); got != c.want {
+			t.Errorf("parse --format ecs %v: email.direction %v, want %v", c.args, got, c.want)
+		}
+	}
+	cmd := exec.Command(bin, "parse", "--internal-domains", "example.test", capture)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); exitStatus(err) != 2 || !strings.Contains(errb.String(), "--internal-domains is for --format ecs") {
+		t.Errorf("parse --internal-domains without --format ecs: %v %s", err, errb.String())
+	}
+}

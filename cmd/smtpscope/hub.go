@@ -19,24 +19,25 @@ import (
 // socket API as `collect`) whose emails come from the sensors through
 // NATS JetStream instead of a spool.
 type HubCmd struct {
-	Data       string             `required:"" help:"The hub's data directory (same layout as a sensor's)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
-	NATS       []string           `name:"nats" required:"" help:"NATS JetStream server URLs (repeatable or comma-separated; nats:// or tls://)." env:"SMTPSCOPE_NATS" placeholder:"URL" sep:","`
-	Stream     string             `default:"SMTPSCOPE" help:"Stream the sensors publish to (created when missing, checked otherwise)."`
-	Consumer   string             `default:"smtpscope-hub" help:"Durable consumer name (one per hub data dir)."`
-	AckWait    time.Duration      `name:"ack-wait" default:"60s" help:"How long the server waits for the hub's ack before it delivers a message again."`
-	NATSCA     string             `name:"nats-ca" help:"CA bundle verifying the NATS servers' TLS certificates (config [hub] ca_file; default the system's)." placeholder:"FILE"`
-	NATSCert   string             `name:"nats-cert" help:"TLS client certificate for NATS (with --nats-key; config [hub] cert_file)." placeholder:"FILE"`
-	NATSKey    string             `name:"nats-key" help:"Key of the TLS client certificate (config [hub] key_file)." placeholder:"FILE"`
-	NATSCreds  string             `name:"nats-creds" help:"NATS credentials file: JWT and NKey seed (config [hub] creds_file)." placeholder:"FILE"`
-	NATSNKey   string             `name:"nats-nkey" help:"NATS NKey seed file (config [hub] nkey_file)." placeholder:"FILE"`
-	Config     string             `help:"Config file (TOML): [[group]]s to resubmit to, ui_group, log, workers, [output] events; its spool and inputs are not used." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
-	LogFormat  string             `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
-	LogLevel   string             `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
-	Workers    int                `help:"Messages stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
-	NoFsync    bool               `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
-	MaxAge     time.Duration      `name:"max-age" help:"Drop each month of emails once it ended longer ago than this (e.g. 2160h); overrides [retention] max_age." placeholder:"DURATION"`
-	MaxSize    collector.ByteSize `name:"max-size" help:"Drop the oldest months while the store is larger than this (e.g. 500GB); overrides [retention] max_size." placeholder:"SIZE"`
-	eventFlags `embed:""`
+	Data          string             `required:"" help:"The hub's data directory (same layout as a sensor's)." env:"SMTPSCOPE_DATA" placeholder:"DIR"`
+	NATS          []string           `name:"nats" required:"" help:"NATS JetStream server URLs (repeatable or comma-separated; nats:// or tls://)." env:"SMTPSCOPE_NATS" placeholder:"URL" sep:","`
+	Stream        string             `default:"SMTPSCOPE" help:"Stream the sensors publish to (created when missing, checked otherwise)."`
+	Consumer      string             `default:"smtpscope-hub" help:"Durable consumer name (one per hub data dir)."`
+	AckWait       time.Duration      `name:"ack-wait" default:"60s" help:"How long the server waits for the hub's ack before it delivers a message again."`
+	NATSCA        string             `name:"nats-ca" help:"CA bundle verifying the NATS servers' TLS certificates (config [hub] ca_file; default the system's)." placeholder:"FILE"`
+	NATSCert      string             `name:"nats-cert" help:"TLS client certificate for NATS (with --nats-key; config [hub] cert_file)." placeholder:"FILE"`
+	NATSKey       string             `name:"nats-key" help:"Key of the TLS client certificate (config [hub] key_file)." placeholder:"FILE"`
+	NATSCreds     string             `name:"nats-creds" help:"NATS credentials file: JWT and NKey seed (config [hub] creds_file)." placeholder:"FILE"`
+	NATSNKey      string             `name:"nats-nkey" help:"NATS NKey seed file (config [hub] nkey_file)." placeholder:"FILE"`
+	Config        string             `help:"Config file (TOML): [[group]]s to resubmit to, [[hunt]]s, ui_group, log, workers, [output], [retention], [hub]; its spool and inputs are not used." env:"SMTPSCOPE_CONFIG" placeholder:"FILE"`
+	LogFormat     string             `name:"log-format" help:"Log format: text or json." env:"SMTPSCOPE_LOG_FORMAT" enum:",text,json" default:""`
+	LogLevel      string             `name:"log-level" help:"Log level: debug, info, warn, error." env:"SMTPSCOPE_LOG_LEVEL" enum:",debug,info,warn,error" default:""`
+	Workers       int                `help:"Messages stored in parallel (default: the processors Go may use, at least 2)." env:"SMTPSCOPE_WORKERS"`
+	NoFsync       bool               `name:"no-fsync" hidden:"" help:"Skip fsync (tests only)."`
+	MaxAge        time.Duration      `name:"max-age" help:"Drop each month of emails once it ended longer ago than this (e.g. 2160h); overrides [retention] max_age." placeholder:"DURATION"`
+	MaxSize       collector.ByteSize `name:"max-size" help:"Drop the oldest months while the store is larger than this (e.g. 500GB); overrides [retention] max_size." placeholder:"SIZE"`
+	MetricsListen string             `name:"metrics-listen" help:"Serve Prometheus metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464; config metrics_listen)." env:"SMTPSCOPE_METRICS_LISTEN" placeholder:"ADDR"`
+	eventFlags    `embed:""`
 }
 
 // loadConfig is the config file (if any) with the flags over it; the
@@ -51,6 +52,9 @@ func (h *HubCmd) loadConfig() (*collector.Config, error) {
 	}
 	cfg.Data, cfg.Spool, cfg.Maildir, cfg.EMLDir = h.Data, "-", nil, nil
 	applyRunFlags(cfg, h.LogFormat, h.LogLevel, h.Workers, h.NoFsync)
+	if h.MetricsListen != "" {
+		cfg.MetricsListen = h.MetricsListen
+	}
 	h.eventFlags.apply(cfg)
 	// the hub keeps months: retention drops them whole
 	cfg.Retention.ByMonth = true

@@ -21,20 +21,21 @@ import (
 
 // ParseCmd prints email records as JSON Lines (or as ECS or Zeek events).
 type ParseCmd struct {
-	Format    string     `default:"record" enum:"record,ecs,zeek" help:"Output: the email records, ECS documents, or Zeek smtp.log lines each followed by its files.log lines (the event log's shapes)." placeholder:"record|ecs|zeek"`
-	FilesLog  string     `name:"files-log" help:"With --format zeek: write the files.log lines to FILE instead of after their smtp.log line." placeholder:"FILE"`
-	OmitBody  bool       `help:"Leave body_text and body_html out of the records (IOCs are still extracted)." name:"omit-body"`
-	Eml       bool       `help:"Inputs are raw RFC 822 messages (.eml), not session files." xor:"kind"`
-	Pcap      bool       `help:"Inputs are pcap/pcapng captures." xor:"kind"`
-	Mbox      bool       `help:"Inputs are mbox files (mboxrd/mboxo): one record per message, source FILE#n." xor:"kind"`
-	Ports     []int      `help:"With --pcap: TCP ports carrying SMTP." default:"25,587,2525"`
-	Limits    pcapLimits `embed:"" group:"With --pcap"`
-	NoIOCs    bool       `help:"Do not extract IOCs." name:"no-iocs"`
-	IOCKeys   []string   `help:"Where IOCs come from: header names and body, body_html (default: stoQ's list)." name:"ioc-keys"`
-	MaxDepth  int        `help:"How deep attached messages are followed." default:"10" name:"max-depth"`
-	YaraRules []string   `help:"YARA rule files or directories (needs a build with YARA)." name:"yara-rules" type:"path"`
-	Jobs      int        `help:"Files analysed in parallel (default: number of CPUs)." default:"0"`
-	Paths     []string   `arg:"" help:"Session files, directories of them, .eml files (--eml) or captures (--pcap)." type:"path"`
+	Format          string     `default:"record" enum:"record,ecs,zeek" help:"Output: the email records, ECS documents, or Zeek smtp.log lines each followed by its files.log lines (the event log's shapes)." placeholder:"record|ecs|zeek"`
+	FilesLog        string     `name:"files-log" help:"With --format zeek: write the files.log lines to FILE instead of after their smtp.log line." placeholder:"FILE"`
+	InternalDomains []string   `name:"internal-domains" sep:"," help:"With --format ecs: your mail domains (repeatable or comma-separated; subdomains count), to set email.direction as the event log does with [output] internal_domains." placeholder:"DOMAIN"`
+	OmitBody        bool       `help:"Leave body_text and body_html out of the records (IOCs are still extracted)." name:"omit-body"`
+	Eml             bool       `help:"Inputs are raw RFC 822 messages (.eml), not session files." xor:"kind"`
+	Pcap            bool       `help:"Inputs are pcap/pcapng captures." xor:"kind"`
+	Mbox            bool       `help:"Inputs are mbox files (mboxrd/mboxo): one record per message, source FILE#n." xor:"kind"`
+	Ports           []int      `help:"With --pcap: TCP ports carrying SMTP." default:"25,587,2525"`
+	Limits          pcapLimits `embed:"" group:"With --pcap"`
+	NoIOCs          bool       `help:"Do not extract IOCs." name:"no-iocs"`
+	IOCKeys         []string   `help:"Where IOCs come from: header names and body, body_html (default: stoQ's list)." name:"ioc-keys"`
+	MaxDepth        int        `help:"How deep attached messages are followed." default:"10" name:"max-depth"`
+	YaraRules       []string   `help:"YARA rule files or directories (needs a build with YARA)." name:"yara-rules" type:"path"`
+	Jobs            int        `help:"Files analysed in parallel (default: number of CPUs)." default:"0"`
+	Paths           []string   `arg:"" help:"Session files, directories of them, .eml files (--eml) or captures (--pcap)." type:"path"`
 }
 
 // analyzerOptions turns the flags into core options.
@@ -70,6 +71,9 @@ func (c *ParseCmd) Run() (rerr error) {
 	an := core.NewAnalyzer(opts)
 	out := bufio.NewWriterSize(os.Stdout, 256<<10)
 	defer out.Flush()
+	if len(c.InternalDomains) > 0 && c.Format != "ecs" {
+		return usageErr("--internal-domains is for --format ecs (its email.direction)")
+	}
 	filesLog, closeFiles, err := openFilesLog(c.FilesLog, c.Format)
 	if err != nil {
 		return err
@@ -79,7 +83,7 @@ func (c *ParseCmd) Run() (rerr error) {
 			rerr = cerr
 		}
 	}()
-	enc := &recordEncoder{format: c.Format, out: out, files: filesLog, created: time.Now()}
+	enc := &recordEncoder{format: c.Format, out: out, files: filesLog, created: time.Now(), internal: c.InternalDomains}
 	emit := enc.encode
 
 	if c.Pcap {

@@ -23,14 +23,15 @@ import (
 
 // SearchCmd searches the index of a data dir.
 type SearchCmd struct {
-	Data     string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
-	JSON     bool     `help:"Print the email records (same schema as parse) as JSON Lines instead of a table."`
-	Format   string   `default:"table" enum:"table,json,csv,ecs,zeek" help:"Output: an aligned table, JSON Lines of the rows, CSV (with a header line), or the matching emails as ECS documents or Zeek smtp.log lines each followed by its files.log lines (the event log's shapes)." placeholder:"table|json|csv|ecs|zeek"`
-	FilesLog string   `name:"files-log" help:"With --format zeek: write the files.log lines to FILE instead of after their smtp.log line." placeholder:"FILE"`
-	Limit    int      `default:"50" help:"How many matches to print, newest first (0: all)."`
-	Facets   bool     `help:"Also print counts by sender domain, attachment type, IOC type and status."`
-	Kind     []string `help:"Only these kinds: email, session, review (default: all; with --json: email)." enum:"email,session,review" placeholder:"KIND"`
-	Query    []string `arg:"" optional:"" help:"Query (see the query language in the README); several words are joined with spaces."`
+	Data            string   `help:"Data directory." env:"SMTPSCOPE_DATA" required:"" placeholder:"DIR"`
+	JSON            bool     `help:"Print the email records (same schema as parse) as JSON Lines instead of a table."`
+	Format          string   `default:"table" enum:"table,json,csv,ecs,zeek" help:"Output: an aligned table, JSON Lines of the rows, CSV (with a header line), or the matching emails as ECS documents or Zeek smtp.log lines each followed by its files.log lines (the event log's shapes)." placeholder:"table|json|csv|ecs|zeek"`
+	FilesLog        string   `name:"files-log" help:"With --format zeek: write the files.log lines to FILE instead of after their smtp.log line." placeholder:"FILE"`
+	InternalDomains []string `name:"internal-domains" sep:"," help:"With --format ecs: your mail domains (repeatable or comma-separated; subdomains count), to set email.direction as the event log does with [output] internal_domains." placeholder:"DOMAIN"`
+	Limit           int      `default:"50" help:"How many matches to print, newest first (0: all)."`
+	Facets          bool     `help:"Also print counts by sender domain, attachment type, IOC type and status."`
+	Kind            []string `help:"Only these kinds: email, session, review (default: all; with --json: email)." enum:"email,session,review" placeholder:"KIND"`
+	Query           []string `arg:"" optional:"" help:"Query (see the query language in the README); several words are joined with spaces."`
 }
 
 // errNoRecords: the store cannot be opened to read records.
@@ -71,6 +72,9 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) (rerr error
 	if c.FilesLog != "" && c.Format != collector.EventsZeek {
 		return usageErr("--files-log is for --format zeek (its files.log lines)")
 	}
+	if len(c.InternalDomains) > 0 && c.Format != collector.EventsECS {
+		return usageErr("--internal-domains is for --format ecs (its email.direction)")
+	}
 	paceSearchGC()
 	ctx := context.Background()
 	src, err := openSearchSource(ctx, c.Data, q, kinds)
@@ -102,7 +106,7 @@ func (c *SearchCmd) run(stdout, stderr io.Writer, topt tableOptions) (rerr error
 				rerr = cerr
 			}
 		}()
-		evEnc = &recordEncoder{format: c.Format, out: out, files: filesLog, created: time.Now()}
+		evEnc = &recordEncoder{format: c.Format, out: out, files: filesLog, created: time.Now(), internal: c.InternalDomains}
 	}
 
 	var after []string

@@ -160,6 +160,13 @@ func printStatus(w io.Writer, st *collector.Status, note string, nerr int) {
 		fmt.Fprintf(w, "retention  %d emails removed\n", st.Stats.Removed)
 	}
 	fmt.Fprintf(w, "queue      %d undelivered\n", st.QueueDepth)
+	if st.EventLog != "" || st.EventsUnlogged > 0 {
+		to := ""
+		if st.EventLog != "" {
+			to = " to " + sanitize.Line(st.EventLog)
+		}
+		fmt.Fprintf(w, "events     %d waiting to be logged%s\n", st.EventsUnlogged, to)
+	}
 	if cs := st.Capture; cs != nil {
 		printCaptureStatus(w, cs)
 	}

@@ -59,3 +59,19 @@ func TestPrintStatusReconcile(t *testing.T) {
 		t.Errorf("status shows an escape or a reconcile line for an ACE group:\n%s", out)
 	}
 }
+
+// TestPrintStatusEvents: with an event log, status prints how many
+// stored emails still wait for their line (the unlogged marks) and the
+// log's path, sanitized; without one and nothing waiting, no line.
+func TestPrintStatusEvents(t *testing.T) {
+	var b bytes.Buffer
+	printStatus(&b, &collector.Status{Data: "/d", EventLog: "/var/log/e\x1b[2J.ndjson", EventsUnlogged: 7}, "test", 10)
+	if out := b.String(); !strings.Contains(out, "events     7 waiting to be logged to /var/log/e") || strings.Contains(out, "\x1b") {
+		t.Errorf("status with an event log:\n%q", out)
+	}
+	b.Reset()
+	printStatus(&b, &collector.Status{Data: "/d"}, "test", 10)
+	if out := b.String(); strings.Contains(out, "events ") {
+		t.Errorf("status without an event log has an events line:\n%s", out)
+	}
+}

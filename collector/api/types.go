@@ -75,22 +75,27 @@ type ErrorEntry struct {
 
 // CollectorStatus describes the collector and its queue.
 type CollectorStatus struct {
-	Time        time.Time     `json:"time"`
-	PID         int           `json:"pid,omitempty"`
-	Running     bool          `json:"running"`
-	Paused      bool          `json:"paused"`
-	Started     time.Time     `json:"started,omitzero"`
-	Spool       string        `json:"spool,omitempty"`
-	Maildirs    []string      `json:"maildirs,omitempty"` // raw email inputs
-	EMLDirs     []string      `json:"eml_dirs,omitempty"`
-	Data        string        `json:"data"`
-	Stats       StoreStats    `json:"stats"`
-	QueueDepth  int           `json:"queue_depth"`
-	Groups      []GroupStatus `json:"groups"`
-	Review      []ReviewEntry `json:"review"`
-	LastErrors  []ErrorEntry  `json:"last_errors"`
-	RunSessions int64         `json:"run_sessions"` // stored since start
-	RunEmails   int64         `json:"run_emails"`
+	Time       time.Time  `json:"time"`
+	PID        int        `json:"pid,omitempty"`
+	Running    bool       `json:"running"`
+	Paused     bool       `json:"paused"`
+	Started    time.Time  `json:"started,omitzero"`
+	Spool      string     `json:"spool,omitempty"`
+	Maildirs   []string   `json:"maildirs,omitempty"` // raw email inputs
+	EMLDirs    []string   `json:"eml_dirs,omitempty"`
+	Data       string     `json:"data"`
+	Stats      StoreStats `json:"stats"`
+	QueueDepth int        `json:"queue_depth"`
+	// EventLog is the configured event log ([output] events, --events;
+	// "" none) and EventsUnlogged how many stored emails still wait for
+	// their line in it (marked at commit, unmarked once fsynced).
+	EventLog       string        `json:"event_log,omitempty"`
+	EventsUnlogged int           `json:"events_unlogged"`
+	Groups         []GroupStatus `json:"groups"`
+	Review         []ReviewEntry `json:"review"`
+	LastErrors     []ErrorEntry  `json:"last_errors"`
+	RunSessions    int64         `json:"run_sessions"` // stored since start
+	RunEmails      int64         `json:"run_emails"`
 	// Capture is the live capture the collector runs (collect
 	// --interface), nil without one.
 	Capture *CaptureStatus `json:"capture,omitempty"`
