@@ -50,7 +50,11 @@
 // (TestLiveSameAsPcap). Every second the engine's clock is advanced to the
 // wall clock (idle timeouts on a quiet link) and the counters are
 // reported (LiveStats: Stats plus each interface's kernel packets and
-// drops). When the context ends every open session is written, Cut
+// drops). A UDP socket holding SO_TIMESTAMPNS stays open while an
+// interface is captured (stampOnce): Linux then stamps each received
+// packet once, so a tcpdump beside us reads the same times (except TCP
+// the host sends over lo, which carries its departure time instead).
+// When the context ends every open session is written, Cut
 // CutShutdown. Session files are fsynced one by one (SyncEach): a live
 // capture cannot be read again.
 //
