@@ -127,6 +127,7 @@ func (c *ShowCmd) showSession(ctx context.Context, src *dataSource, stdout io.Wr
 		p.kv("Time", si.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 		p.kv("Client", endpoints(si))
 		p.kv("CommunityID", si.CID())
+		p.list("Pcap", si.Pcap)
 		p.kv("HELO", si.Helo)
 		p.kv("No email", api.NoEmailReason(s))
 		p.line("")
@@ -352,6 +353,7 @@ func printEmail(w io.Writer, e *core.Email) error {
 		p.kv("Time", si.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 		p.kv("Client", endpoints(si))
 		p.kv("CommunityID", si.CID())
+		p.list("Pcap", si.Pcap)
 		p.kv("HELO", si.Helo)
 		var tags []string
 		if si.StartTLS {
