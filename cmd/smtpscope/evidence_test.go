@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/capture"
 )
 
@@ -159,4 +163,89 @@ func TestCaptureEvidence(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestShowPcap: `show ID --pcap -o FILE` writes the email's connection cut
+// from the evidence pcaps its session names: `smtpscope pcap` over the
+// cut gives that session file again. Without -o it refuses a terminal;
+// an email whose session names no pcap, or a session id, is refused with
+// the reason. (The session file here is `pcap`'s over a test capture with
+// an @pcap line added, as capture --pcap-dir writes it.)
+func TestShowPcap(t *testing.T) {
+	bin := testBinary(t)
+	var srcs []string
+	for _, n := range []string{"multi-message.pcap", "swaks-plain.pcap"} {
+		p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "pcap", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("no testdata/pcap/%s", n)
+		}
+		srcs = append(srcs, p)
+	}
+	work := t.TempDir()
+	spool, data := filepath.Join(work, "spool"), filepath.Join(work, "data")
+	// Both captures: Postfix on 127.0.0.1:39099, so the connections
+	// differ only by the client port.
+	runBin(t, bin, append([]string{"pcap", "--out", spool, "--ports", "39099", "--sync", "none", "-q"}, srcs...)...)
+	files := sessionFiles(t, spool)
+	if len(files) < 2 {
+		t.Fatalf("%d sessions in the test captures, want 2 or more", len(files))
+	}
+	for name, b := range files {
+		// After the two header lines: one @pcap line per capture.
+		lines := strings.SplitAfterN(string(b), "\n", 3)
+		withPcap := lines[0] + lines[1] + "@pcap " + srcs[0] + "\n@pcap " + srcs[1] + "\n" + lines[2]
+		if err := os.WriteFile(filepath.Join(spool, name), []byte(withPcap), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noSync := false
+	svc, err := openService(&collector.Config{Spool: spool, Data: data, Fsync: &noSync}, serviceOpts{log: slog.New(slog.NewTextHandler(io.Discard, nil)), index: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RunOnce(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	_ = st.ListEmails(func(m *collector.EmailMeta) bool { ids = append(ids, m.ID); return true })
+	st.Close()
+	if len(ids) < 2 {
+		t.Fatalf("%d emails stored", len(ids))
+	}
+	for _, id := range ids {
+		uid := id[:strings.LastIndexByte(id, '.')]
+		out := filepath.Join(work, "cut-"+id+".pcap")
+		if _, err := show(t, true, "--data", data, "--pcap", "-o", out, id); err != nil {
+			t.Fatalf("show %s --pcap: %v", id, err)
+		}
+		again := filepath.Join(work, "again-"+id)
+		runBin(t, bin, "pcap", "--out", again, "--ports", "39099", "--sync", "none", "-q", out)
+		got := sessionFiles(t, again)
+		want := files[uid] // as pcap wrote it, before the @pcap lines
+		if len(got) != 1 || !bytes.Equal(got[uid], want) {
+			t.Errorf("%s: the cut gives %d session(s); %s:\n%s\nwant:\n%s", id, len(got), uid, got[uid], want)
+		}
+	}
+	// Binary to a terminal: refused (exit 2); piped: written.
+	_, err = show(t, true, "--data", data, "--pcap", ids[0])
+	wantErr(t, "--pcap to a terminal", err, 2, "refusing to write a pcap to a terminal")
+	if out, err := show(t, false, "--data", data, "--pcap", ids[0]); err != nil || !strings.HasPrefix(out, "\x4d\x3c\xb2\xa1") {
+		t.Errorf("--pcap to a pipe: %v, %q…", err, out[:min(len(out), 8)])
+	}
+	_, err = show(t, false, "--data", data, "--pcap", "session/x")
+	wantErr(t, "--pcap of a session", err, 2, "--pcap writes an email's connection")
+	// An email whose session names no evidence pcap.
+	plain := storedDataDir(t)
+	_, err = show(t, false, "--data", plain, "--pcap", "demo-invoice.0")
+	wantErr(t, "--pcap without evidence", err, 1, "names no evidence pcap")
 }

@@ -59,6 +59,9 @@
 // to pcap files rotated by size and age (evidence.go, pcapgo, nanosecond
 // stamps; fsynced when closed); a stream notes the files of its first
 // and last packets, and its session file names them (@pcap).
+// ExtractFlow (extract.go) cuts one connection (both ends, either way,
+// and IP fragments between its addresses) out of such files as one pcap:
+// `smtpscope show ID --pcap`.
 // When the context ends every open session is written, Cut
 // CutShutdown. Session files are fsynced one by one (SyncEach): a live
 // capture cannot be read again.

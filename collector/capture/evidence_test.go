@@ -3,12 +3,17 @@ package capture
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // withoutPcap drops the @pcap lines of a session file.
@@ -153,4 +158,111 @@ func TestEvidenceAge(t *testing.T) {
 	if len(names) < 2 {
 		t.Fatalf("%d evidence files, want 2 or more (max age 0.5 s over 1 s of packets): %v", len(names), names)
 	}
+}
+
+// TestExtractFlow: ExtractFlow cuts exactly one connection's packets, in
+// order and with their times, out of evidence files holding it and two
+// others (one between the same addresses); the pcap path over the cut
+// writes that connection's session file.
+func TestExtractFlow(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 16, 4, 5, 0, time.UTC)
+	a := synthSession(synthOpts{cport: 40001}, smtpSession(testMsgs))
+	b := synthSession(synthOpts{cport: 40002}, smtpSession(testMsgs[:1]))
+	c := synthSession(synthOpts{cport: 40001, v6: true}, smtpSession(testMsgs[:1]))
+	// Interleaved: a, b, c, a, b, c, …; split over two files.
+	var all []pkt
+	var ts, aTS []time.Time
+	var aData [][]byte
+	for i := 0; i < max(len(a), len(b), len(c)); i++ {
+		for k, s := range [][]pkt{a, b, c} {
+			if i < len(s) {
+				at := t0.Add(time.Duration(len(all)) * time.Microsecond)
+				all, ts = append(all, s[i]), append(ts, at)
+				if k == 0 {
+					aData, aTS = append(aData, s[i].data), append(aTS, at)
+				}
+			}
+		}
+	}
+	dir := t.TempDir()
+	half := len(all) / 2
+	f1, f2 := filepath.Join(dir, "smtp-1.pcap"), filepath.Join(dir, "smtp-2.pcap")
+	writeTimed(t, f1, all[:half], ts[:half])
+	writeTimed(t, f2, all[half:], ts[half:])
+	out := filepath.Join(dir, "flow.pcap")
+	fh, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ExtractFlow([]string{f1, f2}, Flow{ClientIP: "10.0.0.1", ClientPort: 40001, ServerIP: "10.0.0.2", ServerPort: 25}, fh)
+	if cerr := fh.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	if n != len(a) {
+		t.Fatalf("%d packets extracted, the connection has %d", n, len(a))
+	}
+	rf, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.Close()
+	r, err := pcapgo.NewReader(rf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			if i != len(a) {
+				t.Fatalf("re-read %d packets, want %d", i, len(a))
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(a) || !bytes.Equal(data, aData[i]) || !ci.Timestamp.Equal(aTS[i]) {
+			t.Fatalf("packet %d differs from the connection's (%v vs %v)", i, ci.Timestamp, aTS[i])
+		}
+	}
+	// The pcap path: the cut gives a's session file, as the whole does.
+	whole, cut := t.TempDir(), t.TempDir()
+	if _, err := WriteDir(context.Background(), []string{f1, f2}, Options{Sync: SyncNone}, whole); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteDir(context.Background(), []string{out}, Options{Sync: SyncNone}, cut); err != nil {
+		t.Fatal(err)
+	}
+	got := readDir(t, cut)
+	if len(got) != 1 {
+		t.Fatalf("the cut holds %d sessions, want 1", len(got))
+	}
+	for uid, data := range got {
+		if !bytes.Equal(readDir(t, whole)[uid], data) || !bytes.Contains(data, []byte("10.0.0.1:40001/tcp")) {
+			t.Errorf("%s from the cut:\n%s", uid, data)
+		}
+	}
+	// Errors name what is wrong.
+	if _, err := ExtractFlow([]string{f1}, Flow{ClientIP: "10.0.0.1", ServerIP: "10.0.0.2", ServerPort: 25}, io.Discard); err == nil {
+		t.Error("no client port: no error")
+	}
+	bad := filepath.Join(dir, "bad.pcap")
+	_ = os.WriteFile(bad, []byte("not a pcap at all, just text"), 0o600)
+	if _, err := ExtractFlow([]string{bad}, Flow{ClientIP: "10.0.0.1", ClientPort: 1, ServerIP: "10.0.0.2", ServerPort: 25}, io.Discard); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("bad file: %v", err)
+	}
+}
+
+// FuzzInFlow: ExtractFlow's packet matching never panics on hostile
+// packets (Ethernet and raw IP).
+func FuzzInFlow(f *testing.F) {
+	for _, p := range synthSession(synthOpts{cport: 40001, vlans: 1}, smtpSession(testMsgs[:1]))[:3] {
+		f.Add(p.data)
+	}
+	f.Add([]byte{0x45, 0, 0, 20})
+	a, b := net.ParseIP("10.0.0.1"), net.ParseIP("10.0.0.2")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inFlow(data, layers.LinkTypeEthernet, a, b, 40001, 25)
+		inFlow(data, layers.LinkTypeRaw, a, b, 40001, 25)
+	})
 }
