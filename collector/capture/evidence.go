@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -51,6 +52,7 @@ type evidence struct {
 	cfg   Evidence
 	lt    layers.LinkType
 	f     *os.File
+	buf   *bufio.Writer // 1 MiB: a packet costs no system call
 	w     *pcapgo.Writer
 	size  int64
 	first time.Time // first packet of the current file
@@ -145,12 +147,13 @@ func (v *evidence) rotate(t time.Time) error {
 			return fmt.Errorf("capture: evidence pcap: %w", err)
 		}
 	}
-	w := pcapgo.NewWriterNanos(f)
+	buf := bufio.NewWriterSize(f, 1<<20)
+	w := pcapgo.NewWriterNanos(buf)
 	if err := w.WriteFileHeader(1<<16, v.lt); err != nil {
 		f.Close()
 		return fmt.Errorf("capture: evidence pcap %s: %w", name, err)
 	}
-	v.f, v.w, v.size, v.first = f, w, 24, t
+	v.f, v.buf, v.w, v.size, v.first = f, buf, w, 24, t
 	v.names = append(v.names, name)
 	if v.cfg.Keep > 0 && len(v.names) > v.cfg.Keep {
 		for _, old := range v.names[:len(v.names)-v.cfg.Keep] {
@@ -166,14 +169,29 @@ func (v *evidence) rotate(t time.Time) error {
 	return nil
 }
 
+// flush hands the buffered packets to the file (every second of a live
+// capture: the open file holds the packets up to the last second).
+func (v *evidence) flush() error {
+	if v.f == nil {
+		return nil
+	}
+	if err := v.buf.Flush(); err != nil {
+		return fmt.Errorf("capture: evidence pcap %s: %w", v.f.Name(), err)
+	}
+	return nil
+}
+
 // close makes the current file durable (fsync) and closes it.
 func (v *evidence) close() error {
 	if v.f == nil {
 		return nil
 	}
 	f := v.f
-	v.f, v.w = nil, nil
-	err := f.Sync()
+	err := v.buf.Flush()
+	v.f, v.buf, v.w = nil, nil, nil
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -266,3 +266,35 @@ func FuzzInFlow(f *testing.F) {
 		inFlow(data, layers.LinkTypeRaw, a, b, 40001, 25)
 	})
 }
+
+// TestEvidenceFlushedWhileRunning: the open evidence file holds the
+// packets already read (flushed every second), before the capture stops.
+func TestEvidenceFlushedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	pk := synthSession(synthOpts{cport: 40001}, smtpSession(testMsgs[:1]))
+	f := newFakeSource("a0", pk, time.Date(2026, 12, 7, 16, 4, 5, 0, time.UTC))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := writeLive(ctx, []liveSource{f}, Options{Sync: SyncNone, Evidence: &Evidence{Dir: dir}}, t.TempDir(), nil)
+		done <- err
+	}()
+	<-f.done
+	want := int64(24)
+	for _, p := range pk {
+		want += 16 + int64(len(p.data))
+	}
+	path := filepath.Join(dir, "smtp-20261207T160405Z.pcap")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st, err := os.Stat(path); err == nil && st.Size() == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not hold the %d packets read within 60 s of reading them", path, len(pk))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

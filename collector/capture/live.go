@@ -166,6 +166,11 @@ loop:
 				break loop
 			}
 		case now := <-tick.C:
+			if e.ev != nil {
+				if runErr = e.ev.flush(); runErr != nil {
+					break loop
+				}
+			}
 			e.tick(now)
 			if report != nil {
 				report(snapshot())
