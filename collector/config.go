@@ -101,6 +101,9 @@ type Config struct {
 	// 2525).
 	Interface    []string `toml:"interface"`
 	CapturePorts []int    `toml:"capture_ports"`
+	// CapturePcapDir, when set, keeps the live capture's SMTP packets as
+	// evidence pcaps there (capture.Evidence, default rotation).
+	CapturePcapDir string `toml:"capture_pcap_dir"`
 	// EMLRecursive makes EMLDir include subdirectories.
 	EMLRecursive bool `toml:"eml_recursive"`
 	// MetricsListen is the address of the Prometheus /metrics endpoint
@@ -588,6 +591,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Spool == "" && len(c.Maildir) == 0 && len(c.EMLDir) == 0 {
 		errs = append(errs, errors.New("spool directory not set (--spool, SMTPSCOPE_SPOOL or spool =) and no raw email input (--maildir, --eml-dir)"))
+	}
+	if c.CapturePcapDir != "" && len(c.Interface) == 0 {
+		errs = append(errs, errors.New("capture_pcap_dir: evidence pcaps come from a live capture, and no interface is set (--interface or interface =)"))
 	}
 	if len(c.Interface) > 0 && c.Spool == "" {
 		errs = append(errs, errors.New("interface: the live capture writes into the spool, and no spool directory is set (--spool, SMTPSCOPE_SPOOL or spool =)"))

@@ -83,6 +83,9 @@
 //	                            flow-bytes, total-bytes, idle-timeout,
 //	                            end-of-input, shutdown): an anomaly
 //	                            "capture cut: ..." of the session
+//	@pcap /srv/pcap/smtp-….pcap an evidence pcap holding the session's
+//	                            packets (capture --pcap-dir), one line per
+//	                            file: SessionInfo.Pcap
 //
 // The uid, from either place, is escaped by EscapeID (invalid UTF-8,
 // control characters, '/', '\' and '%' become %XX), and so are the email

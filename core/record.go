@@ -116,14 +116,18 @@ type SessionInfo struct {
 	// TimeSource is "header" when the time came from the session file's
 	// header, "mtime" when the file had none and its mtime was used,
 	// "capture" for pcap input.
-	TimeSource string   `json:"time_source,omitempty"`
-	Banner     string   `json:"banner,omitempty"`
-	Helo       string   `json:"helo"`
-	StartTLS   bool     `json:"starttls"`
-	Auth       bool     `json:"auth"`
-	AuthMech   string   `json:"auth_mechanism,omitempty"`
-	File       string   `json:"file,omitempty"`
-	Anomalies  []string `json:"anomalies,omitempty"`
+	TimeSource string `json:"time_source,omitempty"`
+	Banner     string `json:"banner,omitempty"`
+	Helo       string `json:"helo"`
+	StartTLS   bool   `json:"starttls"`
+	Auth       bool   `json:"auth"`
+	AuthMech   string `json:"auth_mechanism,omitempty"`
+	File       string `json:"file,omitempty"`
+	// Pcap lists the evidence pcaps holding the session's packets (the
+	// session file's @pcap lines, written by a live capture with
+	// --pcap-dir), by path on the capturing host.
+	Pcap      []string `json:"pcap,omitempty"`
+	Anomalies []string `json:"anomalies,omitempty"`
 }
 
 // Envelope is the SMTP envelope of one transaction.

@@ -410,6 +410,12 @@ func (p *sessionParser) extension(kv string) {
 		} else {
 			p.anomaly("bad @ts value %q", v)
 		}
+	case "pcap":
+		// An evidence pcap holding the session's packets (capture
+		// --pcap-dir), one line per file.
+		if v != "" && len(p.s.Info.Pcap) < 1000 {
+			p.s.Info.Pcap = append(p.s.Info.Pcap, v)
+		}
 	case "cut":
 		// The capture wrote the session before its TCP connection
 		// ended (a limit, an idle timeout, the end of the capture, a

@@ -119,6 +119,23 @@ func TestSessionExtensions(t *testing.T) {
 	}
 }
 
+// TestSessionPcapExtension: @pcap lines (capture --pcap-dir) name the
+// evidence pcaps in the record, in order, and raise no anomaly.
+func TestSessionPcapExtension(t *testing.T) {
+	s := parseString(t, lines("10.0.0.1:5000/tcp", "1700000000", "@resp 192.0.2.25:25/tcp",
+		"@pcap /var/lib/smtpscope/pcap/smtp-20261207T160405Z.pcap", "@pcap /var/lib/smtpscope/pcap/smtp 2.pcap",
+		"> QUIT ", "< QUIT 221 bye"))
+	want := []string{"/var/lib/smtpscope/pcap/smtp-20261207T160405Z.pcap", "/var/lib/smtpscope/pcap/smtp 2.pcap"}
+	if !reflect.DeepEqual(s.Info.Pcap, want) {
+		t.Errorf("pcap %q, want %q", s.Info.Pcap, want)
+	}
+	for _, a := range s.Info.Anomalies {
+		if strings.Contains(a, "pcap") {
+			t.Errorf("anomaly %q", a)
+		}
+	}
+}
+
 func TestSessionRSETAndNewMail(t *testing.T) {
 	s := parseString(t, lines(
 		"> MAIL FROM:<a@x.org>", "< MAIL 250 ok",

@@ -24,6 +24,26 @@ type CaptureCmd struct {
 	NoSync    bool          `help:"Do not fsync each session file before its .ready (output on tmpfs, tests)." name:"no-sync"`
 	Quiet     bool          `help:"No counters on stderr (warnings and errors still)." short:"q"`
 	Limits    pcapLimits    `embed:""`
+	Evidence  evidenceFlags `embed:""`
+}
+
+// evidenceFlags are the evidence pcaps of a live capture.
+type evidenceFlags struct {
+	PcapDir    string        `help:"Also keep the SMTP packets (those the port filter passed) as pcap files in DIR, smtp-YYYYMMDDTHHMMSSZ.pcap (UTC time of the first packet); each session file names its file(s) (@pcap)." name:"pcap-dir" type:"path" placeholder:"DIR"`
+	PcapMaxMiB int           `help:"Start a new evidence pcap once one reaches this many MiB." default:"100" name:"pcap-max-mib"`
+	PcapMaxAge time.Duration `help:"Start a new evidence pcap at the first packet this long after a file's first packet." default:"1h" name:"pcap-max-age"`
+	PcapKeep   int           `help:"Evidence pcaps kept: when a new one starts, the oldest beyond this many are removed; 0 keeps all." default:"0" name:"pcap-keep"`
+}
+
+func (f evidenceFlags) apply(o *capture.Options) error {
+	if f.PcapDir == "" {
+		return nil
+	}
+	if f.PcapMaxMiB <= 0 || f.PcapMaxAge <= 0 || f.PcapKeep < 0 {
+		return usageErr("--pcap-max-mib and --pcap-max-age must be positive, --pcap-keep 0 or more")
+	}
+	o.Evidence = &capture.Evidence{Dir: f.PcapDir, MaxSize: int64(f.PcapMaxMiB) << 20, MaxAge: f.PcapMaxAge, Keep: f.PcapKeep}
+	return nil
 }
 
 // Run captures until SIGINT or SIGTERM, then writes every session still
@@ -38,11 +58,14 @@ func (c *CaptureCmd) run(ctx context.Context) error {
 	if !capture.LiveSupported {
 		return errors.New("live capture needs Linux (AF_PACKET); capture with tcpdump and use smtpscope pcap")
 	}
+	opts := capture.Options{Ports: c.Ports}
+	c.Limits.apply(&opts)
+	if err := c.Evidence.apply(&opts); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.Out, 0o750); err != nil {
 		return err
 	}
-	opts := capture.Options{Ports: c.Ports}
-	c.Limits.apply(&opts)
 	if c.NoSync {
 		opts.Sync = capture.SyncNone
 	}

@@ -326,10 +326,13 @@ with smtplib.SMTP("::1", %d, local_hostname="client.example.test") as s:
 		t.Errorf("extracted %d distinct messages, stored %d (one over TLS)", len(got), len(want))
 	}
 	// pcap over tcpdump's capture: the same session files. The start
-	// time is each packet socket's own reading of the clock on lo (the
-	// kernel stamps each copy as it delivers it; tcpdump's socket reads it
-	// about a microsecond after ours), so @ts, the header's epoch and the
-	// uid made from them may differ by that; everything else is equal.
+	// time is each packet socket's own reading of the clock on lo: TCP
+	// sent by this host carries its departure time (monotonic) where the
+	// receive stamp would go, so the kernel does not stamp it once even
+	// while capture holds SO_TIMESTAMPNS (TestCaptureStampsOnce covers
+	// packets from a wire), and tcpdump's socket reads the clock about a
+	// microsecond after ours. @ts, the header's epoch and the uid made
+	// from them may differ by that; everything else is equal.
 	pcapOut := filepath.Join(work, "pcap")
 	runBin(t, bin, "pcap", "--out", pcapOut, "--ports", portsArg, "--sync", "none", "-q", pcapFile)
 	fromPcap := byConnection(t, sessionFiles(t, pcapOut))

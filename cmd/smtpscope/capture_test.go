@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
 )
 
@@ -214,8 +216,9 @@ func TestCollectInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := testBinary(t)
+	evDir := filepath.Join(dir, "evidence")
 	cmd := exec.Command(bin, "collect", "--spool", spool, "--data", data, "--interface", "lo",
-		"--capture-ports", strconv.Itoa(port), "--no-fsync", "--no-index")
+		"--capture-ports", strconv.Itoa(port), "--no-fsync", "--no-index", "--pcap-dir", evDir)
 	var errb syncBuffer
 	errb.done = make(chan struct{})
 	pr, pw, _ := os.Pipe()
@@ -312,5 +315,29 @@ func TestCollectInterface(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("collect: %v\n%s", err, errb.String())
+	}
+	// --pcap-dir: the stored email names its evidence pcap, which exists.
+	st, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	_ = st.ListEmails(func(m *collector.EmailMeta) bool { ids = append(ids, m.ID); return true })
+	st.Close()
+	if len(ids) != 1 {
+		t.Fatalf("%d emails stored", len(ids))
+	}
+	var rec core.Email
+	if err := json.Unmarshal([]byte(runBin(t, bin, "show", "--data", data, "--json", ids[0])), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Session.Pcap) != 1 || !strings.HasPrefix(rec.Session.Pcap[0], evDir+"/smtp-") {
+		t.Fatalf("session.pcap %q, want one file of %s", rec.Session.Pcap, evDir)
+	}
+	if _, err := os.Stat(rec.Session.Pcap[0]); err != nil {
+		t.Fatal(err)
+	}
+	if sum := runBin(t, bin, "show", "--data", data, ids[0]); !strings.Contains(sum, "Pcap:        "+rec.Session.Pcap[0]) {
+		t.Errorf("show lacks the Pcap line:\n%s", sum)
 	}
 }

@@ -42,6 +42,7 @@ type CollectCmd struct {
 	// Live capture into the spool (smtpscope capture inside the collector).
 	Interface    []string `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
 	CapturePorts []int    `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
+	PcapDir      string   `name:"pcap-dir" help:"Keep the live capture's SMTP packets as evidence pcaps in DIR (as smtpscope capture --pcap-dir; 100 MiB or 1 h per file, all kept)." type:"path" placeholder:"DIR"`
 
 	// Raw email input (stoQ's dirmon provider).
 	Maildir   []string `help:"Maildir to watch (repeatable): new/ is processed, files move to cur/ (stoQ dirmon:source_dir)." env:"SMTPSCOPE_MAILDIR" placeholder:"DIR" sep:","`
@@ -98,6 +99,9 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	applyRunFlags(cfg, c.LogFormat, c.LogLevel, c.Workers, c.NoFsync)
 	if len(c.Interface) > 0 {
 		cfg.Interface = c.Interface
+	}
+	if c.PcapDir != "" {
+		cfg.CapturePcapDir = c.PcapDir
 	}
 	if len(c.CapturePorts) > 0 {
 		cfg.CapturePorts = c.CapturePorts
@@ -329,6 +333,9 @@ func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collecto
 		ports = capture.DefaultPorts
 	}
 	opts := capture.Options{Ports: ports}
+	if cfg.CapturePcapDir != "" {
+		opts.Evidence = &capture.Evidence{Dir: cfg.CapturePcapDir}
+	}
 	if cfg.Fsync != nil && !*cfg.Fsync {
 		opts.Sync = capture.SyncNone
 	}

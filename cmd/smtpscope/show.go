@@ -14,6 +14,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/api"
+	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 	"golang.org/x/term"
@@ -27,8 +28,9 @@ type ShowCmd struct {
 	Transcript bool   `help:"Print the SMTP transcript of the session the email came from." xor:"what"`
 	Headers    bool   `help:"Print the header block of the message." xor:"what"`
 	Attachment string `help:"Write the bytes of the attachment with this sha256 (or sha1), in full." placeholder:"SHA256" xor:"what"`
+	Pcap       bool   `help:"Write the email's TCP connection as a pcap, cut from the evidence pcaps its session names (capture --pcap-dir)." xor:"what"`
 	Output     string `short:"o" help:"Write to FILE instead of standard output (text exactly as stored, not escaped for a terminal)." placeholder:"FILE" type:"path"`
-	Force      bool   `help:"Write raw or attachment bytes to a terminal; overwrite an existing -o FILE."`
+	Force      bool   `help:"Write raw, attachment or pcap bytes to a terminal; overwrite an existing -o FILE."`
 	ID         string `arg:"" help:"Email id (as search prints it), session/<uid> for a session without email, or review/<name> for a review entry."`
 }
 
@@ -100,6 +102,8 @@ func (c *ShowCmd) run(ctx context.Context, stdout io.Writer) error {
 		return c.writeText(stdout, func(w io.Writer) error { _, err := io.WriteString(w, api.TranscriptText(s, false)); return err }, true)
 	case c.Attachment != "":
 		return c.writeAttachment(ctx, src, rec, hashKind, stdout)
+	case c.Pcap:
+		return c.writePcap(rec, stdout)
 	}
 	return c.writeText(stdout, func(w io.Writer) error { return printEmail(w, rec) }, false)
 }
@@ -107,6 +111,9 @@ func (c *ShowCmd) run(ctx context.Context, stdout io.Writer) error {
 // showSession shows a session without email: a summary, the transcript
 // or the parsed session (JSON).
 func (c *ShowCmd) showSession(ctx context.Context, src *dataSource, stdout io.Writer) error {
+	if c.Pcap {
+		return usageErr("--pcap writes an email's connection: give the id of an email (a session without email has no record naming its evidence pcaps)")
+	}
 	if c.Raw || c.Headers || c.Attachment != "" {
 		return usageErr("%s is a session without email: it has no message bytes, headers or attachments (show it, or use --transcript or --json)", sanitize.Clip(c.ID, 200))
 	}
@@ -127,6 +134,7 @@ func (c *ShowCmd) showSession(ctx context.Context, src *dataSource, stdout io.Wr
 		p.kv("Time", si.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 		p.kv("Client", endpoints(si))
 		p.kv("CommunityID", si.CID())
+		p.list("Pcap", si.Pcap)
 		p.kv("HELO", si.Helo)
 		p.kv("No email", api.NoEmailReason(s))
 		p.line("")
@@ -153,7 +161,7 @@ func endpoints(si core.SessionInfo) string {
 // showReview shows a review entry (a spool file that was no session):
 // why it is there, or its bytes (--raw).
 func (c *ShowCmd) showReview(ctx context.Context, src *dataSource, stdout io.Writer) error {
-	if !c.Raw && (c.JSON || c.Headers || c.Transcript || c.Attachment != "") {
+	if !c.Raw && (c.JSON || c.Headers || c.Transcript || c.Attachment != "" || c.Pcap) {
 		return usageErr("%s is a review entry (a spool file that is no session): show it, or write its bytes with --raw", sanitize.Clip(c.ID, 200))
 	}
 	r, err := src.review(ctx, c.ID)
@@ -214,6 +222,42 @@ func (c *ShowCmd) writeBytes(stdout io.Writer, data []byte, what string) error {
 	}
 	_, err := stdout.Write(data)
 	return err
+}
+
+// writePcap writes the packets of rec's TCP connection, cut from the
+// evidence pcaps its session names, as one pcap: into -o FILE, or to
+// standard output when it is not a terminal (or with --force).
+func (c *ShowCmd) writePcap(rec *core.Email, stdout io.Writer) error {
+	si := rec.Session
+	if len(si.Pcap) == 0 {
+		return fmt.Errorf("email %s names no evidence pcap: its session was not captured live with --pcap-dir (smtpscope capture, collect --interface)", sanitize.Clip(c.ID, 200))
+	}
+	if si.DestIP == "" || si.DestPort == 0 || si.SourcePort == 0 {
+		return fmt.Errorf("email %s: its session does not name both ends of the connection", sanitize.Clip(c.ID, 200))
+	}
+	if c.Output == "" && stdoutIsTerminal() && !c.Force {
+		return usageErr("refusing to write a pcap to a terminal: give -o FILE, pipe it, or add --force")
+	}
+	flow := capture.Flow{ClientIP: si.SourceIP, ClientPort: si.SourcePort, ServerIP: si.DestIP, ServerPort: si.DestPort}
+	extract := func(w io.Writer) error {
+		n, err := capture.ExtractFlow(si.Pcap, flow, w)
+		if err != nil {
+			return fmt.Errorf("email %s: its evidence pcaps: %s", sanitize.Clip(c.ID, 200), sanitize.Line(err.Error()))
+		}
+		if n == 0 {
+			return fmt.Errorf("email %s: no packet of its connection in %s (removed by --pcap-keep, or replaced?)", sanitize.Clip(c.ID, 200), sanitize.Line(strings.Join(si.Pcap, ", ")))
+		}
+		return nil
+	}
+	if c.Output != "" {
+		wrote := false
+		err := c.toFile(func(w io.Writer) error { wrote = true; return extract(w) })
+		if err != nil && wrote {
+			_ = os.Remove(c.Output) // no half pcap left behind
+		}
+		return err
+	}
+	return extract(stdout)
 }
 
 // toFile writes into -o FILE: a new file unless --force.
@@ -352,6 +396,7 @@ func printEmail(w io.Writer, e *core.Email) error {
 		p.kv("Time", si.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 		p.kv("Client", endpoints(si))
 		p.kv("CommunityID", si.CID())
+		p.list("Pcap", si.Pcap)
 		p.kv("HELO", si.Helo)
 		var tags []string
 		if si.StartTLS {

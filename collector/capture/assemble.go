@@ -53,6 +53,11 @@ type stream struct {
 	bytes      int                    // buffered (capacity of both halves)
 	discard    bool                   // cut at a byte limit: the rest is only counted
 	cutWhy     string                 // SessionFile.Cut
+	// Evidence pcaps (live capture with Options.Evidence): the files of
+	// the session's first and last packets, and their paths once it is
+	// complete (the @pcap lines).
+	pcapFirst, pcapLast int
+	pcaps               []string
 }
 
 type factory struct{ e *engine }
@@ -61,6 +66,10 @@ func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reasse
 	ts := ac.GetCaptureInfo().Timestamp
 	s := &stream{e: f.e, netFlow: netFlow, tcpFlow: tcpFlow, start: ts, last: ts, synFrom: -1, synAckBy: -1,
 		nx: [2]reassembly.Sequence{invalidSeq, invalidSeq}}
+	if f.e.ev != nil {
+		s.pcapFirst = f.e.ev.seq()
+		s.pcapLast = s.pcapFirst
+	}
 	f.e.track(s)
 	return s
 }
@@ -76,6 +85,9 @@ func dirIndex(d reassembly.TCPFlowDirection) int {
 // (captures begin mid-session; one-sided captures never see a SYN-ACK).
 func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
 	*start = true
+	if s.e.ev != nil {
+		s.pcapLast = s.e.ev.seq()
+	}
 	d := dirIndex(dir)
 	switch {
 	case nextSeq != invalidSeq:

@@ -84,6 +84,9 @@ type Options struct {
 	recycle bool
 	// Stats, when not nil, receives counters about the run.
 	Stats *Stats
+	// Evidence, when not nil, keeps the packets of a live capture as
+	// rotated pcap files (evidence.go); files are not read this way.
+	Evidence *Evidence
 }
 
 // Stats are counters about one Process run.
@@ -481,6 +484,7 @@ func (e *engine) plausible(ts time.Time, name string, n int) time.Time {
 
 // engine decodes packets and drives the reassembly.
 type engine struct {
+	ev        *evidence // evidence pcaps (live capture), nil if none
 	opts      *Options
 	st        *Stats
 	fn        func(*SessionFile) error
@@ -674,6 +678,9 @@ func (e *engine) finish() {
 // complete is called when the reassembly is done with a session.
 func (e *engine) complete(s *stream) {
 	e.untrack(s)
+	if e.ev != nil {
+		s.pcaps = e.ev.namesFrom(s.pcapFirst, s.pcapLast)
+	}
 	s.cutWhy = e.sweep
 	if s.hasPayload() {
 		switch s.cutWhy {

@@ -19,7 +19,8 @@
 //
 // The session file extensions this package writes beyond ACE's format are
 // @resp, @uid, @ts, @cut (written before the connection ended, and why:
-// SessionFile.Cut), @raw and @gap; see the README section in
+// SessionFile.Cut), @pcap (the evidence pcaps holding the session, live
+// capture with Options.Evidence), @raw and @gap; see the README section in
 // collector/zeek/README.md and core/doc.go.
 //
 // Sessions are buffered in memory until their TCP connection ends (FIN in
@@ -50,7 +51,18 @@
 // (TestLiveSameAsPcap). Every second the engine's clock is advanced to the
 // wall clock (idle timeouts on a quiet link) and the counters are
 // reported (LiveStats: Stats plus each interface's kernel packets and
-// drops). When the context ends every open session is written, Cut
+// drops). A UDP socket holding SO_TIMESTAMPNS stays open while an
+// interface is captured (stampOnce): Linux then stamps each received
+// packet once, so a tcpdump beside us reads the same times (except TCP
+// the host sends over lo, which carries its departure time instead).
+// With Options.Evidence every packet the filter passed is also written
+// to pcap files rotated by size and age (evidence.go, pcapgo, nanosecond
+// stamps; fsynced when closed); a stream notes the files of its first
+// and last packets, and its session file names them (@pcap).
+// ExtractFlow (extract.go) cuts one connection (both ends, either way,
+// and IP fragments between its addresses) out of such files as one pcap:
+// `smtpscope show ID --pcap`.
+// When the context ends every open session is written, Cut
 // CutShutdown. Session files are fsynced one by one (SyncEach): a live
 // capture cannot be read again.
 //

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -85,6 +86,35 @@ const (
 // every open session is written with Cut CutShutdown.
 func runLive(ctx context.Context, srcs []liveSource, opts *Options, st *Stats, report func(LiveStats), fn func(*SessionFile) error) error {
 	e := newEngine(opts, st, fn)
+	if opts.Evidence != nil {
+		lt := srcs[0].LinkType()
+		for _, s := range srcs[1:] {
+			if s.LinkType() != lt {
+				for _, s := range srcs {
+					s.Close()
+				}
+				return fmt.Errorf("capture: evidence pcaps: interfaces %s (%s) and %s (%s) have different link types; one pcap file holds one: capture them in separate processes", srcs[0].Name(), lt, s.Name(), s.LinkType())
+			}
+		}
+		ev, err := newEvidence(*opts.Evidence, lt)
+		if err != nil {
+			for _, s := range srcs {
+				s.Close()
+			}
+			return err
+		}
+		e.ev = ev
+	}
+	// packet keeps a packet as evidence, then gives it to the engine.
+	packet := func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) error {
+		if e.ev != nil {
+			if err := e.ev.write(data, ci); err != nil {
+				return err
+			}
+		}
+		e.packet(data, ci, lt)
+		return nil
+	}
 	batches := make(chan *liveBatch, 4*len(srcs))
 	free := make(chan *liveBatch, 8*len(srcs))
 	readCtx, stopRead := context.WithCancel(context.Background())
@@ -124,7 +154,9 @@ loop:
 				break loop
 			}
 			for _, p := range b.pkts {
-				e.packet(b.data[p.off:p.off+p.n], p.ci, b.lt)
+				if runErr = packet(b.data[p.off:p.off+p.n], p.ci, b.lt); runErr != nil {
+					break loop
+				}
 			}
 			select {
 			case free <- b:
@@ -134,6 +166,11 @@ loop:
 				break loop
 			}
 		case now := <-tick.C:
+			if e.ev != nil {
+				if runErr = e.ev.flush(); runErr != nil {
+					break loop
+				}
+			}
 			e.tick(now)
 			if report != nil {
 				report(snapshot())
@@ -152,7 +189,9 @@ loop:
 			continue
 		}
 		for _, p := range b.pkts {
-			e.packet(b.data[p.off:p.off+p.n], p.ci, b.lt)
+			if runErr = packet(b.data[p.off:p.off+p.n], p.ci, b.lt); runErr != nil {
+				break
+			}
 		}
 	}
 	for _, s := range srcs {
@@ -164,6 +203,9 @@ loop:
 	}
 	e.recycle()
 	e.stopWorkers()
+	if e.ev != nil {
+		runErr = errors.Join(runErr, e.ev.close()) // fsynced
+	}
 	if report != nil {
 		report(snapshot())
 	}

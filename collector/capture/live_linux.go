@@ -66,9 +66,38 @@ func CaptureDir(ctx context.Context, ifaces []string, ringBytes int, opts Option
 
 // afSource is an interface read through gopacket's afpacket.
 type afSource struct {
-	name string
-	lt   layers.LinkType
-	tp   *afpacket.TPacket
+	name  string
+	lt    layers.LinkType
+	tp    *afpacket.TPacket
+	stamp int // the socket holding SO_TIMESTAMPNS (stampOnce), -1 if none
+}
+
+// stampOnce makes the kernel stamp each received packet once, so every
+// packet socket (ours, a tcpdump beside us) reports the same time for
+// it. Linux sets skb->tstamp on receive (net_timestamp_check in netif_rx
+// and netif_receive_skb) only while some socket in the system asked for
+// receive timestamps (SO_TIMESTAMP*: sock_enable_timestamp →
+// net_enable_timestamp); otherwise tpacket_rcv reads the clock for each
+// socket's copy, and two captures of the same packet differ by a
+// microsecond or so. afpacket does not expose its socket, and the switch
+// is global, so a UDP socket that holds SO_TIMESTAMPNS (and never
+// receives) turns it on for as long as the capture runs; closing it
+// turns it off again unless another socket still wants it. It returns -1
+// when no such socket can be made (the capture runs, with per-socket
+// times).
+func stampOnce() int {
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			unix.Close(fd)
+			continue
+		}
+		return fd
+	}
+	return -1
 }
 
 // ifaceLinkType maps the interface's ARP hardware type to the link layer
@@ -105,11 +134,13 @@ func openAFPacket(name string, ports []int, ringBytes int) (*afSource, error) {
 	if err != nil {
 		return nil, err
 	}
+	stamp := stampOnce() // before the ring opens: its packets are stamped once
 	tp, err := afpacket.NewTPacket(afpacket.OptInterface(name), afpacket.TPacketVersion3,
 		afpacket.OptBlockSize(ringBlock), afpacket.OptNumBlocks(max(ringBytes/ringBlock, 2)),
 		afpacket.OptFrameSize(1<<16), afpacket.OptPollTimeout(200*time.Millisecond),
 		afpacket.OptAddVLANHeader(true))
 	if err != nil {
+		closeFD(stamp)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return nil, fmt.Errorf("capture: opening a packet socket on %s %w (%v)", name, ErrNoCapNetRaw, err)
 		}
@@ -117,6 +148,7 @@ func openAFPacket(name string, ports []int, ringBytes int) (*afSource, error) {
 	}
 	if err := tp.SetBPF(filter); err != nil {
 		tp.Close()
+		closeFD(stamp)
 		return nil, fmt.Errorf("capture: attaching the port filter on %s: %w", name, err)
 	}
 	if lt == layers.LinkTypeEthernet && !loop {
@@ -124,12 +156,22 @@ func openAFPacket(name string, ports []int, ringBytes int) (*afSource, error) {
 		// the capture still sees the host's own traffic.
 		_ = tp.SetPromiscuous(true)
 	}
-	return &afSource{name: name, lt: lt, tp: tp}, nil
+	return &afSource{name: name, lt: lt, tp: tp, stamp: stamp}, nil
+}
+
+func closeFD(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
 }
 
 func (s *afSource) Name() string              { return s.name }
 func (s *afSource) LinkType() layers.LinkType { return s.lt }
-func (s *afSource) Close()                    { s.tp.Close() }
+func (s *afSource) Close() {
+	s.tp.Close()
+	closeFD(s.stamp)
+	s.stamp = -1
+}
 
 func (s *afSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	data, ci, err := s.tp.ZeroCopyReadPacketData()

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/smtpscope/smtpscope/core"
 )
 
@@ -161,6 +164,83 @@ func TestCaptureErrors(t *testing.T) {
 		_, err := CaptureDir(context.Background(), []string{"lo"}, 0, Options{}, t.TempDir(), nil)
 		if !errors.Is(err, ErrNoCapNetRaw) {
 			t.Errorf("without privilege: %v", err)
+		}
+	}
+}
+
+// TestCaptureStampsOnce (root): a packet read through our packet socket
+// and through a plain one opened beside it (as tcpdump's is, without
+// receive timestamps) carries the same time, to the nanosecond: the
+// kernel stamped the packet once on receive (stampOnce) rather than each
+// socket reading the clock for its own copy. The packets are TCP
+// segments injected on lo through a packet socket, as packets arrive
+// from a wire: no local TCP stack put its departure time on them (see
+// the README on lo).
+func TestCaptureStampsOnce(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_NET_RAW) for AF_PACKET sockets on lo")
+	}
+	const port = 2525
+	ours, err := openAFPacket("lo", []int{port}, 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ours.Close()
+	if ours.stamp < 0 {
+		t.Fatal("no socket holds SO_TIMESTAMPNS")
+	}
+	filter, err := portFilter([]int{port}, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := afpacket.NewTPacket(afpacket.OptInterface("lo"), afpacket.TPacketVersion3,
+		afpacket.OptBlockSize(ringBlock), afpacket.OptNumBlocks(2), afpacket.OptFrameSize(1<<16),
+		afpacket.OptPollTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.SetBPF(filter); err != nil {
+		t.Fatal(err)
+	}
+	// Documentation addresses: not local, so the stack drops them
+	// without answering (after the packet sockets saw them).
+	const n = 20
+	for i := range n {
+		eth := &layers.Ethernet{EthernetType: layers.EthernetTypeIPv4, SrcMAC: make([]byte, 6), DstMAC: make([]byte, 6)}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
+			SrcIP: net.IPv4(192, 0, 2, 1), DstIP: net.IPv4(198, 51, 100, 1)}
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: port, Seq: uint32(1000 + i*6), ACK: true, PSH: true, Window: 512}
+		_ = tcp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+			eth, ip, tcp, gopacket.Payload("NOOP\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := plain.WritePacketData(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(next func() ([]byte, gopacket.CaptureInfo, error)) []time.Time {
+		var ts []time.Time
+		for timeouts := 0; timeouts < 3 && len(ts) < n; {
+			_, ci, err := next()
+			if err != nil {
+				timeouts++
+				continue
+			}
+			ts = append(ts, ci.Timestamp)
+		}
+		return ts
+	}
+	a := read(ours.ZeroCopyReadPacketData)
+	b := read(plain.ZeroCopyReadPacketData)
+	if len(a) != n || len(b) != n {
+		t.Fatalf("%d packets through our socket, %d through the plain one, want %d each", len(a), len(b), n)
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			t.Errorf("packet %d: %v (ours) vs %v (plain): %v apart", i, a[i], b[i], b[i].Sub(a[i]))
 		}
 	}
 }

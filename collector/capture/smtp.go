@@ -260,6 +260,10 @@ func (s *stream) convert(uid string, keepData bool) *SessionFile {
 		// Written before the connection ended: say why (core records it).
 		fmt.Fprintf(&cv.w, "@cut %s\n", s.cutWhy)
 	}
+	for _, p := range s.pcaps {
+		// The evidence pcap(s) holding the session's packets.
+		fmt.Fprintf(&cv.w, "@pcap %s\n", p)
+	}
 	cv.run()
 	// Messages may be sub-slices of the stream buffers: give them their
 	// own memory, then recycle the stream buffers for the next sessions

@@ -298,3 +298,23 @@ func TestSummaryCommunityID(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryEvidencePcap: the Session block names the evidence pcaps of
+// a live capture (session.pcap), sanitized, and has no such line without.
+func TestSummaryEvidencePcap(t *testing.T) {
+	for _, pcaps := range [][]string{{"/srv/pcap/smtp-20261207T160405Z.pcap", "/srv/pcap/\x1b[31mred.pcap"}, nil} {
+		m := New(testCtx(), api.Row{ID: "s1.0", Kind: api.KindEmail})
+		m.SetSize(120, 80)
+		e := testEmail()
+		e.ID, e.Session = "s1.0", core.SessionInfo{UID: "s1", SourceIP: "203.0.113.5", SourcePort: 40000, Pcap: pcaps}
+		m.Loaded(LoadedMsg{ID: "s1.0", Email: e})
+		raw := m.View()
+		view := ansi.Strip(raw)
+		if got := strings.Contains(view, "Evidence pcap"); got != (pcaps != nil) {
+			t.Errorf("pcaps %q: Evidence pcap line %v:\n%s", pcaps, got, view)
+		}
+		if pcaps != nil && (!strings.Contains(view, "/srv/pcap/smtp-20261207T160405Z.pcap") || strings.Contains(raw, "\x1b[31mred")) {
+			t.Errorf("evidence pcaps not shown, or not sanitized:\n%q", raw)
+		}
+	}
+}

@@ -127,6 +127,7 @@ func (r *renderer) sessionInfo(sensor string, si core.SessionInfo) {
 	if si.File != "" {
 		r.kv("Session file", si.File)
 	}
+	r.list("Evidence pcap", si.Pcap)
 	r.list("Anomalies", si.Anomalies)
 }
 
