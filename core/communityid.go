@@ -1,10 +1,12 @@
 package core
 
 import (
+	"bytes"
+	"crypto/sha1" //nolint:gosec // the Community ID spec is defined over SHA-1
+	"encoding/base64"
+	"encoding/binary"
 	"net/netip"
 	"strings"
-
-	"github.com/satta/gommunityid"
 )
 
 // CommunityID returns the Community ID v1 (seed 0, base64, "1:" prefix) of
@@ -23,12 +25,28 @@ func CommunityID(srcIP string, srcPort int, dstIP string, dstPort int) string {
 	if src.Is4() != dst.Is4() {
 		return ""
 	}
-	cid, err := gommunityid.GetCommunityIDByVersion(1, 0)
-	if err != nil {
-		return ""
+	return communityIDv1(0, src.AsSlice(), dst.AsSlice(), 6, uint16(srcPort), uint16(dstPort))
+}
+
+// communityIDv1 is the spec's v1 hash: the endpoints ordered (lower
+// address first, or on equal addresses lower port first), then SHA-1 over
+// seed, source and destination address, protocol, a zero byte and the two
+// ports (big-endian), base64 with the "1:" prefix. Written here rather
+// than imported: the Go package for it pulls a second, old gopacket whose
+// init cost every smtpscope process 18 ms.
+func communityIDv1(seed uint16, a1, a2 []byte, proto uint8, p1, p2 uint16) string {
+	if c := bytes.Compare(a1, a2); c > 0 || (c == 0 && p1 > p2) {
+		a1, a2, p1, p2 = a2, a1, p2, p1
 	}
-	ft := gommunityid.MakeFlowTupleTCP(src.AsSlice(), dst.AsSlice(), uint16(srcPort), uint16(dstPort))
-	return cid.CalcBase64(ft)
+	buf := make([]byte, 0, 2+len(a1)+len(a2)+6)
+	buf = binary.BigEndian.AppendUint16(buf, seed)
+	buf = append(buf, a1...)
+	buf = append(buf, a2...)
+	buf = append(buf, proto, 0)
+	buf = binary.BigEndian.AppendUint16(buf, p1)
+	buf = binary.BigEndian.AppendUint16(buf, p2)
+	sum := sha1.Sum(buf) //nolint:gosec // the spec's hash
+	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
 func flowAddr(s string) (netip.Addr, bool) {
