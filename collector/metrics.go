@@ -122,12 +122,11 @@ func newMetrics() *metrics {
 // the queue: the spool's backlog (its .ready entries) and the age of the
 // oldest, and the age of the oldest undelivered entry of each group.
 type opsCollector struct {
-	c         *Collector
-	backlog   *prometheus.Desc
-	oldest    *prometheus.Desc
-	queueAge  *prometheus.Desc
-	unlogged  *prometheus.Desc
-	spoolErrs prometheus.Counter
+	c        *Collector
+	backlog  *prometheus.Desc
+	oldest   *prometheus.Desc
+	queueAge *prometheus.Desc
+	unlogged *prometheus.Desc
 }
 
 func newOpsCollector(c *Collector) *opsCollector {
