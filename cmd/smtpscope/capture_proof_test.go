@@ -189,6 +189,8 @@ func TestCaptureProof(t *testing.T) {
 	// packets from a wire), and tcpdump's socket reads the clock about a
 	// microsecond after ours. @ts, the header's epoch and the uid made
 	// from them may differ by that; everything else is equal.
+	// TestCaptureProofNamespaces, whose frames come from a wire, is the
+	// byte-exact proof.
 	pcapOut := filepath.Join(work, "pcap")
 	runBin(t, bin, "pcap", "--out", pcapOut, "--ports", portsArg, "--sync", "none", "-q", pcapFile)
 	fromPcap := byConnection(t, sessionFiles(t, pcapOut))
