@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"github.com/smtpscope/smtpscope/collector"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
@@ -47,9 +48,13 @@ type CLI struct {
 
 func main() {
 	var cli CLI
+	restoreGC := holdGCForStart()
 	ctx, code := parseArgs(&cli, os.Args[1:], os.Stderr)
 	if ctx == nil {
 		os.Exit(code)
+	}
+	if !strings.HasPrefix(ctx.Command(), "search") {
+		restoreGC() // search keeps its own pacing (paceSearchGC)
 	}
 	collector.BuildVersion = version // smtpscope_build_info
 	stopProfile := startProfile()

@@ -140,3 +140,33 @@ func TestPaceSearchGC(t *testing.T) {
 		t.Errorf("GOMEMLIMIT set: GC percent %d, want it left at 100", p)
 	}
 }
+
+// TestHoldGCForStart: the command line is parsed without collections
+// (below the search limit), and what was set before comes back for the
+// verbs that are not search.
+func TestHoldGCForStart(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	debug.SetGCPercent(150)
+	restore := holdGCForStart()
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Errorf("while parsing: GC percent %d, want -1", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != searchMemoryLimit {
+		t.Errorf("while parsing: memory limit %d, want %d", l, searchMemoryLimit)
+	}
+	restore()
+	if p := debug.SetGCPercent(100); p != 150 {
+		t.Errorf("restored GC percent %d, want 150", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		t.Errorf("restored memory limit %d, want none", l)
+	}
+	t.Setenv("GOGC", "50")
+	holdGCForStart()
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GOGC set: GC percent %d, want it left at 100", p)
+	}
+}

@@ -351,3 +351,20 @@ func paceSearchGC() {
 	debug.SetMemoryLimit(searchMemoryLimit)
 	debug.SetGCPercent(-1)
 }
+
+// holdGCForStart paces the start of every verb as paceSearchGC does:
+// parsing the command line walks the whole CLI model, and on the way the
+// default pacing ran a collection (a tenth of a short `search`). The
+// returned func restores what was set before (main calls it once the
+// verb is known, unless the verb is search).
+func holdGCForStart() (restore func()) {
+	if userPacesGC() {
+		return func() {}
+	}
+	limit := debug.SetMemoryLimit(searchMemoryLimit)
+	percent := debug.SetGCPercent(-1)
+	return func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	}
+}
