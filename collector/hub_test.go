@@ -5,19 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	neturl "net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // hubProc is a running hub: a collector without spool and RunHub.
@@ -430,26 +429,7 @@ func TestHubCluster(t *testing.T) {
 		t.Skip("starts a three-server cluster")
 	}
 	tmp := t.TempDir()
-	ports := []int{freePort(t), freePort(t), freePort(t)}
-	var routes []*neturl.URL
-	for _, p := range ports {
-		routes = append(routes, &neturl.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
-	}
-	var urls []string
-	for i, p := range ports {
-		s, err := server.NewServer(&server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true,
-			StoreDir: filepath.Join(tmp, fmt.Sprintf("n%d", i+1)), NoLog: true, NoSigs: true, Routes: routes,
-			Cluster: server.ClusterOpts{Name: "smtpscope", Host: "127.0.0.1", Port: p}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats server not ready")
-		}
-		urls = append(urls, s.ClientURL())
-	}
+	urls := natstest.Cluster(t, tmp, 3, nil)
 	js := jsClient(t, strings.Join(urls, ","), false)
 	// wait for the JetStream meta leader
 	waitFor(t, func() bool { _, err := js.AccountInfo(context.Background()); return err == nil })
@@ -494,15 +474,7 @@ func TestHubCluster(t *testing.T) {
 // inline; reported as emails/s.
 func BenchmarkHubIngest(b *testing.B) {
 	tmp := b.TempDir()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(tmp, "js"), NoLog: true, NoSigs: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		b.Fatal("nats server not ready")
-	}
-	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	s := natstest.Start(b, filepath.Join(tmp, "js"), nil)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		b.Fatal(err)

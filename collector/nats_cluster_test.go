@@ -2,17 +2,14 @@ package collector_test
 
 import (
 	"context"
-	"fmt"
-	neturl "net/url"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // TestNATSObjectStoreReplicated: on a three-server cluster the sensor
@@ -25,26 +22,7 @@ func TestNATSObjectStoreReplicated(t *testing.T) {
 		t.Skip("starts a three-server cluster")
 	}
 	tmp := t.TempDir()
-	ports := []int{freePort(t), freePort(t), freePort(t)}
-	var routes []*neturl.URL
-	for _, p := range ports {
-		routes = append(routes, &neturl.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
-	}
-	var urls []string
-	for i, p := range ports {
-		s, err := server.NewServer(&server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true,
-			StoreDir: filepath.Join(tmp, fmt.Sprintf("n%d", i+1)), NoLog: true, NoSigs: true, Routes: routes, MaxPayload: 64 << 10,
-			Cluster: server.ClusterOpts{Name: "smtpscope", Host: "127.0.0.1", Port: p}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats server not ready")
-		}
-		urls = append(urls, s.ClientURL())
-	}
+	urls := natstest.Cluster(t, tmp, 3, func(o *server.Options) { o.MaxPayload = 64 << 10 })
 	js := jsClient(t, strings.Join(urls, ","), false)
 	waitFor(t, func() bool { _, err := js.AccountInfo(context.Background()); return err == nil })
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: collector.HubStream,

@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // An object whose meta is stored but whose chunks are not all there —
@@ -26,16 +28,7 @@ import (
 // error), and the sensor's next put replaces the object.
 func TestNATSObjectChunksMissing(t *testing.T) {
 	tmp := t.TempDir()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(tmp, "js"),
-		MaxPayload: 64 << 10, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	srv := natstest.Start(t, filepath.Join(tmp, "js"), func(o *server.Options) { o.MaxPayload = 64 << 10 })
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // startNATS starts an in-process JetStream server on 127.0.0.1:port
@@ -25,29 +25,12 @@ import (
 // server). maxPayload 0 keeps the server's default.
 func startNATS(t *testing.T, port int, storeDir string, maxPayload int32) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir,
-		MaxPayload: maxPayload, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
+	return natstest.Start(t, storeDir, func(o *server.Options) { o.Port, o.MaxPayload = port, maxPayload })
 }
 
 // freePort is a loopback port nothing listens on now.
 func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return natstest.FreePort(t)
 }
 
 // jsClient connects a test client and creates the stream the hub would

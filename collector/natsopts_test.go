@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // testPKI writes a CA, a server certificate for 127.0.0.1 and a client
@@ -83,19 +84,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 // extra options (TLS, NKey users), shut down at the end of the test.
 func startNATSWith(t *testing.T, storeDir string, set func(*server.Options)) *server.Server {
 	t.Helper()
-	o := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true}
-	set(o)
-	s, err := server.NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
+	return natstest.Start(t, storeDir, set)
 }
 
 // hubMakesStream runs a hub with auth's options against url and waits

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // TestHubAuthFlags: the hub's --nats-* flags go over the config's [hub]
@@ -80,16 +81,7 @@ func TestHubBinaryNKey(t *testing.T) {
 	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "js"),
-		NoLog: true, NoSigs: true, Nkeys: []*server.NkeyUser{{Nkey: pub}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Start(t, filepath.Join(dir, "js"), func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
 	url := ns.ClientURL()
 
 	cmd := exec.Command(bin, "hub", "--data", filepath.Join(dir, "hub"), "--nats", url, "--nats-nkey", seedFile, "--no-fsync")

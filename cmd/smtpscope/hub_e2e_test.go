@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/ace"
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // hubSession is a one-message session file (ACE/Zeek format) whose
@@ -67,15 +67,7 @@ func TestHubEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := testBinary(t)
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "js"), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Start(t, filepath.Join(dir, "js"), nil)
 	url := ns.ClientURL()
 
 	run := func(args ...string) string {

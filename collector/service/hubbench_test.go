@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/index"
+	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
 // BenchmarkHubIngestIndexed: the hub as `smtpscope hub` runs it — store
@@ -27,15 +27,7 @@ import (
 // one is searchable at the hub; emails/s and emails per CPU-second.
 func BenchmarkHubIngestIndexed(b *testing.B) {
 	tmp := b.TempDir()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(tmp, "js"), NoLog: true, NoSigs: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(30 * time.Second) {
-		b.Fatal("nats server not ready")
-	}
-	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	s := natstest.Start(b, filepath.Join(tmp, "js"), nil)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		b.Fatal(err)
