@@ -97,16 +97,7 @@ func markUnlogged(tx *bolt.Tx, id string) error {
 }
 
 // UnloggedCount is how many emails wait for their event-log line.
-func (s *Store) UnloggedCount() (int, error) {
-	n := 0
-	err := s.db.b.View(func(tx *bolt.Tx) error {
-		if b := bucket(tx, bUnlogged); b != nil {
-			n = b.Stats().KeyN
-		}
-		return nil
-	})
-	return n, err
-}
+func (s *Store) UnloggedCount() (int, error) { return s.keyCount(bUnlogged) }
 
 // unlogged lists the marked email ids.
 func (s *Store) unlogged() ([]string, error) {

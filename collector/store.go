@@ -487,10 +487,13 @@ func (s *Store) OldestQueued() (map[string]time.Time, error) {
 
 // QueueDepth is the number of undelivered (queued or retrying) entries,
 // all groups together.
-func (s *Store) QueueDepth() (int, error) {
+func (s *Store) QueueDepth() (int, error) { return s.keyCount(bQueue) }
+
+// keyCount is how many keys the bucket holds (0 when it does not exist).
+func (s *Store) keyCount(name []byte) (int, error) {
 	n := 0
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := bucket(tx, bQueue); b != nil {
+		if b := bucket(tx, name); b != nil {
 			n = b.Stats().KeyN
 		}
 		return nil

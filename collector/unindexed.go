@@ -194,16 +194,7 @@ func (s *Store) Unindexed(batch int, fn func([]IndexKey) bool) error {
 }
 
 // UnindexedCount is how many documents are marked.
-func (s *Store) UnindexedCount() (int, error) {
-	n := 0
-	err := s.db.b.View(func(tx *bolt.Tx) error {
-		if b := bucket(tx, bUnindexed); b != nil {
-			n = b.Stats().KeyN
-		}
-		return nil
-	})
-	return n, err
-}
+func (s *Store) UnindexedCount() (int, error) { return s.keyCount(bUnindexed) }
 
 // ID is the identity of this store's queue database: random, made when
 // the database is created (Repair makes a new one). The index records the
