@@ -65,54 +65,18 @@ func TestHubEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test (builds the binary)")
 	}
-	dir := t.TempDir()
-	bin := testBinary(t)
-	ns := natstest.Start(t, filepath.Join(dir, "js"), nil)
-	url := ns.ClientURL()
-
-	run := func(args ...string) string {
-		t.Helper()
-		return runBin(t, bin, args...)
-	}
-	sink, err := ace.NewSink(filepath.Join(dir, "sink"), ace.SinkOptions{})
+	sink, err := ace.NewSink(filepath.Join(t.TempDir(), "sink"), ace.SinkOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	aceSrv := httptest.NewServer(sink)
 	defer aceSrv.Close()
-	cfg := filepath.Join(dir, "hub.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[group]]\nname = \"ace\"\ncoverage = 100\nfull_delivery = true\nnodes = [%q]\n\n[submission]\nbackoff_min = \"50ms\"\n", aceSrv.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hubData := filepath.Join(dir, "hub")
-	startHub := func() *exec.Cmd {
-		t.Helper()
-		cmd := exec.Command(bin, "hub", "--data", hubData, "--nats", url, "--config", cfg, "--no-fsync", "--ack-wait", "2s")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd
-	}
+	r := newHubRig(t, fmt.Sprintf("[[group]]\nname = \"ace\"\ncoverage = 100\nfull_delivery = true\nnodes = [%q]\n\n[submission]\nbackoff_min = \"50ms\"\n", aceSrv.URL))
+	dir, bin, run, hubData, sensor := r.dir, r.bin, r.run, r.hubData, r.sensor
+	startHub := func() *exec.Cmd { return r.startHub("--ack-wait", "2s") }
 	hub := startHub()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	waitUntil(t, "the hub creates the stream", func() bool {
-		_, err := js.Stream(context.Background(), collector.HubStream)
-		return err == nil
-	})
+	r.waitStream()
 
-	sensor := func(name string, sessions map[string][]byte) {
-		t.Helper()
-		spool := filepath.Join(dir, name, "spool")
-		writeSpool(t, spool, sessions)
-		run("collect", "--once", "--spool", spool, "--data", filepath.Join(dir, name, "data"), "--sensor", name, "--nats", url, "--no-fsync", "--no-index")
-	}
 	shared := map[string][]byte{"C0": hubSession(0, false), "C1": hubSession(1, false)}
 	// s1 also has a session the server refused (no email) and a file
 	// that is not a session (a review entry): both travel to the hub
@@ -262,4 +226,69 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// hubRig is the set-up the hub's end-to-end tests share: the test
+// binary, an in-process JetStream server, the hub's data dir and config
+// file, and sensors that send to it with `collect --once`.
+type hubRig struct {
+	t                      *testing.T
+	dir, bin, url, hubData string
+	cfg                    string
+}
+
+// newHubRig starts the NATS server and writes config as the hub's
+// config file; the hub itself starts with startHub.
+func newHubRig(t *testing.T, config string) *hubRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &hubRig{t: t, dir: dir, bin: testBinary(t), hubData: filepath.Join(dir, "hub"), cfg: filepath.Join(dir, "hub.toml")}
+	r.url = natstest.Start(t, filepath.Join(dir, "js"), nil).ClientURL()
+	if err := os.WriteFile(r.cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *hubRig) run(args ...string) string {
+	r.t.Helper()
+	return runBin(r.t, r.bin, args...)
+}
+
+// startHub starts `hub` on the rig's data dir, server and config, with
+// extra flags; it is killed at the end of the test.
+func (r *hubRig) startHub(extra ...string) *exec.Cmd {
+	r.t.Helper()
+	args := append([]string{"hub", "--data", r.hubData, "--nats", r.url, "--config", r.cfg, "--no-fsync"}, extra...)
+	cmd := exec.Command(r.bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// waitStream waits until the hub has created its stream.
+func (r *hubRig) waitStream() {
+	r.t.Helper()
+	nc, err := nats.Connect(r.url)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	waitUntil(r.t, "the hub creates the stream", func() bool {
+		_, err := js.Stream(context.Background(), collector.HubStream)
+		return err == nil
+	})
+}
+
+// sensor writes sessions into a spool of its own and sends them to the
+// hub's server with `collect --once` as sensor name.
+func (r *hubRig) sensor(name string, sessions map[string][]byte) {
+	r.t.Helper()
+	spool := filepath.Join(r.dir, name, "spool")
+	writeSpool(r.t, spool, sessions)
+	r.run("collect", "--once", "--spool", spool, "--data", filepath.Join(r.dir, name, "data"), "--sensor", name, "--nats", r.url, "--no-fsync", "--no-index")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,11 +15,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/smtpscope/smtpscope/collector"
-	"github.com/smtpscope/smtpscope/internal/natstest"
 	"github.com/smtpscope/smtpscope/internal/thehivesink"
 )
 
@@ -38,55 +33,23 @@ func TestHubHuntsAndEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test (builds the binary)")
 	}
-	dir := t.TempDir()
-	bin := testBinary(t)
-	ns := natstest.Start(t, filepath.Join(dir, "js"), nil)
-	url := ns.ClientURL()
-	run := func(args ...string) string {
-		t.Helper()
-		return runBin(t, bin, args...)
-	}
-
 	hive := thehivesink.New("hive-key")
 	hiveSrv := httptest.NewServer(hive)
 	defer hiveSrv.Close()
-	keyFile := filepath.Join(dir, "thehive.key")
+	keyFile := filepath.Join(t.TempDir(), "thehive.key")
 	if err := os.WriteFile(keyFile, []byte("hive-key\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(dir, "hub.toml")
 	conf := fmt.Sprintf("[[hunt]]\nname = \"att\"\nquery = \"has:attachment\"\ndeliver_to = [\"thehive\"]\n\n"+
 		"[[group]]\nname = \"thehive\"\nkind = \"thehive\"\nurl = %q\napi_key_file = %q\nhunts_only = true\nfull_delivery = true\n\n"+
 		"[submission]\nbackoff_min = \"50ms\"\n", hiveSrv.URL, keyFile)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hubData := filepath.Join(dir, "hub")
+	r := newHubRig(t, conf)
+	dir, bin, run, hubData := r.dir, r.bin, r.run, r.hubData
 	events := filepath.Join(dir, "log", "email.ndjson")
 	metricsAddr := freeLoopbackAddr(t)
-	hub := exec.Command(bin, "hub", "--data", hubData, "--nats", url, "--config", cfg, "--no-fsync",
-		"--events", events, "--events-format", "ecs", "--metrics-listen", metricsAddr)
-	hub.Stderr = os.Stderr
-	if err := hub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = hub.Process.Kill(); _ = hub.Wait() })
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	waitUntil(t, "the hub creates the stream", func() bool {
-		_, err := js.Stream(context.Background(), collector.HubStream)
-		return err == nil
-	})
-	sensor := func(name string, sessions map[string][]byte) {
-		t.Helper()
-		spool := filepath.Join(dir, name, "spool")
-		writeSpool(t, spool, sessions)
-		run("collect", "--once", "--spool", spool, "--data", filepath.Join(dir, name, "data"), "--sensor", name, "--nats", url, "--no-fsync", "--no-index")
-	}
+	hub := r.startHub("--events", events, "--events-format", "ecs", "--metrics-listen", metricsAddr)
+	r.waitStream()
+	sensor := r.sensor
 	sensor("s1", map[string][]byte{"C1": hubSession(1, false)})
 	sensor("s2", map[string][]byte{"Catt": hubSession(7, true)})
 
