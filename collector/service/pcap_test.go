@@ -30,7 +30,7 @@ import (
 // naming two evidence pcaps) and serves the service on a socket; it
 // returns the client, the socket's data dir, the emails' ids and the
 // evidence files.
-func evidenceService(t *testing.T) (*api.Remote, string, []string, []string) {
+func evidenceService(t testing.TB) (*api.Remote, string, []string, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
@@ -61,7 +61,7 @@ func evidenceService(t *testing.T) (*api.Remote, string, []string, []string) {
 }
 
 // serve serves b on the socket of data until the test ends.
-func serve(t *testing.T, b api.Backend, data string) *api.Remote {
+func serve(t testing.TB, b api.Backend, data string) *api.Remote {
 	t.Helper()
 	l, err := service.Listen(data, service.ListenOptions{})
 	if err != nil {
@@ -306,4 +306,53 @@ func TestPcapCutShort(t *testing.T) {
 	if n, err := mr.Pcap(context.Background(), e.ID, &got); err != nil || len(packets(t, got.Bytes())) != n || got.Len() < 64<<10 {
 		t.Fatalf("the large pcap: %d packets, %d bytes, %v", n, got.Len(), err)
 	}
+}
+
+// TestPcapAttached: a second client (service.Attached, as a UI attached
+// to a running collector) gets the same pcap and the same errors.
+func TestPcapAttached(t *testing.T) {
+	r, data, ids, _ := evidenceService(t)
+	ctx := context.Background()
+	a, err := service.Attach(ctx, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var want, got bytes.Buffer
+	wn, werr := r.Pcap(ctx, ids[0], &want)
+	n, err := a.Pcap(ctx, ids[0], &got)
+	if werr != nil || err != nil || n != wn || !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("attached: %d packets, %v; remote: %d, %v", n, err, wn, werr)
+	}
+	if _, err := a.Pcap(ctx, "nope.0", io.Discard); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("unknown email through Attached: %v", err)
+	}
+}
+
+// BenchmarkPcap: one email's cut in-process (EmailPcap over its record)
+// and through the socket (Remote.Pcap: the held first 64 KiB, the
+// chunked stream, the trailer): allocations per cut.
+func BenchmarkPcap(b *testing.B) {
+	r, _, ids, _ := evidenceService(b)
+	ctx := context.Background()
+	e, err := r.Email(ctx, ids[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("local", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := service.EmailPcap(e, io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("socket", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Pcap(ctx, ids[0], io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
