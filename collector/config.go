@@ -102,8 +102,14 @@ type Config struct {
 	Interface    []string `toml:"interface"`
 	CapturePorts []int    `toml:"capture_ports"`
 	// CapturePcapDir, when set, keeps the live capture's SMTP packets as
-	// evidence pcaps there (capture.Evidence, default rotation).
-	CapturePcapDir string `toml:"capture_pcap_dir"`
+	// evidence pcaps there (capture.Evidence), rotated as `capture
+	// --pcap-max-mib --pcap-max-age --pcap-keep` do: a new file at
+	// CapturePcapMaxMiB MiB (0: 100) or CapturePcapMaxAge after its first
+	// packet (0: 1h), only the newest CapturePcapKeep kept (0: all).
+	CapturePcapDir    string   `toml:"capture_pcap_dir"`
+	CapturePcapMaxMiB int      `toml:"capture_pcap_max_mib"`
+	CapturePcapMaxAge Duration `toml:"capture_pcap_max_age"`
+	CapturePcapKeep   int      `toml:"capture_pcap_keep"`
 	// EMLRecursive makes EMLDir include subdirectories.
 	EMLRecursive bool `toml:"eml_recursive"`
 	// MetricsListen is the address of the Prometheus /metrics endpoint
@@ -586,6 +592,19 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
+// validatePcapRotation checks the evidence pcaps' rotation settings.
+func (c *Config) validatePcapRotation() []error {
+	var errs []error
+	if c.CapturePcapMaxMiB < 0 || c.CapturePcapMaxAge < 0 || c.CapturePcapKeep < 0 {
+		errs = append(errs, fmt.Errorf("capture_pcap_max_mib (%d), capture_pcap_max_age (%s) and capture_pcap_keep (%d) cannot be negative (0: 100 MiB, 1h, all kept)",
+			c.CapturePcapMaxMiB, c.CapturePcapMaxAge.D(), c.CapturePcapKeep))
+	}
+	if c.CapturePcapDir == "" && (c.CapturePcapMaxMiB != 0 || c.CapturePcapMaxAge != 0 || c.CapturePcapKeep != 0) {
+		errs = append(errs, errors.New("capture_pcap_max_mib, capture_pcap_max_age, capture_pcap_keep: they rotate the evidence pcaps, and no capture_pcap_dir is set (--pcap-dir or capture_pcap_dir =)"))
+	}
+	return errs
+}
+
 // Validate reports configuration errors, all at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -595,6 +614,7 @@ func (c *Config) Validate() error {
 	if c.CapturePcapDir != "" && len(c.Interface) == 0 {
 		errs = append(errs, errors.New("capture_pcap_dir: evidence pcaps come from a live capture, and no interface is set (--interface or interface =)"))
 	}
+	errs = append(errs, c.validatePcapRotation()...)
 	if len(c.Interface) > 0 && c.Spool == "" {
 		errs = append(errs, errors.New("interface: the live capture writes into the spool, and no spool directory is set (--spool, SMTPSCOPE_SPOOL or spool =)"))
 	}

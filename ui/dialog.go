@@ -35,7 +35,10 @@ const (
 	stepPath                       // export: where
 )
 
-type choice struct{ label, value string }
+// choice is one line of a dialog; a choice with a reason in disabled is
+// drawn muted, marked unavailable and, picked, only says the reason (in
+// the dialog and the status bar).
+type choice struct{ label, value, disabled string }
 
 // dialog is the modal of the resubmit and export flows.
 type dialog struct {
@@ -143,10 +146,17 @@ func (d *dialog) View() string {
 	case stepScope, stepGroup, stepWhat:
 		lines = append(lines, "")
 		for i, ch := range d.choices {
-			l := fmt.Sprintf("%d  %s", i+1, common.Trunc(ch.label, w-4))
-			if i == d.sel {
+			label := ch.label
+			if ch.disabled != "" {
+				label += " (unavailable)"
+			}
+			l := fmt.Sprintf("%d  %s", i+1, common.Trunc(label, w-4))
+			switch {
+			case i == d.sel:
 				lines = append(lines, s.Selected.Render("› "+l))
-			} else {
+			case ch.disabled != "":
+				lines = append(lines, s.Muted.Render("  "+l))
+			default:
 				lines = append(lines, "  "+l)
 			}
 		}
@@ -270,7 +280,12 @@ func (m *Model) dialogSelect() tea.Cmd {
 		}
 		d.title = fmt.Sprintf("Resubmit %s to %s?", n, g)
 	case stepWhat:
-		d.what = ch.value
+		if ch.disabled != "" {
+			d.err = ch.label + ": " + ch.disabled
+			m.notice("export: "+ch.disabled, true)
+			return nil
+		}
+		d.what, d.err = ch.value, ""
 		d.step = stepPath
 		d.title = "Export " + ch.label + " to"
 		d.input = []rune(filepath.Join(m.ctx.ExportDir, m.exportName()))
@@ -440,12 +455,26 @@ func (m *Model) startExport(row api.Row, d *detail.Model) {
 				choice{label: fmt.Sprintf("all %d results: STIX 2.1 bundle", dl.total), value: "stix2-all"},
 				choice{label: fmt.Sprintf("all %d results: MISP event", dl.total), value: "misp-all"})
 		}
+		dl.choices = append(dl.choices, choice{label: "connection as pcap", value: "pcap", disabled: noEvidence(row, dl.email)})
 	case api.KindSession:
 		dl.choices = []choice{{label: "SMTP transcript (text)", value: "transcript"}}
 	case api.KindReview:
 		dl.choices = []choice{{label: "the quarantined file", value: "review"}}
 	}
 	m.dlg = dl
+}
+
+// noEvidence says why an email has no connection to export as pcap ("":
+// it may have one; an email known from its list row only is asked for
+// it, and the backend's error says why not).
+func noEvidence(row api.Row, e *core.Email) string {
+	switch {
+	case row.NoSession || e != nil && !e.HasSession():
+		return "no evidence pcap: read from a file, not from SMTP"
+	case e != nil && len(e.Session.Pcap) == 0:
+		return "no evidence pcap: not captured with --pcap-dir"
+	}
+	return ""
 }
 
 // exportName is the proposed file name: always sanitized (no directory
@@ -468,6 +497,8 @@ func (m *Model) exportName() string {
 		return sanitize.Filename(id+".stix.json", "email.stix.json")
 	case "misp":
 		return sanitize.Filename(id+".misp.json", "email.misp.json")
+	case "pcap":
+		return sanitize.Filename(id+".pcap", "connection.pcap")
 	case "stix2-all":
 		return "search.stix.json"
 	case "misp-all":
@@ -477,9 +508,10 @@ func (m *Model) exportName() string {
 }
 
 type exportMsg struct {
-	path string
-	n    int
-	err  error
+	path    string
+	n       int
+	packets int // a connection as pcap: its packets
+	err     error
 }
 
 // runExport fetches the data and writes it to the path typed.
@@ -500,6 +532,9 @@ func (m *Model) runExport() tea.Cmd {
 	}
 	m.dlg = nil
 	b, row, what, att, email := m.ctx.Backend, d.row, d.what, d.att, d.email
+	if what == "pcap" {
+		return exportPcap(b, row.ID, path)
+	}
 	if intelFormat(what) != "" {
 		q, o := d.query, d.opts
 		return func() tea.Msg {
@@ -527,6 +562,27 @@ func (m *Model) runExport() tea.Cmd {
 			return exportMsg{err: err}
 		}
 		return exportMsg{path: path, n: len(data)}
+	}
+}
+
+// exportPcap writes the email's connection, cut from its evidence pcaps
+// by the backend (api.Backend.Pcap), streamed to a new file at path.
+func exportPcap(b api.Backend, id, path string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), intelTimeout)
+		defer cancel()
+		var cw countWriter
+		packets := 0
+		err := writeNewWith(path, func(w io.Writer) error {
+			cw.w = w
+			var err error
+			packets, err = b.Pcap(ctx, id, &cw)
+			return err
+		})
+		if err != nil {
+			return exportMsg{err: err}
+		}
+		return exportMsg{path: path, n: int(cw.n), packets: packets}
 	}
 }
 

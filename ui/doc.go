@@ -21,7 +21,11 @@
 // mail is passed through ui/sanitize before it is drawn. The export
 // dialog writes an email, or every email of the search, as a STIX 2.1
 // bundle or a MISP event with core's writers (the same files as
-// `smtpscope export --format stix2|misp`), streamed to a new file.
+// `smtpscope export --format stix2|misp`), streamed to a new file, and
+// an email's connection as pcap (api.Backend.Pcap: the collector cuts
+// it from the evidence pcaps, the UI never reads them), a choice drawn
+// unavailable, its reason in the status bar when picked, for a record
+// that names no evidence pcap.
 //
 // The search bar searches as the analyst types (typing.go): each edit
 // starts a tea.Tick of 150 ms carrying the edit's sequence number, and

@@ -516,9 +516,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case resubMsg:
 		return m.onResub(msg)
 	case exportMsg:
-		if msg.err != nil {
+		switch {
+		case msg.err != nil:
 			m.notice("export: "+msg.err.Error(), true)
-		} else {
+		case msg.packets > 0:
+			m.notice(fmt.Sprintf("wrote %d packets (%d bytes) to %s", msg.packets, msg.n, msg.path), false)
+		default:
 			m.notice(fmt.Sprintf("wrote %d bytes to %s", msg.n, msg.path), false)
 		}
 		return nil

@@ -40,9 +40,12 @@ type CollectCmd struct {
 	eventFlags    `embed:""`
 
 	// Live capture into the spool (smtpscope capture inside the collector).
-	Interface    []string `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
-	CapturePorts []int    `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
-	PcapDir      string   `name:"pcap-dir" help:"Keep the live capture's SMTP packets as evidence pcaps in DIR (as smtpscope capture --pcap-dir; 100 MiB or 1 h per file, all kept)." type:"path" placeholder:"DIR"`
+	Interface    []string      `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
+	CapturePorts []int         `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
+	PcapDir      string        `name:"pcap-dir" help:"Keep the live capture's SMTP packets as evidence pcaps in DIR (as smtpscope capture --pcap-dir)." type:"path" placeholder:"DIR"`
+	PcapMaxMiB   int           `name:"pcap-max-mib" help:"Start a new evidence pcap once one reaches this many MiB (config capture_pcap_max_mib; default 100)." placeholder:"N"`
+	PcapMaxAge   time.Duration `name:"pcap-max-age" help:"Start a new evidence pcap at the first packet this long after a file's first packet (config capture_pcap_max_age; default 1h)." placeholder:"D"`
+	PcapKeep     *int          `name:"pcap-keep" help:"Evidence pcaps kept: when a new one starts, the oldest beyond this many are removed (config capture_pcap_keep; default 0: all kept)." placeholder:"N"`
 
 	// Raw email input (stoQ's dirmon provider).
 	Maildir   []string `help:"Maildir to watch (repeatable): new/ is processed, files move to cur/ (stoQ dirmon:source_dir)." env:"SMTPSCOPE_MAILDIR" placeholder:"DIR" sep:","`
@@ -100,9 +103,7 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	if len(c.Interface) > 0 {
 		cfg.Interface = c.Interface
 	}
-	if c.PcapDir != "" {
-		cfg.CapturePcapDir = c.PcapDir
-	}
+	c.applyPcapFlags(cfg)
 	if len(c.CapturePorts) > 0 {
 		cfg.CapturePorts = c.CapturePorts
 	}
@@ -131,6 +132,22 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	}
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
+}
+
+// applyPcapFlags puts the evidence pcap flags over the config.
+func (c *CollectCmd) applyPcapFlags(cfg *collector.Config) {
+	if c.PcapDir != "" {
+		cfg.CapturePcapDir = c.PcapDir
+	}
+	if c.PcapMaxMiB != 0 {
+		cfg.CapturePcapMaxMiB = c.PcapMaxMiB
+	}
+	if c.PcapMaxAge != 0 {
+		cfg.CapturePcapMaxAge = collector.Duration(c.PcapMaxAge)
+	}
+	if c.PcapKeep != nil {
+		cfg.CapturePcapKeep = *c.PcapKeep
+	}
 }
 
 // applyRunFlags puts the flags collect and hub share over the config:
@@ -333,9 +350,7 @@ func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collecto
 		ports = capture.DefaultPorts
 	}
 	opts := capture.Options{Ports: ports}
-	if cfg.CapturePcapDir != "" {
-		opts.Evidence = &capture.Evidence{Dir: cfg.CapturePcapDir}
-	}
+	opts.Evidence = collectEvidence(cfg)
 	if cfg.Fsync != nil && !*cfg.Fsync {
 		opts.Sync = capture.SyncNone
 	}
@@ -348,6 +363,17 @@ func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collecto
 		col.SetCapture(captureStatus(&ls, ports))
 	})
 	return err
+}
+
+// collectEvidence is the capture.Evidence of the config's evidence pcaps
+// (nil without capture_pcap_dir): what `capture --pcap-dir` runs, with
+// capture's defaults for the settings left at 0.
+func collectEvidence(cfg *collector.Config) *capture.Evidence {
+	if cfg.CapturePcapDir == "" {
+		return nil
+	}
+	return &capture.Evidence{Dir: cfg.CapturePcapDir, MaxSize: int64(cfg.CapturePcapMaxMiB) << 20,
+		MaxAge: cfg.CapturePcapMaxAge.D(), Keep: cfg.CapturePcapKeep}
 }
 
 // captureStatus is the collector's view of a live capture's counters.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -28,8 +29,11 @@ type dataSource struct {
 	session    func(ctx context.Context, id string) (*core.Session, error)
 	attachment func(ctx context.Context, emailID, sha1 string) ([]byte, error)
 	review     func(ctx context.Context, name string) (*api.Review, error)
-	close      func()
-	remote     bool // through a running collector's socket
+	// pcap writes an email's connection cut from its evidence pcaps
+	// (service.EmailPcap, or GET /v1/pcap/{id} of a running collector).
+	pcap   func(ctx context.Context, id string, w io.Writer) (int, error)
+	close  func()
+	remote bool // through a running collector's socket
 }
 
 // searchSource is the data source of `search`.
@@ -99,11 +103,18 @@ func storeReaders(src *dataSource, ls *lazyStore) {
 		}
 		return service.StoreReview(st, name)
 	}
+	src.pcap = func(ctx context.Context, id string, w io.Writer) (int, error) {
+		rec, err := src.record(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		return service.EmailPcap(rec, w)
+	}
 }
 
 // remoteReaders fills the readers of src from a running collector.
 func remoteReaders(src *dataSource, r *api.Remote) {
-	src.record, src.raw, src.session, src.attachment, src.review = r.Email, r.Raw, r.Session, r.Attachment, r.Review
+	src.record, src.raw, src.session, src.attachment, src.review, src.pcap = r.Email, r.Raw, r.Session, r.Attachment, r.Review, r.Pcap
 	src.close = func() { r.Close() }
 	src.remote = true
 }

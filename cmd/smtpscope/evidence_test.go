@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/api"
 	"github.com/smtpscope/smtpscope/collector/capture"
+	"github.com/smtpscope/smtpscope/collector/service"
+	"github.com/smtpscope/smtpscope/internal/backendtest"
 )
 
 // loSMTP serves SMTP sessions on l until it is closed (every command
@@ -248,4 +251,66 @@ func TestShowPcap(t *testing.T) {
 	plain := storedDataDir(t)
 	_, err = show(t, false, "--data", plain, "--pcap", "demo-invoice.0")
 	wantErr(t, "--pcap without evidence", err, 1, "names no evidence pcap")
+}
+
+// TestShowPcapThroughCollector: while a collector owns the data dir,
+// `show ID --pcap -o FILE` goes through its socket (GET /v1/pcap/{id})
+// and writes what service.EmailPcap cuts from the evidence pcaps; once a
+// file is gone, it fails naming the file (exit 1) and leaves no FILE.
+func TestShowPcapThroughCollector(t *testing.T) {
+	work := t.TempDir()
+	spool, data := filepath.Join(work, "spool"), filepath.Join(work, "data")
+	pcaps := backendtest.EvidenceSpool(t, work, spool)
+	noSync := false
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := openService(cfg, serviceOpts{log: log, index: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc.Start(ctx)
+	defer func() {
+		cancel()
+		svc.Close()
+	}()
+	serveSocket(ctx, cfg, svc, log)
+	var ids []string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ids = ids[:0]
+		_ = svc.Collector().Store().ListEmails(func(m *collector.EmailMeta) bool { ids = append(ids, m.ID); return true })
+		ready, _ := filepath.Glob(filepath.Join(spool, "*.ready"))
+		if _, err := api.DialRemote(ctx, data); err == nil && len(ready) == 0 && len(ids) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d emails stored, socket not answering", len(ids))
+		}
+	}
+	for _, id := range ids {
+		rec, err := svc.Email(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if _, err := service.EmailPcap(rec, &want); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(work, id+".pcap")
+		if _, err := show(t, true, "--data", data, "--pcap", "-o", out, id); err != nil {
+			t.Fatalf("show %s --pcap through the collector: %v", id, err)
+		}
+		if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("%s: show --pcap wrote %d bytes, want %d (%v)", id, len(got), want.Len(), err)
+		}
+	}
+	if err := os.Remove(pcaps[1]); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(work, "gone.pcap")
+	_, err = show(t, false, "--data", data, "--pcap", "-o", out, ids[0])
+	wantErr(t, "--pcap with a file gone", err, 1, pcaps[1]+" is gone")
+	if _, serr := os.Stat(out); serr == nil {
+		t.Errorf("%s left behind after the error", out)
+	}
 }

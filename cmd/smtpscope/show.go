@@ -14,7 +14,6 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/collector/api"
-	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 	"golang.org/x/term"
@@ -103,7 +102,7 @@ func (c *ShowCmd) run(ctx context.Context, stdout io.Writer) error {
 	case c.Attachment != "":
 		return c.writeAttachment(ctx, src, rec, hashKind, stdout)
 	case c.Pcap:
-		return c.writePcap(rec, stdout)
+		return c.writePcap(ctx, src, rec, stdout)
 	}
 	return c.writeText(stdout, func(w io.Writer) error { return printEmail(w, rec) }, false)
 }
@@ -225,29 +224,24 @@ func (c *ShowCmd) writeBytes(stdout io.Writer, data []byte, what string) error {
 }
 
 // writePcap writes the packets of rec's TCP connection, cut from the
-// evidence pcaps its session names, as one pcap: into -o FILE, or to
-// standard output when it is not a terminal (or with --force).
-func (c *ShowCmd) writePcap(rec *core.Email, stdout io.Writer) error {
-	si := rec.Session
-	if len(si.Pcap) == 0 {
-		return fmt.Errorf("email %s names no evidence pcap: its session was not captured live with --pcap-dir (smtpscope capture, collect --interface)", sanitize.Clip(c.ID, 200))
-	}
-	if si.DestIP == "" || si.DestPort == 0 || si.SourcePort == 0 {
-		return fmt.Errorf("email %s: its session does not name both ends of the connection", sanitize.Clip(c.ID, 200))
+// evidence pcaps its session names (service.EmailPcap: here, or in the
+// collector that owns the data dir, through its socket), as one pcap:
+// into -o FILE, or to standard output when it is not a terminal (or with
+// --force).
+func (c *ShowCmd) writePcap(ctx context.Context, src *dataSource, rec *core.Email, stdout io.Writer) error {
+	if len(rec.Session.Pcap) == 0 {
+		_, err := src.pcap(ctx, c.ID, io.Discard) // says why there is none
+		if err == nil {
+			err = fmt.Errorf("email %s names no evidence pcap", c.ID)
+		}
+		return err
 	}
 	if c.Output == "" && stdoutIsTerminal() && !c.Force {
 		return usageErr("refusing to write a pcap to a terminal: give -o FILE, pipe it, or add --force")
 	}
-	flow := capture.Flow{ClientIP: si.SourceIP, ClientPort: si.SourcePort, ServerIP: si.DestIP, ServerPort: si.DestPort}
 	extract := func(w io.Writer) error {
-		n, err := capture.ExtractFlow(si.Pcap, flow, w)
-		if err != nil {
-			return fmt.Errorf("email %s: its evidence pcaps: %s", sanitize.Clip(c.ID, 200), sanitize.Line(err.Error()))
-		}
-		if n == 0 {
-			return fmt.Errorf("email %s: no packet of its connection in %s (removed by --pcap-keep, or replaced?)", sanitize.Clip(c.ID, 200), sanitize.Line(strings.Join(si.Pcap, ", ")))
-		}
-		return nil
+		_, err := src.pcap(ctx, c.ID, w)
+		return err
 	}
 	if c.Output != "" {
 		wrote := false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,27 @@ var ErrUnavailable = errors.New("the collector of this data dir is not answering
 // ErrSortUnsupported is returned for a sort order ParseSort rejects.
 var ErrSortUnsupported = errors.New("sort order not supported by the index")
 
+// ErrNoEvidence is returned (wrapped in a sentence naming the email) by
+// Pcap for an email whose session names no evidence pcap: it was not
+// captured live with --pcap-dir, or was read from a file.
+var ErrNoEvidence = errors.New("no evidence pcap")
+
+// ErrEvidenceGone is returned (wrapped in a sentence naming the files) by
+// Pcap when the evidence pcaps an email's session names are gone, or no
+// longer hold a packet of its connection (removed by --pcap-keep or a
+// retention of the operator's, replaced).
+var ErrEvidenceGone = errors.New("evidence pcap gone")
+
+// KindError is an error whose text is Msg and which errors.Is Kind (one
+// of the sentinel errors above): the sentence stays as written.
+type KindError struct {
+	Kind error
+	Msg  string
+}
+
+func (e *KindError) Error() string { return e.Msg }
+func (e *KindError) Unwrap() error { return e.Kind }
+
 // ErrorBody is the JSON body of an API error reply: a 4xx/5xx status
 // with the message and what kind of error it is.
 type ErrorBody struct {
@@ -46,6 +68,10 @@ type ErrorBody struct {
 	Query    bool   `json:"query,omitempty"`
 	NotFound bool   `json:"not_found,omitempty"`
 	Sort     bool   `json:"sort,omitempty"`
+	// NoEvidence and EvidenceGone mark the errors of GET /v1/pcap/{id}
+	// (ErrNoEvidence, 404; ErrEvidenceGone, 410).
+	NoEvidence   bool `json:"no_evidence,omitempty"`
+	EvidenceGone bool `json:"evidence_gone,omitempty"`
 }
 
 // Row kinds.
@@ -320,6 +346,13 @@ type Backend interface {
 	Session(ctx context.Context, id string) (*core.Session, error)
 	// Attachment returns an attachment's bytes by its sha1.
 	Attachment(ctx context.Context, emailID, sha1 string) ([]byte, error)
+	// Pcap writes to w, as one pcap, the packets of an email's TCP
+	// connection cut from the evidence pcaps its session names
+	// (core.SessionInfo.Pcap), and returns how many it wrote. The errors
+	// wrap ErrNotFound (unknown email), ErrNoEvidence (no evidence pcap
+	// named) or ErrEvidenceGone (the files are gone or no longer hold
+	// the connection); after any error, what w received is no pcap.
+	Pcap(ctx context.Context, id string, w io.Writer) (int, error)
 	// Submissions returns the submission state per node group of an email.
 	Submissions(ctx context.Context, id string) ([]SubmissionStatus, error)
 	// Review returns one review/ entry with its bytes.

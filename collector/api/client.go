@@ -54,6 +54,12 @@ func (r *Remote) Close() error {
 }
 
 func (r *Remote) do(ctx context.Context, method, p string, body any) (*http.Response, error) {
+	return r.doWith(ctx, r.hc, method, p, body)
+}
+
+// doWith sends a request through hc (r.hc, bounded; r.sc for a stream
+// bounded by ctx only) and turns an error reply into the API's errors.
+func (r *Remote) doWith(ctx context.Context, hc *http.Client, method, p string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -69,7 +75,7 @@ func (r *Remote) do(ctx context.Context, method, p string, body any) (*http.Resp
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := r.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -90,6 +96,10 @@ func (r *Remote) do(ctx context.Context, method, p string, body any) (*http.Resp
 			return nil, fmt.Errorf("%w (%s)", ErrNotFound, e.Error)
 		case e.Sort:
 			return nil, fmt.Errorf("%w (%s)", ErrSortUnsupported, e.Error)
+		case e.NoEvidence:
+			return nil, &KindError{Kind: ErrNoEvidence, Msg: e.Error}
+		case e.EvidenceGone:
+			return nil, &KindError{Kind: ErrEvidenceGone, Msg: e.Error}
 		}
 		return nil, errors.New(e.Error)
 	}
@@ -198,6 +208,48 @@ func (r *Remote) Session(ctx context.Context, id string) (*core.Session, error) 
 func (r *Remote) Attachment(ctx context.Context, emailID, sha1 string) ([]byte, error) {
 	return r.getBytes(ctx, "/v1/attachment/"+esc(emailID)+"/"+esc(sha1))
 }
+
+// Pcap implements Backend: the pcap streamed by GET /v1/pcap/{id}, with
+// no time bound but ctx's (a long connection is a large file). A reply
+// cut short (the service found an error past the start, or quit) is an
+// error: w then holds no whole pcap.
+func (r *Remote) Pcap(ctx context.Context, id string, w io.Writer) (int, error) {
+	resp, err := r.doWith(ctx, r.sc, http.MethodGet, "/v1/pcap/"+esc(id), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	ew := &errWriter{w: w}
+	if _, err := io.Copy(ew, resp.Body); err != nil {
+		if ew.err != nil {
+			return 0, ew.err
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("email %s: the pcap was cut short (the collector met an error past its start, see its log, or quit): %v", id, err)
+	}
+	n, _ := strconv.Atoi(resp.Trailer.Get(PcapPacketsTrailer))
+	return n, nil
+}
+
+// errWriter keeps the error of its writer, to tell it from the reply's.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// PcapPacketsTrailer is the HTTP trailer of GET /v1/pcap/{id} that counts
+// the packets sent.
+const PcapPacketsTrailer = "Smtpscope-Packets"
 
 // Submissions implements Backend.
 func (r *Remote) Submissions(ctx context.Context, id string) ([]SubmissionStatus, error) {

@@ -13,6 +13,7 @@
 //	GET  /v1/raw/{id}                   message/rfc822 bytes
 //	GET  /v1/session/{id}               core.Session (id: email id or session/<uid>)
 //	GET  /v1/attachment/{id}/{sha1}     bytes
+//	GET  /v1/pcap/{id}                  application/vnd.tcpdump.pcap: the email's connection
 //	GET  /v1/submissions/{id}           []SubmissionStatus
 //	GET  /v1/review/{name}              Review
 //	GET  /v1/status                     Status
@@ -20,7 +21,12 @@
 //	POST /v1/pause     {"paused":true}
 //	GET  /v1/events                     text/event-stream of Event (JSON)
 //
-// Errors are an ErrorBody with a 4xx/5xx status. Without a search index
+// Errors are an ErrorBody with a 4xx/5xx status. /v1/pcap answers 404
+// with not_found for an unknown email, 404 with no_evidence when its
+// session names no evidence pcap, 410 with evidence_gone when the files
+// are gone or no longer hold its connection; an error found after the
+// first 64 KiB of the pcap were sent cuts the reply short (the client
+// sees a truncated body, never a pcap that looks whole). Without a search index
 // (`collect --no-index`) search answers an error; everything else works.
 // When the service does not answer (it quit), Remote's errors wrap
 // ErrUnavailable in a sentence, never Go's transport error text.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -212,6 +213,30 @@ func (a *Attached) Session(ctx context.Context, id string) (*core.Session, error
 // Attachment implements api.Backend.
 func (a *Attached) Attachment(ctx context.Context, emailID, sha1 string) ([]byte, error) {
 	return call(a, ctx, func(b api.Backend) ([]byte, error) { return b.Attachment(ctx, emailID, sha1) })
+}
+
+// Pcap implements api.Backend. It is retried on the new backend only
+// when nothing reached w yet.
+func (a *Attached) Pcap(ctx context.Context, id string, w io.Writer) (int, error) {
+	cw := &countWriter{w: w}
+	return call(a, ctx, func(b api.Backend) (int, error) {
+		if cw.n > 0 {
+			return 0, fmt.Errorf("email %s: the collector quit in the middle of the pcap; export it again", id)
+		}
+		return b.Pcap(ctx, id, cw)
+	})
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Submissions implements api.Backend.

@@ -8,8 +8,11 @@
 // search index, which cmd opens (OpenIndex) and injects through the Index
 // interface (*index.Index implements it; nil runs without an index). It
 // implements api.Backend: search, records, raw emails, sessions,
-// attachments, submission states, review entries, status, resubmit,
-// pause and live events.
+// attachments, an email's connection cut from its evidence pcaps
+// (pcap.go: EmailPcap, which `show --pcap` uses too; GET /v1/pcap/{id}
+// holds the first 64 KiB so its errors keep their status, and aborts
+// the reply on a later one), submission states, review entries, status,
+// resubmit, pause and live events.
 //
 // One indexing path, after commit: the collector calls its Indexer hook
 // (here: hook) after every store commit — email, session without email,

@@ -41,6 +41,9 @@ func Handler(b api.Backend) http.Handler {
 		d, err := b.Attachment(r.Context(), r.PathValue("id"), r.PathValue("sha1"))
 		replyBytes(w, d, err)
 	})
+	mux.HandleFunc("GET /v1/pcap/{id}", func(w http.ResponseWriter, r *http.Request) {
+		servePcap(w, r, b)
+	})
 	mux.HandleFunc("GET /v1/submissions/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s, err := b.Submissions(r.Context(), r.PathValue("id"))
 		reply(w, s, err)
@@ -125,6 +128,10 @@ func reply(w http.ResponseWriter, v any, err error) {
 		switch {
 		case errors.As(err, &qe):
 			writeErr(w, http.StatusBadRequest, api.ErrorBody{Error: qe.Msg, Col: qe.Col, Query: true})
+		case errors.Is(err, api.ErrNoEvidence):
+			writeErr(w, http.StatusNotFound, api.ErrorBody{Error: err.Error(), NoEvidence: true})
+		case errors.Is(err, api.ErrEvidenceGone):
+			writeErr(w, http.StatusGone, api.ErrorBody{Error: err.Error(), EvidenceGone: true})
 		case errors.Is(err, api.ErrNotFound):
 			writeErr(w, http.StatusNotFound, api.ErrorBody{Error: err.Error(), NotFound: true})
 		case errors.Is(err, api.ErrSortUnsupported):

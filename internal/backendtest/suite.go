@@ -1,8 +1,10 @@
 package backendtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"regexp"
 	"slices"
@@ -36,6 +38,7 @@ func Run(t *testing.T, b api.Backend) {
 		{"AsYouType", testAsYouType},
 		{"Records", testRecords},
 		{"NotFound", testNotFound},
+		{"PcapWithoutEvidence", testPcapWithoutEvidence},
 		{"Status", testStatus},
 		{"ResubmitAndPause", testResubmitAndPause},
 	} {
@@ -368,6 +371,26 @@ func testNotFound(t *testing.T, b api.Backend) {
 		if !errors.Is(err, api.ErrNotFound) {
 			t.Errorf("%s of an unknown id: %v, want ErrNotFound", what, err)
 		}
+	}
+}
+
+// The samples were not captured live with --pcap-dir: Pcap says so for
+// each of their emails (ErrNoEvidence, naming the email) and writes
+// nothing; an unknown id is ErrNotFound.
+func testPcapWithoutEvidence(t *testing.T, b api.Backend) {
+	ctx := context.Background()
+	for _, r := range search(t, b, "", api.SearchOptions{Kind: api.KindEmail}).Rows {
+		var buf bytes.Buffer
+		n, err := b.Pcap(ctx, r.ID, &buf)
+		if !errors.Is(err, api.ErrNoEvidence) || !strings.Contains(err.Error(), r.ID) || !strings.Contains(err.Error(), "names no evidence pcap") {
+			t.Errorf("pcap of %s: %v, want ErrNoEvidence naming it", r.ID, err)
+		}
+		if n != 0 || buf.Len() != 0 {
+			t.Errorf("pcap of %s: %d packets, %d bytes written", r.ID, n, buf.Len())
+		}
+	}
+	if _, err := b.Pcap(ctx, "nope.0", io.Discard); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("pcap of an unknown id: %v, want ErrNotFound", err)
 	}
 }
 

@@ -10,6 +10,7 @@ package fakebackend
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -282,6 +283,18 @@ func (m *Memory) Session(ctx context.Context, id string) (*core.Session, error) 
 		return s, nil
 	}
 	return nil, fmt.Errorf("session of %q: %w", id, api.ErrNotFound)
+}
+
+// Pcap implements api.Backend: the service's own cut (service.EmailPcap)
+// of the evidence pcaps the record names.
+func (m *Memory) Pcap(ctx context.Context, id string, w io.Writer) (int, error) {
+	m.mu.Lock()
+	e := m.emails[id]
+	m.mu.Unlock()
+	if e == nil {
+		return 0, fmt.Errorf("email %q: %w", id, api.ErrNotFound)
+	}
+	return service.EmailPcap(e, w)
 }
 
 // Attachment implements api.Backend.
