@@ -113,6 +113,15 @@ func (v *evidence) write(data []byte, ci gopacket.CaptureInfo) error {
 	if ci.Length < len(data) {
 		ci.Length = len(data)
 	}
+	// A packet that does not fit what is left of the buffer goes after
+	// a flush, not split by one: the file on disk always ends with a
+	// whole packet, so the open file can be read (show --pcap, the UI's
+	// export) while the capture still writes it.
+	if v.buf.Available() < 16+len(data) {
+		if err := v.buf.Flush(); err != nil {
+			return fmt.Errorf("capture: evidence pcap %s: %w", v.path(), err)
+		}
+	}
 	if err := v.w.WritePacket(ci, data); err != nil {
 		return fmt.Errorf("capture: evidence pcap %s: %w", v.path(), err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -296,5 +297,55 @@ func TestEvidenceFlushedWhileRunning(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEvidenceEndsOnAPacket: the open evidence file on disk always ends
+// with a whole packet, whatever the sizes written through its buffer, so
+// ExtractFlow (show --pcap, the UI's export) reads it while the capture
+// still writes it.
+func TestEvidenceEndsOnAPacket(t *testing.T) {
+	v, err := newEvidence(Evidence{Dir: t.TempDir()}, layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.close()
+	t0 := time.Date(2026, 12, 7, 16, 4, 5, 0, time.UTC)
+	flushes := 0
+	var last int64
+	for i := range 200 {
+		data := bytes.Repeat([]byte{byte(i)}, 1000+i*397%60000) // 1 KB to 61 KB: 6 MB in all
+		if err := v.write(data, gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Millisecond), Length: len(data)}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(v.path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() == last {
+			continue
+		}
+		last = st.Size()
+		flushes++
+		fh, err := os.Open(v.path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := pcapgo.NewReader(fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, _, err = r.ReadPacketData(); err != nil {
+				break
+			}
+		}
+		fh.Close()
+		if err != io.EOF {
+			t.Fatalf("after packet %d the file on disk (%d bytes) does not end on a packet: %v", i, st.Size(), err)
+		}
+	}
+	if flushes < 4 {
+		t.Fatalf("the buffer reached the file %d times for 6 MB of packets", flushes)
 	}
 }
