@@ -5,9 +5,12 @@
 // interface; swaks and the Python helpers of ../shared/tools as clients.
 //
 // Everything binds to 127.0.0.1. Every process is started with its PID
-// recorded and stopped by that PID (never by name). Tests call Require
-// first: it skips the test with a clear message when a tool is missing
-// (`make test` installs postfix, swaks and tcpdump).
+// recorded and stopped by that PID (never by name). Stopping Postfix also
+// waits until no daemon of the instance is alive (its master's process
+// group is empty, zombies aside); daemons still alive after 15 s are
+// killed and the test fails. Tests call Require first: it skips the test
+// with a clear message when a tool is missing (`make test` installs
+// postfix, swaks and tcpdump).
 //
 // The Postfix configuration follows ../shared/tools/GENERATE.md: loopback
 // only, IPv4, no TLS, relay for 127.0.0.0/8, PIPELINING and CHUNKING

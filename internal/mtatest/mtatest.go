@@ -205,7 +205,7 @@ func StartPostfix(t testing.TB, cfg PostfixConfig) *Postfix {
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		if err := p.Stop(); err != nil {
-			t.Logf("mtatest: stopping postfix: %v", err)
+			t.Errorf("mtatest: stopping postfix: %v", err)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -356,27 +356,69 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 `
 
 // Stop terminates the master by its PID (SIGTERM; it passes the signal to
-// its process group, the Postfix daemons) and waits for it.
+// its process group, the Postfix daemons), waits for it, then checks that
+// none of its daemons is left (see waitGroupGone).
 func (p *Postfix) Stop() error {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return nil
 	}
+	pid := p.cmd.Process.Pid
 	select {
 	case <-p.done:
-		return nil
 	default:
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return err
+		}
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			return fmt.Errorf("postfix master pid %d did not stop on SIGTERM; killed", pid)
+		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
+	return waitGroupGone(pid, 15*time.Second)
+}
+
+// waitGroupGone waits until no process of process group pgid is alive.
+// The master starts a session of its own (its PID is the group's ID) and
+// its daemons inherit the group, so an empty group means no daemon of the
+// instance is left; those still alive after timeout are killed and
+// reported. Daemons that exited but wait, as zombies, for their new
+// parent (init) to reap them once the master is gone count as gone.
+func waitGroupGone(pgid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for live := liveGroupMembers(pgid); len(live) > 0; live = liveGroupMembers(pgid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return fmt.Errorf("postfix daemons %v of master pid %d still running %v after it stopped; killed", live, pgid, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("postfix master pid %d did not stop on SIGTERM; killed", p.cmd.Process.Pid)
+	return nil
+}
+
+// liveGroupMembers returns the processes of process group pgid that are
+// not zombies, from /proc.
+func liveGroupMembers(pgid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var live []int
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the process ended
+		}
+		// "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'.
+		var state string
+		var ppid, pgrp int
+		if _, err := fmt.Sscan(string(b[bytes.LastIndexByte(b, ')')+1:]), &state, &ppid, &pgrp); err != nil || pgrp != pgid || state == "Z" {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil {
+			live = append(live, pid)
+		}
 	}
+	return live
 }
 
 // Log returns the instance's mail log.

@@ -2,9 +2,13 @@ package mtatest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -63,5 +67,80 @@ func TestPostfixMaildirAndDiscard(t *testing.T) {
 	}
 	if err := md.Stop(); err != nil {
 		t.Error(err)
+	}
+}
+
+// psGroup lists, with ps, the processes of process group pgid that are
+// not zombies.
+func psGroup(t *testing.T, pgid int) []string {
+	t.Helper()
+	out, err := exec.Command("ps", "-e", "-o", "pid=,pgid=,stat=,comm=").Output()
+	if err != nil {
+		t.Fatalf("ps: %v", err)
+	}
+	var live []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && f[1] == strconv.Itoa(pgid) && !strings.HasPrefix(f[2], "Z") {
+			live = append(live, f[0]+" "+f[3])
+		}
+	}
+	return live
+}
+
+// orphanGroup starts a process group whose leader exits at once and
+// leaves a `sleep 60` behind in it (as Postfix's master leaves its
+// daemons): it returns the group's ID and the sleep's PID.
+func orphanGroup(t *testing.T) (pgid, sleeper int) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sleeper, err = strconv.Atoi(strings.TrimSpace(string(out))); err != nil {
+		t.Fatalf("sleep's pid %q: %v", out, err)
+	}
+	pgid = cmd.Process.Pid
+	t.Cleanup(func() { // on failure: the sleep, if it is still in the group
+		if live := liveGroupMembers(pgid); len(live) == 1 && live[0] == sleeper {
+			_ = syscall.Kill(sleeper, syscall.SIGKILL)
+		}
+	})
+	return pgid, sleeper
+}
+
+// TestWaitGroupGone: waitGroupGone returns only when the group's last
+// live process has exited (a zombie counts as gone), and after its
+// timeout kills what is left and says so.
+func TestWaitGroupGone(t *testing.T) {
+	pgid, sleeper := orphanGroup(t)
+	if live := liveGroupMembers(pgid); len(live) != 1 || live[0] != sleeper {
+		t.Fatalf("live members of group %d: %v, want [%d]", pgid, live, sleeper)
+	}
+	done := make(chan error, 1)
+	go func() { done <- waitGroupGone(pgid, time.Minute) }()
+	if m := psGroup(t, pgid); len(m) != 1 {
+		t.Fatalf("ps: group %d is %v, want the sleep alone", pgid, m)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("waitGroupGone returned (%v) while the sleep was alive", err)
+	default:
+	}
+	if err := syscall.Kill(sleeper, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("waitGroupGone after the sleep ended: %v", err)
+	}
+
+	pgid, sleeper = orphanGroup(t)
+	err := waitGroupGone(pgid, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("[%d]", sleeper)) || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("waitGroupGone past its timeout = %v, want the sleep named and killed", err)
+	}
+	if err := waitGroupGone(pgid, time.Minute); err != nil {
+		t.Errorf("the group after the kill: %v", err)
 	}
 }
