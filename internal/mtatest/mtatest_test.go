@@ -3,6 +3,7 @@ package mtatest
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,6 +71,28 @@ func TestPostfixMaildirAndDiscard(t *testing.T) {
 	}
 }
 
+func TestCountListening(t *testing.T) {
+	// `ss -Hltn` as iproute2 6.1 prints it.
+	ss := "LISTEN 0      100       10.201.0.2:25        0.0.0.0:*          \n" +
+		"LISTEN 0      100    [fd00:201::2]:25           [::]:*          \n" +
+		"LISTEN 0      4096       127.0.0.1:2525      0.0.0.0:*          \n"
+	for _, c := range []struct {
+		addrs []string
+		want  int
+	}{
+		{[]string{"10.201.0.2:25", "[fd00:201::2]:25"}, 2},
+		{[]string{"10.201.0.2:25", "[fd00:201::3]:25"}, 1},
+		{[]string{"10.201.0.2:2525", "0.0.0.0:*"}, 0}, // a peer column is no local address
+	} {
+		if got := countListening(ss, c.addrs); got != c.want {
+			t.Errorf("countListening(%v) = %d, want %d", c.addrs, got, c.want)
+		}
+	}
+	if got := countListening("", []string{"127.0.0.1:25"}); got != 0 {
+		t.Errorf("countListening of nothing = %d", got)
+	}
+}
+
 // psGroup lists, with ps, the processes of process group pgid that are
 // not zombies.
 func psGroup(t *testing.T, pgid int) []string {
@@ -85,6 +108,60 @@ func psGroup(t *testing.T, pgid int) []string {
 		}
 	}
 	return live
+}
+
+// TestPostfixInNetns starts an instance in a network namespace of its
+// own on an IPv4 and an IPv6 address, sends a message to each with swaks
+// run in the namespace, and stops it: Stop returns only when no daemon of
+// the instance is left.
+func TestPostfixInNetns(t *testing.T) {
+	RequireRoot(t)
+	Require(t, PostfixCmd, PostfixMaster, "swaks", "ip", "ss")
+	ns := fmt.Sprintf("mtatest-postfix-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("ip netns is not available: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
+		}
+	})
+	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "10.209.0.1/32", "dev", "lo"},
+		{"addr", "add", "fd00:209::1/128", "dev", "lo", "nodad"}} {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	pf := StartPostfix(t, PostfixConfig{Delivery: Maildir, Netns: ns, Listen: []string{"10.209.0.1", "fd00:209::1"},
+		Networks: []string{"10.209.0.1/32", "[fd00:209::1]/128"}})
+	if len(pf.Addrs) != 2 || pf.Addrs[1] != "[fd00:209::1]:25" {
+		t.Fatalf("addresses %v", pf.Addrs)
+	}
+	for _, a := range pf.Addrs {
+		host, port, _ := net.SplitHostPort(a)
+		out, err := exec.Command("ip", "netns", "exec", ns, "swaks", "--server", host, "--port", port, "--timeout", "30",
+			"--from", "a@example.test", "--to", "b@example.test", "--header", "Subject: to "+a).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swaks to %s: %v\n%s", a, err, out)
+		}
+	}
+	got := pf.WaitDelivered(t, 2, 30*time.Second)
+	for i, a := range pf.Addrs {
+		if !bytes.Contains(got[0], []byte("Subject: to "+a)) && !bytes.Contains(got[1], []byte("Subject: to "+a)) {
+			t.Errorf("message %d (to %s) not delivered", i, a)
+		}
+	}
+	pid := pf.cmd.Process.Pid
+	// The master, qmgr, pickup, smtpd at least.
+	if m, live := psGroup(t, pid), liveGroupMembers(pid); len(m) < 4 || len(live) < 4 {
+		t.Fatalf("master %d leads a process group of %v (from /proc: %v): want it and its daemons", pid, m, live)
+	}
+	if err := pf.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if m := psGroup(t, pid); len(m) != 0 {
+		t.Errorf("processes %v of master %d still running after Stop", m, pid)
+	}
 }
 
 // orphanGroup starts a process group whose leader exits at once and
