@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,11 +59,11 @@ func ipCmd(t *testing.T, args ...string) {
 	}
 }
 
-// newProofNetns creates the namespaces (named after the test's PID) and
-// removes them, by name, when the test ends (also on failure).
-func newProofNetns(t *testing.T) *proofNetns {
+// newProofNetns creates the namespaces (named after prefix and the test's
+// PID) and removes them, by name, when the test ends (also on failure).
+func newProofNetns(t *testing.T, prefix string) *proofNetns {
 	t.Helper()
-	p := fmt.Sprintf("smtpscope-%d-", os.Getpid())
+	p := fmt.Sprintf("%s-%d-", prefix, os.Getpid())
 	n := &proofNetns{c: p + "client", w: p + "wire", s: p + "server", m: p + "monitor"}
 	for _, ns := range []string{n.c, n.w, n.s, n.m} {
 		ipCmd(t, "netns", "add", ns)
@@ -230,6 +231,103 @@ func (r *relay) error() error {
 	return r.err
 }
 
+// requireProofNetns skips the test without root, ip netns or the tools.
+func requireProofNetns(t *testing.T, tools ...string) {
+	t.Helper()
+	mtatest.RequireRoot(t)
+	mtatest.Require(t, append([]string{"ip", "tcpdump", mtatest.Python3}, tools...)...)
+	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
+		t.Skipf("ip netns is not available: %v", err)
+	}
+}
+
+// keepProof copies the test's work directory to $SMTPSCOPE_KEEP_PROOF
+// when the test ends, if that is set.
+func keepProof(t *testing.T, work string) {
+	if keep := os.Getenv("SMTPSCOPE_KEEP_PROOF"); keep != "" {
+		t.Cleanup(func() { _ = exec.Command("cp", "-r", work, keep).Run() })
+	}
+}
+
+// spanCaptures are `smtpscope capture -i span0` and `tcpdump -i span0 -Q
+// in` running side by side in the monitor namespace.
+type spanCaptures struct {
+	ports, pcapFile, capOut, pcapOut string
+	td, capCmd                       *exec.Cmd
+	tdErr, capErr                    *syncBuffer
+}
+
+// startSpanCaptures starts tcpdump, then capture, on span0 for the TCP
+// ports, writing under work.
+func startSpanCaptures(t *testing.T, n *proofNetns, work string, ports ...int) *spanCaptures {
+	t.Helper()
+	var list, filter []string
+	for _, p := range ports {
+		list = append(list, strconv.Itoa(p))
+		filter = append(filter, fmt.Sprintf("tcp port %d", p))
+	}
+	c := &spanCaptures{ports: strings.Join(list, ","), pcapFile: filepath.Join(work, "span.pcap"),
+		capOut: filepath.Join(work, "capture"), pcapOut: filepath.Join(work, "pcap")}
+	c.td, c.tdErr = startTcpdump(t, n.exec(n.m), "span0", c.pcapFile, strings.Join(filter, " or "), "-Q", "in")
+	c.capCmd, c.capErr = startCapture(t, n.exec(n.m), "-i", "span0", "--ports", c.ports, "--out", c.capOut, "--no-sync", "--report", "0")
+	return c
+}
+
+// stop halts the relay first, so that every frame it sent is on span0's
+// ring before both captures stop (capture drains its ring on SIGTERM),
+// then capture and tcpdump; it fails the test if either dropped packets
+// and returns capture's session files.
+func (c *spanCaptures) stop(t *testing.T, r *relay) map[string][]byte {
+	t.Helper()
+	r.halt()
+	if err := r.error(); err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	if err := c.capCmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.capCmd.Wait(); err != nil {
+		t.Fatalf("capture: %v\n%s", err, c.capErr.String())
+	}
+	<-c.capErr.done
+	stopTcpdump(t, c.td, c.tdErr)
+	if !strings.Contains(c.capErr.String(), "0 dropped by the kernel") {
+		t.Fatalf("capture dropped packets: %s", c.capErr.String())
+	}
+	return sessionFiles(t, c.capOut)
+}
+
+// samePcap runs `smtpscope pcap` over tcpdump's file and fails the test
+// unless it writes the session files capture wrote, names included,
+// byte for byte.
+func (c *spanCaptures) samePcap(t *testing.T, bin string, files map[string][]byte) {
+	t.Helper()
+	runBin(t, bin, "pcap", "--out", c.pcapOut, "--ports", c.ports, "--sync", "none", "-q", c.pcapFile)
+	fromPcap := sessionFiles(t, c.pcapOut)
+	var names []string
+	for name := range files {
+		names = append(names, name)
+	}
+	for name := range fromPcap {
+		if _, ok := files[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f, inCapture := files[name]
+		p, inPcap := fromPcap[name]
+		switch {
+		case !inPcap:
+			t.Errorf("session file %s: written by capture, not by pcap:\n%s", name, f)
+		case !inCapture:
+			t.Errorf("session file %s: written by pcap, not by capture:\n%s", name, p)
+		case !bytes.Equal(f, p):
+			t.Errorf("session file %s differs:\ncapture:\n%s\npcap:\n%s", name, f, p)
+		}
+	}
+}
+
 // TestCaptureProofNamespaces (root) is the live capture's byte-exact
 // proof. The client (swaks, smtplib) and aiosmtpd (IPv4 and IPv6,
 // STARTTLS offered, a refusing recipient) run in their own network
@@ -242,77 +340,24 @@ func (r *relay) error() error {
 // `smtpscope pcap` over tcpdump's file writes the same session files,
 // names included, byte for byte.
 func TestCaptureProofNamespaces(t *testing.T) {
-	mtatest.RequireRoot(t)
-	mtatest.Require(t, "ip", "swaks", "tcpdump", mtatest.Python3)
-	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
-		t.Skipf("ip netns is not available: %v", err)
-	}
+	requireProofNetns(t, "swaks")
 	if err := exec.Command(mtatest.Python3, "-c", "import aiosmtpd").Run(); err != nil {
 		t.Skip("python3-aiosmtpd is not installed (make apt-install)")
 	}
 	bin := testBinary(t)
 	work := t.TempDir()
-	if keep := os.Getenv("SMTPSCOPE_KEEP_PROOF"); keep != "" {
-		t.Cleanup(func() { _ = exec.Command("cp", "-r", work, keep).Run() })
-	}
-	n := newProofNetns(t)
+	keepProof(t, work)
+	n := newProofNetns(t, "smtpscope")
 	r := startRelay(t, n.w)
 	const p4, p6 = 2525, 2587
-	portsArg := fmt.Sprintf("%d,%d", p4, p6)
 	stored := startAiosmtpd(t, n.exec(n.s), work, netnsServer4, netnsServer6, p4, p6)
-
-	pcapFile := filepath.Join(work, "span.pcap")
-	td, tdErr := startTcpdump(t, n.exec(n.m), "span0", pcapFile, fmt.Sprintf("tcp port %d or tcp port %d", p4, p6), "-Q", "in")
-	capOut := filepath.Join(work, "capture")
-	capCmd, capErr := startCapture(t, n.exec(n.m), "-i", "span0", "--ports", portsArg, "--out", capOut, "--no-sync", "--report", "0")
+	sc := startSpanCaptures(t, n, work, p4, p6)
 
 	aiosmtpdTraffic(t, n.exec(n.c), work, fmt.Sprintf("%s:%d", netnsServer4, p4), fmt.Sprintf("[%s]:%d", netnsServer6, p6))
 
-	// Every frame the relay sent is on span0's ring before both stop:
-	// the relay stops first, and capture drains its ring on SIGTERM.
-	r.halt()
-	if err := r.error(); err != nil {
-		t.Fatalf("relay: %v", err)
-	}
-	if err := capCmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := capCmd.Wait(); err != nil {
-		t.Fatalf("capture: %v\n%s", err, capErr.String())
-	}
-	<-capErr.done
-	stopTcpdump(t, td, tdErr)
-	if !strings.Contains(capErr.String(), "0 dropped by the kernel") {
-		t.Fatalf("capture dropped packets: %s", capErr.String())
-	}
-
-	files := sessionFiles(t, capOut)
-	checkExtracted(t, storedMessages(t, stored), files)
-
-	runBin(t, bin, "pcap", "--out", filepath.Join(work, "pcap"), "--ports", portsArg, "--sync", "none", "-q", pcapFile)
-	fromPcap := sessionFiles(t, filepath.Join(work, "pcap"))
-	var names []string
-	for name := range files {
-		names = append(names, name)
-	}
-	for name := range fromPcap {
-		if _, ok := files[name]; !ok {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		c, inCapture := files[name]
-		p, inPcap := fromPcap[name]
-		switch {
-		case !inPcap:
-			t.Errorf("session file %s: written by capture, not by pcap:\n%s", name, c)
-		case !inCapture:
-			t.Errorf("session file %s: written by pcap, not by capture:\n%s", name, p)
-		case !bytes.Equal(c, p):
-			t.Errorf("session file %s differs:\ncapture:\n%s\npcap:\n%s", name, c, p)
-		}
-	}
+	files := sc.stop(t, r)
+	checkExtracted(t, storedMessages(t, stored), files, 1)
+	sc.samePcap(t, bin, files)
 	// 6 swaks sessions, the smtplib one and the STARTTLS one.
 	if len(files) != 8 {
 		t.Errorf("capture wrote %d session files, want 8", len(files))
