@@ -208,8 +208,10 @@ func StartPostfix(t testing.TB, cfg PostfixConfig) *Postfix {
 			t.Fatalf("mtatest: postfix -c %s check: %v\n%s\nlog:\n%s", p.Dir, err, out, p.Log())
 		}
 	}
-	if up, err := p.listening(); err != nil || up > 0 {
-		t.Fatalf("mtatest: something already listens on one of %v (%v)", p.Addrs, err)
+	if up, err := p.listening(); err != nil {
+		t.Fatalf("mtatest: %v", err)
+	} else if up > 0 {
+		t.Fatalf("mtatest: something already listens on one of %v", p.Addrs)
 	}
 	argv := append(p.wrap(), PostfixMaster)
 	p.cmd = exec.Command(argv[0], append(argv[1:], args...)...)
