@@ -468,7 +468,8 @@ func postfixTraffic(t *testing.T, wrap []string, work, addr string) {
 // IPv4 and IPv6, while capture and tcpdump watch the span. Then: every
 // message Postfix delivered (less the header fields its delivery adds)
 // has the sha256 of a message core parses from capture's session files,
-// none partial, and `smtpscope pcap` over tcpdump's file writes the same
+// none partial, the session files show the pipelined commands and the
+// BDAT chunks, and `smtpscope pcap` over tcpdump's file writes the same
 // session files, names included, byte for byte.
 func TestCaptureProofNamespacesPostfix(t *testing.T) {
 	requireProofNetns(t, "ss", "swaks", mtatest.PostfixCmd, mtatest.PostfixMaster)
