@@ -4,14 +4,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,11 +61,11 @@ func ipCmd(t *testing.T, args ...string) {
 	}
 }
 
-// newProofNetns creates the namespaces (named after the test's PID) and
-// removes them, by name, when the test ends (also on failure).
-func newProofNetns(t *testing.T) *proofNetns {
+// newProofNetns creates the namespaces (named after prefix and the test's
+// PID) and removes them, by name, when the test ends (also on failure).
+func newProofNetns(t *testing.T, prefix string) *proofNetns {
 	t.Helper()
-	p := fmt.Sprintf("smtpscope-%d-", os.Getpid())
+	p := fmt.Sprintf("%s-%d-", prefix, os.Getpid())
 	n := &proofNetns{c: p + "client", w: p + "wire", s: p + "server", m: p + "monitor"}
 	for _, ns := range []string{n.c, n.w, n.s, n.m} {
 		ipCmd(t, "netns", "add", ns)
@@ -230,6 +233,103 @@ func (r *relay) error() error {
 	return r.err
 }
 
+// requireProofNetns skips the test without root, ip netns or the tools.
+func requireProofNetns(t *testing.T, tools ...string) {
+	t.Helper()
+	mtatest.RequireRoot(t)
+	mtatest.Require(t, append([]string{"ip", "tcpdump", mtatest.Python3}, tools...)...)
+	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
+		t.Skipf("ip netns is not available: %v", err)
+	}
+}
+
+// keepProof copies the test's work directory to $SMTPSCOPE_KEEP_PROOF
+// when the test ends, if that is set.
+func keepProof(t *testing.T, work string) {
+	if keep := os.Getenv("SMTPSCOPE_KEEP_PROOF"); keep != "" {
+		t.Cleanup(func() { _ = exec.Command("cp", "-r", work, keep).Run() })
+	}
+}
+
+// spanCaptures are `smtpscope capture -i span0` and `tcpdump -i span0 -Q
+// in` running side by side in the monitor namespace.
+type spanCaptures struct {
+	ports, pcapFile, capOut, pcapOut string
+	td, capCmd                       *exec.Cmd
+	tdErr, capErr                    *syncBuffer
+}
+
+// startSpanCaptures starts tcpdump, then capture, on span0 for the TCP
+// ports, writing under work.
+func startSpanCaptures(t *testing.T, n *proofNetns, work string, ports ...int) *spanCaptures {
+	t.Helper()
+	var list, filter []string
+	for _, p := range ports {
+		list = append(list, strconv.Itoa(p))
+		filter = append(filter, fmt.Sprintf("tcp port %d", p))
+	}
+	c := &spanCaptures{ports: strings.Join(list, ","), pcapFile: filepath.Join(work, "span.pcap"),
+		capOut: filepath.Join(work, "capture"), pcapOut: filepath.Join(work, "pcap")}
+	c.td, c.tdErr = startTcpdump(t, n.exec(n.m), "span0", c.pcapFile, strings.Join(filter, " or "), "-Q", "in")
+	c.capCmd, c.capErr = startCapture(t, n.exec(n.m), "-i", "span0", "--ports", c.ports, "--out", c.capOut, "--no-sync", "--report", "0")
+	return c
+}
+
+// stop halts the relay first, so that every frame it sent is on span0's
+// ring before both captures stop (capture drains its ring on SIGTERM),
+// then capture and tcpdump; it fails the test if either dropped packets
+// and returns capture's session files.
+func (c *spanCaptures) stop(t *testing.T, r *relay) map[string][]byte {
+	t.Helper()
+	r.halt()
+	if err := r.error(); err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	if err := c.capCmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.capCmd.Wait(); err != nil {
+		t.Fatalf("capture: %v\n%s", err, c.capErr.String())
+	}
+	<-c.capErr.done
+	stopTcpdump(t, c.td, c.tdErr)
+	if !strings.Contains(c.capErr.String(), "0 dropped by the kernel") {
+		t.Fatalf("capture dropped packets: %s", c.capErr.String())
+	}
+	return sessionFiles(t, c.capOut)
+}
+
+// samePcap runs `smtpscope pcap` over tcpdump's file and fails the test
+// unless it writes the session files capture wrote, names included,
+// byte for byte.
+func (c *spanCaptures) samePcap(t *testing.T, bin string, files map[string][]byte) {
+	t.Helper()
+	runBin(t, bin, "pcap", "--out", c.pcapOut, "--ports", c.ports, "--sync", "none", "-q", c.pcapFile)
+	fromPcap := sessionFiles(t, c.pcapOut)
+	var names []string
+	for name := range files {
+		names = append(names, name)
+	}
+	for name := range fromPcap {
+		if _, ok := files[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f, inCapture := files[name]
+		p, inPcap := fromPcap[name]
+		switch {
+		case !inPcap:
+			t.Errorf("session file %s: written by capture, not by pcap:\n%s", name, f)
+		case !inCapture:
+			t.Errorf("session file %s: written by pcap, not by capture:\n%s", name, p)
+		case !bytes.Equal(f, p):
+			t.Errorf("session file %s differs:\ncapture:\n%s\npcap:\n%s", name, f, p)
+		}
+	}
+}
+
 // TestCaptureProofNamespaces (root) is the live capture's byte-exact
 // proof. The client (swaks, smtplib) and aiosmtpd (IPv4 and IPv6,
 // STARTTLS offered, a refusing recipient) run in their own network
@@ -242,80 +342,191 @@ func (r *relay) error() error {
 // `smtpscope pcap` over tcpdump's file writes the same session files,
 // names included, byte for byte.
 func TestCaptureProofNamespaces(t *testing.T) {
-	mtatest.RequireRoot(t)
-	mtatest.Require(t, "ip", "swaks", "tcpdump", mtatest.Python3)
-	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
-		t.Skipf("ip netns is not available: %v", err)
-	}
+	requireProofNetns(t, "swaks")
 	if err := exec.Command(mtatest.Python3, "-c", "import aiosmtpd").Run(); err != nil {
 		t.Skip("python3-aiosmtpd is not installed (make apt-install)")
 	}
 	bin := testBinary(t)
 	work := t.TempDir()
-	if keep := os.Getenv("SMTPSCOPE_KEEP_PROOF"); keep != "" {
-		t.Cleanup(func() { _ = exec.Command("cp", "-r", work, keep).Run() })
-	}
-	n := newProofNetns(t)
+	keepProof(t, work)
+	n := newProofNetns(t, "smtpscope")
 	r := startRelay(t, n.w)
 	const p4, p6 = 2525, 2587
-	portsArg := fmt.Sprintf("%d,%d", p4, p6)
 	stored := startAiosmtpd(t, n.exec(n.s), work, netnsServer4, netnsServer6, p4, p6)
-
-	pcapFile := filepath.Join(work, "span.pcap")
-	td, tdErr := startTcpdump(t, n.exec(n.m), "span0", pcapFile, fmt.Sprintf("tcp port %d or tcp port %d", p4, p6), "-Q", "in")
-	capOut := filepath.Join(work, "capture")
-	capCmd, capErr := startCapture(t, n.exec(n.m), "-i", "span0", "--ports", portsArg, "--out", capOut, "--no-sync", "--report", "0")
+	sc := startSpanCaptures(t, n, work, p4, p6)
 
 	aiosmtpdTraffic(t, n.exec(n.c), work, fmt.Sprintf("%s:%d", netnsServer4, p4), fmt.Sprintf("[%s]:%d", netnsServer6, p6))
 
-	// Every frame the relay sent is on span0's ring before both stop:
-	// the relay stops first, and capture drains its ring on SIGTERM.
-	r.halt()
-	if err := r.error(); err != nil {
-		t.Fatalf("relay: %v", err)
-	}
-	if err := capCmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := capCmd.Wait(); err != nil {
-		t.Fatalf("capture: %v\n%s", err, capErr.String())
-	}
-	<-capErr.done
-	stopTcpdump(t, td, tdErr)
-	if !strings.Contains(capErr.String(), "0 dropped by the kernel") {
-		t.Fatalf("capture dropped packets: %s", capErr.String())
-	}
-
-	files := sessionFiles(t, capOut)
-	checkExtracted(t, storedMessages(t, stored), files)
-
-	runBin(t, bin, "pcap", "--out", filepath.Join(work, "pcap"), "--ports", portsArg, "--sync", "none", "-q", pcapFile)
-	fromPcap := sessionFiles(t, filepath.Join(work, "pcap"))
-	var names []string
-	for name := range files {
-		names = append(names, name)
-	}
-	for name := range fromPcap {
-		if _, ok := files[name]; !ok {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		c, inCapture := files[name]
-		p, inPcap := fromPcap[name]
-		switch {
-		case !inPcap:
-			t.Errorf("session file %s: written by capture, not by pcap:\n%s", name, c)
-		case !inCapture:
-			t.Errorf("session file %s: written by pcap, not by capture:\n%s", name, p)
-		case !bytes.Equal(c, p):
-			t.Errorf("session file %s differs:\ncapture:\n%s\npcap:\n%s", name, c, p)
-		}
-	}
+	files := sc.stop(t, r)
+	checkExtracted(t, storedMessages(t, stored), files, 1)
+	sc.samePcap(t, bin, files)
 	// 6 swaks sessions, the smtplib one and the STARTTLS one.
 	if len(files) != 8 {
 		t.Errorf("capture wrote %d session files, want 8", len(files))
 	}
 	t.Logf("%d session files, byte-identical from capture and from pcap over tcpdump's capture", len(files))
+}
+
+// bdatClient (argv HOST PORT) sends two messages with BDAT (RFC 3030) in
+// one session: the first in three chunks in lock-step (split mid-line),
+// the second as MAIL, RCPT and `BDAT n LAST` with its data in one write
+// (pipelined). It exits non-zero, with the reply, unless the server
+// offers CHUNKING and accepts every command.
+const bdatClient = `
+import os, socket, sys
+from email.message import EmailMessage
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, port)); f = s.makefile("rb")
+def reply():
+    lines = []
+    while True:
+        l = f.readline(); lines.append(l)
+        if not l: sys.exit("connection closed: %r" % lines)
+        if l[3:4] != b"-": break
+    if not lines[-1].startswith(b"2"): sys.exit("refused: %r" % lines)
+    return lines
+reply()
+s.sendall(b"EHLO bdat.example.test\r\n")
+ehlo = reply()
+if not any(b"CHUNKING" in l for l in ehlo): sys.exit("CHUNKING not offered: %r" % ehlo)
+msgs = []
+for i in (1, 2):
+    m = EmailMessage(); m["From"] = "bdat@example.test"; m["To"] = "rcpt%d@example.test" % i
+    m["Subject"] = "BDAT message %d to %s" % (i, host)
+    m.set_content("BDAT body %d\n.a dot line, not stuffed in BDAT\n" % i)
+    m.add_attachment(os.urandom(700), maintype="application", subtype="octet-stream", filename="bdat%d.bin" % i)
+    msgs.append(m.as_bytes(policy=m.policy.clone(linesep="\r\n")))
+s.sendall(b"MAIL FROM:<bdat@example.test>\r\n"); reply()
+s.sendall(b"RCPT TO:<rcpt1@example.test>\r\n"); reply()
+raw = msgs[0]; a, b = len(raw) // 3, 2 * len(raw) // 3
+for chunk, last in ((raw[:a], b""), (raw[a:b], b""), (raw[b:], b" LAST")):
+    s.sendall(b"BDAT %d%s\r\n" % (len(chunk), last) + chunk); reply()
+raw = msgs[1]
+s.sendall(b"MAIL FROM:<bdat@example.test>\r\nRCPT TO:<rcpt2@example.test>\r\nBDAT %d LAST\r\n" % len(raw) + raw)
+reply(); reply(); reply()
+s.sendall(b"QUIT\r\n"); reply(); s.close()
+`
+
+// twoMessageClient (argv HOST PORT) sends two messages, each with an
+// attachment and a dot line, in one session with smtplib (DATA).
+const twoMessageClient = `
+import smtplib, sys
+from email.message import EmailMessage
+host, port = sys.argv[1], int(sys.argv[2])
+with smtplib.SMTP(host, port, local_hostname="client.example.test") as s:
+    for i in (1, 2):
+        m = EmailMessage()
+        m["From"] = "multi@example.test"; m["To"] = "rcpt%d@example.test" % i
+        m["Subject"] = "message %d of one session to %s" % (i, host)
+        m.set_content("body %d\n.leading dot line\n" % i)
+        m.add_attachment(("attachment %d\n" % i).encode(), maintype="application", subtype="octet-stream", filename="att%d.bin" % i)
+        s.send_message(m)
+`
+
+// runPython runs a Python script (through wrap) with args.
+func runPython(t *testing.T, wrap []string, script string, args ...string) {
+	t.Helper()
+	argv := append(append(append([]string(nil), wrap...), mtatest.Python3, "-c", script), args...)
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", mtatest.Python3, args, err, out)
+	}
+}
+
+// postfixTraffic sends Postfix at addr (host:port), from clients run
+// through wrap, four sessions: a two-recipient message pipelined by
+// swaks, a 3000-byte random attachment (swaks), two messages with BDAT
+// (one in three chunks, one pipelined) and two messages in one session
+// (smtplib). Postfix delivers 7 messages (6 distinct).
+func postfixTraffic(t *testing.T, wrap []string, work, addr string) {
+	t.Helper()
+	blob := make([]byte, 3000)
+	if _, err := rand.Read(blob); err != nil {
+		t.Fatal(err)
+	}
+	blobFile := filepath.Join(work, "postfix-blob.bin")
+	if err := os.WriteFile(blobFile, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	from := []string{"--from", "alice@example.test"}
+	out := runSwaks(t, wrap, addr, append(from, "--to", "a@example.test,b@example.org", "--header", "Subject: pipelined to "+addr,
+		"--body", "pipelined to two\n.a dot line\n", "--pipeline")...)
+	if !strings.Contains(out, "PIPELINING") {
+		t.Errorf("Postfix at %s did not offer PIPELINING:\n%s", addr, out)
+	}
+	runSwaks(t, wrap, addr, append(from, "--to", "bob@example.test", "--header", "Subject: attachment to "+addr,
+		"--body", "see attached", "--attach-type", "application/octet-stream", "--attach-name", "blob.bin", "--attach", "@"+blobFile)...)
+	host, port, _ := net.SplitHostPort(addr)
+	runPython(t, wrap, bdatClient, host, port)
+	runPython(t, wrap, twoMessageClient, host, port)
+}
+
+// TestCaptureProofNamespacesPostfix (root) is the byte-exact proof for
+// Postfix's PIPELINING and CHUNKING: a Postfix instance of its own
+// (configuration, queue and data under the test's directory) runs in the
+// server namespace on 10.201.0.2 and fd00:201::2 and delivers into a
+// Maildir; postfixTraffic's clients run in the client namespace, over
+// IPv4 and IPv6, while capture and tcpdump watch the span. Then: every
+// message Postfix delivered (less the header fields its delivery adds)
+// has the sha256 of a message core parses from capture's session files,
+// none partial, the session files show the pipelined commands and the
+// BDAT chunks, and `smtpscope pcap` over tcpdump's file writes the same
+// session files, names included, byte for byte.
+func TestCaptureProofNamespacesPostfix(t *testing.T) {
+	requireProofNetns(t, "ss", "swaks", mtatest.PostfixCmd, mtatest.PostfixMaster)
+	bin := testBinary(t)
+	work := t.TempDir()
+	keepProof(t, work)
+	n := newProofNetns(t, "smtpscope-postfix")
+	r := startRelay(t, n.w)
+	pf := mtatest.StartPostfix(t, mtatest.PostfixConfig{Delivery: mtatest.Maildir, Dir: filepath.Join(work, "postfix"),
+		Netns: n.s, Listen: []string{netnsServer4, netnsServer6}, Networks: []string{"10.201.0.0/24", "[fd00:201::]/64"}})
+	sc := startSpanCaptures(t, n, work, pf.Port)
+
+	for _, addr := range pf.Addrs {
+		postfixTraffic(t, n.exec(n.c), work, addr)
+	}
+	delivered := pf.WaitDelivered(t, 14, 60*time.Second)
+
+	files := sc.stop(t, r)
+	if err := pf.Stop(); err != nil {
+		t.Error(err)
+	}
+	want := map[string]string{}
+	for _, b := range delivered {
+		h := sha256Hex(mtatest.ReceivedBytes(b))
+		want[h] = "postfix " + h[:12]
+	}
+	if len(delivered) != 14 || len(want) != 12 {
+		t.Errorf("Postfix delivered %d messages (%d distinct), want 14 (12)", len(delivered), len(want))
+	}
+	checkExtracted(t, want, files, 0)
+	sc.samePcap(t, bin, files)
+	if len(files) != 8 {
+		t.Errorf("capture wrote %d session files, want 8 (4 over IPv4, 4 over IPv6)", len(files))
+	}
+	checkPipelinedBDAT(t, files)
+	t.Logf("%d session files, byte-identical from capture and from pcap over tcpdump's capture; %d messages delivered by Postfix", len(files), len(delivered))
+}
+
+// pipelinedMailRcpt is a MAIL command followed by a RCPT command with no
+// reply between them in a session file: the client pipelined them.
+var pipelinedMailRcpt = regexp.MustCompile(`\n> MAIL FROM:[^\n]*\n> RCPT TO:`)
+
+// checkPipelinedBDAT checks that the session files show what the Postfix
+// proof claims to cover: commands pipelined (swaks and the BDAT client,
+// over both families) and BDAT (the BDAT client's sessions).
+func checkPipelinedBDAT(t *testing.T, files map[string][]byte) {
+	t.Helper()
+	pipelined, bdat := 0, 0
+	for _, f := range files {
+		if pipelinedMailRcpt.Match(f) {
+			pipelined++
+		}
+		if bytes.Contains(f, []byte("\n> BDAT ")) {
+			bdat++
+		}
+	}
+	if pipelined != 4 || bdat != 2 {
+		t.Errorf("%d sessions with pipelined MAIL and RCPT (want 4), %d with BDAT (want 2)", pipelined, bdat)
+	}
 }

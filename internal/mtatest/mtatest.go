@@ -150,32 +150,46 @@ type PostfixConfig struct {
 	// as in GENERATE.md) instead of a private one; Port must then be the
 	// port its master.cf listens on. Delivery, Dir and Domains are ignored.
 	SystemConfig bool
+	// Netns runs the instance in this network namespace (`ip netns exec
+	// NS master`); Listen and Networks must then name its addresses, and
+	// Port is used as it is (0: 25). Whether it listens is read from the
+	// namespace's socket table (`ss -N`), so starting it sends nothing on
+	// the namespace's links. The client's host name is not looked up.
+	Netns string
+	// Listen are the IPv4 and IPv6 addresses smtpd listens on (Port on
+	// each; inet_protocols follows); empty: 127.0.0.1.
+	Listen []string
+	// Networks are the clients allowed to relay (mynetworks: CIDR, IPv6
+	// as [addr]/len); empty: 127.0.0.0/8.
+	Networks []string
 }
 
 // Postfix is a running Postfix master process and its configuration.
 type Postfix struct {
-	Addr        string // 127.0.0.1:port
+	Addr        string   // the first listening address, 127.0.0.1:port by default
+	Addrs       []string // every listening address (host:port)
 	Port        int
 	Dir         string // configuration directory
 	MaildirBase string
 	LogFile     string
+	netns       string
 	cmd         *exec.Cmd
 	done        chan struct{}
 }
 
 // StartPostfix writes a private Postfix configuration, prepares its queue
 // (`postfix -c DIR check`), starts the master daemon in the foreground as
-// a child process and waits until it accepts connections. The instance is
+// a child process (through `ip netns exec` with cfg.Netns: the same
+// process) and waits until it listens on every address. The instance is
 // stopped (by PID) when the test ends.
 func StartPostfix(t testing.TB, cfg PostfixConfig) *Postfix {
 	t.Helper()
 	RequireRoot(t)
 	Require(t, PostfixCmd, PostfixMaster)
-	p := &Postfix{Port: cfg.Port}
-	if p.Port == 0 {
-		p.Port = FreePort(t)
+	if cfg.Netns != "" {
+		Require(t, "ip", "ss")
 	}
-	p.Addr = fmt.Sprintf("127.0.0.1:%d", p.Port)
+	p := newPostfix(t, cfg)
 	var args []string
 	if cfg.SystemConfig {
 		if cfg.Port == 0 {
@@ -187,16 +201,20 @@ func StartPostfix(t testing.TB, cfg PostfixConfig) *Postfix {
 			t.Fatalf("mtatest: %v", err)
 		}
 		args = append(args, "-c", p.Dir)
-		check := exec.Command(PostfixCmd, "-c", p.Dir, "check")
+		// In its namespace: check wants inet_interfaces to be local.
+		argv := append(p.wrap(), PostfixCmd, "-c", p.Dir, "check")
+		check := exec.Command(argv[0], argv[1:]...)
 		if out, err := check.CombinedOutput(); err != nil {
 			t.Fatalf("mtatest: postfix -c %s check: %v\n%s\nlog:\n%s", p.Dir, err, out, p.Log())
 		}
 	}
-	if conn, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond); err == nil {
-		conn.Close()
-		t.Fatalf("mtatest: something already listens on %s", p.Addr)
+	if up, err := p.listening(); err != nil {
+		t.Fatalf("mtatest: %v", err)
+	} else if up > 0 {
+		t.Fatalf("mtatest: something already listens on one of %v", p.Addrs)
 	}
-	p.cmd = exec.Command(PostfixMaster, args...)
+	argv := append(p.wrap(), PostfixMaster)
+	p.cmd = exec.Command(argv[0], append(argv[1:], args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = os.Stderr, os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("mtatest: starting %s: %v", PostfixMaster, err)
@@ -205,15 +223,59 @@ func StartPostfix(t testing.TB, cfg PostfixConfig) *Postfix {
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		if err := p.Stop(); err != nil {
-			t.Logf("mtatest: stopping postfix: %v", err)
+			t.Errorf("mtatest: stopping postfix: %v", err)
 		}
 	})
+	p.waitListening(t)
+	return p
+}
+
+// newPostfix fills in the instance's port and addresses.
+func newPostfix(t testing.TB, cfg PostfixConfig) *Postfix {
+	t.Helper()
+	p := &Postfix{Port: cfg.Port, netns: cfg.Netns}
+	switch {
+	case p.Port == 0 && cfg.Netns != "":
+		p.Port = 25
+	case p.Port == 0:
+		p.Port = FreePort(t)
+	}
+	hosts := cfg.Listen
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1"}
+	}
+	for _, h := range hosts {
+		ip := net.ParseIP(h)
+		if ip == nil {
+			t.Fatalf("mtatest: listen address %q is not an IP address", h)
+		}
+		p.Addrs = append(p.Addrs, net.JoinHostPort(ip.String(), strconv.Itoa(p.Port)))
+	}
+	p.Addr = p.Addrs[0]
+	return p
+}
+
+// wrap is the command prefix that runs a program in the instance's
+// network namespace (none without one).
+func (p *Postfix) wrap() []string {
+	if p.netns == "" {
+		return nil
+	}
+	return []string{"ip", "netns", "exec", p.netns}
+}
+
+// waitListening waits (30 s at most) until the master listens on every
+// address, and fails the test if it exits first.
+func (p *Postfix) waitListening(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", p.Addr, time.Second)
-		if err == nil {
-			conn.Close()
-			break
+		up, err := p.listening()
+		if err != nil {
+			t.Fatalf("mtatest: %v", err)
+		}
+		if up == len(p.Addrs) {
+			return
 		}
 		select {
 		case <-p.done:
@@ -221,11 +283,49 @@ func StartPostfix(t testing.TB, cfg PostfixConfig) *Postfix {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mtatest: postfix not listening on %s after 30s\nlog:\n%s", p.Addr, p.Log())
+			t.Fatalf("mtatest: postfix not listening on %v after 30s\nlog:\n%s", p.Addrs, p.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return p
+}
+
+// listening counts the instance's addresses that accept connections:
+// on the host by connecting, in a namespace by reading its socket
+// table, which sends nothing.
+func (p *Postfix) listening() (int, error) {
+	if p.netns == "" {
+		n := 0
+		for _, a := range p.Addrs {
+			if conn, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+				conn.Close()
+				n++
+			}
+		}
+		return n, nil
+	}
+	out, err := exec.Command("ss", "-N", p.netns, "-H", "-l", "-t", "-n").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("ss -N %s: %v\n%s", p.netns, err, out)
+	}
+	return countListening(string(out), p.Addrs), nil
+}
+
+// countListening counts the addresses (host:port) that are the local
+// address of a line of `ss -Hltn` output.
+func countListening(ssOut string, addrs []string) int {
+	local := map[string]bool{}
+	for _, l := range strings.Split(ssOut, "\n") {
+		if f := strings.Fields(l); len(f) >= 5 {
+			local[f[3]] = true
+		}
+	}
+	n := 0
+	for _, a := range addrs {
+		if local[a] {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *Postfix) writeConfig(t testing.TB, cfg PostfixConfig) error {
@@ -266,10 +366,7 @@ func (p *Postfix) writeConfig(t testing.TB, cfg PostfixConfig) error {
 		"maillog_file = " + p.LogFile,
 		"maillog_file_prefixes = " + p.Dir,
 		fmt.Sprintf("syslog_name = postfix-mtatest-%d", p.Port),
-		"inet_interfaces = 127.0.0.1",
-		"inet_protocols = ipv4",
 		"myhostname = mtatest.localdomain",
-		"mynetworks = 127.0.0.0/8",
 		"smtpd_relay_restrictions = permit_mynetworks, reject",
 		"smtpd_tls_security_level = none",
 		"local_header_rewrite_clients =",
@@ -320,12 +417,46 @@ func (p *Postfix) writeConfig(t testing.TB, cfg PostfixConfig) error {
 			"virtual_minimum_uid = 1",
 		)
 	}
-	main = append(main, cfg.ExtraMainCF...)
-	master := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", p.Port) + masterServices
+	netMain, listeners := p.netConfig(cfg)
+	main = append(append(main, netMain...), cfg.ExtraMainCF...)
+	master := listeners + masterServices
 	if err := os.WriteFile(filepath.Join(p.Dir, "main.cf"), []byte(strings.Join(main, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(p.Dir, "master.cf"), []byte(master), 0o644)
+}
+
+// netConfig returns the main.cf lines that say where the instance
+// listens and whom it relays for, and master.cf's smtpd line for each
+// listening address.
+func (p *Postfix) netConfig(cfg PostfixConfig) (main []string, master string) {
+	var hosts []string
+	v4, v6 := false, false
+	for _, a := range p.Addrs {
+		host, _, _ := net.SplitHostPort(a)
+		hosts = append(hosts, host)
+		if strings.Contains(host, ":") {
+			v6 = true
+			a = "[" + host + "]:" + strconv.Itoa(p.Port)
+		} else {
+			v4 = true
+		}
+		master += a + " inet n - n - - smtpd\n"
+	}
+	protocols := map[[2]bool]string{{true, false}: "ipv4", {false, true}: "ipv6", {true, true}: "all"}[[2]bool{v4, v6}]
+	networks := cfg.Networks
+	if len(networks) == 0 {
+		networks = []string{"127.0.0.0/8"}
+	}
+	main = []string{
+		"inet_interfaces = " + strings.Join(hosts, ", "),
+		"inet_protocols = " + protocols,
+		"mynetworks = " + strings.Join(networks, ", "),
+	}
+	if cfg.Netns != "" {
+		main = append(main, "smtpd_peername_lookup = no")
+	}
+	return main, master
 }
 
 // masterServices are the internal services, none chrooted (the queue is
@@ -356,27 +487,69 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 `
 
 // Stop terminates the master by its PID (SIGTERM; it passes the signal to
-// its process group, the Postfix daemons) and waits for it.
+// its process group, the Postfix daemons), waits for it, then checks that
+// none of its daemons is left (see waitGroupGone).
 func (p *Postfix) Stop() error {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return nil
 	}
+	pid := p.cmd.Process.Pid
 	select {
 	case <-p.done:
-		return nil
 	default:
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return err
+		}
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			return fmt.Errorf("postfix master pid %d did not stop on SIGTERM; killed", pid)
+		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
+	return waitGroupGone(pid, 15*time.Second)
+}
+
+// waitGroupGone waits until no process of process group pgid is alive.
+// The master starts a session of its own (its PID is the group's ID) and
+// its daemons inherit the group, so an empty group means no daemon of the
+// instance is left; those still alive after timeout are killed and
+// reported. Daemons that exited but wait, as zombies, for their new
+// parent (init) to reap them once the master is gone count as gone.
+func waitGroupGone(pgid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for live := liveGroupMembers(pgid); len(live) > 0; live = liveGroupMembers(pgid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return fmt.Errorf("postfix daemons %v of master pid %d still running %v after it stopped; killed", live, pgid, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("postfix master pid %d did not stop on SIGTERM; killed", p.cmd.Process.Pid)
+	return nil
+}
+
+// liveGroupMembers returns the processes of process group pgid that are
+// not zombies, from /proc.
+func liveGroupMembers(pgid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var live []int
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the process ended
+		}
+		// "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'.
+		var state string
+		var ppid, pgrp int
+		if _, err := fmt.Sscan(string(b[bytes.LastIndexByte(b, ')')+1:]), &state, &ppid, &pgrp); err != nil || pgrp != pgid || state == "Z" {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil {
+			live = append(live, pid)
+		}
 	}
+	return live
 }
 
 // Log returns the instance's mail log.
