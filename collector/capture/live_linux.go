@@ -82,7 +82,9 @@ type afSource struct {
 // microsecond or so. afpacket does not expose its socket, and the switch
 // is global, so a UDP socket that holds SO_TIMESTAMPNS (and never
 // receives) turns it on for as long as the capture runs; closing it
-// turns it off again unless another socket still wants it. It returns -1
+// turns it off again unless another socket still wants it. Linux turns
+// it on from a work queue, so stampOnce waits until it is on (awaitStamping,
+// at most 250 ms): the capture's first packets are stamped once too. It returns -1
 // when no such socket can be made (the capture runs, with per-socket
 // times).
 func stampOnce() int {
@@ -94,6 +96,9 @@ func stampOnce() int {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 			unix.Close(fd)
 			continue
+		}
+		if fam == unix.AF_INET {
+			awaitStamping(fd, 250*time.Millisecond)
 		}
 		return fd
 	}

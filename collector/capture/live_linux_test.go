@@ -279,3 +279,17 @@ func readProbes(next func() ([]byte, gopacket.CaptureInfo, error), base uint32, 
 	}
 	return ts
 }
+
+// TestAwaitStamping: once stampOnce returns, a datagram sent over the
+// loopback is stamped as it enters the stack, before the send returns
+// (no privilege needed).
+func TestAwaitStamping(t *testing.T) {
+	fd := stampOnce()
+	if fd < 0 {
+		t.Skip("no UDP socket with SO_TIMESTAMPNS here")
+	}
+	defer closeFD(fd)
+	if !awaitStamping(fd, time.Second) {
+		t.Fatal("the kernel does not stamp packets on receive one second after SO_TIMESTAMPNS was set")
+	}
+}
