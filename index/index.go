@@ -156,7 +156,8 @@ func open(dir string, readOnly bool) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", dir, err)
 	}
-	ix := &Index{dir: dir, lock: lk, im: newMapping()}
+	im, _ := sharedMapping()
+	ix := &Index{dir: dir, lock: lk, im: im}
 	ix.tmin.Store(math.MaxInt64) // no document yet
 	ix.textAna = ix.im.AnalyzerNamed(textAnalyzer)
 	ix.nameAna = ix.im.AnalyzerNamed(nameAnalyzer)
