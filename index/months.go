@@ -367,22 +367,29 @@ func (s *monthSet) readers(idxs []bleve.Index, fn func(bindex.IndexReader) (bool
 
 // timeBounds is the oldest and newest document time: the first sort term
 // of the oldest month that has one, the last of the newest (a few seeks
-// in two months, whatever the number of documents).
+// in two months, whatever the number of documents; a month's documents
+// are timed within it, so its end bounds the search for the newest).
 func (s *monthSet) timeBounds() (lo, hi int64, ok bool) {
 	idxs := s.all()
 	_ = s.readers(idxs, func(r bindex.IndexReader) (bool, error) {
-		lo, ok = firstTimeFrom(r, "")
+		lo, _, ok, _ = timeProbe(r, "")
 		return !ok, nil
 	})
 	if !ok {
 		return 0, 0, false
 	}
-	slices.Reverse(idxs)
+	keys := s.keys()
 	found := false
-	_ = s.readers(idxs, func(r bindex.IndexReader) (bool, error) {
-		_, hi, found = timeBounds(r)
-		return !found, nil
-	})
+	for i := len(idxs) - 1; i >= 0 && !found; i-- {
+		var below int64
+		if s.legacy == nil && len(keys) == len(idxs) {
+			_, below, _ = monthSpan(keys[i])
+		}
+		_ = s.readers(idxs[i:i+1], func(r bindex.IndexReader) (bool, error) {
+			_, hi, found = timeBounds(r, below)
+			return false, nil
+		})
+	}
 	return lo, hi, found
 }
 

@@ -154,3 +154,64 @@ func TestTimeBoundsAfterOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTimeBoundsFewSeeks: the bounds timeBounds finds are the scan's
+// whatever the hint of where the newest is (none, its month's end, one
+// too low, one far too high), for sizes around probeTerms; with the
+// month's end as the hint, Open seeks a handful of times, not once per
+// bit of the time.
+func TestTimeBoundsFewSeeks(t *testing.T) {
+	gen := newCorpusGen(9)
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, n := range []int{1, 2, probeTerms - 1, probeTerms, probeTerms + 1, 700} {
+		dir := filepath.Join(t.TempDir(), "index")
+		ix, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		month := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		for lo := 0; lo < n; lo += 200 { // several segments
+			var docs []EmailDoc
+			for i := lo; i < min(n, lo+200); i++ {
+				d := gen.email(n*1000 + i)
+				d.Email.Session.Time = month.Add(time.Duration(r.Int64N(int64(20 * 24 * time.Hour))))
+				docs = append(docs, d)
+			}
+			if err := ix.IndexEmails(docs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ix.Close(); err != nil {
+			t.Fatal(err)
+		}
+		before := timeProbes.Load()
+		if ix, err = Open(dir); err != nil {
+			t.Fatal(err)
+		}
+		seeks := timeProbes.Load() - before
+		lo, hi := scanTimeBounds(t, ix)
+		if ix.tmin.Load() != lo || ix.tmax.Load() != hi {
+			t.Errorf("%d emails: Open found [%d, %d], the scan [%d, %d]", n, ix.tmin.Load(), ix.tmax.Load(), lo, hi)
+		}
+		t.Logf("%d emails: %d seeks", n, seeks)
+		if seeks > 16 {
+			t.Errorf("%d emails in one month: Open seeked %d times", n, seeks)
+		}
+		_, monthEnd, _ := monthSpan("2026-03")
+		for _, below := range []int64{0, monthEnd, hi - 1, lo, math.MaxInt64 - 1, monthEnd * 2} {
+			err := ix.set.readers(ix.set.all(), func(r bindex.IndexReader) (bool, error) {
+				glo, ghi, ok := timeBounds(r, below)
+				if !ok || glo != lo || ghi != hi {
+					t.Errorf("%d emails, hint %d: [%d, %d] %v, want [%d, %d]", n, below, glo, ghi, ok, lo, hi)
+				}
+				return false, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ix.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
