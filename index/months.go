@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -30,7 +29,18 @@ const (
 	storeIDFile = "store_id"
 )
 
-var monthName = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}$`)
+// isMonthKey reports whether name is a month key, YYYY-MM (digits).
+func isMonthKey(name string) bool {
+	if len(name) != len(monthLayout) || name[4] != '-' {
+		return false
+	}
+	for i, c := range []byte(name) {
+		if i != 4 && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // monthOf is the month key of a document time (unix ns).
 func monthOf(t int64) string { return time.Unix(0, t).UTC().Format(monthLayout) }
@@ -68,7 +78,7 @@ func openMonths(dir string, readOnly bool, create func(string) (bleve.Index, err
 	}
 	s = &monthSet{dir: dir, readOnly: readOnly, create: create, months: map[string]bleve.Index{}}
 	for _, e := range ents {
-		if !e.IsDir() || !monthName.MatchString(e.Name()) {
+		if !e.IsDir() || !isMonthKey(e.Name()) {
 			continue
 		}
 		if _, _, ok := monthSpan(e.Name()); !ok {
@@ -540,7 +550,7 @@ func (ix *Index) DropMonth(key string) error {
 	if ix.closed {
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	if ix.set.legacy != nil || !monthName.MatchString(key) {
+	if ix.set.legacy != nil || !isMonthKey(key) {
 		return fmt.Errorf("index %s: no month %q to drop", ix.dir, key)
 	}
 	ix.set.mu.Lock()

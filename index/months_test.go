@@ -356,3 +356,17 @@ func TestDropMonth(t *testing.T) {
 		t.Errorf("after reopening: months %v", got)
 	}
 }
+
+// TestIsMonthKey: the month directories Open reads and DropMonth takes
+// are YYYY-MM in digits, nothing else.
+func TestIsMonthKey(t *testing.T) {
+	for name, want := range map[string]bool{
+		"2026-01": true, "1970-01": true, "9999-99": true,
+		"2026-1": false, "2026_01": false, "2026-01x": false, "x026-01": false,
+		"2026-0a": false, "": false, "store_id": false, "2026-01/": false, "２０２６-01": false,
+	} {
+		if got := isMonthKey(name); got != want {
+			t.Errorf("isMonthKey(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
