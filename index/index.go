@@ -103,8 +103,12 @@ type Index struct {
 
 	// Oldest and newest document times (unix ns) seen, for search windows
 	// (see search.go); deletions do not shrink them. tmin is MaxInt64 and
-	// tmax 0 before the first document.
-	tmin, tmax atomic.Int64
+	// tmax 0 before the first document. The bounds of what is on disk are
+	// read on first need (timeRange), not at open: most short searches
+	// never need them.
+	tmin, tmax   atomic.Int64
+	boundsLoaded atomic.Bool
+	boundsMu     sync.Mutex
 
 	// Group commit of small concurrent writes (see write).
 	gmu    sync.Mutex
@@ -180,7 +184,7 @@ func open(dir string, readOnly bool) (*Index, error) {
 		set, stale, err := openMonths(path, readOnly, ix.createBleve)
 		if err == nil {
 			ix.set, ix.stale, ix.readOnly = set, stale, readOnly
-			ix.loadTimeBounds()
+			ix.resetTimeBounds()
 			return ix, nil
 		}
 		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "timeout") {
@@ -198,7 +202,7 @@ func open(dir string, readOnly bool) (*Index, error) {
 		if err == nil {
 			ix.set = &monthSet{dir: path, readOnly: readOnly, create: ix.createBleve, legacy: idx}
 			ix.stale, ix.readOnly = true, readOnly
-			ix.loadTimeBounds()
+			ix.resetTimeBounds()
 			return ix, nil
 		}
 		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "timeout") {
@@ -501,20 +505,38 @@ func (ix *Index) noteTime(t int64) {
 	}
 }
 
-// loadTimeBounds reads the time bounds from the sort field's dictionary,
-// whose terms (16 hex digits of the time, then the ID) sort by time: the
-// oldest is its first term; the newest is found by a binary search over
-// the time, each step one range seek in every segment that reads up to
-// probeTerms terms on (see timeBounds; reading every term cost 160-180 ms
-// at 220,000 emails).
-func (ix *Index) loadTimeBounds() {
+// resetTimeBounds forgets the time bounds (at open, and when the months
+// change under ix.mu): timeRange reads them again when a search needs
+// them.
+func (ix *Index) resetTimeBounds() {
+	ix.boundsMu.Lock()
+	defer ix.boundsMu.Unlock()
 	ix.tmin.Store(math.MaxInt64) // none yet
 	ix.tmax.Store(0)
-	lo, hi, ok := ix.set.timeBounds()
-	if ok {
-		ix.noteTime(lo)
-		ix.noteTime(hi)
+	ix.boundsLoaded.Store(false)
+}
+
+// timeRange returns the oldest and newest document time (tmin MaxInt64
+// and tmax 0 when there is none), reading them from the sort field's
+// dictionary the first time, whose terms (16 hex digits of the time, then
+// the ID) sort by time: the oldest is its first term; the newest is found
+// by a search over the time, each step one range seek in every segment
+// that reads up to probeTerms terms on (see timeBounds; reading every term
+// cost 160-180 ms at 220,000 emails). Call it with ix.mu held (read or
+// write) or before the Index is shared.
+func (ix *Index) timeRange() (lo, hi int64) {
+	if !ix.boundsLoaded.Load() {
+		ix.boundsMu.Lock()
+		if !ix.boundsLoaded.Load() {
+			if lo, hi, ok := ix.set.timeBounds(); ok {
+				ix.noteTime(lo) // with what was written since the open
+				ix.noteTime(hi)
+			}
+			ix.boundsLoaded.Store(true)
+		}
+		ix.boundsMu.Unlock()
 	}
+	return ix.tmin.Load(), ix.tmax.Load()
 }
 
 // probeTerms is how many terms one seek of timeBounds reads: when the
@@ -1055,7 +1077,7 @@ func (ix *Index) swap(path string) error {
 	}
 	ix.set = set
 	ix.stale = false
-	ix.loadTimeBounds()
+	ix.resetTimeBounds()
 	return nil
 }
 

@@ -564,7 +564,7 @@ func (ix *Index) DropMonth(key string) error {
 	if rerr := os.RemoveAll(filepath.Join(ix.set.dir, key)); err == nil {
 		err = rerr
 	}
-	ix.loadTimeBounds()
+	ix.resetTimeBounds()
 	if err != nil {
 		return fmt.Errorf("index %s: drop month %s: %w", ix.dir, key, err)
 	}

@@ -141,8 +141,10 @@ func TestMonthsAnswerLikeOneIndex(t *testing.T) {
 		if !slices.Equal(a, b) || len(a) == 0 {
 			t.Errorf("%s: as-you-type: %d vs %d hits", stage, len(a), len(b))
 		}
-		if one.tmin.Load() != months.tmin.Load() || one.tmax.Load() != months.tmax.Load() {
-			t.Errorf("%s: time bounds %d..%d vs %d..%d", stage, one.tmin.Load(), one.tmax.Load(), months.tmin.Load(), months.tmax.Load())
+		olo, ohi := one.timeRange()
+		mlo, mhi := months.timeRange()
+		if olo != mlo || ohi != mhi {
+			t.Errorf("%s: time bounds %d..%d vs %d..%d", stage, olo, ohi, mlo, mhi)
 		}
 	}
 	compare("indexed")
@@ -164,7 +166,7 @@ func TestMonthsAnswerLikeOneIndex(t *testing.T) {
 	if err := months.Compact(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := months.tmin.Load(), months.tmax.Load()
+	lo, hi := months.timeRange()
 	dir := months.Dir()
 	if err := months.Close(); err != nil {
 		t.Fatal(err)
@@ -176,8 +178,8 @@ func TestMonthsAnswerLikeOneIndex(t *testing.T) {
 	if months.Stale() {
 		t.Error("months stale after reopen")
 	}
-	if months.tmin.Load() != lo || months.tmax.Load() != hi {
-		t.Errorf("time bounds after reopen %d..%d, want %d..%d", months.tmin.Load(), months.tmax.Load(), lo, hi)
+	if glo, ghi := months.timeRange(); glo != lo || ghi != hi {
+		t.Errorf("time bounds after reopen %d..%d, want %d..%d", glo, ghi, lo, hi)
 	}
 	compare("reopened")
 }
@@ -341,8 +343,8 @@ func TestDropMonth(t *testing.T) {
 			t.Errorf("%s of January still found", id)
 		}
 	}
-	if feb1 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano(); ix.tmin.Load() < feb1 {
-		t.Errorf("oldest time %v after dropping January", time.Unix(0, ix.tmin.Load()).UTC())
+	if lo, _ := ix.timeRange(); lo < time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano() {
+		t.Errorf("oldest time %v after dropping January", time.Unix(0, lo).UTC())
 	}
 	if err := ix.DropMonth("../x"); err == nil {
 		t.Error("dropping a month that is not a month key works")
