@@ -542,7 +542,7 @@ func (ix *Index) timeRange() (lo, hi int64) {
 // probeTerms is how many terms one seek of timeBounds reads: when the
 // dictionary ends among them, the last is the newest and the search
 // stops; else the search goes on above the last.
-const probeTerms = 64
+const probeTerms = 16
 
 // timeProbes counts the dictionary seeks of timeBounds (for tests).
 var timeProbes atomic.Int64
