@@ -97,3 +97,7 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// A copy of vellum v1.2.1 whose Levenshtein automaton builders are built
+// on first use, not in bleve's init (third_party/vellum/README.md).
+replace github.com/blevesearch/vellum => ./third_party/vellum

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
+	"sync"
 )
 
 // TLSH (Oliver, Cheng, Chen: "TLSH - A Locality Sensitive Hash", 2013), the
@@ -36,29 +37,34 @@ var tlshPearson = [256]byte{
 // tlshSalts are the salts of the checksum (0) and of the six triplets.
 var tlshSalts = [7]byte{0, 2, 3, 5, 7, 11, 13}
 
-// tlshFirst[k][x] is the Pearson state after the salt tlshSalts[k] and the
-// first key x.
-var tlshFirst = func() (t [7][256]byte) {
+// tlshTab holds the tables of tlshFill, built on first use (not by every
+// process at start, most of which never hash: 830,000 instructions and
+// 16 pages).
+type tlshTab struct {
+	// first[k][x] is the Pearson state after the salt tlshSalts[k] and
+	// the first key x.
+	first [7][256]byte
+	// last[u<<8|y] is the last two Pearson steps, with u the state after
+	// the first key xor the second key and y the third key: one lookup
+	// instead of two for each bucket (64 KiB shared by the salts; the
+	// loop is bound by its loads, and this makes it about 10 % faster).
+	last [1 << 16]byte
+}
+
+var tlshTables = sync.OnceValue(func() *tlshTab {
+	t := new(tlshTab)
 	for k, s := range tlshSalts {
 		for x := range 256 {
-			t[k][x] = tlshPearson[tlshPearson[s]^byte(x)]
+			t.first[k][x] = tlshPearson[tlshPearson[s]^byte(x)]
 		}
 	}
-	return t
-}()
-
-// tlshLast[u<<8|y] is the last two Pearson steps, with u the state after
-// the first key xor the second key and y the third key: one lookup
-// instead of two for each bucket (64 KiB shared by the salts; the loop is
-// bound by its loads, and this makes it about 10 % faster).
-var tlshLast = func() (t [1 << 16]byte) {
 	for u := range 256 {
 		for y := range 256 {
-			t[u<<8|y] = tlshPearson[tlshPearson[u]^byte(y)]
+			t.last[u<<8|y] = tlshPearson[tlshPearson[u]^byte(y)]
 		}
 	}
 	return t
-}()
+})
 
 // tlshWindow is the window length, so the shortest input with a digest.
 const tlshWindow = 5
@@ -100,7 +106,8 @@ func tlshDigest(b []byte) string {
 // j4 the oldest. The checksum, a chain from byte to byte, stays on the
 // small table (its latency is the loop's floor).
 func tlshFill(b []byte, buckets *[256]uint32) (sum byte) {
-	v, f, w := &tlshPearson, &tlshFirst, &tlshLast
+	t := tlshTables()
+	v, f, w := &tlshPearson, &t.first, &t.last
 	j4, j3, j2, j1 := b[0], b[1], b[2], b[3]
 	for _, j0 := range b[4:] {
 		sum = v[v[f[0][j0]^j1]^sum]

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -209,7 +210,8 @@ func YaraExtension(name string) string {
 // yaraFileSigs is signature-base's misc/file-type-signatures.txt (the
 // magic bytes LOKI names a file's type by), in its order; for a
 // signature listed twice the later name, as LOKI's dictionary keeps it.
-var yaraFileSigs = func() []struct {
+// Parsed on first use.
+var yaraFileSigs = sync.OnceValue(func() []struct {
 	magic []byte
 	name  string
 } {
@@ -298,14 +300,14 @@ EB;SYS`
 		out = append(out, sig{magic, name})
 	}
 	return out
-}()
+})
 
 // YaraFileType names the type of data as LOKI does for signature-base's
 // "filetype" external: the first signature of file-type-signatures.txt
 // its first bytes start with ("EXE", "ZIP", "Office", "PDF", "OLE"...),
 // "UNKNOWN" when none.
 func YaraFileType(data []byte) string {
-	for _, s := range yaraFileSigs {
+	for _, s := range yaraFileSigs() {
 		if len(data) >= len(s.magic) && string(data[:len(s.magic)]) == string(s.magic) {
 			return s.name
 		}

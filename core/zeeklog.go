@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -82,7 +83,10 @@ type ZeekFile struct {
 }
 
 // webmailRe is Zeek's policy/protocols/smtp/software.zeek webmail_user_agents.
-var webmailRe = regexp.MustCompile(`^iPlanet Messenger|^Sun Java\(tm\) System Messenger Express|\(IMP\)|^SquirrelMail|^NeoMail|ZimbraWebClient`)
+// Compiled on first use, as ipCandRe.
+var webmailRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^iPlanet Messenger|^Sun Java\(tm\) System Messenger Express|\(IMP\)|^SquirrelMail|^NeoMail|ZimbraWebClient`)
+})
 
 // Zeek returns the email's smtp.log line and its files.log lines.
 func Zeek(e *Email) (*ZeekSMTP, []ZeekFile) {
@@ -159,7 +163,7 @@ func Zeek(e *Email) (*ZeekSMTP, []ZeekFile) {
 			s.SecondReceived = received[n-2]
 		}
 	}
-	s.IsWebmail = webmailRe.MatchString(s.UserAgent)
+	s.IsWebmail = webmailRe().MatchString(s.UserAgent)
 
 	parent := map[string]bool{}
 	for _, p := range e.Parts {
@@ -217,7 +221,9 @@ func receivedIP(v string) string {
 	return ""
 }
 
-var ipCandRe = regexp.MustCompile(`[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*::?[0-9A-Fa-f:.]+`)
+var ipCandRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*::?[0-9A-Fa-f:.]+`)
+})
 
 // ipsIn lists the IPv4 and IPv6 addresses written in v, in order. With
 // wrapped, as Zeek's extract_ip_addresses with check_wrapping: only those
@@ -225,7 +231,7 @@ var ipCandRe = regexp.MustCompile(`[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*::
 // value).
 func ipsIn(v string, wrapped bool) []string {
 	var out []string
-	for _, loc := range ipCandRe.FindAllStringIndex(v, 64) {
+	for _, loc := range ipCandRe().FindAllStringIndex(v, 64) {
 		c := v[loc[0]:loc[1]]
 		a, err := netip.ParseAddr(c)
 		if err != nil || (a.Is6() && strings.Count(c, ":") < 2) {

@@ -8,9 +8,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	"github.com/blevesearch/bleve/v2/search/query"
 
@@ -201,10 +203,15 @@ func kw(field, v string) query.Query {
 // hasTextTokens reports whether the text analyzer keeps anything of s
 // (stop words and punctuation alone give nothing).
 func hasTextTokens(s string) bool {
-	return len(textTokenizer.Analyze([]byte(s))) > 0
+	return len(textTokenizer().Analyze([]byte(s))) > 0
 }
 
-var textTokenizer = newMapping().AnalyzerNamed(standard.Name)
+// textTokenizer is the shared mapping's text analyzer, looked up on first
+// use (not by every process at start).
+var textTokenizer = sync.OnceValue(func() analysis.Analyzer {
+	im, _ := sharedMapping()
+	return im.AnalyzerNamed(standard.Name)
+})
 
 func (c *compiler) term(n *termNode) (query.Query, error) {
 	if c.typing(n) {

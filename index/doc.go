@@ -18,12 +18,14 @@
 // bleve IndexAlias; a document goes to the month of its time (an email's
 // session time, else its Date header; a document without any time to
 // 1970-01, where it also sorts), deletions go to every month. Open opens
-// the month indexes only (a few seeks in the oldest and the newest for the
-// time bounds), so its cost grows with the number of months, not of
-// documents. A search whose time window (the newest-first page window)
-// misses a month does not read it. Facets are summed over months from up
-// to facetShard values each, so they are exact while no month has more
-// distinct values. An index of the layout before months (one bleve index,
+// the month indexes only, so its cost grows with the number of months, not
+// of documents; the time bounds (a few seeks in the oldest and the newest
+// month) are read when a search first needs a time window, and a month
+// whose stored mapping is this version's gets the process's one mapping
+// instead of decoding it (openmapping.go). A search whose time window (the
+// newest-first page window) misses a month does not read it. Facets are
+// summed over months from up to facetShard values each, so they are exact
+// while no month has more distinct values. An index of the layout before months (one bleve index,
 // DATA/index/bleve/) opens stale and still answers until Rebuild writes
 // the months and removes it. The store identity (StoreID) is a file,
 // DATA/index/months/store_id, written only once every month is on disk.

@@ -142,7 +142,7 @@ var hubQueries = []struct{ name, q string }{
 // hubQuery fills in the dates of a hub query from the index's time
 // bounds: the month before the newest email, the week from the middle.
 func hubQuery(ix *Index, q string) string {
-	lo, hi := ix.tmin.Load(), ix.tmax.Load()
+	lo, hi := ix.timeRange()
 	day := func(t int64) string { return time.Unix(0, t).UTC().Format("2006-01-02") }
 	mid := lo + (hi-lo)/2
 	return strings.NewReplacer("LAST-MONTH", time.Unix(0, hi).UTC().AddDate(0, -1, 0).Format("2006-01-02"),

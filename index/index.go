@@ -103,8 +103,12 @@ type Index struct {
 
 	// Oldest and newest document times (unix ns) seen, for search windows
 	// (see search.go); deletions do not shrink them. tmin is MaxInt64 and
-	// tmax 0 before the first document.
-	tmin, tmax atomic.Int64
+	// tmax 0 before the first document. The bounds of what is on disk are
+	// read on first need (timeRange), not at open: most short searches
+	// never need them.
+	tmin, tmax   atomic.Int64
+	boundsLoaded atomic.Bool
+	boundsMu     sync.Mutex
 
 	// Group commit of small concurrent writes (see write).
 	gmu    sync.Mutex
@@ -156,7 +160,8 @@ func open(dir string, readOnly bool) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", dir, err)
 	}
-	ix := &Index{dir: dir, lock: lk, im: newMapping()}
+	im, _ := sharedMapping()
+	ix := &Index{dir: dir, lock: lk, im: im}
 	ix.tmin.Store(math.MaxInt64) // no document yet
 	ix.textAna = ix.im.AnalyzerNamed(textAnalyzer)
 	ix.nameAna = ix.im.AnalyzerNamed(nameAnalyzer)
@@ -179,7 +184,7 @@ func open(dir string, readOnly bool) (*Index, error) {
 		set, stale, err := openMonths(path, readOnly, ix.createBleve)
 		if err == nil {
 			ix.set, ix.stale, ix.readOnly = set, stale, readOnly
-			ix.loadTimeBounds()
+			ix.resetTimeBounds()
 			return ix, nil
 		}
 		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "timeout") {
@@ -197,7 +202,7 @@ func open(dir string, readOnly bool) (*Index, error) {
 		if err == nil {
 			ix.set = &monthSet{dir: path, readOnly: readOnly, create: ix.createBleve, legacy: idx}
 			ix.stale, ix.readOnly = true, readOnly
-			ix.loadTimeBounds()
+			ix.resetTimeBounds()
 			return ix, nil
 		}
 		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "timeout") {
@@ -500,58 +505,122 @@ func (ix *Index) noteTime(t int64) {
 	}
 }
 
-// loadTimeBounds reads the time bounds from the sort field's dictionary,
-// whose terms (16 hex digits of the time, then the ID) sort by time: the
-// oldest is its first term; the newest is found by a binary search over
-// the 63 bits of the time, each step one range seek in every segment (about
-// 63 seeks, whatever the number of documents; reading every term cost
-// 160-180 ms at 220,000 emails).
-func (ix *Index) loadTimeBounds() {
+// resetTimeBounds forgets the time bounds (at open, and when the months
+// change under ix.mu): timeRange reads them again when a search needs
+// them.
+func (ix *Index) resetTimeBounds() {
+	ix.boundsMu.Lock()
+	defer ix.boundsMu.Unlock()
 	ix.tmin.Store(math.MaxInt64) // none yet
 	ix.tmax.Store(0)
-	lo, hi, ok := ix.set.timeBounds()
-	if ok {
-		ix.noteTime(lo)
-		ix.noteTime(hi)
-	}
+	ix.boundsLoaded.Store(false)
 }
 
-// firstTimeFrom returns the time of the first sort term not below start
-// ("" = the first term), skipping a few terms that are not sort keys.
-func firstTimeFrom(r bindex.IndexReader, start string) (int64, bool) {
-	var end []byte // no upper bound
-	d, err := r.FieldDictRange(fTSort, []byte(start), end)
+// timeRange returns the oldest and newest document time (tmin MaxInt64
+// and tmax 0 when there is none), reading them from the sort field's
+// dictionary the first time, whose terms (16 hex digits of the time, then
+// the ID) sort by time: the oldest is its first term; the newest is found
+// by a search over the time, each step one range seek in every segment
+// that reads up to probeTerms terms on (see timeBounds; reading every term
+// cost 160-180 ms at 220,000 emails). Call it with ix.mu held (read or
+// write) or before the Index is shared.
+func (ix *Index) timeRange() (lo, hi int64) {
+	if !ix.boundsLoaded.Load() {
+		ix.boundsMu.Lock()
+		if !ix.boundsLoaded.Load() {
+			if lo, hi, ok := ix.set.timeBounds(); ok {
+				ix.noteTime(lo) // with what was written since the open
+				ix.noteTime(hi)
+			}
+			ix.boundsLoaded.Store(true)
+		}
+		ix.boundsMu.Unlock()
+	}
+	return ix.tmin.Load(), ix.tmax.Load()
+}
+
+// probeTerms is how many terms one seek of timeBounds reads: when the
+// dictionary ends among them, the last is the newest and the search
+// stops; else the search goes on above the last.
+const probeTerms = 16
+
+// timeProbes counts the dictionary seeks of timeBounds (for tests).
+var timeProbes atomic.Int64
+
+// timeProbe seeks the first sort term not below start ("" = the first
+// term) and reads up to probeTerms terms from there, skipping terms that
+// are not sort keys: first and last are the times of the first and the
+// last sort key read (found false when there was none), end reports that
+// the dictionary ended among them.
+func timeProbe(r bindex.IndexReader, start string) (first, last int64, found, end bool) {
+	timeProbes.Add(1)
+	var to []byte // no upper bound
+	d, err := r.FieldDictRange(fTSort, []byte(start), to)
 	if err != nil {
-		return 0, false
+		return 0, 0, false, false
 	}
 	defer d.Close()
-	for range 16 {
+	var lastTerm string
+	for range probeTerms + 1 { // one more: the end right after probeTerms
 		e, err := d.Next()
 		if err != nil || e == nil {
-			return 0, false
+			end = err == nil
+			break
 		}
-		if t, ok := sortKeyTime(e.Term); ok {
-			return t, true
+		if !validSortKey(e.Term) {
+			continue
 		}
+		if !found {
+			first, found = sortKeyTime(e.Term)
+		}
+		lastTerm = e.Term
 	}
-	return 0, false
+	if found {
+		last, _ = sortKeyTime(lastTerm)
+	}
+	return first, last, found, end
 }
 
 // timeBounds is the oldest and newest time of the sort field's terms, ok
-// false when there is none.
-func timeBounds(r bindex.IndexReader) (lo, hi int64, ok bool) {
-	lo, ok = firstTimeFrom(r, "")
-	if !ok {
-		return 0, 0, false
+// false when there is none. below, when above 0, is where the newest is
+// likely to be (the end of a month index's month): one seek above it
+// checks, and the binary search then covers up to it only.
+func timeBounds(r bindex.IndexReader, below int64) (lo, hi int64, ok bool) {
+	lo, last, ok, end := timeProbe(r, "")
+	if !ok || end {
+		return lo, last, ok
 	}
-	// Invariant: a term of time >= a exists, none of time > b.
-	a, b := lo, int64(math.MaxInt64)
+	// Invariant: a term of time a exists, none of time > b.
+	a, b := last, int64(math.MaxInt64)
+	if below > a && below < b {
+		if _, _, found, _ := timeProbe(r, sortKeyNs(below+1)); !found {
+			b = below
+		}
+	}
+	// Galloping from a: the first step is the span of the terms the
+	// first seek read (the density near the oldest), doubled after each
+	// seek that finds more than probeTerms terms, halved after each that
+	// finds none, never past the middle of what is left: a few seeks when
+	// the documents end long before the month does, about twice a
+	// bisection's at worst.
+	step := max(last-lo, 1)
+	missed := false
 	for a < b {
-		mid := a + (b-a)/2 + 1
-		if _, found := firstTimeFrom(r, sortKeyNs(mid)); found {
-			a = mid
-		} else {
+		mid := a + min(step, (b-a)/2+1)
+		if missed {
+			mid = a + 1 // are the terms above a few?
+		}
+		_, last, found, end := timeProbe(r, sortKeyNs(mid))
+		missed = !found && !missed
+		switch {
+		case !found:
 			b = mid - 1
+			step = max(step/2, 1)
+		case end:
+			return lo, last, true
+		default:
+			a = last
+			step = min(step, math.MaxInt64/4) * 2
 		}
 	}
 	return lo, a, true
@@ -1008,7 +1077,7 @@ func (ix *Index) swap(path string) error {
 	}
 	ix.set = set
 	ix.stale = false
-	ix.loadTimeBounds()
+	ix.resetTimeBounds()
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -30,7 +29,18 @@ const (
 	storeIDFile = "store_id"
 )
 
-var monthName = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}$`)
+// isMonthKey reports whether name is a month key, YYYY-MM (digits).
+func isMonthKey(name string) bool {
+	if len(name) != len(monthLayout) || name[4] != '-' {
+		return false
+	}
+	for i, c := range []byte(name) {
+		if i != 4 && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // monthOf is the month key of a document time (unix ns).
 func monthOf(t int64) string { return time.Unix(0, t).UTC().Format(monthLayout) }
@@ -68,7 +78,7 @@ func openMonths(dir string, readOnly bool, create func(string) (bleve.Index, err
 	}
 	s = &monthSet{dir: dir, readOnly: readOnly, create: create, months: map[string]bleve.Index{}}
 	for _, e := range ents {
-		if !e.IsDir() || !monthName.MatchString(e.Name()) {
+		if !e.IsDir() || !isMonthKey(e.Name()) {
 			continue
 		}
 		if _, _, ok := monthSpan(e.Name()); !ok {
@@ -367,22 +377,29 @@ func (s *monthSet) readers(idxs []bleve.Index, fn func(bindex.IndexReader) (bool
 
 // timeBounds is the oldest and newest document time: the first sort term
 // of the oldest month that has one, the last of the newest (a few seeks
-// in two months, whatever the number of documents).
+// in two months, whatever the number of documents; a month's documents
+// are timed within it, so its end bounds the search for the newest).
 func (s *monthSet) timeBounds() (lo, hi int64, ok bool) {
 	idxs := s.all()
 	_ = s.readers(idxs, func(r bindex.IndexReader) (bool, error) {
-		lo, ok = firstTimeFrom(r, "")
+		lo, _, ok, _ = timeProbe(r, "")
 		return !ok, nil
 	})
 	if !ok {
 		return 0, 0, false
 	}
-	slices.Reverse(idxs)
+	keys := s.keys()
 	found := false
-	_ = s.readers(idxs, func(r bindex.IndexReader) (bool, error) {
-		_, hi, found = timeBounds(r)
-		return !found, nil
-	})
+	for i := len(idxs) - 1; i >= 0 && !found; i-- {
+		var below int64
+		if s.legacy == nil && len(keys) == len(idxs) {
+			_, below, _ = monthSpan(keys[i])
+		}
+		_ = s.readers(idxs[i:i+1], func(r bindex.IndexReader) (bool, error) {
+			_, hi, found = timeBounds(r, below)
+			return false, nil
+		})
+	}
 	return lo, hi, found
 }
 
@@ -533,7 +550,7 @@ func (ix *Index) DropMonth(key string) error {
 	if ix.closed {
 		return fmt.Errorf("index %s: %w", ix.dir, errClosed)
 	}
-	if ix.set.legacy != nil || !monthName.MatchString(key) {
+	if ix.set.legacy != nil || !isMonthKey(key) {
 		return fmt.Errorf("index %s: no month %q to drop", ix.dir, key)
 	}
 	ix.set.mu.Lock()
@@ -547,7 +564,7 @@ func (ix *Index) DropMonth(key string) error {
 	if rerr := os.RemoveAll(filepath.Join(ix.set.dir, key)); err == nil {
 		err = rerr
 	}
-	ix.loadTimeBounds()
+	ix.resetTimeBounds()
 	if err != nil {
 		return fmt.Errorf("index %s: drop month %s: %w", ix.dir, key, err)
 	}

@@ -141,8 +141,10 @@ func TestMonthsAnswerLikeOneIndex(t *testing.T) {
 		if !slices.Equal(a, b) || len(a) == 0 {
 			t.Errorf("%s: as-you-type: %d vs %d hits", stage, len(a), len(b))
 		}
-		if one.tmin.Load() != months.tmin.Load() || one.tmax.Load() != months.tmax.Load() {
-			t.Errorf("%s: time bounds %d..%d vs %d..%d", stage, one.tmin.Load(), one.tmax.Load(), months.tmin.Load(), months.tmax.Load())
+		olo, ohi := one.timeRange()
+		mlo, mhi := months.timeRange()
+		if olo != mlo || ohi != mhi {
+			t.Errorf("%s: time bounds %d..%d vs %d..%d", stage, olo, ohi, mlo, mhi)
 		}
 	}
 	compare("indexed")
@@ -164,7 +166,7 @@ func TestMonthsAnswerLikeOneIndex(t *testing.T) {
 	if err := months.Compact(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := months.tmin.Load(), months.tmax.Load()
+	lo, hi := months.timeRange()
 	dir := months.Dir()
 	if err := months.Close(); err != nil {
 		t.Fatal(err)
@@ -176,8 +178,8 @@ func TestMonthsAnswerLikeOneIndex(t *testing.T) {
 	if months.Stale() {
 		t.Error("months stale after reopen")
 	}
-	if months.tmin.Load() != lo || months.tmax.Load() != hi {
-		t.Errorf("time bounds after reopen %d..%d, want %d..%d", months.tmin.Load(), months.tmax.Load(), lo, hi)
+	if glo, ghi := months.timeRange(); glo != lo || ghi != hi {
+		t.Errorf("time bounds after reopen %d..%d, want %d..%d", glo, ghi, lo, hi)
 	}
 	compare("reopened")
 }
@@ -341,8 +343,8 @@ func TestDropMonth(t *testing.T) {
 			t.Errorf("%s of January still found", id)
 		}
 	}
-	if feb1 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano(); ix.tmin.Load() < feb1 {
-		t.Errorf("oldest time %v after dropping January", time.Unix(0, ix.tmin.Load()).UTC())
+	if lo, _ := ix.timeRange(); lo < time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano() {
+		t.Errorf("oldest time %v after dropping January", time.Unix(0, lo).UTC())
 	}
 	if err := ix.DropMonth("../x"); err == nil {
 		t.Error("dropping a month that is not a month key works")
@@ -354,5 +356,19 @@ func TestDropMonth(t *testing.T) {
 	defer ix.Close()
 	if got := ix.set.keys(); !slices.Equal(got, []string{"2026-02", "2026-03", "2026-04"}) {
 		t.Errorf("after reopening: months %v", got)
+	}
+}
+
+// TestIsMonthKey: the month directories Open reads and DropMonth takes
+// are YYYY-MM in digits, nothing else.
+func TestIsMonthKey(t *testing.T) {
+	for name, want := range map[string]bool{
+		"2026-01": true, "1970-01": true, "9999-99": true,
+		"2026-1": false, "2026_01": false, "2026-01x": false, "x026-01": false,
+		"2026-0a": false, "": false, "store_id": false, "2026-01/": false, "２０２６-01": false,
+	} {
+		if got := isMonthKey(name); got != want {
+			t.Errorf("isMonthKey(%q) = %v, want %v", name, got, want)
+		}
 	}
 }

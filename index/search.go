@@ -180,7 +180,10 @@ func (ix *Index) SearchQuery(ctx context.Context, pq query.Query, opts SearchOpt
 		if total, facetRes, err = ix.count(ctx, pq, all && len(opts.Kinds) == 0, opts); err != nil {
 			return nil, err
 		}
-		lo, hi := ix.tmin.Load(), ix.tmax.Load()
+		var lo, hi int64
+		if total > uint64(4*limit) { // else no window: no time bounds needed
+			lo, hi = ix.timeRange()
+		}
 		if len(opts.After) > 0 {
 			hi = min(hi, afterT)
 		}

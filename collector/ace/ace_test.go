@@ -232,7 +232,7 @@ func TestSinkAPIKeyAndFaults(t *testing.T) {
 		t.Fatalf("ping: %v", err)
 	}
 	uuid, err := c.Submit(ctx, srv.URL, s)
-	if err != nil || !uuidRE.MatchString(uuid) {
+	if err != nil || !uuidRE().MatchString(uuid) {
 		t.Fatalf("submit: %q %v", uuid, err)
 	}
 

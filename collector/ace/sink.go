@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -149,7 +150,11 @@ func decrement(c *atomic.Int64) bool {
 	}
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// uuidRE and eventTimeREs are compiled on first use (a sink's), not by
+// every process at start.
+var uuidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+})
 
 func newUUID() string {
 	var b [16]byte
@@ -161,13 +166,15 @@ func newUUID() string {
 }
 
 // Event time formats ACE's parse_event_time accepts.
-var eventTimeREs = []*regexp.Regexp{
-	regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}$`),
-	regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$`),
-	regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3,6}[+-][0-9]{4}$`),
-	regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3,6}[+-][0-9]{2}:[0-9]{2}$`),
-	regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3,6}$`),
-}
+var eventTimeREs = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}$`),
+		regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$`),
+		regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3,6}[+-][0-9]{4}$`),
+		regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3,6}[+-][0-9]{2}:[0-9]{2}$`),
+		regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3,6}$`),
+	}
+})
 
 var eventTimeLayouts = []string{
 	"2006-01-02 15:04:05 -0700",
@@ -181,7 +188,7 @@ var eventTimeLayouts = []string{
 // does (the regular expressions first, then the layout).
 func ParseEventTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	for i, re := range eventTimeREs {
+	for i, re := range eventTimeREs() {
 		if re.MatchString(s) {
 			if t, err := time.Parse(eventTimeLayouts[i], s); err == nil {
 				return t, nil
@@ -425,7 +432,7 @@ func writeMeta(path string, rec SinkRecord) error {
 }
 
 func (s *Sink) status(w http.ResponseWriter, id string) {
-	if !uuidRE.MatchString(id) {
+	if !uuidRE().MatchString(id) {
 		http.Error(w, "invalid uuid "+id, http.StatusBadRequest)
 		return
 	}
@@ -461,7 +468,7 @@ func ReadSubmissions(dir string) ([]StoredSubmission, error) {
 	}
 	var out []StoredSubmission
 	for _, e := range ents {
-		if !e.IsDir() || !uuidRE.MatchString(e.Name()) {
+		if !e.IsDir() || !uuidRE().MatchString(e.Name()) {
 			continue
 		}
 		d := filepath.Join(dir, e.Name())
