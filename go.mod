@@ -99,5 +99,5 @@ require (
 )
 
 // A copy of vellum v1.2.1 whose Levenshtein automaton builders are built
-// on first use, not in bleve's init (third_party/vellum/README.md).
-replace github.com/blevesearch/vellum => ./third_party/vellum
+// on first use, not in bleve's init (internal/third_party/vellum/README.md).
+replace github.com/blevesearch/vellum => ./internal/third_party/vellum

@@ -8,7 +8,7 @@ import (
 
 // TestFuzzyQueryWithLazyBuilder: smtpscope's copy of vellum builds
 // bleve's Levenshtein automaton builders on first use, not at init
-// (third_party/vellum); a bleve fuzzy query, which the query language
+// (internal/third_party/vellum); a bleve fuzzy query, which the query language
 // does not offer, still finds a word one or two edits away.
 func TestFuzzyQueryWithLazyBuilder(t *testing.T) {
 	ix := openTest(t)

@@ -19,7 +19,7 @@ var initLine = regexp.MustCompile(`(?m)^init (\S+) @[0-9.]+ ms, [0-9.]+ ms clock
 // before main, from the runtime's own trace of `smtpscope --version`.
 // bleve's scorch package built two Levenshtein automaton builders in its
 // init (1 MB, 26,000 allocations, half the instructions of --version);
-// the vellum copy in third_party builds them on first use, so scorch's
+// the vellum copy in internal/third_party builds them on first use, so scorch's
 // init now allocates next to nothing. This module's own initialisers
 // build nothing big either.
 func TestStartUpInit(t *testing.T) {
