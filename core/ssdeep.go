@@ -25,16 +25,32 @@ const (
 	ssdMaxTotal  = ssdBlockMin << (ssdBlocks - 1) * ssdLength
 	ssdB64       = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 	ssdNoTrigger = 1<<32 - 1
+	ssdWords     = (ssdBlocks + 3) / 4
+	ssdLanes     = 0x0001000100010001
+	ssdLaneMask  = 0x003f003f003f003f
 )
+
+// lane returns the hash of block i in w.
+func lane(w *[ssdWords]uint64, i int) byte { return byte(w[i>>2] >> (16 * (i & 3)) & 63) }
+
+// setLane sets the hash of block i in w.
+func setLane(w *[ssdWords]uint64, i int, h byte) {
+	sh := 16 * (i & 3)
+	w[i>>2] = w[i>>2]&^(0xffff<<sh) | uint64(h)<<sh
+}
 
 // ssdState is the digest state of one input of known length.
 type ssdState struct {
-	h1, h2, tail1, tail2 [ssdBlocks]byte
-	strLen               [ssdBlocks]int
-	str                  [ssdBlocks][ssdLength]byte
-	iStart, iEnd         int
-	bsizeMask            uint32
-	total                uint64
+	// h1 and h2 hold the block hashes (6 bits each), four block sizes
+	// a word in 16-bit lanes: one multiply updates four (h < 64, so
+	// h*19 stays in its lane).
+	h1, h2       [ssdWords]uint64
+	tail1, tail2 [ssdBlocks]byte
+	strLen       [ssdBlocks]int
+	str          [ssdBlocks][ssdLength]byte
+	iStart, iEnd int
+	bsizeMask    uint32
+	total        uint64
 	// top bounds the block sizes hashed: the digest uses the size its
 	// length picks (i0) or a smaller one, and the next; a block's state
 	// depends on the smaller ones only, so the larger are not kept.
@@ -55,7 +71,7 @@ func ssdeepDigest(b []byte) string {
 	}
 	s.top = min(i0+2, ssdBlocks)
 	for i := range s.h1 {
-		s.h1[i], s.h2[i] = ssdInit, ssdInit
+		s.h1[i], s.h2[i] = ssdInit*ssdLanes, ssdInit*ssdLanes
 	}
 	s.run(b)
 	return s.digest()
@@ -66,10 +82,15 @@ func (s *ssdState) run(b []byte) {
 	var win [ssdWindow]byte
 	var r1, r2, r3 uint32
 	n := 0
+	lo, hi := s.words()
 	for _, c := range b {
-		for i := s.iStart; i < min(s.iEnd, s.top); i++ {
-			s.h1[i] = (s.h1[i]*ssdPrime ^ c) & 63
-			s.h2[i] = (s.h2[i]*ssdPrime ^ c) & 63
+		// Every lane of the words in use is updated: blocks below iStart
+		// are never read again, and a block from iEnd up gets its hashes
+		// when it starts. h*0x93 and h*19 agree in their low 6 bits.
+		cc := uint64(c&63) * ssdLanes
+		for k := lo; k <= hi; k++ {
+			s.h1[k] = (s.h1[k]*(ssdPrime&63) ^ cc) & ssdLaneMask
+			s.h2[k] = (s.h2[k]*(ssdPrime&63) ^ cc) & ssdLaneMask
 		}
 		r2 = r2 - r1 + ssdWindow*uint32(c)
 		r1 = r1 + uint32(c) - uint32(win[n])
@@ -78,35 +99,49 @@ func (s *ssdState) run(b []byte) {
 			n = 0
 		}
 		r3 = r3<<5 ^ uint32(c)
-		rh := r1 + r2 + r3
-		if rh == ssdNoTrigger || ((rh+1)/ssdBlockMin)&s.bsizeMask != 0 || (rh+1)%ssdBlockMin != 0 {
+		// t = rh+1 (0: rh is the value that never triggers); the
+		// smallest block in use triggers when 3 divides t and the low
+		// iStart bits of t/3 are zero.
+		t := r1 + r2 + r3 + 1
+		q := t / ssdBlockMin
+		if t == 0 || t != q*ssdBlockMin || q&s.bsizeMask != 0 {
 			continue
 		}
-		s.trigger(rh)
+		s.trigger(t - 1)
+		lo, hi = s.words()
 	}
 	s.roll = r1 + r2 + r3
+}
+
+// words returns the first and last word of h1 and h2 in use.
+func (s *ssdState) words() (lo, hi int) {
+	return s.iStart >> 2, (min(s.iEnd, s.top) - 1) >> 2
 }
 
 // trigger ends a piece of every block size rh triggers (the part of
 // ssdeep's loop that runs once in about three block sizes' bytes).
 func (s *ssdState) trigger(rh uint32) {
+	// rh%bs == bs-1 for bs = 3<<i, and (rh+1)%3 == 0 here: block i
+	// triggers when the low i bits of (rh+1)/3 are zero, so the blocks
+	// that do are the smallest ones up to the first that does not.
+	q := (rh + 1) / ssdBlockMin
 	for i := s.iStart; i < min(s.iEnd, s.top); i++ {
-		bs := uint32(ssdBlockMin) << i
-		if rh%bs != bs-1 {
-			continue
+		if q&(1<<i-1) != 0 {
+			break
 		}
 		if s.strLen[i] == 0 && s.iEnd <= ssdBlocks-1 {
-			s.h1[s.iEnd], s.h2[s.iEnd] = s.h1[s.iEnd-1], s.h2[s.iEnd-1]
+			setLane(&s.h1, s.iEnd, lane(&s.h1, s.iEnd-1))
+			setLane(&s.h2, s.iEnd, lane(&s.h2, s.iEnd-1))
 			s.iEnd++
 		}
-		s.tail1[i], s.tail2[i] = s.h1[i], s.h2[i]
+		s.tail1[i], s.tail2[i] = lane(&s.h1, i), lane(&s.h2, i)
 		if s.strLen[i] < ssdLength-1 {
 			s.str[i][s.strLen[i]] = s.tail1[i]
 			s.strLen[i]++
 			s.tail1[i] = 0
-			s.h1[i] = ssdInit
+			setLane(&s.h1, i, ssdInit)
 			if s.strLen[i] < ssdHalf {
-				s.h2[i] = ssdInit
+				setLane(&s.h2, i, ssdInit)
 				s.tail2[i] = 0
 			}
 		} else if s.total > uint64(uint32(ssdBlockMin)<<s.iStart*ssdLength) && s.strLen[s.iStart+1] >= ssdHalf {
@@ -137,8 +172,8 @@ func (s *ssdState) digest() string {
 	}
 	two := append([]byte(nil), s.str[j][:min(s.strLen[j], ssdHalf-1)]...)
 	if s.roll != 0 {
-		one = append(one, s.h1[i])
-		two = append(two, s.h2[j])
+		one = append(one, lane(&s.h1, i))
+		two = append(two, lane(&s.h2, j))
 	} else {
 		if len(one) == ssdLength-1 && s.tail1[i] != 0 {
 			one = append(one, s.tail1[i])
