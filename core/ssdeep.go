@@ -65,8 +65,11 @@ func ssdeepDigest(b []byte) string {
 		return ""
 	}
 	s := &ssdState{iEnd: 1, total: uint64(len(b))}
+	// i0: the size the length picks. The block size is 32 bits, as in
+	// ssdeep, and its product wraps from 6 GiB of input: the bound on i
+	// keeps this loop (and digest's) from running forever there.
 	i0 := 0
-	for uint64(uint32(ssdBlockMin)<<i0*ssdLength) < s.total {
+	for i0 < ssdBlocks-1 && uint64(uint32(ssdBlockMin)<<i0*ssdLength) < s.total {
 		i0++
 	}
 	s.top = min(i0+2, ssdBlocks)
@@ -156,7 +159,7 @@ func (s *ssdState) trigger(rh uint32) {
 // size's, each ended by the hash of the bytes after the last trigger.
 func (s *ssdState) digest() string {
 	i := s.iStart
-	for uint64(uint32(ssdBlockMin)<<i*ssdLength) < s.total {
+	for i < ssdBlocks-1 && uint64(uint32(ssdBlockMin)<<i*ssdLength) < s.total {
 		i++
 	}
 	if i >= s.iEnd {
