@@ -1,8 +1,6 @@
 package core
 
-import "github.com/glaslos/ssdeep"
-
-// Fuzzy-hash bounds. ssdeep (github.com/glaslos/ssdeep) refuses inputs of
+// Fuzzy-hash bounds. ssdeep (ssdeep.go) refuses inputs of
 // 4096 bytes or less; TLSH (tlsh.go) follows its reference implementation,
 // which wants at least 50 bytes (256 in its conservative mode, the one the
 // tlsh tool used before version 4), and enough variety: more than half of
@@ -22,9 +20,7 @@ const (
 // "T1" and 70 upper-case hex digits.
 func FuzzyHashes(b []byte) (ssd, tl string) {
 	if len(b) >= SSDeepMinBytes {
-		if s, err := ssdeep.FuzzyBytes(b); err == nil {
-			ssd = s
-		}
+		ssd = ssdeepDigest(b)
 	}
 	if len(b) >= TLSHMinBytes {
 		tl = tlshDigest(b)

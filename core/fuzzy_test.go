@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glaslos/ssdeep"
 )
 
 // fuzzyInputs are fixed inputs: random bytes and repetitive text.
@@ -146,4 +148,70 @@ func BenchmarkFuzzyBound(b *testing.B) {
 			reportCPU(b, cpu0, c.bytes)
 		})
 	}
+}
+
+// FuzzSSDeepMatchesPackage: ssdeepDigest gives github.com/glaslos/ssdeep's
+// digest (the implementation it replaces) for any input, and none where
+// that package refuses one.
+func FuzzSSDeepMatchesPackage(f *testing.F) {
+	for _, in := range fuzzyInputs() {
+		f.Add(in, uint16(0))
+	}
+	f.Add([]byte("abc"), uint16(5000))
+	f.Add(bytes.Repeat([]byte{0}, 5000), uint16(0))
+	f.Fuzz(func(t *testing.T, seed []byte, pad uint16) {
+		// Short seeds are stretched to ssdeep's minimum and beyond.
+		b := seed
+		for len(seed) > 0 && len(b) < SSDeepMinBytes+int(pad) {
+			b = append(b, seed...)
+		}
+		want, err := ssdeep.FuzzyBytes(b)
+		if err != nil {
+			want = ""
+		}
+		if got := ssdeepDigest(b); got != want {
+			t.Fatalf("%d bytes: %q, package %q", len(b), got, want)
+		}
+	})
+}
+
+// TestSSDeepMatchesPackage: the differential check over the shapes the
+// TLSH tests use, at ssdeep's bounds and up to 1 MiB.
+func TestSSDeepMatchesPackage(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	for name, shape := range tlshShapes {
+		for _, n := range []int{4096, 4097, 5000, 16 << 10, 16<<10 + 1, 100_000, 1 << 20} {
+			b := shape(r, n)
+			want, err := ssdeep.FuzzyBytes(b)
+			if err != nil {
+				want = ""
+			}
+			if got := ssdeepDigest(b); got != want {
+				t.Errorf("%s, %d bytes: %q, package %q", name, n, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkSSDeep: ssdeep alone on text at the fuzzy bound, this
+// implementation against the package it replaces (MB/cpu-s: the machine
+// is shared).
+func BenchmarkSSDeep(b *testing.B) {
+	in := tlshShapes["text"](rand.New(rand.NewSource(8)), 16<<10)
+	b.Run("core", func(b *testing.B) {
+		b.SetBytes(int64(len(in)))
+		cpu0 := cpuTime()
+		for range b.N {
+			ssdeepDigest(in)
+		}
+		reportCPU(b, cpu0, int64(len(in)))
+	})
+	b.Run("glaslos", func(b *testing.B) {
+		b.SetBytes(int64(len(in)))
+		cpu0 := cpuTime()
+		for range b.N {
+			_, _ = ssdeep.FuzzyBytes(in)
+		}
+		reportCPU(b, cpu0, int64(len(in)))
+	})
 }

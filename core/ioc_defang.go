@@ -205,6 +205,19 @@ var bracketInners = [...]struct {
 	{".", "."}, {"dot", "."}, {"@", "@"}, {"at", "@"}, {":", ":"}, {"://", "://"},
 }
 
+// bracketInnerStart marks the bytes a bracketInners pattern starts with
+// (letters in either case, as bracketSuffix matches them).
+var bracketInnerStart = func() (t [256]bool) {
+	for _, p := range bracketInners {
+		c := p.inner[0]
+		t[c] = true
+		if c >= 'a' && c <= 'z' {
+			t[c-'a'+'A'] = true
+		}
+	}
+	return t
+}()
+
 // bracketSuffix reports the length of the bracketed defang pattern b ends
 // with and its replacement.
 func bracketSuffix(b []byte) (int, string) {
@@ -256,6 +269,9 @@ func needsRefang(tok []byte) bool {
 				return true
 			}
 			continue
+		}
+		if i+1 >= len(tok) || !bracketInnerStart[tok[i+1]] {
+			continue // "(0,0)" and the like: no pattern starts here
 		}
 		for l := 3; l <= 6 && i+l <= len(tok); l++ {
 			if pl, _ := bracketSuffix(tok[i : i+l]); pl == l {

@@ -168,3 +168,30 @@ func checkDomain(d string) string {
 	}
 	return ""
 }
+
+// FuzzNeedsRefang: needsRefang, which skips brackets no pattern can start
+// at, answers as trying every pattern length at every bracket does.
+func FuzzNeedsRefang(f *testing.F) {
+	for _, s := range []string{"evil[.]com", "a(DOT)b", "x{@}y", "rgb(0,0,0)", "h[:]//", "a\\.b", "(at)", "[", "[d", "(://)"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, tok []byte) {
+		want := false
+		for i, c := range tok {
+			if c == '\\' && i+1 < len(tok) && tok[i+1] == '.' {
+				want = true
+			}
+			if chClass[c]&chOpen == 0 {
+				continue
+			}
+			for l := 3; l <= 6 && i+l <= len(tok); l++ {
+				if pl, _ := bracketSuffix(tok[i : i+l]); pl == l {
+					want = true
+				}
+			}
+		}
+		if got := needsRefang(tok); got != want {
+			t.Fatalf("needsRefang(%q) = %v, want %v", tok, got, want)
+		}
+	})
+}

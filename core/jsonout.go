@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"unicode/utf8"
@@ -31,7 +32,7 @@ func (s safeJSONWriter) Write(p []byte) (int, error) {
 	last := 0
 	for i := 0; i < len(p); {
 		if p[i] < utf8.RuneSelf {
-			i++
+			i = asciiRun(p, i)
 			continue
 		}
 		r, size := utf8.DecodeRune(p[i:])
@@ -51,6 +52,20 @@ func (s safeJSONWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// asciiRun returns the end of the run of ASCII bytes at p[i:], eight
+// bytes at a time (records are mostly ASCII).
+func asciiRun(p []byte, i int) int {
+	for ; i+8 <= len(p); i += 8 {
+		if binary.LittleEndian.Uint64(p[i:])&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for i < len(p) && p[i] < utf8.RuneSelf {
+		i++
+	}
+	return i
 }
 
 func hexDigit(r rune) byte { return "0123456789abcdef"[r&0xf] }

@@ -75,3 +75,21 @@ func FuzzJSONEncoder(f *testing.F) {
 		}
 	})
 }
+
+// TestSafeJSONWriterAtEveryOffset: the eight-byte ASCII skip finds an
+// escaped rune, and keeps other non-ASCII text, wherever it starts
+// relative to the words it reads.
+func TestSafeJSONWriterAtEveryOffset(t *testing.T) {
+	for n := range 20 {
+		for m := range 10 {
+			pre, post := strings.Repeat("a", n), strings.Repeat("b", m)
+			var buf bytes.Buffer
+			if _, err := (safeJSONWriter{&buf}).Write([]byte(pre + "\u202e" + post + "é\u0085" + pre)); err != nil {
+				t.Fatal(err)
+			}
+			if want := pre + `\u202e` + post + `é\u0085` + pre; buf.String() != want {
+				t.Fatalf("%d/%d: %q, want %q", n, m, buf.String(), want)
+			}
+		}
+	}
+}

@@ -189,8 +189,8 @@ func multipartBoundary(block []byte, max int) string {
 			pos = next
 		}
 	})
-	if ct == nil {
-		return ""
+	if ct == nil || !containsFold(ct.buf, "multipart") {
+		return "" // enmime's parser names a multipart only when the value does
 	}
 	_, v, _ := strings.Cut(string(ct.buf), ":")
 	mtype, params, _, _ := parseMediaType(strings.TrimSpace(v))
@@ -227,4 +227,18 @@ func reduceHeader(block []byte, lim scanLimits) ([][]byte, bool) {
 func mimeField(name []byte) bool {
 	return len(name) >= 8 && bytes.EqualFold(name[:8], []byte("Content-")) ||
 		bytes.EqualFold(name, []byte("MIME-Version"))
+}
+
+// containsFold reports whether b contains the lower-case ASCII word w in
+// any case, without the media type parser's allocations: most parts are
+// not multipart, and their Content-Type need not be parsed here (the
+// parser lower-cases the type and invents "multipart/" for none but a
+// type that names it).
+func containsFold(b []byte, w string) bool {
+	for i := 0; i+len(w) <= len(b); i++ {
+		if b[i]|0x20 == w[0] && bytes.EqualFold(b[i:i+len(w)], []byte(w)) {
+			return true
+		}
+	}
+	return false
 }

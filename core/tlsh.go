@@ -3,7 +3,6 @@ package core
 import (
 	"encoding/hex"
 	"math"
-	"slices"
 	"sync"
 )
 
@@ -127,8 +126,50 @@ func tlshFill(b []byte, buckets *[256]uint32) (sum byte) {
 // in the reference).
 func tlshQuartiles(buckets *[256]uint32) (q1, q2, q3 uint32) {
 	s := *(*[128]uint32)(buckets[:128])
-	slices.Sort(s[:])
-	return s[31], s[63], s[95]
+	// The values sorting would put at 31, 63 and 95, without sorting:
+	// the median first, then each quartile in its half.
+	q2 = selectNth(s[:], 63)
+	q1 = selectNth(s[:63], 31)
+	q3 = selectNth(s[64:], 31)
+	return q1, q2, q3
+}
+
+// selectNth reorders a so that a[k] is the value sorting would put there,
+// with no larger value before it and no smaller one after (quickselect,
+// median-of-three pivots; a is at most 128 values, so even its worst case
+// is cheap), and returns a[k].
+func selectNth(a []uint32, k int) uint32 {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if a[mid] < a[lo] {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi] < a[lo] {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if a[mid] < a[hi] {
+			a[mid], a[hi] = a[hi], a[mid]
+		}
+		// a[hi] is now the median of the three: the pivot.
+		p, store := a[hi], lo
+		for i := lo; i < hi; i++ {
+			if a[i] < p {
+				a[i], a[store] = a[store], a[i]
+				store++
+			}
+		}
+		a[store], a[hi] = a[hi], a[store]
+		switch {
+		case k < store:
+			hi = store - 1
+		case k > store:
+			lo = store + 1
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
 }
 
 // tlshRatio is the reference's quartile ratio: q*100 (32 bits, as there)

@@ -221,3 +221,36 @@ func BenchmarkTLSH(b *testing.B) {
 		}
 	}
 }
+
+// FuzzTLSHQuartiles: the quartiles tlshQuartiles selects are those of the
+// sorted counts, whatever the counts (ties, runs, all equal, descending).
+func FuzzTLSHQuartiles(f *testing.F) {
+	f.Add([]byte{1, 2, 3}, uint8(0))
+	f.Add([]byte{0}, uint8(1))
+	f.Add([]byte{9, 9, 9, 1, 1}, uint8(2))
+	f.Add([]byte{200, 100, 50, 25}, uint8(3))
+	f.Fuzz(func(t *testing.T, seed []byte, mode uint8) {
+		var b [256]uint32
+		for i := range 128 {
+			var v uint32
+			if len(seed) > 0 {
+				v = uint32(seed[i%len(seed)]) * uint32(1+i/len(seed))
+			}
+			switch mode % 4 {
+			case 1:
+				v = uint32(i)
+			case 2:
+				v = uint32(127 - i)
+			case 3:
+				v %= 4
+			}
+			b[i] = v
+		}
+		s := slices.Clone(b[:128])
+		slices.Sort(s)
+		q1, q2, q3 := tlshQuartiles(&b)
+		if q1 != s[31] || q2 != s[63] || q3 != s[95] {
+			t.Fatalf("quartiles %d %d %d, sorted %d %d %d", q1, q2, q3, s[31], s[63], s[95])
+		}
+	})
+}

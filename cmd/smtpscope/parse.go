@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -95,30 +96,12 @@ func (c *ParseCmd) Run() (rerr error) {
 	}
 	paceGC(files, c.Jobs)
 	failed := 0
-	err = forEachOrdered(files, c.Jobs, fileSize, func(path string) ([]*core.Email, error) {
-		if c.Mbox {
-			return analyzeMbox(an, path)
-		}
-		if c.Eml {
-			e, err := an.AnalyzeFile(path)
-			if err != nil {
-				return nil, err
-			}
-			return []*core.Email{e}, nil
-		}
-		s, err := core.ParseSessionFile(path)
-		if err != nil {
-			if kind := captureFormat(path); kind != "" {
-				return nil, fmt.Errorf("%s is a packet capture (%s), not a session file: use `smtpscope parse --pcap` (or `smtpscope pcap` for session files)", path, kind)
-			}
-			return nil, err
-		}
-		return an.SessionEmails(s), nil
-	}, func(path string, emails []*core.Email, err error) error {
-		for _, e := range emails { // what was read before an error too
-			if err := emit(e); err != nil {
-				return err
-			}
+	err = forEachOrdered(files, c.Jobs, fileSize, func(path string) (encoded, error) {
+		emails, err := c.analyzePath(an, path)
+		return enc.encodeAll(emails), err
+	}, func(path string, en encoded, err error) error {
+		if werr := en.writeTo(out, filesLog); werr != nil { // what was read before an error too
+			return werr
 		}
 		if err != nil {
 			failed++
@@ -134,6 +117,30 @@ func (c *ParseCmd) Run() (rerr error) {
 		return exitError{code: 1, err: fmt.Errorf("%d of %d files could not be parsed", failed, len(files))}
 	}
 	return nil
+}
+
+// analyzePath reads one input file (by the kind of input the flags name)
+// and analyses its emails; the emails read before an error are returned
+// with it.
+func (c *ParseCmd) analyzePath(an *core.Analyzer, path string) ([]*core.Email, error) {
+	if c.Mbox {
+		return analyzeMbox(an, path)
+	}
+	if c.Eml {
+		e, err := an.AnalyzeFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return []*core.Email{e}, nil
+	}
+	s, err := core.ParseSessionFile(path)
+	if err != nil {
+		if kind := captureFormat(path); kind != "" {
+			return nil, fmt.Errorf("%s is a packet capture (%s), not a session file: use `smtpscope parse --pcap` (or `smtpscope pcap` for session files)", path, kind)
+		}
+		return nil, err
+	}
+	return an.SessionEmails(s), nil
 }
 
 // paceGC sets the garbage collector for a batch run: it collects when the
@@ -370,4 +377,71 @@ func captureFormat(path string) string {
 		return ""
 	}
 	return capture.Format(m[:])
+}
+
+// encoded is the output of one input file, encoded by the job that
+// analysed it so that the JSON encoding runs on every core, not only on
+// the goroutine that prints in input order.
+type encoded struct {
+	out, files *bytes.Buffer // files: --files-log lines (nil without it)
+	err        error         // the encoding failed after out's records
+}
+
+// encodeAll encodes emails as r would print them, into buffers.
+func (r *recordEncoder) encodeAll(emails []*core.Email) encoded {
+	en := encoded{out: getEncodeBuf()}
+	local := *r
+	local.out = bufio.NewWriterSize(en.out, 16) // records are written whole: no copy
+	if r.files != nil {
+		en.files = getEncodeBuf()
+		local.files = bufio.NewWriterSize(en.files, 16)
+	}
+	for _, e := range emails {
+		if en.err = local.encode(e); en.err != nil {
+			break
+		}
+	}
+	if err := local.out.Flush(); en.err == nil {
+		en.err = err
+	}
+	if local.files != nil {
+		if err := local.files.Flush(); en.err == nil {
+			en.err = err
+		}
+	}
+	return en
+}
+
+// writeTo prints what encodeAll encoded (files to files), gives the
+// buffers back, and returns the encoding's error after what it wrote.
+func (en encoded) writeTo(out, files *bufio.Writer) error {
+	if _, err := out.Write(en.out.Bytes()); err != nil {
+		return err
+	}
+	putEncodeBuf(en.out)
+	if en.files != nil {
+		if _, err := files.Write(en.files.Bytes()); err != nil {
+			return err
+		}
+		putEncodeBuf(en.files)
+	}
+	return en.err
+}
+
+// encodeBufs recycles encodeAll's buffers (a buffer that grew past
+// maxPooledEncodeBuf for one large file is let go).
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledEncodeBuf = 4 << 20
+
+func getEncodeBuf() *bytes.Buffer {
+	b := encodeBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func putEncodeBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledEncodeBuf {
+		encodeBufs.Put(b)
+	}
 }
