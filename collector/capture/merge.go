@@ -1,0 +1,176 @@
+package capture
+
+import (
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// The reorder window of a capture on several interfaces (see merger).
+const (
+	// mergeSpan: in a merged capture a reader hands over its batch once
+	// its packets span this much capture time (or it is full, or the ring
+	// stayed empty for the poll timeout), so a quiet interface does not
+	// hold back the others for long.
+	mergeSpan = 10 * time.Millisecond
+	// mergeBatchBytes is a merged capture's first buffer per batch
+	// (batches are small there: they are handed over every mergeSpan).
+	mergeBatchBytes = 64 << 10
+	// MergeMaxPackets and MergeMaxBytes bound what the merge holds: the
+	// packets waiting for the other interfaces, and the buffers (their
+	// capacity) holding them. Beyond either the oldest packet goes on
+	// without waiting (counted: MergeStats.Forced).
+	MergeMaxPackets = 1 << 16
+	MergeMaxBytes   = 64 << 20
+)
+
+// MergeStats are the counters of the timestamp merge of a capture on
+// several interfaces (all zero with one interface: no merge).
+type MergeStats struct {
+	// Forced: packets passed on before every other interface had caught
+	// up with them, because the window was full (MergeMaxPackets,
+	// MergeMaxBytes).
+	Forced uint64
+	// Late: packets that reached the reassembly older than a packet
+	// before them (an interface delivered them after it had been idle
+	// for the poll timeout, or after a forced release).
+	Late uint64
+	// PeakHeld and PeakHeldBytes: the most packets (and buffer bytes) the
+	// merge held at once.
+	PeakHeld      int
+	PeakHeldBytes int
+}
+
+// merger puts the packets of several live sources in timestamp order
+// before the engine: a k-way merge over per-source queues with a bounded
+// reorder window. The oldest queued packet goes on once every other
+// source has either queued a packet at least as late, delivered one at
+// least as late before (a source's packets come in time order), or
+// reported its ring empty for the poll timeout (idle) with nothing
+// queued. Beyond maxPkts packets or maxBytes of batch buffers held, the
+// oldest goes on anyway (Forced). Equal times go in source order.
+type merger struct {
+	q         []mergeQueue
+	held      int // packets queued
+	heldBytes int // capacity of the queued batches' buffers
+	maxPkts   int
+	maxBytes  int
+	last      time.Time // the latest time passed on so far
+	st        *MergeStats
+	out       func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) error
+	free      func(*liveBatch) // a batch whose packets all went on
+}
+
+// mergeQueue is one source's packets not yet passed on.
+type mergeQueue struct {
+	batches []*liveBatch
+	next    int       // index of the next packet in batches[0]
+	idle    bool      // the source's ring was empty for the poll timeout
+	seen    bool      // the source delivered a packet
+	latest  time.Time // the latest time of the packets it delivered
+}
+
+func newMerger(n int, st *MergeStats, out func([]byte, gopacket.CaptureInfo, layers.LinkType) error, free func(*liveBatch)) *merger {
+	return &merger{q: make([]mergeQueue, n), maxPkts: MergeMaxPackets, maxBytes: MergeMaxBytes, st: st, out: out, free: free}
+}
+
+// add takes a batch of source b.idx (or its idle report) and passes on
+// what may go.
+func (m *merger) add(b *liveBatch) error {
+	q := &m.q[b.idx]
+	if b.idle {
+		q.idle = true
+		return m.release(false)
+	}
+	if len(b.pkts) == 0 {
+		m.free(b)
+		return nil
+	}
+	q.idle = false
+	q.batches = append(q.batches, b)
+	for _, p := range b.pkts {
+		if !q.seen || p.ci.Timestamp.After(q.latest) {
+			q.latest, q.seen = p.ci.Timestamp, true
+		}
+	}
+	m.held += len(b.pkts)
+	m.heldBytes += cap(b.data)
+	m.st.PeakHeld = max(m.st.PeakHeld, m.held)
+	m.st.PeakHeldBytes = max(m.st.PeakHeldBytes, m.heldBytes)
+	return m.release(false)
+}
+
+// flush passes on every queued packet in time order (the end of the
+// capture: no source delivers more).
+func (m *merger) flush() error { return m.release(true) }
+
+// release passes on the oldest queued packet while it may go (all:
+// unconditionally).
+func (m *merger) release(all bool) error {
+	for {
+		i := m.oldest()
+		if i < 0 {
+			return nil
+		}
+		q := &m.q[i]
+		b := q.batches[0]
+		p := b.pkts[q.next]
+		if !all && !m.caughtUp(i, p.ci.Timestamp) {
+			if m.held <= m.maxPkts && m.heldBytes <= m.maxBytes {
+				return nil
+			}
+			m.st.Forced++
+		}
+		if p.ci.Timestamp.Before(m.last) {
+			m.st.Late++
+		} else {
+			m.last = p.ci.Timestamp
+		}
+		q.next++
+		m.held--
+		done := q.next == len(b.pkts)
+		if done {
+			q.batches[0] = nil
+			q.batches, q.next = q.batches[1:], 0
+			m.heldBytes -= cap(b.data)
+		}
+		err := m.out(b.data[p.off:p.off+p.n], p.ci, b.lt)
+		if done {
+			m.free(b) // after out: the packet's bytes are in b
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// oldest is the source whose next packet is the oldest queued (-1: none).
+func (m *merger) oldest() int {
+	best := -1
+	var bt time.Time
+	for i := range m.q {
+		q := &m.q[i]
+		if len(q.batches) == 0 {
+			continue
+		}
+		t := q.batches[0].pkts[q.next].ci.Timestamp
+		if best < 0 || t.Before(bt) {
+			best, bt = i, t
+		}
+	}
+	return best
+}
+
+// caughtUp says whether every source other than i has queued or
+// delivered a packet at least as late as t, or is idle.
+func (m *merger) caughtUp(i int, t time.Time) bool {
+	for j := range m.q {
+		q := &m.q[j]
+		if j == i || len(q.batches) > 0 || q.idle || (q.seen && !q.latest.Before(t)) {
+			continue
+		}
+		return false
+	}
+	return true
+}
