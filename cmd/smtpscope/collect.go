@@ -40,9 +40,10 @@ type CollectCmd struct {
 	eventFlags    `embed:""`
 
 	// Live capture into the spool (smtpscope capture inside the collector).
-	Interface    []string `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
-	CapturePorts []int    `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
-	PcapDir      string   `name:"pcap-dir" help:"Keep the live capture's SMTP packets as evidence pcaps in DIR (as smtpscope capture --pcap-dir; 100 MiB or 1 h per file, all kept)." type:"path" placeholder:"DIR"`
+	Interface        []string `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
+	CapturePorts     []int    `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
+	CaptureDirection string   `name:"capture-direction" help:"Packets the live capture keeps on each interface: in or both (as smtpscope capture --direction; default in with several interfaces, both with one)." enum:",in,both" default:"" placeholder:"in|both"`
+	PcapDir          string   `name:"pcap-dir" help:"Keep the live capture's SMTP packets as evidence pcaps in DIR (as smtpscope capture --pcap-dir; 100 MiB or 1 h per file, all kept)." type:"path" placeholder:"DIR"`
 
 	// Raw email input (stoQ's dirmon provider).
 	Maildir   []string `help:"Maildir to watch (repeatable): new/ is processed, files move to cur/ (stoQ dirmon:source_dir)." env:"SMTPSCOPE_MAILDIR" placeholder:"DIR" sep:","`
@@ -105,6 +106,9 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	}
 	if len(c.CapturePorts) > 0 {
 		cfg.CapturePorts = c.CapturePorts
+	}
+	if c.CaptureDirection != "" {
+		cfg.CaptureDirection = c.CaptureDirection
 	}
 	c.eventFlags.apply(cfg)
 	if len(c.Maildir) > 0 {
@@ -332,7 +336,7 @@ func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collecto
 	if len(ports) == 0 {
 		ports = capture.DefaultPorts
 	}
-	opts := capture.Options{Ports: ports}
+	opts := capture.Options{Ports: ports, Direction: capture.Direction(cfg.CaptureDirection)}
 	if cfg.CapturePcapDir != "" {
 		opts.Evidence = &capture.Evidence{Dir: cfg.CapturePcapDir}
 	}
