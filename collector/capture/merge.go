@@ -114,35 +114,43 @@ func (m *merger) release(all bool) error {
 			return nil
 		}
 		q := &m.q[i]
-		b := q.batches[0]
-		p := b.pkts[q.next]
-		if !all && !m.caughtUp(i, p.ci.Timestamp) {
+		if !all && !m.caughtUp(i, q.head().ci.Timestamp) {
 			if m.held <= m.maxPkts && m.heldBytes <= m.maxBytes {
 				return nil
 			}
 			m.st.Forced++
 		}
-		if p.ci.Timestamp.Before(m.last) {
-			m.st.Late++
-		} else {
-			m.last = p.ci.Timestamp
-		}
-		q.next++
-		m.held--
-		done := q.next == len(b.pkts)
-		if done {
-			q.batches[0] = nil
-			q.batches, q.next = q.batches[1:], 0
-			m.heldBytes -= cap(b.data)
-		}
-		err := m.out(b.data[p.off:p.off+p.n], p.ci, b.lt)
-		if done {
-			m.free(b) // after out: the packet's bytes are in b
-		}
-		if err != nil {
+		if err := m.pass(q); err != nil {
 			return err
 		}
 	}
+}
+
+// head is the source's next packet (its queue is not empty).
+func (q *mergeQueue) head() *livePkt { return &q.batches[0].pkts[q.next] }
+
+// pass gives the engine the next packet of q.
+func (m *merger) pass(q *mergeQueue) error {
+	b := q.batches[0]
+	p := q.head()
+	if p.ci.Timestamp.Before(m.last) {
+		m.st.Late++
+	} else {
+		m.last = p.ci.Timestamp
+	}
+	q.next++
+	m.held--
+	done := q.next == len(b.pkts)
+	if done {
+		q.batches[0] = nil
+		q.batches, q.next = q.batches[1:], 0
+		m.heldBytes -= cap(b.data)
+	}
+	err := m.out(b.data[p.off:p.off+p.n], p.ci, b.lt)
+	if done {
+		m.free(b) // after out: the packet's bytes are in b
+	}
+	return err
 }
 
 // oldest is the source whose next packet is the oldest queued (-1: none).
@@ -154,7 +162,7 @@ func (m *merger) oldest() int {
 		if len(q.batches) == 0 {
 			continue
 		}
-		t := q.batches[0].pkts[q.next].ci.Timestamp
+		t := q.head().ci.Timestamp
 		if best < 0 || t.Before(bt) {
 			best, bt = i, t
 		}

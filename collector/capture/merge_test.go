@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -375,5 +376,90 @@ func TestDirection(t *testing.T) {
 	if DirectionAuto.resolve(1) != DirectionBoth || DirectionAuto.resolve(2) != DirectionIn ||
 		DirectionBoth.resolve(3) != DirectionBoth || DirectionIn.resolve(1) != DirectionIn {
 		t.Error("resolve")
+	}
+}
+
+// BenchmarkMerge is the merge alone: two sources' batches of 64
+// packets, interleaved in time, through add; per op one packet.
+func BenchmarkMerge(b *testing.B) {
+	var st MergeStats
+	var pool []*liveBatch
+	n := 0
+	m := newMerger(2, &st, func([]byte, gopacket.CaptureInfo, layers.LinkType) error { n++; return nil },
+		func(x *liveBatch) { pool = append(pool, x) })
+	batch := func(idx, first int) *liveBatch {
+		var x *liveBatch
+		if k := len(pool); k > 0 {
+			x, pool = pool[k-1], pool[:k-1]
+			x.data, x.pkts = x.data[:0], x.pkts[:0]
+		} else {
+			x = &liveBatch{data: make([]byte, 0, 64*4), pkts: make([]livePkt, 0, 64)}
+		}
+		x.idx = idx
+		for i := 0; i < 64; i++ {
+			ms := first + 2*i
+			x.pkts = append(x.pkts, livePkt{off: len(x.data), n: 4, ci: gopacket.CaptureInfo{Timestamp: mergeT0.Add(time.Duration(ms) * time.Microsecond)}})
+			x.data = binary.BigEndian.AppendUint32(x.data, uint32(ms))
+		}
+		return x
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; n < b.N; i++ {
+		if err := m.add(batch(i&1, (i/2)*128+(i&1))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLiveInterfaces runs the live path over 200 SMTP sessions
+// (fake interfaces): all packets on one interface (no merge), or each
+// direction on its own (a breakout tap: merged). Per op: the 200
+// sessions.
+func BenchmarkLiveInterfaces(b *testing.B) {
+	var all []pkt
+	var ts []time.Time
+	for s := 0; s < 200; s++ {
+		p := synthSession(synthOpts{cport: uint16(20000 + s)}, smtpSession(testMsgs))
+		for i, x := range p {
+			all = append(all, x)
+			ts = append(ts, mergeT0.Add(time.Duration(s*len(p)+i)*50*time.Microsecond))
+		}
+	}
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				srcs := make([]*fakeSource, n)
+				for i := range srcs {
+					srcs[i] = &fakeSource{name: fmt.Sprintf("if%d", i), done: make(chan struct{})}
+				}
+				for i, p := range all {
+					f := srcs[0]
+					if n == 2 && !p.client {
+						f = srcs[1]
+					}
+					f.pkts, f.ts = append(f.pkts, p.data), append(f.ts, ts[i])
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				ls := make([]liveSource, n)
+				for i, f := range srcs {
+					ls[i] = f
+				}
+				go func() {
+					for _, f := range srcs {
+						<-f.done
+					}
+					cancel()
+				}()
+				var st Stats
+				opts := Options{}
+				opts.defaults()
+				sessions := 0
+				if err := runLive(ctx, ls, &opts, &st, nil, func(*SessionFile) error { sessions++; return nil }); err != nil || sessions != 200 {
+					b.Fatalf("%d sessions, %v", sessions, err)
+				}
+			}
+		})
 	}
 }
