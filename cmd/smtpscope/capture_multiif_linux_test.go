@@ -94,6 +94,7 @@ func kernelPackets(t *testing.T, stderr string) map[string]int {
 		t.Fatalf("no final summary: %s", stderr)
 	}
 	last := stderr[i:]
+	t.Logf("capture: %s", strings.TrimSpace(last))
 	out := map[string]int{}
 	for _, m := range ifaceCounts.FindAllStringSubmatch(last, -1) {
 		if m[3] != "0" {

@@ -332,6 +332,22 @@ func (c *CollectCmd) Run() error {
 // runCollectCapture runs the live capture of collect --interface into
 // the spool, its counters going to the collector (status, metrics).
 func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collector.Collector, log *slog.Logger) error {
+	opts := collectCaptureOptions(cfg)
+	ports := opts.Ports
+	started := false
+	_, err := capture.CaptureDir(ctx, cfg.Interface, 0, opts, cfg.Spool, func(ls capture.LiveStats) {
+		if !started {
+			started = true
+			log.Info("live capture running", "interfaces", strings.Join(cfg.Interface, ","), "spool", cfg.Spool)
+		}
+		col.SetCapture(captureStatus(&ls, ports))
+	})
+	return err
+}
+
+// collectCaptureOptions are the live capture's options from the
+// collector's configuration.
+func collectCaptureOptions(cfg *collector.Config) capture.Options {
 	ports := cfg.CapturePorts
 	if len(ports) == 0 {
 		ports = capture.DefaultPorts
@@ -343,15 +359,7 @@ func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collecto
 	if cfg.Fsync != nil && !*cfg.Fsync {
 		opts.Sync = capture.SyncNone
 	}
-	started := false
-	_, err := capture.CaptureDir(ctx, cfg.Interface, 0, opts, cfg.Spool, func(ls capture.LiveStats) {
-		if !started {
-			started = true
-			log.Info("live capture running", "interfaces", strings.Join(cfg.Interface, ","), "spool", cfg.Spool)
-		}
-		col.SetCapture(captureStatus(&ls, ports))
-	})
-	return err
+	return opts
 }
 
 // captureStatus is the collector's view of a live capture's counters.
