@@ -53,8 +53,9 @@
 // same session files (TestLiveSameAsPcap). With several interfaces their
 // packets are merged by timestamp first (merge.go): a packet waits until
 // every other interface has delivered one at least as late or reported
-// its ring empty for the poll timeout (readers hand over their batch every
-// mergeSpan of capture time), at most MergeMaxPackets packets and
+// its ring empty for the poll timeout, which vouches for the packets
+// stamped idleMargin before that read began (readers hand over their
+// batch once it spans mergeSpan of capture time), at most MergeMaxPackets packets and
 // MergeMaxBytes of buffers (beyond, the oldest goes on: MergeStats.Forced;
 // one older than a packet already passed on still goes on:
 // MergeStats.Late), so a breakout tap (one port per direction) or a

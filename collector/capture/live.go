@@ -106,7 +106,10 @@ type liveBatch struct {
 	err  error // the source failed: the capture stops
 	src  string
 	idx  int  // the source's index
-	idle bool // no packets: the source's ring stayed empty for its poll timeout
+	// idle: no packets, the source's ring stayed empty for its poll
+	// timeout and it will deliver no packet older than mark.
+	idle bool
+	mark time.Time
 }
 
 type livePkt struct {
@@ -119,6 +122,14 @@ const (
 	liveBatchBytes = 1 << 20
 	liveTick       = time.Second
 	maxDrain       = 1 << 20 // packets read from a ring after the stop
+	// A ring hands a block of packets over when it is full or
+	// ringBlockTimeout after it was opened; a read waits ringPollTimeout
+	// for one before it reports errTimeout.
+	ringBlockTimeout = 64 * time.Millisecond
+	ringPollTimeout  = 200 * time.Millisecond
+	// idleMargin: a packet reaches the ring within this long of its
+	// stamp (the block timeout, plus slack for a loaded machine).
+	idleMargin = ringBlockTimeout + 100*time.Millisecond
 )
 
 // runLive reads the sources until ctx ends (or one fails) and drives the
@@ -278,9 +289,15 @@ loop:
 // goes when full, when the ring stayed empty for the poll timeout, and,
 // when span is not 0 (a merged capture), once its packets span that much
 // capture time; in a merged capture an empty ring is also reported (an
-// idle batch), so the merge does not wait for this source.
+// idle batch), so the merge does not wait for this source: with the time
+// before which no packet can still come, the start of the read that
+// found nothing less idleMargin (a packet reaches the ring within the
+// block timeout of its stamp). That start is known from below: the
+// reader's start, the last packet's time, the end of the last empty
+// read; no clock is read per packet.
 func readLive(ctx context.Context, s liveSource, idx int, span time.Duration, out chan<- *liveBatch, free chan *liveBatch) {
 	lt := s.LinkType()
+	since := time.Now()
 	var b *liveBatch
 	send := func() {
 		if b != nil && len(b.pkts) > 0 {
@@ -301,7 +318,8 @@ func readLive(ctx context.Context, s liveSource, idx int, span time.Duration, ou
 				return
 			}
 			if span > 0 {
-				out <- &liveBatch{idx: idx, idle: true}
+				out <- &liveBatch{idx: idx, idle: true, mark: since.Add(-idleMargin)}
+				since = time.Now() // the next read starts after this
 			}
 			continue
 		}
@@ -316,6 +334,9 @@ func readLive(ctx context.Context, s liveSource, idx int, span time.Duration, ou
 		}
 		b.pkts = append(b.pkts, livePkt{off: len(b.data), n: len(data), ci: ci})
 		b.data = append(b.data, data...)
+		if span > 0 && ci.Timestamp.After(since) {
+			since = ci.Timestamp
+		}
 		if len(b.pkts) >= liveBatchPkts || len(b.data) >= liveBatchBytes ||
 			(span > 0 && ci.Timestamp.Sub(b.pkts[0].ci.Timestamp) >= span) {
 			send()

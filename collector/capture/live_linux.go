@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/afpacket"
@@ -153,7 +152,7 @@ func openAFPacket(name string, ports []int, ringBytes int, dir Direction) (*afSo
 	stamp := stampOnce() // before the ring opens: its packets are stamped once
 	tp, err := afpacket.NewTPacket(afpacket.OptInterface(name), afpacket.TPacketVersion3,
 		afpacket.OptBlockSize(ringBlock), afpacket.OptNumBlocks(max(ringBytes/ringBlock, 2)),
-		afpacket.OptFrameSize(1<<16), afpacket.OptPollTimeout(200*time.Millisecond),
+		afpacket.OptFrameSize(1<<16), afpacket.OptPollTimeout(ringPollTimeout), afpacket.OptBlockTimeout(ringBlockTimeout),
 		afpacket.OptAddVLANHeader(true))
 	if err != nil {
 		closeFD(stamp)

@@ -33,8 +33,8 @@ type MergeStats struct {
 	// MergeMaxBytes).
 	Forced uint64
 	// Late: packets that reached the reassembly older than a packet
-	// before them (an interface delivered them after it had been idle
-	// for the poll timeout, or after a forced release).
+	// before them (an interface delivered them later than its idle
+	// report promised, or after a forced release).
 	Late uint64
 	// PeakHeld and PeakHeldBytes: the most packets (and buffer bytes) the
 	// merge held at once.
@@ -44,12 +44,14 @@ type MergeStats struct {
 
 // merger puts the packets of several live sources in timestamp order
 // before the engine: a k-way merge over per-source queues with a bounded
-// reorder window. The oldest queued packet goes on once every other
-// source has either queued a packet at least as late, delivered one at
-// least as late before (a source's packets come in time order), or
-// reported its ring empty for the poll timeout (idle) with nothing
-// queued. Beyond maxPkts packets or maxBytes of batch buffers held, the
-// oldest goes on anyway (Forced). Equal times go in source order.
+// reorder window. Each source has a watermark, the time before which it
+// will deliver nothing more: the latest time of the packets it delivered
+// (a source's packets come in time order), raised by its idle reports
+// (liveBatch.mark: its ring stayed empty, see readLive). The oldest
+// queued packet goes on once every other source has a packet queued or
+// its watermark at or after the packet's time. Beyond maxPkts packets or
+// maxBytes of batch buffers held, the oldest goes on anyway (Forced).
+// Equal times go in source order.
 type merger struct {
 	q         []mergeQueue
 	held      int // packets queued
@@ -66,9 +68,7 @@ type merger struct {
 type mergeQueue struct {
 	batches []*liveBatch
 	next    int       // index of the next packet in batches[0]
-	idle    bool      // the source's ring was empty for the poll timeout
-	seen    bool      // the source delivered a packet
-	latest  time.Time // the latest time of the packets it delivered
+	wm      time.Time // watermark: no packet older will come (zero: none known)
 }
 
 func newMerger(n int, st *MergeStats, out func([]byte, gopacket.CaptureInfo, layers.LinkType) error, free func(*liveBatch)) *merger {
@@ -80,18 +80,19 @@ func newMerger(n int, st *MergeStats, out func([]byte, gopacket.CaptureInfo, lay
 func (m *merger) add(b *liveBatch) error {
 	q := &m.q[b.idx]
 	if b.idle {
-		q.idle = true
+		if b.mark.After(q.wm) {
+			q.wm = b.mark
+		}
 		return m.release(false)
 	}
 	if len(b.pkts) == 0 {
 		m.free(b)
 		return nil
 	}
-	q.idle = false
 	q.batches = append(q.batches, b)
 	for _, p := range b.pkts {
-		if !q.seen || p.ci.Timestamp.After(q.latest) {
-			q.latest, q.seen = p.ci.Timestamp, true
+		if p.ci.Timestamp.After(q.wm) {
+			q.wm = p.ci.Timestamp
 		}
 	}
 	m.held += len(b.pkts)
@@ -170,12 +171,12 @@ func (m *merger) oldest() int {
 	return best
 }
 
-// caughtUp says whether every source other than i has queued or
-// delivered a packet at least as late as t, or is idle.
+// caughtUp says whether every source other than i has a packet queued
+// or its watermark at or after t.
 func (m *merger) caughtUp(i int, t time.Time) bool {
 	for j := range m.q {
 		q := &m.q[j]
-		if j == i || len(q.batches) > 0 || q.idle || (q.seen && !q.latest.Before(t)) {
+		if j == i || len(q.batches) > 0 || !q.wm.Before(t) {
 			continue
 		}
 		return false

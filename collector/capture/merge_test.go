@@ -47,7 +47,11 @@ func mbatch(idx int, ms ...int) *liveBatch {
 	return b
 }
 
-func idleOf(idx int) *liveBatch { return &liveBatch{idx: idx, idle: true} }
+// idleOf is source idx's idle report: nothing older than mergeT0 + ms
+// milliseconds will come.
+func idleOf(idx, ms int) *liveBatch {
+	return &liveBatch{idx: idx, idle: true, mark: mergeT0.Add(time.Duration(ms) * time.Millisecond)}
+}
 
 func addAll(t *testing.T, m *merger, bs ...*liveBatch) {
 	t.Helper()
@@ -114,28 +118,34 @@ func TestMergeLatest(t *testing.T) {
 }
 
 // TestMergeIdle: an idle source (its ring empty for the poll timeout)
-// does not hold the others back; a packet it delivers afterwards older
-// than one already passed on still goes on (never dropped), counted
-// Late; a source that delivers again is waited for again.
+// holds back no packet older than its report's mark; a packet it
+// delivers afterwards older than one already passed on still goes on
+// (never dropped), counted Late; its later packets raise its watermark
+// no further than they go.
 func TestMergeIdle(t *testing.T) {
 	r := newMergeRec()
 	var st MergeStats
 	m := r.merger(2, &st)
 	addAll(t, m, mbatch(0, 10, 20))
 	if len(r.out) != 0 {
-		t.Fatalf("passed on %v while source 1 is neither idle nor later", r.out)
+		t.Fatalf("passed on %v while source 1 said nothing", r.out)
 	}
-	addAll(t, m, idleOf(1))
+	addAll(t, m, idleOf(1, 15))
+	if want := []int{10}; !slices.Equal(r.out, want) {
+		t.Fatalf("%v, want %v: source 1 is idle up to 15", r.out, want)
+	}
+	addAll(t, m, idleOf(1, 12)) // an older mark changes nothing
+	addAll(t, m, idleOf(1, 25))
 	if want := []int{10, 20}; !slices.Equal(r.out, want) {
-		t.Fatalf("%v, want %v once source 1 is idle", r.out, want)
+		t.Fatalf("%v, want %v once source 1 is idle up to 25", r.out, want)
 	}
-	addAll(t, m, mbatch(1, 15)) // late: 20 went on already
-	if want := []int{10, 20, 15}; !slices.Equal(r.out, want) || st.Late != 1 {
+	addAll(t, m, mbatch(1, 18)) // older than its mark: late, still passed on
+	if want := []int{10, 20, 18}; !slices.Equal(r.out, want) || st.Late != 1 {
 		t.Fatalf("%v, late %d; want %v, 1 late", r.out, st.Late, want)
 	}
-	addAll(t, m, mbatch(0, 30)) // source 1 is no longer idle: 30 waits
+	addAll(t, m, mbatch(0, 30)) // source 1's watermark is 25: 30 waits
 	if len(r.out) != 3 {
-		t.Fatalf("%v: 30 went on, source 1 not idle", r.out)
+		t.Fatalf("%v: 30 went on past source 1's watermark", r.out)
 	}
 	if err := m.flush(); err != nil || len(r.out) != 4 {
 		t.Fatalf("flush: %v, %v", err, r.out)
@@ -181,14 +191,15 @@ func TestMergeOutError(t *testing.T) {
 	if err := m.add(mbatch(0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.add(idleOf(1)); err != errMergeTest {
+	if err := m.add(idleOf(1, 5)); err != errMergeTest {
 		t.Fatalf("got %v", err)
 	}
 }
 
 // FuzzMerge feeds a merger batches of two or three sources (each in time
 // order; the fuzzer picks the times, the batch boundaries, the order in
-// which sources deliver, idle reports and a small cap): every packet
+// which sources deliver, idle reports with their marks and a small
+// cap): every packet
 // comes out once, every batch is freed once, the merge holds no more
 // than the cap once a batch is taken, the output is in time order but
 // for the packets counted late, and none is late unless a source
@@ -215,7 +226,12 @@ func FuzzMerge(f *testing.F) {
 			i++
 			if c&0x80 != 0 {
 				idles++
-				addAll(t, m, idleOf(src))
+				mark := clock[src]
+				if i < len(in) {
+					mark += int(in[i]) - 64 // before or after the source's next packets
+					i++
+				}
+				addAll(t, m, idleOf(src, mark*4))
 				continue
 			}
 			n := int(c>>2&7) + 1
