@@ -105,7 +105,7 @@ type liveBatch struct {
 	pkts []livePkt
 	err  error // the source failed: the capture stops
 	src  string
-	idx  int  // the source's index
+	idx  int // the source's index
 	// idle: no packets, the source's ring stayed empty for its poll
 	// timeout and it will deliver no packet older than mark.
 	idle bool
