@@ -155,6 +155,31 @@ func sortPcap(t *testing.T, in, out string) int {
 	return unordered
 }
 
+// waitQuiet waits until the files (tcpdump's, written packet by packet)
+// have not grown for a second: the traffic is over and tcpdump has
+// written all of it. It gives up after 60 s.
+func waitQuiet(t *testing.T, files ...string) {
+	t.Helper()
+	size := func() int64 {
+		var n int64
+		for _, f := range files {
+			if st, err := os.Stat(f); err == nil {
+				n += st.Size()
+			}
+		}
+		return n
+	}
+	last, since := size(), time.Now()
+	for deadline := time.Now().Add(60 * time.Second); time.Since(since) < time.Second; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v still growing after 60 s", files)
+		}
+		if n := size(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+}
+
 // pcapPackets counts the packets of a pcap file.
 func pcapPackets(t *testing.T, path string) int {
 	t.Helper()
@@ -248,6 +273,7 @@ func TestCaptureBreakoutTap(t *testing.T) {
 	if err := r.error(); err != nil {
 		t.Fatalf("relay: %v", err)
 	}
+	waitQuiet(t, pcapFile) // tcpdump has written every frame the relay sent
 	pk := kernelPackets(t, stopCapture(t, capCmd, capErr))
 	stopTcpdump(t, td, tdErr)
 	if pk["mon0"] == 0 || pk["mon1"] == 0 {
@@ -277,6 +303,9 @@ func TestCaptureBreakoutTap(t *testing.T) {
 func TestCaptureRouterLegs(t *testing.T) {
 	requireNetnsProof(t)
 	work := t.TempDir()
+	if keep := os.Getenv("SMTPSCOPE_KEEP_PROOF"); keep != "" {
+		t.Cleanup(func() { _ = exec.Command("cp", "-r", work, keep).Run() })
+	}
 	ns := multiifNetns(t, "client", "router", "server")
 	c, rt, s := ns["client"], ns["router"], ns["server"]
 	const (
@@ -312,12 +341,13 @@ func TestCaptureRouterLegs(t *testing.T) {
 	td0, td0Err := startTcpdump(t, nsExec(rt), "r0", filepath.Join(work, "r0.pcap"), filter, "-Q", "in")
 	td1, td1Err := startTcpdump(t, nsExec(rt), "r1", filepath.Join(work, "r1.pcap"), filter, "-Q", "in")
 	inOut, bothOut := filepath.Join(work, "in"), filepath.Join(work, "both")
-	inCmd, inErr := startCapture(t, nsExec(rt), "-i", "r0", "-i", "r1", "--direction", "in", "--ports", portsArg, "--out", inOut, "--no-sync", "--report", "0")
+	inCmd, inErr := startCapture(t, nsExec(rt), "-i", "r0", "-i", "r1", "--direction", "in", "--ports", portsArg, "--out", inOut, "--no-sync", "--report", "0", "--pcap-dir", filepath.Join(work, "evidence"))
 	bothCmd, bothErr := startCapture(t, nsExec(rt), "-i", "r0", "-i", "r1", "--direction", "both", "--ports", portsArg, "--out", bothOut, "--no-sync", "--report", "0")
 
 	aiosmtpdTraffic(t, nsExec(c), work, fmt.Sprintf("%s:%d", server4, p4), fmt.Sprintf("[%s]:%d", server6, p6))
-	// The last ACKs and FINs are on the rings within the block timeout.
-	time.Sleep(500 * time.Millisecond)
+	// The clients have returned; the last connection's FINs may still be
+	// on the way (aiosmtpd closes when it gets to it).
+	waitQuiet(t, filepath.Join(work, "r0.pcap"), filepath.Join(work, "r1.pcap"))
 
 	in := kernelPackets(t, stopCapture(t, inCmd, inErr))
 	both := kernelPackets(t, stopCapture(t, bothCmd, bothErr))
