@@ -366,7 +366,8 @@ func collectCaptureOptions(cfg *collector.Config) capture.Options {
 func captureStatus(ls *capture.LiveStats, ports []int) collector.CaptureStatus {
 	cs := collector.CaptureStatus{Ports: ports, Sessions: ls.Sessions, Messages: ls.Messages, PartialMessages: ls.PartialMsgs,
 		GapBytes: ls.GapBytes, HalfOpenEvicted: ls.HalfOpenEvicted, FlowsEvicted: ls.FlowsEvicted, FlowBytesCuts: ls.FlowBytesCuts,
-		TotalBytesCuts: ls.TotalBytesCuts, IdleClosed: ls.IdleClosed, FragDiscarded: ls.FragDiscarded}
+		TotalBytesCuts: ls.TotalBytesCuts, IdleClosed: ls.IdleClosed, FragDiscarded: ls.FragDiscarded,
+		MergeForced: ls.Merge.Forced, MergeLate: ls.Merge.Late}
 	for _, i := range ls.Interfaces {
 		cs.Interfaces = append(cs.Interfaces, collector.CaptureInterface{Name: i.Name, Packets: i.KernelPackets, Drops: i.KernelDrops})
 	}

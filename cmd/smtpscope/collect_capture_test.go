@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/smtpscope/smtpscope/collector"
@@ -29,5 +30,27 @@ func TestCollectCaptureOptions(t *testing.T) {
 	cfg.CaptureDirection, cfg.CapturePorts = "", []int{2525}
 	if o := collectCaptureOptions(cfg); o.Direction != capture.DirectionAuto || !slices.Equal(o.Ports, []int{2525}) {
 		t.Errorf("options %+v", o)
+	}
+}
+
+// TestCaptureStatusMerge: the merge's counters of a capture on several
+// interfaces reach the collector's status (and its printout).
+func TestCaptureStatusMerge(t *testing.T) {
+	ls := capture.LiveStats{Interfaces: []capture.IfaceStats{{Name: "mon0", KernelPackets: 5}, {Name: "mon1", KernelPackets: 6}},
+		Merge: capture.MergeStats{Forced: 3, Late: 2}}
+	cs := captureStatus(&ls, []int{25})
+	if cs.MergeForced != 3 || cs.MergeLate != 2 || len(cs.Interfaces) != 2 {
+		t.Fatalf("status %+v", cs)
+	}
+	var b strings.Builder
+	printCaptureStatus(&b, &cs)
+	if !strings.Contains(b.String(), "merged by time: 3 packets passed on early (window full), 2 late") {
+		t.Errorf("printed:\n%s", b.String())
+	}
+	cs.Interfaces = cs.Interfaces[:1]
+	b.Reset()
+	printCaptureStatus(&b, &cs)
+	if strings.Contains(b.String(), "merged") {
+		t.Errorf("one interface, printed:\n%s", b.String())
 	}
 }
