@@ -111,7 +111,7 @@ func (c *Collector) SetCapture(cs CaptureStatus) {
 	for kind, v := range map[string]int64{
 		"gap_bytes": cs.GapBytes, "half_open_evicted": cs.HalfOpenEvicted, "flows_evicted": cs.FlowsEvicted,
 		"flow_bytes_cuts": cs.FlowBytesCuts, "total_bytes_cuts": cs.TotalBytesCuts, "fragments_discarded": cs.FragDiscarded,
-		"sessions": int64(cs.Sessions),
+		"sessions": int64(cs.Sessions), "merge_forced": int64(cs.MergeForced), "merge_late": int64(cs.MergeLate),
 	} {
 		c.metrics.captureLoss.WithLabelValues(kind).Set(float64(v))
 	}

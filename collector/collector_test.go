@@ -416,9 +416,9 @@ func TestConfig(t *testing.T) {
 	if _, err := collector.LoadConfig(p); err == nil || !strings.Contains(err.Error(), "spoool") {
 		t.Errorf("unknown key: %v", err)
 	}
-	c := &collector.Config{Groups: []collector.GroupConfig{{Name: "x", Coverage: 101}, {Name: "x", Nodes: []string{"ftp://a"}}}, CapturePcapDir: "/srv/pcap"}
+	c := &collector.Config{Groups: []collector.GroupConfig{{Name: "x", Coverage: 101}, {Name: "x", Nodes: []string{"ftp://a"}}}, CapturePcapDir: "/srv/pcap", CaptureDirection: "out"}
 	err = c.Validate()
-	for _, want := range []string{"spool directory not set", "data directory not set", "coverage 101", "duplicate group name", "ftp://a", "no nodes", "capture_pcap_dir: evidence pcaps come from a live capture, and no interface is set"} {
+	for _, want := range []string{"spool directory not set", "data directory not set", "coverage 101", "duplicate group name", "ftp://a", "no nodes", "capture_pcap_dir: evidence pcaps come from a live capture, and no interface is set", `capture_direction: "out" is neither in nor both`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v lacks %q", err, want)
 		}

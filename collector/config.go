@@ -101,6 +101,10 @@ type Config struct {
 	// 2525).
 	Interface    []string `toml:"interface"`
 	CapturePorts []int    `toml:"capture_ports"`
+	// CaptureDirection is the packets kept on each interface: "in"
+	// (received only), "both", or "" (in with several interfaces, both
+	// with one); see capture.Direction.
+	CaptureDirection string `toml:"capture_direction"`
 	// CapturePcapDir, when set, keeps the live capture's SMTP packets as
 	// evidence pcaps there (capture.Evidence), rotated as `capture
 	// --pcap-max-mib --pcap-max-age --pcap-keep` do: a new file at
@@ -622,6 +626,9 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(i) == "" {
 			errs = append(errs, errors.New("interface: empty interface name"))
 		}
+	}
+	if d := c.CaptureDirection; d != "" && d != "in" && d != "both" {
+		errs = append(errs, fmt.Errorf("capture_direction: %q is neither in nor both", d))
 	}
 	for _, p := range c.CapturePorts {
 		if p <= 0 || p > 65535 {

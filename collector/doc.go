@@ -44,7 +44,8 @@
 // filedir-style outputs (outputs.go).
 //
 // A live capture (collector/capture.CaptureDir, run beside the collector
-// by `smtpscope collect --interface`, Config.Interface and CapturePorts)
+// by `smtpscope collect --interface`, Config.Interface, CapturePorts and
+// CaptureDirection)
 // writes session files into the spool like any other writer; the
 // collector only shows its counters: SetCapture stores them for Status
 // (Status.Capture) and the smtpscope_capture_* metrics.

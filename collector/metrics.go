@@ -107,7 +107,7 @@ func newMetrics() *metrics {
 	m.captureKernel = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "capture_kernel_packets",
 		Help: "Live capture: packets per interface since the capture started, as the kernel counts them (what=received: passed the filter; what=dropped: lost, the ring was full)."}, []string{"interface", "what"})
 	m.captureLoss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "capture_loss",
-		Help: "Live capture losses since it started, by kind: gap_bytes (bytes missing from reassembled streams), half_open_evicted, flows_evicted, flow_bytes_cuts, total_bytes_cuts (limits hit: sessions written partial), fragments_discarded, sessions (session files written)."}, []string{"kind"})
+		Help: "Live capture losses since it started, by kind: gap_bytes (bytes missing from reassembled streams), half_open_evicted, flows_evicted, flow_bytes_cuts, total_bytes_cuts (limits hit: sessions written partial), fragments_discarded, sessions (session files written), merge_forced and merge_late (several interfaces: packets the time merge passed on early, the window full, or got late)."}, []string{"kind"})
 	m.reg.MustRegister(m.captureKernel, m.captureLoss)
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "smtpscope", Name: "build_info",
 		Help: "Always 1: the version of smtpscope and of Go it was built with."}, []string{"version", "goversion"})

@@ -16,7 +16,8 @@ import (
 
 // CaptureCmd captures SMTP live from network interfaces into session files.
 type CaptureCmd struct {
-	Interface []string      `help:"Network interface to capture on (repeatable: several feed one reassembly)." short:"i" required:"" placeholder:"IFACE"`
+	Interface []string      `help:"Network interface to capture on (repeatable: several are merged by packet time into one reassembly)." short:"i" required:"" placeholder:"IFACE"`
+	Direction string        `help:"Packets kept on each interface: in (received only: a router's two legs, a tap's ports) or both (also those it sends: a host's own MTA). Default: in with several interfaces, both with one." enum:",in,both" default:"" placeholder:"in|both"`
 	Out       string        `help:"Spool directory the session files (<uid> then <uid>.ready) are written to." required:"" type:"path" placeholder:"SPOOL"`
 	Ports     []int         `help:"TCP ports carrying SMTP (either end of a connection); the kernel filter passes only these." default:"25,587,2525"`
 	RingMiB   int           `help:"MiB of kernel ring (TPACKET_V3) per interface; a full ring drops packets (counted)." default:"64" name:"ring-mib"`
@@ -58,7 +59,7 @@ func (c *CaptureCmd) run(ctx context.Context) error {
 	if !capture.LiveSupported {
 		return errors.New("live capture needs Linux (AF_PACKET); capture with tcpdump and use smtpscope pcap")
 	}
-	opts := capture.Options{Ports: c.Ports}
+	opts := capture.Options{Ports: c.Ports, Direction: capture.Direction(c.Direction)}
 	c.Limits.apply(&opts)
 	if err := c.Evidence.apply(&opts); err != nil {
 		return err
@@ -105,6 +106,9 @@ func liveSummary(ls *capture.LiveStats) string {
 		ifs = append(ifs, fmt.Sprintf("%s: %d packets, %d dropped by the kernel", sanitize.Line(i.Name), i.KernelPackets, i.KernelDrops))
 	}
 	cuts := ls.FlowsEvicted + ls.FlowBytesCuts + ls.TotalBytesCuts + ls.HalfOpenEvicted
+	if len(ls.Interfaces) > 1 {
+		ifs = append(ifs, fmt.Sprintf("merged by time: %d packet(s) passed on early (window full), %d late", ls.Merge.Forced, ls.Merge.Late))
+	}
 	return fmt.Sprintf("%d session(s), %d message(s) (%d partial), %d gap bytes, %d limit hit(s), %d fragment datagram(s) discarded; %s",
 		ls.Sessions, ls.Messages, ls.PartialMsgs, ls.GapBytes, cuts, ls.FragDiscarded, strings.Join(ifs, "; "))
 }

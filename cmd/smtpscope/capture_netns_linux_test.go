@@ -99,12 +99,14 @@ func newProofNetns(t *testing.T, prefix string) *proofNetns {
 
 func (n *proofNetns) exec(ns string) []string { return []string{"ip", "netns", "exec", ns} }
 
-// relay copies frames wc <-> ws and each one onto wspan first (so the
-// span sees a request before the reply it causes). Its frames are built
-// anew by packet sockets: they carry no timestamp, so the kernel stamps
-// each once when it arrives in M, for every packet socket there.
+// relay copies frames wc <-> ws and each one onto a span link first (so
+// the span sees a request before the reply it causes): wc's frames onto
+// the first span link, ws's onto the second (the same link for a span
+// port, two for a breakout tap). Its frames are built anew by packet
+// sockets: they carry no timestamp, so the kernel stamps each once when
+// it arrives in M, for every packet socket there.
 type relay struct {
-	fds  [3]int // wc, ws, wspan
+	fds  [4]int // wc, ws, the span links of wc's and of ws's frames
 	stop atomic.Bool
 	wg   sync.WaitGroup
 	mu   sync.Mutex
@@ -115,14 +117,15 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // startRelay opens the relay's packet sockets in namespace ns (from a
 // thread that enters it; sockets stay bound to their namespace) and
-// starts copying. It stops, by itself, when the test ends.
-func startRelay(t *testing.T, ns string) *relay {
+// starts copying, wc's frames also onto spans[0], ws's onto spans[1]. It
+// stops, by itself, when the test ends.
+func startRelay(t *testing.T, ns string, spans [2]string) *relay {
 	t.Helper()
-	r := &relay{fds: [3]int{-1, -1, -1}}
+	r := &relay{fds: [4]int{-1, -1, -1, -1}}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // not unlocked on failure: the thread ends with the goroutine
-		errc <- r.open(ns)
+		errc <- r.open(ns, spans)
 	}()
 	if err := <-errc; err != nil {
 		r.close()
@@ -136,7 +139,7 @@ func startRelay(t *testing.T, ns string) *relay {
 	return r
 }
 
-func (r *relay) open(ns string) error {
+func (r *relay) open(ns string, spans [2]string) error {
 	self, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		return err
@@ -150,13 +153,13 @@ func (r *relay) open(ns string) error {
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("setns %s: %w", ns, err)
 	}
-	for i, name := range []string{"wc", "ws", "wspan"} {
+	for i, name := range []string{"wc", "ws", spans[0], spans[1]} {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			return err
 		}
 		proto := htons(unix.ETH_P_ALL)
-		if name == "wspan" {
+		if i >= 2 {
 			proto = 0 // sends only
 		}
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
@@ -202,7 +205,7 @@ func (r *relay) copy(in, out int) {
 			r.fail(fmt.Errorf("read: %w", err))
 			return
 		}
-		for _, fd := range []int{r.fds[2], r.fds[out]} {
+		for _, fd := range []int{r.fds[2+in], r.fds[out]} {
 			if _, err := unix.Write(fd, buf[:n]); err != nil {
 				r.fail(fmt.Errorf("write of a %d-byte frame: %w", n, err))
 				return
@@ -350,7 +353,7 @@ func TestCaptureProofNamespaces(t *testing.T) {
 	work := t.TempDir()
 	keepProof(t, work)
 	n := newProofNetns(t, "smtpscope")
-	r := startRelay(t, n.w)
+	r := startRelay(t, n.w, [2]string{"wspan", "wspan"})
 	const p4, p6 = 2525, 2587
 	stored := startAiosmtpd(t, n.exec(n.s), work, netnsServer4, netnsServer6, p4, p6)
 	sc := startSpanCaptures(t, n, work, p4, p6)
@@ -477,7 +480,7 @@ func TestCaptureProofNamespacesPostfix(t *testing.T) {
 	work := t.TempDir()
 	keepProof(t, work)
 	n := newProofNetns(t, "smtpscope-postfix")
-	r := startRelay(t, n.w)
+	r := startRelay(t, n.w, [2]string{"wspan", "wspan"})
 	pf := mtatest.StartPostfix(t, mtatest.PostfixConfig{Delivery: mtatest.Maildir, Dir: filepath.Join(work, "postfix"),
 		Netns: n.s, Listen: []string{netnsServer4, netnsServer6}, Networks: []string{"10.201.0.0/24", "[fd00:201::]/64"}})
 	sc := startSpanCaptures(t, n, work, pf.Port)

@@ -40,12 +40,13 @@ type CollectCmd struct {
 	eventFlags    `embed:""`
 
 	// Live capture into the spool (smtpscope capture inside the collector).
-	Interface    []string      `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
-	CapturePorts []int         `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
-	PcapDir      string        `name:"pcap-dir" help:"Keep the live capture's SMTP packets as evidence pcaps in DIR (as smtpscope capture --pcap-dir)." type:"path" placeholder:"DIR"`
-	PcapMaxMiB   int           `name:"pcap-max-mib" help:"Start a new evidence pcap once one reaches this many MiB (config capture_pcap_max_mib; default 100)." placeholder:"N"`
-	PcapMaxAge   time.Duration `name:"pcap-max-age" help:"Start a new evidence pcap at the first packet this long after a file's first packet (config capture_pcap_max_age; default 1h)." placeholder:"D"`
-	PcapKeep     *int          `name:"pcap-keep" help:"Evidence pcaps kept: when a new one starts, the oldest beyond this many are removed (config capture_pcap_keep; default 0: all kept)." placeholder:"N"`
+	Interface        []string      `help:"Capture SMTP live on this network interface (repeatable), writing session files into the spool, as smtpscope capture does (needs CAP_NET_RAW)." env:"SMTPSCOPE_INTERFACE" placeholder:"IFACE" sep:","`
+	CapturePorts     []int         `name:"capture-ports" help:"TCP ports the live capture treats as SMTP (default 25,587,2525)." placeholder:"PORTS" sep:","`
+	CaptureDirection string        `name:"capture-direction" help:"Packets the live capture keeps on each interface: in or both (as smtpscope capture --direction; default in with several interfaces, both with one)." enum:",in,both" default:"" placeholder:"in|both"`
+	PcapDir          string        `name:"pcap-dir" help:"Keep the live capture's SMTP packets as evidence pcaps in DIR (as smtpscope capture --pcap-dir)." type:"path" placeholder:"DIR"`
+	PcapMaxMiB       int           `name:"pcap-max-mib" help:"Start a new evidence pcap once one reaches this many MiB (config capture_pcap_max_mib; default 100)." placeholder:"N"`
+	PcapMaxAge       time.Duration `name:"pcap-max-age" help:"Start a new evidence pcap at the first packet this long after a file's first packet (config capture_pcap_max_age; default 1h)." placeholder:"D"`
+	PcapKeep         *int          `name:"pcap-keep" help:"Evidence pcaps kept: when a new one starts, the oldest beyond this many are removed (config capture_pcap_keep; default 0: all kept)." placeholder:"N"`
 
 	// Raw email input (stoQ's dirmon provider).
 	Maildir   []string `help:"Maildir to watch (repeatable): new/ is processed, files move to cur/ (stoQ dirmon:source_dir)." env:"SMTPSCOPE_MAILDIR" placeholder:"DIR" sep:","`
@@ -106,6 +107,9 @@ func (c *CollectCmd) loadConfig() (*collector.Config, error) {
 	c.applyPcapFlags(cfg)
 	if len(c.CapturePorts) > 0 {
 		cfg.CapturePorts = c.CapturePorts
+	}
+	if c.CaptureDirection != "" {
+		cfg.CaptureDirection = c.CaptureDirection
 	}
 	c.eventFlags.apply(cfg)
 	if len(c.Maildir) > 0 {
@@ -345,15 +349,8 @@ func (c *CollectCmd) Run() error {
 // runCollectCapture runs the live capture of collect --interface into
 // the spool, its counters going to the collector (status, metrics).
 func runCollectCapture(ctx context.Context, cfg *collector.Config, col *collector.Collector, log *slog.Logger) error {
-	ports := cfg.CapturePorts
-	if len(ports) == 0 {
-		ports = capture.DefaultPorts
-	}
-	opts := capture.Options{Ports: ports}
-	opts.Evidence = collectEvidence(cfg)
-	if cfg.Fsync != nil && !*cfg.Fsync {
-		opts.Sync = capture.SyncNone
-	}
+	opts := collectCaptureOptions(cfg)
+	ports := opts.Ports
 	started := false
 	_, err := capture.CaptureDir(ctx, cfg.Interface, 0, opts, cfg.Spool, func(ls capture.LiveStats) {
 		if !started {
@@ -376,11 +373,27 @@ func collectEvidence(cfg *collector.Config) *capture.Evidence {
 		MaxAge: cfg.CapturePcapMaxAge.D(), Keep: cfg.CapturePcapKeep}
 }
 
+// collectCaptureOptions are the live capture's options from the
+// collector's configuration.
+func collectCaptureOptions(cfg *collector.Config) capture.Options {
+	ports := cfg.CapturePorts
+	if len(ports) == 0 {
+		ports = capture.DefaultPorts
+	}
+	opts := capture.Options{Ports: ports, Direction: capture.Direction(cfg.CaptureDirection)}
+	opts.Evidence = collectEvidence(cfg)
+	if cfg.Fsync != nil && !*cfg.Fsync {
+		opts.Sync = capture.SyncNone
+	}
+	return opts
+}
+
 // captureStatus is the collector's view of a live capture's counters.
 func captureStatus(ls *capture.LiveStats, ports []int) collector.CaptureStatus {
 	cs := collector.CaptureStatus{Ports: ports, Sessions: ls.Sessions, Messages: ls.Messages, PartialMessages: ls.PartialMsgs,
 		GapBytes: ls.GapBytes, HalfOpenEvicted: ls.HalfOpenEvicted, FlowsEvicted: ls.FlowsEvicted, FlowBytesCuts: ls.FlowBytesCuts,
-		TotalBytesCuts: ls.TotalBytesCuts, IdleClosed: ls.IdleClosed, FragDiscarded: ls.FragDiscarded}
+		TotalBytesCuts: ls.TotalBytesCuts, IdleClosed: ls.IdleClosed, FragDiscarded: ls.FragDiscarded,
+		MergeForced: ls.Merge.Forced, MergeLate: ls.Merge.Late}
 	for _, i := range ls.Interfaces {
 		cs.Interfaces = append(cs.Interfaces, collector.CaptureInterface{Name: i.Name, Packets: i.KernelPackets, Drops: i.KernelDrops})
 	}

@@ -275,4 +275,7 @@ func printCaptureStatus(w io.Writer, cs *collector.CaptureStatus) {
 		cs.Sessions, cs.Messages, cs.PartialMessages, cs.GapBytes)
 	fmt.Fprintf(w, "capture    limits hit: %d half-open dropped, %d flows evicted, %d flow-bytes cuts, %d total-bytes cuts, %d fragment datagrams discarded; %d idle closed\n",
 		cs.HalfOpenEvicted, cs.FlowsEvicted, cs.FlowBytesCuts, cs.TotalBytesCuts, cs.FragDiscarded, cs.IdleClosed)
+	if len(cs.Interfaces) > 1 {
+		fmt.Fprintf(w, "capture    merged by time: %d packets passed on early (window full), %d late\n", cs.MergeForced, cs.MergeLate)
+	}
 }

@@ -127,7 +127,11 @@ type CaptureStatus struct {
 	TotalBytesCuts  int64              `json:"total_bytes_cuts"`
 	IdleClosed      int64              `json:"idle_closed"`
 	FragDiscarded   int64              `json:"fragments_discarded"`
-	Error           string             `json:"error,omitempty"` // why the capture stopped, when it failed
+	// Several interfaces are merged by packet time: packets passed on
+	// before their turn (the window full) and packets that came late.
+	MergeForced uint64 `json:"merge_forced"`
+	MergeLate   uint64 `json:"merge_late"`
+	Error       string `json:"error,omitempty"` // why the capture stopped, when it failed
 }
 
 // CaptureInterface is one captured interface's kernel counters (TPACKET

@@ -87,6 +87,9 @@ type Options struct {
 	// Evidence, when not nil, keeps the packets of a live capture as
 	// rotated pcap files (evidence.go); files are not read this way.
 	Evidence *Evidence
+	// Direction: which packets of each interface a live capture keeps
+	// (see Direction); files are not read this way.
+	Direction Direction
 }
 
 // Stats are counters about one Process run.

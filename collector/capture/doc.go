@@ -45,13 +45,25 @@
 // a kernel BPF filter on the ports (filter.go, assembled with
 // golang.org/x/net/bpf: TCP on the ports over IPv4/IPv6 with up to two
 // VLAN tags, plus IPv4 fragments and IPv6 extension headers for the
-// decoder). Reader goroutines copy packets out of each ring in batches;
-// one goroutine runs the very engine Process runs, so a live capture and
-// a pcap of the same packets give the same session files
-// (TestLiveSameAsPcap). Every second the engine's clock is advanced to the
-// wall clock (idle timeouts on a quiet link) and the counters are
-// reported (LiveStats: Stats plus each interface's kernel packets and
-// drops). A UDP socket holding SO_TIMESTAMPNS stays open while an
+// decoder; with Options.Direction DirectionIn — the default with several
+// interfaces — also dropping the packets an interface sends, type
+// PACKET_OUTGOING, as it always does on lo). Reader goroutines copy
+// packets out of each ring in batches; one goroutine runs the very engine
+// Process runs, so a live capture and a pcap of the same packets give the
+// same session files (TestLiveSameAsPcap). With several interfaces their
+// packets are merged by timestamp first (merge.go): a packet waits until
+// every other interface has delivered one at least as late or reported
+// its ring empty for the poll timeout, which vouches for the packets
+// stamped idleMargin before that read began (readers hand over their
+// batch once it spans mergeSpan of capture time), at most
+// MergeMaxPackets packets and MergeMaxBytes of buffers (beyond, the
+// oldest goes on: MergeStats.Forced; one older than a packet already
+// passed on still goes on: MergeStats.Late), so a breakout tap (one port
+// per direction) or a router's two legs give a connection's packets in
+// time order (TestLiveMergeBreakoutTap). Every second the engine's clock
+// is advanced to the wall clock (idle timeouts on a quiet link) and the
+// counters are reported (LiveStats: Stats plus each interface's kernel
+// packets and drops, and the merge's counters). A UDP socket holding SO_TIMESTAMPNS stays open while an
 // interface is captured (stampOnce): Linux then stamps each received
 // packet once, so a tcpdump beside us reads the same times (except TCP
 // the host sends over lo, which carries its departure time instead).

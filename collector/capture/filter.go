@@ -26,13 +26,14 @@ const packetOutgoing = 4
 // such segments: IPv4 fragments of TCP after the first (they carry no
 // ports) and IPv6 packets whose first header is an extension header
 // (hop-by-hop, routing, fragment, destination options, AH); the decoder
-// drops what is not SMTP. Everything else is dropped in the kernel. On a
-// loopback interface (loopback true) every packet reaches the socket
-// twice, outgoing and incoming: the outgoing copy is dropped, as libpcap
-// does, so that a capture of lo has each packet once, with tcpdump's
-// timestamp.
-func portFilter(ports []int, ethernet, loopback bool) ([]bpf.RawInstruction, error) {
-	prog, err := portProgram(ports, ethernet, loopback)
+// drops what is not SMTP. Everything else is dropped in the kernel. With
+// dropOutgoing the packets the interface sends (type PACKET_OUTGOING)
+// are dropped too: on a loopback interface every packet reaches the
+// socket twice, outgoing and incoming, and the outgoing copy is dropped,
+// as libpcap does, so that a capture of lo has each packet once, with
+// tcpdump's timestamp; elsewhere it is DirectionIn.
+func portFilter(ports []int, ethernet, dropOutgoing bool) ([]bpf.RawInstruction, error) {
+	prog, err := portProgram(ports, ethernet, dropOutgoing)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func portFilter(ports []int, ethernet, loopback bool) ([]bpf.RawInstruction, err
 }
 
 // portProgram is portFilter's program before assembly (for bpf.VM).
-func portProgram(ports []int, ethernet, loopback bool) ([]bpf.Instruction, error) {
+func portProgram(ports []int, ethernet, dropOutgoing bool) ([]bpf.Instruction, error) {
 	if len(ports) == 0 {
 		return nil, errors.New("capture: no port to filter on")
 	}
@@ -53,7 +54,7 @@ func portProgram(ports []int, ethernet, loopback bool) ([]bpf.Instruction, error
 		}
 	}
 	var a asm
-	if loopback {
+	if dropOutgoing {
 		a.add(bpf.LoadExtension{Num: bpf.ExtType})
 		a.far(bpf.JumpEqual, packetOutgoing, "drop")
 	}

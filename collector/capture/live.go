@@ -23,6 +23,8 @@ const CutShutdown = "shutdown"
 type LiveStats struct {
 	Stats
 	Interfaces []IfaceStats
+	// Merge counts the timestamp merge of several interfaces (merge.go).
+	Merge MergeStats
 }
 
 // IfaceStats are one interface's kernel counters since the capture began.
@@ -40,6 +42,45 @@ func (s *LiveStats) Drops() uint64 {
 		n += i.KernelDrops
 	}
 	return n
+}
+
+// Direction says which packets of each interface a live capture keeps.
+type Direction string
+
+const (
+	// DirectionAuto is DirectionIn with several interfaces (each packet
+	// is received once somewhere), DirectionBoth with one (a host
+	// capturing its own MTA's traffic needs what it sends).
+	DirectionAuto Direction = ""
+	// DirectionIn keeps the packets an interface receives: those it
+	// sends are dropped in the kernel filter (their type is
+	// PACKET_OUTGOING), so a router's forwarded packet, received on one
+	// leg and sent on the other, is seen once.
+	DirectionIn Direction = "in"
+	// DirectionBoth keeps what an interface receives and what it sends
+	// (on lo the outgoing copy is dropped all the same: every packet
+	// there is also received).
+	DirectionBoth Direction = "both"
+)
+
+// ParseDirection checks a Direction given by name ("" is DirectionAuto).
+func ParseDirection(s string) (Direction, error) {
+	switch d := Direction(s); d {
+	case DirectionAuto, DirectionIn, DirectionBoth:
+		return d, nil
+	}
+	return "", fmt.Errorf("capture: direction %q: want in or both", s)
+}
+
+// resolve is the direction a capture on n interfaces uses.
+func (d Direction) resolve(n int) Direction {
+	if d != DirectionAuto {
+		return d
+	}
+	if n > 1 {
+		return DirectionIn
+	}
+	return DirectionBoth
 }
 
 // liveSource is one capturing interface (afpacket on Linux; fakes in tests).
@@ -64,6 +105,11 @@ type liveBatch struct {
 	pkts []livePkt
 	err  error // the source failed: the capture stops
 	src  string
+	idx  int // the source's index
+	// idle: no packets, the source's ring stayed empty for its poll
+	// timeout and it will deliver no packet older than mark.
+	idle bool
+	mark time.Time
 }
 
 type livePkt struct {
@@ -76,6 +122,14 @@ const (
 	liveBatchBytes = 1 << 20
 	liveTick       = time.Second
 	maxDrain       = 1 << 20 // packets read from a ring after the stop
+	// A ring hands a block of packets over when it is full or
+	// ringBlockTimeout after it was opened; a read waits ringPollTimeout
+	// for one before it reports errTimeout.
+	ringBlockTimeout = 64 * time.Millisecond
+	ringPollTimeout  = 200 * time.Millisecond
+	// idleMargin: a packet reaches the ring within this long of its
+	// stamp (the block timeout, plus slack for a loaded machine).
+	idleMargin = ringBlockTimeout + 100*time.Millisecond
 )
 
 // runLive reads the sources until ctx ends (or one fails) and drives the
@@ -117,18 +171,44 @@ func runLive(ctx context.Context, srcs []liveSource, opts *Options, st *Stats, r
 	}
 	batches := make(chan *liveBatch, 4*len(srcs))
 	free := make(chan *liveBatch, 8*len(srcs))
+	recycle := func(b *liveBatch) {
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	// One source: its batches go to the engine as they come. Several:
+	// through the timestamp merge, fed small batches (mergeSpan).
+	var mg *merger
+	var ms MergeStats
+	span := time.Duration(0)
+	if len(srcs) > 1 {
+		mg, span = newMerger(len(srcs), &ms, packet, recycle), mergeSpan
+	}
+	batch := func(b *liveBatch) error {
+		if mg != nil {
+			return mg.add(b)
+		}
+		for _, p := range b.pkts {
+			if err := packet(b.data[p.off:p.off+p.n], p.ci, b.lt); err != nil {
+				return err
+			}
+		}
+		recycle(b)
+		return nil
+	}
 	readCtx, stopRead := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, s := range srcs {
+	for i, s := range srcs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			readLive(readCtx, s, batches, free)
+			readLive(readCtx, s, i, span, batches, free)
 		}()
 	}
 	var ifaces []IfaceStats // the kernel's counters once the sources are closed
 	snapshot := func() LiveStats {
-		ls := LiveStats{Stats: *st, Interfaces: ifaces}
+		ls := LiveStats{Stats: *st, Interfaces: ifaces, Merge: ms}
 		ls.Warnings = append([]string(nil), st.Warnings...)
 		if ifaces == nil {
 			for _, s := range srcs {
@@ -153,16 +233,7 @@ loop:
 				runErr = b.err
 				break loop
 			}
-			for _, p := range b.pkts {
-				if runErr = packet(b.data[p.off:p.off+p.n], p.ci, b.lt); runErr != nil {
-					break loop
-				}
-			}
-			select {
-			case free <- b:
-			default:
-			}
-			if e.failed() {
+			if runErr = batch(b); runErr != nil || e.failed() {
 				break loop
 			}
 		case now := <-tick.C:
@@ -188,11 +259,10 @@ loop:
 		if runErr != nil || e.failed() || b.err != nil {
 			continue
 		}
-		for _, p := range b.pkts {
-			if runErr = packet(b.data[p.off:p.off+p.n], p.ci, b.lt); runErr != nil {
-				break
-			}
-		}
+		runErr = batch(b)
+	}
+	if mg != nil && runErr == nil && !e.failed() {
+		runErr = mg.flush() // no source delivers more
 	}
 	for _, s := range srcs {
 		ifaces = append(ifaces, s.KernelStats())
@@ -212,12 +282,22 @@ loop:
 	return errors.Join(runErr, e.getErr())
 }
 
-// readLive copies packets from s into batches until ctx ends, then
-// reads what the ring still holds (until a poll finds nothing, at most
-// maxDrain packets) and hands over the batch it holds: the packets the
-// kernel took before the stop are processed.
-func readLive(ctx context.Context, s liveSource, out chan<- *liveBatch, free chan *liveBatch) {
+// readLive copies packets from s (source number idx) into batches until
+// ctx ends, then reads what the ring still holds (until a poll finds
+// nothing, at most maxDrain packets) and hands over the batch it holds:
+// the packets the kernel took before the stop are processed. A batch
+// goes when full, when the ring stayed empty for the poll timeout, and,
+// when span is not 0 (a merged capture), once its packets span that much
+// capture time; in a merged capture an empty ring is also reported (an
+// idle batch), so the merge does not wait for this source: with the time
+// before which no packet can still come, the start of the read that
+// found nothing less idleMargin (a packet reaches the ring within the
+// block timeout of its stamp). That start is known from below: the
+// reader's start, the last packet's time, the end of the last empty
+// read; no clock is read per packet.
+func readLive(ctx context.Context, s liveSource, idx int, span time.Duration, out chan<- *liveBatch, free chan *liveBatch) {
 	lt := s.LinkType()
+	since := time.Now()
 	var b *liveBatch
 	send := func() {
 		if b != nil && len(b.pkts) > 0 {
@@ -237,28 +317,48 @@ func readLive(ctx context.Context, s liveSource, out chan<- *liveBatch, free cha
 			if ctx.Err() != nil {
 				return
 			}
+			if span > 0 {
+				out <- &liveBatch{idx: idx, idle: true, mark: since.Add(-idleMargin)}
+				since = time.Now() // the next read starts after this
+			}
 			continue
 		}
 		if err != nil {
 			send()
-			out <- &liveBatch{err: err, src: s.Name()}
+			out <- &liveBatch{err: err, src: s.Name(), idx: idx}
 			return
 		}
 		if b == nil {
-			select {
-			case b = <-free:
-				b.data, b.pkts = b.data[:0], b.pkts[:0]
-			default:
-				b = &liveBatch{data: make([]byte, 0, liveBatchBytes), pkts: make([]livePkt, 0, liveBatchPkts)}
-			}
-			b.lt = lt
+			b = newBatch(free, span)
+			b.lt, b.idx = lt, idx
 		}
 		b.pkts = append(b.pkts, livePkt{off: len(b.data), n: len(data), ci: ci})
 		b.data = append(b.data, data...)
-		if len(b.pkts) >= liveBatchPkts || len(b.data) >= liveBatchBytes {
+		if span > 0 && ci.Timestamp.After(since) {
+			since = ci.Timestamp
+		}
+		if len(b.pkts) >= liveBatchPkts || len(b.data) >= liveBatchBytes ||
+			(span > 0 && ci.Timestamp.Sub(b.pkts[0].ci.Timestamp) >= span) {
 			send()
 		}
 	}
+}
+
+// newBatch is an empty batch, recycled from free when one is there; a
+// new one holds liveBatchBytes, or mergeBatchBytes in a merged capture
+// (span not 0), where batches are small.
+func newBatch(free chan *liveBatch, span time.Duration) *liveBatch {
+	select {
+	case b := <-free:
+		b.data, b.pkts = b.data[:0], b.pkts[:0]
+		return b
+	default:
+	}
+	size := liveBatchBytes
+	if span > 0 {
+		size = mergeBatchBytes
+	}
+	return &liveBatch{data: make([]byte, 0, size), pkts: make([]livePkt, 0, liveBatchPkts)}
 }
 
 // tick advances the engine's clock to the wall clock when no packet did

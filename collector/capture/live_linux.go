@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,9 +33,11 @@ const (
 var ErrNoCapNetRaw = errors.New("needs the CAP_NET_RAW capability: run as root, or give it to this process only (systemd: AmbientCapabilities=CAP_NET_RAW, see the README)")
 
 // CaptureDir captures live on the interfaces (AF_PACKET, TPACKET_V3, with
-// a kernel BPF filter on opts.Ports; several interfaces feed one engine)
-// and writes every SMTP session into dir as WriteDir does, through the
-// same decode, reassembly and SMTP model as the pcap path. It runs until
+// a kernel BPF filter on opts.Ports, keeping the packets opts.Direction
+// says; several interfaces feed one engine, their packets merged by
+// timestamp: merge.go) and writes every SMTP session into dir as
+// WriteDir does, through the same decode, reassembly and SMTP model as
+// the pcap path. It runs until
 // ctx ends, then writes every session still open (Cut CutShutdown) and
 // returns the number of sessions written. ringBytes sizes each
 // interface's ring (0: DefaultRingBytes). report, when not nil, gets the
@@ -47,6 +50,16 @@ func CaptureDir(ctx context.Context, ifaces []string, ringBytes int, opts Option
 	if ringBytes <= 0 {
 		ringBytes = DefaultRingBytes
 	}
+	way, err := ParseDirection(string(opts.Direction))
+	if err != nil {
+		return 0, err
+	}
+	way = way.resolve(len(ifaces))
+	for i, name := range ifaces {
+		if slices.Contains(ifaces[:i], name) {
+			return 0, fmt.Errorf("capture: interface %q given twice (each of its packets would be seen twice)", name)
+		}
+	}
 	var srcs []liveSource
 	closeAll := func() {
 		for _, s := range srcs {
@@ -54,7 +67,7 @@ func CaptureDir(ctx context.Context, ifaces []string, ringBytes int, opts Option
 		}
 	}
 	for _, name := range ifaces {
-		s, err := openAFPacket(name, opts.Ports, ringBytes)
+		s, err := openAFPacket(name, opts.Ports, ringBytes, way)
 		if err != nil {
 			closeAll()
 			return 0, err
@@ -130,19 +143,22 @@ func ifaceLinkType(name string) (lt layers.LinkType, loopback bool, err error) {
 	return 0, false, fmt.Errorf("capture: interface %q has link type %d (ARPHRD); only Ethernet, loopback and raw IP (tun) interfaces are supported", name, t)
 }
 
-func openAFPacket(name string, ports []int, ringBytes int) (*afSource, error) {
+// openAFPacket opens name's ring with the port filter; the filter drops
+// the packets the interface sends on lo (each is also received there)
+// and with DirectionIn.
+func openAFPacket(name string, ports []int, ringBytes int, dir Direction) (*afSource, error) {
 	lt, loop, err := ifaceLinkType(name)
 	if err != nil {
 		return nil, err
 	}
-	filter, err := portFilter(ports, lt == layers.LinkTypeEthernet, loop)
+	filter, err := portFilter(ports, lt == layers.LinkTypeEthernet, loop || dir == DirectionIn)
 	if err != nil {
 		return nil, err
 	}
 	stamp := stampOnce() // before the ring opens: its packets are stamped once
 	tp, err := afpacket.NewTPacket(afpacket.OptInterface(name), afpacket.TPacketVersion3,
 		afpacket.OptBlockSize(ringBlock), afpacket.OptNumBlocks(max(ringBytes/ringBlock, 2)),
-		afpacket.OptFrameSize(1<<16), afpacket.OptPollTimeout(200*time.Millisecond),
+		afpacket.OptFrameSize(1<<16), afpacket.OptPollTimeout(ringPollTimeout), afpacket.OptBlockTimeout(ringBlockTimeout),
 		afpacket.OptAddVLANHeader(true))
 	if err != nil {
 		closeFD(stamp)

@@ -154,12 +154,20 @@ func TestCaptureLoopback(t *testing.T) {
 	}
 }
 
-// TestCaptureErrors: an unknown interface and a lack of privilege are
-// named clearly.
+// TestCaptureErrors: an unknown interface, an interface given twice, an
+// unknown direction and a lack of privilege are named clearly.
 func TestCaptureErrors(t *testing.T) {
 	_, err := CaptureDir(context.Background(), []string{"nosuch0"}, 0, Options{}, t.TempDir(), nil)
 	if err == nil || !strings.Contains(err.Error(), `no network interface "nosuch0"`) {
 		t.Errorf("unknown interface: %v", err)
+	}
+	_, err = CaptureDir(context.Background(), []string{"lo", "nosuch0", "lo"}, 0, Options{}, t.TempDir(), nil)
+	if err == nil || !strings.Contains(err.Error(), `interface "lo" given twice`) {
+		t.Errorf("an interface twice: %v", err)
+	}
+	_, err = CaptureDir(context.Background(), []string{"lo"}, 0, Options{Direction: "out"}, t.TempDir(), nil)
+	if err == nil || !strings.Contains(err.Error(), `direction "out": want in or both`) {
+		t.Errorf("unknown direction: %v", err)
 	}
 	if os.Geteuid() != 0 {
 		_, err := CaptureDir(context.Background(), []string{"lo"}, 0, Options{}, t.TempDir(), nil)
@@ -185,7 +193,7 @@ func TestCaptureStampsOnce(t *testing.T) {
 		t.Skip("needs root (CAP_NET_RAW) for AF_PACKET sockets on lo")
 	}
 	const port = 2525
-	ours, err := openAFPacket("lo", []int{port}, 4<<20)
+	ours, err := openAFPacket("lo", []int{port}, 4<<20, DirectionBoth)
 	if err != nil {
 		t.Fatal(err)
 	}
