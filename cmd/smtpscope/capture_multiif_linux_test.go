@@ -21,22 +21,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/smtpscope/smtpscope/core"
-	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
-
-// requireNetnsProof skips a namespace test that cannot run here (root,
-// ip netns, swaks, tcpdump, python3-aiosmtpd), naming what is missing.
-func requireNetnsProof(t *testing.T) {
-	t.Helper()
-	mtatest.RequireRoot(t)
-	mtatest.Require(t, "ip", "swaks", "tcpdump", mtatest.Python3)
-	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
-		t.Skipf("ip netns is not available: %v", err)
-	}
-	if err := exec.Command(mtatest.Python3, "-c", "import aiosmtpd").Run(); err != nil {
-		t.Skip("python3-aiosmtpd is not installed (make apt-install)")
-	}
-}
 
 // multiifNetns creates network namespaces smtpscope-multiif-PID-NAME for
 // each name and removes them, by name, when the test ends (also on
@@ -45,29 +30,9 @@ func multiifNetns(t *testing.T, names ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, n := range names {
-		ns := fmt.Sprintf("smtpscope-multiif-%d-%s", os.Getpid(), n)
-		ipCmd(t, "netns", "add", ns)
-		t.Cleanup(func() {
-			if o, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("ip netns del %s: %v\n%s", ns, err, o)
-			}
-		})
-		out[n] = ns
+		out[n] = addNetns(t, fmt.Sprintf("smtpscope-multiif-%d-%s", os.Getpid(), n))
 	}
 	return out
-}
-
-func nsExec(ns string) []string { return []string{"ip", "netns", "exec", ns} }
-
-// turnOffloadsOff runs offloadsOff (eth0 sends whole frames with their
-// checksums) in each namespace.
-func turnOffloadsOff(t *testing.T, nss ...string) {
-	t.Helper()
-	for _, ns := range nss {
-		if out, err := exec.Command("ip", "netns", "exec", ns, mtatest.Python3, "-c", offloadsOff).CombinedOutput(); err != nil {
-			t.Fatalf("turning offloads off in %s: %v\n%s", ns, err, out)
-		}
-	}
 }
 
 // stopCapture ends a capture with SIGTERM and returns its stderr.
@@ -242,7 +207,7 @@ func sameSessionFiles(t *testing.T, capture, pcap map[string][]byte) {
 // names included, byte for byte, and every stored message's sha256 is
 // extracted.
 func TestCaptureBreakoutTap(t *testing.T) {
-	requireNetnsProof(t)
+	requireAiosmtpdProof(t)
 	bin := testBinary(t)
 	work := t.TempDir()
 	ns := multiifNetns(t, "client", "wire", "server", "monitor")
@@ -306,7 +271,7 @@ func TestCaptureBreakoutTap(t *testing.T) {
 // on the two) and stores each message once, intact. A capture with --direction both beside it sees
 // about twice as many packets.
 func TestCaptureRouterLegs(t *testing.T) {
-	requireNetnsProof(t)
+	requireAiosmtpdProof(t)
 	work := t.TempDir()
 	if keep := os.Getenv("SMTPSCOPE_KEEP_PROOF"); keep != "" {
 		t.Cleanup(func() { _ = exec.Command("cp", "-r", work, keep).Run() })

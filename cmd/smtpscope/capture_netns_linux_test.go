@@ -68,12 +68,7 @@ func newProofNetns(t *testing.T, prefix string) *proofNetns {
 	p := fmt.Sprintf("%s-%d-", prefix, os.Getpid())
 	n := &proofNetns{c: p + "client", w: p + "wire", s: p + "server", m: p + "monitor"}
 	for _, ns := range []string{n.c, n.w, n.s, n.m} {
-		ipCmd(t, "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
-			}
-		})
+		addNetns(t, ns)
 	}
 	// W and M have no address: no frame of their own on the links.
 	for _, ns := range []string{n.w, n.m} {
@@ -89,15 +84,35 @@ func newProofNetns(t *testing.T, prefix string) *proofNetns {
 	for _, l := range [][2]string{{n.c, "lo"}, {n.c, "eth0"}, {n.s, "lo"}, {n.s, "eth0"}, {n.w, "wc"}, {n.w, "ws"}, {n.w, "wspan"}, {n.m, "span0"}} {
 		ipCmd(t, "-n", l[0], "link", "set", l[1], "up")
 	}
-	for _, ns := range []string{n.c, n.s} {
+	turnOffloadsOff(t, n.c, n.s)
+	return n
+}
+
+// addNetns creates network namespace ns and removes it, by name, when
+// the test ends (also on failure).
+func addNetns(t *testing.T, ns string) string {
+	t.Helper()
+	ipCmd(t, "netns", "add", ns)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
+		}
+	})
+	return ns
+}
+
+func nsExec(ns string) []string { return []string{"ip", "netns", "exec", ns} }
+
+// turnOffloadsOff runs offloadsOff (eth0 sends whole frames with their
+// checksums) in each namespace.
+func turnOffloadsOff(t *testing.T, nss ...string) {
+	t.Helper()
+	for _, ns := range nss {
 		if out, err := exec.Command("ip", "netns", "exec", ns, mtatest.Python3, "-c", offloadsOff).CombinedOutput(); err != nil {
 			t.Fatalf("turning offloads off in %s: %v\n%s", ns, err, out)
 		}
 	}
-	return n
 }
-
-func (n *proofNetns) exec(ns string) []string { return []string{"ip", "netns", "exec", ns} }
 
 // relay copies frames wc <-> ws and each one onto a span link first (so
 // the span sees a request before the reply it causes): wc's frames onto
@@ -246,6 +261,16 @@ func requireProofNetns(t *testing.T, tools ...string) {
 	}
 }
 
+// requireAiosmtpdProof skips a namespace proof with aiosmtpd and swaks
+// that cannot run here, naming what is missing.
+func requireAiosmtpdProof(t *testing.T) {
+	t.Helper()
+	requireProofNetns(t, "swaks")
+	if err := exec.Command(mtatest.Python3, "-c", "import aiosmtpd").Run(); err != nil {
+		t.Skip("python3-aiosmtpd is not installed (make apt-install)")
+	}
+}
+
 // keepProof copies the test's work directory to $SMTPSCOPE_KEEP_PROOF
 // when the test ends, if that is set.
 func keepProof(t *testing.T, work string) {
@@ -273,8 +298,8 @@ func startSpanCaptures(t *testing.T, n *proofNetns, work string, ports ...int) *
 	}
 	c := &spanCaptures{ports: strings.Join(list, ","), pcapFile: filepath.Join(work, "span.pcap"),
 		capOut: filepath.Join(work, "capture"), pcapOut: filepath.Join(work, "pcap")}
-	c.td, c.tdErr = startTcpdump(t, n.exec(n.m), "span0", c.pcapFile, strings.Join(filter, " or "), "-Q", "in")
-	c.capCmd, c.capErr = startCapture(t, n.exec(n.m), "-i", "span0", "--ports", c.ports, "--out", c.capOut, "--no-sync", "--report", "0")
+	c.td, c.tdErr = startTcpdump(t, nsExec(n.m), "span0", c.pcapFile, strings.Join(filter, " or "), "-Q", "in")
+	c.capCmd, c.capErr = startCapture(t, nsExec(n.m), "-i", "span0", "--ports", c.ports, "--out", c.capOut, "--no-sync", "--report", "0")
 	return c
 }
 
@@ -345,20 +370,17 @@ func (c *spanCaptures) samePcap(t *testing.T, bin string, files map[string][]byt
 // `smtpscope pcap` over tcpdump's file writes the same session files,
 // names included, byte for byte.
 func TestCaptureProofNamespaces(t *testing.T) {
-	requireProofNetns(t, "swaks")
-	if err := exec.Command(mtatest.Python3, "-c", "import aiosmtpd").Run(); err != nil {
-		t.Skip("python3-aiosmtpd is not installed (make apt-install)")
-	}
+	requireAiosmtpdProof(t)
 	bin := testBinary(t)
 	work := t.TempDir()
 	keepProof(t, work)
 	n := newProofNetns(t, "smtpscope")
 	r := startRelay(t, n.w, [2]string{"wspan", "wspan"})
 	const p4, p6 = 2525, 2587
-	stored := startAiosmtpd(t, n.exec(n.s), work, netnsServer4, netnsServer6, p4, p6)
+	stored := startAiosmtpd(t, nsExec(n.s), work, netnsServer4, netnsServer6, p4, p6)
 	sc := startSpanCaptures(t, n, work, p4, p6)
 
-	aiosmtpdTraffic(t, n.exec(n.c), work, fmt.Sprintf("%s:%d", netnsServer4, p4), fmt.Sprintf("[%s]:%d", netnsServer6, p6))
+	aiosmtpdTraffic(t, nsExec(n.c), work, fmt.Sprintf("%s:%d", netnsServer4, p4), fmt.Sprintf("[%s]:%d", netnsServer6, p6))
 
 	files := sc.stop(t, r)
 	checkExtracted(t, storedMessages(t, stored), files, 1)
@@ -486,7 +508,7 @@ func TestCaptureProofNamespacesPostfix(t *testing.T) {
 	sc := startSpanCaptures(t, n, work, pf.Port)
 
 	for _, addr := range pf.Addrs {
-		postfixTraffic(t, n.exec(n.c), work, addr)
+		postfixTraffic(t, nsExec(n.c), work, addr)
 	}
 	delivered := pf.WaitDelivered(t, 14, 60*time.Second)
 
