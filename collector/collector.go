@@ -358,6 +358,28 @@ func (c *Collector) spoolHasReady() bool {
 	return false
 }
 
+// Busy reports whether work is on its way to a commit: spool entries or
+// raw files queued or being stored, or hub messages being stored. An
+// index hook may hold its batch open while the collector is busy, so that
+// a backlog is indexed in large batches (collector/service).
+func (c *Collector) Busy() bool {
+	if c.commits.busy.Load() > 0 {
+		return true
+	}
+	c.pendMu.Lock()
+	n := len(c.pending)
+	c.pendMu.Unlock()
+	if n > 0 {
+		return true
+	}
+	if c.raw == nil {
+		return false
+	}
+	c.raw.mu.Lock()
+	defer c.raw.mu.Unlock()
+	return len(c.raw.pending) > 0
+}
+
 // claimFailures counts the spool entries whose last claim failed.
 func (c *Collector) claimFailures() int {
 	c.pendMu.Lock()

@@ -161,7 +161,8 @@
 // access without a running collector, Store for the UI (records, raw
 // emails, session files, attachments, submission states, review entries),
 // Subscribe for live events, Resubmit, Reload, IngestRaw (Maildir/.eml
-// input), SetCapture (a live capture's counters), RunHub and IngestRecord (the hub). The Indexer interface is the one path from the store to the
+// input), SetCapture (a live capture's counters), RunHub and IngestRecord (the hub),
+// Busy (work on its way to a commit: the index batches by it). The Indexer interface is the one path from the store to the
 // search index (collector/service implements it; this package does not
 // import package index): every commit (email, session without email,
 // review entry, submission state, removal) reaches it after the commit,

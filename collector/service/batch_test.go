@@ -414,3 +414,106 @@ func dropSessionTried(t *testing.T, st *collector.Store, id string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBatchDue: when a pending batch is due. Within IndexWindow it waits
+// for the window; past it, an idle collector gets it written at once and
+// a busy one holds it open (rechecked every backlogPoll) up to the
+// backlog window; a full batch or a flush is due at once.
+func TestBatchDue(t *testing.T) {
+	b := &batcher{window: 250 * time.Millisecond, backlog: time.Second, max: 3}
+	at := func(age time.Duration, queued int) {
+		b.first = time.Now().Add(-age)
+		b.queue = make([]collector.IndexKey, queued)
+	}
+	at(0, 1)
+	if d := b.due(false); d <= 200*time.Millisecond || d > 250*time.Millisecond {
+		t.Errorf("fresh batch, idle: due in %v, want the rest of the window", d)
+	}
+	if d := b.due(true); d <= 200*time.Millisecond {
+		t.Errorf("fresh batch, busy: due in %v, want the rest of the window", d)
+	}
+	at(300*time.Millisecond, 1)
+	if d := b.due(false); d != 0 {
+		t.Errorf("past the window, idle: due in %v, want now", d)
+	}
+	if d := b.due(true); d <= 0 || d > backlogPoll {
+		t.Errorf("past the window, busy: due in %v, want a recheck within %v", d, backlogPoll)
+	}
+	at(990*time.Millisecond, 1)
+	if d := b.due(true); d <= 0 || d > 10*time.Millisecond {
+		t.Errorf("near the backlog window, busy: due in %v, want at most the 10ms left", d)
+	}
+	at(time.Second, 1)
+	if d := b.due(true); d != 0 {
+		t.Errorf("past the backlog window, busy: due in %v, want now", d)
+	}
+	at(0, 3)
+	if d := b.due(true); d != 0 {
+		t.Errorf("full batch: due in %v, want now", d)
+	}
+	at(0, 1)
+	b.flushing = 1
+	if d := b.due(true); d != 0 {
+		t.Errorf("flushing: due in %v, want now", d)
+	}
+}
+
+// TestLiveIndexHeldWhileBusy: while the collector works through a spool
+// backlog, the live index writes batches of IndexBatch documents, not one
+// per IndexWindow (1 ms here: without the hold every commit group would be
+// a batch of its own); the backlog window is an hour, so only the count,
+// the collector going idle or the final flush can close a batch.
+func TestLiveIndexHeldWhileBusy(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	const sessions, per = 400, 100
+	spoolSessions(t, spool, 0, sessions)
+	r := runOnceWith(t, spool, data, true, Options{IndexWindow: time.Millisecond, IndexBacklogWindow: time.Hour, IndexBatch: per})
+	ws := r.ix.Stats()
+	if ws.Docs != sessions {
+		t.Fatalf("write stats %+v for %d sessions", ws, sessions)
+	}
+	if ws.Batches > sessions/per+1 {
+		t.Errorf("%d documents in %d bleve batches of at most %d: batches were not held while the collector was busy", ws.Docs, ws.Batches, per)
+	}
+	t.Logf("%d sessions: %d documents in %d bleve batches", sessions, ws.Docs, ws.Batches)
+}
+
+// TestLiveIndexWrittenWhenIdle: a batch held open for a busy collector is
+// written as soon as the collector is idle, not at the end of the backlog
+// window (an hour here): the running daemon makes a drained spool
+// searchable at once.
+func TestLiveIndexWrittenWhenIdle(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	const sessions = 50
+	spoolSessions(t, spool, 0, sessions)
+	f := false
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2}
+	ix, err := OpenIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(cfg, Options{Index: ix, IndexWindow: time.Millisecond, IndexBacklogWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l.Start(ctx)
+	defer l.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, err := ix.Count()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == sessions {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d documents searchable after a minute: the held batch was not written when the collector went idle", n, sessions)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -19,13 +19,22 @@ import (
 // commits changed, and the batcher writes them to the index together, one
 // bleve batch per IndexWindow or per IndexBatch documents (whichever comes
 // first), so the index makes one segment per batch instead of one or two
-// per email. A backlog (more than IndexBatch documents waiting) is written
-// at once, up to GOMAXPROCS batches at a time, like a bulk index.
+// per email. While the collector is busy (more work on its way to a
+// commit: a spool backlog) a batch is held open up to IndexBacklogWindow,
+// and written as soon as the collector is idle: a backlog makes batches of
+// up to IndexBatch documents, not one per window. A backlog of documents
+// (more than IndexBatch waiting) is written at once, up to GOMAXPROCS
+// batches at a time, like a bulk index.
 const (
 	// IndexWindow bounds how long a committed change waits before its
 	// batch is written (the delay until it is searchable, under light
 	// load).
 	IndexWindow = 250 * time.Millisecond
+	// IndexBacklogWindow bounds that wait while the collector is busy.
+	IndexBacklogWindow = time.Second
+	// backlogPoll is how often a batch held open for a busy collector
+	// checks whether it is idle.
+	backlogPoll = 20 * time.Millisecond
 	// IndexBatch bounds the documents of one batch.
 	IndexBatch = 1000
 	// maxHints bounds the records held in memory for queued documents
@@ -65,6 +74,10 @@ type batcher struct {
 	window      time.Duration
 	max         int
 	par         int
+	// busy reports whether the collector has more work on its way to a
+	// commit (nil: never); backlog bounds the wait it may add.
+	busy    func() bool
+	backlog time.Duration
 
 	mu       sync.Mutex
 	cond     *sync.Cond // a batch ended
@@ -82,17 +95,29 @@ type batcher struct {
 	persist  sync.WaitGroup // batches whose marks are not handled yet
 }
 
-func newBatcher(ix Index, st *collector.Store, log *slog.Logger, window time.Duration, maxDocs int) *batcher {
-	if window <= 0 {
-		window = IndexWindow
+// batchOpts bound a batcher's batches (zero: the defaults) and tell it
+// whether the collector is busy (busy nil: never).
+type batchOpts struct {
+	window, backlog time.Duration // IndexWindow, IndexBacklogWindow
+	max             int           // IndexBatch
+	busy            func() bool
+}
+
+func newBatcher(ix Index, st *collector.Store, log *slog.Logger, o batchOpts) *batcher {
+	if o.window <= 0 {
+		o.window = IndexWindow
 	}
-	if maxDocs <= 0 {
-		maxDocs = IndexBatch
+	if o.backlog <= 0 {
+		o.backlog = IndexBacklogWindow
+	}
+	if o.max <= 0 {
+		o.max = IndexBatch
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &batcher{ix: ix, st: st, log: log, window: window, max: maxDocs, par: max(1, runtime.GOMAXPROCS(0)),
+	b := &batcher{ix: ix, st: st, log: log, window: o.window, max: o.max, par: max(1, runtime.GOMAXPROCS(0)),
+		busy: o.busy, backlog: max(o.window, o.backlog),
 		pending: map[collector.IndexKey]*entry{}, inflight: map[collector.IndexKey]*entry{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{})}
 	b.cond = sync.NewCond(&b.mu)
@@ -227,10 +252,11 @@ func (b *batcher) loop() {
 // dispatch starts every batch that is due and has a slot; it returns how
 // long until the next one is due (0: wait for a wake-up).
 func (b *batcher) dispatch() time.Duration {
+	busy := b.busy != nil && b.busy() // outside b.mu: the collector's locks
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for len(b.queue) > 0 {
-		if wait := b.window - time.Since(b.first); len(b.queue) < b.max && b.flushing == 0 && wait > 0 {
+		if wait := b.due(busy); wait > 0 {
 			return wait
 		}
 		if b.running >= b.par {
@@ -261,9 +287,29 @@ func (b *batcher) dispatch() time.Duration {
 	return 0
 }
 
+// due returns how long the pending batch may still wait (0: write it
+// now): up to the window after its first document, and while the
+// collector is busy up to the backlog window, checked every backlogPoll.
+// A full batch or a flush is due at once.
+func (b *batcher) due(busy bool) time.Duration {
+	if len(b.queue) >= b.max || b.flushing > 0 {
+		return 0
+	}
+	age := time.Since(b.first)
+	if wait := b.window - age; wait > 0 {
+		return wait
+	}
+	if wait := b.backlog - age; busy && wait > 0 {
+		return min(wait, backlogPoll)
+	}
+	return 0
+}
+
 // run writes one batch and releases its entries.
 func (b *batcher) run(batch []*entry) {
+	t0 := time.Now()
 	n, err := b.write(batch)
+	b.log.Debug("index batch", "documents", len(batch), "took", time.Since(t0))
 	if err != nil {
 		b.log.Error("index batch", "documents", len(batch), "err", err)
 		if b.onError != nil {

@@ -19,7 +19,9 @@
 // review entry, submission state change, removal — and the hook only
 // queues the document's key for the batcher (batcher.go), which writes
 // what waits as one bleve batch per IndexWindow or IndexBatch documents
-// (a backlog at once, one batch per core), always as the store has it
+// (held open up to IndexBacklogWindow while the collector is busy,
+// collector.Collector.Busy, and written once it is idle; a backlog of
+// documents at once, one batch per core), always as the store has it
 // then (an email's document with the envelope its session tried beside
 // it, core.Email.SessionTried, kept in the record at ingest; for a record
 // stored before it was kept, the session file is streamed without its

@@ -65,10 +65,10 @@ type Options struct {
 	// Index is the search index to keep current (nil: none; Search then
 	// answers ErrNoIndex). The service owns it from Open: Close closes it.
 	Index Index
-	// IndexWindow and IndexBatch bound the live index batches (default
-	// IndexWindow, IndexBatch).
-	IndexWindow time.Duration
-	IndexBatch  int
+	// IndexWindow, IndexBacklogWindow and IndexBatch bound the live index
+	// batches (defaults: the constants of the same names).
+	IndexWindow, IndexBacklogWindow time.Duration
+	IndexBatch                      int
 }
 
 // Service owns a data dir: its collector, the index hook, the events and
@@ -122,7 +122,7 @@ func Open(cfg *collector.Config, o Options) (*Service, error) {
 	}
 	if l.ix != nil {
 		l.ix.SetSource(&StoreSource{Store: l.store})
-		l.batch = newBatcher(l.ix, l.store, o.Logger, o.IndexWindow, o.IndexBatch)
+		l.batch = newBatcher(l.ix, l.store, o.Logger, batchOpts{window: o.IndexWindow, backlog: o.IndexBacklogWindow, max: o.IndexBatch, busy: col.Busy})
 		l.batch.onBatch = func(int) { l.hub.publish(api.Event{Type: api.EventIndexed, Time: time.Now()}) }
 		l.batch.onError = func(msg string) { l.hub.publish(api.Event{Type: api.EventError, Time: time.Now(), Err: msg}) }
 		l.batch.onPersisted = l.evalHunts

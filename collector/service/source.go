@@ -132,7 +132,7 @@ func (h *syncHook) UpdateSubmissions(id string, subs []collector.SubmissionStatu
 // with every call indexed (and on disk) before it returns.
 func NewIndexer(ix Index, st *collector.Store) collector.Indexer {
 	ix.SetSource(&StoreSource{Store: st})
-	return &syncHook{hook{b: newBatcher(ix, st, nil, 0, 0)}}
+	return &syncHook{hook{b: newBatcher(ix, st, nil, batchOpts{})}}
 }
 
 // CatchUp brings ix fully up to date with the store behind src, the
@@ -152,7 +152,7 @@ func CatchUp(ctx context.Context, ix Index, src *StoreSource, progress func(done
 	if err != nil {
 		return added, updated, err
 	}
-	b := newBatcher(ix, src.Store, nil, 0, 0)
+	b := newBatcher(ix, src.Store, nil, batchOpts{})
 	defer b.close()
 	n, err := b.reconcile(ctx)
 	if err == nil {
