@@ -129,6 +129,8 @@ func (s *Stats) warn(format string, args ...any) {
 
 // SessionFile is one SMTP TCP session converted to a session file.
 type SessionFile struct {
+	// name is the file name Options.place gave it (WriteDir).
+	name  string
 	UID   string
 	Start time.Time
 	// Data is the session file content (Zeek/ACE format with our
