@@ -82,6 +82,13 @@ type Options struct {
 	// recycle: fn does not keep SessionFile.Data (WriteDir), so its
 	// buffer is reused after fn returns.
 	recycle bool
+	// place, when not nil, is called by the conversion workers with each
+	// session file as soon as it is made, concurrently and in no
+	// particular order (WriteDir writes the file there, so that files are
+	// written on every core); fn still follows in emission order, for the
+	// sessions place took (after an error too: what was written is
+	// accounted for).
+	place func(*SessionFile) error
 	// Stats, when not nil, receives counters about the run.
 	Stats *Stats
 	// Evidence, when not nil, keeps the packets of a live capture as
@@ -275,12 +282,10 @@ func WriteDir(ctx context.Context, files []string, opts Options, dir string) (in
 	}
 	n := 0
 	opts.recycle = true
+	opts.place = w.place
 	err = Process(ctx, files, opts, func(sf *SessionFile) error {
-		if err := w.write(sf); err != nil {
-			return err
-		}
 		n++
-		return nil
+		return w.placed(sf)
 	})
 	return n, errors.Join(err, w.close())
 }
@@ -705,10 +710,12 @@ func (s *stream) hasPayload() bool {
 
 // job is one session being converted by a worker.
 type job struct {
-	s    *stream
-	uid  string
-	sf   *SessionFile
-	done chan struct{}
+	s      *stream
+	uid    string
+	sf     *SessionFile
+	placed bool  // Options.place took it
+	err    error // from Options.place
+	done   chan struct{}
 }
 
 // emit hands a finished session to the conversion workers. Conversions run
@@ -745,6 +752,10 @@ func (e *engine) startWorkers() {
 			for j := range e.jobs {
 				j.sf = j.s.convert(j.uid, e.opts.MessageData)
 				j.s = nil
+				if e.opts.place != nil && !e.failed() {
+					j.err = e.opts.place(j.sf)
+					j.placed = j.err == nil
+				}
 				close(j.done)
 			}
 		}()
@@ -753,7 +764,10 @@ func (e *engine) startWorkers() {
 		defer close(e.emitted)
 		for j := range e.order {
 			<-j.done
-			if e.failed() {
+			if j.err != nil {
+				e.setErr(j.err)
+			}
+			if e.failed() && !j.placed {
 				continue
 			}
 			sf := j.sf
