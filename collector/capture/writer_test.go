@@ -12,9 +12,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/smtpscope/smtpscope/core"
 )
@@ -480,5 +483,43 @@ func TestUnnamedTempFile(t *testing.T) {
 	other.remove()
 	if n := entries(); len(n) != 1 || n[0] != "Sanon" {
 		t.Errorf("after an unlinked temporary file: %v", n)
+	}
+}
+
+// TestWriteDirErrorKeepsWritten: the conversion workers write session
+// files concurrently; when writing one fails (its fsync, here), the run
+// stops with that error, and every session file the workers completed,
+// before or beside the failure, has its .ready and is counted: none is
+// left behind unaccounted, no .ready lacks its file.
+func TestWriteDirErrorKeepsWritten(t *testing.T) {
+	dir := t.TempDir()
+	in := smallCapture(t, dir, 2)
+	ref := filepath.Join(dir, "ref")
+	total, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone}, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := dirState(t, ref)
+	out := filepath.Join(dir, "spool")
+	var calls atomic.Int32
+	var h syncHooks
+	h.syncFile = func(fd int, tmp string) error {
+		if calls.Add(1) == 5 {
+			return errors.New("injected fsync failure")
+		}
+		return unix.Fsync(fd)
+	}
+	n, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncEach, hooks: h}, out)
+	if err == nil || !strings.Contains(err.Error(), "injected fsync failure") {
+		t.Fatalf("error %v, want the injected one", err)
+	}
+	files, ready := dirState(t, out)
+	if len(files) != n || len(ready) != n || n >= total {
+		t.Errorf("%d session files, %d .ready, %d counted (of %d sessions)", len(files), len(ready), n, total)
+	}
+	for _, r := range ready {
+		if got, ok := files[r]; !ok || !bytes.Equal(got, want[r]) {
+			t.Errorf("%s.ready: its file is missing or differs from a full run's", r)
+		}
 	}
 }
