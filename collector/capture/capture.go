@@ -505,8 +505,9 @@ type engine struct {
 	uids      map[string]bool // uids given (the newer generation)
 	oldUIDs   map[string]bool // the previous generation
 	bytesSeen int64
-	pktSeq    int64     // index of the packet being processed
-	lastTS    time.Time // the last plausible packet time
+	pktSeq    int64        // index of the packet being processed
+	slab      []asmContext // contexts not yet given out (see context)
+	lastTS    time.Time    // the last plausible packet time
 
 	// Limits (limits.go).
 	halfOpen, open flowList
@@ -586,9 +587,33 @@ type portSet [1024]uint64
 func (p *portSet) add(port uint16)      { p[port>>6] |= 1 << (port & 63) }
 func (p *portSet) has(port uint16) bool { return p[port>>6]&(1<<(port&63)) != 0 }
 
-type asmContext struct{ ci gopacket.CaptureInfo }
+// asmContext is the reassembly's context of one packet: its time and its
+// index in the capture, all that the streams read back (GetCaptureInfo).
+// The reassembly keeps the context of each segment it holds (out of order),
+// so every packet needs its own; they are cut from slabs of asmSlab (one
+// allocation per asmSlab packets instead of one each; a held segment keeps
+// at most one slab, 512 bytes, alive).
+type asmContext struct {
+	ts  time.Time
+	seq int64
+}
 
-func (a *asmContext) GetCaptureInfo() gopacket.CaptureInfo { return a.ci }
+func (a *asmContext) GetCaptureInfo() gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: a.ts, InterfaceIndex: int(a.seq)}
+}
+
+const asmSlab = 16
+
+// context returns a new context for a packet of time ts and index seq.
+func (e *engine) context(ts time.Time, seq int64) *asmContext {
+	if len(e.slab) == 0 {
+		e.slab = make([]asmContext, asmSlab)
+	}
+	a := &e.slab[0]
+	e.slab = e.slab[1:]
+	a.ts, a.seq = ts, seq
+	return a
+}
 
 func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 	e.st.Packets++
@@ -609,11 +634,9 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 	if ci.Timestamp.After(e.now) {
 		e.now = ci.Timestamp
 	}
-	// The reassembly keeps each segment's CaptureInfo: carry the packet
-	// index in it (the link type is already known) to order the two
-	// directions by capture order.
-	ci.InterfaceIndex = int(e.pktSeq)
-	ac := &asmContext{ci: ci}
+	// The reassembly keeps each segment's context: the packet index in
+	// it orders the two directions by capture order.
+	ac := e.context(ci.Timestamp, e.pktSeq)
 	e.cur = nil
 	if e.asm == nil {
 		e.reassemble()
