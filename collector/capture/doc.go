@@ -23,11 +23,6 @@
 // capture with Options.Evidence), @raw and @gap; see the README section in
 // collector/zeek/README.md and core/doc.go.
 //
-// Capture files are read on their own goroutine (pipeline.go): it reads,
-// decodes and defragments, and hands the TCP segments on the ports, in
-// batches and in capture order, to the engine's goroutine, which runs the
-// reassembly (the live capture decodes on the engine's goroutine).
-//
 // Sessions are buffered in memory until their TCP connection ends (FIN in
 // both directions, or a RST from either side: the other half is then
 // closed by feeding it a RST at its next sequence number), then converted
