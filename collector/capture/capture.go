@@ -128,13 +128,7 @@ type Stats struct {
 	Warnings        []string
 }
 
-// warnMu serialises warnings: the reader and the engine of one run warn
-// from their own goroutines.
-var warnMu sync.Mutex
-
 func (s *Stats) warn(format string, args ...any) {
-	warnMu.Lock()
-	defer warnMu.Unlock()
 	if len(s.Warnings) < 1000 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf(format, args...))
 	}
@@ -248,17 +242,25 @@ func readBufSize(n int64) int {
 func process(ctx context.Context, inputs []input, total int64, opts *Options, st *Stats, fn func(*SessionFile) error) error {
 	e := newEngine(opts, st, fn)
 	prog := &progress{opts: opts, total: total}
-	r := newReader(e, total)
-	res := make(chan error, 1)
-	go func() { res <- r.run(ctx, inputs, prog) }()
-	e.consume(r)
-	err := <-res
-	if errors.Is(err, errStopped) || err == nil {
-		err = e.getErr()
-	}
-	if err != nil {
-		e.stopWorkers()
-		return err
+	var lastTS time.Time
+	for _, in := range inputs {
+		if err := ctx.Err(); err != nil {
+			e.stopWorkers()
+			return err
+		}
+		_, last, err := e.readInput(ctx, in, prog, lastTS)
+		if err != nil {
+			e.stopWorkers()
+			return err
+		}
+		if err := e.getErr(); err != nil {
+			e.stopWorkers()
+			return err
+		}
+		if last.After(lastTS) {
+			lastTS = last
+		}
+		st.Files++
 	}
 	e.finish()
 	prog.done()
@@ -417,6 +419,55 @@ func openGzip(name string, br *bufio.Reader, bufSize int) (packetSource, func(ci
 	return openByMagic(name, gz, magic, bufSize)
 }
 
+// readInput reads one capture into the engine.
+func (e *engine) readInput(ctx context.Context, in input, prog *progress, prevLast time.Time) (first, last time.Time, err error) {
+	name := in.name
+	f, err := in.open()
+	if err != nil {
+		return first, last, fmt.Errorf("capture: %w", err)
+	}
+	defer f.Close()
+	src, linkOf, err := openCapture(name, &countingReader{r: f, p: prog}, readBufSize(in.size))
+	if err != nil {
+		return first, last, err
+	}
+	n := 0
+	for {
+		data, ci, rerr := src.ZeroCopyReadPacketData()
+		if rerr != nil {
+			if rerr != io.EOF {
+				e.st.warn("%s: packet %d: %v (rest of the file ignored)", name, n+1, rerr)
+			}
+			break
+		}
+		n++
+		ci.Timestamp = e.plausible(ci.Timestamp, name, n)
+		if n&0x3ff == 0 {
+			if err := ctx.Err(); err != nil {
+				return first, last, err
+			}
+		}
+		if first.IsZero() {
+			first = ci.Timestamp
+			if !prevLast.IsZero() && first.Before(prevLast) {
+				// Not a continuation of the previous file: finish
+				// what is open so unrelated captures do not mix.
+				e.flushAll()
+			}
+		}
+		if ci.Timestamp.After(last) {
+			last = ci.Timestamp
+		}
+		e.packet(data, ci, linkOf(ci))
+		if e.failed() {
+			return first, last, e.getErr()
+		}
+	}
+	e.st.Bytes += prog.read - e.bytesSeen
+	e.bytesSeen = prog.read
+	return first, last, nil
+}
+
 // maxCaptureTime bounds the packet times believed: session files carry
 // epoch seconds from 0 to 1e11, as core's session parser accepts them.
 var maxCaptureTime = time.Unix(1e11, 0)
@@ -445,7 +496,7 @@ type engine struct {
 	st        *Stats
 	fn        func(*SessionFile) error
 	ports     portSet
-	dec       *decoder // the live capture's (files: the reader's, pipeline.go)
+	dec       *decoder
 	re        *reassembler
 	asm       *reassembly.Assembler
 	nextFlush time.Time
@@ -456,7 +507,6 @@ type engine struct {
 	bytesSeen int64
 	pktSeq    int64        // index of the packet being processed
 	slab      []asmContext // contexts not yet given out (see context)
-	tcp       layers.TCP   // a segment from the reader, decoded again (pipeline.go)
 	lastTS    time.Time    // the last plausible packet time
 
 	// Limits (limits.go).
@@ -482,7 +532,8 @@ type engine struct {
 }
 
 func newEngine(opts *Options, st *Stats, fn func(*SessionFile) error) *engine {
-	e := &engine{opts: opts, st: st, fn: fn, uids: map[string]bool{}}
+	e := &engine{opts: opts, st: st, fn: fn, dec: newDecoder(), uids: map[string]bool{}}
+	e.dec.frag = newDefragger(opts.FragTimeout, opts.MaxFragBytes, st)
 	for _, p := range opts.Ports {
 		if p > 0 && p < 65536 {
 			e.ports.add(uint16(p))
@@ -564,15 +615,9 @@ func (e *engine) context(ts time.Time, seq int64) *asmContext {
 	return a
 }
 
-// packet decodes one packet and reassembles it when it is TCP on the
-// ports (the live capture; files go through the reader, pipeline.go).
 func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 	e.st.Packets++
 	e.pktSeq++
-	if e.dec == nil {
-		e.dec = newDecoder()
-		e.dec.frag = newDefragger(e.opts.FragTimeout, e.opts.MaxFragBytes, e.st)
-	}
 	tcp, netFlow, res := e.dec.decode(data, lt, ci.Timestamp)
 	switch res {
 	case undecodable:
@@ -584,20 +629,14 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 	if !e.ports.has(uint16(tcp.SrcPort)) && !e.ports.has(uint16(tcp.DstPort)) {
 		return
 	}
-	e.assemble(tcp, netFlow, ci.Timestamp)
-}
-
-// assemble feeds a TCP segment on the ports (packet e.pktSeq, of time ts)
-// to the reassembly, then enforces the limits and runs the idle flush.
-func (e *engine) assemble(tcp *layers.TCP, netFlow gopacket.Flow, ts time.Time) {
 	e.st.TCPPackets++
 	payload := len(tcp.Payload) > 0
-	if ts.After(e.now) {
-		e.now = ts
+	if ci.Timestamp.After(e.now) {
+		e.now = ci.Timestamp
 	}
 	// The reassembly keeps each segment's context: the packet index in
 	// it orders the two directions by capture order.
-	ac := e.context(ts, e.pktSeq)
+	ac := e.context(ci.Timestamp, e.pktSeq)
 	e.cur = nil
 	if e.asm == nil {
 		e.reassemble()
