@@ -813,8 +813,13 @@ func (cv *conv) dataLines(p []byte) (raw []byte, stuffed []int, n int, lines, ok
 			cv.w.b = cv.w.b[:mark] // no terminator: nothing written
 			return nil, nil, 0, false, false
 		}
-		if lines {
-			if out, lines = cv.dataLine(out, p, off, start, off+i); !lines {
+		if lf := off + i; lines {
+			if c := p[start]; lf > off+1 && p[lf-1] == '\r' && p[lf-2] != '\r' && c != '>' && c != '@' && c != '<' &&
+				cap(out)-len(out) >= lf-start {
+				// The common line, inline: CRLF-terminated, not ending
+				// in CR, starting with none of the parser's markers.
+				out = append(append(out, p[start:lf-1]...), '\n')
+			} else if out, lines = cv.dataLine(out, p, off, start, lf); !lines {
 				out = out[:mark]
 			}
 		}
