@@ -162,6 +162,11 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 
 func (h *halfBuf) addMark(off int, seq int64) {
 	if k := len(h.marks); k == 0 || h.marks[k-1].seq != seq {
+		if h.marks == nil {
+			// A mark per packet: room for a short session's at once
+			// (growing from one took five allocations a session).
+			h.marks = make([]mark, 0, 16)
+		}
 		h.marks = append(h.marks, mark{off: off, seq: seq})
 	}
 }

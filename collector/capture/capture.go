@@ -82,6 +82,13 @@ type Options struct {
 	// recycle: fn does not keep SessionFile.Data (WriteDir), so its
 	// buffer is reused after fn returns.
 	recycle bool
+	// place, when not nil, is called by the conversion workers with each
+	// session file as soon as it is made, concurrently and in no
+	// particular order (WriteDir writes the file there, so that files are
+	// written on every core); fn still follows in emission order, for the
+	// sessions place took (after an error too: what was written is
+	// accounted for).
+	place func(*SessionFile) error
 	// Stats, when not nil, receives counters about the run.
 	Stats *Stats
 	// Evidence, when not nil, keeps the packets of a live capture as
@@ -132,6 +139,8 @@ func (s *Stats) warn(format string, args ...any) {
 
 // SessionFile is one SMTP TCP session converted to a session file.
 type SessionFile struct {
+	// name is the file name Options.place gave it (WriteDir).
+	name  string
 	UID   string
 	Start time.Time
 	// Data is the session file content (Zeek/ACE format with our
@@ -276,12 +285,10 @@ func WriteDir(ctx context.Context, files []string, opts Options, dir string) (in
 	}
 	n := 0
 	opts.recycle = true
+	opts.place = w.place
 	err = Process(ctx, files, opts, func(sf *SessionFile) error {
-		if err := w.write(sf); err != nil {
-			return err
-		}
 		n++
-		return nil
+		return w.placed(sf)
 	})
 	return n, errors.Join(err, w.close())
 }
@@ -501,8 +508,9 @@ type engine struct {
 	uids      map[string]bool // uids given (the newer generation)
 	oldUIDs   map[string]bool // the previous generation
 	bytesSeen int64
-	pktSeq    int64     // index of the packet being processed
-	lastTS    time.Time // the last plausible packet time
+	pktSeq    int64        // index of the packet being processed
+	slab      []asmContext // contexts not yet given out (see context)
+	lastTS    time.Time    // the last plausible packet time
 
 	// Limits (limits.go).
 	halfOpen, open flowList
@@ -582,9 +590,33 @@ type portSet [1024]uint64
 func (p *portSet) add(port uint16)      { p[port>>6] |= 1 << (port & 63) }
 func (p *portSet) has(port uint16) bool { return p[port>>6]&(1<<(port&63)) != 0 }
 
-type asmContext struct{ ci gopacket.CaptureInfo }
+// asmContext is the reassembly's context of one packet: its time and its
+// index in the capture, all that the streams read back (GetCaptureInfo).
+// The reassembly keeps the context of each segment it holds (out of order),
+// so every packet needs its own; they are cut from slabs of asmSlab (one
+// allocation per asmSlab packets instead of one each; a held segment keeps
+// at most one slab, 512 bytes, alive).
+type asmContext struct {
+	ts  time.Time
+	seq int64
+}
 
-func (a *asmContext) GetCaptureInfo() gopacket.CaptureInfo { return a.ci }
+func (a *asmContext) GetCaptureInfo() gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: a.ts, InterfaceIndex: int(a.seq)}
+}
+
+const asmSlab = 16
+
+// context returns a new context for a packet of time ts and index seq.
+func (e *engine) context(ts time.Time, seq int64) *asmContext {
+	if len(e.slab) == 0 {
+		e.slab = make([]asmContext, asmSlab)
+	}
+	a := &e.slab[0]
+	e.slab = e.slab[1:]
+	a.ts, a.seq = ts, seq
+	return a
+}
 
 func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 	e.st.Packets++
@@ -605,11 +637,9 @@ func (e *engine) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType
 	if ci.Timestamp.After(e.now) {
 		e.now = ci.Timestamp
 	}
-	// The reassembly keeps each segment's CaptureInfo: carry the packet
-	// index in it (the link type is already known) to order the two
-	// directions by capture order.
-	ci.InterfaceIndex = int(e.pktSeq)
-	ac := &asmContext{ci: ci}
+	// The reassembly keeps each segment's context: the packet index in
+	// it orders the two directions by capture order.
+	ac := e.context(ci.Timestamp, e.pktSeq)
 	e.cur = nil
 	if e.asm == nil {
 		e.reassemble()
@@ -706,10 +736,12 @@ func (s *stream) hasPayload() bool {
 
 // job is one session being converted by a worker.
 type job struct {
-	s    *stream
-	uid  string
-	sf   *SessionFile
-	done chan struct{}
+	s      *stream
+	uid    string
+	sf     *SessionFile
+	placed bool  // Options.place took it
+	err    error // from Options.place
+	done   chan struct{}
 }
 
 // emit hands a finished session to the conversion workers. Conversions run
@@ -746,6 +778,10 @@ func (e *engine) startWorkers() {
 			for j := range e.jobs {
 				j.sf = j.s.convert(j.uid, e.opts.MessageData)
 				j.s = nil
+				if e.opts.place != nil && !e.failed() {
+					j.err = e.opts.place(j.sf)
+					j.placed = j.err == nil
+				}
 				close(j.done)
 			}
 		}()
@@ -754,7 +790,10 @@ func (e *engine) startWorkers() {
 		defer close(e.emitted)
 		for j := range e.order {
 			<-j.done
-			if e.failed() {
+			if j.err != nil {
+				e.setErr(j.err)
+			}
+			if e.failed() && !j.placed {
 				continue
 			}
 			sf := j.sf

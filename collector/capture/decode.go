@@ -20,20 +20,31 @@ type decoder struct {
 	ip6     layers.IPv6
 	tcp     layers.TCP
 	fg      layers.IPv6Fragment
-	frag    *defragger // nil: fragments are undecodable
-	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
+	frag    *defragger                      // nil: fragments are undecodable
+	parsers []*gopacket.DecodingLayerParser // by first layer type
 	decoded []gopacket.LayerType
 }
 
 func newDecoder() *decoder {
-	d := &decoder{parsers: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}}
+	d := &decoder{}
+	// The layers by type in a slice (DecodingLayerSparse), not the default
+	// map: three map lookups a packet were a tenth of decode. One
+	// container, built once, serves every parser (building one per
+	// parser, a slice grown layer by layer, cost a fuzz run 20 times).
+	dlc := gopacket.DecodingLayerContainer(gopacket.DecodingLayerSparse(make([]gopacket.DecodingLayer, 0, layers.LayerTypeLinuxSLL2+1)))
+	for _, l := range []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp} {
+		dlc = dlc.Put(l)
+	}
 	for _, first := range []gopacket.LayerType{
 		layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeLinuxSLL2,
 		layers.LayerTypeLoopback, layers.LayerTypeIPv4, layers.LayerTypeIPv6,
 	} {
-		p := gopacket.NewDecodingLayerParser(first,
-			&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp)
+		p := gopacket.NewDecodingLayerParser(first)
+		p.SetDecodingLayerContainer(dlc)
 		p.IgnoreUnsupported = true
+		for int(first) >= len(d.parsers) {
+			d.parsers = append(d.parsers, nil)
+		}
 		d.parsers[first] = p
 	}
 	d.decoded = make([]gopacket.LayerType, 0, 8)
@@ -79,7 +90,10 @@ const maxExtHeaders = 16
 // inside gopacket are turned into errors by the parser.
 func (d *decoder) decode(data []byte, lt layers.LinkType, ts time.Time) (*layers.TCP, gopacket.Flow, decodeResult) {
 	first := firstLayer(lt, data)
-	p := d.parsers[first]
+	var p *gopacket.DecodingLayerParser
+	if int(first) > 0 && int(first) < len(d.parsers) {
+		p = d.parsers[first]
+	}
 	if p == nil {
 		return nil, gopacket.Flow{}, undecodable
 	}

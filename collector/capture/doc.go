@@ -83,5 +83,9 @@
 // taken name becomes <uid>-2, <uid>-3, …; a .ready only once its file is
 // durable, synced per batch with syncfs or per file, see SyncMode;
 // writer.go, fs_*.go), used by `smtpscope pcap` and `smtpscope parse
-// --pcap`.
+// --pcap`. WriteDir's files are written by the conversion workers as soon
+// as each is converted (Options.place), on every core and in no
+// particular order; each is an unnamed O_TMPFILE file linked to its name
+// (Linux; elsewhere a .tmp-* name, linked then removed). The .ready
+// markers of SyncBatch are queued in emission order.
 package capture

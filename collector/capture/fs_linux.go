@@ -2,6 +2,8 @@ package capture
 
 import (
 	"os"
+	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,4 +20,41 @@ func syncFS(dir *os.File, _ []string) error {
 // one system call, where open and close take two.
 func mknodReady(dirfd int, name string) error {
 	return unix.Mknodat(dirfd, name, unix.S_IFREG|0o640, 0)
+}
+
+// openAnon opens an unnamed regular file in the directory dirfd
+// (O_TMPFILE): it has no directory entry until linkAnon gives it its
+// name, so a crash leaves nothing behind, and writing a session costs one
+// directory entry instead of three (a temporary name, its link, its
+// removal).
+func openAnon(dirfd int) (int, error) {
+	return unix.Openat(dirfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+}
+
+// linkAnon names the unnamed file fd as name in dirfd, failing if the name
+// exists. linkat(2) with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the
+// /proc/self/fd link works for any user (open(2), O_TMPFILE).
+func linkAnon(fd, dirfd int, name string) error {
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW)
+}
+
+// anonSupported reports whether unnamed files can be made and named in
+// dirfd: the file system has O_TMPFILE and /proc is mounted.
+func anonSupported(dirfd int) bool {
+	fd, err := openAnon(dirfd)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return unix.Access("/proc/self/fd", unix.F_OK) == nil
+}
+
+// futimens sets the access and modification times of fd (utimensat(2)
+// with a NULL path: no path walk).
+func futimens(fd int, ts *[2]unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }

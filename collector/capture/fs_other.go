@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // syncFS makes the session files of a batch durable, with the directory
@@ -29,3 +31,10 @@ func syncFS(dir *os.File, batch []string) error {
 // mknodReady reports that mknod is not used here (createReady opens the
 // file instead).
 func mknodReady(int, string) error { return errors.ErrUnsupported }
+
+// Unnamed files (O_TMPFILE) are Linux's: elsewhere session files are
+// written under a temporary name and linked.
+func openAnon(int) (int, error)             { return -1, errors.ErrUnsupported }
+func linkAnon(int, int, string) error       { return errors.ErrUnsupported }
+func anonSupported(int) bool                { return false }
+func futimens(int, *[2]unix.Timespec) error { return errors.ErrUnsupported }

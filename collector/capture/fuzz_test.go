@@ -163,26 +163,41 @@ func FuzzSMTPStreams(f *testing.F) {
 	})
 }
 
-// FuzzWriteLinesStuffed checks the one-pass writeLinesStuffed against the
-// checks it replaced (canLines on the stuffed payload, then the stuffed
-// lines' own checks, then the writing): same verdict, same bytes.
-func FuzzWriteLinesStuffed(f *testing.F) {
+// FuzzDataLines checks readData's one-pass fast path (dataLines: find the
+// terminator and the stuffed dots, write the lines) against the two passes
+// it replaced (oldFindData, then oldWriteLinesStuffed), and those against
+// the checks before them (canLines on the stuffed payload, then the
+// stuffed lines' own checks, then the writing): same payload, stuffed
+// dots and length, same verdict, same bytes; nothing written without a
+// terminator.
+func FuzzDataLines(f *testing.F) {
 	for _, s := range []string{
 		"a\r\n.\r\n", "..x\r\n.\r\n", "@raw 5\r\n.\r\n", "x\r\n.@raw 5\r\n.\r\n", ".@x\r\n.\r\n",
 		"<a\r\n.\r\n", ">b\r\n.\r\n", "x\r\n> . .\r\n.\r\n", "a\r\r\n.\r\n", "a\nb\r\n.\r\n",
 		"\r\n\r\n.\r\n", "..\r\r\n.\r\n", ".\r\n", "x\r\n..@gap 1\r\n.\r\n", "a\r\nb.\r\n",
+		"a\r\n.\n", "a\r\nb\r\n", "a\r\n..\r\n", "a\r\n.", "\n.\r\nQUIT\r\n",
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, p []byte, no354 bool) {
-		raw, stuffed, _, ok := findData(p)
+		cv := &conv{no354: no354}
+		cv.w.WriteString("head\n")
+		raw, stuffed, n, lines, ok := cv.dataLines(p)
+		got := cv.w.Bytes()
+		wantRaw, wantStuffed, wantN, wantOK := oldFindData(p)
+		if ok != wantOK || n != wantN || !bytes.Equal(raw, wantRaw) || fmt.Sprint(stuffed) != fmt.Sprint(wantStuffed) {
+			t.Fatalf("%q: dataLines %q %v %d %v, want %q %v %d %v", p, raw, stuffed, n, ok, wantRaw, wantStuffed, wantN, wantOK)
+		}
 		if !ok {
+			if string(got) != "head\n" {
+				t.Fatalf("%q: no terminator, yet wrote %q", p, got)
+			}
 			return
 		}
 		var want []byte
-		wantOK := oldCanLinesStuffed(raw, stuffed, no354)
-		if wantOK {
+		wantLines := oldCanLinesStuffed(raw, stuffed, no354)
+		if wantLines {
 			msg := unstuffed(raw, stuffed)
 			for len(msg) > 0 {
 				i := bytes.IndexByte(msg, '\n')
@@ -191,20 +206,98 @@ func FuzzWriteLinesStuffed(f *testing.F) {
 				msg = msg[i+1:]
 			}
 		}
-		cv := &conv{no354: no354}
-		cv.w.WriteString("head\n")
-		gotOK := cv.writeLinesStuffed(raw, stuffed)
-		if gotOK != wantOK {
-			t.Fatalf("%q (no354 %v): lines %v, want %v", raw, no354, gotOK, wantOK)
+		old := &conv{no354: no354}
+		old.w.WriteString("head\n")
+		if oldLines := oldWriteLinesStuffed(old, raw, stuffed); oldLines != wantLines || !bytes.Equal(old.w.Bytes(), append([]byte("head\n"), want...)) {
+			t.Fatalf("%q: the two-pass writer: %v %q, want %v %q", raw, oldLines, old.w.Bytes(), wantLines, want)
 		}
-		got := cv.w.Bytes()
-		if !gotOK {
-			want = nil
+		if lines != wantLines {
+			t.Fatalf("%q (no354 %v): lines %v, want %v", raw, no354, lines, wantLines)
 		}
 		if !bytes.Equal(got, append([]byte("head\n"), want...)) {
 			t.Fatalf("%q: wrote %q, want %q", raw, got, want)
 		}
 	})
+}
+
+// oldFindData (readData's first pass before dataLines) finds the end of a DATA payload in p (the line "."): it returns
+// the payload as sent (still dot-stuffed), the offsets in it of the dots
+// that stuffing added, and the bytes consumed including the terminator;
+// ok is false when p holds no terminator.
+func oldFindData(p []byte) (raw []byte, stuffed []int, n int, ok bool) {
+	term := -1
+	isTerm := func(i int) bool {
+		r := p[i:]
+		return bytes.HasPrefix(r, []byte(".\r\n")) || bytes.HasPrefix(r, []byte(".\n"))
+	}
+	if len(p) > 0 && p[0] == '.' {
+		if isTerm(0) {
+			term = 0
+		} else {
+			stuffed = append(stuffed, 0)
+		}
+	}
+	for off := 0; term < 0; {
+		i := bytes.Index(p[off:], crlfDotCRLF)
+		if i < 0 {
+			return nil, nil, 0, false
+		}
+		ls := off + i + 1 // line start, at the dot
+		if isTerm(ls) {
+			term = ls
+			break
+		}
+		stuffed = append(stuffed, ls)
+		off = ls
+	}
+	n = term + 2
+	if p[term+1] == '\r' {
+		n = term + 3
+	}
+	return p[:term], stuffed, n, true
+}
+
+// oldWriteLinesStuffed (readData's second pass before dataLines) writes a gap-free DATA payload as data lines straight
+// from the dot-stuffed bytes (dropping the stuffed dots) when lines carry
+// the unstuffed message exactly; it reports whether it did (when not, it
+// wrote nothing). It makes the checks of canLines on the unstuffed lines
+// in the same pass as the writing: one pass over the message.
+func oldWriteLinesStuffed(cv *conv, raw []byte, stuffed []int) bool {
+	cv.w.Grow(len(raw)) // the lines are never longer than raw
+	out := cv.w.b
+	k := 0
+	for off := 0; off < len(raw); {
+		i := bytes.IndexByte(raw[off:], '\n')
+		if i < 1 || raw[off+i-1] != '\r' {
+			return false // a bare LF, or no CRLF at the end
+		}
+		cr := off + i - 1
+		if cr > off && raw[cr-1] == '\r' {
+			return false // a line ending in CR would lose it
+		}
+		start := off
+		if k < len(stuffed) && stuffed[k] == off {
+			start++ // the stuffed dot (never a line's only byte: that is the end)
+			k++
+		}
+		switch raw[start] {
+		case '>', '@', '<':
+			line := raw[start : cr+2]
+			if off == 0 && cv.no354 {
+				// With no 354 the parser enters data mode at the first
+				// line that is not an SMTP line.
+				return false
+			}
+			if bytes.HasPrefix(line, []byte("> . .\r\n")) || bytes.HasPrefix(line, []byte("@raw ")) || bytes.HasPrefix(line, []byte("@gap ")) {
+				return false
+			}
+		}
+		out = append(out, raw[start:cr]...)
+		out = append(out, '\n')
+		off += i + 1
+	}
+	cv.w.b = out
+	return true
 }
 
 // oldCanLinesStuffed is the check writeLinesStuffed made before it became

@@ -212,6 +212,5 @@ func (e *engine) injectRST(s *stream, d int) {
 	if err := e.rst.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback); err != nil {
 		return
 	}
-	ci := gopacket.CaptureInfo{Timestamp: s.last, InterfaceIndex: int(e.pktSeq)}
-	e.asm.AssembleWithContext(netFlow, &e.rst, &asmContext{ci: ci})
+	e.asm.AssembleWithContext(netFlow, &e.rst, e.context(s.last, e.pktSeq))
 }

@@ -182,6 +182,7 @@ type msgBuild struct {
 	// A gap-free DATA payload found in one piece: the bytes as sent and
 	// the offsets of the stuffed dots (see readData).
 	fast    bool
+	lines   bool // fast, and written as data lines already
 	raw     []byte
 	stuffed []int
 	segs    [][]byte // byte runs between gaps
@@ -695,9 +696,10 @@ func (cv *conv) readData() {
 	lineStart := true
 	terminated := false
 	if c.gi >= len(c.gaps) || c.gaps[c.gi].off > c.pos {
-		// Fast path: the whole message lies before the next gap.
-		if raw, stuffed, n, ok := findData(c.buf[c.pos:c.end()]); ok {
-			b.raw, b.stuffed, b.fast = raw, stuffed, true
+		// Fast path: the whole message lies before the next gap; its
+		// lines are written as they are found.
+		if raw, stuffed, n, lines, ok := cv.dataLines(c.buf[c.pos:c.end()]); ok {
+			b.raw, b.stuffed, b.fast, b.lines = raw, stuffed, true, lines
 			b.m.Size = len(raw) - len(stuffed)
 			c.pos += n
 			terminated = true
@@ -751,9 +753,10 @@ func (cv *conv) readData() {
 		b.m.Partial = true
 	}
 	if b.fast {
-		// The payload is one run of the stream: write its lines straight
-		// from it, and build the unstuffed copy only when needed.
-		if !cv.writeLinesStuffed(b.raw, b.stuffed) {
+		// The payload is one run of the stream, its lines written
+		// straight from it unless they cannot carry it: build the
+		// unstuffed copy only when needed.
+		if !b.lines {
 			b.segs = [][]byte{unstuffed(b.raw, b.stuffed)}
 			cv.writeMessage(b, false)
 		}
@@ -774,41 +777,86 @@ func (cv *conv) readData() {
 	}
 }
 
-// findData finds the end of a DATA payload in p (the line "."): it returns
-// the payload as sent (still dot-stuffed), the offsets in it of the dots
-// that stuffing added, and the bytes consumed including the terminator;
-// ok is false when p holds no terminator.
-func findData(p []byte) (raw []byte, stuffed []int, n int, ok bool) {
-	term := -1
-	isTerm := func(i int) bool {
-		r := p[i:]
-		return bytes.HasPrefix(r, []byte(".\r\n")) || bytes.HasPrefix(r, []byte(".\n"))
-	}
-	if len(p) > 0 && p[0] == '.' {
-		if isTerm(0) {
-			term = 0
-		} else {
-			stuffed = append(stuffed, 0)
+// dataLines is readData's fast path, one pass over the lines of p (the
+// client's bytes up to the next gap): it finds the end of a DATA payload
+// (the line "."), returning the payload as sent (still dot-stuffed), the
+// offsets in it of the dots that stuffing added, and the bytes consumed
+// including the terminator; ok is false when p holds no terminator (then
+// nothing was written). In the same pass, while data lines carry the
+// unstuffed message exactly (the checks of canLines, made on the unstuffed
+// lines), it writes them, dropping the stuffed dots and the CRs of CRLF;
+// lines reports whether it wrote the whole message (when not, it wrote
+// nothing).
+func (cv *conv) dataLines(p []byte) (raw []byte, stuffed []int, n int, lines, ok bool) {
+	out := cv.w.b
+	mark := len(out)
+	lines = true
+	for off := 0; ; {
+		start := off
+		if off < len(p) && p[off] == '.' {
+			if r := p[off:]; bytes.HasPrefix(r, []byte(".\r\n")) || bytes.HasPrefix(r, []byte(".\n")) {
+				n = off + 2
+				if p[off+1] == '\r' {
+					n = off + 3
+				}
+				if !lines {
+					out = out[:mark]
+				}
+				cv.w.b = out
+				return p[:off], stuffed, n, lines, true
+			}
+			stuffed = append(stuffed, off)
+			start++ // the stuffed dot (never a line's only byte: that is the end)
 		}
-	}
-	for off := 0; term < 0; {
-		i := bytes.Index(p[off:], crlfDotCRLF)
+		i := bytes.IndexByte(p[off:], '\n')
 		if i < 0 {
-			return nil, nil, 0, false
+			cv.w.b = cv.w.b[:mark] // no terminator: nothing written
+			return nil, nil, 0, false, false
 		}
-		ls := off + i + 1 // line start, at the dot
-		if isTerm(ls) {
-			term = ls
-			break
+		if lf := off + i; lines {
+			if c := p[start]; lf > off+1 && p[lf-1] == '\r' && p[lf-2] != '\r' && c != '>' && c != '@' && c != '<' &&
+				cap(out)-len(out) >= lf-start {
+				// The common line, inline: CRLF-terminated, not ending
+				// in CR, starting with none of the parser's markers.
+				out = append(append(out, p[start:lf-1]...), '\n')
+			} else if out, lines = cv.dataLine(out, p, off, start, lf); !lines {
+				out = out[:mark]
+			}
 		}
-		stuffed = append(stuffed, ls)
-		off = ls
+		off += i + 1
 	}
-	n = term + 2
-	if p[term+1] == '\r' {
-		n = term + 3
+}
+
+// dataLine appends the data line of p from start (its first byte, after
+// a stuffed dot) to lf (its LF) to out, CR dropped, when a line carries it
+// exactly; off is where the line begins in the payload.
+func (cv *conv) dataLine(out, p []byte, off, start, lf int) ([]byte, bool) {
+	if lf == off || p[lf-1] != '\r' {
+		return out, false // a bare LF, or no CRLF at the end
 	}
-	return p[:term], stuffed, n, true
+	cr := lf - 1
+	if cr > off && p[cr-1] == '\r' {
+		return out, false // a line ending in CR would lose it
+	}
+	switch p[start] {
+	case '>', '@', '<':
+		if off == 0 && cv.no354 {
+			// With no 354 the parser enters data mode at the first
+			// line that is not an SMTP line.
+			return out, false
+		}
+		line := p[start : lf+1]
+		if bytes.HasPrefix(line, []byte("> . .\r\n")) || bytes.HasPrefix(line, []byte("@raw ")) || bytes.HasPrefix(line, []byte("@gap ")) {
+			return out, false
+		}
+	}
+	if cap(out)-len(out) < cr-start+1 {
+		cv.w.b = out
+		cv.w.Grow(len(p) - start) // the lines are never longer than p
+		out = cv.w.b
+	}
+	out = append(out, p[start:cr]...)
+	return append(out, '\n'), true
 }
 
 // unstuffed returns raw without the stuffed dots (raw itself when none).

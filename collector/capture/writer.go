@@ -81,6 +81,7 @@ type syncHooks struct {
 	syncFS   func(dir *os.File, batch []string) error       // SyncBatch: the batch's files (names in dir)
 	syncFile func(fd int, tmp string) error                 // SyncEach: one file (tmp: its path)
 	ready    func(dir string, dirfd int, name string) error // create the .ready marker name
+	named    bool                                           // temporary files by name even where O_TMPFILE works
 	batch    struct {                                       // SyncBatch bounds (0: the constants)
 		files int
 		bytes int64
@@ -115,6 +116,7 @@ type dirWriter struct {
 	dir   string
 	d     *os.File // the directory (syncfs, final fsync)
 	fd    int      // its descriptor, for the *at system calls
+	anon  bool     // temporary files are unnamed (O_TMPFILE)
 	mode  SyncMode
 	hooks syncHooks
 	b     *batcher // SyncBatch
@@ -130,6 +132,7 @@ func newDirWriter(dir string, mode SyncMode, hooks syncHooks) (*dirWriter, error
 	}
 	hooks.defaults()
 	w := &dirWriter{dir: dir, d: d, fd: int(d.Fd()), mode: mode, hooks: hooks}
+	w.anon = !hooks.named && anonSupported(w.fd)
 	if mode == SyncBatch {
 		w.b = newBatcher(w)
 	}
@@ -139,14 +142,34 @@ func newDirWriter(dir string, mode SyncMode, hooks syncHooks) (*dirWriter, error
 // write writes one session file; its .ready marker is created now
 // (SyncEach, SyncNone) or once its batch is synced (SyncBatch).
 func (w *dirWriter) write(sf *SessionFile) error {
-	name, err := writeSession(w.fd, w.dir, sf, w.mode == SyncEach, w.hooks.syncFile)
+	if err := w.place(sf); err != nil {
+		return err
+	}
+	return w.placed(sf)
+}
+
+// place writes the session file sf, and its .ready marker unless it waits
+// for a batch sync; the name taken is left in sf.name. It is safe for
+// concurrent use (WriteDir calls it from the conversion workers).
+func (w *dirWriter) place(sf *SessionFile) error {
+	name, err := writeSession(w.fd, w.dir, w.anon, sf, w.mode == SyncEach, w.hooks.syncFile)
 	if err != nil {
 		return err
 	}
+	sf.name = name
 	if w.b != nil {
-		return w.b.add(name, len(sf.Data))
+		return nil
 	}
 	return w.hooks.ready(w.dir, w.fd, name+".ready")
+}
+
+// placed queues the .ready marker of a session file written by place for
+// its batch sync (SyncBatch); one goroutine at a time.
+func (w *dirWriter) placed(sf *SessionFile) error {
+	if w.b != nil {
+		return w.b.add(sf.name, len(sf.Data))
+	}
+	return nil
 }
 
 // close creates the .ready markers still pending (their files are
@@ -292,24 +315,27 @@ func (b *batcher) close() error {
 // writeSession writes sf into the directory dirfd (named dir in errors)
 // as <uid>, never replacing a file: the data goes to a temporary file
 // (fsynced with syncFile when sync is set) that is hard-linked to its
-// final name, which fails if the name exists. When <uid> or <uid>.ready
-// already exists (an earlier run, another capture with the same session,
-// a file not yet claimed by the collector), the session is written as
-// <uid>-2, <uid>-3, … instead, with its @uid line changed to match. It
-// returns the name used; the caller creates the .ready marker. System
-// calls go to the directory's descriptor, not through os.File (no path
-// walk, no poller registration: a quarter of the writer's time).
-func writeSession(dirfd int, dir string, sf *SessionFile, sync bool, syncFile func(fd int, tmp string) error) (string, error) {
-	tmp := atomicfile.TempPrefix + sf.UID + "-" + atomicfile.TempSuffix()
-	if err := writeTemp(dirfd, dir, tmp, sf.Data, sf.Start, sync, syncFile); err != nil {
+// final name, which fails if the name exists. The temporary file is an
+// unnamed one (O_TMPFILE) where the file system has them (anon), else a
+// .tmp-* name removed once linked. When <uid> or <uid>.ready already
+// exists (an earlier run, another capture with the same session, a file
+// not yet claimed by the collector), the session is written as <uid>-2,
+// <uid>-3, … instead, with its @uid line changed to match. It returns the
+// name used; the caller creates the .ready marker. System calls go to the
+// directory's descriptor, not through os.File (no path walk, no poller
+// registration: a quarter of the writer's time).
+func writeSession(dirfd int, dir string, anon bool, sf *SessionFile, sync bool, syncFile func(fd int, tmp string) error) (string, error) {
+	t := tempFile{dirfd: dirfd, dir: dir, anon: anon, fd: -1}
+	defer t.remove()
+	if err := t.write(sf.UID, sf.Data, sf.Start, sync, syncFile); err != nil {
 		return "", err
 	}
-	defer unix.Unlinkat(dirfd, tmp, 0)
 	for n := 1; n <= maxNameTries; n++ {
 		name := sf.UID
 		if n > 1 {
 			name += "-" + strconv.Itoa(n)
-			if err := writeTemp(dirfd, dir, tmp, renameUID(sf.Data, sf.UID, name), sf.Start, sync, syncFile); err != nil {
+			t.remove()
+			if err := t.write(sf.UID, renameUID(sf.Data, sf.UID, name), sf.Start, sync, syncFile); err != nil {
 				return "", err
 			}
 		}
@@ -317,7 +343,7 @@ func writeSession(dirfd int, dir string, sf *SessionFile, sync bool, syncFile fu
 		if err := unix.Fstatat(dirfd, name+".ready", &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
 			continue // a .ready whose session file is gone: the name is taken
 		}
-		err := unix.Linkat(dirfd, tmp, dirfd, name, 0)
+		err := t.link(name)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -329,6 +355,77 @@ func writeSession(dirfd int, dir string, sf *SessionFile, sync bool, syncFile fu
 	return "", fmt.Errorf("capture: writing %s: %d files with this uid exist already", filepath.Join(dir, sf.UID), maxNameTries)
 }
 
+// tempFile is a session file being written before it gets its name: an
+// unnamed file (anon: fd open until linked) or a .tmp-* name (closed once
+// written).
+type tempFile struct {
+	dirfd int
+	dir   string
+	anon  bool
+	fd    int    // the unnamed file, -1 if none
+	name  string // the temporary name, "" if none
+}
+
+// write makes a temporary file holding data, its times set to mtime.
+func (t *tempFile) write(uid string, data []byte, mtime time.Time, sync bool, syncFile func(int, string) error) error {
+	if !t.anon {
+		t.name = atomicfile.TempPrefix + uid + "-" + atomicfile.TempSuffix()
+		return writeTemp(t.dirfd, t.dir, t.name, data, mtime, sync, syncFile)
+	}
+	fd, err := openAnon(t.dirfd)
+	if err == nil {
+		t.fd = fd
+		err = writeAll(fd, data)
+	}
+	if err == nil && !mtime.IsZero() {
+		ts := unix.NsecToTimespec(mtime.UnixNano())
+		err = futimens(fd, &[2]unix.Timespec{ts, ts})
+	}
+	if err == nil && sync {
+		err = syncFile(fd, filepath.Join(t.dir, uid)+" (unnamed)")
+	}
+	if err != nil {
+		t.remove()
+		return fmt.Errorf("capture: writing %s (unnamed temporary file): %w", filepath.Join(t.dir, uid), err)
+	}
+	return nil
+}
+
+// link gives the temporary file the name name, failing if it exists.
+func (t *tempFile) link(name string) error {
+	if t.anon {
+		return linkAnon(t.fd, t.dirfd, name)
+	}
+	return unix.Linkat(t.dirfd, t.name, t.dirfd, name, 0)
+}
+
+// remove closes the unnamed file (the kernel frees it unless it was
+// linked) or removes the temporary name.
+func (t *tempFile) remove() {
+	if t.fd >= 0 {
+		unix.Close(t.fd)
+		t.fd = -1
+	}
+	if t.name != "" {
+		unix.Unlinkat(t.dirfd, t.name, 0)
+		t.name = ""
+	}
+}
+
+// writeAll writes data to fd.
+func writeAll(fd int, data []byte) error {
+	var err error
+	for p := data; len(p) > 0 && err == nil; {
+		var n int
+		n, err = unix.Write(fd, p)
+		if err == unix.EINTR {
+			err = nil
+		}
+		p = p[max(n, 0):]
+	}
+	return err
+}
+
 // writeTemp (re)writes the temporary file name of dirfd.
 func writeTemp(dirfd int, dir, name string, data []byte, mtime time.Time, sync bool, syncFile func(int, string) error) error {
 	err := func() error {
@@ -336,14 +433,7 @@ func writeTemp(dirfd int, dir, name string, data []byte, mtime time.Time, sync b
 		if err != nil {
 			return err
 		}
-		for p := data; len(p) > 0 && err == nil; {
-			var n int
-			n, err = unix.Write(fd, p)
-			if err == unix.EINTR {
-				err = nil
-			}
-			p = p[max(n, 0):]
-		}
+		err = writeAll(fd, data)
 		if err == nil && sync {
 			err = syncFile(fd, filepath.Join(dir, name))
 		}

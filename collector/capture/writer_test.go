@@ -3,15 +3,21 @@ package capture
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/smtpscope/smtpscope/core"
 )
@@ -21,6 +27,14 @@ import (
 // capture) are never replaced; each session gets a name of its own, its
 // @uid matching the name.
 func TestWriteDirNeverOverwrites(t *testing.T) {
+	for _, named := range []bool{false, true} {
+		t.Run(fmt.Sprintf("named=%v", named), func(t *testing.T) { testNeverOverwrites(t, named) })
+	}
+}
+
+func testNeverOverwrites(t *testing.T, named bool) {
+	var h syncHooks
+	h.named = named
 	dir := t.TempDir()
 	var buf bytes.Buffer
 	o := synthOpts{}
@@ -32,7 +46,7 @@ func TestWriteDirNeverOverwrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "spool")
-	if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone}, out); err != nil {
+	if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone, hooks: h}, out); err != nil {
 		t.Fatal(err)
 	}
 	names := sessionNames(t, out)
@@ -46,7 +60,7 @@ func TestWriteDirNeverOverwrites(t *testing.T) {
 	os.WriteFile(filepath.Join(out, uid), other, 0o640)
 	os.WriteFile(filepath.Join(out, uid+"-2.ready"), nil, 0o640)
 	for run := 0; run < 2; run++ {
-		if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone}, out); err != nil {
+		if _, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone, hooks: h}, out); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -355,9 +369,13 @@ func TestWriterChild(t *testing.T) {
 // its mtime (to the nanosecond) and its exact bytes; its .ready marker is
 // an empty regular file; no temporary file is left.
 func TestSessionFileAttributes(t *testing.T) {
-	for _, mode := range []SyncMode{SyncBatch, SyncEach, SyncNone} {
+	for _, mode := range []SyncMode{SyncBatch, SyncEach, SyncNone, SyncNone + 100} {
+		var h syncHooks
+		if mode > SyncNone {
+			mode, h.named = mode-100, true // the .tmp-* path
+		}
 		out := t.TempDir()
-		w, err := newDirWriter(out, mode, syncHooks{})
+		w, err := newDirWriter(out, mode, h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,5 +421,105 @@ func TestParseSyncMode(t *testing.T) {
 	}
 	if _, err := ParseSyncMode("always"); err == nil || !strings.Contains(err.Error(), `"always"`) {
 		t.Errorf("unknown mode: %v", err)
+	}
+}
+
+// TestUnnamedTempFile: where the file system has O_TMPFILE (Linux's ext4
+// and tmpfs do), a session file being written has no directory entry at
+// all until it is linked under its name, complete, with its mtime; a
+// temporary file that is never linked leaves nothing.
+func TestUnnamedTempFile(t *testing.T) {
+	out := t.TempDir()
+	d, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dirfd := int(d.Fd())
+	if !anonSupported(dirfd) {
+		if runtime.GOOS == "linux" {
+			t.Fatalf("%s: no O_TMPFILE on Linux's temporary directory", out)
+		}
+		t.Skipf("%s: no unnamed temporary files here", runtime.GOOS)
+	}
+	entries := func() []string {
+		ents, err := os.ReadDir(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, e := range ents {
+			n = append(n, e.Name())
+		}
+		return n
+	}
+	start := time.Unix(1700000000, 987654321)
+	data := []byte("10.0.0.1:1/tcp\n1700000000\n> QUIT\n")
+	tf := tempFile{dirfd: dirfd, dir: out, anon: true, fd: -1}
+	if err := tf.write("Sanon", data, start, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); len(n) != 0 {
+		t.Errorf("written, not linked: the directory holds %v", n)
+	}
+	if err := tf.link("Sanon"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tf.link("Sanon"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("linking over an existing name: %v, want EEXIST", err)
+	}
+	tf.remove()
+	fi, err := os.Stat(filepath.Join(out, "Sanon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "Sanon")); !bytes.Equal(got, data) || !fi.ModTime().Equal(start) {
+		t.Errorf("linked file: %q, mtime %v; want %q, %v", got, fi.ModTime(), data, start)
+	}
+	other := tempFile{dirfd: dirfd, dir: out, anon: true, fd: -1}
+	if err := other.write("Sgone", data, start, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	other.remove()
+	if n := entries(); len(n) != 1 || n[0] != "Sanon" {
+		t.Errorf("after an unlinked temporary file: %v", n)
+	}
+}
+
+// TestWriteDirErrorKeepsWritten: the conversion workers write session
+// files concurrently; when writing one fails (its fsync, here), the run
+// stops with that error, and every session file the workers completed,
+// before or beside the failure, has its .ready and is counted: none is
+// left behind unaccounted, no .ready lacks its file.
+func TestWriteDirErrorKeepsWritten(t *testing.T) {
+	dir := t.TempDir()
+	in := smallCapture(t, dir, 2)
+	ref := filepath.Join(dir, "ref")
+	total, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncNone}, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := dirState(t, ref)
+	out := filepath.Join(dir, "spool")
+	var calls atomic.Int32
+	var h syncHooks
+	h.syncFile = func(fd int, tmp string) error {
+		if calls.Add(1) == 5 {
+			return errors.New("injected fsync failure")
+		}
+		return unix.Fsync(fd)
+	}
+	n, err := WriteDir(context.Background(), []string{in}, Options{Sync: SyncEach, hooks: h}, out)
+	if err == nil || !strings.Contains(err.Error(), "injected fsync failure") {
+		t.Fatalf("error %v, want the injected one", err)
+	}
+	files, ready := dirState(t, out)
+	if len(files) != n || len(ready) != n || n >= total {
+		t.Errorf("%d session files, %d .ready, %d counted (of %d sessions)", len(files), len(ready), n, total)
+	}
+	for _, r := range ready {
+		if got, ok := files[r]; !ok || !bytes.Equal(got, want[r]) {
+			t.Errorf("%s.ready: its file is missing or differs from a full run's", r)
+		}
 	}
 }
