@@ -532,6 +532,7 @@ type engine struct {
 	errMu   sync.Mutex
 	err     error
 	hasErr  atomic.Bool
+	emitMu  sync.Mutex // the emitter's counters in st (statsCopy)
 }
 
 func newEngine(opts *Options, st *Stats, fn func(*SessionFile) error) *engine {
@@ -797,13 +798,7 @@ func (e *engine) startWorkers() {
 				continue
 			}
 			sf := j.sf
-			e.st.Sessions++
-			e.st.Messages += len(sf.Messages)
-			for _, m := range sf.Messages {
-				if m.Partial {
-					e.st.PartialMsgs++
-				}
-			}
+			e.count(sf)
 			if err := e.fn(sf); err != nil {
 				e.setErr(err)
 			}
@@ -813,6 +808,30 @@ func (e *engine) startWorkers() {
 			}
 		}
 	}()
+}
+
+// count adds an emitted session to the counters (the emitter's
+// goroutine; statsCopy reads them from the engine's).
+func (e *engine) count(sf *SessionFile) {
+	e.emitMu.Lock()
+	defer e.emitMu.Unlock()
+	e.st.Sessions++
+	e.st.Messages += len(sf.Messages)
+	for _, m := range sf.Messages {
+		if m.Partial {
+			e.st.PartialMsgs++
+		}
+	}
+}
+
+// statsCopy is a copy of the counters while the emitter may still be
+// counting (the engine's goroutine writes the others).
+func (e *engine) statsCopy() Stats {
+	e.emitMu.Lock()
+	defer e.emitMu.Unlock()
+	c := *e.st
+	c.Warnings = append([]string(nil), e.st.Warnings...)
+	return c
 }
 
 // stopWorkers waits until every emitted session went through fn.

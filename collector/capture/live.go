@@ -208,8 +208,7 @@ func runLive(ctx context.Context, srcs []liveSource, opts *Options, st *Stats, r
 	}
 	var ifaces []IfaceStats // the kernel's counters once the sources are closed
 	snapshot := func() LiveStats {
-		ls := LiveStats{Stats: *st, Interfaces: ifaces, Merge: ms}
-		ls.Warnings = append([]string(nil), st.Warnings...)
+		ls := LiveStats{Stats: e.statsCopy(), Interfaces: ifaces, Merge: ms}
 		if ifaces == nil {
 			for _, s := range srcs {
 				ls.Interfaces = append(ls.Interfaces, s.KernelStats())
