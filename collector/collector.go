@@ -259,8 +259,8 @@ func (c *Collector) Run(ctx context.Context) error {
 
 // RunOnce processes what is in the spool now, then delivers until every
 // submission is sent or failed, or timeout passes. It returns an error
-// naming what is left undelivered: still queued, or failed permanently
-// during this run.
+// naming what is left: input not processed when timeout passed, or
+// submissions still queued or failed permanently during this run.
 func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -274,6 +274,9 @@ func (c *Collector) RunOnce(ctx context.Context, timeout time.Duration) error {
 		case runErr := <-done:
 			if runErr != nil {
 				return runErr
+			}
+			if ctx.Err() == context.DeadlineExceeded && (c.spoolHasReady() || (c.raw != nil && c.raw.busy())) {
+				return fmt.Errorf("input left after %s: the spool entries (or raw files) not processed yet stay for the next run (raise --once-timeout)", timeout)
 			}
 			n, err := c.undelivered()
 			if err != nil {

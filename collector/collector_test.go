@@ -552,3 +552,36 @@ func TestRawDuplicateKeepsRecord(t *testing.T) {
 		t.Errorf("stats: %+v %v", st, err)
 	}
 }
+
+// TestRunOnceTimeoutLeavesInput: a --once run whose bound passes before
+// the spool is drained says so (an error), rather than exiting as if
+// everything was processed; what it did not claim stays in the spool.
+func TestRunOnceTimeoutLeavesInput(t *testing.T) {
+	tmp := t.TempDir()
+	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
+	for i := range 50 {
+		spoolWrite(t, spool, fmt.Sprintf("Cleft%d", i), attachmentSession([]byte(fmt.Sprint("payload ", i))), time.Time{})
+	}
+	col, err := collector.New(&collector.Config{Spool: spool, Data: data}, collector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = col.RunOnce(context.Background(), time.Nanosecond)
+	if err == nil || !strings.Contains(err.Error(), "not processed yet stay for the next run") {
+		t.Fatalf("RunOnce past its bound with the spool full: %v", err)
+	}
+	ready, _ := filepath.Glob(filepath.Join(spool, "*.ready"))
+	if len(ready) == 0 {
+		t.Fatal("no spool entry left, yet RunOnce reported input left")
+	}
+	col, err = collector.New(&collector.Config{Spool: spool, Data: data}, collector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.RunOnce(context.Background(), time.Minute); err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	if ready, _ := filepath.Glob(filepath.Join(spool, "*.ready")); len(ready) != 0 {
+		t.Fatalf("%d spool entries left after the next run", len(ready))
+	}
+}
