@@ -58,6 +58,7 @@ type fileWriter struct {
 	dirs   map[string]bool // files mode: their directories
 	devs   map[uint64]bool // syncfs mode: the file systems written to since the last sync
 	devFD  map[uint64]int  // syncfs mode: a directory descriptor on each file system seen
+	devErr error           // syncfs mode: a written file whose file system is unknown; the next sync fails with it
 	syncMu sync.Mutex      // held for a whole sync: a caller returns only once everything written before it is durable
 
 	// the system calls, replaced by tests to count and order them
@@ -297,11 +298,14 @@ func (w *fileWriter) addDev(path string, fd int) {
 	} else {
 		err = unix.Stat(path, &st)
 	}
-	if err != nil {
-		return
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err != nil {
+		if fd >= 0 { // a file just written: the next sync cannot cover it unseen
+			w.devErr = errors.Join(w.devErr, fmt.Errorf("syncfs: the file system of %s: %w", path, err))
+		}
+		return
+	}
 	w.devs[st.Dev] = true
 	if _, ok := w.devFD[st.Dev]; ok {
 		return
@@ -310,7 +314,8 @@ func (w *fileWriter) addDev(path string, fd int) {
 	if err == nil {
 		w.devFD[st.Dev] = dfd
 	}
-	// else: the next sync opens path's directory or fails naming it
+	// else: the next sync fails (errNoDirFD) unless a later write on that
+	// file system opens one; the failed group's claims are written again
 }
 
 // sync makes every file written (or touched) before it durable, with the
@@ -344,6 +349,8 @@ func (w *fileWriter) syncDevs() error {
 	w.mu.Lock()
 	devs := w.devs
 	w.devs = map[uint64]bool{}
+	errs := []error{w.devErr}
+	w.devErr = nil
 	fds := make(map[uint64]int, len(devs))
 	for d := range devs {
 		if fd, ok := w.devFD[d]; ok {
@@ -351,7 +358,6 @@ func (w *fileWriter) syncDevs() error {
 		}
 	}
 	w.mu.Unlock()
-	var errs []error
 	for d := range devs {
 		fd, ok := fds[d]
 		err := errNoDirFD
