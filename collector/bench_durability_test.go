@@ -24,8 +24,9 @@ import (
 //     directory of the group fdatasynced from 8 goroutines;
 //   - syncfs: files written without sync, then one syncfs(2).
 //
-// fileWriter.sync is fdatasync-parallel, with syncFiles (see fsutil.go
-// for the figures and why).
+// fileWriter.sync is syncfs by default (fsync_mode "syncfs") and
+// fdatasync-parallel with fsync_mode "files" (see fsutil.go for the
+// figures and the trade-off).
 //
 // The test's temp dir must be on the file system whose cost is measured
 // (TMPDIR). Compare wall time per op; all variants write the same bytes.
@@ -79,7 +80,7 @@ func BenchmarkDurability(b *testing.B) {
 						}
 					}
 				case "fdatasync-parallel":
-					err = errors.Join(syncFiles(byPath(files), syncWorkers), syncFiles(byPath(dirs), syncWorkers))
+					err = errors.Join(syncFiles(byPath(files), syncWorkers, fdatasyncFD), syncFiles(byPath(dirs), syncWorkers, fdatasyncFD))
 				case "syncfs":
 					err = syncFS(root)
 				}

@@ -164,7 +164,7 @@ func New(cfg *Config, o Options) (*Collector, error) {
 			return nil, err
 		}
 	}
-	st, err := OpenStore(cfg.Data, StoreOptions{NoFsync: !cfg.FsyncOn()})
+	st, err := OpenStore(cfg.Data, StoreOptions{NoFsync: !cfg.FsyncOn(), FsyncFiles: cfg.FsyncMode == FsyncModeFiles})
 	if err != nil {
 		return nil, err
 	}
@@ -990,7 +990,8 @@ func WriteResubmitRequest(dataDir string, req ResubmitRequest) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dataDir, RequestsDir, fmt.Sprintf("%d-%s%s", time.Now().UnixNano(), tmpSuffix(), requestSuffix))
-	w := newFileWriter(true)
+	w := newFileWriterMode(syncPerFile) // one small file: no need to write out the file system
+	defer w.close()
 	if err := w.write(p, b, time.Time{}); err != nil {
 		return p, err
 	}

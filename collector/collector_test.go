@@ -408,7 +408,8 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("example config: %v", err)
 	}
 	if len(cfg.Groups) != 2 || cfg.Groups[1].Coverage != 10 || cfg.Retention.MaxSize != 50<<30 ||
-		cfg.Retention.MaxAge.D() != 2160*time.Hour || cfg.Submission.APIKeyHeader != "x-ace-auth" || !cfg.Groups[0].IsEnabled() {
+		cfg.Retention.MaxAge.D() != 2160*time.Hour || cfg.Submission.APIKeyHeader != "x-ace-auth" || !cfg.Groups[0].IsEnabled() ||
+		cfg.FsyncMode != collector.FsyncModeSyncfs {
 		t.Errorf("example config decoded as %+v", cfg)
 	}
 	p := filepath.Join(t.TempDir(), "bad.toml")

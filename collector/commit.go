@@ -7,8 +7,11 @@ package collector
 // and groupMaxWait) and makes it durable in two steps:
 //
 //  1. one durability point for every file the group's jobs wrote
-//     (fileWriter.sync: a syncfs per file system; see fsutil.go), so every
-//     stored file a commit references is durable before that commit;
+//     (fileWriter.sync: one syncfs per file system written to, or with
+//     fsync_mode "files" an fdatasync per file and directory; see
+//     fsutil.go), so every stored file a commit references is durable,
+//     with the directory entries naming it, before that commit; a failed
+//     sync fails the group's jobs (nothing committed);
 //  2. one bbolt transaction holding every job of the group (bbolt fsyncs
 //     it), so one fsync of the queue database per group.
 //

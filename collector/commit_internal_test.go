@@ -142,7 +142,7 @@ func TestCommitterSubmitStop(t *testing.T) {
 // sync covers it too.
 func TestFileWriterSyncSet(t *testing.T) {
 	dir := t.TempDir()
-	w := newFileWriter(true)
+	w := newFileWriterMode(syncPerFile)
 	p := filepath.Join(dir, "a", "f")
 	if err := w.write(p, []byte("x"), time.Time{}); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestFileWriterSyncSet(t *testing.T) {
 // removes empty day directories), is made again by the next write.
 func TestFileWriterDirRemoved(t *testing.T) {
 	dir := t.TempDir()
-	w := newFileWriter(true)
+	w := newFileWriterMode(syncPerFile)
 	day := filepath.Join(dir, "2026", "12", "07")
 	if err := w.write(filepath.Join(day, "a"), []byte("x"), time.Time{}); err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestFileWriterDirRemoved(t *testing.T) {
 func TestFileWriterOpenBound(t *testing.T) {
 	dir := t.TempDir()
 	before := openFDs(t)
-	w := newFileWriter(true)
+	w := newFileWriterMode(syncPerFile)
 	n := maxOpenPending + 10
 	for i := range n {
 		if err := w.write(filepath.Join(dir, fmt.Sprintf("f%d", i)), []byte("x"), time.Time{}); err != nil {
@@ -268,7 +268,7 @@ func openFDs(t *testing.T) int {
 // when the spool file is not the one parsed any more, nothing is linked.
 func TestFileWriterLink(t *testing.T) {
 	dir := t.TempDir()
-	w := newFileWriter(true)
+	w := newFileWriterMode(syncPerFile)
 	src := filepath.Join(dir, "spool-f")
 	if err := os.WriteFile(src, []byte("session bytes"), 0o644); err != nil {
 		t.Fatal(err)

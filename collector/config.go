@@ -132,6 +132,11 @@ type Config struct {
 	// Fsync makes every stored file and the queue durable before a spool
 	// entry is released (default true; turn off only for tests).
 	Fsync *bool `toml:"fsync"`
+	// FsyncMode is how a commit group's files are made durable with
+	// fsync on: FsyncModeSyncfs (default: one syncfs(2) of the data dir's
+	// file system per group) or FsyncModeFiles (an fdatasync of each file
+	// and directory, in parallel; bounded by the group's own bytes).
+	FsyncMode string `toml:"fsync_mode"`
 
 	Log        LogConfig        `toml:"log"`
 	Analysis   AnalysisConfig   `toml:"analysis"`
@@ -530,6 +535,9 @@ func (c *Config) ApplyDefaults() {
 		t := true
 		c.Fsync = &t
 	}
+	if c.FsyncMode == "" {
+		c.FsyncMode = FsyncModeSyncfs
+	}
 	if o := &c.Output; o.Events != "" {
 		if o.EventsFormat == "" {
 			o.EventsFormat = EventsECS
@@ -649,6 +657,9 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("data directory not set (--data, SMTPSCOPE_DATA or data =)"))
 	}
+	if m := c.FsyncMode; m != "" && m != FsyncModeSyncfs && m != FsyncModeFiles {
+		errs = append(errs, fmt.Errorf("fsync_mode %q: want syncfs or files", m))
+	}
 	if f := c.Output.EventsFormat; f != "" && f != EventsECS && f != EventsZeek {
 		errs = append(errs, fmt.Errorf("output.events_format %q: want ecs or zeek", f))
 	}
@@ -682,6 +693,12 @@ func (c *Config) Validate() error {
 	errs = append(errs, validateHunts(c.Hunts, seen)...)
 	return errors.Join(errs...)
 }
+
+// The values of Config.FsyncMode.
+const (
+	FsyncModeSyncfs = "syncfs"
+	FsyncModeFiles  = "files"
+)
 
 // FsyncOn reports whether fsync is on.
 func (c *Config) FsyncOn() bool { return c.Fsync == nil || *c.Fsync }

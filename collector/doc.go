@@ -11,9 +11,11 @@
 // The order of a claim survives kill -9 at any point: files are written
 // atomically (temp, rename) and are idempotent; the worker then hands
 // the claim's database writes to the group committer (commit.go), which
-// makes a group of claims' files durable at once (fileWriter.sync: the
-// files, their directories and the parents of directories it created,
-// fdatasynced in parallel), then records
+// makes a group of claims' files durable at once (fileWriter.sync: one
+// syncfs(2) per file system the group wrote to, Config.FsyncMode
+// "syncfs", the default; or with "files" the files, their directories
+// and the parents of directories it created, fdatasynced in parallel),
+// then records
 // every session of the group, its emails and their queue entries in one
 // bbolt transaction; only after that commit is a spool entry released
 // (session file, then .ready). After a crash an entry is either claimable

@@ -16,25 +16,33 @@ import (
 
 // fileWriter writes the store's files atomically (temp file in the same
 // directory, rename) and makes them durable in groups: a file is not
-// fsynced when written; sync is the durability point of everything
-// written (or touched) before it: every such file, then every directory
-// holding one, fdatasynced from syncWorkers goroutines at once (the
-// journal commits once for many of them). The group committer
-// (commit.go) calls sync once per group, before the bbolt commit that
-// references the group's files.
+// synced when written; sync is the durability point of everything
+// written (or touched) before it. The group committer (commit.go) calls
+// sync once per group, before the bbolt commit that references the
+// group's files. Two ways (Config.FsyncMode):
+//
+//   - syncfs (the default): one syncfs(2) per file system holding a file
+//     written since the last sync, on a descriptor of a directory of that
+//     file system the writer keeps open. syncfs writes out every dirty
+//     file and the file system's metadata (the renames, new directories)
+//     and waits for it, so no file or directory is synced on its own; a
+//     write-back error since the last syncfs on that file system is its
+//     error (Linux 5.8 and later).
+//   - files: every such file, then every directory holding one and the
+//     parent of each directory made, fdatasynced from syncWorkers
+//     goroutines at once (the journal commits once for many of them).
 //
 // Measured on the project's shared 2-core VM (BenchmarkDurability, 20
 // sessions' files per group): an fsync per file before its rename plus
-// one per directory (this writer before group commit) ~250 ms a group;
-// the group's files and directories fdatasynced in parallel 23-38 ms;
-// one syncfs(2) 28-53 ms. In the daemon (2,843 corpus emails, A/B
-// interleaved) syncfs and the parallel fdatasync gave the same wall time
-// and syncfs 0.83x the process's CPU-seconds, but only because syncfs
-// leaves the writeback to kernel threads, outside the process's
-// accounting. Kept: the parallel fdatasync, because its cost is bounded
-// by the group's own bytes, where syncfs also flushes whatever any other
-// program left dirty on the file system (on a sensor: the capture and
-// the spool writer), which would make a group's latency unbounded.
+// one per directory ~250 ms a group; the parallel fdatasync 23-38 ms;
+// one syncfs(2) 28-53 ms. In the daemon the parallel fdatasync made
+// ~4.3 fdatasync calls per email; syncfs makes one call per group (see
+// README, "Collector group commit", for the A/B). The cost of syncfs:
+// it also writes out whatever other programs left dirty on that file
+// system (on a sensor: the capture and the spool writer, which are
+// synced soon anyway), so a group's latency is not bounded by its own
+// bytes, and its write-back runs partly in kernel threads, outside the
+// process's CPU accounting; "files" bounds it by the group's bytes.
 //
 // A file another claim wrote and this one relies on (a content-addressed
 // archive file found present, maybe not durable yet) is touched, so the
@@ -42,19 +50,35 @@ import (
 // so a sync never misses one written before the caller's job was handed
 // over, and never looks for a temp name.
 type fileWriter struct {
-	fsync  bool
+	mode   syncMode
 	known  sync.Map // directories known to exist (mkdirs skips them)
 	mu     sync.Mutex
-	files  []pendingFile   // written (or relied upon) since the last sync
+	files  []pendingFile   // files mode: written (or relied upon) since the last sync
 	open   int             // how many of files hold a descriptor
-	dirs   map[string]bool // their directories
+	dirs   map[string]bool // files mode: their directories
+	devs   map[uint64]bool // syncfs mode: the file systems written to since the last sync
+	devFD  map[uint64]int  // syncfs mode: a directory descriptor on each file system seen
+	devErr error           // syncfs mode: a written file whose file system is unknown; the next sync fails with it
 	syncMu sync.Mutex      // held for a whole sync: a caller returns only once everything written before it is durable
+
+	// the system calls, replaced by tests to count and order them
+	fdatasync func(fd int) error
+	syncfs    func(fd int) error
 }
 
-// pendingFile is a file the next sync makes durable. A file this writer
-// wrote keeps its descriptor (fd >= 0) until then, so sync does not open
-// it again; a touched file, or one written while maxOpenPending are
-// open, is synced by its path (fd -1).
+// syncMode is how a fileWriter makes its files durable.
+type syncMode int
+
+const (
+	syncNone    syncMode = iota // fsync off: nothing synced
+	syncPerFS                   // one syncfs per file system per sync
+	syncPerFile                 // each file and directory fdatasynced, in parallel
+)
+
+// pendingFile is a file the next sync makes durable (files mode). A file
+// this writer wrote keeps its descriptor (fd >= 0) until then, so sync
+// does not open it again; a touched file, or one written while
+// maxOpenPending are open, is synced by its path (fd -1).
 type pendingFile struct {
 	path string
 	fd   int
@@ -64,8 +88,17 @@ type pendingFile struct {
 // is at most groupMaxJobs claims; most write a few files).
 const maxOpenPending = 512
 
+// newFileWriter is a writer that syncs with syncfs (fsync true) or never.
 func newFileWriter(fsync bool) *fileWriter {
-	return &fileWriter{fsync: fsync, dirs: map[string]bool{}}
+	if !fsync {
+		return newFileWriterMode(syncNone)
+	}
+	return newFileWriterMode(syncPerFS)
+}
+
+func newFileWriterMode(m syncMode) *fileWriter {
+	return &fileWriter{mode: m, dirs: map[string]bool{}, devs: map[uint64]bool{}, devFD: map[uint64]int{},
+		fdatasync: fdatasyncFD, syncfs: syncfsFD}
 }
 
 func tmpSuffix() string { return atomicfile.TempSuffix() }
@@ -210,8 +243,8 @@ func (w *fileWriter) mkdirs(dir string) error {
 		return err
 	}
 	w.known.Store(dir, true)
-	if !w.fsync {
-		return nil
+	if w.mode != syncPerFile {
+		return nil // syncfs writes out the new entries with the rest
 	}
 	w.mu.Lock()
 	for _, d := range made {
@@ -226,49 +259,122 @@ func (w *fileWriter) mkdirs(dir string) error {
 func (w *fileWriter) touch(path string) { w.add(path, -1) }
 
 // add adds path to what the next sync makes durable, with its open
-// descriptor fd (or -1), which the writer then owns: kept for the sync
-// while fewer than maxOpenPending are, closed otherwise.
+// descriptor fd (or -1), which the writer then owns: in files mode kept
+// for the sync while fewer than maxOpenPending are, closed otherwise; in
+// syncfs mode only its file system is noted.
 func (w *fileWriter) add(path string, fd int) {
-	if !w.fsync {
+	switch w.mode {
+	case syncNone:
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		return
+	case syncPerFS:
+		w.addDev(path, fd)
+	case syncPerFile:
+		w.mu.Lock()
+		if fd >= 0 && w.open >= maxOpenPending {
+			unix.Close(fd)
+			fd = -1
+		}
+		if fd >= 0 {
+			w.open++
+		}
+		w.files = append(w.files, pendingFile{path, fd})
+		w.dirs[filepath.Dir(path)] = true
+		w.mu.Unlock()
 	}
-	w.mu.Lock()
-	if fd >= 0 && w.open >= maxOpenPending {
-		unix.Close(fd)
-		fd = -1
-	}
-	if fd >= 0 {
-		w.open++
-	}
-	w.files = append(w.files, pendingFile{path, fd})
-	w.dirs[filepath.Dir(path)] = true
-	w.mu.Unlock()
 }
 
-// sync makes every file written (or touched) before it durable, then
-// their directories (the renames).
+// addDev notes the file system of path (through fd when >= 0, then
+// closed) for the next syncfs, and keeps a descriptor of path's directory
+// the first time that file system is seen. A touched path gone since
+// (removed) is skipped, as files mode skips it.
+func (w *fileWriter) addDev(path string, fd int) {
+	var st unix.Stat_t
+	var err error
+	if fd >= 0 {
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+	} else {
+		err = unix.Stat(path, &st)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		if fd >= 0 { // a file just written: the next sync cannot cover it unseen
+			w.devErr = errors.Join(w.devErr, fmt.Errorf("syncfs: the file system of %s: %w", path, err))
+		}
+		return
+	}
+	w.devs[st.Dev] = true
+	if _, ok := w.devFD[st.Dev]; ok {
+		return
+	}
+	dfd, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		w.devFD[st.Dev] = dfd
+	}
+	// else: the next sync fails (errNoDirFD) unless a later write on that
+	// file system opens one; the failed group's claims are written again
+}
+
+// sync makes every file written (or touched) before it durable, with the
+// directory entries naming them.
 func (w *fileWriter) sync() error {
-	if !w.fsync {
+	if w.mode == syncNone {
 		return nil
 	}
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
+	if w.mode == syncPerFS {
+		return w.syncDevs()
+	}
 	w.mu.Lock()
 	files, dirs := w.files, w.dirs
 	w.files, w.dirs, w.open = nil, map[string]bool{}, 0
 	w.mu.Unlock()
-	if err := syncFiles(files, syncWorkers); err != nil {
+	if err := syncFiles(files, syncWorkers, w.fdatasync); err != nil {
 		return err
 	}
 	dl := make([]pendingFile, 0, len(dirs))
 	for d := range dirs {
 		dl = append(dl, pendingFile{d, -1})
 	}
-	return syncFiles(dl, syncWorkers)
+	return syncFiles(dl, syncWorkers, w.fdatasync)
 }
+
+// syncDevs runs one syncfs on each file system written to since the last
+// sync. A failed one is noted again, so the next sync retries it.
+func (w *fileWriter) syncDevs() error {
+	w.mu.Lock()
+	devs := w.devs
+	w.devs = map[uint64]bool{}
+	errs := []error{w.devErr}
+	w.devErr = nil
+	fds := make(map[uint64]int, len(devs))
+	for d := range devs {
+		if fd, ok := w.devFD[d]; ok {
+			fds[d] = fd
+		}
+	}
+	w.mu.Unlock()
+	for d := range devs {
+		fd, ok := fds[d]
+		err := errNoDirFD
+		if ok {
+			err = w.syncfs(fd)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("syncfs of the store's file system (device %d:%d): %w", unix.Major(d), unix.Minor(d), err))
+			w.mu.Lock()
+			w.devs[d] = true
+			w.mu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var errNoDirFD = errors.New("no directory of it could be opened")
 
 // close closes the descriptors still held (no sync).
 func (w *fileWriter) close() {
@@ -280,15 +386,19 @@ func (w *fileWriter) close() {
 		}
 	}
 	w.files, w.open = nil, 0
+	for d, fd := range w.devFD {
+		unix.Close(fd)
+		delete(w.devFD, d)
+	}
 }
 
 // syncWorkers is how many fdatasyncs a sync runs at once.
 const syncWorkers = 8
 
-// syncFiles fdatasyncs every file (by its descriptor, then closed, or by
-// its path: a file or a directory) from up to n goroutines; a path gone
-// since (removed) is skipped.
-func syncFiles(paths []pendingFile, n int) error {
+// syncFiles fdatasyncs (with fdatasync, on a descriptor) every file (by
+// its descriptor, then closed, or by its path: a file or a directory)
+// from up to n goroutines; a path gone since (removed) is skipped.
+func syncFiles(paths []pendingFile, n int, fdatasync func(fd int) error) error {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -305,7 +415,7 @@ func syncFiles(paths []pendingFile, n int) error {
 				if i >= len(paths) {
 					return
 				}
-				if err := paths[i].sync(); err != nil && errs[g] == nil {
+				if err := paths[i].sync(fdatasync); err != nil && errs[g] == nil {
 					errs[g] = err
 				}
 			}
@@ -316,12 +426,12 @@ func syncFiles(paths []pendingFile, n int) error {
 }
 
 // sync fdatasyncs the file and closes its descriptor when it has one.
-func (p pendingFile) sync() error {
+func (p pendingFile) sync(fdatasync func(fd int) error) error {
 	if p.fd < 0 {
-		return fdatasync(p.path)
+		return syncPathWith(p.path, true, fdatasync)
 	}
 	defer unix.Close(p.fd)
-	if err := fdatasyncFD(p.fd); err != nil {
+	if err := fdatasync(p.fd); err != nil {
 		return fmt.Errorf("fdatasync %s: %w", p.path, err)
 	}
 	return nil
@@ -335,14 +445,16 @@ func fdatasync(path string) error { return syncPath(path, true) }
 // removals); the directory must exist.
 func syncDir(dir string) error { return syncPath(dir, false) }
 
-func syncPath(path string, goneOK bool) error {
+func syncPath(path string, goneOK bool) error { return syncPathWith(path, goneOK, fdatasyncFD) }
+
+func syncPathWith(path string, goneOK bool, fdatasync func(fd int) error) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if goneOK && errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err == nil {
 		defer unix.Close(fd)
-		err = fdatasyncFD(fd)
+		err = fdatasync(fd)
 	}
 	if err != nil {
 		return fmt.Errorf("fdatasync %s: %w", path, err)
@@ -353,6 +465,16 @@ func syncPath(path string, goneOK bool) error {
 func fdatasyncFD(fd int) error {
 	for {
 		err := unix.Fdatasync(fd)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// syncfsFD writes out the file system holding fd and waits for it.
+func syncfsFD(fd int) error {
+	for {
+		err := unix.Syncfs(fd)
 		if err != unix.EINTR {
 			return err
 		}

@@ -42,6 +42,9 @@ type StoreOptions struct {
 	Timeout time.Duration
 	// NoFsync skips fsync (tests only).
 	NoFsync bool
+	// FsyncFiles makes a group's files durable by an fdatasync of each
+	// file and directory instead of one syncfs (Config.FsyncMode "files").
+	FsyncFiles bool
 }
 
 // Store is a data dir: files on disk plus the queue database. Its read
@@ -79,7 +82,17 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 			removeTemps(filepath.Join(dir, sub))
 		}
 	}
-	return &Store{dir: dir, db: d, fw: newFileWriter(!o.NoFsync), readOnly: o.ReadOnly}, nil
+	return &Store{dir: dir, db: d, fw: newFileWriterMode(o.syncMode()), readOnly: o.ReadOnly}, nil
+}
+
+func (o StoreOptions) syncMode() syncMode {
+	switch {
+	case o.NoFsync:
+		return syncNone
+	case o.FsyncFiles:
+		return syncPerFile
+	}
+	return syncPerFS
 }
 
 // checkDBPresent refuses a data dir whose queue database is missing or
