@@ -193,9 +193,12 @@ type (
 	}
 )
 
-// Init starts the first search, the status and the event stream.
+// Init starts the first search, the status and the event stream. The
+// saved searches are read before the first search runs, so that once
+// results show, :load completes them (a key pressed as soon as the list
+// appears found none while the file was still being read).
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.runSearch(false, ""), m.loadStatus(), m.subscribe(), m.loadSaved()}
+	cmds := []tea.Cmd{tea.Sequence(m.loadSaved(), m.runSearch(false, "")), m.loadStatus(), m.subscribe()}
 	for _, c := range m.components() {
 		cmds = append(cmds, c.Init())
 	}
