@@ -113,6 +113,11 @@ func TestOpenUsesSharedMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Batches are unsafe (runtimeConfig): the mapping bleve stored must
+	// reach the disk before Close, as createBleve makes sure of.
+	if err := flush(idx); err != nil {
+		t.Fatal(err)
+	}
 	if err := idx.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +126,9 @@ func TestOpenUsesSharedMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
+	if ro.Damaged() != nil || ro.set.get("1999-01") == nil {
+		t.Fatalf("the month of another mapping did not open: damaged %v", ro.Damaged())
+	}
 	m, ok := ro.set.get("1999-01").Mapping().(*mapping.IndexMappingImpl)
 	if !ok || m == shared || m.DefaultAnalyzer != "keyword" {
 		t.Errorf("a month of another mapping: shared %v, default analyzer %q", m == shared, m.DefaultAnalyzer)
