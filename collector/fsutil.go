@@ -437,10 +437,6 @@ func (p pendingFile) sync(fdatasync func(fd int) error) error {
 	return nil
 }
 
-// fdatasync makes the file or directory at path durable; a path gone
-// since it was written (removed) is skipped.
-func fdatasync(path string) error { return syncPath(path, true) }
-
 // syncDir makes a directory's entries durable (its renames, links and
 // removals); the directory must exist.
 func syncDir(dir string) error { return syncPath(dir, false) }

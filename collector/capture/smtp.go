@@ -922,49 +922,6 @@ func safeFirstLine(p []byte) int {
 	return i + 1
 }
 
-// writeLinesStuffed writes a gap-free DATA payload as data lines straight
-// from the dot-stuffed bytes (dropping the stuffed dots) when lines carry
-// the unstuffed message exactly; it reports whether it did (when not, it
-// wrote nothing). It makes the checks of canLines on the unstuffed lines
-// in the same pass as the writing: one pass over the message.
-func (cv *conv) writeLinesStuffed(raw []byte, stuffed []int) bool {
-	cv.w.Grow(len(raw)) // the lines are never longer than raw
-	out := cv.w.b
-	k := 0
-	for off := 0; off < len(raw); {
-		i := bytes.IndexByte(raw[off:], '\n')
-		if i < 1 || raw[off+i-1] != '\r' {
-			return false // a bare LF, or no CRLF at the end
-		}
-		cr := off + i - 1
-		if cr > off && raw[cr-1] == '\r' {
-			return false // a line ending in CR would lose it
-		}
-		start := off
-		if k < len(stuffed) && stuffed[k] == off {
-			start++ // the stuffed dot (never a line's only byte: that is the end)
-			k++
-		}
-		switch raw[start] {
-		case '>', '@', '<':
-			line := raw[start : cr+2]
-			if off == 0 && cv.no354 {
-				// With no 354 the parser enters data mode at the first
-				// line that is not an SMTP line.
-				return false
-			}
-			if bytes.HasPrefix(line, []byte("> . .\r\n")) || bytes.HasPrefix(line, []byte("@raw ")) || bytes.HasPrefix(line, []byte("@gap ")) {
-				return false
-			}
-		}
-		out = append(out, raw[start:cr]...)
-		out = append(out, '\n')
-		off += i + 1
-	}
-	cv.w.b = out
-	return true
-}
-
 // canLines reports whether data lines (LF-terminated, joined back with
 // CRLF by the parser) reproduce msg exactly and unambiguously.
 func canLines(msg []byte, no354 bool) bool {
