@@ -24,7 +24,14 @@ import (
 func startCapture(t *testing.T, wrap []string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	argv := append(append([]string(nil), wrap...), testBinary(t), "capture")
-	argv = append(argv, args...)
+	return startUntil(t, "capturing on", append(argv, args...)...)
+}
+
+// startUntil starts argv with its stderr kept in a syncBuffer and waits
+// (60 s at most) until a line of it contains ready; it fails the test if
+// the process ends first. The process is killed when the test ends.
+func startUntil(t *testing.T, ready string, argv ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -36,21 +43,18 @@ func startCapture(t *testing.T, wrap []string, args ...string) (*exec.Cmd, *sync
 	}
 	pw.Close()
 	buf := &syncBuffer{done: make(chan struct{})}
-	started := make(chan bool, 1)
+	started := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
-		sent := false
+		once := false
 		for sc.Scan() {
 			buf.add(sc.Text() + "\n")
-			if !sent && strings.Contains(sc.Text(), "capturing on") {
-				sent = true
-				started <- true
+			if !once && strings.Contains(sc.Text(), ready) {
+				once = true
+				close(started)
 			}
 		}
 		close(buf.done)
-		if !sent {
-			started <- false
-		}
 	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -59,13 +63,12 @@ func startCapture(t *testing.T, wrap []string, args ...string) (*exec.Cmd, *sync
 		}
 	})
 	select {
-	case ok := <-started:
-		if !ok {
-			_ = cmd.Wait()
-			t.Fatalf("capture did not start:\n%s", buf.String())
-		}
+	case <-started:
+	case <-buf.done:
+		_ = cmd.Wait()
+		t.Fatalf("%s ended before %q:\n%s", argv[0], ready, buf.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("capture not started within 60 s:\n%s", buf.String())
+		t.Fatalf("no %q from %s within 60 s:\n%s", ready, argv[0], buf.String())
 	}
 	return cmd, buf
 }
@@ -217,42 +220,8 @@ func TestCollectInterface(t *testing.T) {
 	}
 	bin := testBinary(t)
 	evDir := filepath.Join(dir, "evidence")
-	cmd := exec.Command(bin, "collect", "--spool", spool, "--data", data, "--interface", "lo",
+	cmd, errb := startCollect(t, "--spool", spool, "--data", data, "--interface", "lo",
 		"--capture-ports", strconv.Itoa(port), "--no-fsync", "--no-index", "--pcap-dir", evDir)
-	var errb syncBuffer
-	errb.done = make(chan struct{})
-	pr, pw, _ := os.Pipe()
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	started := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		once := false
-		for sc.Scan() {
-			errb.add(sc.Text() + "\n")
-			if !once && strings.Contains(sc.Text(), "live capture running") {
-				once = true
-				close(started)
-			}
-		}
-		close(errb.done)
-	}()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	select {
-	case <-started:
-	case <-errb.done:
-		t.Fatalf("collect ended:\n%s", errb.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no live capture within 60 s:\n%s", errb.String())
-	}
 	go func() {
 		c, err := l.Accept()
 		if err != nil {

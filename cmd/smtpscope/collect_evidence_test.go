@@ -75,44 +75,7 @@ capture_pcap_keep = 4
 // capture to run; it is killed when the test ends.
 func startCollect(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(testBinary(t), append([]string{"collect"}, args...)...)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	buf := &syncBuffer{done: make(chan struct{})}
-	started := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		once := false
-		for sc.Scan() {
-			buf.add(sc.Text() + "\n")
-			if !once && strings.Contains(sc.Text(), "live capture running") {
-				once = true
-				close(started)
-			}
-		}
-		close(buf.done)
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	select {
-	case <-started:
-	case <-buf.done:
-		t.Fatalf("collect ended:\n%s", buf.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no live capture within 60 s:\n%s", buf.String())
-	}
-	return cmd, buf
+	return startUntil(t, "live capture running", append([]string{testBinary(t), "collect"}, args...)...)
 }
 
 // sendLoPaused sends one message to addr over SMTP, pausing after EHLO.
