@@ -171,31 +171,6 @@ func pcapTCPPackets(t *testing.T, path string) int {
 	}
 }
 
-// sameSessionFiles fails the test unless both sets hold the same session
-// files, names included, byte for byte.
-func sameSessionFiles(t *testing.T, capture, pcap map[string][]byte) {
-	t.Helper()
-	names := map[string]bool{}
-	for n := range capture {
-		names[n] = true
-	}
-	for n := range pcap {
-		names[n] = true
-	}
-	for name := range names {
-		c, inCapture := capture[name]
-		p, inPcap := pcap[name]
-		switch {
-		case !inPcap:
-			t.Errorf("session file %s: written by capture, not by pcap:\n%s", name, c)
-		case !inCapture:
-			t.Errorf("session file %s: written by pcap, not by capture:\n%s", name, p)
-		case !bytes.Equal(c, p):
-			t.Errorf("session file %s differs:\ncapture:\n%s\npcap:\n%s", name, c, p)
-		}
-	}
-}
-
 // TestCaptureBreakoutTap (root): a breakout tap, one monitor port per
 // direction. A relay in a wire namespace joins a client and a server
 // namespace (as in TestCaptureProofNamespaces) and copies the client's

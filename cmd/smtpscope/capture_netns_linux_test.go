@@ -333,27 +333,33 @@ func (c *spanCaptures) stop(t *testing.T, r *relay) map[string][]byte {
 func (c *spanCaptures) samePcap(t *testing.T, bin string, files map[string][]byte) {
 	t.Helper()
 	runBin(t, bin, "pcap", "--out", c.pcapOut, "--ports", c.ports, "--sync", "none", "-q", c.pcapFile)
-	fromPcap := sessionFiles(t, c.pcapOut)
+	sameSessionFiles(t, files, sessionFiles(t, c.pcapOut))
+}
+
+// sameSessionFiles fails the test unless both sets hold the same session
+// files, names included, byte for byte.
+func sameSessionFiles(t *testing.T, capture, pcap map[string][]byte) {
+	t.Helper()
 	var names []string
-	for name := range files {
+	for name := range capture {
 		names = append(names, name)
 	}
-	for name := range fromPcap {
-		if _, ok := files[name]; !ok {
+	for name := range pcap {
+		if _, ok := capture[name]; !ok {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		f, inCapture := files[name]
-		p, inPcap := fromPcap[name]
+		c, inCapture := capture[name]
+		p, inPcap := pcap[name]
 		switch {
 		case !inPcap:
-			t.Errorf("session file %s: written by capture, not by pcap:\n%s", name, f)
+			t.Errorf("session file %s: written by capture, not by pcap:\n%s", name, c)
 		case !inCapture:
 			t.Errorf("session file %s: written by pcap, not by capture:\n%s", name, p)
-		case !bytes.Equal(f, p):
-			t.Errorf("session file %s differs:\ncapture:\n%s\npcap:\n%s", name, f, p)
+		case !bytes.Equal(c, p):
+			t.Errorf("session file %s differs:\ncapture:\n%s\npcap:\n%s", name, c, p)
 		}
 	}
 }
