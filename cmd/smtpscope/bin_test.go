@@ -51,11 +51,48 @@ func testBinary(t *testing.T) string {
 // failure ends the test with both outputs.
 func runBin(t *testing.T, bin string, args ...string) string {
 	t.Helper()
+	out, errs, err := execBin(bin, args...)
+	if err != nil {
+		t.Fatalf("smtpscope %s: %v\n%s%s", strings.Join(args, " "), err, out, errs)
+	}
+	return out
+}
+
+// execBin runs the binary with args and returns its standard output, its
+// standard error and how it ended (for runs that may fail on purpose).
+func execBin(bin string, args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("smtpscope %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// sampleSpool fills dir/spool with the bundled sample sessions
+// (testdata/sessions/generated), each with its .ready, and returns it
+// with dir/data (not made); the test is skipped without the samples.
+func sampleSpool(t *testing.T, dir string) (spool, data string) {
+	t.Helper()
+	samples, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sessions", "generated", "*.session"))
+	if len(samples) == 0 {
+		t.Skip("no sample sessions in testdata/sessions/generated")
 	}
-	return out.String()
+	spool, data = filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	if err := os.MkdirAll(spool, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Join(spool, filepath.Base(s))
+		if err := os.WriteFile(name, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name+".ready", nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return spool, data
 }

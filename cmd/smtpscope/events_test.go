@@ -49,13 +49,7 @@ func TestEventFormatsOneEncoder(t *testing.T) {
 		t.Skip("end-to-end test (builds the binary, runs the collector)")
 	}
 	bin := testBinary(t)
-	run := func(args ...string) (string, string, error) {
-		var out, errb bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		return out.String(), errb.String(), err
-	}
+	run := func(args ...string) (string, string, error) { return execBin(bin, args...) }
 	read := func(p string) string {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,42 +19,16 @@ func TestHuntVerbs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test (builds the binary, runs the collector)")
 	}
-	samples, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sessions", "generated", "*.session"))
-	if len(samples) == 0 {
-		t.Skip("no sample sessions in testdata/sessions/generated")
-	}
 	dir := t.TempDir()
 	bin := testBinary(t)
-	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
-	if err := os.MkdirAll(spool, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range samples {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := filepath.Join(spool, filepath.Base(s))
-		if err := os.WriteFile(name, b, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name+".ready", nil, 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	spool, data := sampleSpool(t, dir)
 	cfg := filepath.Join(dir, "smtpscope.toml")
 	conf := fmt.Sprintf("spool = %q\ndata = %q\n\n[[hunt]]\nname = \"att\"\nquery = \"has:attachment\"\n\n"+
 		"[[hunt]]\nname = \"none\"\nquery = \"subject:zzzznothing\"\n", spool, data)
 	if err := os.WriteFile(cfg, []byte(conf), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) (string, string, error) {
-		var out, errb bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		return out.String(), errb.String(), err
-	}
+	run := func(args ...string) (string, string, error) { return execBin(bin, args...) }
 	if out, errs, err := run("collect", "--config", cfg, "--once", "--once-timeout", "60s", "--no-fsync"); err != nil {
 		t.Fatalf("collect --once: %v\n%s%s", err, out, errs)
 	}

@@ -25,40 +25,14 @@ func TestSearchIndexReindexVerbs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test (builds the binary, runs the collector)")
 	}
-	samples, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sessions", "generated", "*.session"))
-	if len(samples) == 0 {
-		t.Skip("no sample sessions in testdata/sessions/generated")
-	}
 	dir := t.TempDir()
 	bin := testBinary(t)
-	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
-	if err := os.MkdirAll(spool, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range samples {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := filepath.Join(spool, filepath.Base(s))
-		if err := os.WriteFile(name, b, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name+".ready", nil, 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	spool, data := sampleSpool(t, dir)
 	// A file that is not a session goes to review/.
 	os.WriteFile(filepath.Join(spool, "junk"), []byte("not a session\n"), 0o640)
 	os.WriteFile(filepath.Join(spool, "junk.ready"), nil, 0o640)
 
-	run := func(args ...string) (string, string, error) {
-		var out, errb bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		return out.String(), errb.String(), err
-	}
+	run := func(args ...string) (string, string, error) { return execBin(bin, args...) }
 	if out, errs, err := run("collect", "--spool", spool, "--data", data, "--once", "--once-timeout", "30s", "--no-index", "--no-fsync"); err != nil {
 		t.Fatalf("collect --once: %v\n%s%s", err, out, errs)
 	}
