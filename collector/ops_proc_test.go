@@ -85,28 +85,11 @@ func TestProcOpsEndpoints(t *testing.T) {
 	sink := startSink(t, filepath.Join(tmp, "sink"))
 	defer sink.stop(t)
 	metrics := freeAddr(t)
-	cfg := writeConfig(t, tmp, fmt.Sprintf(`
-spool = %q
-data = %q
-rescan_interval = "200ms"
-metrics_listen = %q
-
-[submission]
-backoff_min = "100ms"
-backoff_max = "400ms"
-ping_interval = "1s"
-node_backoff_min = "100ms"
-node_backoff_max = "400ms"
-
-[[group]]
-name = "default"
-full_delivery = true
-nodes = ["http://%s"]
-
+	cfg := writeConfig(t, tmp, fastRetryConfig(spool, data, metrics, dead, fmt.Sprintf(`
 [[group]]
 name = "live"
 nodes = [%q]
-`, spool, data, metrics, dead, sink.url))
+`, sink.url)))
 	const n = 3
 	for i := 0; i < n; i++ {
 		spoolWrite(t, spool, fmt.Sprintf("Cops%02d", i), simpleSession(i, 1), time.Time{})

@@ -218,6 +218,30 @@ func writeConfig(t *testing.T, dir, body string) string {
 	return p
 }
 
+// fastRetryConfig is the config of the outage tests: the spool and data
+// dirs, metrics on metrics, quick backoffs, and the group "default" (full
+// delivery) on the one node node; extra is appended (more groups).
+func fastRetryConfig(spool, data, metrics, node, extra string) string {
+	return fmt.Sprintf(`
+spool = %q
+data = %q
+rescan_interval = "200ms"
+metrics_listen = %q
+
+[submission]
+backoff_min = "100ms"
+backoff_max = "400ms"
+ping_interval = "1s"
+node_backoff_min = "100ms"
+node_backoff_max = "400ms"
+
+[[group]]
+name = "default"
+full_delivery = true
+nodes = ["http://%s"]
+`, spool, data, metrics, node) + extra
+}
+
 func TestProcSubmissionFields(t *testing.T) {
 	tmp := t.TempDir()
 	spool, data, sinkDir := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data"), filepath.Join(tmp, "sink")
@@ -511,24 +535,7 @@ func TestProcOutage(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	metrics := freeAddr(t)
-	cfg := writeConfig(t, tmp, fmt.Sprintf(`
-spool = %q
-data = %q
-rescan_interval = "200ms"
-metrics_listen = %q
-
-[submission]
-backoff_min = "100ms"
-backoff_max = "400ms"
-ping_interval = "1s"
-node_backoff_min = "100ms"
-node_backoff_max = "400ms"
-
-[[group]]
-name = "default"
-full_delivery = true
-nodes = ["http://%s"]
-`, spool, data, metrics, addr))
+	cfg := writeConfig(t, tmp, fastRetryConfig(spool, data, metrics, addr, ""))
 	col := start(t, "collect", "--config", cfg, "--log-format", "json")
 	const n = 12
 	for i := 0; i < n; i++ {
