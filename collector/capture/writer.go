@@ -28,9 +28,13 @@ const (
 	// SyncBatch (the default) writes session files without fsync and
 	// syncs the output's file system once per batch (syncfs: one journal
 	// commit for many files), then creates the .ready markers of that
-	// batch. A batch is at most batchFiles files or batchBytes bytes, and
-	// waits at most batchDelay; syncing runs beside the writing. For
-	// captures that are kept: after a crash the capture is read again.
+	// batch. A batch is synced batchDelay after the previous sync began
+	// (after the writer's start, for the first), or at once when it
+	// reaches batchFiles files or batchBytes bytes; syncing runs beside
+	// the writing, so the sync that ends a run holds only the files of its
+	// last moments (and the first sync writes out, beside the run, what
+	// other programs left dirty). For captures that are kept: after a
+	// crash the capture is read again.
 	SyncBatch SyncMode = iota
 	// SyncEach fsyncs every session file before its .ready marker is
 	// created: for sources that are not kept (a ring of capture files
@@ -68,11 +72,15 @@ func (m SyncMode) String() string {
 }
 
 // Bounds of a SyncBatch batch: the files written but not yet synced (so
-// without .ready) are at most about twice these while a sync runs.
+// without .ready) are at most about twice these while a sync runs. Syncs
+// begin at most every batchDelay: often enough that little is left to
+// sync when the run ends (a sync of 500 ms of writing at the end of a
+// pcap run was most of its wall time on disk), seldom enough that each
+// journal commit carries many files.
 const (
 	batchFiles = 1024
 	batchBytes = 64 << 20
-	batchDelay = 500 * time.Millisecond
+	batchDelay = 50 * time.Millisecond
 )
 
 // syncHooks are the system calls of the session writer, replaced by tests
@@ -262,7 +270,7 @@ type batcher struct {
 	room    *sync.Cond // signalled when pending shrinks or err is set
 	pending []string   // names of complete, not yet synced files
 	bytes   int64
-	first   time.Time // when the first pending file was added
+	last    time.Time // when the previous sync began (the writer's start before any)
 	closed  bool
 	err     error
 	kick    chan struct{} // wakes the goroutine (cap 1)
@@ -270,7 +278,7 @@ type batcher struct {
 }
 
 func newBatcher(w *dirWriter) *batcher {
-	b := &batcher{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &batcher{w: w, kick: make(chan struct{}, 1), done: make(chan struct{}), last: time.Now()}
 	b.room = sync.NewCond(&b.mu)
 	go b.loop()
 	return b
@@ -300,13 +308,10 @@ func (b *batcher) add(name string, n int) error {
 	b.pending = append(b.pending, name)
 	b.bytes += int64(n)
 	first := len(b.pending) == 1
-	if first {
-		b.first = time.Now()
-	}
 	full := len(b.pending) >= lim.files || b.bytes >= lim.bytes
 	b.mu.Unlock()
 	if first || full {
-		b.wake() // the first starts the delay; a full batch goes now
+		b.wake() // the first arms the delay; a full batch goes now
 	}
 	return nil
 }
@@ -319,10 +324,11 @@ func (b *batcher) loop() {
 	for {
 		b.mu.Lock()
 		n, closed := len(b.pending), b.closed
-		due := n > 0 && (closed || n >= lim.files || b.bytes >= lim.bytes || time.Since(b.first) >= lim.delay)
-		wait := lim.delay - time.Since(b.first)
+		due := n > 0 && (closed || n >= lim.files || b.bytes >= lim.bytes || time.Since(b.last) >= lim.delay)
+		wait := lim.delay - time.Since(b.last)
 		var batch []string
 		if due {
+			b.last = time.Now()
 			batch = b.pending
 			b.pending, b.bytes = nil, 0
 			b.room.Broadcast()
