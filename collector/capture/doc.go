@@ -87,5 +87,7 @@
 // as each is converted (Options.place), on every core and in no
 // particular order; each is an unnamed O_TMPFILE file linked to its name
 // (Linux; elsewhere a .tmp-* name, linked then removed). The .ready
-// markers of SyncBatch are queued in emission order.
+// markers are hard links of one empty unnamed file (a new one every
+// markerLinks markers or markerAge), not an inode each (mknod elsewhere);
+// those of SyncBatch are queued in emission order.
 package capture

@@ -28,9 +28,13 @@ const (
 	// SyncBatch (the default) writes session files without fsync and
 	// syncs the output's file system once per batch (syncfs: one journal
 	// commit for many files), then creates the .ready markers of that
-	// batch. A batch is at most batchFiles files or batchBytes bytes, and
-	// waits at most batchDelay; syncing runs beside the writing. For
-	// captures that are kept: after a crash the capture is read again.
+	// batch. A batch is synced batchDelay after the previous sync began
+	// (after the writer's start, for the first), or at once when it
+	// reaches batchFiles files or batchBytes bytes; syncing runs beside
+	// the writing, so the sync that ends a run holds only the files of its
+	// last moments (and the first sync writes out, beside the run, what
+	// other programs left dirty). For captures that are kept: after a
+	// crash the capture is read again.
 	SyncBatch SyncMode = iota
 	// SyncEach fsyncs every session file before its .ready marker is
 	// created: for sources that are not kept (a ring of capture files
@@ -68,11 +72,15 @@ func (m SyncMode) String() string {
 }
 
 // Bounds of a SyncBatch batch: the files written but not yet synced (so
-// without .ready) are at most about twice these while a sync runs.
+// without .ready) are at most about twice these while a sync runs. Syncs
+// begin at most every batchDelay: often enough that little is left to
+// sync when the run ends (a sync of 500 ms of writing at the end of a
+// pcap run was most of its wall time on disk), seldom enough that each
+// journal commit carries many files.
 const (
 	batchFiles = 1024
 	batchBytes = 64 << 20
-	batchDelay = 500 * time.Millisecond
+	batchDelay = 50 * time.Millisecond
 )
 
 // syncHooks are the system calls of the session writer, replaced by tests
@@ -96,9 +104,6 @@ func (h *syncHooks) defaults() {
 	if h.syncFile == nil {
 		h.syncFile = func(fd int, _ string) error { return unix.Fsync(fd) }
 	}
-	if h.ready == nil {
-		h.ready = func(dir string, dirfd int, name string) error { return createReady(dirfd, dir, name) }
-	}
 	if h.batch.files <= 0 {
 		h.batch.files = batchFiles
 	}
@@ -120,7 +125,30 @@ type dirWriter struct {
 	mode  SyncMode
 	hooks syncHooks
 	b     *batcher // SyncBatch
+	mk    markers  // the .ready markers' inode (anon)
 }
+
+// markers makes the .ready markers of a dirWriter as hard links of one
+// empty unnamed file (O_TMPFILE) instead of a new inode each: a marker is
+// then one directory entry, made with one linkat, where mknod allocated
+// an inode while holding the directory's lock, so that the markers were
+// made one at a time (on ext4 with many inodes deleted lately, an inode
+// costs tens to hundreds of microseconds: mknod was 40 % of a run's CPU).
+// Markers are empty and only their names count (the collector removes
+// them when it has stored their file); a new file is started every
+// markerLinks links or markerAge, so a marker's mtime is at most that
+// much older than the marker.
+type markers struct {
+	mu    sync.Mutex
+	fd    int // the empty file, -1 if none yet
+	links int // links made to it
+	born  time.Time
+}
+
+const (
+	markerLinks = 1000        // far below every file system's link limit (ext4: 65,000)
+	markerAge   = time.Second // the most a marker's mtime precedes its creation
+)
 
 func newDirWriter(dir string, mode SyncMode, hooks syncHooks) (*dirWriter, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -131,8 +159,11 @@ func newDirWriter(dir string, mode SyncMode, hooks syncHooks) (*dirWriter, error
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	hooks.defaults()
-	w := &dirWriter{dir: dir, d: d, fd: int(d.Fd()), mode: mode, hooks: hooks}
+	w := &dirWriter{dir: dir, d: d, fd: int(d.Fd()), mode: mode, hooks: hooks, mk: markers{fd: -1}}
 	w.anon = !hooks.named && anonSupported(w.fd)
+	if w.hooks.ready == nil {
+		w.hooks.ready = func(dir string, dirfd int, name string) error { return w.mark(name) }
+	}
 	if mode == SyncBatch {
 		w.b = newBatcher(w)
 	}
@@ -185,8 +216,49 @@ func (w *dirWriter) close() error {
 			err = fmt.Errorf("capture: fsync %s: %w", w.dir, serr)
 		}
 	}
+	w.mk.mu.Lock()
+	if w.mk.fd >= 0 {
+		unix.Close(w.mk.fd)
+		w.mk.fd = -1
+	}
+	w.mk.mu.Unlock()
 	w.d.Close()
 	return err
+}
+
+// mark creates the .ready marker name, failing if it exists: a link of
+// the markers' empty file where unnamed files work (see markers), else
+// a file of its own (createReady). Safe for concurrent use.
+func (w *dirWriter) mark(name string) error {
+	if !w.anon {
+		return createReady(w.fd, w.dir, name)
+	}
+	m := &w.mk
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for try := 0; ; try++ {
+		if m.fd < 0 || m.links >= markerLinks || time.Since(m.born) >= markerAge {
+			if m.fd >= 0 {
+				unix.Close(m.fd)
+				m.fd = -1
+			}
+			fd, err := openAnon(w.fd)
+			if err != nil {
+				return fmt.Errorf("capture: creating %s: %w", filepath.Join(w.dir, name), err)
+			}
+			m.fd, m.links, m.born = fd, 0, time.Now()
+		}
+		err := linkAnon(m.fd, w.fd, name)
+		if errors.Is(err, unix.EMLINK) && try == 0 {
+			m.links = markerLinks // a file system with fewer links per inode: a new file
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("capture: creating %s: %w", filepath.Join(w.dir, name), err)
+		}
+		m.links++
+		return nil
+	}
 }
 
 // batcher collects the session files written since the last sync; its
@@ -198,7 +270,7 @@ type batcher struct {
 	room    *sync.Cond // signalled when pending shrinks or err is set
 	pending []string   // names of complete, not yet synced files
 	bytes   int64
-	first   time.Time // when the first pending file was added
+	last    time.Time // when the previous sync began (the writer's start before any)
 	closed  bool
 	err     error
 	kick    chan struct{} // wakes the goroutine (cap 1)
@@ -206,7 +278,7 @@ type batcher struct {
 }
 
 func newBatcher(w *dirWriter) *batcher {
-	b := &batcher{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &batcher{w: w, kick: make(chan struct{}, 1), done: make(chan struct{}), last: time.Now()}
 	b.room = sync.NewCond(&b.mu)
 	go b.loop()
 	return b
@@ -236,13 +308,10 @@ func (b *batcher) add(name string, n int) error {
 	b.pending = append(b.pending, name)
 	b.bytes += int64(n)
 	first := len(b.pending) == 1
-	if first {
-		b.first = time.Now()
-	}
 	full := len(b.pending) >= lim.files || b.bytes >= lim.bytes
 	b.mu.Unlock()
 	if first || full {
-		b.wake() // the first starts the delay; a full batch goes now
+		b.wake() // the first arms the delay; a full batch goes now
 	}
 	return nil
 }
@@ -255,10 +324,11 @@ func (b *batcher) loop() {
 	for {
 		b.mu.Lock()
 		n, closed := len(b.pending), b.closed
-		due := n > 0 && (closed || n >= lim.files || b.bytes >= lim.bytes || time.Since(b.first) >= lim.delay)
-		wait := lim.delay - time.Since(b.first)
+		due := n > 0 && (closed || n >= lim.files || b.bytes >= lim.bytes || time.Since(b.last) >= lim.delay)
+		wait := lim.delay - time.Since(b.last)
 		var batch []string
 		if due {
+			b.last = time.Now()
 			batch = b.pending
 			b.pending, b.bytes = nil, 0
 			b.room.Broadcast()

@@ -523,3 +523,64 @@ func TestWriteDirErrorKeepsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyMarkersShareAnInode: where unnamed files work, the .ready
+// markers are hard links of one empty file (no inode allocated per
+// marker), at most markerLinks to a file; a marker never replaces an
+// existing name, and its mtime is at most markerAge older than itself.
+func TestReadyMarkersShareAnInode(t *testing.T) {
+	out := t.TempDir()
+	w, err := newDirWriter(out, SyncNone, syncHooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.anon {
+		w.close()
+		if runtime.GOOS == "linux" {
+			t.Fatalf("%s: no O_TMPFILE on Linux's temporary directory", out)
+		}
+		t.Skipf("%s: no unnamed files here", runtime.GOOS)
+	}
+	taken := filepath.Join(out, "taken.ready")
+	if err := os.WriteFile(taken, []byte("keep"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.mark("taken.ready"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("a marker over an existing name: %v, want EEXIST", err)
+	}
+	if got, _ := os.ReadFile(taken); string(got) != "keep" {
+		t.Errorf("the existing file became %q", got)
+	}
+	n := markerLinks + 10
+	before := time.Now()
+	for i := 0; i < n; i++ {
+		if err := w.mark(fmt.Sprintf("s%04d.ready", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	inodes := map[uint64]int{}
+	for i := 0; i < n; i++ {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(out, fmt.Sprintf("s%04d.ready", i)), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != 0 {
+			t.Fatalf("marker %d: mode %o, %d bytes; want an empty regular file", i, st.Mode, st.Size)
+		}
+		if mt := time.Unix(st.Mtim.Unix()); mt.Before(before.Add(-time.Second)) {
+			t.Errorf("marker %d: mtime %v, before the run (%v)", i, mt, before)
+		}
+		inodes[st.Ino]++
+	}
+	if len(inodes) < 2 || len(inodes) > n/2 {
+		t.Errorf("%d markers on %d inodes: want them shared, at most %d a file", n, len(inodes), markerLinks)
+	}
+	for ino, k := range inodes {
+		if k > markerLinks {
+			t.Errorf("inode %d has %d markers, more than %d", ino, k, markerLinks)
+		}
+	}
+}
