@@ -1,15 +1,20 @@
 package index
 
 import (
+	"bytes"
 	"reflect"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/size"
 	bindex "github.com/blevesearch/bleve_index_api"
+	"github.com/blevesearch/segment"
 )
 
 // termField is a bleve document field that computes its term frequencies
@@ -20,8 +25,10 @@ import (
 // equivalent analyzer (TestTermFieldSameAsBleve, FuzzTermField):
 //
 //   - text fields: bleve's standard analyzer (words by UAX #29, lower case,
-//     English stop words), computed directly for ASCII text (asciiWords);
-//     text with other bytes goes through the analyzer std;
+//     English stop words), computed directly for ASCII stretches
+//     (asciiWords), with bleve's word segmentation and lower-casing only
+//     for the spans around other bytes (unicodeSpans); invalid UTF-8 goes
+//     through the analyzer std;
 //   - keyword fields: NUL-separated values, one term each.
 //
 // Terms are slices of one lower-cased copy of the value, and the map keys
@@ -60,7 +67,9 @@ func (f *termField) Analyze() {
 		f.analyzeKeywords()
 		return
 	}
-	if !isASCII(f.value) {
+	// Invalid UTF-8 (never given by the builders, validUTF8) ends bleve's
+	// word segmentation at the first bad sequence: that is left to bleve.
+	if da, ok := f.std.(*analysis.DefaultAnalyzer); !ok || !isUnicodeTokenizer(da.Tokenizer) || !utf8.Valid(f.value) {
 		tokens := f.std.Analyze(f.value)
 		f.length = len(tokens)
 		f.freqs = analysis.TokenFrequency(tokens, nil, f.opts)
@@ -76,15 +85,99 @@ func (f *termField) Analyze() {
 	est := len(lower)/6 + 1
 	t := newFreqs(est, f.opts)
 	pos := 0
-	asciiWords(lower, func(start, end int, _ bool) {
+	word := func(start, end int, _ bool) {
 		pos++
 		if f.stop[unsafe.String(&lower[start], end-start)] {
 			return
 		}
 		t.add(lower[start:end], start, end, pos)
+	}
+	// ASCII stretches are scanned by asciiWords; only the stretches
+	// around other bytes, cut where a word always ends (see
+	// unicodeSpans), go through Unicode word segmentation.
+	at := 0
+	unicodeSpans(lower, func(lo, hi int) {
+		asciiWords(lower[at:lo], func(start, end int, num bool) { word(at+start, at+end, num) })
+		at = hi
+		var one [1]analysis.Token
+		stream := analysis.TokenStream{&one[0]}
+		sg := segment.NewWordSegmenterDirect(lower[lo:hi])
+		start := lo
+		for sg.Segment() {
+			b := sg.Bytes()
+			end := start + len(b)
+			if sg.Type() != segment.None {
+				pos++
+				term := b
+				if !isASCII(b) {
+					// bleve's lower-casing of the original bytes, in a
+					// copy (it writes in place): its result for a rune
+					// that shrinks depends on the bytes after it, so it
+					// must see them as written, not already folded.
+					one[0] = analysis.Token{Term: bytes.Clone(f.value[start:end])}
+					term = lowerCase.Filter(stream)[0].Term
+				}
+				if len(term) == 0 || !f.stop[unsafe.String(&term[0], len(term))] {
+					t.add(term, start, end, pos)
+				}
+			}
+			start = end
+		}
 	})
+	asciiWords(lower[at:], func(start, end int, num bool) { word(at+start, at+end, num) })
 	f.length = t.n
 	f.freqs = t.m
+}
+
+var lowerCase = lowercase.NewLowerCaseFilter()
+
+// isUnicodeTokenizer reports whether tk is bleve's unicode tokenizer (the
+// standard analyzer's), which Analyze reproduces.
+func isUnicodeTokenizer(tk analysis.Tokenizer) bool {
+	_, ok := tk.(*unicode.UnicodeTokenizer)
+	return ok
+}
+
+// unicodeSpans calls fn, in order, with the spans [lo, hi) of text that
+// hold its bytes >= 0x80, each widened to the nearest points where Unicode
+// word segmentation always breaks and no rule looks across: just after an
+// ASCII space, tab, CR or LF followed by an ASCII byte (or at either end
+// of text). A space is never part of a word, never joins its neighbours
+// (it is not a letter, digit, mid-word or extending character), and an
+// ASCII byte after it cannot extend it (WB4): so the words of text are
+// the words of the ASCII stretches between the spans (asciiWords) and of
+// the spans, segmented alone.
+func unicodeSpans(text []byte, fn func(lo, hi int)) {
+	cut := func(p int) bool { // a break point between text[p-1] and text[p]
+		if p <= 0 || p >= len(text) {
+			return true
+		}
+		switch text[p-1] {
+		case ' ', '\t', '\r', '\n':
+			return text[p] < 0x80
+		}
+		return false
+	}
+	from := 0
+	for from < len(text) {
+		j := from
+		for j < len(text) && text[j] < 0x80 {
+			j++
+		}
+		if j == len(text) {
+			return
+		}
+		lo := j
+		for lo > from && !cut(lo) {
+			lo--
+		}
+		hi := j + 1
+		for !cut(hi) {
+			hi++
+		}
+		fn(lo, hi)
+		from = hi
+	}
 }
 
 func (f *termField) analyzeKeywords() {

@@ -100,6 +100,10 @@ var termFieldSeeds = []string{
 	"Click HERE: http://Evil.example/Login.php?id=3,141 now!!", "don't DON'T Don't",
 	"Übergröße of the café", "one\x00two\x00one\x00Three", "\x00\x00", "x\x00",
 	"urgent wire transfer urgent wire transfer", "it's 10:30; 3.14 and 1,000",
+	// Mostly ASCII text with other bytes: Unicode spans among ASCII words.
+	"The naïve café’s menu: don’t STOP here. Übergröße The end", "日本語のテキスト and English words 日本",
+	"a\u0301 b x \u0301y \u0301", "\xe2 abc \xe2\x82 def\xff ghi", "3\u00a04 the 5 ,\u00a06", "foo\u200dbar \u200d baz",
+	"👍🏽 ok 👍 the\t👍\n", "Ǆemal İstanbul ΣΑΣ the", "x\r\n\u0300a b", "é", " é ", "a é", "é a", "The\u00a0and the",
 }
 
 func TestTermFieldSameAsBleve(t *testing.T) {

@@ -3,8 +3,9 @@ package index
 // asciiWords gives exactly the words of bleve's unicode tokenizer (Unicode
 // word segmentation, UAX #29) for ASCII text, which most email bodies are:
 // the word rules restricted to ASCII are a handful of character classes, so
-// a direct scan is several times faster. termField uses it for ASCII values
-// and bleve's analyzer for any other. TestASCIIWordTokenizer and
+// a direct scan is several times faster. termField uses it for the ASCII
+// stretches of a value and bleve's segmentation for the spans around other
+// bytes (unicodeSpans). TestASCIIWordTokenizer and
 // FuzzASCIIWordTokenizer check the words (offsets, positions, types) equal
 // bleve's tokens for any input.
 
