@@ -14,7 +14,10 @@ import (
 // store's layout; no sync, fsync off, so only the writing is measured):
 //
 //   - unnamed: an O_TMPFILE file filled, then linked under its name
-//     (writeAnon; the default where the system has them);
+//     (writeAnon; the default where the system has them) by
+//     linkat(AT_EMPTY_PATH) where the process may (root), else as
+//     unnamed-proc;
+//   - unnamed-proc: the same, linked through /proc/self/fd/<fd>;
 //   - named: a .tmp-* file filled, then renamed (writeNamed).
 //
 // The files of every round stay until the benchmark ends: removing
@@ -35,18 +38,15 @@ func BenchmarkFileWriterWrite(b *testing.B) {
 	}
 	copy(rec, eml)
 	round := 0
-	for _, named := range []bool{false, true} {
-		way := "unnamed"
-		if named {
-			way = "named"
-		}
+	for _, way := range writeWays {
+		named := way == "named"
 		b.Run(way, func(b *testing.B) {
 			if !named && !anonLinkOK() {
 				b.Skip("no /proc/self/fd: no unnamed files here")
 			}
 			round++
 			w := newFileWriterMode(syncNone)
-			w.named = named
+			setWay(w, way)
 			day := dayDir(time.Now())
 			emails := filepath.Join(root, fmt.Sprint(round), EmailsDir, day)
 			results := filepath.Join(root, fmt.Sprint(round), ResultsDir, day)

@@ -269,15 +269,16 @@ func openFDs(t *testing.T) int {
 // never linked: the descriptor's own inode is (still named elsewhere, so
 // it can be), or, by name, nothing.
 func TestFileWriterLink(t *testing.T) {
-	for _, named := range []bool{false, true} {
-		t.Run(fmt.Sprintf("named=%v", named), func(t *testing.T) { testFileWriterLink(t, named) })
+	for _, way := range writeWays {
+		t.Run(way, func(t *testing.T) { testFileWriterLink(t, way) })
 	}
 }
 
-func testFileWriterLink(t *testing.T, named bool) {
+func testFileWriterLink(t *testing.T, way string) {
+	named := way == "named"
 	dir := t.TempDir()
 	w := newFileWriterMode(syncPerFile)
-	w.named = named
+	setWay(w, way)
 	src := filepath.Join(dir, "spool-f")
 	if err := os.WriteFile(src, []byte("session bytes"), 0o644); err != nil {
 		t.Fatal(err)

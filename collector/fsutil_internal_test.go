@@ -36,18 +36,15 @@ func dirNames(t *testing.T, dir string) []string {
 // a directory removed since it was seen (retention) is made again; and no
 // temporary name is left behind.
 func TestWriteWithWholeOrNothing(t *testing.T) {
-	for _, named := range []bool{false, true} {
-		name := "unnamed"
-		if named {
-			name = "named"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, way := range writeWays {
+		named := way == "named"
+		t.Run(way, func(t *testing.T) {
 			if !named && !anonLinkOK() {
 				t.Skip("no /proc/self/fd: unnamed files are not linked here")
 			}
 			dir := filepath.Join(t.TempDir(), "2026", "12", "07")
 			w := newFileWriterMode(syncPerFS)
-			w.named = named
+			setWay(w, way)
 			defer w.close()
 			p := filepath.Join(dir, "a.json")
 			mt := time.Unix(1700000000, 123456789)
@@ -59,6 +56,9 @@ func TestWriteWithWholeOrNothing(t *testing.T) {
 			}, mt)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if m := w.emptyPath.Load(); way == "unnamed" && m == emptyPathUnknown || way == "unnamed-proc" && m != emptyPathRefused {
+				t.Errorf("%s: the way of linking descriptors is %d after a link", way, m)
 			}
 			if !named && len(during) != 0 {
 				t.Errorf("unnamed: while filled the directory holds %v", during)
@@ -112,6 +112,19 @@ func TestWriteWithWholeOrNothing(t *testing.T) {
 	}
 }
 
+// writeWays are the fileWriter's ways of writing a file whole: unnamed
+// files linked by linkat(AT_EMPTY_PATH) where permitted (else, found out
+// on the first link, through /proc), unnamed files always linked through
+// /proc (a process without CAP_DAC_READ_SEARCH), and temporary names.
+var writeWays = []string{"unnamed", "unnamed-proc", "named"}
+
+func setWay(w *fileWriter, way string) {
+	w.named = way == "named"
+	if way == "unnamed-proc" {
+		w.emptyPath.Store(emptyPathRefused)
+	}
+}
+
 func umask() os.FileMode {
 	dir, err := os.MkdirTemp("", "umask")
 	if err != nil {
@@ -136,12 +149,13 @@ func umask() os.FileMode {
 // descriptor); by name the link is checked to be the parsed inode.
 func TestLinkStoresTheInodeParsed(t *testing.T) {
 	data := []byte("1.2.3.4:1/tcp\n1700000000\n> MAIL FROM:<a@b>\n< MAIL 250 ok\n")
-	for _, named := range []bool{false, true} {
+	for _, way := range writeWays {
+		named := way == "named"
 		if !named && !anonLinkOK() {
 			continue
 		}
 		w := newFileWriter(false)
-		w.named = named
+		setWay(w, way)
 		spool, store := t.TempDir(), t.TempDir()
 		claim := func(name string) (*spoolFile, time.Time) {
 			path := filepath.Join(spool, name)
