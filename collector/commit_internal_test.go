@@ -265,10 +265,20 @@ func openFDs(t *testing.T) int {
 }
 
 // A session file is linked into the store, not copied, when it can be;
-// when the spool file is not the one parsed any more, nothing is linked.
+// when the spool name no longer names the file parsed, the replacement is
+// never linked: the descriptor's own inode is (still named elsewhere, so
+// it can be), or, by name, nothing.
 func TestFileWriterLink(t *testing.T) {
+	for _, way := range writeWays {
+		t.Run(way, func(t *testing.T) { testFileWriterLink(t, way) })
+	}
+}
+
+func testFileWriterLink(t *testing.T, way string) {
+	named := way == "named"
 	dir := t.TempDir()
 	w := newFileWriterMode(syncPerFile)
+	setWay(w, way)
 	src := filepath.Join(dir, "spool-f")
 	if err := os.WriteFile(src, []byte("session bytes"), 0o644); err != nil {
 		t.Fatal(err)
@@ -307,11 +317,21 @@ func TestFileWriterLink(t *testing.T) {
 	if err := os.WriteFile(src, []byte("other bytes!!"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := w.link(f, src, 13, mt, filepath.Join(dir, "store", "u")); ok || err != nil {
-		t.Errorf("linked a replaced file: %v %v", ok, err)
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "store", "u")); !os.IsNotExist(err) {
-		t.Errorf("a refused link left a file: %v", err)
+	u := filepath.Join(dir, "store", "u")
+	ok, err = w.link(f, src, 13, mt, u)
+	if !named && anonLinkOK() {
+		old, _ := os.Stat(src + ".old")
+		got, _ := os.Stat(u)
+		if b, _ := os.ReadFile(u); !ok || err != nil || !os.SameFile(old, got) || string(b) != "session bytes" {
+			t.Errorf("descriptor link after the spool name was replaced: %v %v, stored %q", ok, err, b)
+		}
+	} else {
+		if ok || err != nil {
+			t.Errorf("linked a replaced file: %v %v", ok, err)
+		}
+		if _, err := os.Lstat(u); !os.IsNotExist(err) {
+			t.Errorf("a refused link left a file: %v", err)
+		}
 	}
 	ents, _ := os.ReadDir(filepath.Join(dir, "store"))
 	for _, e := range ents {

@@ -9,7 +9,9 @@
 // webhook (kind = "webhook", webhook.go).
 //
 // The order of a claim survives kill -9 at any point: files are written
-// atomically (temp, rename) and are idempotent; the worker then hands
+// atomically (an unnamed O_TMPFILE file linked under its name once whole;
+// a temp name and a rename where the system has no unnamed files) and
+// are idempotent; the worker then hands
 // the claim's database writes to the group committer (commit.go), which
 // makes a group of claims' files durable at once (fileWriter.sync: one
 // syncfs(2) per file system the group wrote to, Config.FsyncMode

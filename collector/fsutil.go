@@ -6,16 +6,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
-// fileWriter writes the store's files atomically (temp file in the same
-// directory, rename) and makes them durable in groups: a file is not
+// fileWriter writes the store's files atomically (an unnamed O_TMPFILE
+// file linked under its name once whole, or a temp file in the same
+// directory renamed; see writeWith) and makes them durable in groups: a file is not
 // synced when written; sync is the durability point of everything
 // written (or touched) before it. The group committer (commit.go) calls
 // sync once per group, before the bbolt commit that references the
@@ -50,16 +53,20 @@ import (
 // so a sync never misses one written before the caller's job was handed
 // over, and never looks for a temp name.
 type fileWriter struct {
-	mode   syncMode
-	known  sync.Map // directories known to exist (mkdirs skips them)
-	mu     sync.Mutex
-	files  []pendingFile   // files mode: written (or relied upon) since the last sync
-	open   int             // how many of files hold a descriptor
-	dirs   map[string]bool // files mode: their directories
-	devs   map[uint64]bool // syncfs mode: the file systems written to since the last sync
-	devFD  map[uint64]int  // syncfs mode: a directory descriptor on each file system seen
-	devErr error           // syncfs mode: a written file whose file system is unknown; the next sync fails with it
-	syncMu sync.Mutex      // held for a whole sync: a caller returns only once everything written before it is durable
+	mode  syncMode
+	named bool // temporary files by name even where unnamed ones work (tests)
+	// emptyPath says whether linkat(AT_EMPTY_PATH) links descriptors here
+	// (emptyPathUnknown until tried; tests set emptyPathRefused)
+	emptyPath atomic.Int32
+	known     sync.Map // directories known to exist (mkdirs skips them)
+	mu        sync.Mutex
+	files     []pendingFile   // files mode: written (or relied upon) since the last sync
+	open      int             // how many of files hold a descriptor
+	dirs      map[string]bool // files mode: their directories
+	devs      map[uint64]bool // syncfs mode: the file systems written to since the last sync
+	devFD     map[uint64]int  // syncfs mode: a directory descriptor on each file system seen
+	devErr    error           // syncfs mode: a written file whose file system is unknown; the next sync fails with it
+	syncMu    sync.Mutex      // held for a whole sync: a caller returns only once everything written before it is durable
 
 	// the system calls, replaced by tests to count and order them
 	fdatasync func(fd int) error
@@ -112,23 +119,184 @@ func (w *fileWriter) write(path string, data []byte, mtime time.Time) error {
 	}, mtime)
 }
 
-// writeWith is write for content that fill streams into the file: a
-// temporary name in the same directory (atomicfile's prefix, so a crash's
-// leftovers are found), then a rename. The file is durable once sync
-// returns (a sync that starts after writeWith returned). System calls go
-// straight to the descriptor: a regular file needs none of os.File's
-// poller set-up.
+// writeWith is write for content that fill streams into the file. Where
+// the file system has unnamed files (O_TMPFILE) and /proc is mounted, the
+// file is made unnamed in its directory, filled, given its mtime on the
+// descriptor and linked under its name (writeAnon): a crash before the
+// link leaves nothing, and no temporary name is made, renamed or looked
+// up again. Elsewhere (or with w.named) a temporary name in the same
+// directory (atomicfile's prefix, so a crash's leftovers are found), then
+// a rename (writeNamed). Either way the name only ever holds a whole
+// file. The file is durable once sync returns (a sync that starts after
+// writeWith returned). System calls go straight to the descriptor: a
+// regular file needs none of os.File's poller set-up.
 func (w *fileWriter) writeWith(path string, fill func(io.Writer) error, mtime time.Time) error {
+	if !w.named && anonLinkOK() {
+		done, err := w.writeAnon(path, fill, mtime)
+		if done || err != nil {
+			return err
+		}
+	}
+	return w.writeNamed(path, fill, mtime)
+}
+
+// writeAnon writes path through an unnamed file. done false (and no
+// error) means the file system refused an unnamed file, before fill ran:
+// the caller writes by name instead.
+func (w *fileWriter) writeAnon(path string, fill func(io.Writer) error, mtime time.Time) (done bool, err error) {
 	dir := filepath.Dir(path)
-	tmp := filepath.Join(dir, atomicfile.TempPrefix+filepath.Base(path)+"-"+tmpSuffix())
+	fd, err := w.openAnon(dir)
+	if err != nil {
+		return false, nil
+	}
+	err = fill(fdWriter(fd))
+	if err == nil && !mtime.IsZero() {
+		err = futimens(fd, mtime)
+	}
+	if err == nil {
+		err = w.linkFD(fd, path)
+	}
+	if err != nil {
+		unix.Close(fd) // never linked: the kernel frees it
+		return true, fmt.Errorf("writing %s: %w", path, err)
+	}
+	w.add(path, fd)
+	return true, nil
+}
+
+// openAnon opens a new unnamed file in dir (making dir first when
+// needed, as create does).
+func (w *fileWriter) openAnon(dir string) (int, error) {
+	for try := 0; ; try++ {
+		if err := w.mkdirs(dir); err != nil {
+			return -1, err
+		}
+		fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.ENOENT) && try == 0 {
+			w.known.Delete(dir)
+			continue
+		}
+		return fd, err
+	}
+}
+
+// linkFD names the open file fd path: a link of the descriptor's inode
+// (linkDesc). A name taken already is replaced atomically: the inode is
+// linked under a temporary name, renamed over it. A directory removed
+// since the file was opened (retention) is made again.
+func (w *fileWriter) linkFD(fd int, path string) error {
+	err := w.linkDesc(fd, path)
+	if errors.Is(err, unix.ENOENT) {
+		dir := filepath.Dir(path)
+		if _, serr := os.Stat(dir); serr != nil {
+			w.known.Delete(dir)
+			if err := w.mkdirs(dir); err != nil {
+				return err
+			}
+			err = w.linkDesc(fd, path)
+		}
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	tmp := tempName(path)
+	if err := w.linkDesc(fd, tmp); err != nil {
+		return err
+	}
+	if err := unix.Rename(tmp, path); err != nil {
+		_ = unix.Unlink(tmp)
+		return err
+	}
+	return nil
+}
+
+// How linkDesc links a descriptor (fileWriter.emptyPath).
+const (
+	emptyPathUnknown int32 = iota // not tried yet
+	emptyPathWorks                // linkat(fd, "", AT_EMPTY_PATH) links
+	emptyPathRefused              // it does not: /proc/self/fd/<fd> only
+)
+
+// linkDesc links the inode of fd as dst (failing if dst exists): by
+// linkat(2) with AT_EMPTY_PATH where the process may (it needs
+// CAP_DAC_READ_SEARCH: the daemon as root), else through the
+// /proc/self/fd/<fd> magic link, which works for any user and for an
+// unnamed file not opened O_EXCL but costs a path walk through /proc.
+// AT_EMPTY_PATH refused says ENOENT, as a missing directory does: the
+// first ENOENT is told apart by the /proc way, and only its success
+// marks AT_EMPTY_PATH refused.
+func (w *fileWriter) linkDesc(fd int, dst string) error {
+	proc := func() error {
+		src := "/proc/self/fd/" + strconv.Itoa(fd)
+		for {
+			err := unix.Linkat(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
+			if err != unix.EINTR {
+				return err
+			}
+		}
+	}
+	mode := w.emptyPath.Load()
+	if mode == emptyPathRefused {
+		return proc()
+	}
+	err := unix.Linkat(fd, "", unix.AT_FDCWD, dst, unix.AT_EMPTY_PATH)
+	for err == unix.EINTR {
+		err = unix.Linkat(fd, "", unix.AT_FDCWD, dst, unix.AT_EMPTY_PATH)
+	}
+	switch {
+	case err == nil:
+		w.emptyPath.CompareAndSwap(emptyPathUnknown, emptyPathWorks)
+		return nil
+	case (err == unix.ENOENT || err == unix.EPERM) && mode == emptyPathUnknown:
+		if perr := proc(); perr != nil {
+			return perr
+		}
+		w.emptyPath.Store(emptyPathRefused)
+		return nil
+	}
+	return err
+}
+
+// anonLinkOK reports whether /proc/self/fd is there to link unnamed
+// files (O_TMPFILE) by (looked at once).
+var anonLinkOK = sync.OnceValue(func() bool { return unix.Access("/proc/self/fd", unix.F_OK) == nil })
+
+// futimens sets the access and modification times of fd to t
+// (utimensat(2) with a NULL path: no path walk).
+func futimens(fd int, t time.Time) error {
+	ts := [2]unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return e
+	}
+}
+
+// tempName is a temporary name beside path (atomicfile's prefix: a
+// crash's leftovers are found and removed).
+func tempName(path string) string {
+	return filepath.Join(filepath.Dir(path), atomicfile.TempPrefix+filepath.Base(path)+"-"+tmpSuffix())
+}
+
+// writeNamed is writeWith through a temporary name and a rename.
+func (w *fileWriter) writeNamed(path string, fill func(io.Writer) error, mtime time.Time) error {
+	dir := filepath.Dir(path)
+	tmp := tempName(path)
 	fd, err := w.create(dir, tmp)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	err = fill(fdWriter(fd))
 	if err == nil && !mtime.IsZero() {
-		ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
-		err = unix.UtimesNanoAt(unix.AT_FDCWD, tmp, ts, 0)
+		err = futimens(fd, mtime)
 	}
 	if err == nil {
 		err = unix.Rename(tmp, path)
@@ -185,13 +353,16 @@ func (f fdWriter) Write(p []byte) (int, error) {
 }
 
 // link makes path a second name of the open file f (read from src, size
-// bytes with modification time mtime when it was parsed), made under a temporary name and renamed into
-// place: the store holds the very inode that was parsed, with no copy of
-// its bytes. It reports false, having done nothing, when that cannot be
-// done: another file system (EXDEV), a link not permitted (the kernel's
-// protected_hardlinks for a file of another owner), or src no longer the
-// file f is, or not of the size and time parsed (replaced or changed
-// since); the caller then copies, which checks the bytes.
+// bytes with modification time mtime when it was parsed): the store holds
+// the very inode that was parsed, with no copy of its bytes. Where /proc
+// is mounted the descriptor itself is linked (linkFD), so the name can
+// only ever be that inode; elsewhere src is linked under a temporary
+// name, checked to be f's inode and renamed into place. It reports false,
+// having done nothing, when that cannot be done: another file system
+// (EXDEV), a link not permitted (the kernel's protected_hardlinks for a
+// file of another owner), or src no longer the file f is (removed or
+// replaced), or f not of the size and time parsed (changed since); the
+// caller then copies, which checks the bytes.
 func (w *fileWriter) link(f *os.File, src string, size int64, mtime time.Time, path string) (bool, error) {
 	fst, err := f.Stat()
 	if err != nil || fst.Size() != size || !fst.ModTime().Equal(mtime) {
@@ -201,7 +372,22 @@ func (w *fileWriter) link(f *os.File, src string, size int64, mtime time.Time, p
 	if err := w.mkdirs(dir); err != nil {
 		return false, err
 	}
-	tmp := filepath.Join(dir, atomicfile.TempPrefix+filepath.Base(path)+"-"+tmpSuffix())
+	if !w.named && anonLinkOK() {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return false, nil
+		}
+		var lerr error
+		if err := rc.Control(func(fd uintptr) {
+			_ = unix.Fchmod(int(fd), 0o640) // as a written file; not ours to change: left as it is
+			lerr = w.linkFD(int(fd), path)
+		}); err != nil || lerr != nil {
+			return false, nil
+		}
+		w.touch(path)
+		return true, nil
+	}
+	tmp := tempName(path)
 	if err := os.Link(src, tmp); err != nil {
 		return false, nil
 	}

@@ -5,7 +5,7 @@ package collector
 // its attachments, in the filedir sha1 layout, written once) and
 // analysis.results_dir (one results file per email, as our record or as
 // the stoQ v3 envelope). Both are written with the store's atomic file
-// writer (temp, fsync, rename) before the email's queue commit and made
+// writer (whole files only: unnamed then linked, or temp then rename) before the email's queue commit and made
 // durable with the rest of its files. Retention does not touch them:
 // like stoQ's, they belong to whoever consumes them.
 
