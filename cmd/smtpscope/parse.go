@@ -277,6 +277,11 @@ func forEachOrdered[T any](items []string, jobs int, size func(string) int64, wo
 			for t := range tasks {
 				v, err := work(t.it)
 				results[t.i] <- result{v, err}
+				// On one processor the worker would go on with the
+				// next item and done would run only when preempted:
+				// results piled up in the window (peak RSS 140 MiB
+				// against 105 on the peers' corpus with taskset -c 0).
+				runtime.Gosched()
 			}
 		}()
 	}
