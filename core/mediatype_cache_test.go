@@ -21,7 +21,7 @@ func requireMediaTypeAsParser(t *testing.T, v string) {
 	}
 	wm, wp, wi, we := mediatype.Parse(in)
 	slices.Sort(wi) // the parser lists them in map order
-	for range 2 { // the second call may come from the cache
+	for range 2 {   // the second call may come from the cache
 		m, p, i, e := parseMediaType(v)
 		i = slices.Sorted(slices.Values(i))
 		if m != wm || !reflect.DeepEqual(p, wp) || !reflect.DeepEqual(i, wi) || fmt.Sprint(e) != fmt.Sprint(we) {
