@@ -229,28 +229,34 @@ type replyState struct {
 }
 
 // readLine returns the next line without its LF (and without CR in a
-// CRLF-terminated file). The slice is valid until the next call.
+// CRLF-terminated file). The slice is valid until the next call and
+// until the next read from p.br (a line the reader's buffer holds whole
+// is not copied).
 func (p *sessionParser) readLine() ([]byte, bool, error) {
 	p.buf = p.buf[:0]
 	for {
 		chunk, err := p.br.ReadSlice('\n')
-		p.buf = append(p.buf, chunk...)
 		p.consumed += int64(len(chunk))
+		l := chunk
+		if err != nil || len(p.buf) > 0 {
+			p.buf = append(p.buf, chunk...)
+			l = p.buf
+		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err == io.EOF {
-			if len(p.buf) == 0 {
+			if len(l) == 0 {
 				return nil, false, io.EOF
 			}
 			p.line++
-			return p.buf, false, nil // last line without LF
+			return l, false, nil // last line without LF
 		}
 		if err != nil {
 			return nil, false, err
 		}
 		p.line++
-		l := p.buf[:len(p.buf)-1]
+		l = l[:len(l)-1]
 		if p.crlf && len(l) > 0 && l[len(l)-1] == '\r' {
 			l = l[:len(l)-1]
 		}
