@@ -51,7 +51,8 @@ func EventFilesPath(p string) string {
 }
 
 // EncodeEvent writes the email in format (ecs, zeek or record) to the
-// writers: one JSON line each, through core's one JSON writer. For zeek
+// writers: one JSON line each, through core's one JSON writer (a record
+// through core.WriteEmailJSON, the same bytes). For zeek
 // the smtp.log line goes to w, the files.log lines to files (nil: w).
 // internal are the organisation's domains ([output] internal_domains):
 // with them an ECS event has email.direction (core.ECSEvent.SetDirection).
@@ -77,7 +78,7 @@ func EncodeEvent(w, files *bufio.Writer, format string, e *core.Email, created t
 		}
 		return nil
 	case "record":
-		return core.NewJSONEncoder(w).Encode(e)
+		return core.WriteEmailJSON(w, e)
 	}
 	return fmt.Errorf("unknown event format %q (want ecs, zeek or record)", format)
 }

@@ -574,11 +574,12 @@ func emailMeta(rec *core.Email, sessionKey, emlRel, resRel string, now time.Time
 	}
 }
 
-// recordWriter streams rec as one line of terminal-safe compact JSON
-// (core.NewJSONEncoder), adding the bytes written to n.
+// recordWriter writes rec as one line of terminal-safe compact JSON
+// (core.WriteEmailJSON: NewJSONEncoder's bytes), adding the bytes
+// written to n.
 func recordWriter(rec *core.Email, n *byteCounter) func(io.Writer) error {
 	return func(w io.Writer) error {
-		if err := core.NewJSONEncoder(io.MultiWriter(w, n)).Encode(rec); err != nil {
+		if err := core.WriteEmailJSON(io.MultiWriter(w, n), rec); err != nil {
 			return fmt.Errorf("encoding record %s: %w", rec.ID, err)
 		}
 		return nil

@@ -228,7 +228,7 @@ func (a *Analyzer) AnalyzeBytes(raw []byte) (record *Email) {
 		}
 	}
 	if !w.expired("the risk checks") {
-		contentRisks(e, string(w.bodyHTML.buf))
+		contentRisks(e, w.bodyHTML.String())
 	}
 	envelopeRisks(e)
 	return e

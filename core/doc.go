@@ -38,7 +38,9 @@
 //
 // core depends on nothing else in this module. The Email type in record.go
 // is the one record type of smtpscope; NewJSONEncoder (jsonout.go) is the
-// one writer of its JSON form. What one email may cost (header and body
+// one writer of its JSON form (WriteEmailJSON, jsonrecord.go, writes the
+// same bytes for an Email without reflection: parse and the collector
+// use it). What one email may cost (header and body
 // bytes kept, MIME parts and nesting, analysis time) is bounded in
 // limits.go; the record says what was cut or skipped. What was malformed
 // (boundaries, header lines, base64, uuencode, conflicting fields) is

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -46,6 +47,13 @@ func FuzzParseSession(f *testing.F) {
 			if !slices.Equal(m1, m2) || !slices.Equal(r1, r2) {
 				t.Fatalf("TriedWithoutEmail %q %q, without message bytes %q %q", m1, r1, m2, r2)
 			}
+		}
+		// Read a byte at a time, with the size hint (a buffer of the
+		// input's size): the same session. Lines are handed on from the
+		// reader's buffer when it holds them whole.
+		bs, berr := ParseSessionSize(iotest.OneByteReader(bytes.NewReader(in)), "fuzz-session", time.Unix(0, 0), int64(len(in)))
+		if (err == nil) != (berr == nil) || err != nil && err.Error() != berr.Error() || err == nil && !reflect.DeepEqual(s, bs) {
+			t.Fatalf("read a byte at a time: %+v, %v; at once: %+v, %v", bs, berr, s, err)
 		}
 		if err != nil {
 			if _, ok := err.(*SessionError); !ok {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // pathological builds a message of about n bytes of the given shape.
@@ -305,4 +306,29 @@ func wideMultipartAttachments(n int) []byte {
 	}
 	b.WriteString("--b--\r\n")
 	return b.Bytes()
+}
+
+// TestBodyAccString: the body string shares the accumulated bytes
+// without copying them again, stays as it was when more is added, and
+// does not keep much unused room alive.
+func TestBodyAccString(t *testing.T) {
+	var b bodyAcc
+	b.add([]byte("first part"), 1<<20)
+	s1 := b.String()
+	if s2 := b.String(); unsafe.StringData(s1) != unsafe.StringData(s2) {
+		t.Errorf("the second String copied the body again")
+	}
+	for i := range 500 {
+		b.add([]byte(strings.Repeat("x", 100+i)), 1<<20)
+	}
+	if s1 != "first part" {
+		t.Fatalf("an earlier body string changed: %q", s1)
+	}
+	s := b.String()
+	if !strings.HasPrefix(s, "first part\n--\nxxx") || len(s) != len(b.buf) {
+		t.Fatalf("body %.30q... of %d bytes", s, len(s))
+	}
+	if room := cap(b.buf) - len(b.buf); room > len(b.buf)/4+4096 {
+		t.Errorf("the body keeps %d bytes of room for %d", room, len(b.buf))
+	}
 }

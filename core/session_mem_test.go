@@ -140,3 +140,22 @@ func TestSessionEnvelopeKeepsNoMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestParseSessionReusesReader: parsing one small session file after
+// another does not allocate a 64 KiB reader for each (they are reused).
+func TestParseSessionReusesReader(t *testing.T) {
+	in := []byte("10.0.0.1:25/tcp\n1700000000\n> MAIL FROM:<a@b.example>\n< MAIL 250 ok\n> RCPT TO:<c@d.example>\n< RCPT 250 ok\n> DATA \n< DATA 354 go\nSubject: x\n\nbody\n> . .\n< . 250 ok\n")
+	ParseSession(bytes.NewReader(in), "C1", time.Unix(0, 0)) // fills the pool
+	var before, after runtime.MemStats
+	const n = 200
+	runtime.ReadMemStats(&before)
+	for range n {
+		if _, err := ParseSession(bytes.NewReader(in), "C1", time.Unix(0, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 32<<10 {
+		t.Errorf("%d bytes allocated per parse of a %d-byte session file", per, len(in))
+	}
+}

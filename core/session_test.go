@@ -5,12 +5,14 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -427,5 +429,29 @@ func TestSessionMalformedBDAT(t *testing.T) {
 		"> BDAT -5 LAST", "< BDAT 501 bad", "> BDAT ten", "< BDAT 501 bad", "> QUIT ", "< QUIT 221 bye"))
 	if len(s.Messages) != 0 {
 		t.Errorf("malformed BDAT opened %d messages", len(s.Messages))
+	}
+}
+
+// TestSessionLinesAcrossReads: lines longer than the reader's buffer,
+// lines it holds whole (handed on without a copy) and @raw blocks (read
+// from the same buffer) around each other keep their bytes.
+func TestSessionLinesAcrossReads(t *testing.T) {
+	long := strings.Repeat("L", 70<<10) + "end"
+	in := lines("> BDAT 5", "@raw 5") + "abcde\n" + lines("< BDAT 250 ok", "> BDAT 4 LAST", "@raw 4") + "fghi\n" +
+		lines("< BDAT 250 ok", "> DATA ", "< DATA 354 go", "short", long, "@raw x", "after", long+"2", "> . .", "< . 250 ok")
+	want := [][]byte{[]byte("abcdefghi"), []byte("short\r\n" + long + "\r\n@raw x\r\nafter\r\n" + long + "2\r\n")}
+	for name, r := range map[string]io.Reader{"whole": strings.NewReader(in), "byte by byte": iotest.OneByteReader(strings.NewReader(in))} {
+		s, err := ParseSession(r, "t", time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Messages) != len(want) {
+			t.Fatalf("%s: %d messages", name, len(s.Messages))
+		}
+		for i, m := range s.Messages {
+			if !bytes.Equal(m.Data, want[i]) {
+				t.Errorf("%s: message %d is %d bytes %.40q..., want %d bytes %.40q...", name, i, len(m.Data), m.Data, len(want[i]), want[i])
+			}
+		}
 	}
 }

@@ -255,7 +255,6 @@ func forEachOrdered[T any](items []string, jobs int, size func(string) int64, wo
 			sizes[i] = max(size(it), 0)
 		}
 	}
-	running := make(chan struct{}, jobs)              // items being worked on
 	window := make(chan struct{}, orderedWindow*jobs) // items started and not yet done
 	var mu sync.Mutex
 	var pendingBytes int64             // sizes of the items started and not yet done
@@ -263,7 +262,33 @@ func forEachOrdered[T any](items []string, jobs int, size func(string) int64, wo
 	released := make(chan struct{}, 1) // done released bytes
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	// jobs long-lived workers take the items: a goroutine per item would
+	// grow a new stack for every file (runtime.copystack was 2.6 % of
+	// the CPU of parse on the peers' corpus).
+	type task struct {
+		i  int
+		it string
+	}
+	tasks := make(chan task)
+	for range min(jobs, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range tasks {
+				v, err := work(t.it)
+				results[t.i] <- result{v, err}
+				// On one processor the worker would go on with the
+				// next item and done would run only when preempted:
+				// results piled up in the window (peak RSS 140 MiB
+				// against 105 on the peers' corpus with taskset -c 0).
+				runtime.Gosched()
+			}
+		}()
+	}
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
+		defer close(tasks)
 		for i, it := range items {
 			select {
 			case window <- struct{}{}:
@@ -288,17 +313,10 @@ func forEachOrdered[T any](items []string, jobs int, size func(string) int64, wo
 				}
 			}
 			select {
-			case running <- struct{}{}:
+			case tasks <- task{i, it}:
 			case <-stop:
 				return
 			}
-			wg.Add(1)
-			go func(i int, it string) {
-				defer wg.Done()
-				v, err := work(it)
-				<-running
-				results[i] <- result{v, err}
-			}(i, it)
 		}
 	}()
 	defer func() { close(stop); wg.Wait() }()

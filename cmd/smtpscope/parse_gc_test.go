@@ -5,8 +5,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,5 +170,51 @@ func TestHoldGCForStart(t *testing.T) {
 	holdGCForStart()
 	if p := debug.SetGCPercent(100); p != 100 {
 		t.Errorf("GOGC set: GC percent %d, want it left at 100", p)
+	}
+}
+
+// TestForEachOrderedWorkers: the items run on at most jobs goroutines
+// that live for the whole call (a goroutine per item grew a new stack
+// for every file), in input order, and an error from done stops them.
+func TestForEachOrderedWorkers(t *testing.T) {
+	const jobs = 3
+	var items []string
+	for i := range 100 {
+		items = append(items, fmt.Sprint(i))
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var got []string
+	err := forEachOrdered(items, jobs, nil, func(it string) (string, error) {
+		buf := make([]byte, 64)
+		id, _, _ := strings.Cut(string(buf[:runtime.Stack(buf, false)]), " [") // "goroutine N"
+		mu.Lock()
+		seen[id] = true
+		mu.Unlock()
+		return it, nil
+	}, func(_ string, v string, _ error) error {
+		got = append(got, v)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, items) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if len(seen) == 0 || len(seen) > jobs {
+		t.Errorf("the items ran on %d goroutines, want 1 to %d", len(seen), jobs)
+	}
+	before := runtime.NumGoroutine()
+	stopErr := fmt.Errorf("stop")
+	err = forEachOrdered(items, jobs, nil, func(it string) (string, error) { return it, nil },
+		func(it string, _ string, _ error) error {
+			if it == "5" {
+				return stopErr
+			}
+			return nil
+		})
+	if err != stopErr {
+		t.Fatalf("err %v, want %v", err, stopErr)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after an early stop, %d before", n, before)
 	}
 }
