@@ -149,10 +149,7 @@ func (w *fileWriter) writeAnon(path string, fill func(io.Writer) error, mtime ti
 	if err != nil {
 		return false, nil
 	}
-	err = fill(fdWriter(fd))
-	if err == nil && !mtime.IsZero() {
-		err = futimens(fd, mtime)
-	}
+	err = fillFile(fd, fill, mtime)
 	if err == nil {
 		err = w.linkFD(fd, path)
 	}
@@ -287,6 +284,16 @@ func tempName(path string) string {
 }
 
 // writeNamed is writeWith through a temporary name and a rename.
+// fillFile fills the open file fd and gives it the modification time
+// mtime (none when zero).
+func fillFile(fd int, fill func(io.Writer) error, mtime time.Time) error {
+	err := fill(fdWriter(fd))
+	if err == nil && !mtime.IsZero() {
+		err = futimens(fd, mtime)
+	}
+	return err
+}
+
 func (w *fileWriter) writeNamed(path string, fill func(io.Writer) error, mtime time.Time) error {
 	dir := filepath.Dir(path)
 	tmp := tempName(path)
@@ -294,10 +301,7 @@ func (w *fileWriter) writeNamed(path string, fill func(io.Writer) error, mtime t
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	err = fill(fdWriter(fd))
-	if err == nil && !mtime.IsZero() {
-		err = futimens(fd, mtime)
-	}
+	err = fillFile(fd, fill, mtime)
 	if err == nil {
 		err = unix.Rename(tmp, path)
 	}
