@@ -91,20 +91,6 @@ func deliverMaildir(t testing.TB, dir, name string, data []byte) string {
 	return dst
 }
 
-func dirNames(t testing.TB, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	sort.Strings(out)
-	return out
-}
-
 func waitUntil(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -141,14 +127,14 @@ func TestMaildirInput(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- col.Run(ctx) }()
 
-	waitUntil(t, "start-up files moved to cur/", 20*time.Second, func() bool { return len(dirNames(t, filepath.Join(md, "cur"))) == 2 })
+	waitUntil(t, "start-up files moved to cur/", 20*time.Second, func() bool { return len(collector.DirNames(t, filepath.Join(md, "cur"))) == 2 })
 	second := deliverMaildir(t, md, "1700000003.M3P3.host", rawEmail("while running", "plain", "", nil))
-	waitUntil(t, "new file moved to cur/", 20*time.Second, func() bool { return len(dirNames(t, filepath.Join(md, "cur"))) == 3 })
+	waitUntil(t, "new file moved to cur/", 20*time.Second, func() bool { return len(collector.DirNames(t, filepath.Join(md, "cur"))) == 3 })
 	want := []string{"1700000001.M1P1.host:2,", "1700000002.M2P2.host:2,S", "1700000003.M3P3.host:2,"}
-	if got := dirNames(t, filepath.Join(md, "cur")); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := collector.DirNames(t, filepath.Join(md, "cur")); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("cur/ = %v, want %v", got, want)
 	}
-	if got := dirNames(t, filepath.Join(md, "new")); len(got) != 0 {
+	if got := collector.DirNames(t, filepath.Join(md, "new")); len(got) != 0 {
 		t.Errorf("new/ still holds %v", got)
 	}
 	waitUntil(t, "3 submissions", 20*time.Second, func() bool { return sink.Accepted() == 3 })
@@ -237,7 +223,7 @@ func TestMaildirMoveFailure(t *testing.T) {
 		return err == nil && st.Emails == 1
 	})
 	time.Sleep(500 * time.Millisecond) // several passes retry the move
-	if got := dirNames(t, filepath.Join(md, "new")); len(got) != 1 {
+	if got := collector.DirNames(t, filepath.Join(md, "new")); len(got) != 1 {
 		t.Errorf("new/ = %v, want the file kept", got)
 	}
 	if err := os.Remove(filepath.Join(md, "cur")); err != nil {
@@ -246,7 +232,7 @@ func TestMaildirMoveFailure(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(md, "cur"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the file moved", 20*time.Second, func() bool { return len(dirNames(t, filepath.Join(md, "cur"))) == 1 })
+	waitUntil(t, "the file moved", 20*time.Second, func() bool { return len(collector.DirNames(t, filepath.Join(md, "cur"))) == 1 })
 	st, _ := col.Store().Stats()
 	if st.Emails != 1 || st.DuplicateEmails != 0 {
 		t.Errorf("stats %+v: the email was ingested again", st)
@@ -404,7 +390,7 @@ func TestFiledirOutputs(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(data, filepath.FromSlash(collector.ArchiveRel(sha1Hex(inner))))); err != nil {
 				t.Errorf("data dir archive: %v", err)
 			}
-			files := dirNames(t, res)
+			files := collector.DirNames(t, res)
 			if len(files) != 1 {
 				t.Fatalf("results dir: %v", files)
 			}
@@ -623,7 +609,7 @@ func TestSpoolAndMaildir(t *testing.T) {
 	if raw != 1 {
 		t.Errorf("indexed %v: want one raw email", ix.indexed)
 	}
-	if got := dirNames(t, filepath.Join(md, "cur")); len(got) != 1 || len(dirNames(t, spool)) != 0 {
-		t.Errorf("cur/ %v, spool %v", got, dirNames(t, spool))
+	if got := collector.DirNames(t, filepath.Join(md, "cur")); len(got) != 1 || len(collector.DirNames(t, spool)) != 0 {
+		t.Errorf("cur/ %v, spool %v", got, collector.DirNames(t, spool))
 	}
 }

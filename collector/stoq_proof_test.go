@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
@@ -78,10 +79,10 @@ func TestProcStoqMaildirPostfix(t *testing.T) {
 	if code, stderr := runCollect(t, args...); code != 0 {
 		t.Fatalf("collect exited %d:\n%s", code, stderr)
 	}
-	if n := dirNames(t, filepath.Join(maildir, "new")); len(n) != 0 {
+	if n := collector.DirNames(t, filepath.Join(maildir, "new")); len(n) != 0 {
 		t.Errorf("Maildir/new still holds %v", n)
 	}
-	cur := dirNames(t, filepath.Join(maildir, "cur"))
+	cur := collector.DirNames(t, filepath.Join(maildir, "cur"))
 	if len(cur) != 3 {
 		t.Errorf("Maildir/cur = %v, want 3 files", cur)
 	}
@@ -90,7 +91,7 @@ func TestProcStoqMaildirPostfix(t *testing.T) {
 			t.Errorf("Maildir/cur/%s lacks the :2, info", n)
 		}
 	}
-	files := dirNames(t, results)
+	files := collector.DirNames(t, results)
 	if len(files) != 3 {
 		t.Fatalf("results dir: %v", files)
 	}
@@ -187,7 +188,7 @@ func TestProcStoqMaildirPostfix(t *testing.T) {
 	if code, stderr := runCollect(t, args...); code != 0 {
 		t.Fatalf("collect (record results) exited %d:\n%s", code, stderr)
 	}
-	files = dirNames(t, results2)
+	files = collector.DirNames(t, results2)
 	if len(files) != 3 {
 		t.Fatalf("record results dir: %v", files)
 	}

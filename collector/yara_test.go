@@ -255,9 +255,9 @@ func TestProcYaraSIGHUP(t *testing.T) {
 	p := start(t, "collect", "--maildir", md, "--data", data, "--yara-rules", rulesDir, "--no-index", "--no-fsync", "--log-level", "debug")
 	deliver := func(name, subject string) {
 		t.Helper()
-		n := len(dirNames(t, filepath.Join(md, "cur")))
+		n := len(collector.DirNames(t, filepath.Join(md, "cur")))
 		deliverMaildir(t, md, name, rawEmail(subject, "EVIL-PAYLOAD-MARKER", "", nil))
-		waitUntil(t, name+" processed", 30*time.Second, func() bool { return len(dirNames(t, filepath.Join(md, "cur"))) == n+1 })
+		waitUntil(t, name+" processed", 30*time.Second, func() bool { return len(collector.DirNames(t, filepath.Join(md, "cur"))) == n+1 })
 	}
 	waitLog := func(what string) {
 		t.Helper()
