@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/smtpscope/smtpscope/core"
 )
@@ -61,18 +59,7 @@ func BenchmarkIndexApply(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("SMTPSCOPE_BENCH_BATCH")); err == nil && v > 0 {
 		batch = v
 	}
-	var cpu time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		dir := filepath.Join(b.TempDir(), "index")
-		ix, err := Open(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		runtime.GC()
-		cpu0 := cpuTime()
-		b.StartTimer()
+	cpu, _ := timeFreshIndex(b, func(ix *Index) error {
 		sem := make(chan struct{}, 2)
 		errs := make(chan error, len(docs)/batch+1)
 		for lo := 0; lo < len(docs); lo += batch {
@@ -88,16 +75,11 @@ func BenchmarkIndexApply(b *testing.B) {
 		close(errs)
 		for err := range errs {
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 		}
-		if err := ix.Close(); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		cpu += cpuTime() - cpu0
-		b.StartTimer()
-	}
+		return nil
+	})
 	b.ReportMetric(cpu.Seconds()*1000/float64(len(docs)*b.N), "cpu-s/1k-emails")
 }
 
