@@ -282,6 +282,7 @@ func (s *stream) convert(uid string, keepData bool) *SessionFile {
 	cv.c, cv.s = side{}, side{}
 	for i := range s.half {
 		putBuf(s.half[i].data)
+		putMarks(s.half[i].marks)
 		s.half[i] = halfBuf{}
 	}
 	return &SessionFile{UID: uid, Start: s.start, Data: cv.w.Bytes(), Messages: cv.msgs, Cut: s.cutWhy}
