@@ -434,37 +434,40 @@ func cString(p *C.char) string {
 // whole seconds: it is rounded up; 0 means no timeout). Matches come in
 // rule order. A scan that times out returns an error and no matches.
 func (r *YaraRules) Scan(data []byte, timeout time.Duration) ([]YaraMatch, error) {
-	if r == nil {
-		return nil, ErrYaraClosed
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.rules == nil {
-		return nil, ErrYaraClosed
-	}
-	st := &scanState{}
-	h := cgo.NewHandle(st)
-	defer h.Delete()
-	var p *C.uint8_t
-	if len(data) > 0 {
-		p = (*C.uint8_t)(unsafe.Pointer(&data[0]))
-	}
-	secs := yaraTimeoutSeconds(timeout)
-	rc := C.smt_scan_mem(r.rules, p, C.size_t(len(data)), C.SCAN_FLAGS_NO_TRYCATCH, C.uintptr_t(h), C.int(secs))
-	runtime.KeepAlive(data)
-	switch rc {
-	case C.ERROR_SUCCESS:
-		return st.matches, nil
-	case C.ERROR_SCAN_TIMEOUT:
-		return nil, fmt.Errorf("yara: scan of %d bytes timed out after %ds", len(data), secs)
-	default:
-		return nil, fmt.Errorf("yara: scan of %d bytes failed: %s", len(data), yaraErrorString(rc))
-	}
+	return r.scan(data, timeout, func(p *C.uint8_t, n C.size_t, h C.uintptr_t, secs C.int) C.int {
+		return C.smt_scan_mem(r.rules, p, n, C.SCAN_FLAGS_NO_TRYCATCH, h, secs)
+	})
 }
 
 // ScanVars is Scan with the external variables of the scanned object
 // set (YaraVars); the rules' other scans keep theirs.
 func (r *YaraRules) ScanVars(data []byte, v YaraVars, timeout time.Duration) ([]YaraMatch, error) {
+	return r.scan(data, timeout, func(p *C.uint8_t, n C.size_t, h C.uintptr_t, secs C.int) C.int {
+		// The names and values are C strings; the two arrays of pointers
+		// to them are Go memory holding no Go pointer, which cgo lets C
+		// read during the call.
+		vals := yaraVarValues(v)
+		k := len(yaraExternals)
+		names := make([]*C.char, k)
+		values := make([]*C.char, k)
+		for i := 0; i < k; i++ {
+			names[i] = C.CString(yaraExternals[i])
+			values[i] = C.CString(strings.ReplaceAll(vals[i], "\x00", ""))
+		}
+		defer func() {
+			for i := 0; i < k; i++ {
+				C.free(unsafe.Pointer(names[i]))
+				C.free(unsafe.Pointer(values[i]))
+			}
+		}()
+		return C.smt_scan_mem_vars(r.rules, p, n, C.SCAN_FLAGS_NO_TRYCATCH, h, secs, &names[0], &values[0], C.int(k))
+	})
+}
+
+// scan holds the rules while call scans data (its first byte, length,
+// the handle of the scan's state and the timeout in seconds), and turns
+// libyara's result into the matches or an error.
+func (r *YaraRules) scan(data []byte, timeout time.Duration, call func(p *C.uint8_t, n C.size_t, h C.uintptr_t, secs C.int) C.int) ([]YaraMatch, error) {
 	if r == nil {
 		return nil, ErrYaraClosed
 	}
@@ -476,30 +479,12 @@ func (r *YaraRules) ScanVars(data []byte, v YaraVars, timeout time.Duration) ([]
 	st := &scanState{}
 	h := cgo.NewHandle(st)
 	defer h.Delete()
-	// The names and values are C strings; the two arrays of pointers to
-	// them are Go memory holding no Go pointer, which cgo lets C read
-	// during the call.
-	vals := yaraVarValues(v)
-	n := len(yaraExternals)
-	names := make([]*C.char, n)
-	values := make([]*C.char, n)
-	for i := 0; i < n; i++ {
-		names[i] = C.CString(yaraExternals[i])
-		values[i] = C.CString(strings.ReplaceAll(vals[i], "\x00", ""))
-	}
-	defer func() {
-		for i := 0; i < n; i++ {
-			C.free(unsafe.Pointer(names[i]))
-			C.free(unsafe.Pointer(values[i]))
-		}
-	}()
 	var p *C.uint8_t
 	if len(data) > 0 {
 		p = (*C.uint8_t)(unsafe.Pointer(&data[0]))
 	}
 	secs := yaraTimeoutSeconds(timeout)
-	rc := C.smt_scan_mem_vars(r.rules, p, C.size_t(len(data)), C.SCAN_FLAGS_NO_TRYCATCH, C.uintptr_t(h), C.int(secs),
-		&names[0], &values[0], C.int(n))
+	rc := call(p, C.size_t(len(data)), C.uintptr_t(h), C.int(secs))
 	runtime.KeepAlive(data)
 	switch rc {
 	case C.ERROR_SUCCESS:
