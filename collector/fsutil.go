@@ -164,20 +164,7 @@ func (w *fileWriter) writeAnon(path string, fill func(io.Writer) error, mtime ti
 // openAnon opens a new unnamed file in dir (making dir first when
 // needed, as create does).
 func (w *fileWriter) openAnon(dir string) (int, error) {
-	for try := 0; ; try++ {
-		if err := w.mkdirs(dir); err != nil {
-			return -1, err
-		}
-		fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if errors.Is(err, unix.ENOENT) && try == 0 {
-			w.known.Delete(dir)
-			continue
-		}
-		return fd, err
-	}
+	return w.openIn(dir, dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC)
 }
 
 // linkFD names the open file fd path: a link of the descriptor's inode
@@ -318,11 +305,17 @@ func (w *fileWriter) writeNamed(path string, fill func(io.Writer) error, mtime t
 // directory known to exist but removed since, by retention, is made
 // again).
 func (w *fileWriter) create(dir, tmp string) (int, error) {
+	return w.openIn(dir, tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
+}
+
+// openIn opens path with flags (mode 0640) once dir exists: made when
+// needed, and made again once when it was known but is gone.
+func (w *fileWriter) openIn(dir, path string, flags int) (int, error) {
 	for try := 0; ; try++ {
 		if err := w.mkdirs(dir); err != nil {
 			return -1, err
 		}
-		fd, err := unix.Open(tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o640)
+		fd, err := unix.Open(path, flags, 0o640)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}

@@ -116,15 +116,8 @@ func (d *decoder) decodeParsed(data []byte, first gopacket.LayerType, ts time.Ti
 		switch t {
 		case layers.LayerTypeIPv4:
 			ip = t
-			if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
-				if d.frag == nil || d.ip4.Protocol != layers.IPProtocolTCP {
-					return nil, flow, undecodable
-				}
-				out := d.frag.ipv4(&d.ip4, ts)
-				if out == nil {
-					return nil, flow, fragHeld
-				}
-				return d.tcpFrom(out.Payload, out.NetworkFlow())
+			if isFragment(&d.ip4) {
+				return d.fragment(flow, ts)
 			}
 			flow = d.ip4.NetworkFlow()
 		case layers.LayerTypeIPv6:
@@ -149,6 +142,26 @@ func (d *decoder) decodeParsed(data []byte, first gopacket.LayerType, ts time.Ti
 	return nil, flow, undecodable
 }
 
+// isFragment says whether ip is a fragment of a larger datagram.
+func isFragment(ip *layers.IPv4) bool {
+	return ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0
+}
+
+// fragment hands the IPv4 fragment in d.ip4 to the defragmenter: the TCP
+// segment of the datagram it completes, fragHeld while the datagram is
+// incomplete, undecodable without a defragmenter or for another protocol
+// (flow is what the caller had decoded so far).
+func (d *decoder) fragment(flow gopacket.Flow, ts time.Time) (*layers.TCP, gopacket.Flow, decodeResult) {
+	if d.frag == nil || d.ip4.Protocol != layers.IPProtocolTCP {
+		return nil, flow, undecodable
+	}
+	out := d.frag.ipv4(&d.ip4, ts)
+	if out == nil {
+		return nil, flow, fragHeld
+	}
+	return d.tcpFrom(out.Payload, out.NetworkFlow())
+}
+
 // decodeEthIPv4 decodes an Ethernet frame of type IPv4, nearly every
 // packet of the usual capture, layer by layer without the parser: its
 // walk through the layer container was half of decode's time. The result
@@ -159,15 +172,8 @@ func (d *decoder) decodeEthIPv4(data []byte, ts time.Time) (*layers.TCP, gopacke
 	if !d.ethIPv4(data) {
 		return nil, flow, undecodable
 	}
-	if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
-		if d.frag == nil || d.ip4.Protocol != layers.IPProtocolTCP {
-			return nil, flow, undecodable
-		}
-		out := d.frag.ipv4(&d.ip4, ts)
-		if out == nil {
-			return nil, flow, fragHeld
-		}
-		return d.tcpFrom(out.Payload, out.NetworkFlow())
+	if isFragment(&d.ip4) {
+		return d.fragment(flow, ts)
 	}
 	flow = d.ip4.NetworkFlow()
 	if d.ip4.Protocol != layers.IPProtocolTCP {
