@@ -160,26 +160,7 @@ func TestLinkStoresTheInodeParsed(t *testing.T) {
 		w := newFileWriter(false)
 		setWay(w, way)
 		spool, store := t.TempDir(), t.TempDir()
-		claim := func(name string) (*spoolFile, time.Time) {
-			path := filepath.Join(spool, name)
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			st, err := os.Lstat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := openNoFollow(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { f.Close() })
-			src := &spoolFile{f: f, path: path, limit: 1 << 20}
-			if _, _, err := src.parse(name, st.ModTime()); err != nil {
-				t.Fatal(err)
-			}
-			return src, st.ModTime()
-		}
+		claim := func(name string) (*spoolFile, time.Time) { return claimSpoolFile(t, spool, name, data) }
 
 		src, mt := claim("C1")
 		other := filepath.Join(spool, "other")

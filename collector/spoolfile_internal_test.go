@@ -66,27 +66,7 @@ func TestSpoolFileReadTwice(t *testing.T) {
 // after the parse (same size, new time) is neither linked nor copied.
 func TestSpoolFileStoreAt(t *testing.T) {
 	data := []byte("1.2.3.4:1/tcp\n1700000000\n> MAIL FROM:<a@b>\n< MAIL 250 ok\n")
-	claim := func(t *testing.T, dir string) (*spoolFile, time.Time) {
-		t.Helper()
-		path := filepath.Join(dir, "C1")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		st, err := os.Lstat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := openNoFollow(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		src := &spoolFile{f: f, path: path, limit: 1 << 20}
-		if _, _, err := src.parse("C1", st.ModTime()); err != nil {
-			t.Fatal(err)
-		}
-		return src, st.ModTime()
-	}
+	claim := func(t *testing.T, dir string) (*spoolFile, time.Time) { return claimSpoolFile(t, dir, "C1", data) }
 	store := t.TempDir()
 	w := newFileWriter(false)
 
@@ -138,4 +118,29 @@ func TestSpoolFileStoreAt(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) || os.SameFile(a, b) || !b.ModTime().Equal(mt) {
 		t.Errorf("copy across file systems: %v, %d bytes, same inode %v, mtime %v want %v", err, len(got), os.SameFile(a, b), b.ModTime(), mt)
 	}
+}
+
+// claimSpoolFile writes data as dir/name and claims it as the collector
+// does: opened without following links and parsed; it returns the claim
+// and the file's modification time.
+func claimSpoolFile(t *testing.T, dir, name string, data []byte) (*spoolFile, time.Time) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := openNoFollow(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	src := &spoolFile{f: f, path: path, limit: 1 << 20}
+	if _, _, err := src.parse(name, st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	return src, st.ModTime()
 }
