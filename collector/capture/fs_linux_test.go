@@ -16,16 +16,7 @@ import (
 // refuse an existing name.
 func TestLinkAnonBothWays(t *testing.T) {
 	defer func(v int32) { emptyPathLink.Store(v) }(emptyPathLink.Load())
-	out := t.TempDir()
-	d, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	dirfd := int(d.Fd())
-	if !anonSupported(dirfd) {
-		t.Fatalf("%s: no O_TMPFILE on Linux's temporary directory", out)
-	}
+	out, dirfd := anonTempDir(t)
 	data := []byte("10.0.0.1:1/tcp\n1700000000\n> QUIT\n")
 	for _, way := range []struct {
 		name  string

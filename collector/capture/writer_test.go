@@ -429,19 +429,7 @@ func TestParseSyncMode(t *testing.T) {
 // all until it is linked under its name, complete, with its mtime; a
 // temporary file that is never linked leaves nothing.
 func TestUnnamedTempFile(t *testing.T) {
-	out := t.TempDir()
-	d, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	dirfd := int(d.Fd())
-	if !anonSupported(dirfd) {
-		if runtime.GOOS == "linux" {
-			t.Fatalf("%s: no O_TMPFILE on Linux's temporary directory", out)
-		}
-		t.Skipf("%s: no unnamed temporary files here", runtime.GOOS)
-	}
+	out, dirfd := anonTempDir(t)
 	entries := func() []string {
 		ents, err := os.ReadDir(out)
 		if err != nil {
@@ -583,4 +571,26 @@ func TestReadyMarkersShareAnInode(t *testing.T) {
 			t.Errorf("inode %d has %d markers, more than %d", ino, k, markerLinks)
 		}
 	}
+}
+
+// anonTempDir returns a new temporary directory and a descriptor of it
+// (closed at the end of the test) where unnamed temporary files can be
+// made; a test needing them fails on Linux without them and is skipped
+// elsewhere.
+func anonTempDir(t *testing.T) (string, int) {
+	t.Helper()
+	out := t.TempDir()
+	d, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	dirfd := int(d.Fd())
+	if !anonSupported(dirfd) {
+		if runtime.GOOS == "linux" {
+			t.Fatalf("%s: no O_TMPFILE on Linux's temporary directory", out)
+		}
+		t.Skipf("%s: no unnamed temporary files here", runtime.GOOS)
+	}
+	return out, dirfd
 }
