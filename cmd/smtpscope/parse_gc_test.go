@@ -51,8 +51,7 @@ func TestForEachOrderedWindow(t *testing.T) {
 	}
 	const mustFinish = 40
 	started := make(chan string, len(items))
-	var got []string
-	err := forEachOrdered(items, 2, nil, func(it string) (string, error) {
+	requireInOrder(t, items, 2, func(it string) (string, error) {
 		if it == "slow" {
 			// Later files must finish while this one runs.
 			for n := 0; n < mustFinish; n++ {
@@ -67,13 +66,7 @@ func TestForEachOrderedWindow(t *testing.T) {
 			started <- it
 		}
 		return it, nil
-	}, func(_ string, v string, _ error) error {
-		got = append(got, v)
-		return nil
 	})
-	if err != nil || !slices.Equal(got, items) {
-		t.Fatalf("got %v, %v", got, err)
-	}
 }
 
 // TestForEachOrderedBytes: the files started and not yet handed on hold
@@ -184,27 +177,20 @@ func TestForEachOrderedWorkers(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seen := map[string]bool{}
-	var got []string
-	err := forEachOrdered(items, jobs, nil, func(it string) (string, error) {
+	requireInOrder(t, items, jobs, func(it string) (string, error) {
 		buf := make([]byte, 64)
 		id, _, _ := strings.Cut(string(buf[:runtime.Stack(buf, false)]), " [") // "goroutine N"
 		mu.Lock()
 		seen[id] = true
 		mu.Unlock()
 		return it, nil
-	}, func(_ string, v string, _ error) error {
-		got = append(got, v)
-		return nil
 	})
-	if err != nil || !slices.Equal(got, items) {
-		t.Fatalf("got %v, %v", got, err)
-	}
 	if len(seen) == 0 || len(seen) > jobs {
 		t.Errorf("the items ran on %d goroutines, want 1 to %d", len(seen), jobs)
 	}
 	before := runtime.NumGoroutine()
 	stopErr := fmt.Errorf("stop")
-	err = forEachOrdered(items, jobs, nil, func(it string) (string, error) { return it, nil },
+	err := forEachOrdered(items, jobs, nil, func(it string) (string, error) { return it, nil },
 		func(it string, _ string, _ error) error {
 			if it == "5" {
 				return stopErr
@@ -216,5 +202,19 @@ func TestForEachOrderedWorkers(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after an early stop, %d before", n, before)
+	}
+}
+
+// requireInOrder runs work over items with forEachOrdered on jobs
+// workers and requires every result, in input order.
+func requireInOrder(t *testing.T, items []string, jobs int, work func(string) (string, error)) {
+	t.Helper()
+	var got []string
+	err := forEachOrdered(items, jobs, nil, work, func(_ string, v string, _ error) error {
+		got = append(got, v)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, items) {
+		t.Fatalf("got %v, %v", got, err)
 	}
 }
