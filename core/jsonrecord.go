@@ -68,17 +68,21 @@ func (j *jsonRec) int(n int64) { j.b = strconv.AppendInt(j.b, n, 10) }
 
 func (j *jsonRec) bool(v bool) { j.b = strconv.AppendBool(j.b, v) }
 
-func (j *jsonRec) strs(list []string) {
+func (j *jsonRec) strs(list []string) { jsonList(j, list, func(s *string) { j.str(*s) }) }
+
+// jsonList writes list as a JSON array, each element by one (null for a
+// nil slice, as encoding/json does).
+func jsonList[T any](j *jsonRec, list []T, one func(*T)) {
 	if list == nil {
 		j.b = append(j.b, "null"...)
 		return
 	}
 	j.b = append(j.b, '[')
-	for i, s := range list {
+	for i := range list {
 		if i > 0 {
 			j.b = append(j.b, ',')
 		}
-		j.str(s)
+		one(&list[i])
 	}
 	j.b = append(j.b, ']')
 }
@@ -160,22 +164,13 @@ func (j *jsonRec) email(e *Email) {
 	j.key(`,"headers":`)
 	j.headers(e.Headers)
 	j.key(`,"raw_headers":`)
-	if e.RawHeader == nil {
-		j.b = append(j.b, "null"...)
-	} else {
-		j.b = append(j.b, '[')
-		for i := range e.RawHeader {
-			if i > 0 {
-				j.b = append(j.b, ',')
-			}
-			j.key(`{"name":`)
-			j.str(e.RawHeader[i].Name)
-			j.key(`,"value":`)
-			j.str(e.RawHeader[i].Value)
-			j.b = append(j.b, '}')
-		}
-		j.b = append(j.b, ']')
-	}
+	jsonList(j, e.RawHeader, func(h *HeaderField) {
+		j.key(`{"name":`)
+		j.str(h.Name)
+		j.key(`,"value":`)
+		j.str(h.Value)
+		j.b = append(j.b, '}')
+	})
 	if e.BodyText != "" {
 		j.key(`,"body_text":`)
 		j.str(e.BodyText)
@@ -188,44 +183,11 @@ func (j *jsonRec) email(e *Email) {
 		j.key(`,"body_omitted":true`)
 	}
 	j.key(`,"parts":`)
-	if e.Parts == nil {
-		j.b = append(j.b, "null"...)
-	} else {
-		j.b = append(j.b, '[')
-		for i := range e.Parts {
-			if i > 0 {
-				j.b = append(j.b, ',')
-			}
-			j.part(&e.Parts[i])
-		}
-		j.b = append(j.b, ']')
-	}
+	jsonList(j, e.Parts, j.part)
 	j.key(`,"attachments":`)
-	if e.Attachments == nil {
-		j.b = append(j.b, "null"...)
-	} else {
-		j.b = append(j.b, '[')
-		for i := range e.Attachments {
-			if i > 0 {
-				j.b = append(j.b, ',')
-			}
-			j.attachment(&e.Attachments[i])
-		}
-		j.b = append(j.b, ']')
-	}
+	jsonList(j, e.Attachments, j.attachment)
 	j.key(`,"iocs":`)
-	if e.IOCs == nil {
-		j.b = append(j.b, "null"...)
-	} else {
-		j.b = append(j.b, '[')
-		for i := range e.IOCs {
-			if i > 0 {
-				j.b = append(j.b, ',')
-			}
-			j.ioc(&e.IOCs[i])
-		}
-		j.b = append(j.b, ']')
-	}
+	jsonList(j, e.IOCs, j.ioc)
 	if len(e.YARA) > 0 {
 		j.key(`,"yara":`)
 		j.yara(e.YARA)
