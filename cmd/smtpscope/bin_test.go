@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/smtpscope/smtpscope/internal/backendtest"
 )
 
 // The end-to-end tests run the real binary. It is built once per test
@@ -78,21 +80,6 @@ func sampleSpool(t *testing.T, dir string) (spool, data string) {
 		t.Skip("no sample sessions in testdata/sessions/generated")
 	}
 	spool, data = filepath.Join(dir, "spool"), filepath.Join(dir, "data")
-	if err := os.MkdirAll(spool, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range samples {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := filepath.Join(spool, filepath.Base(s))
-		if err := os.WriteFile(name, b, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name+".ready", nil, 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backendtest.WriteSessions(t, spool, samples)
 	return spool, data
 }

@@ -131,10 +131,17 @@ func waitEvents(t testing.TB, evs <-chan api.Event) {
 // WriteSpool puts every sample in spool as a session file and its .ready.
 func WriteSpool(t testing.TB, spool string) {
 	t.Helper()
+	WriteSessions(t, spool, Samples(t))
+}
+
+// WriteSessions puts a copy of each session file of paths in spool (made
+// when missing), each with its .ready.
+func WriteSessions(t testing.TB, spool string, paths []string) {
+	t.Helper()
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range Samples(t) {
+	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
