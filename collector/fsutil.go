@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,20 +52,18 @@ import (
 // so a sync never misses one written before the caller's job was handed
 // over, and never looks for a temp name.
 type fileWriter struct {
-	mode  syncMode
-	named bool // temporary files by name even where unnamed ones work (tests)
-	// emptyPath says whether linkat(AT_EMPTY_PATH) links descriptors here
-	// (emptyPathUnknown until tried; tests set emptyPathRefused)
-	emptyPath atomic.Int32
-	known     sync.Map // directories known to exist (mkdirs skips them)
-	mu        sync.Mutex
-	files     []pendingFile   // files mode: written (or relied upon) since the last sync
-	open      int             // how many of files hold a descriptor
-	dirs      map[string]bool // files mode: their directories
-	devs      map[uint64]bool // syncfs mode: the file systems written to since the last sync
-	devFD     map[uint64]int  // syncfs mode: a directory descriptor on each file system seen
-	devErr    error           // syncfs mode: a written file whose file system is unknown; the next sync fails with it
-	syncMu    sync.Mutex      // held for a whole sync: a caller returns only once everything written before it is durable
+	mode   syncMode
+	named  bool                // temporary files by name even where unnamed ones work (tests)
+	links  atomicfile.FDLinker // names unnamed and claimed files (tests force its /proc way)
+	known  sync.Map            // directories known to exist (mkdirs skips them)
+	mu     sync.Mutex
+	files  []pendingFile   // files mode: written (or relied upon) since the last sync
+	open   int             // how many of files hold a descriptor
+	dirs   map[string]bool // files mode: their directories
+	devs   map[uint64]bool // syncfs mode: the file systems written to since the last sync
+	devFD  map[uint64]int  // syncfs mode: a directory descriptor on each file system seen
+	devErr error           // syncfs mode: a written file whose file system is unknown; the next sync fails with it
+	syncMu sync.Mutex      // held for a whole sync: a caller returns only once everything written before it is durable
 
 	// the system calls, replaced by tests to count and order them
 	fdatasync func(fd int) error
@@ -168,11 +165,11 @@ func (w *fileWriter) openAnon(dir string) (int, error) {
 }
 
 // linkFD names the open file fd path: a link of the descriptor's inode
-// (linkDesc). A name taken already is replaced atomically: the inode is
+// (atomicfile.FDLinker). A name taken already is replaced atomically: the inode is
 // linked under a temporary name, renamed over it. A directory removed
 // since the file was opened (retention) is made again.
 func (w *fileWriter) linkFD(fd int, path string) error {
-	err := w.linkDesc(fd, path)
+	err := w.links.Link(fd, unix.AT_FDCWD, path)
 	if errors.Is(err, unix.ENOENT) {
 		dir := filepath.Dir(path)
 		if _, serr := os.Stat(dir); serr != nil {
@@ -180,14 +177,14 @@ func (w *fileWriter) linkFD(fd int, path string) error {
 			if err := w.mkdirs(dir); err != nil {
 				return err
 			}
-			err = w.linkDesc(fd, path)
+			err = w.links.Link(fd, unix.AT_FDCWD, path)
 		}
 	}
 	if !errors.Is(err, unix.EEXIST) {
 		return err
 	}
 	tmp := tempName(path)
-	if err := w.linkDesc(fd, tmp); err != nil {
+	if err := w.links.Link(fd, unix.AT_FDCWD, tmp); err != nil {
 		return err
 	}
 	if err := unix.Rename(tmp, path); err != nil {
@@ -195,53 +192,6 @@ func (w *fileWriter) linkFD(fd int, path string) error {
 		return err
 	}
 	return nil
-}
-
-// How linkDesc links a descriptor (fileWriter.emptyPath).
-const (
-	emptyPathUnknown int32 = iota // not tried yet
-	emptyPathWorks                // linkat(fd, "", AT_EMPTY_PATH) links
-	emptyPathRefused              // it does not: /proc/self/fd/<fd> only
-)
-
-// linkDesc links the inode of fd as dst (failing if dst exists): by
-// linkat(2) with AT_EMPTY_PATH where the process may (it needs
-// CAP_DAC_READ_SEARCH: the daemon as root), else through the
-// /proc/self/fd/<fd> magic link, which works for any user and for an
-// unnamed file not opened O_EXCL but costs a path walk through /proc.
-// AT_EMPTY_PATH refused says ENOENT, as a missing directory does: the
-// first ENOENT is told apart by the /proc way, and only its success
-// marks AT_EMPTY_PATH refused.
-func (w *fileWriter) linkDesc(fd int, dst string) error {
-	proc := func() error {
-		src := "/proc/self/fd/" + strconv.Itoa(fd)
-		for {
-			err := unix.Linkat(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
-			if err != unix.EINTR {
-				return err
-			}
-		}
-	}
-	mode := w.emptyPath.Load()
-	if mode == emptyPathRefused {
-		return proc()
-	}
-	err := unix.Linkat(fd, "", unix.AT_FDCWD, dst, unix.AT_EMPTY_PATH)
-	for err == unix.EINTR {
-		err = unix.Linkat(fd, "", unix.AT_FDCWD, dst, unix.AT_EMPTY_PATH)
-	}
-	switch {
-	case err == nil:
-		w.emptyPath.CompareAndSwap(emptyPathUnknown, emptyPathWorks)
-		return nil
-	case (err == unix.ENOENT || err == unix.EPERM) && mode == emptyPathUnknown:
-		if perr := proc(); perr != nil {
-			return perr
-		}
-		w.emptyPath.Store(emptyPathRefused)
-		return nil
-	}
-	return err
 }
 
 // anonLinkOK reports whether /proc/self/fd is there to link unnamed

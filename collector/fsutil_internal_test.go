@@ -60,7 +60,7 @@ func TestWriteWithWholeOrNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m := w.emptyPath.Load(); way == "unnamed" && m == emptyPathUnknown || way == "unnamed-proc" && m != emptyPathRefused {
+			if m := w.links.Mode(); way == "unnamed" && m == atomicfile.LinkUnknown || way == "unnamed-proc" && m != atomicfile.LinkProc {
 				t.Errorf("%s: the way of linking descriptors is %d after a link", way, m)
 			}
 			if !named && len(during) != 0 {
@@ -124,7 +124,7 @@ var writeWays = []string{"unnamed", "unnamed-proc", "named"}
 func setWay(w *fileWriter, way string) {
 	w.named = way == "named"
 	if way == "unnamed-proc" {
-		w.emptyPath.Store(emptyPathRefused)
+		w.links.UseProc()
 	}
 }
 

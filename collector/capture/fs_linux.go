@@ -2,11 +2,11 @@ package capture
 
 import (
 	"os"
-	"strconv"
-	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/smtpscope/smtpscope/collector/internal/atomicfile"
 )
 
 // syncFS makes the session files of a batch durable, with the directory
@@ -33,29 +33,11 @@ func openAnon(dirfd int) (int, error) {
 }
 
 // linkAnon names the unnamed file fd as name in dirfd, failing if the name
-// exists. linkat(2) with AT_EMPTY_PATH names the descriptor itself; before
-// Linux 6.10 it needed CAP_DAC_READ_SEARCH (ENOENT without), since then
-// the process that opened the file may. Where it is refused, the
-// /proc/self/fd link works for any user (open(2), O_TMPFILE), at the cost
-// of a path walk through /proc.
-func linkAnon(fd, dirfd int, name string) error {
-	if emptyPathLink.Load() >= 0 {
-		err := unix.Linkat(fd, "", dirfd, name, unix.AT_EMPTY_PATH)
-		if err == nil {
-			emptyPathLink.Store(1)
-			return nil
-		}
-		if emptyPathLink.Load() == 1 || (err != unix.ENOENT && err != unix.EPERM) {
-			return err
-		}
-		emptyPathLink.Store(-1)
-	}
-	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW)
-}
+// exists (by AT_EMPTY_PATH or /proc: atomicfile.FDLinker).
+func linkAnon(fd, dirfd int, name string) error { return fdLinks.Link(fd, dirfd, name) }
 
-// emptyPathLink: 1 once linkat(AT_EMPTY_PATH) worked, -1 once refused, 0
-// before either.
-var emptyPathLink atomic.Int32
+// fdLinks remembers how this process names descriptors.
+var fdLinks atomicfile.FDLinker
 
 // anonSupported reports whether unnamed files can be made and named in
 // dirfd: the file system has O_TMPFILE and /proc is mounted.

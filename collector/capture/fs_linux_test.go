@@ -15,14 +15,14 @@ import (
 // /proc/self/fd link where it does not; both give the complete file and
 // refuse an existing name.
 func TestLinkAnonBothWays(t *testing.T) {
-	defer func(v int32) { emptyPathLink.Store(v) }(emptyPathLink.Load())
+	defer fdLinks.Reset()
 	out, dirfd := anonTempDir(t)
 	data := []byte("10.0.0.1:1/tcp\n1700000000\n> QUIT\n")
 	for _, way := range []struct {
-		name  string
-		state int32
-	}{{"auto", 0}, {"proc", -1}} {
-		emptyPathLink.Store(way.state)
+		name string
+		set  func()
+	}{{"auto", fdLinks.Reset}, {"proc", fdLinks.UseProc}} {
+		way.set()
 		tf := tempFile{dirfd: dirfd, dir: out, anon: true, fd: -1}
 		if err := tf.write("S"+way.name, data, time.Time{}, false, nil); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,9 @@
 // Package atomicfile writes files so that a reader never sees half of
 // one: the data goes to a unique temporary name in the same directory,
 // is fsynced (when asked), gets its mtime, and is renamed into place.
-// Used by the collector's store and by the capture's session writer.
+// Used by the collector's store and by the capture's session writer,
+// which also share FDLinker: how this process names an open file (an
+// unnamed O_TMPFILE file filled whole, a claimed spool file).
 package atomicfile
 
 import (
