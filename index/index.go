@@ -522,8 +522,10 @@ func (ix *Index) resetTimeBounds() {
 // the ID) sort by time: the oldest is its first term; the newest is found
 // by a search over the time, each step one range seek in every segment
 // that reads up to probeTerms terms on (see timeBounds; reading every term
-// cost 160-180 ms at 220,000 emails). Call it with ix.mu held (read or
-// write) or before the Index is shared.
+// cost 160-180 ms at 220,000 emails). A deleted document's term counts
+// until a merge purges it: the bounds only size the newest-first window,
+// which that widens a little. Call it with ix.mu held (read or write) or
+// before the Index is shared.
 func (ix *Index) timeRange() (lo, hi int64) {
 	if !ix.boundsLoaded.Load() {
 		ix.boundsMu.Lock()
