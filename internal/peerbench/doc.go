@@ -6,6 +6,8 @@
 // It is a benchmark harness, not part of the binary: it runs smtpscope and
 // its peers as whole processes and reads the operating system's accounting
 // of each finished child (wall clock, user+system CPU-seconds, peak RSS).
+// Each child starts after a sync(2), untimed: no run pays for writing back
+// what the run before it left dirty in the page cache.
 // The peers and the corpus come from ../shared/tools/peers (mkcorpus.py,
 // pybaseline.py, mailpit_ingest.sh, smtp_send.py); Mailpit is built by the
 // Makefile from the Go module proxy into bin/peers/ and is never a

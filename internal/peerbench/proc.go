@@ -93,6 +93,13 @@ func accounting(cmd *exec.Cmd, wall time.Duration) Run {
 	return r
 }
 
+// settle writes out every dirty page of the machine (sync(2)) before a
+// run starts, outside its timing: no run pays for the write-back of the
+// files the run before it left in the page cache (a `cp -r` never syncs;
+// the kernel's flusher would then take CPU and disk from whatever runs
+// next, and `pcap`'s syncfs would write them out as its own).
+func settle() { syscall.Sync() }
+
 // Exec runs p to completion and returns its accounting; a non-zero exit is
 // an error quoting the end of its log.
 func Exec(p Proc) (Run, error) {
@@ -101,6 +108,7 @@ func Exec(p Proc) (Run, error) {
 		return Run{}, err
 	}
 	defer closeAll(closers)
+	settle()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Run{}, fmt.Errorf("%s: %w", p.Argv[0], err)
@@ -131,6 +139,7 @@ func Start(p Proc) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{p: p, cmd: cmd, done: make(chan error, 1), cl: closers}
+	settle()
 	d.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		closeAll(closers)
