@@ -13,7 +13,7 @@ import (
 )
 
 // TestPaceCollectGC: the daemon collects at 4x heap growth under a soft
-// memory limit of 512 MiB, unless GOGC or GOMEMLIMIT is set.
+// memory limit of 384 MiB, unless GOGC or GOMEMLIMIT is set.
 func TestPaceCollectGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
@@ -23,8 +23,8 @@ func TestPaceCollectGC(t *testing.T) {
 	if p := debug.SetGCPercent(100); p != 400 {
 		t.Errorf("GC percent %d, want 400", p)
 	}
-	if l := debug.SetMemoryLimit(math.MaxInt64); l != 512<<20 {
-		t.Errorf("memory limit %d, want 512 MiB", l)
+	if l := debug.SetMemoryLimit(math.MaxInt64); l != 384<<20 {
+		t.Errorf("memory limit %d, want 384 MiB", l)
 	}
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	paceCollectGC()
@@ -46,7 +46,7 @@ func TestCollectDaemonGCPacing(t *testing.T) {
 	for _, tc := range []struct {
 		env            string
 		percent, limit string
-	}{{"", "400", "5.36870912e+08"}, {"GOGC=150", "150", "9.223372036854776e+18"}} {
+	}{{"", "400", "4.02653184e+08"}, {"GOGC=150", "150", "9.223372036854776e+18"}} {
 		dir := t.TempDir()
 		addr := freeLoopbackAddr(t)
 		cmd := exec.Command(bin, "collect", "--spool", filepath.Join(dir, "spool"), "--data", filepath.Join(dir, "data"),
