@@ -22,6 +22,7 @@ import (
 	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/internal/backendtest"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 // loSMTP serves SMTP sessions on l until it is closed (every command
@@ -94,17 +95,10 @@ func sendLo(t *testing.T, addr, subject string, bodyLines int) {
 // names them (@pcap), and `smtpscope pcap` over the evidence writes the
 // same session files (without the @pcap lines).
 func TestCaptureEvidence(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_RAW) to capture on lo")
-	}
 	bin := testBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, lport := mtatest.CaptureListener(t)
 	go loSMTP(l)
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(lport)
 	work := t.TempDir()
 	out, evDir := filepath.Join(work, "spool"), filepath.Join(work, "evidence")
 	cmd, stderr := startCapture(t, nil, "-i", "lo", "--ports", port, "--out", out, "--no-sync", "--report", "0", "--pcap-dir", evDir)
