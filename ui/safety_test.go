@@ -10,7 +10,6 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/smtpscope/smtpscope/collector/api"
-	"github.com/smtpscope/smtpscope/core"
 )
 
 // assertClean fails when a frame drawn with plain styles (which emit no
@@ -122,16 +121,8 @@ const invisibleSession = "198.51.100.77:4444/tcp\n1763810900\n@resp 198.51.100.2
 func invisibleBackend(t *testing.T) *fakebackend.Memory {
 	t.Helper()
 	b := memoryFixture(t)
-	s, err := core.ParseSession(strings.NewReader(invisibleSession), "zw\u200d.session", fixedNow)
-	if err != nil {
-		t.Fatalf("invisible session: %v", err)
-	}
-	es := core.NewAnalyzer(core.DefaultOptions()).SessionEmails(s)
-	if len(es) != 1 {
-		t.Fatalf("invisible session: %d emails", len(es))
-	}
-	b.AddEmail(es[0], s.Messages[0].Data, s, nil)
-	b.SetState(es[0].ID, "default", api.StateFailed, "uu\u2060id", "HTTP 500: bad\u200dgateway \u2064")
+	e := addSessionEmail(t, b, invisibleSession, "zw\u200d.session")
+	b.SetState(e.ID, "default", api.StateFailed, "uu\u2060id", "HTTP 500: bad\u200dgateway \u2064")
 	b.AddReview(api.ReviewEntry{Name: "junk\u2060\u200d\ufe0f.session", Reason: "not\u200b a session", Time: fixedNow}, []byte("x"))
 	return b
 }
