@@ -2,7 +2,6 @@ package collector_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/hubtest"
 	"github.com/smtpscope/smtpscope/internal/natstest"
 )
 
@@ -474,36 +474,7 @@ func TestHubCluster(t *testing.T) {
 // inline; reported as emails/s.
 func BenchmarkHubIngest(b *testing.B) {
 	tmp := b.TempDir()
-	s := natstest.Start(b, filepath.Join(tmp, "js"), nil)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: collector.HubStream,
-		Subjects: []string{collector.NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage}); err != nil {
-		b.Fatal(err)
-	}
-	body := strings.Repeat("hello from the benchmark\r\n", 80)
-	for i := range b.N {
-		sensor := fmt.Sprintf("s%d", i%3+1)
-		raw := []byte(fmt.Sprintf("Subject: bench %d\r\n\r\n%s", i, body))
-		id := fmt.Sprintf("C%d.0", i)
-		rec := fmt.Sprintf(`{"id":%q,"sensor":%q,"sha256":%q,"subject":"bench %d"}`, id, sensor, sha(raw), i)
-		env, _ := json.Marshal(collector.NATSEnvelope{Record: json.RawMessage(rec), Raw: raw})
-		m := nats.NewMsg(collector.NATSSubjectPrefix + sensor)
-		m.Data = env
-		for k, v := range map[string]string{collector.HdrFormat: collector.NATSFormat, collector.HdrKind: "email", collector.HdrSensor: sensor,
-			collector.HdrID: id, collector.HdrSHA256: sha(raw), collector.HdrSize: strconv.Itoa(len(raw)),
-			collector.HdrRaw: collector.RawInline, collector.HdrRecord: collector.RawInline} {
-			m.Header.Set(k, v)
-		}
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-js.PublishAsyncComplete()
+	s := hubtest.Backlog(b, filepath.Join(tmp, "js"), b.N, strings.Repeat("hello from the benchmark\r\n", 80), nil)
 	col, err := collector.New(&collector.Config{Data: filepath.Join(tmp, "hub")}, collector.Options{NoSpool: true})
 	if err != nil {
 		b.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nkeys"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/internal/natstest"
@@ -145,17 +144,7 @@ func TestHubTLS(t *testing.T) {
 // is refused; a file that is not a seed is an error naming nkey_file.
 func TestHubNKey(t *testing.T) {
 	tmp := t.TempDir()
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := kp.PublicKey()
-	seed, _ := kp.Seed()
-	seedFile := filepath.Join(tmp, "hub.nk")
-	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startNATSWith(t, filepath.Join(tmp, "js"), func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
+	srv, seedFile := natstest.StartNKey(t, tmp)
 	url := srv.ClientURL()
 	hubMakesStream(t, filepath.Join(tmp, "hub"), url, collector.NATSAuth{NKeyFile: seedFile})
 

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,16 +59,7 @@ nodes = [%q]
 	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
 	for range kills {
 		addSessions(sessions / kills)
-		before := countEntries(spool)
-		p := start(t, "collect", "--config", cfg)
-		for deadline := time.Now().Add(3 * time.Second); countEntries(spool) >= before && before > 0 && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
-		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.done
+		killWhileClaiming(t, rng, spool, cfg)
 	}
 	addSessions(sessions)
 	if code, logs := runCollect(t, "--config", cfg, "--once-timeout", "90s"); code != 0 {

@@ -399,6 +399,25 @@ nodes = [%q]
 	sink.stop(t)
 }
 
+// killWhileClaiming starts `collect --config cfg` and kills it
+// (SIGKILL) while it works: once it has claimed something from spool
+// (fewer entries than at its start) or after 3 s of start-up, at a
+// random moment (rng) within the next 250 ms. It returns when the
+// process is gone.
+func killWhileClaiming(t *testing.T, rng *rand.Rand, spool, cfg string) {
+	t.Helper()
+	before := countEntries(spool)
+	p := start(t, "collect", "--config", cfg)
+	for deadline := time.Now().Add(3 * time.Second); countEntries(spool) >= before && before > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
 func countEntries(dir string) int {
 	ents, _ := os.ReadDir(dir)
 	return len(ents)
@@ -713,18 +732,7 @@ nodes = [%q]
 	killed := 0
 	for killed < kills {
 		addSessions(sessions / kills)
-		before := countEntries(spool)
-		p := start(t, "collect", "--config", cfg)
-		// kill while it works: once it has claimed something (or after 3s
-		// of start-up), at a random moment within the next 250ms
-		for deadline := time.Now().Add(3 * time.Second); countEntries(spool) >= before && before > 0 && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
-		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.done
+		killWhileClaiming(t, rng, spool, cfg)
 		killed++
 	}
 	addSessions(sessions)

@@ -217,11 +217,16 @@ func TestLinearCPU(t *testing.T) {
 	}
 }
 
-func foldedHeader(n int) []byte {
+// foldedHeader is a message whose Subject is folded over n lines " abc".
+func foldedHeader(n int) []byte { return foldedSubject(n, " abc\r\n") }
+
+// foldedSubject is a message whose Subject "start" goes on over n
+// continuation lines, each cont.
+func foldedSubject(n int, cont string) []byte {
 	var b bytes.Buffer
 	b.WriteString("Subject: start\r\n")
 	for i := 0; i < n; i++ {
-		b.WriteString(" abc\r\n")
+		b.WriteString(cont)
 	}
 	b.WriteString("\r\nbody\r\n")
 	return b.Bytes()
@@ -241,15 +246,9 @@ func foldedPartHeader(n int) []byte {
 	return b.Bytes()
 }
 
-func foldedEncodedWords(n int) []byte {
-	var b bytes.Buffer
-	b.WriteString("Subject: start\r\n")
-	for i := 0; i < n; i++ {
-		b.WriteString(" =?utf-8?q?caf=C3=A9?=\r\n")
-	}
-	b.WriteString("\r\nbody\r\n")
-	return b.Bytes()
-}
+// foldedEncodedWords is a message whose Subject is folded over n
+// encoded words.
+func foldedEncodedWords(n int) []byte { return foldedSubject(n, " =?utf-8?q?caf=C3=A9?=\r\n") }
 
 func nestedMultipart(n int) []byte {
 	var b bytes.Buffer

@@ -30,6 +30,18 @@ func openTest(t testing.TB) *Index {
 	return ix
 }
 
+// openLoaded opens (makes) the index in dir and loads the fixture f
+// into it; the caller closes it, to open dir again.
+func openLoaded(t testing.TB, dir string, f *fixture) *Index {
+	t.Helper()
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.load(t, ix)
+	return ix
+}
+
 func ids(t testing.TB, ix *Index, q string) []string {
 	t.Helper()
 	res, err := ix.Search(context.Background(), q, SearchOptions{Limit: 100})
@@ -482,15 +494,11 @@ func TestLockedByAnother(t *testing.T) {
 
 func TestPersistsAcrossReopen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "index")
-	ix, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newFixture().load(t, ix)
+	ix := openLoaded(t, dir, newFixture())
 	if err := ix.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ix, err = Open(dir)
+	ix, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,13 +523,10 @@ func answers(t *testing.T, ix *Index) map[string][]string {
 func TestRebuildAfterMappingBump(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "index")
 	f := newFixture()
-	ix, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.load(t, ix)
+	ix := openLoaded(t, dir, f)
 	before := answers(t, ix)
 	// Simulate an index written by an older mapping version.
+	var err error
 	ix.mu.RLock()
 	for _, idx := range ix.set.all() {
 		if e := idx.SetInternal([]byte(versionKey), []byte("0")); e != nil {
@@ -892,12 +897,7 @@ func TestAsYouType(t *testing.T) {
 func TestDamagedIndexIsReplaced(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "index")
 	f := newFixture()
-	ix, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.load(t, ix)
-	ix.Close()
+	openLoaded(t, dir, f).Close()
 	metas, _ := filepath.Glob(filepath.Join(dir, monthsDir, "*", "index_meta.json"))
 	if len(metas) == 0 {
 		t.Fatal("no month index written")
@@ -905,7 +905,7 @@ func TestDamagedIndexIsReplaced(t *testing.T) {
 	if err := os.WriteFile(metas[0], []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ix, err = Open(dir)
+	ix, err := Open(dir)
 	if err != nil {
 		t.Fatalf("Open of a damaged index: %v", err)
 	}

@@ -67,11 +67,7 @@ func TestSharedMappingIsWhatBleveDecodes(t *testing.T) {
 // mapping differs is decoded, opens stale, and answers with its own.
 func TestOpenUsesSharedMapping(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "index")
-	ix, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newFixture().load(t, ix)
+	ix := openLoaded(t, dir, newFixture())
 	want := ids(t, ix, "invoice")
 	if len(want) == 0 {
 		t.Fatal("the fixture has no invoice")

@@ -6,8 +6,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/smtpscope/smtpscope/core"
 )
 
 // TestDetailRiskGolden: the Summary tab of the demo invoice (an .exe
@@ -48,15 +46,7 @@ const riskLinksSession = "198.51.100.7:40000/tcp\n1763810000\n" +
 // and marks the one whose text shows another host.
 func TestBodyLinksGolden(t *testing.T) {
 	b := memoryFixture(t)
-	s, err := core.ParseSession(strings.NewReader(riskLinksSession), "links.session", fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es := core.NewAnalyzer(core.DefaultOptions()).SessionEmails(s)
-	if len(es) != 1 {
-		t.Fatalf("%d emails", len(es))
-	}
-	b.AddEmail(es[0], s.Messages[0].Data, s, nil)
+	addSessionEmail(t, b, riskLinksSession, "links.session")
 	m, tm := newTestModel(t, b, false)
 	openEmail(t, m, tm, "subject:lie", "Links")
 	waitFor(t, m, "link_mismatch", "display_name_spoof")

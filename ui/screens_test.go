@@ -20,21 +20,30 @@ var themes = []struct {
 	dark         bool
 }{{"dark", "", true}, {"light", "_light", false}}
 
+// addSessionEmail parses the session text (as file name) and adds its
+// one email to b with its session, as the collector would store it; it
+// returns that email.
+func addSessionEmail(t *testing.T, b *fakebackend.Memory, session, name string) *core.Email {
+	t.Helper()
+	s, err := core.ParseSession(strings.NewReader(session), name, fixedNow)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	es := core.NewAnalyzer(core.DefaultOptions()).SessionEmails(s)
+	if len(es) != 1 {
+		t.Fatalf("%s: %d emails", name, len(es))
+	}
+	b.AddEmail(es[0], s.Messages[0].Data, s, nil)
+	return es[0]
+}
+
 // screenBackend is the fake backend with the demo samples, the phish
 // whose links lie (riskLinksSession) and an email read from a file
 // (fileEmail): every record the screens below open.
 func screenBackend(t *testing.T) *fakebackend.Memory {
 	t.Helper()
 	b := memoryFixture(t)
-	s, err := core.ParseSession(strings.NewReader(riskLinksSession), "links.session", fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es := core.NewAnalyzer(core.DefaultOptions()).SessionEmails(s)
-	if len(es) != 1 {
-		t.Fatalf("%d emails in the links session", len(es))
-	}
-	b.AddEmail(es[0], s.Messages[0].Data, s, nil)
+	addSessionEmail(t, b, riskLinksSession, "links.session")
 	e := core.NewAnalyzer(core.DefaultOptions()).AnalyzeBytes([]byte(fileEmail))
 	e.Source = "/cases/2025/reset.eml"
 	b.AddEmail(e, []byte(fileEmail), nil, nil)

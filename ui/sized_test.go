@@ -78,15 +78,7 @@ func waitRows(t *testing.T, m *Model, subs ...string) {
 // (at 80 columns a message hides its queue counts).
 func frameSized(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) {
 	t.Helper()
-	waitFor(t, m, "● watching")
-	for deadline := time.Now().Add(10 * time.Second); m.pendingFacets.Load() > 0 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := tm.Quit(); err != nil {
-		t.Fatal(err)
-	}
-	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
-	return fm, fm.View().Content
+	return frameAfter(t, m, tm, "● watching")
 }
 
 // sizeName is the golden name suffix of a size: "80x24".

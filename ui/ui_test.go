@@ -171,7 +171,15 @@ func press(tm *teatest.TestModel, keys ...string) {
 func frame(t *testing.T, m *Model, tm *teatest.TestModel) (*Model, string) {
 	t.Helper()
 	// The status bar loads on its own: wait for it so frames are stable.
-	waitFor(t, m, "queue ")
+	return frameAfter(t, m, tm, "queue ")
+}
+
+// frameAfter waits until the screen shows want and no facet count is
+// loading, then quits the program and returns the final model and its
+// frame.
+func frameAfter(t *testing.T, m *Model, tm *teatest.TestModel, want string) (*Model, string) {
+	t.Helper()
+	waitFor(t, m, want)
 	for deadline := time.Now().Add(10 * time.Second); m.pendingFacets.Load() > 0 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}

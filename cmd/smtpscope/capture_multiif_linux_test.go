@@ -74,19 +74,27 @@ func kernelPackets(t *testing.T, stderr string) map[string]int {
 	return out
 }
 
-// sortPcap copies the pcap in to out with its packets in time order
-// (stable) and returns how many were out of order in it.
-func sortPcap(t *testing.T, in, out string) int {
+// openPcap opens the pcap file at path for reading, closed when the
+// test ends.
+func openPcap(t *testing.T, path string) *pcapgo.Reader {
 	t.Helper()
-	f, err := os.Open(in)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	r, err := pcapgo.NewReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// sortPcap copies the pcap in to out with its packets in time order
+// (stable) and returns how many were out of order in it.
+func sortPcap(t *testing.T, in, out string) int {
+	t.Helper()
+	r := openPcap(t, in)
 	type rec struct {
 		ci   gopacket.CaptureInfo
 		data []byte
@@ -150,15 +158,7 @@ func waitQuiet(t *testing.T, files ...string) {
 // frames.
 func pcapTCPPackets(t *testing.T, path string) int {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openPcap(t, path)
 	n := 0
 	for {
 		data, _, err := r.ReadPacketData()

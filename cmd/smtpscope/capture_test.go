@@ -17,6 +17,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 // startCapture runs `smtpscope capture` and waits (60 s at most) for the
@@ -77,15 +78,7 @@ func startUntil(t *testing.T, ready string, argv ...string) (*exec.Cmd, *syncBuf
 // lo that is still open (inside DATA) when SIGTERM comes; it exits 0
 // having written that session, its message partial.
 func TestCaptureSIGTERMFlushes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_RAW) to capture on lo")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	l, port := mtatest.CaptureListener(t)
 	out := t.TempDir()
 	cmd, stderr := startCapture(t, nil, "-i", "lo", "--ports", strconv.Itoa(port), "--out", out, "--no-sync", "--report", "0")
 	accepted := make(chan net.Conn, 1)
@@ -204,15 +197,7 @@ func (s *syncBuffer) String() string {
 // sensor: the session captured on lo is written into the spool, stored as
 // an email, and `status` shows the capture's loss accounting.
 func TestCollectInterface(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_RAW) to capture on lo")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	l, port := mtatest.CaptureListener(t)
 	dir := t.TempDir()
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
 	if err := os.MkdirAll(spool, 0o750); err != nil {

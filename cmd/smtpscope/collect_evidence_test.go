@@ -18,6 +18,7 @@ import (
 
 	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 // TestCollectPcapFlags: collect's evidence pcap flags and config keys
@@ -113,16 +114,8 @@ func sendLoPaused(t *testing.T, addr, subject string, pause time.Duration) {
 // ExtractFlow cuts — and refuses the first, its file removed by the
 // rotation, naming it.
 func TestCollectEvidenceRotation(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_RAW) to capture on lo")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, port := mtatest.CaptureListener(t)
 	go loSMTP(l)
-	port := l.Addr().(*net.TCPAddr).Port
 	work := t.TempDir()
 	spool, data, evDir := filepath.Join(work, "spool"), filepath.Join(work, "data"), filepath.Join(work, "evidence")
 	conf := filepath.Join(work, "smtpscope.toml")

@@ -3,10 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +19,7 @@ import (
 	"github.com/smtpscope/smtpscope/collector/capture"
 	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/internal/backendtest"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 // loSMTP serves SMTP sessions on l until it is closed (every command
@@ -94,17 +92,10 @@ func sendLo(t *testing.T, addr, subject string, bodyLines int) {
 // names them (@pcap), and `smtpscope pcap` over the evidence writes the
 // same session files (without the @pcap lines).
 func TestCaptureEvidence(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_RAW) to capture on lo")
-	}
 	bin := testBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, lport := mtatest.CaptureListener(t)
 	go loSMTP(l)
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(lport)
 	work := t.TempDir()
 	out, evDir := filepath.Join(work, "spool"), filepath.Join(work, "evidence")
 	cmd, stderr := startCapture(t, nil, "-i", "lo", "--ports", port, "--out", out, "--no-sync", "--report", "0", "--pcap-dir", evDir)
@@ -205,16 +196,7 @@ func TestShowPcap(t *testing.T) {
 		}
 	}
 	noSync := false
-	svc, err := openService(&collector.Config{Spool: spool, Data: data, Fsync: &noSync}, serviceOpts{log: slog.New(slog.NewTextHandler(io.Discard, nil)), index: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.RunOnce(context.Background(), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	storeOnce(t, &collector.Config{Spool: spool, Data: data, Fsync: &noSync})
 	st, err := collector.OpenStore(data, collector.StoreOptions{ReadOnly: true, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -263,18 +245,8 @@ func TestShowPcapThroughCollector(t *testing.T) {
 	pcaps := backendtest.EvidenceSpool(t, work, spool)
 	noSync := false
 	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := openService(cfg, serviceOpts{log: log, index: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc.Start(ctx)
-	defer func() {
-		cancel()
-		svc.Close()
-	}()
-	serveSocket(ctx, cfg, svc, log)
+	svc := serveService(t, cfg, serviceOpts{index: true})
+	ctx := t.Context()
 	var ids []string
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		ids = ids[:0]
@@ -308,7 +280,7 @@ func TestShowPcapThroughCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(work, "gone.pcap")
-	_, err = show(t, false, "--data", data, "--pcap", "-o", out, ids[0])
+	_, err := show(t, false, "--data", data, "--pcap", "-o", out, ids[0])
 	wantErr(t, "--pcap with a file gone", err, 1, pcaps[1]+" is gone")
 	if _, serr := os.Stat(out); serr == nil {
 		t.Errorf("%s left behind after the error", out)

@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nkeys"
 
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/internal/natstest"
@@ -71,17 +69,7 @@ func TestHubBinaryNKey(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := testBinary(t)
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := kp.PublicKey()
-	seed, _ := kp.Seed()
-	seedFile := filepath.Join(dir, "hub.nk")
-	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ns := natstest.Start(t, filepath.Join(dir, "js"), func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
+	ns, seedFile := natstest.StartNKey(t, dir)
 	url := ns.ClientURL()
 
 	cmd := exec.Command(bin, "hub", "--data", filepath.Join(dir, "hub"), "--nats", url, "--nats-nkey", seedFile, "--no-fsync")

@@ -38,7 +38,7 @@ func TestOnceSummary(t *testing.T) {
 		cancel() // as SIGINT does
 	}()
 	var runErr error
-	stderr := captureStderr(t, func() { runErr = runOnce(ctx, svc, time.Minute) })
+	stderr := captureOutput(t, &os.Stderr, func() { runErr = runOnce(ctx, svc, time.Minute) })
 	if exitCode(runErr) != exitInterrupted || !strings.Contains(runErr.Error(), "interrupted") {
 		t.Errorf("interrupted --once: %v (exit %d), want exit %d", runErr, exitCode(runErr), exitInterrupted)
 	}
@@ -47,23 +47,23 @@ func TestOnceSummary(t *testing.T) {
 	}
 }
 
-// captureStderr runs fn with os.Stderr going to a pipe and returns what
-// was written.
-func captureStderr(t *testing.T, fn func()) string {
+// captureOutput runs fn with *f (os.Stdout or os.Stderr) going to a
+// pipe and returns what was written.
+func captureOutput(t *testing.T, f **os.File, fn func()) string {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := os.Stderr
-	os.Stderr = w
+	old := *f
+	*f = w
 	done := make(chan string)
 	go func() {
 		b, _ := io.ReadAll(r)
 		done <- string(b)
 	}()
 	fn()
-	os.Stderr = old
+	*f = old
 	w.Close()
 	return <-done
 }

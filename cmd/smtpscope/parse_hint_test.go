@@ -68,7 +68,7 @@ func runVerb(t *testing.T, args ...string) (string, error) {
 	}
 	defer null.Close()
 	var runErr error
-	stderr := captureStderr(t, func() {
+	stderr := captureOutput(t, &os.Stderr, func() {
 		old := os.Stdout
 		os.Stdout = null
 		defer func() { os.Stdout = old }()

@@ -2,14 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/charmbracelet/x/ansi"
 
@@ -40,16 +36,7 @@ func twoSensorDataDir(t *testing.T) string {
 		{Spool: spool1, Data: data, Fsync: &noSync, Sensor: "dmz-1"},
 		{Spool: spool2, Data: data, Fsync: &noSync, Sensor: "branch-7", EMLDir: []string{eml}},
 	} {
-		svc, err := openService(cfg, serviceOpts{log: slog.New(slog.NewTextHandler(io.Discard, nil)), index: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := svc.RunOnce(context.Background(), time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		if err := svc.Close(); err != nil {
-			t.Fatal(err)
-		}
+		storeOnce(t, cfg)
 	}
 	return data
 }

@@ -18,20 +18,16 @@ import (
 	"time"
 
 	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/collector/service"
 	"github.com/smtpscope/smtpscope/core"
 	"github.com/smtpscope/smtpscope/internal/backendtest"
 	"github.com/smtpscope/smtpscope/ui/sanitize"
 )
 
-// storedDataDir runs the collector once (with its index) over the demo
-// samples (and the .eml directories given) and returns the data dir.
-func storedDataDir(t *testing.T, emlDirs ...string) string {
+// storeOnce runs the collector with its index once over cfg's spool
+// (as collect --once does, logging nowhere) and closes it.
+func storeOnce(t *testing.T, cfg *collector.Config) {
 	t.Helper()
-	tmp := t.TempDir()
-	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
-	backendtest.WriteSpool(t, spool)
-	noSync := false
-	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync, EMLDir: emlDirs}
 	svc, err := openService(cfg, serviceOpts{log: slog.New(slog.NewTextHandler(io.Discard, nil)), index: true})
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +38,34 @@ func storedDataDir(t *testing.T, emlDirs ...string) string {
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveService starts the service over cfg with o (logging nowhere) and
+// serves its UI socket, as the collect daemon does, in the test's
+// context: both stop when the test ends.
+func serveService(t *testing.T, cfg *collector.Config, o serviceOpts) *service.Service {
+	t.Helper()
+	o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := openService(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() }) // after t.Context() is cancelled
+	svc.Start(t.Context())
+	serveSocket(t.Context(), cfg, svc, o.log)
+	return svc
+}
+
+// storedDataDir runs the collector once (with its index) over the demo
+// samples (and the .eml directories given) and returns the data dir.
+func storedDataDir(t *testing.T, emlDirs ...string) string {
+	t.Helper()
+	tmp := t.TempDir()
+	spool, data := filepath.Join(tmp, "spool"), filepath.Join(tmp, "data")
+	backendtest.WriteSpool(t, spool)
+	noSync := false
+	cfg := &collector.Config{Spool: spool, Data: data, Fsync: &noSync, EMLDir: emlDirs}
+	storeOnce(t, cfg)
 	return data
 }
 
@@ -400,20 +424,10 @@ func TestShowExportThroughCollector(t *testing.T) {
 	raws := storedRaws(t, data)
 	noSync := false
 	cfg := &collector.Config{Spool: "-", Data: data, Fsync: &noSync}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := openService(cfg, serviceOpts{log: log, noSpool: true, index: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc.Start(ctx)
-	defer func() {
-		cancel()
-		svc.Close()
-	}()
-	serveSocket(ctx, cfg, svc, log)
+	serveService(t, cfg, serviceOpts{noSpool: true, index: true})
 
 	var out string
+	var err error
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		out, err = show(t, false, "--data", data, "--raw", "demo-invoice.0")
 		if err == nil || time.Now().After(deadline) {

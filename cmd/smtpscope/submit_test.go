@@ -24,7 +24,7 @@ func TestSubmitAceFlag(t *testing.T) {
 			t.Fatalf("%q: exit %d %s", args, code, stderr.String())
 		}
 		var err error
-		captureStdout(t, func() { err = cli.Submit.Run() })
+		captureOutput(t, &os.Stdout, func() { err = cli.Submit.Run() })
 		return err
 	}
 	groupsOf := func(id string) map[string]string {
@@ -66,26 +66,4 @@ func TestSubmitAceFlag(t *testing.T) {
 	if g := groupsOf("demo-phish.0"); len(g) != 2 || g["default"] != "queued" || g["prod"] != "queued" {
 		t.Errorf("--config and --ace: %v", g)
 	}
-}
-
-// captureStdout runs fn with os.Stdout going to a pipe and returns what
-// was written.
-func captureStdout(t *testing.T, fn func()) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stdout
-	os.Stdout = w
-	done := make(chan string)
-	go func() {
-		var b bytes.Buffer
-		b.ReadFrom(r)
-		done <- b.String()
-	}()
-	fn()
-	os.Stdout = old
-	w.Close()
-	return <-done
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/smtpscope/smtpscope/core"
+	"github.com/smtpscope/smtpscope/internal/mtatest"
 )
 
 // miniSMTP serves one SMTP session on l: accepts one message and returns
@@ -71,15 +72,7 @@ func miniSMTP(l net.Listener) <-chan []byte {
 // port filter sees a real TCP session between two sockets on 127.0.0.1
 // and writes its session file, whose message is the bytes the server got.
 func TestCaptureLoopback(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_RAW) for an AF_PACKET socket on lo")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	l, port := mtatest.CaptureListener(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	reports := make(chan LiveStats, 100)

@@ -2,22 +2,15 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/smtpscope/smtpscope/collector"
 	"github.com/smtpscope/smtpscope/index"
-	"github.com/smtpscope/smtpscope/internal/natstest"
+	"github.com/smtpscope/smtpscope/internal/hubtest"
 )
 
 // BenchmarkHubIngestIndexed: the hub as `smtpscope hub` runs it — store
@@ -27,41 +20,11 @@ import (
 // one is searchable at the hub; emails/s and emails per CPU-second.
 func BenchmarkHubIngestIndexed(b *testing.B) {
 	tmp := b.TempDir()
-	s := natstest.Start(b, filepath.Join(tmp, "js"), nil)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: collector.HubStream,
-		Subjects: []string{collector.NATSSubjectPrefix + ">"}, Storage: jetstream.FileStorage}); err != nil {
-		b.Fatal(err)
-	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	body := strings.Repeat("hello from the benchmark, invoice attached\r\n", 45)
-	for i := range b.N {
-		sensor := fmt.Sprintf("s%d", i%3+1)
-		raw := []byte(fmt.Sprintf("Subject: bench %d\r\n\r\n%s", i, body))
-		sum := sha256.Sum256(raw)
-		sha := hex.EncodeToString(sum[:])
-		id := fmt.Sprintf("C%d.0", i)
+	s := hubtest.Backlog(b, filepath.Join(tmp, "js"), b.N, strings.Repeat("hello from the benchmark, invoice attached\r\n", 45), func(i int) string {
 		t := start.Add(time.Duration(i) * (180 * 24 * time.Hour / time.Duration(b.N)))
-		rec := fmt.Sprintf(`{"id":%q,"sensor":%q,"sha256":%q,"subject":"bench %d","body_text":"invoice %d","session":{"uid":"C%d","time":%q}}`,
-			id, sensor, sha, i, i, i, t.Format(time.RFC3339Nano))
-		env, _ := json.Marshal(collector.NATSEnvelope{Record: json.RawMessage(rec), Raw: raw})
-		m := nats.NewMsg(collector.NATSSubjectPrefix + sensor)
-		m.Data = env
-		for k, v := range map[string]string{collector.HdrFormat: collector.NATSFormat, collector.HdrKind: "email", collector.HdrSensor: sensor,
-			collector.HdrID: id, collector.HdrSHA256: sha, collector.HdrSize: strconv.Itoa(len(raw)),
-			collector.HdrRaw: collector.RawInline, collector.HdrRecord: collector.RawInline} {
-			m.Header.Set(k, v)
-		}
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-js.PublishAsyncComplete()
+		return fmt.Sprintf(`"body_text":"invoice %d","session":{"uid":"C%d","time":%q}`, i, i, t.Format(time.RFC3339Nano))
+	})
 
 	data := filepath.Join(tmp, "hub")
 	ix, err := OpenIndex(data)

@@ -78,6 +78,23 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// CaptureListener skips the test unless it runs as root (capturing on
+// lo needs CAP_NET_RAW), then listens on 127.0.0.1 (any free port) for
+// the test's own SMTP server; it returns the listener, closed when the
+// test ends, and its port, the one the capture is told to watch.
+func CaptureListener(t testing.TB) (net.Listener, int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_NET_RAW) to capture on lo")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, l.Addr().(*net.TCPAddr).Port
+}
+
 // FreePort returns a TCP port free on 127.0.0.1 right now.
 func FreePort(t testing.TB) int {
 	t.Helper()

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net"
 	neturl "net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // ready bounds a server's start; generous for a loaded machine.
@@ -34,6 +36,25 @@ func Start(tb testing.TB, storeDir string, set func(*server.Options)) *server.Se
 		tb.Fatal("nats server not ready")
 	}
 	return s
+}
+
+// StartNKey starts one JetStream server as Start does (its store in
+// dir/js) that admits only one NKey user, made for the test; it returns
+// the server and the file dir/hub.nk holding that user's seed, as a hub
+// or sensor is given it (nkey_file, --nats-nkey).
+func StartNKey(tb testing.TB, dir string) (*server.Server, string) {
+	tb.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	seedFile := filepath.Join(dir, "hub.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return Start(tb, filepath.Join(dir, "js"), func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} }), seedFile
 }
 
 // Cluster starts n JetStream servers routed as one cluster ("smtpscope",
