@@ -102,9 +102,7 @@ func TestCollectorInProcess(t *testing.T) {
 	}
 	events, unsubscribe := col.Subscribe(1000)
 	defer unsubscribe()
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 
 	payload := []byte("MZ\x90\x00 not really a program \x00\x01\x02")
 	sum := sha1.Sum(payload) //nolint:gosec
@@ -221,8 +219,7 @@ func TestCollectorInProcess(t *testing.T) {
 		len(st.Groups) != 1 || st.Groups[0].Counts[collector.StateSent] != 4 || len(st.Groups[0].Nodes) != 1 || !st.Groups[0].Nodes[0].Healthy {
 		t.Errorf("status: %+v %v", st, err)
 	}
-	cancel()
-	if err := <-runErr; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 	ix.mu.Lock()
@@ -246,6 +243,31 @@ func TestCollectorInProcess(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runCollector runs col.Run in the background and returns stop, which
+// cancels the run, waits for Run to return and gives its error; stop
+// may be called more than once (each call gives the same error). stop
+// is also registered with t.Cleanup, so a test that ends early does not
+// leave the collector running over its temporary directories. What has
+// to be in place before Run starts (subscriptions, hooks) the caller
+// does before calling runCollector.
+func runCollector(t testing.TB, col *collector.Collector) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- col.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -374,9 +396,7 @@ func TestReloadAddsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 	spoolWrite(t, spool, "Cr1", simpleSession(1, 1), time.Time{})
 	waitFor(t, func() bool { return sink.Accepted() == 1 })
 	ncfg := &collector.Config{Spool: spool, Data: data, RescanInterval: collector.Duration(100 * time.Millisecond),
@@ -394,8 +414,7 @@ func TestReloadAddsGroup(t *testing.T) {
 	if len(subs) != 2 {
 		t.Errorf("Cr2.0 submissions %+v", subs)
 	}
-	cancel()
-	<-done
+	_ = stop() // Run's error is not checked here
 }
 
 func TestConfig(t *testing.T) {

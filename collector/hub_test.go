@@ -35,22 +35,18 @@ func startHub(t *testing.T, data, url string, h collector.HubConfig) *hubProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &hubProc{col: col, idx: idx, cancel: cancel, done: make(chan error, 1)}
-	runDone := make(chan error, 1)
 	hubCtx, hubCancel := context.WithCancel(context.Background())
-	go func() { runDone <- col.Run(ctx) }()
+	p := &hubProc{col: col, idx: idx, cancel: hubCancel, done: make(chan error, 1)}
+	stopRun := runCollector(t, col)
 	h.Servers = []string{url}
 	go func() {
 		err := collector.RunHub(hubCtx, col, h)
 		hubCancel()
-		cancel()
-		if rerr := <-runDone; err == nil && rerr != nil && !errors.Is(rerr, context.Canceled) {
+		if rerr := stopRun(); err == nil && rerr != nil && !errors.Is(rerr, context.Canceled) {
 			err = rerr
 		}
 		p.done <- err
 	}()
-	p.cancel = hubCancel
 	return p
 }
 
@@ -479,9 +475,7 @@ func BenchmarkHubIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- col.Run(ctx) }()
+	stopRun := runCollector(b, col)
 	hubCtx, hubCancel := context.WithCancel(context.Background())
 	hubDone := make(chan error, 1)
 	b.ResetTimer()
@@ -501,6 +495,5 @@ func BenchmarkHubIngest(b *testing.B) {
 	if err := <-hubDone; err != nil {
 		b.Error(err)
 	}
-	cancel()
-	<-runDone
+	_ = stopRun() // Run's error is not checked here
 }

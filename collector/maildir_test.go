@@ -123,9 +123,7 @@ func TestMaildirInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 
 	waitUntil(t, "start-up files moved to cur/", 20*time.Second, func() bool { return len(collector.DirNames(t, filepath.Join(md, "cur"))) == 2 })
 	second := deliverMaildir(t, md, "1700000003.M3P3.host", rawEmail("while running", "plain", "", nil))
@@ -138,8 +136,7 @@ func TestMaildirInput(t *testing.T) {
 		t.Errorf("new/ still holds %v", got)
 	}
 	waitUntil(t, "3 submissions", 20*time.Second, func() bool { return sink.Accepted() == 3 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -215,9 +212,7 @@ func TestMaildirMoveFailure(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(md, "cur"), []byte("in the way"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 	waitUntil(t, "the email stored", 20*time.Second, func() bool {
 		st, err := col.Store().Stats()
 		return err == nil && st.Emails == 1
@@ -245,8 +240,7 @@ func TestMaildirMoveFailure(t *testing.T) {
 	if !found {
 		t.Errorf("move failure not reported: %+v", errs)
 	}
-	cancel()
-	<-done
+	_ = stop() // Run's error is not checked here
 }
 
 // TestEMLDirInput: .eml files (recursively), remembered across restarts,

@@ -249,10 +249,8 @@ func TestNATSServerDownThenUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	stop := runCollector(t, col)
+	defer func() { _ = stop() }() // the run ends before the NATS server's clean-up; its error is not checked here
 	st := col.Store()
 	waitFor(t, func() bool { return sentCount(t, st, collector.StateQueued) == sessions })
 	waitFor(t, func() bool { g := groupStatus(t, col); return len(g.Nodes) == 1 && g.Nodes[0].LastError != "" })

@@ -32,11 +32,9 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 // reconSensor is a running sensor collector (spool, a NATS group that
 // reconciles every interval, an .eml directory for a raw email).
 type reconSensor struct {
-	name   string
-	col    *collector.Collector
-	cancel context.CancelFunc
-	done   chan error
-	want   int // emails it stores
+	name string
+	col  *collector.Collector
+	want int // emails it stores
 }
 
 // startReconSensor writes sessions over three hours (two emails each)
@@ -64,19 +62,8 @@ func startReconSensor(t *testing.T, tmp, name, url string, sessions int) *reconS
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &reconSensor{name: name, col: col, cancel: cancel, done: make(chan error, 1), want: 2*sessions + 1}
-	go func() { s.done <- col.Run(ctx) }()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *reconSensor) stop() {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
-		s.cancel = nil
-	}
+	runCollector(t, col) // stopped at the test's clean-up
+	return &reconSensor{name: name, col: col, want: 2*sessions + 1}
 }
 
 func (s *reconSensor) reconcile(t *testing.T) collector.ReconcileStatus {

@@ -187,9 +187,7 @@ func TestSubmitHonoursRetryAfter(t *testing.T) {
 	}
 	events, unsubscribe := col.Subscribe(100)
 	defer unsubscribe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 	var retrying *collector.SubmissionStatus
 	timeout := time.After(20 * time.Second)
 wait:
@@ -209,8 +207,7 @@ wait:
 			t.Fatal("not delivered in 20 s")
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	node.mu.Lock()
@@ -291,10 +288,8 @@ func TestSubmitCircuitBreaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	began := time.Now()
-	go func() { done <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 	for i := 0; i < n; i++ {
 		spoolWrite(t, spool, fmt.Sprintf("Ccb%02d", i), simpleSession(i, 1), time.Time{})
 	}
@@ -316,8 +311,7 @@ func TestSubmitCircuitBreaker(t *testing.T) {
 	g.down.Store(false)
 	waitFor(t, func() bool { return sink.Accepted() >= n })
 	time.Sleep(300 * time.Millisecond) // anything more would show now
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	g.mu.Lock()
@@ -375,9 +369,7 @@ func TestRefusalsRecorded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- col.Run(ctx) }()
+			stop := runCollector(t, col)
 			const emails = 6
 			for i := range emails {
 				if _, err := col.IngestRaw([]byte(fmt.Sprintf("From: x@evil.example\r\nSubject: %d\r\n\r\nhello\r\n", i)), fmt.Sprintf("/in/%d", i)); err != nil {
@@ -404,8 +396,7 @@ func TestRefusalsRecorded(t *testing.T) {
 				errs, _ := col.Store().LastErrors()
 				t.Errorf("%d entries for one refusal repeated over %d emails, want 1 (2 at most): %+v", n, emails, errs)
 			}
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
 		})

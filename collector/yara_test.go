@@ -1,7 +1,6 @@
 package collector_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -94,9 +93,7 @@ func TestYaraCollector(t *testing.T) {
 	}
 	events, unsub := col.Subscribe(100)
 	defer unsub()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 	nextRecord := func() *core.Email {
 		t.Helper()
 		timeout := time.After(20 * time.Second)
@@ -165,8 +162,7 @@ func TestYaraCollector(t *testing.T) {
 	}
 
 	waitUntil(t, "3 submissions", 20*time.Second, func() bool { return sink.Accepted() == 3 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	subs, err := ace.ReadSubmissions(filepath.Join(tmp, "sink"))
@@ -218,9 +214,7 @@ func TestYaraReloadWhileScanning(t *testing.T) {
 		p := writeFile(t, filepath.Join(dir, fmt.Sprintf("m%03d.eml", i)), string(rawEmail(fmt.Sprintf("m %d", i), "EVIL-PAYLOAD-MARKER", "", nil)))
 		_ = os.Chtimes(p, old, old)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
+	stop := runCollector(t, col)
 	got := 0
 	timeout := time.After(60 * time.Second)
 	for got < n {
@@ -240,8 +234,7 @@ func TestYaraReloadWhileScanning(t *testing.T) {
 			t.Fatalf("%d of %d emails", got, n)
 		}
 	}
-	cancel()
-	<-done
+	_ = stop() // Run's error is not checked here
 }
 
 // TestProcYaraSIGHUP: `smtpscope collect --maildir ... --yara-rules DIR`

@@ -40,19 +40,7 @@ func TestFromLineEml(t *testing.T) {
 // TestCorpusFromLine: the mikel/mail files that start with a From_ line
 // have the subject, sender and attachments Python finds.
 func TestCorpusFromLine(t *testing.T) {
-	root := sharedDir(t, "corpus", "eml")
-	a := NewAnalyzer(DefaultOptions())
-	n := 0
-	for name, want := range oracle(t) {
-		raw, err := os.ReadFile(filepath.Join(root, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fromLineLen(raw) == 0 {
-			continue
-		}
-		n++
-		e := a.AnalyzeBytes(raw)
+	n := eachOracleFile(t, func(raw []byte) bool { return fromLineLen(raw) != 0 }, func(name string, e *Email, want map[string]any) {
 		if ws, _ := want["subject"].(string); strings.Join(strings.Fields(e.Subject), " ") != strings.Join(strings.Fields(ws), " ") {
 			t.Errorf("%s: subject %q, Python %q", name, e.Subject, ws)
 		}
@@ -65,7 +53,7 @@ func TestCorpusFromLine(t *testing.T) {
 				t.Errorf("%s: attachment %q missing (have %q)", name, fn, names)
 			}
 		}
-	}
+	})
 	if n < 5 {
 		t.Errorf("only %d corpus files start with a From_ line (expected 5)", n)
 	}
