@@ -986,6 +986,11 @@ func (ix *Index) RebuildContext(ctx context.Context, src Source, progress func(d
 	return ix.swap(path)
 }
 
+// CompactAfter is how many documents written make a compaction worth its
+// cost: `smtpscope index` compacts after adding at least this many, the
+// daemon's live index once it is idle after writing this many.
+const CompactAfter = 10000
+
 // Compact merges the index's segments into one. A bulk load leaves tens
 // of segments (bleve's tiered merging: ~37 at 220,000 emails), and every
 // search, and above all every open, pays per segment: at 220,000 emails

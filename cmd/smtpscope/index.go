@@ -44,10 +44,6 @@ func withIndexAndStore(data, label string, fn func(*index.Index, *service.StoreS
 	return ix.Close()
 }
 
-// compactAfter: `smtpscope index` merges the index into one segment
-// (index.Compact) after adding at least this many documents.
-const compactAfter = 10000
-
 // syncIndex catches the index up with the store (service.CatchUp), and
 // compacts the index after a bulk load.
 func syncIndex(ix *index.Index, src *service.StoreSource, bar *indexProgress) error {
@@ -65,7 +61,7 @@ func syncIndex(ix *index.Index, src *service.StoreSource, bar *indexProgress) er
 	if err != nil || stale {
 		return err
 	}
-	if n >= compactAfter {
+	if n >= index.CompactAfter {
 		if err := ix.Compact(context.Background()); err != nil {
 			return err
 		}

@@ -47,7 +47,17 @@ const (
 	// persistWait bounds how long Flush waits for the index to reach the
 	// disk before the store's marks are left for the next start.
 	persistWait = 60 * time.Second
+	// CompactIdle is how long the live index must have written nothing
+	// (and have nothing waiting) before it is compacted, once
+	// index.CompactAfter documents were written since the last time.
+	CompactIdle = 10 * time.Second
 )
+
+// compacter is an index that can merge its segments into one
+// (index.Index.Compact).
+type compacter interface {
+	Compact(ctx context.Context) error
+}
 
 // entry is one queued document.
 type entry struct {
@@ -82,6 +92,10 @@ type batcher struct {
 	// commit (nil: never); backlog bounds the wait it may add.
 	busy    func() bool
 	backlog time.Duration
+	// compactAfter documents written, then compactIdle without a batch,
+	// and the index is compacted (compactAfter < 0: never).
+	compactAfter int
+	compactIdle  time.Duration
 
 	mu       sync.Mutex
 	cond     *sync.Cond // a batch ended
@@ -97,6 +111,13 @@ type batcher struct {
 	stop     chan struct{}
 	loopDone chan struct{}
 	persist  sync.WaitGroup // batches whose marks are not handled yet
+	// since counts the documents written since the last compaction,
+	// lastBatch is when the last batch ended; compacting is a
+	// compaction's goroutine, waited for by close.
+	since      int
+	lastBatch  time.Time
+	compacting sync.WaitGroup
+	compactOn  bool
 }
 
 // batchOpts bound a batcher's batches (zero: the defaults) and tell it
@@ -105,6 +126,8 @@ type batchOpts struct {
 	window, backlog time.Duration // IndexWindow, IndexBacklogWindow
 	max             int           // IndexBatch
 	busy            func() bool
+	compactAfter    int           // index.CompactAfter (< 0: never)
+	compactIdle     time.Duration // CompactIdle
 }
 
 func newBatcher(ix Index, st *collector.Store, log *slog.Logger, o batchOpts) *batcher {
@@ -117,11 +140,17 @@ func newBatcher(ix Index, st *collector.Store, log *slog.Logger, o batchOpts) *b
 	if o.max <= 0 {
 		o.max = IndexBatch
 	}
+	if o.compactAfter == 0 {
+		o.compactAfter = index.CompactAfter
+	}
+	if o.compactIdle <= 0 {
+		o.compactIdle = CompactIdle
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &batcher{ix: ix, st: st, log: log, window: o.window, max: o.max, par: max(1, runtime.GOMAXPROCS(0)),
-		busy: o.busy, backlog: max(o.window, o.backlog),
+		busy: o.busy, backlog: max(o.window, o.backlog), compactAfter: o.compactAfter, compactIdle: o.compactIdle,
 		pending: map[collector.IndexKey]*entry{}, inflight: map[collector.IndexKey]*entry{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{})}
 	b.cond = sync.NewCond(&b.mu)
@@ -225,6 +254,7 @@ func (b *batcher) close() {
 	b.mu.Unlock()
 	close(b.stop)
 	<-b.loopDone
+	b.compacting.Wait() // cancelled by b.stop
 	b.mu.Lock()
 	for b.running > 0 {
 		b.cond.Wait()
@@ -241,7 +271,11 @@ func (b *batcher) loop() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if d := b.dispatch(); d > 0 {
+		d := b.dispatch()
+		if c := b.compactDue(); c > 0 && (d == 0 || c < d) {
+			d = c
+		}
+		if d > 0 {
 			timer.Reset(d)
 		}
 		select {
@@ -309,6 +343,58 @@ func (b *batcher) due(busy bool) time.Duration {
 	return 0
 }
 
+// compactDue starts a compaction of the index when one is due: at least
+// compactAfter documents written since the last one, nothing waiting or
+// being written, and no batch for compactIdle. A live index is never
+// compacted otherwise (bleve's tiered merging leaves ~20 segments a month
+// after a large backlog, and a whole-process search opens every one:
+// 62.8 against 37.9 ms at 225,230 emails). It returns how long until it
+// may be due (0: wait for the next batch to end).
+func (b *batcher) compactDue() time.Duration {
+	c, ok := b.ix.(compacter)
+	if !ok || b.compactAfter < 0 {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.compactOn || b.since < b.compactAfter || len(b.queue) > 0 || b.running > 0 {
+		return 0
+	}
+	if wait := b.compactIdle - time.Since(b.lastBatch); wait > 0 {
+		return wait
+	}
+	b.compactOn, b.since = true, 0
+	b.compacting.Add(1)
+	go b.compact(c)
+	return 0
+}
+
+// compact merges the index's segments, cancelled when the batcher closes;
+// batches go on meanwhile.
+func (b *batcher) compact(c compacter) {
+	defer b.compacting.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	t0 := time.Now()
+	err := c.Compact(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		b.log.Error("index compaction", "err", err)
+	case err == nil:
+		b.log.Info("index compacted", "took", time.Since(t0).Round(time.Millisecond))
+	}
+	b.mu.Lock()
+	b.compactOn = false
+	b.mu.Unlock()
+}
+
 // run writes one batch and releases its entries.
 func (b *batcher) run(batch []*entry) {
 	t0 := time.Now()
@@ -328,6 +414,8 @@ func (b *batcher) run(batch []*entry) {
 		close(e.done)
 	}
 	b.running--
+	b.since += n
+	b.lastBatch = time.Now()
 	b.cond.Broadcast()
 	b.mu.Unlock()
 	b.poke()

@@ -69,6 +69,12 @@ type Options struct {
 	// batches (defaults: the constants of the same names).
 	IndexWindow, IndexBacklogWindow time.Duration
 	IndexBatch                      int
+	// CompactAfter and CompactIdle say when the live index is compacted:
+	// after CompactAfter documents were written and CompactIdle without a
+	// batch (defaults: index.CompactAfter and CompactIdle; CompactAfter
+	// < 0: never).
+	CompactAfter int
+	CompactIdle  time.Duration
 }
 
 // Service owns a data dir: its collector, the index hook, the events and
@@ -122,7 +128,8 @@ func Open(cfg *collector.Config, o Options) (*Service, error) {
 	}
 	if l.ix != nil {
 		l.ix.SetSource(&StoreSource{Store: l.store})
-		l.batch = newBatcher(l.ix, l.store, o.Logger, batchOpts{window: o.IndexWindow, backlog: o.IndexBacklogWindow, max: o.IndexBatch, busy: col.Busy})
+		l.batch = newBatcher(l.ix, l.store, o.Logger, batchOpts{window: o.IndexWindow, backlog: o.IndexBacklogWindow, max: o.IndexBatch, busy: col.Busy,
+			compactAfter: o.CompactAfter, compactIdle: o.CompactIdle})
 		l.batch.onBatch = func(int) { l.hub.publish(api.Event{Type: api.EventIndexed, Time: time.Now()}) }
 		l.batch.onError = func(msg string) { l.hub.publish(api.Event{Type: api.EventError, Time: time.Now(), Err: msg}) }
 		l.batch.onPersisted = l.evalHunts

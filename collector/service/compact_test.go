@@ -1,0 +1,120 @@
+package service
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smtpscope/smtpscope/collector"
+	"github.com/smtpscope/smtpscope/index"
+)
+
+// compactCounter is the real index, its compactions counted; block makes
+// Compact wait for its context instead (to see Close cancel it).
+type compactCounter struct {
+	*index.Index
+	calls     atomic.Int32
+	cancelled atomic.Bool
+	block     bool
+}
+
+func (c *compactCounter) Compact(ctx context.Context) error {
+	c.calls.Add(1)
+	if c.block {
+		<-ctx.Done()
+		c.cancelled.Store(true)
+		return ctx.Err()
+	}
+	return c.Index.Compact(ctx)
+}
+
+// startCompacting runs a service over n spooled sessions with the given
+// compaction bounds and returns once every session is searchable.
+func startCompacting(t *testing.T, n, after int, ix *compactCounter) *Service {
+	t.Helper()
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	spoolSessions(t, spool, 0, n)
+	f := false
+	raw, err := OpenIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Index = raw
+	l, err := Open(&collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2},
+		Options{Index: ix, IndexWindow: time.Millisecond, CompactAfter: after, CompactIdle: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l.Start(ctx)
+	waitFor(t, "every session searchable", func() bool {
+		c, err := raw.Count()
+		return err == nil && c == uint64(n)
+	})
+	return l
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not after a minute: %s", what)
+		}
+	}
+}
+
+// TestLiveIndexCompactsWhenIdle: once CompactAfter documents were written
+// and no batch came for CompactIdle, the live index is compacted once
+// (the real Compact: the documents stay searchable); fewer documents never
+// compact it.
+func TestLiveIndexCompactsWhenIdle(t *testing.T) {
+	const sessions = 40
+	ix := &compactCounter{}
+	l := startCompacting(t, sessions, sessions/2, ix)
+	waitFor(t, "a compaction", func() bool { return ix.calls.Load() > 0 })
+	time.Sleep(300 * time.Millisecond) // six idle windows more
+	if n := ix.calls.Load(); n != 1 {
+		t.Errorf("%d compactions after one backlog, want 1", n)
+	}
+	if c, err := ix.Count(); err != nil || c != sessions {
+		t.Errorf("after the compaction: %d documents (%v), want %d", c, err, sessions)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	few := &compactCounter{}
+	l = startCompacting(t, sessions, 10*sessions, few)
+	time.Sleep(300 * time.Millisecond)
+	if n := few.calls.Load(); n != 0 {
+		t.Errorf("%d compactions after %d documents, below the threshold of %d", n, sessions, 10*sessions)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCloseCancelsCompaction: Close does not wait for a compaction to
+// finish: it cancels it.
+func TestCloseCancelsCompaction(t *testing.T) {
+	ix := &compactCounter{block: true}
+	l := startCompacting(t, 20, 10, ix)
+	waitFor(t, "a compaction", func() bool { return ix.calls.Load() > 0 })
+	done := make(chan error, 1)
+	go func() { done <- l.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Close waited a minute for the compaction")
+	}
+	if !ix.cancelled.Load() {
+		t.Error("the compaction's context was not cancelled by Close")
+	}
+}
