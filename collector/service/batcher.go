@@ -343,6 +343,16 @@ func (b *batcher) due(busy bool) time.Duration {
 	return 0
 }
 
+// wrote counts n documents written around the batches (the catch-up's
+// full sync) toward the next compaction, as if a batch had just ended.
+func (b *batcher) wrote(n int) {
+	b.mu.Lock()
+	b.since += n
+	b.lastBatch = time.Now()
+	b.mu.Unlock()
+	b.poke()
+}
+
 // compactDue starts a compaction of the index when one is due: at least
 // compactAfter documents written since the last one, nothing waiting or
 // being written, and no batch for compactIdle. A live index is never

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -117,4 +118,42 @@ func TestCloseCancelsCompaction(t *testing.T) {
 	if !ix.cancelled.Load() {
 		t.Error("the compaction's context was not cancelled by Close")
 	}
+}
+
+// TestCatchUpSyncCompacts: the documents a start's full sync writes (a
+// new index over a store whose emails are all marked indexed, so no
+// batch writes them) count toward the compaction like live batches: the
+// synced index is compacted once idle.
+func TestCatchUpSyncCompacts(t *testing.T) {
+	dir := t.TempDir()
+	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
+	const sessions = 40
+	spoolSessions(t, spool, 0, sessions)
+	runOnce(t, spool, data, true) // stored and indexed: no marks left
+	if n := marks(t, data); n != 0 {
+		t.Fatalf("%d documents marked after an indexed run", n)
+	}
+	if err := os.RemoveAll(IndexDir(data)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := OpenIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := &compactCounter{Index: raw}
+	f := false
+	l, err := Open(&collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2},
+		Options{Index: ix, CompactAfter: sessions / 2, CompactIdle: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l.Start(ctx)
+	defer l.Close()
+	waitFor(t, "every stored session searchable", func() bool {
+		c, err := raw.Count()
+		return err == nil && c == sessions
+	})
+	waitFor(t, "a compaction after the full sync", func() bool { return ix.calls.Load() > 0 })
 }

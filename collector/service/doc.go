@@ -30,8 +30,8 @@
 // a rebuild or a sync, reads and decodes the stored documents on every
 // core (GOMAXPROCS goroutines, a bounded window ahead) and hands them on
 // in the store's listing order. After index.CompactAfter documents
-// written and CompactIdle with none waiting or being written, the
-// batcher compacts the index (index.Index.Compact, beside the batches,
+// written (by batches, or by the catch-up's full sync) and CompactIdle
+// with none waiting or being written, the batcher compacts the index (index.Index.Compact, beside the batches,
 // cancelled by Close): a live index is otherwise left in tiers of
 // segments that every search opens. The
 // collector flushes it before closing the store, so `collect

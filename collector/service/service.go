@@ -211,7 +211,9 @@ func (l *Service) fullCatchUp(ctx context.Context) (string, error) {
 		err = l.ix.RebuildContext(ctx, src, nil)
 	default:
 		kind = "sync"
-		if _, err = l.ix.Sync(src, nil); err == nil {
+		var n int
+		if n, err = l.ix.Sync(src, nil); err == nil {
+			l.batch.wrote(n) // a bulk load: compacted once idle, as live batches are
 			_, err = refreshStatus(ctx, l.ix, l.store)
 		}
 	}
