@@ -38,24 +38,33 @@ func startCompacting(t *testing.T, n, after int, ix *compactCounter) *Service {
 	dir := t.TempDir()
 	spool, data := filepath.Join(dir, "spool"), filepath.Join(dir, "data")
 	spoolSessions(t, spool, 0, n)
-	f := false
+	l := startIndexed(t, spool, data, ix, Options{IndexWindow: time.Millisecond, CompactAfter: after, CompactIdle: 50 * time.Millisecond})
+	waitFor(t, "every session searchable", func() bool {
+		c, err := ix.Index.Count()
+		return err == nil && c == uint64(n)
+	})
+	return l
+}
+
+// startIndexed opens a new index in data into ix and starts a service
+// (2 workers, no fsync) over spool with it and the options o; the test's
+// end cancels its context (Close is the caller's).
+func startIndexed(t *testing.T, spool, data string, ix *compactCounter, o Options) *Service {
+	t.Helper()
 	raw, err := OpenIndex(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ix.Index = raw
-	l, err := Open(&collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2},
-		Options{Index: ix, IndexWindow: time.Millisecond, CompactAfter: after, CompactIdle: 50 * time.Millisecond})
+	o.Index = ix
+	f := false
+	l, err := Open(&collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	l.Start(ctx)
-	waitFor(t, "every session searchable", func() bool {
-		c, err := raw.Count()
-		return err == nil && c == uint64(n)
-	})
 	return l
 }
 
@@ -136,23 +145,11 @@ func TestCatchUpSyncCompacts(t *testing.T) {
 	if err := os.RemoveAll(IndexDir(data)); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := OpenIndex(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix := &compactCounter{Index: raw}
-	f := false
-	l, err := Open(&collector.Config{Spool: spool, Data: data, Fsync: &f, Workers: 2},
-		Options{Index: ix, CompactAfter: sessions / 2, CompactIdle: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	l.Start(ctx)
+	ix := &compactCounter{}
+	l := startIndexed(t, spool, data, ix, Options{CompactAfter: sessions / 2, CompactIdle: 50 * time.Millisecond})
 	defer l.Close()
 	waitFor(t, "every stored session searchable", func() bool {
-		c, err := raw.Count()
+		c, err := ix.Index.Count()
 		return err == nil && c == sessions
 	})
 	waitFor(t, "a compaction after the full sync", func() bool { return ix.calls.Load() > 0 })
