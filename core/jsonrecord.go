@@ -64,6 +64,14 @@ func (j *jsonRec) key(k string) {
 
 func (j *jsonRec) str(s string) { j.b = appendJSONString(j.b, s) }
 
+// optStr writes the key k and s, unless s is empty (omitempty).
+func (j *jsonRec) optStr(k, s string) {
+	if s != "" {
+		j.key(k)
+		j.str(s)
+	}
+}
+
 func (j *jsonRec) int(n int64) { j.b = strconv.AppendInt(j.b, n, 10) }
 
 func (j *jsonRec) bool(v bool) { j.b = strconv.AppendBool(j.b, v) }
@@ -90,10 +98,7 @@ func jsonList[T any](j *jsonRec, list []T, one func(*T)) {
 func (j *jsonRec) email(e *Email) {
 	j.key(`{"id":`)
 	j.str(e.ID)
-	if e.Sensor != "" {
-		j.key(`,"sensor":`)
-		j.str(e.Sensor)
-	}
+	j.optStr(`,"sensor":`, e.Sensor)
 	j.key(`,"session":`)
 	j.session(&e.Session)
 	j.key(`,"index":`)
@@ -137,14 +142,8 @@ func (j *jsonRec) email(e *Email) {
 	j.str(e.SHA1)
 	j.key(`,"sha256":`)
 	j.str(e.SHA256)
-	if e.SSDeep != "" {
-		j.key(`,"ssdeep":`)
-		j.str(e.SSDeep)
-	}
-	if e.TLSH != "" {
-		j.key(`,"tlsh":`)
-		j.str(e.TLSH)
-	}
+	j.optStr(`,"ssdeep":`, e.SSDeep)
+	j.optStr(`,"tlsh":`, e.TLSH)
 	j.key(`,"subject":`)
 	j.str(e.Subject)
 	j.key(`,"from":`)
@@ -171,14 +170,8 @@ func (j *jsonRec) email(e *Email) {
 		j.str(h.Value)
 		j.b = append(j.b, '}')
 	})
-	if e.BodyText != "" {
-		j.key(`,"body_text":`)
-		j.str(e.BodyText)
-	}
-	if e.BodyHTML != "" {
-		j.key(`,"body_html":`)
-		j.str(e.BodyHTML)
-	}
+	j.optStr(`,"body_text":`, e.BodyText)
+	j.optStr(`,"body_html":`, e.BodyHTML)
 	if e.BodyOmitted {
 		j.key(`,"body_omitted":true`)
 	}
@@ -232,10 +225,7 @@ func (j *jsonRec) email(e *Email) {
 	}
 	j.key(`,"errors":`)
 	j.strs(e.Errors)
-	if e.Source != "" {
-		j.key(`,"source":`)
-		j.str(e.Source)
-	}
+	j.optStr(`,"source":`, e.Source)
 	if e.NoSession {
 		j.key(`,"no_session":true`)
 	}
@@ -249,18 +239,12 @@ func (j *jsonRec) session(s *SessionInfo) {
 	j.str(s.SourceIP)
 	j.key(`,"source_port":`)
 	j.int(int64(s.SourcePort))
-	if s.DestIP != "" {
-		j.key(`,"dest_ip":`)
-		j.str(s.DestIP)
-	}
+	j.optStr(`,"dest_ip":`, s.DestIP)
 	if s.DestPort != 0 {
 		j.key(`,"dest_port":`)
 		j.int(int64(s.DestPort))
 	}
-	if s.CommunityID != "" {
-		j.key(`,"community_id":`)
-		j.str(s.CommunityID)
-	}
+	j.optStr(`,"community_id":`, s.CommunityID)
 	j.key(`,"time":`)
 	// time.Time's own MarshalJSON, as encoding/json calls it (its
 	// output is a quoted ASCII string: nothing to escape).
@@ -269,28 +253,16 @@ func (j *jsonRec) session(s *SessionInfo) {
 		j.err = &jsonTimeError{err}
 	}
 	j.b = append(j.b, t...)
-	if s.TimeSource != "" {
-		j.key(`,"time_source":`)
-		j.str(s.TimeSource)
-	}
-	if s.Banner != "" {
-		j.key(`,"banner":`)
-		j.str(s.Banner)
-	}
+	j.optStr(`,"time_source":`, s.TimeSource)
+	j.optStr(`,"banner":`, s.Banner)
 	j.key(`,"helo":`)
 	j.str(s.Helo)
 	j.key(`,"starttls":`)
 	j.bool(s.StartTLS)
 	j.key(`,"auth":`)
 	j.bool(s.Auth)
-	if s.AuthMech != "" {
-		j.key(`,"auth_mechanism":`)
-		j.str(s.AuthMech)
-	}
-	if s.File != "" {
-		j.key(`,"file":`)
-		j.str(s.File)
-	}
+	j.optStr(`,"auth_mechanism":`, s.AuthMech)
+	j.optStr(`,"file":`, s.File)
 	if len(s.Pcap) > 0 {
 		j.key(`,"pcap":`)
 		j.strs(s.Pcap)
@@ -315,10 +287,7 @@ func (e *jsonTimeError) Unwrap() error { return e.err }
 func (j *jsonRec) envelope(v *Envelope) {
 	j.key(`{"mail_from":`)
 	j.str(v.MailFrom)
-	if v.MailFromRaw != "" {
-		j.key(`,"mail_from_raw":`)
-		j.str(v.MailFromRaw)
-	}
+	j.optStr(`,"mail_from_raw":`, v.MailFromRaw)
 	if len(v.MailParams) > 0 {
 		j.key(`,"mail_params":`)
 		j.strs(v.MailParams)
@@ -384,38 +353,17 @@ func (j *jsonRec) part(p *Part) {
 	j.str(p.Part)
 	j.key(`,"content_type":`)
 	j.str(p.ContentType)
-	if p.Charset != "" {
-		j.key(`,"charset":`)
-		j.str(p.Charset)
-	}
-	if p.Encoding != "" {
-		j.key(`,"encoding":`)
-		j.str(p.Encoding)
-	}
-	if p.Disposition != "" {
-		j.key(`,"disposition":`)
-		j.str(p.Disposition)
-	}
-	if p.Filename != "" {
-		j.key(`,"filename":`)
-		j.str(p.Filename)
-	}
-	if p.FilenameRaw != "" {
-		j.key(`,"filename_raw":`)
-		j.str(p.FilenameRaw)
-	}
-	if p.ContentID != "" {
-		j.key(`,"content_id":`)
-		j.str(p.ContentID)
-	}
+	j.optStr(`,"charset":`, p.Charset)
+	j.optStr(`,"encoding":`, p.Encoding)
+	j.optStr(`,"disposition":`, p.Disposition)
+	j.optStr(`,"filename":`, p.Filename)
+	j.optStr(`,"filename_raw":`, p.FilenameRaw)
+	j.optStr(`,"content_id":`, p.ContentID)
 	j.key(`,"size":`)
 	j.int(p.Size)
 	j.key(`,"depth":`)
 	j.int(int64(p.Depth))
-	if p.Parent != "" {
-		j.key(`,"parent":`)
-		j.str(p.Parent)
-	}
+	j.optStr(`,"parent":`, p.Parent)
 	if len(p.Anomalies) > 0 {
 		j.key(`,"anomalies":`)
 		j.strs(p.Anomalies)
@@ -439,10 +387,7 @@ func (j *jsonRec) part(p *Part) {
 func (j *jsonRec) attachment(a *Attachment) {
 	j.key(`{"filename":`)
 	j.str(a.Filename)
-	if a.FilenameRaw != "" {
-		j.key(`,"filename_raw":`)
-		j.str(a.FilenameRaw)
-	}
+	j.optStr(`,"filename_raw":`, a.FilenameRaw)
 	j.key(`,"content_type":`)
 	j.str(a.ContentType)
 	j.key(`,"detected_type":`)
@@ -456,20 +401,11 @@ func (j *jsonRec) attachment(a *Attachment) {
 	j.key(`,"sha256":`)
 	j.str(a.SHA256)
 	j.zeek(&a.ZeekHashes)
-	if a.SSDeep != "" {
-		j.key(`,"ssdeep":`)
-		j.str(a.SSDeep)
-	}
-	if a.TLSH != "" {
-		j.key(`,"tlsh":`)
-		j.str(a.TLSH)
-	}
+	j.optStr(`,"ssdeep":`, a.SSDeep)
+	j.optStr(`,"tlsh":`, a.TLSH)
 	j.key(`,"disposition":`)
 	j.str(a.Disposition)
-	if a.ContentID != "" {
-		j.key(`,"content_id":`)
-		j.str(a.ContentID)
-	}
+	j.optStr(`,"content_id":`, a.ContentID)
 	j.key(`,"part":`)
 	j.str(a.Part)
 	j.key(`,"depth":`)
